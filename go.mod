@@ -1,0 +1,3 @@
+module github.com/calhook/calhook
+
+go 1.26.8

@@ -1,0 +1,226 @@
+// Package store defines calhook's persistence interface, the records it
+// keeps and the sentinel errors its implementations return. Adapters live in
+// subpackages (sqlite, and postgres later); domain packages depend only on
+// this package.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when a record does not exist or belongs to another
+// account: callers must not be able to tell the two apart.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict is returned when a write would break a uniqueness rule, such as
+// a second event with the same UID in one calendar.
+var ErrConflict = errors.New("conflict")
+
+// Store is everything calhook keeps. Every method is safe for concurrent use.
+type Store interface {
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Close releases the database.
+	Close() error
+
+	// CreateAccount stores a new account.
+	CreateAccount(ctx context.Context, a *Account) error
+	// Account returns the account with the given id.
+	Account(ctx context.Context, id string) (*Account, error)
+	// AccountByKeyHash returns the account whose API key hashes to keyHash.
+	AccountByKeyHash(ctx context.Context, keyHash string) (*Account, error)
+	// DeleteAccount removes an account and everything it owns.
+	DeleteAccount(ctx context.Context, id string) error
+	// SetFeedToken replaces an account's feed token.
+	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
+
+	// CreateCalendar stores a new calendar.
+	CreateCalendar(ctx context.Context, c *Calendar) error
+	// Calendar returns one calendar of an account.
+	Calendar(ctx context.Context, accountID, id string) (*Calendar, error)
+	// ListCalendars returns a page of an account's calendars in creation order.
+	ListCalendars(ctx context.Context, p ListCalendarsParams) ([]*Calendar, error)
+	// UpdateCalendar stores changed calendar fields and bumps its version.
+	UpdateCalendar(ctx context.Context, c *Calendar) error
+	// DeleteCalendar removes a calendar and its events, recording a
+	// deletion change for each event.
+	DeleteCalendar(ctx context.Context, accountID, id string, now time.Time) error
+
+	// CreateEvent stores a new event and its change record in one
+	// transaction; it returns ErrConflict for a duplicate UID.
+	CreateEvent(ctx context.Context, e *Event, ch *Change) error
+	// Event returns one event of an account's calendar.
+	Event(ctx context.Context, accountID, calendarID, id string) (*Event, error)
+	// ListEvents returns a page of a calendar's events in creation order.
+	ListEvents(ctx context.Context, p ListEventsParams) ([]*Event, error)
+	// UpdateEvent stores an event's new fields and its change record in one
+	// transaction.
+	UpdateEvent(ctx context.Context, e *Event, ch *Change) error
+	// DeleteEvent removes an event and stores its change record in one
+	// transaction.
+	DeleteEvent(ctx context.Context, accountID, calendarID, id string, ch *Change) error
+
+	// FeedVersion returns the current version of a feed: the calendar's
+	// version, or the account's feed version when calendarID is empty. It
+	// also returns the account's feed token so callers can authorise the
+	// request with the same read.
+	FeedVersion(ctx context.Context, accountID, calendarID string) (*FeedState, error)
+	// FeedContent returns everything needed to render a feed: the calendars
+	// (one, or all of the account's when calendarID is empty) and their
+	// events, with the feed version they were read at.
+	FeedContent(ctx context.Context, accountID, calendarID string) (*FeedContent, error)
+
+	// ListChanges returns the changes of a calendar after a cursor, oldest
+	// first.
+	ListChanges(ctx context.Context, p ListChangesParams) ([]*Change, error)
+}
+
+// Account is a tenant: it owns calendars, keys and a feed token.
+type Account struct {
+	ID   string
+	Name string
+	// APIKeyHash is the hex SHA-256 of the account's API key; the key
+	// itself is never stored.
+	APIKeyHash string
+	// FeedToken is the 64-hex-character secret that authorises feed reads.
+	FeedToken string
+	// FeedVersion increases on every change to any of the account's feeds.
+	FeedVersion int64
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+}
+
+// Calendar kinds.
+const (
+	KindNative   = "native"
+	KindImported = "imported"
+)
+
+// Calendar is a named set of events.
+type Calendar struct {
+	ID        string
+	AccountID string
+	Name      string
+	TimeZone  string
+	Kind      string
+	// SourceURL and PollInterval describe an imported calendar's origin.
+	SourceURL    string
+	PollInterval time.Duration
+	// Version increases on every change to the calendar or its events.
+	Version int64
+	// Seq is the calendar's position in list order.
+	Seq       int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Event statuses.
+const (
+	StatusTentative = "tentative"
+	StatusConfirmed = "confirmed"
+	StatusCancelled = "cancelled"
+)
+
+// Event is one VEVENT of a calendar.
+type Event struct {
+	ID         string
+	CalendarID string
+	AccountID  string
+	UID        string
+	// RecurrenceID identifies an override of one occurrence of a
+	// recurring event; empty for the series or a single event.
+	RecurrenceID string
+	Summary      string
+	Description  string
+	Location     string
+	// Start and End are instants; for all-day events they are midnight UTC
+	// of the first day and of the day after the last (exclusive end).
+	Start  time.Time
+	End    time.Time
+	AllDay bool
+	// TimeZone is the IANA zone the event's times are shown in.
+	TimeZone string
+	Status   string
+	RRule    string
+	ExDates  []time.Time
+	Sequence int
+	Metadata map[string]string
+	// Extra holds properties kept verbatim, such as X- properties of an
+	// imported event.
+	Extra map[string]string
+	// Seq is the event's position in list order.
+	Seq       int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// Change types recorded for event writes.
+const (
+	ChangeCreated = "calendar.event.created"
+	ChangeUpdated = "calendar.event.updated"
+	ChangeDeleted = "calendar.event.deleted"
+)
+
+// Change is one entry of the append-only change log: the outbox for
+// deliveries and the source of incremental sync cursors.
+type Change struct {
+	// ID is assigned by the store and increases monotonically.
+	ID         int64
+	AccountID  string
+	CalendarID string
+	EventID    string
+	EventUID   string
+	Type       string
+	// Data is the JSON payload describing the change.
+	Data       []byte
+	OccurredAt time.Time
+}
+
+// FeedState is what a feed request needs before deciding whether to render.
+type FeedState struct {
+	FeedToken string
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// FeedContent is the data a feed is rendered from.
+type FeedContent struct {
+	FeedState
+	Calendars []*Calendar
+	// Events holds every event of Calendars, ordered by calendar then UID.
+	Events []*Event
+}
+
+// Page is the position and size of a page in a list.
+type Page struct {
+	// After is the position of the last row of the previous page; zero
+	// starts at the beginning.
+	After int64
+	Limit int
+}
+
+// ListCalendarsParams selects calendars for ListCalendars.
+type ListCalendarsParams struct {
+	AccountID string
+	Page
+}
+
+// ListEventsParams selects events for ListEvents.
+type ListEventsParams struct {
+	AccountID  string
+	CalendarID string
+	// From and To, when set, keep events that overlap [From, To);
+	// recurring events are kept when their series starts before To.
+	From, To time.Time
+	Page
+}
+
+// ListChangesParams selects changes for ListChanges.
+type ListChangesParams struct {
+	AccountID  string
+	CalendarID string
+	After      int64
+	Limit      int
+}
