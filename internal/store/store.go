@@ -48,19 +48,20 @@ type Store interface {
 	// deletion change for each event.
 	DeleteCalendar(ctx context.Context, accountID, id string, now time.Time) error
 
-	// CreateEvent stores a new event and its change record in one
-	// transaction; it returns ErrConflict for a duplicate UID.
-	CreateEvent(ctx context.Context, e *Event, ch *Change) error
+	// CreateEvent stores a new event and its "created" change in one
+	// transaction and bumps the feed versions; it returns ErrConflict for
+	// a duplicate UID in the calendar.
+	CreateEvent(ctx context.Context, e *Event) (*Change, error)
 	// Event returns one event of an account's calendar.
 	Event(ctx context.Context, accountID, calendarID, id string) (*Event, error)
 	// ListEvents returns a page of a calendar's events in creation order.
 	ListEvents(ctx context.Context, p ListEventsParams) ([]*Event, error)
-	// UpdateEvent stores an event's new fields and its change record in one
-	// transaction.
-	UpdateEvent(ctx context.Context, e *Event, ch *Change) error
-	// DeleteEvent removes an event and stores its change record in one
-	// transaction.
-	DeleteEvent(ctx context.Context, accountID, calendarID, id string, ch *Change) error
+	// UpdateEvent stores an event's new fields and its "updated" change in
+	// one transaction and bumps the feed versions.
+	UpdateEvent(ctx context.Context, e *Event) (*Change, error)
+	// DeleteEvent removes an event and stores its "deleted" change in one
+	// transaction and bumps the feed versions.
+	DeleteEvent(ctx context.Context, accountID, calendarID, id string, now time.Time) (*Change, error)
 
 	// FeedVersion returns the current version of a feed: the calendar's
 	// version, or the account's feed version when calendarID is empty. It
@@ -75,6 +76,8 @@ type Store interface {
 	// ListChanges returns the changes of a calendar after a cursor, oldest
 	// first.
 	ListChanges(ctx context.Context, p ListChangesParams) ([]*Change, error)
+	// ChangeCursor returns the id of the account's newest change.
+	ChangeCursor(ctx context.Context, accountID string) (int64, error)
 }
 
 // Account is a tenant: it owns calendars, keys and a feed token.
@@ -173,8 +176,9 @@ type Change struct {
 	EventID    string
 	EventUID   string
 	Type       string
-	// Data is the JSON payload describing the change.
-	Data       []byte
+	// Event is the event as it was after the change (before it, for a
+	// deletion).
+	Event      *Event
 	OccurredAt time.Time
 }
 
@@ -189,7 +193,8 @@ type FeedState struct {
 type FeedContent struct {
 	FeedState
 	Calendars []*Calendar
-	// Events holds every event of Calendars, ordered by calendar then UID.
+	// Events holds every event of Calendars, ordered by calendar (in
+	// creation order), then UID and recurrence id.
 	Events []*Event
 }
 

@@ -1,0 +1,100 @@
+// Package account manages tenants: creating them with their API key and
+// feed token, authenticating keys, and rotating feed tokens.
+package account
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// Service creates and authenticates accounts.
+type Service struct {
+	store store.Store
+	now   func() time.Time
+	// feedsChanged is called after the feed token of an account changed
+	// or the account was deleted.
+	feedsChanged func(accountID string)
+}
+
+// NewService returns a Service; now and feedsChanged may be nil.
+func NewService(s store.Store, now func() time.Time, feedsChanged func(accountID string)) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if feedsChanged == nil {
+		feedsChanged = func(string) {}
+	}
+	return &Service{store: s, now: now, feedsChanged: feedsChanged}
+}
+
+// Created is a new account with the API key, which is shown only once.
+type Created struct {
+	*store.Account
+	APIKey string
+}
+
+// InvalidNameError reports an unusable account name.
+type InvalidNameError struct{ Reason string }
+
+func (e *InvalidNameError) Error() string { return "name " + e.Reason }
+
+// Create stores a new account with a fresh API key and feed token.
+func (s *Service) Create(ctx context.Context, name string) (*Created, error) {
+	name = strings.TrimSpace(name)
+	switch {
+	case name == "":
+		return nil, &InvalidNameError{"is required"}
+	case len(name) > 255 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return nil, &InvalidNameError{"must be 1 to 255 bytes of text without control characters"}
+	}
+	key := id.APIKey()
+	now := s.now().UTC()
+	a := &store.Account{
+		ID: id.New("acc"), Name: name, APIKeyHash: id.HashKey(key), FeedToken: id.FeedToken(),
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if err := s.store.CreateAccount(ctx, a); err != nil {
+		return nil, fmt.Errorf("create account: %w", err)
+	}
+	return &Created{Account: a, APIKey: key}, nil
+}
+
+// Authenticate returns the account an API key belongs to, or
+// store.ErrNotFound.
+func (s *Service) Authenticate(ctx context.Context, key string) (*store.Account, error) {
+	if key == "" {
+		return nil, store.ErrNotFound
+	}
+	return s.store.AccountByKeyHash(ctx, id.HashKey(key))
+}
+
+// Get returns an account.
+func (s *Service) Get(ctx context.Context, accountID string) (*store.Account, error) {
+	return s.store.Account(ctx, accountID)
+}
+
+// Delete removes an account and everything it owns.
+func (s *Service) Delete(ctx context.Context, accountID string) error {
+	if err := s.store.DeleteAccount(ctx, accountID); err != nil {
+		return err
+	}
+	s.feedsChanged(accountID)
+	return nil
+}
+
+// RotateFeedToken gives the account a new feed token; the old one stops
+// working at once.
+func (s *Service) RotateFeedToken(ctx context.Context, accountID string) (string, error) {
+	token := id.FeedToken()
+	if err := s.store.SetFeedToken(ctx, accountID, token, s.now().UTC()); err != nil {
+		return "", err
+	}
+	s.feedsChanged(accountID)
+	return token, nil
+}

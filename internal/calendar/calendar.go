@@ -1,0 +1,179 @@
+// Package calendar holds the rules for calendars and events: validation of
+// what clients send, UID and sequence handling, and the notification that
+// follows every committed write.
+package calendar
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// ValidationError reports input that breaks a rule; the HTTP layer answers
+// it with 400.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string {
+	if e.Field == "" {
+		return e.Message
+	}
+	return e.Field + ": " + e.Message
+}
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrReadOnly is returned for event writes to an imported calendar, whose
+// events come only from its source feed.
+var ErrReadOnly = errors.New("the events of an imported calendar are read-only: they follow its source feed")
+
+// Limits on what one event may hold, so a single write cannot bloat every
+// feed that contains it.
+const (
+	maxNameBytes        = 255
+	maxSummaryBytes     = 1024
+	maxLocationBytes    = 1024
+	maxDescriptionBytes = 64 << 10
+	maxUIDBytes         = 255
+	maxMetadataKeys     = 50
+	maxMetadataKeyBytes = 64
+	maxMetadataValBytes = 1024
+	maxExDates          = 1000
+)
+
+// Service applies the rules and writes through the store.
+type Service struct {
+	store store.Store
+	now   func() time.Time
+	// changed is called after every committed write to a calendar or its
+	// events, with the calendar's account and id.
+	changed func(accountID, calendarID string)
+}
+
+// NewService returns a Service. now may be nil for time.Now; changed may be
+// nil when nobody listens.
+func NewService(s store.Store, now func() time.Time, changed func(accountID, calendarID string)) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	if changed == nil {
+		changed = func(string, string) {}
+	}
+	return &Service{store: s, now: now, changed: changed}
+}
+
+// CalendarInput is what a client may set on a calendar; nil fields are left
+// as they are (or defaulted on create).
+type CalendarInput struct {
+	Name     *string
+	TimeZone *string
+}
+
+// CreateCalendar validates in and stores a new native calendar.
+func (s *Service) CreateCalendar(ctx context.Context, accountID string, in CalendarInput) (*store.Calendar, error) {
+	now := s.now().UTC()
+	c := &store.Calendar{
+		ID: id.New("cal"), AccountID: accountID, Kind: store.KindNative, TimeZone: "UTC",
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if in.Name == nil {
+		return nil, invalid("name", "is required")
+	}
+	if err := applyCalendar(c, in); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateCalendar(ctx, c); err != nil {
+		return nil, err
+	}
+	s.changed(accountID, c.ID)
+	return c, nil
+}
+
+// UpdateCalendar applies in to an existing calendar.
+func (s *Service) UpdateCalendar(ctx context.Context, accountID, calendarID string, in CalendarInput) (*store.Calendar, error) {
+	c, err := s.store.Calendar(ctx, accountID, calendarID)
+	if err != nil {
+		return nil, err
+	}
+	if err := applyCalendar(c, in); err != nil {
+		return nil, err
+	}
+	c.UpdatedAt = s.now().UTC()
+	if err := s.store.UpdateCalendar(ctx, c); err != nil {
+		return nil, err
+	}
+	s.changed(accountID, c.ID)
+	return c, nil
+}
+
+// DeleteCalendar removes a calendar; each of its events is recorded as
+// deleted.
+func (s *Service) DeleteCalendar(ctx context.Context, accountID, calendarID string) error {
+	if err := s.store.DeleteCalendar(ctx, accountID, calendarID, s.now().UTC()); err != nil {
+		return err
+	}
+	s.changed(accountID, calendarID)
+	return nil
+}
+
+func applyCalendar(c *store.Calendar, in CalendarInput) error {
+	if in.Name != nil {
+		name := strings.TrimSpace(*in.Name)
+		switch {
+		case name == "":
+			return invalid("name", "must not be empty")
+		case len(name) > maxNameBytes:
+			return invalid("name", "must be at most %d bytes", maxNameBytes)
+		case !validText(name, false):
+			return invalid("name", "must be valid UTF-8 without control characters")
+		}
+		c.Name = name
+	}
+	if in.TimeZone != nil {
+		if _, err := LoadZone(*in.TimeZone); err != nil {
+			return invalid("timeZone", "%v", err)
+		}
+		c.TimeZone = *in.TimeZone
+	}
+	return nil
+}
+
+// LoadZone returns the IANA time zone with the given name. It refuses the
+// empty name and "Local", which would depend on the server's settings.
+func LoadZone(name string) (*time.Location, error) {
+	if name == "" || name == "Local" || strings.ContainsAny(name, " \\") {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
+	}
+	return loc, nil
+}
+
+// validText reports whether s is valid UTF-8 without control characters
+// (newlines and tabs allowed when multiline).
+func validText(s string, multiline bool) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			if multiline && (r == '\n' || r == '\r' || r == '\t') {
+				continue
+			}
+			return false
+		}
+	}
+	return true
+}

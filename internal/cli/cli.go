@@ -1,0 +1,226 @@
+// Package cli implements the calhook command: flag and environment parsing,
+// wiring of the store, services and HTTP server, and the subcommands.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/httpapi"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/sqlite"
+)
+
+// Version is the calhook version, set at build time with
+// -ldflags "-X github.com/calhook/calhook/internal/cli.Version=…".
+var Version = "0.1.0-dev"
+
+// Env is the process environment the commands run in.
+type Env struct {
+	Args   []string
+	Getenv func(string) string
+	Stdout io.Writer
+	Stderr io.Writer
+	// Ready, when set, receives the listening address once serve accepts
+	// connections (tests listen on port 0).
+	Ready func(addr string)
+}
+
+const usage = `calhook — real-time calendar change notification
+
+Usage:
+  calhook serve [flags]                  run the API, feeds and workers
+  calhook migrate [--db PATH]            create or upgrade the database schema
+  calhook account create --name NAME     create an account, print its API key and feed token
+  calhook version                        print the version
+
+Run "calhook COMMAND -h" for the flags of a command.
+`
+
+// Main runs the command named by env.Args and returns its exit code.
+func Main(ctx context.Context, env Env) int {
+	if err := run(ctx, env); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(env.Stderr, "calhook:", err)
+		return 1
+	}
+	return 0
+}
+
+func run(ctx context.Context, env Env) error {
+	args := env.Args[1:]
+	if len(args) == 0 {
+		fmt.Fprint(env.Stderr, usage)
+		return errors.New("no command given")
+	}
+	switch args[0] {
+	case "serve":
+		return serve(ctx, env, args[1:])
+	case "migrate":
+		return migrate(ctx, env, args[1:])
+	case "account":
+		if len(args) < 2 || args[1] != "create" {
+			return errors.New(`usage: calhook account create --name NAME`)
+		}
+		return createAccount(ctx, env, args[2:])
+	case "version":
+		fmt.Fprintln(env.Stdout, "calhook", Version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(env.Stdout, usage)
+		return nil
+	}
+	fmt.Fprint(env.Stderr, usage)
+	return fmt.Errorf("unknown command %q", args[0])
+}
+
+// openStore opens the store named by dsn: a SQLite path or sqlite:// URL.
+func openStore(ctx context.Context, dsn string) (*sqlite.DB, error) {
+	switch {
+	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
+		return nil, errors.New("PostgreSQL is not supported yet: use a SQLite file path")
+	case strings.HasPrefix(dsn, "sqlite://"):
+		dsn = strings.TrimPrefix(dsn, "sqlite://")
+	}
+	return sqlite.Open(ctx, dsn)
+}
+
+func migrate(ctx context.Context, env Env, args []string) error {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("migrate", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	if err := bindCommon(fs, &cfg, env.Getenv); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg.DB) // Open applies the migrations
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	v, err := db.SchemaVersion(ctx)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(env.Stdout, "database %s is at schema version %d\n", cfg.DB, v)
+	return nil
+}
+
+func createAccount(ctx context.Context, env Env, args []string) error {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("account create", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	if err := bindCommon(fs, &cfg, env.Getenv); err != nil {
+		return err
+	}
+	name := fs.String("name", "", "account name (required)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	db, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	a, err := account.NewService(db, nil, nil).Create(ctx, *name)
+	if err != nil {
+		return err
+	}
+	enc := json.NewEncoder(env.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(map[string]any{
+		"id": a.ID, "name": a.Name, "apiKey": a.APIKey, "feedToken": a.FeedToken, "createdAt": a.CreatedAt,
+	})
+}
+
+func serve(ctx context.Context, env Env, args []string) error {
+	cfg := defaultConfig()
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	if err := bindServe(fs, &cfg, env.Getenv); err != nil {
+		return err
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := cfg.Validate(); err != nil {
+		return err
+	}
+	log := cfg.logger(env.Stderr)
+
+	db, err := openStore(ctx, cfg.DB)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	handler := newHandler(db, cfg, log)
+
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	srv := httpapi.NewServer(cfg.Addr, handler, log)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("calhook serving", "addr", ln.Addr().String(), "db", cfg.DB, "version", Version,
+		"admin_api", cfg.AdminToken != "")
+	if cfg.AdminToken == "" {
+		log.Warn("CALHOOK_ADMIN_TOKEN is not set: the admin API is disabled; create accounts with `calhook account create`")
+	}
+	if env.Ready != nil {
+		env.Ready(ln.Addr().String())
+	}
+
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serve: %w", err)
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// newHandler wires the services around a store.
+func newHandler(db store.Store, cfg Config, log *slog.Logger) *httpapi.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	feeds := feed.NewService(db, feed.Options{
+		ProdID:          "-//calhook//calhook " + Version + "//EN",
+		RefreshInterval: cfg.FeedRefreshInterval,
+	})
+	accounts := account.NewService(db, time.Now, func(accountID string) { feeds.Invalidate(accountID, "") })
+	calendars := calendar.NewService(db, time.Now, feeds.Invalidate)
+	return httpapi.New(httpapi.Config{
+		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
+		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
+	})
+}

@@ -1,0 +1,219 @@
+// Package feed publishes calendars as token-protected iCalendar feeds:
+// rendering (RFC 5545), ETags, and a render cache keyed by feed version.
+package feed
+
+import (
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// RenderOptions are the feed-level properties of a rendered calendar.
+type RenderOptions struct {
+	// ProdID is the PRODID property, e.g. "-//calhook//calhook 1.0//EN".
+	ProdID string
+	// Name is X-WR-CALNAME.
+	Name string
+	// TimeZone, when set, is announced as X-WR-TIMEZONE.
+	TimeZone string
+	// RefreshInterval, when positive, is announced as REFRESH-INTERVAL and
+	// X-PUBLISHED-TTL.
+	RefreshInterval time.Duration
+}
+
+// Render writes events as one VCALENDAR. Cancelled events are left out;
+// zoned times carry TZID with a VTIMEZONE for each zone used. The output is
+// a pure function of its input, so equal content gives equal bytes.
+func Render(w io.Writer, events []*store.Event, opts RenderOptions) error {
+	enc := ical.NewEncoder(w)
+	enc.Begin("VCALENDAR")
+	enc.Prop("VERSION", "2.0")
+	enc.Text("PRODID", opts.ProdID)
+	enc.Prop("CALSCALE", "GREGORIAN")
+	enc.Prop("METHOD", "PUBLISH")
+	if opts.Name != "" {
+		enc.Text("X-WR-CALNAME", opts.Name)
+	}
+	if opts.TimeZone != "" {
+		enc.Text("X-WR-TIMEZONE", opts.TimeZone)
+	}
+	if opts.RefreshInterval > 0 {
+		d := isoDuration(opts.RefreshInterval)
+		enc.Prop("REFRESH-INTERVAL", d, ical.Param{Name: "VALUE", Value: "DURATION"})
+		enc.Prop("X-PUBLISHED-TTL", d)
+	}
+	for _, z := range zonesUsed(events) {
+		ical.WriteVTimezone(enc, z.loc, z.from, z.to)
+	}
+	seen := make(map[string]string, len(events))
+	for _, e := range events {
+		if e.Status == store.StatusCancelled {
+			continue
+		}
+		writeEvent(enc, e, uniqueUID(seen, e))
+	}
+	enc.End("VCALENDAR")
+	return enc.Flush()
+}
+
+// uniqueUID returns the UID to publish for e. Two calendars of an account
+// may use the same UID; in the all-calendars feed the later one is made
+// unique with its calendar id so clients do not merge unrelated events.
+func uniqueUID(seen map[string]string, e *store.Event) string {
+	uid := e.UID
+	if cal, ok := seen[uid]; ok && cal != e.CalendarID {
+		uid = e.UID + "-" + e.CalendarID
+	}
+	seen[uid] = e.CalendarID
+	return uid
+}
+
+func writeEvent(enc *ical.Encoder, e *store.Event, uid string) {
+	enc.Begin("VEVENT")
+	enc.Text("UID", uid)
+	enc.Prop("DTSTAMP", ical.FormatUTC(e.UpdatedAt))
+	enc.Prop("CREATED", ical.FormatUTC(e.CreatedAt))
+	enc.Prop("LAST-MODIFIED", ical.FormatUTC(e.UpdatedAt))
+	loc := eventZone(e)
+	writeTime(enc, "DTSTART", e.Start, e.AllDay, loc)
+	writeTime(enc, "DTEND", e.End, e.AllDay, loc)
+	if e.RecurrenceID != "" {
+		enc.Prop("RECURRENCE-ID", e.RecurrenceID)
+	}
+	enc.Text("SUMMARY", e.Summary)
+	if e.Location != "" {
+		enc.Text("LOCATION", e.Location)
+	}
+	if e.Description != "" {
+		enc.Text("DESCRIPTION", e.Description)
+	}
+	enc.Prop("STATUS", strings.ToUpper(e.Status))
+	enc.Prop("SEQUENCE", strconv.Itoa(e.Sequence))
+	if e.RRule != "" {
+		enc.Prop("RRULE", e.RRule)
+	}
+	if len(e.ExDates) > 0 {
+		writeTimes(enc, "EXDATE", e.ExDates, e.AllDay, loc)
+	}
+	for _, k := range sortedKeys(e.Extra) {
+		enc.Prop(k, e.Extra[k])
+	}
+	enc.End("VEVENT")
+}
+
+// eventZone returns the zone an event's times are written in; nil means
+// UTC with a Z suffix.
+func eventZone(e *store.Event) *time.Location {
+	if e.AllDay || e.TimeZone == "" || e.TimeZone == "UTC" || e.TimeZone == "Etc/UTC" {
+		return nil
+	}
+	loc, err := time.LoadLocation(e.TimeZone)
+	if err != nil {
+		return nil
+	}
+	return loc
+}
+
+func writeTime(enc *ical.Encoder, name string, t time.Time, allDay bool, loc *time.Location) {
+	writeTimes(enc, name, []time.Time{t}, allDay, loc)
+}
+
+func writeTimes(enc *ical.Encoder, name string, ts []time.Time, allDay bool, loc *time.Location) {
+	vals := make([]string, len(ts))
+	switch {
+	case allDay:
+		for i, t := range ts {
+			vals[i] = ical.FormatDate(t.UTC())
+		}
+		enc.Prop(name, strings.Join(vals, ","), ical.Param{Name: "VALUE", Value: "DATE"})
+	case loc == nil:
+		for i, t := range ts {
+			vals[i] = ical.FormatUTC(t)
+		}
+		enc.Prop(name, strings.Join(vals, ","))
+	default:
+		for i, t := range ts {
+			vals[i] = ical.FormatLocal(t.In(loc))
+		}
+		enc.Prop(name, strings.Join(vals, ","), ical.Param{Name: "TZID", Value: loc.String()})
+	}
+}
+
+type zoneRange struct {
+	loc      *time.Location
+	from, to time.Time
+}
+
+// recurHorizon is how far past its first occurrence a recurring event's
+// time zone definition reaches.
+const recurHorizon = 20 * 365 * 24 * time.Hour
+
+// zonesUsed returns each zone that events are written in, with the span of
+// time its VTIMEZONE must cover, sorted by name.
+func zonesUsed(events []*store.Event) []zoneRange {
+	byName := map[string]*zoneRange{}
+	for _, e := range events {
+		if e.Status == store.StatusCancelled {
+			continue
+		}
+		loc := eventZone(e)
+		if loc == nil {
+			continue
+		}
+		from, to := e.Start, e.End
+		if e.RRule != "" {
+			to = e.Start.Add(recurHorizon)
+		}
+		z, ok := byName[loc.String()]
+		if !ok {
+			byName[loc.String()] = &zoneRange{loc: loc, from: from, to: to}
+			continue
+		}
+		if from.Before(z.from) {
+			z.from = from
+		}
+		if to.After(z.to) {
+			z.to = to
+		}
+	}
+	out := make([]zoneRange, 0, len(byName))
+	for _, z := range byName {
+		out = append(out, *z)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].loc.String() < out[j].loc.String() })
+	return out
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// isoDuration formats d as an RFC 5545 duration such as PT15M or P1D.
+func isoDuration(d time.Duration) string {
+	secs := int64(d / time.Second)
+	if secs%86400 == 0 {
+		return "P" + strconv.FormatInt(secs/86400, 10) + "D"
+	}
+	var b strings.Builder
+	b.WriteString("PT")
+	if h := secs / 3600; h > 0 {
+		b.WriteString(strconv.FormatInt(h, 10) + "H")
+	}
+	if m := secs % 3600 / 60; m > 0 {
+		b.WriteString(strconv.FormatInt(m, 10) + "M")
+	}
+	if s := secs % 60; s > 0 || secs == 0 {
+		b.WriteString(strconv.FormatInt(s, 10) + "S")
+	}
+	return b.String()
+}

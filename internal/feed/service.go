@@ -1,0 +1,170 @@
+package feed
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// ErrForbidden is returned for a missing or wrong feed token. An unknown
+// account gets it too, so feed URLs reveal nothing about which accounts
+// exist.
+var ErrForbidden = errors.New("invalid feed token")
+
+// Feed is a rendered feed, ready to serve.
+type Feed struct {
+	Body         []byte
+	ETag         string
+	LastModified time.Time
+	Version      int64
+}
+
+// Service renders feeds and caches them per feed version.
+type Service struct {
+	store store.Store
+	opts  Options
+
+	mu    sync.Mutex
+	cache map[key]*entry
+	// epochs counts invalidations per account. A render only enters the
+	// cache if no invalidation of its account happened while it read the
+	// store, so a write racing a render can never leave a stale entry.
+	epochs map[string]uint64
+}
+
+// Options configure a Service.
+type Options struct {
+	// ProdID is written as PRODID.
+	ProdID string
+	// RefreshInterval is the REFRESH-INTERVAL hint given to clients.
+	RefreshInterval time.Duration
+	// MaxCached bounds the number of cached feeds.
+	MaxCached int
+}
+
+type key struct{ accountID, calendarID string }
+
+type entry struct {
+	token string
+	feed  *Feed
+}
+
+// NewService returns a Service reading from s.
+func NewService(s store.Store, opts Options) *Service {
+	if opts.MaxCached <= 0 {
+		opts.MaxCached = 10000
+	}
+	return &Service{store: s, opts: opts, cache: map[key]*entry{}, epochs: map[string]uint64{}}
+}
+
+// Get returns the feed of one calendar, or of all the account's calendars
+// when calendarID is empty, if token is the account's feed token. An
+// unchanged feed is served from memory without touching the database.
+func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) (*Feed, error) {
+	if token == "" {
+		return nil, ErrForbidden
+	}
+	k := key{accountID, calendarID}
+	s.mu.Lock()
+	e, ok := s.cache[k]
+	epoch := s.epochs[accountID]
+	s.mu.Unlock()
+	if ok {
+		if !tokenEqual(e.token, token) {
+			return nil, ErrForbidden
+		}
+		return e.feed, nil
+	}
+
+	content, err := s.store.FeedContent(ctx, accountID, calendarID)
+	if errors.Is(err, store.ErrNotFound) && calendarID != "" {
+		// Tell a wrong token from a missing calendar only to a caller
+		// that holds the right token.
+		if st, aerr := s.store.FeedVersion(ctx, accountID, ""); aerr == nil && tokenEqual(st.FeedToken, token) {
+			return nil, err
+		}
+		return nil, ErrForbidden
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrForbidden
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read feed: %w", err)
+	}
+	if !tokenEqual(content.FeedToken, token) {
+		return nil, ErrForbidden
+	}
+	f, err := s.render(ctx, accountID, calendarID, content)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if s.epochs[accountID] == epoch {
+		if len(s.cache) >= s.opts.MaxCached {
+			for k := range s.cache { // evict an arbitrary entry
+				delete(s.cache, k)
+				break
+			}
+		}
+		s.cache[k] = &entry{token: content.FeedToken, feed: f}
+	}
+	s.mu.Unlock()
+	return f, nil
+}
+
+func (s *Service) render(ctx context.Context, accountID, calendarID string, content *store.FeedContent) (*Feed, error) {
+	opts := RenderOptions{ProdID: s.opts.ProdID, RefreshInterval: s.opts.RefreshInterval}
+	if calendarID != "" && len(content.Calendars) == 1 {
+		opts.Name = content.Calendars[0].Name
+		opts.TimeZone = content.Calendars[0].TimeZone
+	} else {
+		acct, err := s.store.Account(ctx, accountID)
+		if err != nil {
+			return nil, fmt.Errorf("read feed account: %w", err)
+		}
+		opts.Name = acct.Name
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, content.Events, opts); err != nil {
+		return nil, fmt.Errorf("render feed: %w", err)
+	}
+	sum := sha256.Sum256(buf.Bytes())
+	return &Feed{
+		Body:         buf.Bytes(),
+		ETag:         `"` + hex.EncodeToString(sum[:16]) + `"`,
+		LastModified: content.UpdatedAt.Truncate(time.Second),
+		Version:      content.Version,
+	}, nil
+}
+
+// Invalidate drops the cached feeds that a write to the calendar may have
+// changed: the calendar's own and the account's all-calendars feed. An
+// empty calendarID drops every cached feed of the account.
+func (s *Service) Invalidate(accountID, calendarID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.epochs[accountID]++
+	if calendarID != "" {
+		delete(s.cache, key{accountID, calendarID})
+		delete(s.cache, key{accountID, ""})
+		return
+	}
+	for k := range s.cache {
+		if k.accountID == accountID {
+			delete(s.cache, k)
+		}
+	}
+}
+
+// tokenEqual compares tokens in constant time.
+func tokenEqual(want, got string) bool {
+	return subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}

@@ -1,0 +1,165 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/store"
+)
+
+type accountJSON struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"createdAt"`
+	APIKey    string    `json:"apiKey,omitempty"`
+	FeedToken string    `json:"feedToken,omitempty"`
+}
+
+func (h *Handler) createAccount(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Name string `json:"name"`
+	}
+	if err := decode(r, &in); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	a, err := h.cfg.Accounts.Create(r.Context(), in.Name)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "account created", "account", a.ID)
+	writeJSON(w, http.StatusCreated, accountJSON{
+		ID: a.ID, Name: a.Name, CreatedAt: a.CreatedAt, APIKey: a.APIKey, FeedToken: a.FeedToken,
+	})
+}
+
+func (h *Handler) getAccount(w http.ResponseWriter, r *http.Request) {
+	a, err := h.cfg.Accounts.Get(r.Context(), r.PathValue("accountId"))
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, accountJSON{ID: a.ID, Name: a.Name, CreatedAt: a.CreatedAt})
+}
+
+func (h *Handler) deleteAccount(w http.ResponseWriter, r *http.Request) {
+	if err := h.cfg.Accounts.Delete(r.Context(), r.PathValue("accountId")); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "account deleted", "account", r.PathValue("accountId"))
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type feedTokenJSON struct {
+	FeedToken        string            `json:"feedToken"`
+	FeedURL          string            `json:"feedUrl"`
+	CalendarFeedURLs map[string]string `json:"calendarFeedUrls"`
+}
+
+func (h *Handler) getFeedToken(w http.ResponseWriter, r *http.Request) {
+	a := accountFrom(r.Context())
+	h.writeFeedToken(w, r, a.ID, a.FeedToken)
+}
+
+func (h *Handler) rotateFeedToken(w http.ResponseWriter, r *http.Request) {
+	a := accountFrom(r.Context())
+	token, err := h.cfg.Accounts.RotateFeedToken(r.Context(), a.ID)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "feed token rotated", "account", a.ID)
+	h.writeFeedToken(w, r, a.ID, token)
+}
+
+// writeFeedToken answers the token with the URL of every feed it opens.
+func (h *Handler) writeFeedToken(w http.ResponseWriter, r *http.Request, accountID, token string) {
+	base := h.baseURL(r)
+	out := feedTokenJSON{
+		FeedToken:        token,
+		FeedURL:          base + "/feeds/" + url.PathEscape(accountID) + ".ics?token=" + token,
+		CalendarFeedURLs: map[string]string{},
+	}
+	p := store.Page{Limit: 1000}
+	for {
+		cals, err := h.cfg.Store.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountID, Page: p})
+		if err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
+		for _, c := range cals {
+			out.CalendarFeedURLs[c.ID] = base + "/feeds/" + url.PathEscape(accountID) + "/" + url.PathEscape(c.ID) + ".ics?token=" + token
+		}
+		if len(cals) < p.Limit {
+			break
+		}
+		p.After = cals[len(cals)-1].Seq
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// baseURL is the configured public URL, or the request's own origin.
+func (h *Handler) baseURL(r *http.Request) string {
+	if h.cfg.PublicURL != "" {
+		return strings.TrimRight(h.cfg.PublicURL, "/")
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	return scheme + "://" + r.Host
+}
+
+func (h *Handler) accountFeed(w http.ResponseWriter, r *http.Request) {
+	accountID, ok := strings.CutSuffix(r.PathValue("file"), ".ics")
+	if !ok {
+		http.Error(w, "feeds end in .ics", http.StatusNotFound)
+		return
+	}
+	h.serveFeed(w, r, accountID, "")
+}
+
+func (h *Handler) calendarFeed(w http.ResponseWriter, r *http.Request) {
+	calendarID, ok := strings.CutSuffix(r.PathValue("file"), ".ics")
+	if !ok {
+		http.Error(w, "feeds end in .ics", http.StatusNotFound)
+		return
+	}
+	h.serveFeed(w, r, r.PathValue("accountId"), calendarID)
+}
+
+// serveFeed answers a feed with ETag and Last-Modified; http.ServeContent
+// turns If-None-Match and If-Modified-Since into 304 and handles HEAD and
+// Range.
+func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, calendarID string) {
+	f, err := h.cfg.Feeds.Get(r.Context(), accountID, calendarID, r.URL.Query().Get("token"))
+	switch {
+	case errors.Is(err, feed.ErrForbidden):
+		reason := "invalid feed token: check that the token in the URL is the account's current one"
+		if r.URL.Query().Get("token") == "" {
+			reason = "missing feed token: add ?token=YOUR_FEED_TOKEN to the URL"
+		}
+		http.Error(w, reason, http.StatusForbidden)
+		return
+	case errors.Is(err, store.ErrNotFound):
+		http.Error(w, "calendar not found", http.StatusNotFound)
+		return
+	case err != nil:
+		h.log.ErrorContext(r.Context(), "feed failed", "account", accountID, "calendar", calendarID, "error", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	hdr := w.Header()
+	hdr.Set("Content-Type", "text/calendar; charset=utf-8")
+	hdr.Set("ETag", f.ETag)
+	hdr.Set("Cache-Control", "private, no-cache")
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	http.ServeContent(w, r, "", f.LastModified, bytes.NewReader(f.Body))
+}

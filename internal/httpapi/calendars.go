@@ -1,0 +1,164 @@
+package httpapi
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/store"
+)
+
+type calendarJSON struct {
+	ID        string      `json:"id"`
+	Name      string      `json:"name"`
+	TimeZone  string      `json:"timeZone"`
+	Kind      string      `json:"kind"`
+	Source    *sourceJSON `json:"source,omitempty"`
+	Version   int64       `json:"version"`
+	CreatedAt time.Time   `json:"createdAt"`
+	UpdatedAt time.Time   `json:"updatedAt"`
+}
+
+type sourceJSON struct {
+	URL                 string `json:"url"`
+	PollIntervalSeconds int64  `json:"pollIntervalSeconds"`
+}
+
+func toCalendarJSON(c *store.Calendar) calendarJSON {
+	out := calendarJSON{
+		ID: c.ID, Name: c.Name, TimeZone: c.TimeZone, Kind: c.Kind, Version: c.Version,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+	}
+	if c.Kind == store.KindImported {
+		out.Source = &sourceJSON{URL: c.SourceURL, PollIntervalSeconds: int64(c.PollInterval / time.Second)}
+	}
+	return out
+}
+
+type calendarInput struct {
+	Name     *string `json:"name"`
+	TimeZone *string `json:"timeZone"`
+}
+
+func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
+	var in calendarInput
+	if err := decode(r, &in); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	c, err := h.cfg.Calendars.CreateCalendar(r.Context(), accountFrom(r.Context()).ID, calendar.CalendarInput(in))
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, toCalendarJSON(c))
+}
+
+func (h *Handler) listCalendars(w http.ResponseWriter, r *http.Request) {
+	p, err := pageParams(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	limit := p.Limit
+	p.Limit++ // one more tells whether there is a next page
+	cals, err := h.cfg.Store.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountFrom(r.Context()).ID, Page: p})
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, newPage(cals, limit, func(c *store.Calendar) int64 { return c.Seq }, toCalendarJSON))
+}
+
+func (h *Handler) getCalendar(w http.ResponseWriter, r *http.Request) {
+	c, err := h.cfg.Store.Calendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"))
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toCalendarJSON(c))
+}
+
+func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
+	acct := accountFrom(r.Context())
+	// Look the calendar up first so a foreign id is a 404 even when the
+	// body is invalid.
+	if _, err := h.cfg.Store.Calendar(r.Context(), acct.ID, r.PathValue("calendarId")); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	var in calendarInput
+	if err := decode(r, &in); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	c, err := h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, r.PathValue("calendarId"), calendar.CalendarInput(in))
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toCalendarJSON(c))
+}
+
+func (h *Handler) deleteCalendar(w http.ResponseWriter, r *http.Request) {
+	if err := h.cfg.Calendars.DeleteCalendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId")); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type changeJSON struct {
+	ID         string    `json:"id"`
+	Type       string    `json:"type"`
+	CalendarID string    `json:"calendarId"`
+	EventID    string    `json:"eventId"`
+	UID        string    `json:"uid"`
+	OccurredAt time.Time `json:"occurredAt"`
+}
+
+// listChanges serves incremental sync: the changes after a cursor, oldest
+// first. An empty since starts from the newest change, so a client first
+// reads everything and then follows nextCursor.
+func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
+	acct := accountFrom(r.Context())
+	calID := r.PathValue("calendarId")
+	if _, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	p, err := pageParams(r)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	var after int64
+	if since := r.URL.Query().Get("since"); since != "" {
+		if after, err = decodeCursor(since); err != nil {
+			writeError(w, r, h.log, errInvalid("since is not a cursor this server issued"))
+			return
+		}
+	} else if after, err = h.cfg.Store.ChangeCursor(r.Context(), acct.ID); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	changes, err := h.cfg.Store.ListChanges(r.Context(), store.ListChangesParams{
+		AccountID: acct.ID, CalendarID: calID, After: after, Limit: p.Limit,
+	})
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	out := struct {
+		Data       []changeJSON `json:"data"`
+		NextCursor string       `json:"nextCursor"`
+	}{Data: make([]changeJSON, 0, len(changes)), NextCursor: encodeCursor(after)}
+	for _, ch := range changes {
+		out.Data = append(out.Data, changeJSON{
+			ID: encodeCursor(ch.ID), Type: ch.Type, CalendarID: ch.CalendarID, EventID: ch.EventID,
+			UID: ch.EventUID, OccurredAt: ch.OccurredAt,
+		})
+		out.NextCursor = encodeCursor(ch.ID)
+	}
+	writeJSON(w, http.StatusOK, out)
+}

@@ -1,0 +1,223 @@
+package httpapi
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// apiError is an error with the status and code the client sees.
+type apiError struct {
+	status  int
+	code    string
+	message string
+}
+
+func (e *apiError) Error() string { return e.message }
+
+var errNotFound = &apiError{http.StatusNotFound, "not_found", "not found"}
+
+func errInvalid(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
+}
+
+func errUnauthorized(msg string) error {
+	return &apiError{http.StatusUnauthorized, "unauthorized", msg}
+}
+
+func errForbidden(msg string) error {
+	return &apiError{http.StatusForbidden, "forbidden", msg}
+}
+
+func errorBody(code, message string) map[string]any {
+	return map[string]any{"error": map[string]string{"code": code, "message": message}}
+}
+
+// writeError maps err to a status in one place. Only unexpected errors are
+// logged, and their details never reach the client.
+func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
+	var (
+		ae  *apiError
+		ve  *calendar.ValidationError
+		ane *account.InvalidNameError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &ae):
+	case errors.As(err, &ve):
+		ae = &apiError{http.StatusBadRequest, "invalid_request", ve.Error()}
+	case errors.As(err, &ane):
+		ae = &apiError{http.StatusBadRequest, "invalid_request", ane.Error()}
+	case errors.As(err, &mbe):
+		ae = &apiError{http.StatusRequestEntityTooLarge, "payload_too_large",
+			fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
+	case errors.Is(err, store.ErrNotFound):
+		ae = errNotFound
+	case errors.Is(err, calendar.ErrReadOnly):
+		ae = &apiError{http.StatusConflict, "read_only", calendar.ErrReadOnly.Error()}
+	case errors.Is(err, store.ErrConflict):
+		ae = &apiError{http.StatusConflict, "conflict", conflictMessage(err)}
+	default:
+		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "error", err)
+		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
+	}
+	writeJSON(w, ae.status, errorBody(ae.code, ae.message))
+}
+
+func conflictMessage(err error) string {
+	if strings.Contains(err.Error(), "uid") {
+		return "an event with this uid already exists in the calendar"
+	}
+	return "the object already exists"
+}
+
+// writeJSON writes v with the given status.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.Encode(v)
+}
+
+// decode reads a JSON object into v, refusing unknown fields, trailing data
+// and other media types. An empty body decodes as {} when allowEmpty.
+func decode(r *http.Request, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || (mt != "application/json" && !strings.HasSuffix(mt, "+json")) {
+			return &apiError{http.StatusUnsupportedMediaType, "unsupported_media_type", "send the body as application/json"}
+		}
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err // a *http.MaxBytesError becomes 413
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return errInvalid("request body is empty: send a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return errInvalid("malformed JSON: %s", jsonProblem(err))
+	}
+	if dec.More() {
+		return errInvalid("malformed JSON: unexpected data after the object")
+	}
+	return nil
+}
+
+// jsonProblem turns a decoder error into a message for the client.
+func jsonProblem(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &se):
+		return fmt.Sprintf("syntax error at byte %d: %v", se.Offset, se)
+	case errors.As(err, &te):
+		if te.Field != "" {
+			return fmt.Sprintf("field %q must be %s, not %s", te.Field, jsonType(te.Type.String()), te.Value)
+		}
+		return fmt.Sprintf("expected a JSON object, not %s", te.Value)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return "the body ends in the middle of a value"
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
+	}
+	return err.Error()
+}
+
+func jsonType(goType string) string {
+	switch {
+	case strings.Contains(goType, "string"):
+		if strings.HasPrefix(goType, "[]") || strings.HasPrefix(goType, "*[]") {
+			return "an array of strings"
+		}
+		if strings.HasPrefix(goType, "map") || strings.HasPrefix(goType, "*map") {
+			return "an object of strings"
+		}
+		return "a string"
+	case strings.Contains(goType, "bool"):
+		return "a boolean"
+	case strings.Contains(goType, "int"):
+		return "an integer"
+	}
+	return goType
+}
+
+// Pagination.
+const (
+	defaultLimit = 50
+	maxLimit     = 200
+)
+
+// pageParams reads limit and pageToken. Page tokens are opaque to clients:
+// the base64 of the position after which the next page starts.
+func pageParams(r *http.Request) (store.Page, error) {
+	p := store.Page{Limit: defaultLimit}
+	q := r.URL.Query()
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > maxLimit {
+			return p, errInvalid("limit must be an integer from 1 to %d", maxLimit)
+		}
+		p.Limit = n
+	}
+	if s := q.Get("pageToken"); s != "" {
+		after, err := decodeCursor(s)
+		if err != nil {
+			return p, errInvalid("pageToken is not one this server issued")
+		}
+		p.After = after
+	}
+	return p, nil
+}
+
+func encodeCursor(n int64) string {
+	return base64.RawURLEncoding.EncodeToString([]byte("p" + strconv.FormatInt(n, 10)))
+}
+
+func decodeCursor(s string) (int64, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != 'p' {
+		return 0, errors.New("bad cursor")
+	}
+	n, err := strconv.ParseInt(string(b[1:]), 10, 64)
+	if err != nil || n < 0 {
+		return 0, errors.New("bad cursor")
+	}
+	return n, nil
+}
+
+// page is the JSON shape of a list.
+type page[T any] struct {
+	Data          []T    `json:"data"`
+	NextPageToken string `json:"nextPageToken,omitempty"`
+}
+
+// newPage builds a page from limit+1 fetched rows; seq gives each row's
+// position.
+func newPage[R, T any](rows []R, limit int, seq func(R) int64, conv func(R) T) page[T] {
+	p := page[T]{Data: make([]T, 0, min(len(rows), limit))}
+	for i, r := range rows {
+		if i == limit {
+			p.NextPageToken = encodeCursor(seq(rows[limit-1]))
+			break
+		}
+		p.Data = append(p.Data, conv(r))
+	}
+	return p
+}

@@ -1,0 +1,192 @@
+package httpapi_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/httpapi"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/sqlite"
+)
+
+const adminToken = "test-admin-token"
+
+// countingStore counts the reads that a cached feed must avoid.
+type countingStore struct {
+	store.Store
+	feedReads atomic.Int64
+}
+
+func (s *countingStore) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
+	s.feedReads.Add(1)
+	return s.Store.FeedContent(ctx, accountID, calendarID)
+}
+
+// syncBuffer is a log sink safe for concurrent handlers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+type testServer struct {
+	*httptest.Server
+	t       *testing.T
+	handler *httpapi.Handler
+	store   *countingStore
+	logs    *syncBuffer
+}
+
+// newServer starts the whole HTTP interface on a real SQLite file.
+func newServer(t *testing.T) *testServer {
+	t.Helper()
+	return newServerAdmin(t, adminToken)
+}
+
+// newServerAdmin is newServer with the given admin token.
+func newServerAdmin(t *testing.T, admin string) *testServer {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	cs := &countingStore{Store: db}
+	logs := &syncBuffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute})
+	h := httpapi.New(httpapi.Config{
+		Store:      cs,
+		Accounts:   account.NewService(cs, nil, func(id string) { feeds.Invalidate(id, "") }),
+		Calendars:  calendar.NewService(cs, nil, feeds.Invalidate),
+		Feeds:      feeds,
+		Logger:     log,
+		AdminToken: admin,
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &testServer{Server: srv, t: t, handler: h, store: cs, logs: logs}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not a JSON object: %v: %s", err, r.body)
+	}
+	return m
+}
+
+func (r response) errorCode(t *testing.T) string {
+	t.Helper()
+	e, _ := r.json(t)["error"].(map[string]any)
+	code, _ := e["code"].(string)
+	return code
+}
+
+// do sends a request; body may be nil, a string (sent as is) or a value
+// marshalled to JSON. Extra headers come as name/value pairs.
+func (s *testServer) do(method, path, key string, body any, headers ...string) response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = bytes.NewBufferString(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatalf("marshal body: %v", err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		s.t.Fatalf("new request: %v", err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatalf("read body: %v", err)
+	}
+	return response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// must sends a request and fails the test unless the status is want.
+func (s *testServer) must(want int, method, path, key string, body any) map[string]any {
+	s.t.Helper()
+	r := s.do(method, path, key, body)
+	if r.status != want {
+		s.t.Fatalf("%s %s = %d %s; want %d", method, path, r.status, r.body, want)
+	}
+	if len(r.body) == 0 {
+		return nil
+	}
+	return r.json(s.t)
+}
+
+type testAccount struct {
+	id, key, feedToken string
+}
+
+func (s *testServer) newAccount(name string) testAccount {
+	s.t.Helper()
+	m := s.must(http.StatusCreated, "POST", "/v1/accounts", adminToken, map[string]string{"name": name})
+	return testAccount{id: m["id"].(string), key: m["apiKey"].(string), feedToken: m["feedToken"].(string)}
+}
+
+func (s *testServer) newCalendar(a testAccount, name, zone string) string {
+	s.t.Helper()
+	m := s.must(http.StatusCreated, "POST", "/v1/calendars", a.key, map[string]string{"name": name, "timeZone": zone})
+	return m["id"].(string)
+}
+
+func (s *testServer) newEvent(a testAccount, calID string, body map[string]any) map[string]any {
+	s.t.Helper()
+	return s.must(http.StatusCreated, "POST", "/v1/calendars/"+calID+"/events", a.key, body)
+}

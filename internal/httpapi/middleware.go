@@ -1,0 +1,169 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "calhook_http_requests_total",
+			Help: "HTTP requests served, by route pattern, method and status code.",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "calhook_http_request_duration_seconds",
+			Help:    "Time to serve HTTP requests, by route pattern.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+// statusWriter records the status code a handler wrote.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// instrument wraps a route with panic recovery, a body size limit, metrics
+// and an access log. The log names the route pattern, never the URL, so
+// feed tokens in query strings stay out of logs.
+func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
+	route := pattern
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		route = path
+	}
+	observer := h.metrics.duration.WithLabelValues(route)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				h.log.ErrorContext(r.Context(), "panic serving request", "route", route, "panic", p, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					writeError(sw, r, h.log, errors.New("panic"))
+				}
+			}
+			elapsed := time.Since(start)
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			observer.Observe(elapsed.Seconds())
+			h.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			if h.log.Enabled(r.Context(), slog.LevelDebug) || status >= 500 {
+				h.log.LogAttrs(r.Context(), levelFor(status), "request",
+					slog.String("method", r.Method), slog.String("route", route),
+					slog.Int("status", status), slog.Duration("duration", elapsed))
+			}
+		}()
+		next.ServeHTTP(sw, r)
+	})
+}
+
+func levelFor(status int) slog.Level {
+	if status >= 500 {
+		return slog.LevelError
+	}
+	return slog.LevelDebug
+}
+
+type ctxKey struct{}
+
+// accountFrom returns the authenticated account of a request.
+func accountFrom(ctx context.Context) *store.Account {
+	a, _ := ctx.Value(ctxKey{}).(*store.Account)
+	return a
+}
+
+// credential returns the key of "Authorization: Bearer KEY" or
+// "x-api-key: KEY".
+func credential(r *http.Request) string {
+	if auth := r.Header.Get("Authorization"); auth != "" {
+		scheme, key, ok := strings.Cut(auth, " ")
+		if ok && strings.EqualFold(scheme, "Bearer") {
+			return strings.TrimSpace(key)
+		}
+		return ""
+	}
+	return strings.TrimSpace(r.Header.Get("X-Api-Key"))
+}
+
+// auth requires an account API key.
+func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		key := credential(r)
+		if key == "" {
+			writeError(w, r, h.log, errUnauthorized("missing API key: send Authorization: Bearer KEY or x-api-key: KEY"))
+			return
+		}
+		a, err := h.cfg.Accounts.Authenticate(r.Context(), key)
+		if errors.Is(err, store.ErrNotFound) {
+			writeError(w, r, h.log, errUnauthorized("invalid API key"))
+			return
+		}
+		if err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
+		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, a)))
+	}
+}
+
+// admin requires the operator's admin token.
+func (h *Handler) admin(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.cfg.AdminToken == "" {
+			writeError(w, r, h.log, errForbidden("the admin API is disabled: set CALHOOK_ADMIN_TOKEN"))
+			return
+		}
+		key := credential(r)
+		if key == "" {
+			writeError(w, r, h.log, errUnauthorized("missing admin token"))
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(key), []byte(h.cfg.AdminToken)) != 1 {
+			writeError(w, r, h.log, errUnauthorized("invalid admin token"))
+			return
+		}
+		next(w, r)
+	}
+}

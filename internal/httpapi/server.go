@@ -1,0 +1,149 @@
+// Package httpapi is calhook's HTTP interface: the JSON API under /v1, the
+// iCalendar feeds under /feeds, and the operational endpoints. Handlers
+// decode, validate, call a domain service and encode; they hold no SQL.
+package httpapi
+
+import (
+	_ "embed"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/store"
+)
+
+//go:embed openapi.json
+var openAPI []byte
+
+// maxBodyBytes bounds every request body.
+const maxBodyBytes = 1 << 20
+
+// Config is what the handlers need.
+type Config struct {
+	Store     store.Store
+	Accounts  *account.Service
+	Calendars *calendar.Service
+	Feeds     *feed.Service
+	Logger    *slog.Logger
+	// Registry receives the HTTP metrics and is served on /metrics.
+	Registry *prometheus.Registry
+	// AdminToken authorises the account routes; empty disables them.
+	AdminToken string
+	// PublicURL is the base of URLs handed out (feed URLs); when empty the
+	// request's own scheme and host are used.
+	PublicURL string
+}
+
+// Handler serves the whole HTTP interface.
+type Handler struct {
+	cfg     Config
+	log     *slog.Logger
+	mux     *http.ServeMux
+	metrics *metrics
+	// routes lists the registered patterns, for the OpenAPI check.
+	routes []string
+}
+
+// New builds the handler with every route registered.
+func New(cfg Config) *Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry)}
+
+	h.handle("GET /healthz", h.healthz)
+	h.handle("GET /readyz", h.readyz)
+	h.handleHTTP("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	h.handle("GET /openapi.json", h.openapi)
+
+	h.handle("POST /v1/accounts", h.admin(h.createAccount))
+	h.handle("GET /v1/accounts/{accountId}", h.admin(h.getAccount))
+	h.handle("DELETE /v1/accounts/{accountId}", h.admin(h.deleteAccount))
+
+	h.handle("GET /v1/feed-token", h.auth(h.getFeedToken))
+	h.handle("POST /v1/feed-token/rotate", h.auth(h.rotateFeedToken))
+
+	h.handle("POST /v1/calendars", h.auth(h.createCalendar))
+	h.handle("GET /v1/calendars", h.auth(h.listCalendars))
+	h.handle("GET /v1/calendars/{calendarId}", h.auth(h.getCalendar))
+	h.handle("PATCH /v1/calendars/{calendarId}", h.auth(h.updateCalendar))
+	h.handle("DELETE /v1/calendars/{calendarId}", h.auth(h.deleteCalendar))
+	h.handle("GET /v1/calendars/{calendarId}/changes", h.auth(h.listChanges))
+
+	h.handle("POST /v1/calendars/{calendarId}/events", h.auth(h.createEvent))
+	h.handle("GET /v1/calendars/{calendarId}/events", h.auth(h.listEvents))
+	h.handle("GET /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.getEvent))
+	h.handle("PATCH /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.updateEvent))
+	h.handle("DELETE /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.deleteEvent))
+
+	// A wildcard must be a whole path segment, so the ".ics" suffix is cut
+	// off in the handler.
+	h.handle("GET /feeds/{file}", h.accountFeed)
+	h.handle("GET /feeds/{accountId}/{file}", h.calendarFeed)
+
+	// Everything else under /v1 answers a JSON 404 instead of the mux's
+	// plain-text one.
+	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, r, h.log, errNotFound)
+	})
+	return h
+}
+
+// ServeHTTP serves a request.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mux.ServeHTTP(w, r)
+}
+
+// Routes returns the patterns registered, such as "GET /v1/calendars".
+func (h *Handler) Routes() []string { return h.routes }
+
+// handle registers a handler with the per-route middleware.
+func (h *Handler) handle(pattern string, fn http.HandlerFunc) {
+	h.handleHTTP(pattern, fn)
+}
+
+func (h *Handler) handleHTTP(pattern string, next http.Handler) {
+	h.routes = append(h.routes, pattern)
+	h.mux.Handle(pattern, h.instrument(pattern, next))
+}
+
+// NewServer returns an http.Server for handler with every timeout set.
+func NewServer(addr string, handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+}
+
+func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := h.cfg.Store.Ping(r.Context()); err != nil {
+		h.log.ErrorContext(r.Context(), "readiness check failed", "error", err)
+		writeJSON(w, http.StatusServiceUnavailable, errorBody("unavailable", "database not reachable"))
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+func (h *Handler) openapi(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openAPI)
+}

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+const accountColumns = `id, name, api_key_hash, feed_token, feed_version, created_at, updated_at`
+
+func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
+	var a store.Account
+	var created, updated int64
+	if err := row.Scan(&a.ID, &a.Name, &a.APIKeyHash, &a.FeedToken, &a.FeedVersion, &created, &updated); err != nil {
+		return nil, notFound(err)
+	}
+	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &a, nil
+}
+
+// CreateAccount stores a new account.
+func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
+	if a.FeedVersion == 0 {
+		a.FeedVersion = 1
+	}
+	_, err := db.write.ExecContext(ctx, `INSERT INTO accounts
+		(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, micros(a.CreatedAt), micros(a.CreatedAt), micros(a.UpdatedAt))
+	if isUnique(err) {
+		return fmt.Errorf("create account %s: %w", a.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create account %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Account returns the account with the given id.
+func (db *DB) Account(ctx context.Context, id string) (*store.Account, error) {
+	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = ?`, id))
+	if err != nil {
+		return nil, fmt.Errorf("get account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AccountByKeyHash returns the account whose API key hashes to keyHash.
+func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error) {
+	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE api_key_hash = ?`, keyHash))
+	if err != nil {
+		return nil, fmt.Errorf("get account by key: %w", err)
+	}
+	return a, nil
+}
+
+// DeleteAccount removes an account; its calendars, events and changes go
+// with it through ON DELETE CASCADE.
+func (db *DB) DeleteAccount(ctx context.Context, id string) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	if err != nil {
+		return fmt.Errorf("delete account %s: %w", id, err)
+	}
+	return mustAffect(res, "delete account "+id)
+}
+
+// SetFeedToken replaces an account's feed token and bumps its feed version,
+// so cached feeds keyed by version are never served for the old token.
+func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE accounts
+		SET feed_token = ?, feed_version = feed_version + 1, updated_at = ? WHERE id = ?`,
+		token, micros(now), accountID)
+	if err != nil {
+		return fmt.Errorf("set feed token of %s: %w", accountID, err)
+	}
+	return mustAffect(res, "set feed token of "+accountID)
+}
+
+// mustAffect returns store.ErrNotFound when res changed no row.
+func mustAffect(res sql.Result, what string) error {
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// FeedVersion returns a feed's version and the account's feed token in one
+// read.
+func (db *DB) FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error) {
+	st, err := feedState(ctx, db.read, accountID, calendarID)
+	if err != nil {
+		return nil, fmt.Errorf("feed version: %w", err)
+	}
+	return st, nil
+}
+
+func feedState(ctx context.Context, q queryer, accountID, calendarID string) (*store.FeedState, error) {
+	var st store.FeedState
+	var updated int64
+	var err error
+	if calendarID == "" {
+		err = q.QueryRowContext(ctx, `SELECT feed_token, feed_version, feed_updated_at FROM accounts WHERE id = ?`,
+			accountID).Scan(&st.FeedToken, &st.Version, &updated)
+	} else {
+		err = q.QueryRowContext(ctx, `SELECT a.feed_token, c.version, c.updated_at FROM calendars c
+			JOIN accounts a ON a.id = c.account_id WHERE c.id = ? AND c.account_id = ?`,
+			calendarID, accountID).Scan(&st.FeedToken, &st.Version, &updated)
+	}
+	if err != nil {
+		return nil, notFound(err)
+	}
+	st.UpdatedAt = fromMicros(updated)
+	return &st, nil
+}
+
+// FeedContent reads a feed's calendars and events in one read transaction,
+// so the version matches the content.
+func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("feed content: begin: %w", err)
+	}
+	defer tx.Rollback()
+	st, err := feedState(ctx, tx, accountID, calendarID)
+	if err != nil {
+		return nil, fmt.Errorf("feed content: %w", err)
+	}
+	fc := &store.FeedContent{FeedState: *st}
+	calWhere, evWhere := `WHERE account_id = ? ORDER BY seq`, `WHERE account_id = ?
+		ORDER BY (SELECT seq FROM calendars WHERE calendars.id = events.calendar_id), uid, recurrence_id`
+	arg := accountID
+	if calendarID != "" {
+		calWhere, evWhere = `WHERE id = ?`, `WHERE calendar_id = ? ORDER BY uid, recurrence_id`
+		arg = calendarID
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+calendarColumns+` FROM calendars `+calWhere, arg)
+	if err != nil {
+		return nil, fmt.Errorf("feed content: calendars: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		c, err := scanCalendar(rows)
+		if err != nil {
+			return nil, fmt.Errorf("feed content: calendars: %w", err)
+		}
+		fc.Calendars = append(fc.Calendars, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("feed content: calendars: %w", err)
+	}
+	if fc.Events, err = queryEvents(ctx, tx, evWhere, arg); err != nil {
+		return nil, fmt.Errorf("feed content: %w", err)
+	}
+	return fc, nil
+}
+
+// ListChanges returns the changes of a calendar after a cursor, oldest
+// first.
+func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at
+		FROM changes WHERE calendar_id = ? AND account_id = ? AND id > ? ORDER BY id LIMIT ?`,
+		p.CalendarID, p.AccountID, p.After, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Change
+	for rows.Next() {
+		var ch store.Change
+		var snap []byte
+		var at int64
+		if err := rows.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &at); err != nil {
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		ch.OccurredAt = fromMicros(at)
+		if ch.Event, err = store.UnmarshalSnapshot(snap, ch.AccountID, ch.CalendarID); err != nil {
+			return nil, fmt.Errorf("list changes: change %d: %w", ch.ID, err)
+		}
+		out = append(out, &ch)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	return out, nil
+}
+
+// ChangeCursor returns the id of the newest change of the account, the
+// cursor from which "changes since now" starts.
+func (db *DB) ChangeCursor(ctx context.Context, accountID string) (int64, error) {
+	var id sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE account_id = ?`, accountID).Scan(&id); err != nil {
+		return 0, fmt.Errorf("change cursor: %w", err)
+	}
+	return id.Int64, nil
+}

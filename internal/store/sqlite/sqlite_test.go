@@ -1,0 +1,60 @@
+package sqlite_test
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/sqlite"
+	"github.com/calhook/calhook/internal/store/storetest"
+)
+
+func open(t *testing.T) store.Store {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, open)
+}
+
+func TestMigrateIsIdempotent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "calhook.db")
+	for i := range 2 {
+		db, err := sqlite.Open(ctx, path)
+		if err != nil {
+			t.Fatalf("Open #%d: %v", i+1, err)
+		}
+		v, err := db.SchemaVersion(ctx)
+		if err != nil || v != 1 {
+			t.Errorf("SchemaVersion #%d = %d, %v; want 1", i+1, v, err)
+		}
+		if err := db.Migrate(ctx); err != nil {
+			t.Errorf("Migrate again: %v", err)
+		}
+		db.Close()
+	}
+}
+
+func TestPragmas(t *testing.T) {
+	t.Parallel()
+	db := open(t).(*sqlite.DB)
+	got, err := db.Pragmas(context.Background())
+	if err != nil {
+		t.Fatalf("Pragmas: %v", err)
+	}
+	want := map[string]string{"journal_mode": "wal", "foreign_keys": "1", "synchronous": "1", "busy_timeout": "10000"}
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("PRAGMA %s = %q; want %q", k, got[k], v)
+		}
+	}
+}
