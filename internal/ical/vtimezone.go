@@ -18,7 +18,10 @@ import (
 // parser maps any local time in the window to the same instant as
 // time.Date(…, loc), except local times that fall into a gap or an overlap
 // at a transition, which RFC 5545 and Go resolve in their own ways. Outside
-// the window the output is only a best guess.
+// the window the output is only a best guess. If the window lies wholly in
+// daylight time, the observances before it back to the last standard time
+// are written too, because some parsers (python icalendar) reject a
+// VTIMEZONE without a STANDARD.
 //
 // loc should be a named IANA zone: the TZID is what calendar clients show
 // and look up.
@@ -44,7 +47,7 @@ func WriteVTimezone(e *Encoder, loc *time.Location, from, to time.Time) {
 			// The RDATEs repeat DTSTART: ical.js takes a sub-component's
 			// onsets from its RDATEs alone when it has any, and RFC 5545
 			// counts a duplicate onset once.
-			for _, at := range c.onsets[1:] {
+			for _, at := range c.onsets {
 				e.Prop("RDATE", formatWall(at, c.from))
 			}
 		}

@@ -257,7 +257,7 @@ func newWindowSample(loc *time.Location, from, to time.Time) windowSample {
 	first := from.In(loc)
 	day := time.Date(first.Year(), first.Month(), first.Day(), 0, 0, 0, 0, time.UTC)
 	for ; !day.After(to.AddDate(0, 0, 1)); day = day.AddDate(0, 0, 1) {
-		for _, m := range []int{0, 90, 210, 375, 540, 735, 900, 1125, 1290, 1439} {
+		for _, m := range []int{0, 375, 735, 1125, 1439} {
 			addWall(day.Add(time.Duration(m) * time.Minute))
 		}
 	}
