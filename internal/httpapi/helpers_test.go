@@ -55,20 +55,20 @@ func (b *syncBuffer) String() string {
 
 type testServer struct {
 	*httptest.Server
-	t       *testing.T
+	t       testing.TB
 	handler *httpapi.Handler
 	store   *countingStore
 	logs    *syncBuffer
 }
 
 // newServer starts the whole HTTP interface on a real SQLite file.
-func newServer(t *testing.T) *testServer {
+func newServer(t testing.TB) *testServer {
 	t.Helper()
 	return newServerAdmin(t, adminToken)
 }
 
 // newServerAdmin is newServer with the given admin token.
-func newServerAdmin(t *testing.T, admin string) *testServer {
+func newServerAdmin(t testing.TB, admin string) *testServer {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
 	if err != nil {
@@ -98,7 +98,7 @@ type response struct {
 	body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {
@@ -107,7 +107,7 @@ func (r response) json(t *testing.T) map[string]any {
 	return m
 }
 
-func (r response) errorCode(t *testing.T) string {
+func (r response) errorCode(t testing.TB) string {
 	t.Helper()
 	e, _ := r.json(t)["error"].(map[string]any)
 	code, _ := e["code"].(string)

@@ -1,0 +1,167 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/cli"
+)
+
+// lockedBuffer is written by the server's logger while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func env(vars map[string]string, args ...string) (cli.Env, *lockedBuffer, *lockedBuffer) {
+	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
+	return cli.Env{
+		Args:   append([]string{"calhook"}, args...),
+		Getenv: func(k string) string { return vars[k] },
+		Stdout: stdout,
+		Stderr: stderr,
+	}, stdout, stderr
+}
+
+// startServe runs `calhook serve` until the test ends and returns its base
+// URL.
+func startServe(t *testing.T, vars map[string]string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	e, _, stderr := env(vars, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	ready := make(chan string, 1)
+	e.Ready = func(addr string) { ready <- addr }
+	done := make(chan int, 1)
+	go func() { done <- cli.Main(ctx, e) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case code := <-done:
+			if code != 0 {
+				t.Errorf("serve exited with %d after shutdown: %s", code, stderr)
+			}
+		case <-time.After(20 * time.Second):
+			t.Errorf("serve did not stop after its context was cancelled")
+		}
+	})
+	select {
+	case addr := <-ready:
+		return "http://" + addr
+	case code := <-done:
+		t.Fatalf("serve exited early with %d: %s", code, stderr)
+	case <-time.After(60 * time.Second):
+		t.Fatalf("serve did not become ready: %s", stderr)
+	}
+	return ""
+}
+
+func TestServeCreatesDatabaseAndServes(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "fresh.db")
+	base := startServe(t, map[string]string{"CALHOOK_ADMIN_TOKEN": "adm", "CALHOOK_DB": db})
+	resp, err := http.Get(base + "/readyz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /readyz = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+	req, _ := http.NewRequest("POST", base+"/v1/accounts", strings.NewReader(`{"name":"Acme"}`))
+	req.Header.Set("Authorization", "Bearer adm")
+	req.Header.Set("Content-Type", "application/json")
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 201 {
+		t.Fatalf("POST /v1/accounts = %v, %v; want 201 (CALHOOK_DB and CALHOOK_ADMIN_TOKEN from the environment)", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func TestMigrateThenAccountCreate(t *testing.T) {
+	t.Parallel()
+	db := filepath.Join(t.TempDir(), "calhook.db")
+	e, stdout, stderr := env(nil, "migrate", "--db", db)
+	if code := cli.Main(context.Background(), e); code != 0 {
+		t.Fatalf("migrate = %d: %s", code, stderr)
+	}
+	if !strings.Contains(stdout.String(), "schema version 1") {
+		t.Errorf("migrate printed %q; want the schema version", stdout)
+	}
+	e, stdout, stderr = env(map[string]string{"CALHOOK_DB": db}, "account", "create", "--name", "Beach Rentals")
+	if code := cli.Main(context.Background(), e); code != 0 {
+		t.Fatalf("account create = %d: %s", code, stderr)
+	}
+	var created struct{ ID, Name, APIKey, FeedToken string }
+	if err := json.Unmarshal([]byte(stdout.String()), &created); err != nil {
+		t.Fatalf("account create output %q: %v", stdout, err)
+	}
+	if created.Name != "Beach Rentals" || created.APIKey == "" || len(created.FeedToken) != 64 {
+		t.Errorf("account create = %+v", created)
+	}
+
+	// The key works against a server on the same database.
+	base := startServe(t, nil, "--db", db)
+	req, _ := http.NewRequest("GET", base+"/v1/calendars", nil)
+	req.Header.Set("x-api-key", created.APIKey)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET /v1/calendars with the CLI-made key = %v, %v; want 200", resp, err)
+	}
+	resp.Body.Close()
+}
+
+func TestCommandErrors(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	tests := []struct {
+		name string
+		args []string
+		vars map[string]string
+		want string
+	}{
+		{"no command", nil, nil, "no command"},
+		{"unknown command", []string{"frobnicate"}, nil, `unknown command "frobnicate"`},
+		{"bad addr", []string{"serve", "--addr", "nonsense", "--db", filepath.Join(dir, "a.db")}, nil, `invalid addr "nonsense"`},
+		{"bad log format", []string{"serve", "--log-format", "xml", "--db", filepath.Join(dir, "b.db")}, nil, `invalid log-format "xml"`},
+		{"bad duration env", []string{"serve", "--db", filepath.Join(dir, "c.db")}, map[string]string{"CALHOOK_SHUTDOWN_TIMEOUT": "soon"}, "CALHOOK_SHUTDOWN_TIMEOUT"},
+		{"bad public url", []string{"serve", "--public-url", "ftp://x", "--db", filepath.Join(dir, "d.db")}, nil, "public-url"},
+		{"account without name", []string{"account", "create", "--db", filepath.Join(dir, "e.db")}, nil, "name is required"},
+		{"postgres not yet", []string{"migrate", "--db", "postgres://localhost/x"}, nil, "PostgreSQL"},
+		{"unreadable secret file", []string{"serve", "--db", filepath.Join(dir, "f.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN_FILE": filepath.Join(dir, "missing")}, "CALHOOK_ADMIN_TOKEN_FILE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e, _, stderr := env(tt.vars, tt.args...)
+			if code := cli.Main(context.Background(), e); code != 1 {
+				t.Errorf("exit code = %d; want 1", code)
+			}
+			if !strings.Contains(stderr.String(), tt.want) {
+				t.Errorf("stderr = %q; want it to mention %q", stderr, tt.want)
+			}
+		})
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	e, stdout, _ := env(nil, "version")
+	if code := cli.Main(context.Background(), e); code != 0 || !strings.HasPrefix(stdout.String(), "calhook ") {
+		t.Errorf("version = %d %q", code, stdout)
+	}
+}
