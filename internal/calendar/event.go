@@ -176,7 +176,14 @@ func applyEvent(e *store.Event, in EventInput, create bool) error {
 	return nil
 }
 
+// newlines maps CRLF and lone CR to LF: iCalendar TEXT has one newline
+// escape, so the API stores what the feeds can carry.
+var newlines = strings.NewReplacer("\r\n", "\n", "\r", "\n")
+
 func setText(dst *string, field, v string, maxBytes int, multiline bool) error {
+	if multiline {
+		v = newlines.Replace(v)
+	}
 	switch {
 	case len(v) > maxBytes:
 		return invalid(field, "must be at most %d bytes", maxBytes)
