@@ -1,0 +1,25 @@
+.DEFAULT_GOAL := help
+FUZZTIME ?= 30s
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+run: ## run calhook on 127.0.0.1:8080 with ./calhook.db
+	go run ./cmd/calhook serve
+
+test: ## set up and run the whole test suite (the README's test command)
+	bash scripts/test.sh
+
+lint: ## gofmt and go vet
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
+	go vet ./...
+
+fuzz: ## run every fuzz test for FUZZTIME each
+	go test -run XXX -fuzz FuzzFoldUnfold -fuzztime $(FUZZTIME) ./internal/ical
+	go test -run XXX -fuzz FuzzEscapeText -fuzztime $(FUZZTIME) ./internal/ical
+	go test -run XXX -fuzz FuzzEventInput -fuzztime $(FUZZTIME) ./internal/httpapi
+
+bench: ## run the benchmark scenarios against the real binary
+	go run ./cmd/calhookbench feed
+
+.PHONY: help run test lint fuzz bench

@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Runs calhook's whole test suite, first installing what the
+# interoperability tests need:
+#   - Node.js with the npm packages pinned in test/interop/package-lock.json
+#     (ical.js: Mozilla's iCalendar parser);
+#   - Debian's python3-icalendar, run by /usr/bin/python3.
+# Debian packages are installed only when missing (as root, or with sudo).
+# Extra arguments go to `go test`, e.g. scripts/test.sh -run Feed ./internal/...
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '==> %s\n' "$*" >&2; }
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"
+	elif command -v sudo >/dev/null 2>&1; then sudo -n "$@"
+	else
+		log "cannot install Debian packages (not root, no sudo): $*"
+		return 1
+	fi
+}
+
+missing=()
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+/usr/bin/python3 -c 'import icalendar' >/dev/null 2>&1 || missing+=(python3-icalendar)
+if [ ${#missing[@]} -gt 0 ]; then
+	log "installing Debian packages: ${missing[*]}"
+	as_root apt-get update -qq
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d test/interop/node_modules ] || [ test/interop/package-lock.json -nt test/interop/node_modules ]; then
+	log "installing npm packages from test/interop/package-lock.json"
+	npm ci --prefix test/interop --no-audit --no-fund --loglevel=error
+fi
+
+log "checking formatting and vet"
+unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './test/interop/node_modules/*'))
+if [ -n "$unformatted" ]; then
+	log "gofmt would change: $unformatted"
+	exit 1
+fi
+go vet ./...
+
+log "running go test"
+if [ $# -eq 0 ]; then set -- ./...; fi
+go test -race -count=1 "$@"
