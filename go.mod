@@ -4,6 +4,8 @@ go 1.26.8
 
 require (
 	github.com/prometheus/client_golang v1.25.0
+	github.com/standard-webhooks/standard-webhooks/libraries v0.0.1
+	github.com/svix/svix-webhooks v1.99.1
 	github.com/teambition/rrule-go v1.8.2
 	modernc.org/sqlite v1.61.1
 )
