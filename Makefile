@@ -18,6 +18,7 @@ fuzz: ## run every fuzz test for FUZZTIME each
 	go test -run XXX -fuzz FuzzFoldUnfold -fuzztime $(FUZZTIME) ./internal/ical
 	go test -run XXX -fuzz FuzzEscapeText -fuzztime $(FUZZTIME) ./internal/ical
 	go test -run XXX -fuzz FuzzEventInput -fuzztime $(FUZZTIME) ./internal/httpapi
+	go test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./webhook
 
 bench: ## run the benchmark scenarios against the real binary
 	go run ./cmd/calhookbench feed

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs calhook's whole test suite, first installing what the
 # interoperability tests need:
-#   - Node.js with the npm packages pinned in test/interop/package-lock.json
-#     (ical.js: Mozilla's iCalendar parser);
+#   - Node.js with the npm packages pinned in test/*/package-lock.json
+#     (ical.js, Mozilla's iCalendar parser; svix, the webhook verifier);
 #   - Debian's python3-icalendar, run by /usr/bin/python3.
 # Debian packages are installed only when missing (as root, or with sudo).
 # Extra arguments go to `go test`, e.g. scripts/test.sh -run Feed ./internal/...
@@ -30,10 +30,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-if [ ! -d test/interop/node_modules ] || [ test/interop/package-lock.json -nt test/interop/node_modules ]; then
-	log "installing npm packages from test/interop/package-lock.json"
-	npm ci --prefix test/interop --no-audit --no-fund --loglevel=error
-fi
+for dir in test/interop test/webhooks; do
+	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
+		log "installing npm packages from $dir/package-lock.json"
+		npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+	fi
+done
 
 log "checking formatting and vet"
 unformatted=$(gofmt -l $(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './test/interop/node_modules/*'))

@@ -9,20 +9,15 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/calhook/calhook/internal/account"
-	"github.com/calhook/calhook/internal/calendar"
-	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
-	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/listen"
 	"github.com/calhook/calhook/internal/store/sqlite"
 )
 
@@ -47,6 +42,8 @@ Usage:
   calhook serve [flags]                  run the API, feeds and workers
   calhook migrate [--db PATH]            create or upgrade the database schema
   calhook account create --name NAME     create an account, print its API key and feed token
+  calhook listen --secret whsec_… [--port N]
+                                         receive, verify and print webhooks and iCal Hooks pings
   calhook version                        print the version
 
 Run "calhook COMMAND -h" for the flags of a command.
@@ -80,6 +77,8 @@ func run(ctx context.Context, env Env) error {
 			return errors.New(`usage: calhook account create --name NAME`)
 		}
 		return createAccount(ctx, env, args[2:])
+	case "listen":
+		return listenCmd(ctx, env, args[1:])
 	case "version":
 		fmt.Fprintln(env.Stdout, "calhook", Version)
 		return nil
@@ -172,13 +171,21 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	handler := newHandler(db, cfg, log)
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	srv := httpapi.NewServer(cfg.Addr, handler, log)
+	a, err := newApp(db, cfg, log, "http://"+ln.Addr().String())
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	if err := a.start(ctx); err != nil {
+		ln.Close()
+		return err
+	}
+	srv := httpapi.NewServer(cfg.Addr, a.handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	log.Info("calhook serving", "addr", ln.Addr().String(), "db", cfg.DB, "version", Version,
@@ -190,9 +197,10 @@ func serve(ctx context.Context, env Env, args []string) error {
 		env.Ready(ln.Addr().String())
 	}
 
+	var serveErr error
 	select {
 	case err := <-errc:
-		return fmt.Errorf("serve: %w", err)
+		serveErr = fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
@@ -200,7 +208,13 @@ func serve(ctx context.Context, env Env, args []string) error {
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
-		return fmt.Errorf("shutdown: %w", err)
+		serveErr = errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
+	}
+	// Workers stop after the API, so no write is left without its
+	// fan-out; deliveries in flight get what is left of the timeout.
+	a.stop(time.Until(deadlineOf(sctx)))
+	if serveErr != nil {
+		return serveErr
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return fmt.Errorf("serve: %w", err)
@@ -209,18 +223,25 @@ func serve(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// newHandler wires the services around a store.
-func newHandler(db store.Store, cfg Config, log *slog.Logger) *httpapi.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	feeds := feed.NewService(db, feed.Options{
-		ProdID:          "-//calhook//calhook " + Version + "//EN",
-		RefreshInterval: cfg.FeedRefreshInterval,
-	})
-	accounts := account.NewService(db, time.Now, func(accountID string) { feeds.Invalidate(accountID, "") })
-	calendars := calendar.NewService(db, time.Now, feeds.Invalidate)
-	return httpapi.New(httpapi.Config{
-		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
-		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
-	})
+func deadlineOf(ctx context.Context) time.Time {
+	d, _ := ctx.Deadline()
+	return d
+}
+
+func listenCmd(ctx context.Context, env Env, args []string) error {
+	fs := flag.NewFlagSet("listen", flag.ContinueOnError)
+	fs.SetOutput(env.Stderr)
+	secret := fs.String("secret", env.Getenv("CALHOOK_LISTEN_SECRET"), "the subscription's endpoint secret, whsec_… (env CALHOOK_LISTEN_SECRET)")
+	host := fs.String("host", "127.0.0.1", "interface to listen on")
+	port := fs.Int("port", 9000, "port to listen on")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	return listen.Run(ctx, listen.Config{Addr: net.JoinHostPort(*host, strconv.Itoa(*port)), Secret: *secret, Out: env.Stdout},
+		func(addr string) {
+			fmt.Fprintf(env.Stderr, "listening on http://%s/ — point a subscription's webhookUrl here\n", addr)
+			if env.Ready != nil {
+				env.Ready(addr)
+			}
+		})
 }

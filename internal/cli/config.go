@@ -9,8 +9,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/calhook/calhook/internal/outbound"
 )
 
 // Config is everything `calhook serve` can be told. It carries its own
@@ -31,6 +34,26 @@ type Config struct {
 	FeedRefreshInterval time.Duration
 	// ShutdownTimeout bounds the graceful part of shutdown.
 	ShutdownTimeout time.Duration
+
+	// AllowHTTPWebhooks allows http:// webhook URLs (tests, development).
+	AllowHTTPWebhooks bool
+	// AllowPrivateCIDRs are address ranges outbound requests may reach
+	// despite the SSRF rules, e.g. 127.0.0.1/32 in tests.
+	AllowPrivateCIDRs []string
+	// DeliveryWorkers bounds webhook deliveries in flight, and
+	// DeliveryPerEndpoint those to one subscription.
+	DeliveryWorkers     int
+	DeliveryPerEndpoint int
+	// WebhookTimeout bounds one delivery attempt.
+	WebhookTimeout time.Duration
+	// RetrySchedule is the wait before each retry.
+	RetrySchedule []time.Duration
+	// Retention is how long attempts, finished messages and changes are
+	// kept.
+	Retention time.Duration
+	// DisableAfter disables a subscription whose deliveries all failed for
+	// this long.
+	DisableAfter time.Duration
 }
 
 // ConfigError names the setting that is wrong and why.
@@ -53,6 +76,12 @@ func defaultConfig() Config {
 		LogLevel:            "info",
 		FeedRefreshInterval: 15 * time.Minute,
 		ShutdownTimeout:     15 * time.Second,
+		DeliveryWorkers:     64,
+		DeliveryPerEndpoint: 16,
+		WebhookTimeout:      10 * time.Second,
+		RetrySchedule:       []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 12 * time.Hour, 24 * time.Hour},
+		Retention:           30 * 24 * time.Hour,
+		DisableAfter:        5 * 24 * time.Hour,
 	}
 }
 
@@ -89,7 +118,9 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		return err
 	}
 	vals := map[string]*string{}
-	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL", "SHUTDOWN_TIMEOUT"} {
+	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
+		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
+		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
 			return err
@@ -114,6 +145,9 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}{
 		{"feed-refresh-interval", "FEED_REFRESH_INTERVAL", &cfg.FeedRefreshInterval, "REFRESH-INTERVAL hint in feeds"},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout, "how long shutdown waits for requests in flight"},
+		{"webhook-timeout", "WEBHOOK_TIMEOUT", &cfg.WebhookTimeout, "how long one webhook attempt may take"},
+		{"retention", "RETENTION", &cfg.Retention, "how long delivery logs and changes are kept"},
+		{"disable-after", "DISABLE_AFTER", &cfg.DisableAfter, "disable a subscription whose deliveries all failed this long"},
 	} {
 		if v := *vals[d.env]; v != "" {
 			parsed, err := time.ParseDuration(v)
@@ -124,6 +158,70 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		}
 		fs.DurationVar(d.dst, d.flag, *d.dst, d.usage+" (env CALHOOK_"+d.env+")")
 	}
+	for _, n := range []struct {
+		flag, env string
+		dst       *int
+		usage     string
+	}{
+		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
+		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
+	} {
+		if v := *vals[n.env]; v != "" {
+			parsed, err := strconv.Atoi(v)
+			if err != nil {
+				return &ConfigError{Field: "CALHOOK_" + n.env, Value: v, Err: "not a whole number"}
+			}
+			*n.dst = parsed
+		}
+		fs.IntVar(n.dst, n.flag, *n.dst, n.usage+" (env CALHOOK_"+n.env+")")
+	}
+	if v := *vals["ALLOW_HTTP_WEBHOOKS"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &ConfigError{Field: "CALHOOK_ALLOW_HTTP_WEBHOOKS", Value: v, Err: "not true or false"}
+		}
+		cfg.AllowHTTPWebhooks = b
+	}
+	fs.BoolVar(&cfg.AllowHTTPWebhooks, "allow-http-webhooks", cfg.AllowHTTPWebhooks,
+		"allow http:// webhook and hook URLs, for tests and development (env CALHOOK_ALLOW_HTTP_WEBHOOKS)")
+	if v := *vals["ALLOW_PRIVATE_CIDR"]; v != "" {
+		cfg.AllowPrivateCIDRs = splitList(v)
+	}
+	fs.Func("allow-private-cidr", "an address range outbound requests may reach despite the SSRF rules, e.g. 127.0.0.1/32; repeatable or comma-separated (env CALHOOK_ALLOW_PRIVATE_CIDR)",
+		func(v string) error {
+			cfg.AllowPrivateCIDRs = append(cfg.AllowPrivateCIDRs, splitList(v)...)
+			return nil
+		})
+	if v := *vals["RETRY_SCHEDULE"]; v != "" {
+		if err := setSchedule(&cfg.RetrySchedule, v); err != nil {
+			return &ConfigError{Field: "CALHOOK_RETRY_SCHEDULE", Value: v, Err: err.Error()}
+		}
+	}
+	fs.Func("retry-schedule", "waits before each webhook retry, comma-separated (default 1m,5m,1h,12h,24h; env CALHOOK_RETRY_SCHEDULE)",
+		func(v string) error { return setSchedule(&cfg.RetrySchedule, v) })
+	return nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func setSchedule(dst *[]time.Duration, v string) error {
+	var out []time.Duration
+	for _, s := range splitList(v) {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%q is not a positive duration such as 5m", s)
+		}
+		out = append(out, d)
+	}
+	*dst = out
 	return nil
 }
 
@@ -151,6 +249,21 @@ func (c *Config) Validate() error {
 	}
 	if c.FeedRefreshInterval < 0 {
 		errs = append(errs, &ConfigError{"feed-refresh-interval", c.FeedRefreshInterval.String(), "must not be negative"})
+	}
+	if _, err := outbound.ParseCIDRs(c.AllowPrivateCIDRs); err != nil {
+		errs = append(errs, &ConfigError{"allow-private-cidr", strings.Join(c.AllowPrivateCIDRs, ","), err.Error()})
+	}
+	if c.DeliveryWorkers < 1 {
+		errs = append(errs, &ConfigError{"delivery-workers", strconv.Itoa(c.DeliveryWorkers), "must be at least 1"})
+	}
+	if c.DeliveryPerEndpoint < 1 {
+		errs = append(errs, &ConfigError{"delivery-per-endpoint", strconv.Itoa(c.DeliveryPerEndpoint), "must be at least 1"})
+	}
+	if c.WebhookTimeout <= 0 {
+		errs = append(errs, &ConfigError{"webhook-timeout", c.WebhookTimeout.String(), "must be positive"})
+	}
+	if c.Retention < time.Hour {
+		errs = append(errs, &ConfigError{"retention", c.Retention.String(), "must be at least 1h"})
 	}
 	if c.ShutdownTimeout <= 0 {
 		errs = append(errs, &ConfigError{"shutdown-timeout", c.ShutdownTimeout.String(), "must be positive"})

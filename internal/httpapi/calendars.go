@@ -138,6 +138,15 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, h.log, errInvalid("since is not a cursor this server issued"))
 			return
 		}
+		horizon, err := h.cfg.Store.ChangeHorizon(r.Context())
+		if err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
+		if after < horizon {
+			writeError(w, r, h.log, store.ErrGone)
+			return
+		}
 	} else if after, err = h.cfg.Store.ChangeCursor(r.Context(), acct.ID); err != nil {
 		writeError(w, r, h.log, err)
 		return

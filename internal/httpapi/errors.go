@@ -16,6 +16,7 @@ import (
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/subscription"
 )
 
 // apiError is an error with the status and code the client sees.
@@ -52,12 +53,15 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		ae  *apiError
 		ve  *calendar.ValidationError
 		ane *account.InvalidNameError
+		sve *subscription.ValidationError
 		mbe *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &ae):
 	case errors.As(err, &ve):
 		ae = &apiError{http.StatusBadRequest, "invalid_request", ve.Error()}
+	case errors.As(err, &sve):
+		ae = &apiError{http.StatusBadRequest, "invalid_request", sve.Error()}
 	case errors.As(err, &ane):
 		ae = &apiError{http.StatusBadRequest, "invalid_request", ane.Error()}
 	case errors.As(err, &mbe):
@@ -67,6 +71,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		ae = errNotFound
 	case errors.Is(err, calendar.ErrReadOnly):
 		ae = &apiError{http.StatusConflict, "read_only", calendar.ErrReadOnly.Error()}
+	case errors.Is(err, subscription.ErrDisabled):
+		ae = &apiError{http.StatusConflict, "subscription_disabled", subscription.ErrDisabled.Error()}
+	case errors.Is(err, store.ErrGone):
+		ae = &apiError{http.StatusGone, "cursor_expired", "the cursor is older than the change log's retention: read the calendar's events in full, then start again without since"}
 	case errors.Is(err, store.ErrConflict):
 		ae = &apiError{http.StatusConflict, "conflict", conflictMessage(err)}
 	default:

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -18,8 +19,10 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/sqlite"
+	"github.com/calhook/calhook/internal/subscription"
 )
 
 const adminToken = "test-admin-token"
@@ -80,10 +83,13 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute})
 	h := httpapi.New(httpapi.Config{
-		Store:      cs,
-		Accounts:   account.NewService(cs, nil, func(id string) { feeds.Invalidate(id, "") }),
-		Calendars:  calendar.NewService(cs, nil, feeds.Invalidate),
-		Feeds:      feeds,
+		Store:     cs,
+		Accounts:  account.NewService(cs, nil, func(id string) { feeds.Invalidate(id, "") }),
+		Calendars: calendar.NewService(cs, nil, feeds.Invalidate),
+		Feeds:     feeds,
+		Subscriptions: subscription.NewService(cs, outbound.Policy{
+			AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
+		}, nil),
 		Logger:     log,
 		AdminToken: admin,
 	})

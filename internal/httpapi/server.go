@@ -16,6 +16,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/subscription"
 )
 
 //go:embed openapi.json
@@ -30,6 +31,11 @@ type Config struct {
 	Accounts  *account.Service
 	Calendars *calendar.Service
 	Feeds     *feed.Service
+	// Subscriptions manages webhook subscriptions.
+	Subscriptions *subscription.Service
+	// Delivered, when set, is called after a message was made due again,
+	// to wake the delivery loop.
+	Delivered func()
 	Logger    *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
@@ -84,6 +90,20 @@ func New(cfg Config) *Handler {
 	h.handle("GET /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.getEvent))
 	h.handle("PATCH /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.updateEvent))
 	h.handle("DELETE /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.deleteEvent))
+
+	h.handle("POST /v1/subscriptions", h.auth(h.createSubscription))
+	h.handle("GET /v1/subscriptions", h.auth(h.listSubscriptions))
+	h.handle("GET /v1/subscriptions/{subscriptionId}", h.auth(h.getSubscription))
+	h.handle("PATCH /v1/subscriptions/{subscriptionId}", h.auth(h.updateSubscription))
+	h.handle("DELETE /v1/subscriptions/{subscriptionId}", h.auth(h.deleteSubscription))
+	h.handle("POST /v1/subscriptions/{subscriptionId}/rotate-secret", h.auth(h.rotateSecret))
+	h.handle("GET /v1/subscriptions/{subscriptionId}/messages", h.auth(h.listMessages))
+	h.handle("GET /v1/messages/{messageId}/attempts", h.auth(h.listAttempts))
+	h.handle("POST /v1/messages/{messageId}/redeliver", h.auth(h.redeliver))
+
+	h.handle("GET /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.listOneCal))
+	h.handle("POST /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.createOneCal))
+	h.handle("DELETE /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.deleteOneCal))
 
 	// A wildcard must be a whole path segment, so the ".ics" suffix is cut
 	// off in the handler.

@@ -20,6 +20,8 @@ var ErrConflict = errors.New("conflict")
 
 // Store is everything calhook keeps. Every method is safe for concurrent use.
 type Store interface {
+	WebhookStore
+
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
 	// Close releases the database.
@@ -33,7 +35,8 @@ type Store interface {
 	AccountByKeyHash(ctx context.Context, keyHash string) (*Account, error)
 	// DeleteAccount removes an account and everything it owns.
 	DeleteAccount(ctx context.Context, id string) error
-	// SetFeedToken replaces an account's feed token.
+	// SetFeedToken replaces an account's feed token and records a
+	// credentials change.
 	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
 
 	// CreateCalendar stores a new calendar.
@@ -164,6 +167,8 @@ const (
 	ChangeCreated = "calendar.event.created"
 	ChangeUpdated = "calendar.event.updated"
 	ChangeDeleted = "calendar.event.deleted"
+	// ChangeCredentials records a rotated feed token; it has no calendar.
+	ChangeCredentials = "enduseraccount.credential.updated"
 )
 
 // Change is one entry of the append-only change log: the outbox for
@@ -177,7 +182,7 @@ type Change struct {
 	EventUID   string
 	Type       string
 	// Event is the event as it was after the change (before it, for a
-	// deletion).
+	// deletion); nil for account changes.
 	Event      *Event
 	OccurredAt time.Time
 }

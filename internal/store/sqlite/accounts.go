@@ -67,16 +67,29 @@ func (db *DB) DeleteAccount(ctx context.Context, id string) error {
 	return mustAffect(res, "delete account "+id)
 }
 
-// SetFeedToken replaces an account's feed token and bumps its feed version,
-// so cached feeds keyed by version are never served for the old token.
+// SetFeedToken replaces an account's feed token, bumps its feed version (so
+// cached feeds keyed by version are never served for the old token) and
+// records a credentials change, in one transaction.
 func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE accounts
-		SET feed_token = ?, feed_version = feed_version + 1, updated_at = ? WHERE id = ?`,
-		token, micros(now), accountID)
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts
+			SET feed_token = ?, feed_version = feed_version + 1, updated_at = ? WHERE id = ?`,
+			token, micros(now), accountID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, "account "+accountID); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO changes
+			(account_id, calendar_id, event_id, event_uid, type, event, occurred_at) VALUES (?, '', '', '', ?, CAST('{}' AS BLOB), ?)`,
+			accountID, store.ChangeCredentials, micros(now))
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("set feed token of %s: %w", accountID, err)
 	}
-	return mustAffect(res, "set feed token of "+accountID)
+	return nil
 }
 
 // mustAffect returns store.ErrNotFound when res changed no row.

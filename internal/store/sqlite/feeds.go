@@ -81,11 +81,19 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 // ListChanges returns the changes of a calendar after a cursor, oldest
 // first.
 func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error) {
-	rows, err := db.read.QueryContext(ctx, `SELECT id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at
-		FROM changes WHERE calendar_id = ? AND account_id = ? AND id > ? ORDER BY id LIMIT ?`,
+	changes, err := queryChanges(ctx, db.read, `WHERE calendar_id = ? AND account_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		p.CalendarID, p.AccountID, p.After, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list changes: %w", err)
+	}
+	return changes, nil
+}
+
+func queryChanges(ctx context.Context, q queryer, where string, args ...any) ([]*store.Change, error) {
+	rows, err := q.QueryContext(ctx, `SELECT id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at
+		FROM changes `+where, args...)
+	if err != nil {
+		return nil, err
 	}
 	defer rows.Close()
 	var out []*store.Change
@@ -94,18 +102,17 @@ func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*st
 		var snap []byte
 		var at int64
 		if err := rows.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &at); err != nil {
-			return nil, fmt.Errorf("list changes: %w", err)
+			return nil, err
 		}
 		ch.OccurredAt = fromMicros(at)
-		if ch.Event, err = store.UnmarshalSnapshot(snap, ch.AccountID, ch.CalendarID); err != nil {
-			return nil, fmt.Errorf("list changes: change %d: %w", ch.ID, err)
+		if ch.CalendarID != "" {
+			if ch.Event, err = store.UnmarshalSnapshot(snap, ch.AccountID, ch.CalendarID); err != nil {
+				return nil, fmt.Errorf("change %d: %w", ch.ID, err)
+			}
 		}
 		out = append(out, &ch)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list changes: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }
 
 // ChangeCursor returns the id of the newest change of the account, the

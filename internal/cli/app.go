@@ -1,0 +1,104 @@
+package cli
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/delivery"
+	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/httpapi"
+	"github.com/calhook/calhook/internal/outbound"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/subscription"
+)
+
+// app is calhook's parts, wired: the HTTP handler and the background
+// workers of the delivery pipeline.
+type app struct {
+	handler    http.Handler
+	fanout     *delivery.FanOut
+	dispatcher *delivery.Dispatcher
+	pruner     *delivery.Pruner
+}
+
+// newApp wires the services around a store. listenURL is the server's own
+// URL, used for links when no public URL is configured.
+func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*app, error) {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	baseURL := strings.TrimRight(cfg.PublicURL, "/")
+	if baseURL == "" {
+		baseURL = listenURL
+	}
+	cidrs, err := outbound.ParseCIDRs(cfg.AllowPrivateCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	policy := outbound.Policy{AllowHTTP: cfg.AllowHTTPWebhooks, AllowedCIDRs: cidrs}
+	userAgent := "calhook/" + Version
+	client := outbound.NewClient(outbound.Options{
+		Policy: policy, UserAgent: userAgent, Timeout: cfg.WebhookTimeout,
+		// A webhook endpoint answers the POST; following a redirect would
+		// turn it into a GET.
+		MaxRedirects:        outbound.NoRedirects,
+		MaxIdleConnsPerHost: cfg.DeliveryPerEndpoint,
+	})
+
+	a := &app{}
+	a.dispatcher = delivery.NewDispatcher(delivery.DispatcherConfig{
+		Store: db, Client: client, Logger: log.With("component", "delivery"),
+		Retry:   delivery.RetryPolicy{Schedule: cfg.RetrySchedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
+		Workers: cfg.DeliveryWorkers, PerSubscription: cfg.DeliveryPerEndpoint, Timeout: cfg.WebhookTimeout,
+		DisableAfter: cfg.DisableAfter, UserAgent: userAgent, Registerer: reg,
+	})
+	a.fanout = delivery.NewFanOut(delivery.FanOutConfig{
+		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Enqueued: a.dispatcher.Notify,
+	})
+	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention}
+
+	feeds := feed.NewService(db, feed.Options{
+		ProdID:          "-//calhook//calhook " + Version + "//EN",
+		RefreshInterval: cfg.FeedRefreshInterval,
+	})
+	accounts := account.NewService(db, time.Now, func(accountID string) {
+		feeds.Invalidate(accountID, "")
+		a.fanout.Notify()
+	})
+	calendars := calendar.NewService(db, time.Now, func(accountID, calendarID string) {
+		feeds.Invalidate(accountID, calendarID)
+		a.fanout.Notify()
+	})
+	a.handler = httpapi.New(httpapi.Config{
+		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
+		Subscriptions: subscription.NewService(db, policy, time.Now), Delivered: a.dispatcher.Notify,
+		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
+	})
+	return a, nil
+}
+
+// start runs the workers.
+func (a *app) start(ctx context.Context) error {
+	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.pruner.Start} {
+		if err := start(ctx); err != nil {
+			a.stop(0)
+			return err
+		}
+	}
+	return nil
+}
+
+// stop stops the workers: the fan-out first, then delivery, which lets
+// attempts in flight finish for up to grace.
+func (a *app) stop(grace time.Duration) {
+	a.pruner.Stop()
+	a.fanout.Stop()
+	a.dispatcher.Stop(max(grace, time.Second))
+}

@@ -1,0 +1,459 @@
+package delivery
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/webhook"
+)
+
+// DispatcherConfig configures a Dispatcher.
+type DispatcherConfig struct {
+	Store  store.Store
+	Client *http.Client
+	Logger *slog.Logger
+	// Now is the clock; tests inject one to drive retries without sleeping.
+	Now   func() time.Time
+	Retry RetryPolicy
+	// Workers bounds the deliveries in flight; PerSubscription bounds them
+	// per subscription, so a slow or dead endpoint cannot take every
+	// worker.
+	Workers         int
+	PerSubscription int
+	// Timeout bounds one attempt; a slower answer is a failure.
+	Timeout time.Duration
+	// DisableAfter disables a subscription whose attempts all failed for
+	// this long.
+	DisableAfter time.Duration
+	UserAgent    string
+	// FlushEvery is how long attempt results wait to be recorded together.
+	FlushEvery time.Duration
+	// Registerer receives the delivery metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Rand is the jitter source; nil seeds one.
+	Rand *rand.Rand
+}
+
+// Dispatcher delivers queued messages. It claims due messages in batches,
+// sends each on its own goroutine within the worker bounds, and records
+// the outcomes in batches.
+type Dispatcher struct {
+	cfg   DispatcherConfig
+	log   *slog.Logger
+	lease time.Duration
+
+	wake  chan struct{}
+	freed chan struct{}
+
+	mu       sync.Mutex
+	inflight map[string]int
+	total    int
+	rnd      *rand.Rand
+
+	results  chan *store.AttemptResult
+	released chan string
+
+	cancelLoop, cancelSends context.CancelFunc
+	loopDone, recorderDone  chan struct{}
+	sends                   sync.WaitGroup
+	stopOnce                sync.Once
+
+	metrics *dispatchMetrics
+}
+
+type dispatchMetrics struct {
+	attempts *prometheus.CounterVec
+	duration prometheus.Histogram
+	inflight prometheus.Gauge
+}
+
+// NewDispatcher returns a Dispatcher with defaults filled in.
+func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Retry.Schedule == nil {
+		cfg.Retry = DefaultRetryPolicy()
+	}
+	if cfg.Workers <= 0 {
+		cfg.Workers = 64
+	}
+	if cfg.PerSubscription <= 0 {
+		cfg.PerSubscription = 16
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.DisableAfter == 0 {
+		cfg.DisableAfter = 5 * 24 * time.Hour
+	}
+	if cfg.FlushEvery <= 0 {
+		cfg.FlushEvery = 2 * time.Millisecond
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64()))
+	}
+	d := &Dispatcher{
+		cfg: cfg, log: cfg.Logger,
+		// A claim must outlive the attempt and the wait to record it, or
+		// a live delivery would be claimed twice.
+		lease:    cfg.Timeout + 30*time.Second,
+		wake:     make(chan struct{}, 1),
+		freed:    make(chan struct{}, 1),
+		inflight: map[string]int{},
+		rnd:      cfg.Rand,
+		results:  make(chan *store.AttemptResult, 4*cfg.Workers),
+		released: make(chan string, 4*cfg.Workers),
+	}
+	d.metrics = &dispatchMetrics{
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "calhook_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome.",
+		}, []string{"outcome"}),
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "calhook_webhook_attempt_duration_seconds", Help: "Time from sending a webhook to its answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "calhook_webhook_inflight", Help: "Webhook deliveries in flight.",
+		}),
+	}
+	if cfg.Registerer != nil {
+		cfg.Registerer.MustRegister(d.metrics.attempts, d.metrics.duration, d.metrics.inflight)
+	}
+	return d
+}
+
+// Notify tells the dispatcher that messages may be due. It never blocks.
+func (d *Dispatcher) Notify() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the dispatcher until Stop.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	loopCtx, cancelLoop := context.WithCancel(ctx)
+	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
+	d.cancelLoop, d.cancelSends = cancelLoop, cancelSends
+	d.loopDone, d.recorderDone = make(chan struct{}), make(chan struct{})
+	go d.record()
+	go func() {
+		defer close(d.loopDone)
+		d.loop(loopCtx, sendCtx)
+	}()
+	return nil
+}
+
+// Stop stops claiming, lets deliveries in flight finish for up to grace,
+// cancels the rest (their messages go back to the queue, no attempt
+// counted), and records every outcome before it returns. It is safe to
+// call more than once, and before Start.
+func (d *Dispatcher) Stop(grace time.Duration) {
+	d.stopOnce.Do(func() {
+		if d.cancelLoop == nil {
+			return
+		}
+		d.cancelLoop()
+		<-d.loopDone
+		done := make(chan struct{})
+		go func() { d.sends.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(grace):
+			d.cancelSends()
+			<-done
+		}
+		d.cancelSends()
+		close(d.results)
+		<-d.recorderDone
+	})
+}
+
+// loop claims due messages whenever workers are free.
+func (d *Dispatcher) loop(ctx, sendCtx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for ctx.Err() == nil {
+		claimed, err := d.claim(ctx, sendCtx)
+		if err != nil && ctx.Err() == nil {
+			d.log.Error("claim messages", "error", err)
+		}
+		if claimed > 0 && err == nil {
+			continue // more may be due
+		}
+		wait := pollInterval
+		if err == nil {
+			if next, ok, err := d.cfg.Store.NextDue(ctx); err == nil && ok {
+				wait = min(max(next.Sub(d.cfg.Now()), time.Millisecond), pollInterval)
+			}
+		}
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(wait)
+		select {
+		case <-ctx.Done():
+		case <-d.wake:
+		case <-d.freed:
+		case <-timer.C:
+		}
+	}
+}
+
+// claim leases as many due messages as there are free workers and starts
+// sending them. It returns how many it started.
+func (d *Dispatcher) claim(ctx, sendCtx context.Context) (int, error) {
+	d.mu.Lock()
+	free := d.cfg.Workers - d.total
+	var exclude []string
+	for sub, n := range d.inflight {
+		if n >= d.cfg.PerSubscription {
+			exclude = append(exclude, sub)
+		}
+	}
+	d.mu.Unlock()
+	if free <= 0 {
+		return 0, nil
+	}
+	now := d.cfg.Now()
+	deliveries, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: free, Lease: d.lease, Exclude: exclude})
+	if err != nil {
+		return 0, err
+	}
+	var release []string
+	started := 0
+	d.mu.Lock()
+	for _, dl := range deliveries {
+		sub := dl.Message.SubscriptionID
+		if d.inflight[sub] >= d.cfg.PerSubscription {
+			release = append(release, dl.Message.ID)
+			continue
+		}
+		d.inflight[sub]++
+		d.total++
+		started++
+		d.sends.Add(1)
+		go d.send(sendCtx, dl)
+	}
+	d.metrics.inflight.Set(float64(d.total))
+	d.mu.Unlock()
+	if len(release) > 0 {
+		if err := d.cfg.Store.ReleaseMessages(ctx, release, now); err != nil {
+			return started, err
+		}
+	}
+	return started, nil
+}
+
+// maxSnippet is how much of a response body the attempt log keeps.
+const maxSnippet = 1024
+
+// send makes one attempt and hands its outcome to the recorder.
+func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
+	defer func() {
+		d.mu.Lock()
+		sub := dl.Message.SubscriptionID
+		if d.inflight[sub]--; d.inflight[sub] <= 0 {
+			delete(d.inflight, sub)
+		}
+		d.total--
+		d.metrics.inflight.Set(float64(d.total))
+		d.mu.Unlock()
+		d.sends.Done()
+		select {
+		case d.freed <- struct{}{}:
+		default:
+		}
+	}()
+	m := dl.Message
+	started := d.cfg.Now()
+	res := &store.AttemptResult{
+		Attempt:        store.Attempt{MessageID: m.ID, DeliveryID: id.UUID(), AttemptedAt: started},
+		SubscriptionID: m.SubscriptionID,
+	}
+	resp, err := d.post(ctx, dl, res.DeliveryID, started)
+	res.Latency = d.cfg.Now().Sub(started)
+	if err != nil && ctx.Err() != nil {
+		// Shutting down: the message goes back to the queue as it was.
+		d.released <- m.ID
+		return
+	}
+	if err != nil {
+		res.Error = attemptError(err)
+	} else {
+		res.StatusCode = resp.StatusCode
+		res.Response = snippet(resp.Body)
+	}
+	d.metrics.duration.Observe(res.Latency.Seconds())
+	switch {
+	case err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
+		res.Outcome = store.OutcomeDelivered
+	case err == nil && resp.StatusCode == http.StatusGone:
+		res.Outcome = store.OutcomeUndeliverable
+		res.Disable = "the endpoint answered 410 Gone"
+	default:
+		if res.Error == "" {
+			res.Error = fmt.Sprintf("endpoint answered %d", resp.StatusCode)
+		}
+		d.mu.Lock()
+		wait, ok := d.cfg.Retry.Next(dl.SchedulePos+1, retryAfter(resp, started), d.rnd)
+		d.mu.Unlock()
+		if ok {
+			res.Outcome, res.NextAttemptAt = store.OutcomeRetry, started.Add(wait)
+		} else {
+			res.Outcome = store.OutcomeUndeliverable
+		}
+	}
+	d.metrics.attempts.WithLabelValues(res.Outcome).Inc()
+	d.results <- res
+}
+
+// post sends the signed request of one attempt. Each attempt is signed
+// afresh with its own timestamp, so a late retry still verifies.
+func (d *Dispatcher) post(ctx context.Context, dl *store.Delivery, deliveryID string, at time.Time) (*http.Response, error) {
+	signer := webhook.Signer{}
+	for _, s := range dl.Secrets {
+		sec, err := webhook.ParseSecret(s)
+		if err != nil {
+			return nil, fmt.Errorf("subscription secret: %w", err)
+		}
+		signer.Secrets = append(signer.Secrets, sec)
+	}
+	h, err := signer.Sign(dl.Message.ID, at, dl.Message.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, dl.URL, bytes.NewReader(dl.Message.Payload))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	req.Header.Set(webhook.HeaderEvent, dl.Message.EventType)
+	req.Header.Set(webhook.HeaderDeliveryID, deliveryID)
+	resp, err := d.cfg.Client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	// The timeout covers the body too: read the snippet before cancel.
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxSnippet))
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
+	resp.Body.Close()
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp, nil
+}
+
+// attemptError describes a transport failure for the attempt log.
+func attemptError(err error) string {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out waiting for the endpoint"
+	}
+	msg := err.Error()
+	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "Post ") {
+		msg = msg[i+2:] // drop `Post "URL": `; the URL is the subscription's
+	}
+	return msg
+}
+
+func snippet(r io.Reader) string {
+	b, _ := io.ReadAll(io.LimitReader(r, maxSnippet))
+	for !utf8.Valid(b) && len(b) > 0 {
+		b = b[:len(b)-1]
+	}
+	return string(b)
+}
+
+// record writes attempt results in batches until the results channel is
+// closed, then releases the messages of cancelled sends.
+func (d *Dispatcher) record() {
+	defer close(d.recorderDone)
+	var batch []*store.AttemptResult
+	var released []string
+	flush := func() {
+		if len(batch) > 0 {
+			disabled, err := d.cfg.Store.RecordAttempts(context.Background(), batch,
+				store.RecordParams{Now: d.cfg.Now(), DisableAfter: d.cfg.DisableAfter})
+			if err != nil {
+				// The messages stay claimed; their lease runs out and they
+				// are delivered again (at least once).
+				d.log.Error("record delivery attempts", "error", err, "attempts", len(batch))
+			}
+			for _, sub := range disabled {
+				d.log.Warn("subscription disabled", "subscription", sub)
+			}
+			batch = batch[:0]
+		}
+		if len(released) > 0 {
+			if err := d.cfg.Store.ReleaseMessages(context.Background(), released, d.cfg.Now()); err != nil {
+				d.log.Error("release messages", "error", err)
+			}
+			released = released[:0]
+		}
+	}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	pending := false
+	for {
+		select {
+		case r, ok := <-d.results:
+			if !ok {
+				for {
+					select {
+					case id := <-d.released:
+						released = append(released, id)
+						continue
+					default:
+					}
+					break
+				}
+				flush()
+				return
+			}
+			batch = append(batch, r)
+			if len(batch) >= 512 {
+				flush()
+				continue
+			}
+			if !pending {
+				timer.Reset(d.cfg.FlushEvery)
+				pending = true
+			}
+		case id := <-d.released:
+			released = append(released, id)
+			if !pending {
+				timer.Reset(d.cfg.FlushEvery)
+				pending = true
+			}
+		case <-timer.C:
+			pending = false
+			flush()
+		}
+	}
+}

@@ -1,0 +1,242 @@
+package delivery
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/subscription"
+)
+
+// FanOut turns changes into one message per matching subscription. It
+// reads the change log after its cursor and stores the messages together
+// with the new cursor position, so a crash replays at most one batch and
+// the unique (change, subscription) key keeps replays from doubling
+// messages.
+type FanOut struct {
+	store   store.Store
+	log     *slog.Logger
+	now     func() time.Time
+	baseURL string
+	batch   int
+	// enqueued is called after messages were stored, to wake delivery.
+	enqueued func()
+
+	wake    chan struct{}
+	stopped chan struct{}
+	cancel  context.CancelFunc
+	once    sync.Once
+}
+
+// FanOutConfig configures a FanOut.
+type FanOutConfig struct {
+	Store  store.Store
+	Logger *slog.Logger
+	Now    func() time.Time
+	// BaseURL is the public URL of this calhook, for the links in payloads.
+	BaseURL string
+	// Batch is how many changes one transaction handles.
+	Batch int
+	// Enqueued is called after new messages were stored.
+	Enqueued func()
+}
+
+// NewFanOut returns a FanOut; call Start to run it.
+func NewFanOut(cfg FanOutConfig) *FanOut {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Batch <= 0 {
+		cfg.Batch = 500
+	}
+	if cfg.Enqueued == nil {
+		cfg.Enqueued = func() {}
+	}
+	return &FanOut{
+		store: cfg.Store, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, batch: cfg.Batch,
+		enqueued: cfg.Enqueued, wake: make(chan struct{}, 1),
+	}
+}
+
+// Notify tells the fan-out that new changes may be there. It never blocks.
+func (f *FanOut) Notify() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// pollInterval is the safety net for changes written without a Notify
+// (another process, another node).
+const pollInterval = time.Second
+
+// Start runs the fan-out loop until Stop or ctx ends.
+func (f *FanOut) Start(ctx context.Context) error {
+	ctx, f.cancel = context.WithCancel(ctx)
+	f.stopped = make(chan struct{})
+	go func() {
+		defer close(f.stopped)
+		ticker := time.NewTicker(pollInterval)
+		defer ticker.Stop()
+		for {
+			for {
+				n, err := f.RunOnce(ctx)
+				if err != nil {
+					if ctx.Err() != nil {
+						return
+					}
+					f.log.Error("fan-out failed", "error", err)
+					break
+				}
+				if n < f.batch {
+					break
+				}
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-f.wake:
+			case <-ticker.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the loop and waits for it. It is safe to call more than once,
+// and before Start.
+func (f *FanOut) Stop() {
+	f.once.Do(func() {
+		if f.cancel == nil {
+			return
+		}
+		f.cancel()
+		<-f.stopped
+	})
+}
+
+// RunOnce fans out one batch of changes and returns how many it read.
+func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
+	changes, from, err := f.store.ReadChanges(ctx, store.FanOutCursor, f.batch)
+	if err != nil || len(changes) == 0 {
+		return 0, err
+	}
+	accounts := map[string]bool{}
+	var ids []string
+	for _, ch := range changes {
+		if !accounts[ch.AccountID] {
+			accounts[ch.AccountID] = true
+			ids = append(ids, ch.AccountID)
+		}
+	}
+	subs, err := f.store.ActiveSubscriptions(ctx, ids)
+	if err != nil {
+		return 0, err
+	}
+	byAccount := map[string][]*store.Subscription{}
+	for _, s := range subs {
+		byAccount[s.AccountID] = append(byAccount[s.AccountID], s)
+	}
+	now := f.now().UTC()
+	var msgs []*store.Message
+	for _, ch := range changes {
+		for _, s := range byAccount[ch.AccountID] {
+			if s.CalendarID != "" && s.CalendarID != ch.CalendarID {
+				continue
+			}
+			typ, ok := subscription.Wants(s, ch.Type)
+			if !ok {
+				continue
+			}
+			m := &store.Message{
+				ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: s.ID, ChangeID: ch.ID, EventType: typ,
+				NextAttemptAt: now, CreatedAt: now,
+			}
+			if m.Payload, err = f.payload(m, ch); err != nil {
+				return 0, err
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	to := changes[len(changes)-1].ID
+	err = f.store.EnqueueMessages(ctx, store.FanOutCursor, from, to, msgs)
+	if errors.Is(err, store.ErrConflict) {
+		return 0, nil // another worker took this batch
+	}
+	if err != nil {
+		return 0, err
+	}
+	if len(msgs) > 0 {
+		f.enqueued()
+	}
+	return len(changes), nil
+}
+
+// Payload is the JSON body of a webhook.
+type Payload struct {
+	WebhookID string      `json:"webhookId"`
+	EventType string      `json:"eventType"`
+	Timestamp string      `json:"timestamp"`
+	Data      PayloadData `json:"data"`
+}
+
+// PayloadData is the minimal description of what changed; receivers fetch
+// the details from Links.Self.
+type PayloadData struct {
+	AccountID  string `json:"accountId"`
+	CalendarID string `json:"calendarId,omitempty"`
+	EventID    string `json:"eventId,omitempty"`
+	UID        string `json:"uid,omitempty"`
+	Start      string `json:"start,omitempty"`
+	End        string `json:"end,omitempty"`
+	AllDay     bool   `json:"allDay,omitempty"`
+	Status     string `json:"status,omitempty"`
+	Links      Links  `json:"links"`
+}
+
+// Links point at the API resources a webhook is about.
+type Links struct {
+	Self     string `json:"self"`
+	Calendar string `json:"calendar,omitempty"`
+	Feed     string `json:"feed,omitempty"`
+}
+
+func (f *FanOut) payload(m *store.Message, ch *store.Change) ([]byte, error) {
+	p := Payload{
+		WebhookID: m.ID, EventType: m.EventType, Timestamp: ch.OccurredAt.UTC().Format(time.RFC3339Nano),
+		Data: PayloadData{AccountID: ch.AccountID},
+	}
+	esc := url.PathEscape
+	if ch.CalendarID == "" {
+		p.Data.Links.Self = f.baseURL + "/v1/feed-token"
+	} else {
+		cal := f.baseURL + "/v1/calendars/" + esc(ch.CalendarID)
+		p.Data.CalendarID, p.Data.EventID, p.Data.UID = ch.CalendarID, ch.EventID, ch.EventUID
+		p.Data.Links = Links{
+			Self:     cal + "/events/" + esc(ch.EventID),
+			Calendar: cal,
+			Feed:     f.baseURL + "/feeds/" + esc(ch.AccountID) + "/" + esc(ch.CalendarID) + ".ics",
+		}
+		if e := ch.Event; e != nil {
+			p.Data.Start = calendar.FormatTime(e.Start, e.AllDay, e.TimeZone)
+			p.Data.End = calendar.FormatTime(e.End, e.AllDay, e.TimeZone)
+			p.Data.AllDay, p.Data.Status = e.AllDay, e.Status
+		}
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encode payload: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,69 @@
+package delivery
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// Pruner deletes delivery attempts, finished messages and changes older
+// than the retention, once at start and then periodically.
+type Pruner struct {
+	Store     store.Store
+	Logger    *slog.Logger
+	Retention time.Duration
+	Every     time.Duration
+	Now       func() time.Time
+
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+// Start runs the pruner until Stop.
+func (p *Pruner) Start(ctx context.Context) error {
+	if p.Now == nil {
+		p.Now = time.Now
+	}
+	if p.Every <= 0 {
+		p.Every = time.Hour
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.DiscardHandler)
+	}
+	ctx, p.cancel = context.WithCancel(ctx)
+	p.done = make(chan struct{})
+	go func() {
+		defer close(p.done)
+		ticker := time.NewTicker(p.Every)
+		defer ticker.Stop()
+		for {
+			st, err := p.Store.Prune(ctx, p.Now().Add(-p.Retention))
+			switch {
+			case err != nil && ctx.Err() == nil:
+				p.Logger.Error("prune", "error", err)
+			case st.Attempts+st.Messages+st.Changes > 0:
+				p.Logger.Info("pruned", "attempts", st.Attempts, "messages", st.Messages, "changes", st.Changes)
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the pruner and waits for it; safe before Start and twice.
+func (p *Pruner) Stop() {
+	p.once.Do(func() {
+		if p.cancel != nil {
+			p.cancel()
+			<-p.done
+		}
+	})
+}

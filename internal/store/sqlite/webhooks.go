@@ -1,0 +1,679 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// parked is the due time of messages whose subscription is disabled: they
+// stay queued, out of the claim query's way, until it is enabled again.
+const parked = int64(253402300799000000) // 9999-12-31 in microseconds
+
+const subscriptionColumns = `seq, id, account_id, coalesce(calendar_id, ''), url, description, event_types, rate_limit,
+	secret, prev_secret, prev_secret_expires_at, disabled, disabled_reason, disabled_at, failing_since, created_at, updated_at`
+
+func scanSubscription(row interface{ Scan(...any) error }) (*store.Subscription, error) {
+	var s store.Subscription
+	var types string
+	var prevExp, disabledAt, failing, created, updated int64
+	if err := row.Scan(&s.Seq, &s.ID, &s.AccountID, &s.CalendarID, &s.URL, &s.Description, &types, &s.RateLimit,
+		&s.Secret, &s.PrevSecret, &prevExp, &s.Disabled, &s.DisabledReason, &disabledAt, &failing, &created, &updated); err != nil {
+		return nil, notFound(err)
+	}
+	if err := json.Unmarshal([]byte(types), &s.EventTypes); err != nil {
+		return nil, fmt.Errorf("subscription %s: decode event types: %w", s.ID, err)
+	}
+	s.PrevSecretExpiresAt, s.DisabledAt, s.FailingSince = optMicros(prevExp), optMicros(disabledAt), optMicros(failing)
+	s.CreatedAt, s.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &s, nil
+}
+
+// optMicros maps 0 to the zero time.
+func optMicros(us int64) time.Time {
+	if us == 0 {
+		return time.Time{}
+	}
+	return fromMicros(us)
+}
+
+// optToMicros maps the zero time to 0.
+func optToMicros(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return micros(t)
+}
+
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+func eventTypesJSON(types []string) string {
+	if len(types) == 0 {
+		return "[]"
+	}
+	b, _ := json.Marshal(types) // a []string always marshals
+	return string(b)
+}
+
+// CreateSubscription stores a new subscription; a calendar that is not the
+// account's is store.ErrNotFound.
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		if s.CalendarID != "" {
+			var one int
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calendars WHERE id = ? AND account_id = ?`,
+				s.CalendarID, s.AccountID).Scan(&one); err != nil {
+				return notFound(err)
+			}
+		}
+		return tx.QueryRowContext(ctx, `INSERT INTO subscriptions
+			(id, account_id, calendar_id, url, description, event_types, rate_limit, secret, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+			s.ID, s.AccountID, nullable(s.CalendarID), s.URL, s.Description, eventTypesJSON(s.EventTypes), s.RateLimit,
+			s.Secret, micros(s.CreatedAt), micros(s.UpdatedAt)).Scan(&s.Seq)
+	})
+	if err != nil {
+		return fmt.Errorf("create subscription: %w", err)
+	}
+	return nil
+}
+
+// Subscription returns one subscription of an account.
+func (db *DB) Subscription(ctx context.Context, accountID, id string) (*store.Subscription, error) {
+	s, err := scanSubscription(db.read.QueryRowContext(ctx,
+		`SELECT `+subscriptionColumns+` FROM subscriptions WHERE id = ? AND account_id = ?`, id, accountID))
+	if err != nil {
+		return nil, fmt.Errorf("get subscription %s: %w", id, err)
+	}
+	return s, nil
+}
+
+func querySubscriptions(ctx context.Context, q queryer, where string, args ...any) ([]*store.Subscription, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+subscriptionColumns+` FROM subscriptions `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Subscription
+	for rows.Next() {
+		s, err := scanSubscription(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, rows.Err()
+}
+
+// ListSubscriptions returns a page of an account's subscriptions in
+// creation order, optionally of one calendar.
+func (db *DB) ListSubscriptions(ctx context.Context, p store.ListSubscriptionsParams) ([]*store.Subscription, error) {
+	where, args := `WHERE account_id = ? AND seq > ?`, []any{p.AccountID, p.After}
+	if p.CalendarID != "" {
+		where += ` AND calendar_id = ?`
+		args = append(args, p.CalendarID)
+	}
+	subs, err := querySubscriptions(ctx, db.read, where+` ORDER BY seq LIMIT ?`, append(args, p.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list subscriptions: %w", err)
+	}
+	return subs, nil
+}
+
+// UpdateSubscription stores a subscription's fields. Disabling parks its
+// queued messages; enabling makes them due at once and clears its failure
+// streak.
+func (db *DB) UpdateSubscription(ctx context.Context, s *store.Subscription) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		var wasDisabled bool
+		if err := tx.QueryRowContext(ctx, `SELECT disabled FROM subscriptions WHERE id = ? AND account_id = ?`,
+			s.ID, s.AccountID).Scan(&wasDisabled); err != nil {
+			return notFound(err)
+		}
+		if wasDisabled && !s.Disabled {
+			s.FailingSince = time.Time{}
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE subscriptions SET url = ?, description = ?, event_types = ?, rate_limit = ?,
+			secret = ?, prev_secret = ?, prev_secret_expires_at = ?, disabled = ?, disabled_reason = ?, disabled_at = ?,
+			failing_since = ?, updated_at = ? WHERE id = ?`,
+			s.URL, s.Description, eventTypesJSON(s.EventTypes), s.RateLimit, s.Secret, s.PrevSecret,
+			optToMicros(s.PrevSecretExpiresAt), s.Disabled, s.DisabledReason, optToMicros(s.DisabledAt),
+			optToMicros(s.FailingSince), micros(s.UpdatedAt), s.ID)
+		if err != nil {
+			return err
+		}
+		switch {
+		case s.Disabled && !wasDisabled:
+			return parkMessages(ctx, tx, s.ID)
+		case !s.Disabled && wasDisabled:
+			_, err := tx.ExecContext(ctx, `UPDATE messages SET next_attempt_at = ? WHERE subscription_id = ? AND status = 'pending'`,
+				micros(s.UpdatedAt), s.ID)
+			return err
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("update subscription %s: %w", s.ID, err)
+	}
+	return nil
+}
+
+func parkMessages(ctx context.Context, tx *sql.Tx, subscriptionID string) error {
+	_, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?
+		WHERE subscription_id = ? AND status IN ('pending', 'delivering')`, parked, subscriptionID)
+	return err
+}
+
+// DeleteSubscription removes a subscription; its messages and attempts go
+// with it.
+func (db *DB) DeleteSubscription(ctx context.Context, accountID, id string) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ? AND account_id = ?`, id, accountID)
+	if err != nil {
+		return fmt.Errorf("delete subscription %s: %w", id, err)
+	}
+	return mustAffect(res, "delete subscription "+id)
+}
+
+// ActiveSubscriptions returns the enabled subscriptions of the accounts.
+func (db *DB) ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*store.Subscription, error) {
+	if len(accountIDs) == 0 {
+		return nil, nil
+	}
+	subs, err := querySubscriptions(ctx, db.read, `WHERE disabled = 0 AND account_id IN (`+placeholders(len(accountIDs))+`) ORDER BY seq`,
+		anys(accountIDs)...)
+	if err != nil {
+		return nil, fmt.Errorf("active subscriptions: %w", err)
+	}
+	return subs, nil
+}
+
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?,", n), ",")
+}
+
+func anys[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
+	}
+	return out
+}
+
+func cursorPosition(ctx context.Context, q queryer, name string) (int64, error) {
+	var pos int64
+	err := q.QueryRowContext(ctx, `SELECT position FROM cursors WHERE name = ?`, name).Scan(&pos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil
+	}
+	return pos, err
+}
+
+// ReadChanges returns the changes after the named cursor.
+func (db *DB) ReadChanges(ctx context.Context, cursor string, limit int) ([]*store.Change, int64, error) {
+	pos, err := cursorPosition(ctx, db.read, cursor)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read cursor %s: %w", cursor, err)
+	}
+	changes, err := queryChanges(ctx, db.read, `WHERE id > ? ORDER BY id LIMIT ?`, pos, limit)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read changes: %w", err)
+	}
+	return changes, pos, nil
+}
+
+// EnqueueMessages stores messages and moves the cursor in one transaction.
+func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64, msgs []*store.Message) error {
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		pos, err := cursorPosition(ctx, tx, cursor)
+		if err != nil {
+			return err
+		}
+		if pos != from {
+			return fmt.Errorf("cursor %s is at %d, not %d: %w", cursor, pos, from, store.ErrConflict)
+		}
+		if len(msgs) > 0 {
+			stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages
+				(id, account_id, subscription_id, change_id, event_type, payload, next_attempt_at, created_at, updated_at)
+				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (change_id, subscription_id) DO NOTHING`)
+			if err != nil {
+				return err
+			}
+			defer stmt.Close()
+			for _, m := range msgs {
+				if _, err := stmt.ExecContext(ctx, m.ID, m.AccountID, m.SubscriptionID, m.ChangeID, m.EventType, m.Payload,
+					micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt)); err != nil {
+					return err
+				}
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, cursor, to)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("enqueue messages: %w", err)
+	}
+	return nil
+}
+
+// ClaimMessages leases due messages, applying rate limits, in one
+// transaction.
+func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
+	now := micros(p.Now)
+	var out []*store.Delivery
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		out = out[:0]
+		query := `SELECT m.id, m.subscription_id, m.slot_reserved, s.rate_limit, s.rate_tat
+			FROM messages m JOIN subscriptions s ON s.id = m.subscription_id
+			WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= ? AND s.disabled = 0`
+		args := []any{now}
+		if len(p.Exclude) > 0 {
+			query += ` AND m.subscription_id NOT IN (` + placeholders(len(p.Exclude)) + `)`
+			args = append(args, anys(p.Exclude)...)
+		}
+		rows, err := tx.QueryContext(ctx, query+` ORDER BY m.next_attempt_at LIMIT ?`, append(args, p.Limit)...)
+		if err != nil {
+			return err
+		}
+		type candidate struct {
+			id, sub  string
+			reserved bool
+			rate     int
+			tat      int64
+		}
+		var cands []candidate
+		for rows.Next() {
+			var c candidate
+			if err := rows.Scan(&c.id, &c.sub, &c.reserved, &c.rate, &c.tat); err != nil {
+				rows.Close()
+				return err
+			}
+			cands = append(cands, c)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+
+		tats := map[string]time.Time{}
+		var claim []string
+		snooze, err := tx.PrepareContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1 WHERE id = ?`)
+		if err != nil {
+			return err
+		}
+		defer snooze.Close()
+		for _, c := range cands {
+			if c.rate <= 0 || c.reserved {
+				claim = append(claim, c.id)
+				continue
+			}
+			tat, ok := tats[c.sub]
+			if !ok {
+				tat = fromMicros(c.tat)
+			}
+			slot, next := store.NextSlot(tat, p.Now, c.rate)
+			tats[c.sub] = next
+			if !slot.After(p.Now) {
+				claim = append(claim, c.id)
+				continue
+			}
+			if _, err := snooze.ExecContext(ctx, micros(slot), c.id); err != nil {
+				return err
+			}
+		}
+		for sub, tat := range tats {
+			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET rate_tat = ? WHERE id = ?`, micros(tat), sub); err != nil {
+				return err
+			}
+		}
+		if len(claim) == 0 {
+			return nil
+		}
+		rows, err = tx.QueryContext(ctx, `UPDATE messages SET status = 'delivering', next_attempt_at = ?, slot_reserved = 0
+			WHERE id IN (`+placeholders(len(claim))+`)
+			RETURNING id, account_id, subscription_id, change_id, event_type, payload, attempts, schedule_pos, created_at`,
+			append([]any{micros(p.Now.Add(p.Lease))}, anys(claim)...)...)
+		if err != nil {
+			return err
+		}
+		subIDs := map[string]bool{}
+		for rows.Next() {
+			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: p.Now.Add(p.Lease)}
+			d := &store.Delivery{Message: m}
+			var created int64
+			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.ChangeID, &m.EventType, &m.Payload,
+				&m.Attempts, &d.SchedulePos, &created); err != nil {
+				rows.Close()
+				return err
+			}
+			m.CreatedAt = fromMicros(created)
+			out = append(out, d)
+			subIDs[m.SubscriptionID] = true
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		ids := make([]string, 0, len(subIDs))
+		for id := range subIDs {
+			ids = append(ids, id)
+		}
+		subs, err := querySubscriptions(ctx, tx, `WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+		if err != nil {
+			return err
+		}
+		byID := make(map[string]*store.Subscription, len(subs))
+		for _, s := range subs {
+			byID[s.ID] = s
+		}
+		for _, d := range out {
+			s := byID[d.Message.SubscriptionID]
+			d.URL = s.URL
+			d.Secrets = []string{s.Secret}
+			if s.PrevSecret != "" && s.PrevSecretExpiresAt.After(p.Now) {
+				d.Secrets = append(d.Secrets, s.PrevSecret)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim messages: %w", err)
+	}
+	return out, nil
+}
+
+// ReleaseMessages puts claimed messages back in the queue.
+func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := db.write.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?
+		WHERE status = 'delivering' AND id IN (`+placeholders(len(ids))+`)`, append([]any{micros(at)}, anys(ids)...)...)
+	if err != nil {
+		return fmt.Errorf("release messages: %w", err)
+	}
+	return nil
+}
+
+// RecordAttempts stores attempt outcomes in one transaction.
+func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error) {
+	var disabled []string
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		disabled = disabled[:0]
+		insert, err := tx.PrepareContext(ctx, `INSERT INTO attempts
+			(message_id, delivery_id, attempted_at, status_code, latency_us, error, response) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		if err != nil {
+			return err
+		}
+		defer insert.Close()
+		update, err := tx.PrepareContext(ctx, `UPDATE messages SET status = ?, next_attempt_at = ?, attempts = attempts + 1,
+			schedule_pos = schedule_pos + 1, last_status = ?, last_error = ?, updated_at = ?,
+			delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END
+			WHERE id = ? AND status = 'delivering'`)
+		if err != nil {
+			return err
+		}
+		defer update.Close()
+		// health holds, per subscription, the outcome of its latest
+		// attempt in this batch.
+		type health struct {
+			ok      bool
+			at      time.Time
+			disable string
+		}
+		subs := map[string]*health{}
+		var order []string
+		for _, r := range results {
+			if _, err := insert.ExecContext(ctx, r.MessageID, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode,
+				r.Latency.Microseconds(), r.Error, r.Response); err != nil {
+				return err
+			}
+			status, next := store.MessagePending, micros(r.NextAttemptAt)
+			switch r.Outcome {
+			case store.OutcomeDelivered:
+				status, next = store.MessageDelivered, 0
+			case store.OutcomeUndeliverable:
+				status, next = store.MessageUndeliverable, 0
+			}
+			if _, err := update.ExecContext(ctx, status, next, r.StatusCode, r.Error, micros(p.Now), status,
+				micros(r.AttemptedAt), r.MessageID); err != nil {
+				return err
+			}
+			h, ok := subs[r.SubscriptionID]
+			if !ok {
+				h = &health{}
+				subs[r.SubscriptionID] = h
+				order = append(order, r.SubscriptionID)
+			}
+			h.ok, h.at = r.Outcome == store.OutcomeDelivered, r.AttemptedAt
+			if r.Disable != "" {
+				h.disable = r.Disable
+			}
+		}
+		for _, id := range order {
+			h := subs[id]
+			if h.ok && h.disable == "" {
+				if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET failing_since = 0 WHERE id = ? AND failing_since <> 0`, id); err != nil {
+					return err
+				}
+				continue
+			}
+			var since int64
+			var isDisabled bool
+			err := tx.QueryRowContext(ctx, `UPDATE subscriptions SET failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END
+				WHERE id = ? RETURNING failing_since, disabled`, micros(h.at), id).Scan(&since, &isDisabled)
+			if errors.Is(err, sql.ErrNoRows) {
+				continue // deleted meanwhile
+			}
+			if err != nil {
+				return err
+			}
+			reason := h.disable
+			if reason == "" && p.DisableAfter > 0 && h.at.Sub(fromMicros(since)) >= p.DisableAfter {
+				reason = fmt.Sprintf("every delivery attempt failed for %s", p.DisableAfter)
+			}
+			if reason == "" || isDisabled {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET disabled = 1, disabled_reason = ?, disabled_at = ?, updated_at = ?
+				WHERE id = ?`, reason, micros(p.Now), micros(p.Now), id); err != nil {
+				return err
+			}
+			if err := parkMessages(ctx, tx, id); err != nil {
+				return err
+			}
+			disabled = append(disabled, id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("record attempts: %w", err)
+	}
+	return disabled, nil
+}
+
+// NextDue returns when the earliest queued message is due.
+func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	err := db.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM messages
+		WHERE status IN ('pending', 'delivering') AND next_attempt_at < ?`, parked).Scan(&at)
+	if err != nil {
+		return time.Time{}, false, fmt.Errorf("next due message: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(at.Int64), true, nil
+}
+
+const messageColumns = `seq, id, account_id, subscription_id, change_id, event_type, payload, status, attempts,
+	next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at`
+
+func scanMessage(row interface{ Scan(...any) error }) (*store.Message, error) {
+	var m store.Message
+	var next, created, updated, delivered int64
+	if err := row.Scan(&m.Seq, &m.ID, &m.AccountID, &m.SubscriptionID, &m.ChangeID, &m.EventType, &m.Payload, &m.Status,
+		&m.Attempts, &next, &m.LastStatus, &m.LastError, &created, &updated, &delivered); err != nil {
+		return nil, notFound(err)
+	}
+	if next != parked && m.Status == store.MessagePending {
+		m.NextAttemptAt = optMicros(next)
+	}
+	m.CreatedAt, m.UpdatedAt, m.DeliveredAt = fromMicros(created), fromMicros(updated), optMicros(delivered)
+	return &m, nil
+}
+
+// ListMessages returns a page of a subscription's messages, newest first.
+func (db *DB) ListMessages(ctx context.Context, p store.ListMessagesParams) ([]*store.Message, error) {
+	if _, err := db.Subscription(ctx, p.AccountID, p.SubscriptionID); err != nil {
+		return nil, err
+	}
+	where, args := `WHERE subscription_id = ? AND account_id = ?`, []any{p.SubscriptionID, p.AccountID}
+	if p.After > 0 {
+		where += ` AND seq < ?`
+		args = append(args, p.After)
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages `+where+` ORDER BY seq DESC LIMIT ?`,
+		append(args, p.Limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Message
+	for rows.Next() {
+		m, err := scanMessage(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list messages: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list messages: %w", err)
+	}
+	return out, nil
+}
+
+// Message returns one message of an account.
+func (db *DB) Message(ctx context.Context, accountID, id string) (*store.Message, error) {
+	m, err := scanMessage(db.read.QueryRowContext(ctx, `SELECT `+messageColumns+` FROM messages WHERE id = ? AND account_id = ?`,
+		id, accountID))
+	if err != nil {
+		return nil, fmt.Errorf("get message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// ListAttempts returns a page of a message's attempts, oldest first.
+func (db *DB) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error) {
+	if _, err := db.Message(ctx, p.AccountID, p.MessageID); err != nil {
+		return nil, err
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT id, message_id, delivery_id, attempted_at, status_code, latency_us, error, response
+		FROM attempts WHERE message_id = ? AND id > ? ORDER BY id LIMIT ?`, p.MessageID, p.After, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Attempt
+	for rows.Next() {
+		var a store.Attempt
+		var at, lat int64
+		if err := rows.Scan(&a.ID, &a.MessageID, &a.DeliveryID, &at, &a.StatusCode, &lat, &a.Error, &a.Response); err != nil {
+			return nil, fmt.Errorf("list attempts: %w", err)
+		}
+		a.AttemptedAt, a.Latency = fromMicros(at), time.Duration(lat)*time.Microsecond
+		out = append(out, &a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list attempts: %w", err)
+	}
+	return out, nil
+}
+
+// RedeliverMessage makes a message due now with a fresh retry cycle.
+func (db *DB) RedeliverMessage(ctx context.Context, accountID, id string, now time.Time) (*store.Message, error) {
+	m, err := scanMessage(db.write.QueryRowContext(ctx, `UPDATE messages
+		SET status = 'pending', schedule_pos = 0, slot_reserved = 0, updated_at = ?,
+		    next_attempt_at = CASE WHEN (SELECT disabled FROM subscriptions WHERE id = subscription_id) THEN ? ELSE ? END
+		WHERE id = ? AND account_id = ? RETURNING `+messageColumns, micros(now), parked, micros(now), id, accountID))
+	if err != nil {
+		return nil, fmt.Errorf("redeliver message %s: %w", id, err)
+	}
+	return m, nil
+}
+
+// pruneBatch bounds each delete so the single writer is never held long.
+const pruneBatch = 5000
+
+// Prune deletes what is older than before, in batches.
+func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, error) {
+	var st store.PruneStats
+	cut := micros(before)
+	loop := func(query string, args ...any) (int64, error) {
+		var total int64
+		for {
+			res, err := db.write.ExecContext(ctx, query, append(args, pruneBatch)...)
+			if err != nil {
+				return total, err
+			}
+			n, _ := res.RowsAffected()
+			total += n
+			if n < pruneBatch {
+				return total, nil
+			}
+		}
+	}
+	var err error
+	if st.Attempts, err = loop(`DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < ? LIMIT ?)`, cut); err != nil {
+		return st, fmt.Errorf("prune attempts: %w", err)
+	}
+	if st.Messages, err = loop(`DELETE FROM messages WHERE seq IN (SELECT seq FROM messages
+		WHERE status IN ('delivered', 'undeliverable') AND updated_at < ? LIMIT ?)`, cut); err != nil {
+		return st, fmt.Errorf("prune messages: %w", err)
+	}
+	err = db.tx(ctx, func(tx *sql.Tx) error {
+		fanout, err := cursorPosition(ctx, tx, store.FanOutCursor)
+		if err != nil {
+			return err
+		}
+		var horizon sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE occurred_at < ? AND id <= ?`, cut, fanout).Scan(&horizon); err != nil {
+			return err
+		}
+		if !horizon.Valid {
+			return nil
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM changes WHERE id <= ?`, horizon.Int64)
+		if err != nil {
+			return err
+		}
+		st.Changes, _ = res.RowsAffected()
+		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES ('horizon', ?)
+			ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)`, horizon.Int64)
+		return err
+	})
+	if err != nil {
+		return st, fmt.Errorf("prune changes: %w", err)
+	}
+	return st, nil
+}
+
+// ChangeHorizon returns the newest pruned change id.
+func (db *DB) ChangeHorizon(ctx context.Context) (int64, error) {
+	pos, err := cursorPosition(ctx, db.read, "horizon")
+	if err != nil {
+		return 0, fmt.Errorf("change horizon: %w", err)
+	}
+	return pos, nil
+}

@@ -1,0 +1,256 @@
+// Package subscription holds the rules for webhook subscriptions: which
+// event types exist and which a subscription receives, URL and rate limit
+// validation, secrets and their rotation.
+package subscription
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/webhook"
+)
+
+// Event types a subscription can ask for.
+const (
+	EventCreated            = store.ChangeCreated
+	EventUpdated            = store.ChangeUpdated
+	EventDeleted            = store.ChangeDeleted
+	EventChanged            = "calendar.event.changed"
+	EventUnknown            = "calendar.event.unknown"
+	EventSyncFailed         = "calendar.sync.failed"
+	EventSyncRecovered      = "calendar.sync.recovered"
+	EventAccountCreated     = "enduseraccount.created"
+	EventAccountUpdated     = "enduseraccount.updated"
+	EventAccountDeleted     = "enduseraccount.deleted"
+	EventAccountCredentials = store.ChangeCredentials
+)
+
+// EventTypes lists every event type, in documentation order.
+var EventTypes = []string{
+	EventCreated, EventUpdated, EventDeleted, EventChanged, EventUnknown, EventSyncFailed, EventSyncRecovered,
+	EventAccountCreated, EventAccountUpdated, EventAccountDeleted, EventAccountCredentials,
+}
+
+// OneCalEventTypes is the filter of subscriptions made through the
+// OneCal-shaped routes: the coarse calendar types and the account types.
+var OneCalEventTypes = []string{
+	EventChanged, EventUnknown, EventAccountCreated, EventAccountUpdated, EventAccountDeleted, EventAccountCredentials,
+}
+
+// Wants returns the event type that sub receives for a change of type
+// changeType, if any. An empty filter receives every precise type. The
+// coarse calendar.event.changed stands in for created, updated and
+// deleted for a subscription that asks for it but not for the precise
+// type, so no subscription gets two messages for one change.
+func Wants(sub *store.Subscription, changeType string) (string, bool) {
+	if len(sub.EventTypes) == 0 {
+		return changeType, true
+	}
+	if slices.Contains(sub.EventTypes, changeType) {
+		return changeType, true
+	}
+	switch changeType {
+	case EventCreated, EventUpdated, EventDeleted:
+		if slices.Contains(sub.EventTypes, EventChanged) {
+			return EventChanged, true
+		}
+	}
+	return "", false
+}
+
+// ValidationError reports input that breaks a rule.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// ErrDisabled is returned when redelivering to a disabled subscription.
+var ErrDisabled = errors.New("the subscription is disabled: re-enable it with PATCH {\"disabled\":false} first")
+
+// URLChecker validates a webhook URL: scheme, and that it does not point
+// at a private address.
+type URLChecker interface {
+	CheckURL(ctx context.Context, raw string) (*url.URL, error)
+}
+
+// Limits.
+const (
+	maxRateLimit        = 100000
+	maxDescriptionBytes = 1024
+)
+
+// Service creates and changes subscriptions.
+type Service struct {
+	store store.Store
+	urls  URLChecker
+	now   func() time.Time
+	// Overlap is how long the previous secret keeps signing after a
+	// rotation.
+	overlap time.Duration
+}
+
+// NewService returns a Service; now may be nil.
+func NewService(s store.Store, urls URLChecker, now func() time.Time) *Service {
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: s, urls: urls, now: now, overlap: 24 * time.Hour}
+}
+
+// Input is what a client may set; nil fields keep their value (or the
+// default on create).
+type Input struct {
+	CalendarID  *string
+	URL         *string
+	EventTypes  *[]string
+	RateLimit   *int
+	Description *string
+	Disabled    *bool
+}
+
+// Create validates in and stores a new subscription with a fresh secret.
+// defaultTypes is the filter used when in names none.
+func (s *Service) Create(ctx context.Context, accountID string, in Input, defaultTypes []string) (*store.Subscription, error) {
+	if in.URL == nil {
+		return nil, invalid("webhookUrl", "is required")
+	}
+	if in.Disabled != nil {
+		return nil, invalid("disabled", "can only be changed on an existing subscription")
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return nil, fmt.Errorf("new secret: %w", err)
+	}
+	now := s.now().UTC()
+	sub := &store.Subscription{
+		ID: id.New("sub"), AccountID: accountID, EventTypes: defaultTypes, Secret: secret,
+		CreatedAt: now, UpdatedAt: now,
+	}
+	if in.CalendarID != nil {
+		sub.CalendarID = *in.CalendarID
+	}
+	if err := s.apply(ctx, sub, in); err != nil {
+		return nil, err
+	}
+	if err := s.store.CreateSubscription(ctx, sub); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, invalid("calendarId", "no calendar %q in this account", sub.CalendarID)
+		}
+		return nil, err
+	}
+	return sub, nil
+}
+
+// Update applies in to a subscription. Setting disabled to false enables a
+// subscription that was disabled, by an operator or by failures.
+func (s *Service) Update(ctx context.Context, accountID, subID string, in Input) (*store.Subscription, error) {
+	sub, err := s.store.Subscription(ctx, accountID, subID)
+	if err != nil {
+		return nil, err
+	}
+	if in.CalendarID != nil && *in.CalendarID != sub.CalendarID {
+		return nil, invalid("calendarId", "cannot be changed; create a new subscription")
+	}
+	if err := s.apply(ctx, sub, in); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC()
+	if in.Disabled != nil && *in.Disabled != sub.Disabled {
+		sub.Disabled = *in.Disabled
+		if sub.Disabled {
+			sub.DisabledReason, sub.DisabledAt = "disabled through the API", now
+		} else {
+			sub.DisabledReason, sub.DisabledAt = "", time.Time{}
+		}
+	}
+	sub.UpdatedAt = now
+	if err := s.store.UpdateSubscription(ctx, sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// RotateSecret gives a subscription a new secret; the old one keeps
+// signing alongside it for 24 hours.
+func (s *Service) RotateSecret(ctx context.Context, accountID, subID string) (*store.Subscription, error) {
+	sub, err := s.store.Subscription(ctx, accountID, subID)
+	if err != nil {
+		return nil, err
+	}
+	secret, err := webhook.NewSecret()
+	if err != nil {
+		return nil, fmt.Errorf("new secret: %w", err)
+	}
+	now := s.now().UTC()
+	sub.PrevSecret, sub.PrevSecretExpiresAt = sub.Secret, now.Add(s.overlap)
+	sub.Secret, sub.UpdatedAt = secret, now
+	if err := s.store.UpdateSubscription(ctx, sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+// Redeliver sends a message again now, with a fresh retry cycle.
+func (s *Service) Redeliver(ctx context.Context, accountID, messageID string) (*store.Message, error) {
+	m, err := s.store.Message(ctx, accountID, messageID)
+	if err != nil {
+		return nil, err
+	}
+	sub, err := s.store.Subscription(ctx, accountID, m.SubscriptionID)
+	if err != nil {
+		return nil, err
+	}
+	if sub.Disabled {
+		return nil, ErrDisabled
+	}
+	return s.store.RedeliverMessage(ctx, accountID, messageID, s.now().UTC())
+}
+
+func (s *Service) apply(ctx context.Context, sub *store.Subscription, in Input) error {
+	if in.URL != nil {
+		u, err := s.urls.CheckURL(ctx, strings.TrimSpace(*in.URL))
+		if err != nil {
+			return invalid("webhookUrl", "%v", err)
+		}
+		sub.URL = u.String()
+	}
+	if in.EventTypes != nil {
+		types := []string{}
+		for _, t := range *in.EventTypes {
+			if !slices.Contains(EventTypes, t) {
+				return invalid("eventTypes", "unknown event type %q; known: %s", t, strings.Join(EventTypes, ", "))
+			}
+			if !slices.Contains(types, t) {
+				types = append(types, t)
+			}
+		}
+		sub.EventTypes = types
+	}
+	if in.RateLimit != nil {
+		if *in.RateLimit < 1 || *in.RateLimit > maxRateLimit {
+			return invalid("rateLimit", "must be from 1 to %d messages per second; leave it out for no limit", maxRateLimit)
+		}
+		sub.RateLimit = *in.RateLimit
+	}
+	if in.Description != nil {
+		if len(*in.Description) > maxDescriptionBytes || !utf8.ValidString(*in.Description) {
+			return invalid("description", "must be at most %d bytes of UTF-8 text", maxDescriptionBytes)
+		}
+		sub.Description = *in.Description
+	}
+	return nil
+}
