@@ -1,0 +1,120 @@
+// Command calhookbench runs calhook's benchmark scenarios and prints one
+// JSON line per metric on stdout, with progress on stderr.
+//
+// Usage:
+//
+//	go run ./cmd/calhookbench list
+//	go run ./cmd/calhookbench feed [flags]
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/calhook/calhook/internal/bench"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal the scenario cleans up; a second one exits
+	// at once.
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		os.Exit(2)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "calhookbench:", err)
+		os.Exit(1)
+	}
+}
+
+// run parses args, runs one scenario and writes its results.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		usage(stderr)
+		return flag.ErrHelp
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		usage(stdout)
+		return nil
+	}
+	name := args[0]
+	if name == "list" {
+		for _, s := range bench.Scenarios() {
+			fmt.Fprintf(stdout, "%-8s %s\n", s.Name, s.Summary)
+		}
+		return nil
+	}
+	sc, ok := bench.Lookup(name)
+	if !ok {
+		usage(stderr)
+		return fmt.Errorf("unknown scenario %q (have: %s)", name, bench.ScenarioNames())
+	}
+
+	var cfg bench.Config
+	fs := flag.NewFlagSet("calhookbench "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&cfg.Bin, "bin", "", "prebuilt calhook `binary` (default: build ./cmd/calhook)")
+	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "measured length of each load run")
+	fs.DurationVar(&cfg.Warmup, "warmup", bench.DefaultWarmup, "unmeasured load before each run (0 for none)")
+	fs.IntVar(&cfg.Connections, "connections", bench.DefaultConnections, "concurrent keep-alive connections")
+	fs.IntVar(&cfg.Runs, "runs", bench.DefaultRuns, "interleaved rounds over all targets; the median is reported")
+	fs.IntVar(&cfg.Events, "events", bench.DefaultEvents, "events to create in the calendar")
+	fs.StringVar(&cfg.LoadGen, "loadgen", bench.LoadGenAuto, "load generator: auto (wrk if installed), wrk or go (exact status counts, but slower than wrk)")
+	fs.StringVar(&cfg.Nginx, "nginx", "", "nginx `binary` (default: PATH, then /usr/sbin/nginx)")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (database, logs, nginx config)")
+	verbose := fs.Bool("v", false, "debug logging")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if cfg.Warmup == 0 {
+		cfg.Warmup = -1 // Config reads zero as "default"
+	}
+
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+		Level: level,
+		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
+			if len(groups) == 0 && a.Key == slog.TimeKey {
+				return slog.Attr{} // progress lines read better without timestamps
+			}
+			return a
+		},
+	}))
+
+	results, err := sc.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return bench.WriteResults(stdout, results)
+}
+
+// usage prints how to call the command.
+func usage(w io.Writer) {
+	fmt.Fprintf(w, `usage:
+  calhookbench list                 list scenarios
+  calhookbench SCENARIO [flags]     run one; -h after it for its flags
+
+scenarios: %s
+metrics go to stdout as JSON lines, progress to stderr.
+`, bench.ScenarioNames())
+}
