@@ -8,6 +8,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
+	"strconv"
 	"sync"
 	"time"
 
@@ -25,6 +27,10 @@ type Feed struct {
 	ETag         string
 	LastModified time.Time
 	Version      int64
+	// Header holds the response header values, formatted once per render.
+	Header struct {
+		ETag, LastModified, ContentLength []string
+	}
 }
 
 // Service renders feeds and caches them per feed version.
@@ -32,7 +38,7 @@ type Service struct {
 	store store.Store
 	opts  Options
 
-	mu    sync.Mutex
+	mu    sync.RWMutex
 	cache map[key]*entry
 	// epochs counts invalidations per account. A render only enters the
 	// cache if no invalidation of its account happened while it read the
@@ -73,10 +79,10 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		return nil, ErrForbidden
 	}
 	k := key{accountID, calendarID}
-	s.mu.Lock()
+	s.mu.RLock()
 	e, ok := s.cache[k]
 	epoch := s.epochs[accountID]
-	s.mu.Unlock()
+	s.mu.RUnlock()
 	if ok {
 		if !tokenEqual(e.token, token) {
 			return nil, ErrForbidden
@@ -137,12 +143,16 @@ func (s *Service) render(ctx context.Context, accountID, calendarID string, cont
 		return nil, fmt.Errorf("render feed: %w", err)
 	}
 	sum := sha256.Sum256(buf.Bytes())
-	return &Feed{
+	f := &Feed{
 		Body:         buf.Bytes(),
 		ETag:         `"` + hex.EncodeToString(sum[:16]) + `"`,
 		LastModified: content.UpdatedAt.Truncate(time.Second),
 		Version:      content.Version,
-	}, nil
+	}
+	f.Header.ETag = []string{f.ETag}
+	f.Header.LastModified = []string{f.LastModified.UTC().Format(http.TimeFormat)}
+	f.Header.ContentLength = []string{strconv.Itoa(len(f.Body))}
+	return f, nil
 }
 
 // Invalidate drops the cached feeds that a write to the calendar may have

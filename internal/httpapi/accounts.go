@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"bytes"
 	"errors"
 	"net/http"
 	"net/url"
@@ -135,15 +134,16 @@ func (h *Handler) calendarFeed(w http.ResponseWriter, r *http.Request) {
 	h.serveFeed(w, r, r.PathValue("accountId"), calendarID)
 }
 
-// serveFeed answers a feed with ETag and Last-Modified; http.ServeContent
-// turns If-None-Match and If-Modified-Since into 304 and handles HEAD and
-// Range.
+// serveFeed answers a feed with ETag and Last-Modified, and 304 to a
+// matching If-None-Match or If-Modified-Since. The body goes out in one
+// write: feeds are large and served far more often than they change.
 func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, calendarID string) {
-	f, err := h.cfg.Feeds.Get(r.Context(), accountID, calendarID, r.URL.Query().Get("token"))
+	token := queryParam(r.URL.RawQuery, "token")
+	f, err := h.cfg.Feeds.Get(r.Context(), accountID, calendarID, token)
 	switch {
 	case errors.Is(err, feed.ErrForbidden):
 		reason := "invalid feed token: check that the token in the URL is the account's current one"
-		if r.URL.Query().Get("token") == "" {
+		if token == "" {
 			reason = "missing feed token: add ?token=YOUR_FEED_TOKEN to the URL"
 		}
 		http.Error(w, reason, http.StatusForbidden)
@@ -157,9 +157,64 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, c
 		return
 	}
 	hdr := w.Header()
-	hdr.Set("Content-Type", "text/calendar; charset=utf-8")
-	hdr.Set("ETag", f.ETag)
-	hdr.Set("Cache-Control", "private, no-cache")
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	http.ServeContent(w, r, "", f.LastModified, bytes.NewReader(f.Body))
+	hdr["Etag"] = f.Header.ETag
+	hdr["Last-Modified"] = f.Header.LastModified
+	hdr["Cache-Control"] = feedCacheControl
+	if notModified(r, f) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hdr["Content-Type"] = feedContentType
+	hdr["Content-Length"] = f.Header.ContentLength
+	hdr["X-Content-Type-Options"] = nosniff
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(f.Body)
+	}
+}
+
+// Header values shared by every feed response; never modified.
+var (
+	feedCacheControl = []string{"private, no-cache"}
+	feedContentType  = []string{"text/calendar; charset=utf-8"}
+	nosniff          = []string{"nosniff"}
+)
+
+// notModified applies RFC 9110's conditional GET rules: If-None-Match wins
+// over If-Modified-Since.
+func notModified(r *http.Request, f *feed.Feed) bool {
+	if inm := r.Header.Get("If-None-Match"); inm != "" {
+		for tag := range strings.SplitSeq(inm, ",") {
+			tag = strings.TrimSpace(tag)
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == f.ETag {
+				return true
+			}
+		}
+		return false
+	}
+	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
+		t, err := http.ParseTime(ims)
+		return err == nil && !f.LastModified.After(t)
+	}
+	return false
+}
+
+// queryParam returns the first value of key in a raw query string without
+// parsing the whole query (the feed path runs for every calendar poll).
+func queryParam(raw, key string) string {
+	for raw != "" {
+		var part string
+		part, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(part, "=")
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			if u, err := url.QueryUnescape(v); err == nil {
+				return u
+			}
+		}
+		return v
+	}
+	return ""
 }

@@ -165,7 +165,16 @@ func TestCrossAccountIsolation(t *testing.T) {
 	calID := s.newCalendar(owner, "Private", "Europe/Berlin")
 	ev := s.newEvent(owner, calID, map[string]any{"summary": "Secret", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"})
 	evID := ev["id"].(string)
-	ids := strings.NewReplacer("{calendarId}", calID, "{eventId}", evID, "{accountId}", owner.id)
+	sub := s.must(201, "POST", "/v1/subscriptions", owner.key, map[string]any{"webhookUrl": "http://127.0.0.1:9/hook"})
+	subID := sub["webhookSubscriptionId"].(string)
+	s.fanOut()
+	msgs := s.must(200, "GET", "/v1/subscriptions/"+subID+"/messages", owner.key, nil)["data"].([]any)
+	if len(msgs) != 1 {
+		t.Fatalf("owner's subscription has %d messages; want 1", len(msgs))
+	}
+	msgID := msgs[0].(map[string]any)["id"].(string)
+	ids := strings.NewReplacer("{calendarId}", calID, "{eventId}", evID, "{accountId}", owner.id,
+		"{subscriptionId}", subID, "{messageId}", msgID, "{endUserAccountId}", owner.id)
 	bodies := map[string]any{
 		"PATCH":  map[string]string{"summary": "Hacked", "name": "Hacked"},
 		"POST":   map[string]string{"summary": "Planted", "start": "2026-12-02T10:00:00Z", "end": "2026-12-02T11:00:00Z"},
@@ -180,8 +189,17 @@ func TestCrossAccountIsolation(t *testing.T) {
 		}
 		walked++
 		body := bodies[method]
-		if method == "PATCH" && !strings.Contains(path, "{eventId}") {
+		switch {
+		case method == "PATCH" && strings.Contains(path, "{subscriptionId}"):
+			body = map[string]any{"webhookUrl": "http://127.0.0.1:9/stolen"}
+		case method == "PATCH" && !strings.Contains(path, "{eventId}"):
 			body = map[string]string{"name": "Hacked"}
+		case strings.Contains(path, "{endUserAccountId}") && method == "POST":
+			body = map[string]any{"calendarId": calID, "webhookUrl": "http://127.0.0.1:9/stolen"}
+		case strings.Contains(path, "{endUserAccountId}") && method == "DELETE":
+			body = map[string]any{"subscriptionId": subID}
+		case strings.Contains(path, "rotate-secret") || strings.Contains(path, "redeliver"):
+			body = nil
 		}
 		r := s.do(method, ids.Replace(path), intruder.key, body)
 		if r.status != http.StatusNotFound {
@@ -191,7 +209,7 @@ func TestCrossAccountIsolation(t *testing.T) {
 			t.Errorf("%s %s leaked the owner's data: %s", method, path, r.body)
 		}
 	}
-	if walked < 8 {
+	if walked < 18 {
 		t.Errorf("walked %d routes with ids; want every calendar and event route", walked)
 	}
 	// Routes without ids only ever show the caller's own objects.
@@ -215,6 +233,13 @@ func TestCrossAccountIsolation(t *testing.T) {
 	events := s.must(200, "GET", "/v1/calendars/"+calID+"/events", owner.key, nil)
 	if n := len(events["data"].([]any)); n != 1 {
 		t.Errorf("owner's calendar has %d events after the walk; want 1", n)
+	}
+	gotSub := s.must(200, "GET", "/v1/subscriptions/"+subID, owner.key, nil)
+	if gotSub["webhookUrl"] != "http://127.0.0.1:9/hook" || gotSub["previousSecretExpiresAt"] != nil {
+		t.Errorf("owner's subscription after the walk = %v; want it unchanged (no rotation)", gotSub)
+	}
+	if subs := s.must(200, "GET", "/v1/subscriptions", intruder.key, nil); len(subs["data"].([]any)) != 0 {
+		t.Errorf("intruder lists the owner's subscriptions")
 	}
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/outbound"
@@ -96,6 +97,22 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return &testServer{Server: srv, t: t, handler: h, store: cs, logs: logs}
+}
+
+// fanOut turns the recorded changes into messages, as the delivery
+// pipeline's fan-out worker does in a running server.
+func (s *testServer) fanOut() {
+	s.t.Helper()
+	f := delivery.NewFanOut(delivery.FanOutConfig{Store: s.store, BaseURL: s.URL})
+	for {
+		n, err := f.RunOnce(context.Background())
+		if err != nil {
+			s.t.Fatalf("fan-out: %v", err)
+		}
+		if n == 0 {
+			return
+		}
+	}
 }
 
 type response struct {

@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -68,10 +69,13 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 		route = path
 	}
 	observer := h.metrics.duration.WithLabelValues(route)
+	counters := &routeCounters{vec: h.metrics.requests, route: route, m: map[codeKey]prometheus.Counter{}}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
-		r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -88,7 +92,7 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 				status = http.StatusOK
 			}
 			observer.Observe(elapsed.Seconds())
-			h.metrics.requests.WithLabelValues(route, r.Method, strconv.Itoa(status)).Inc()
+			counters.get(r.Method, status).Inc()
 			if h.log.Enabled(r.Context(), slog.LevelDebug) || status >= 500 {
 				h.log.LogAttrs(r.Context(), levelFor(status), "request",
 					slog.String("method", r.Method), slog.String("route", route),
@@ -97,6 +101,35 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(sw, r)
 	})
+}
+
+type codeKey struct {
+	method string
+	code   int
+}
+
+// routeCounters caches a route's request counters by method and status, so
+// the hot path does no label hashing.
+type routeCounters struct {
+	vec   *prometheus.CounterVec
+	route string
+	mu    sync.RWMutex
+	m     map[codeKey]prometheus.Counter
+}
+
+func (rc *routeCounters) get(method string, code int) prometheus.Counter {
+	k := codeKey{method, code}
+	rc.mu.RLock()
+	c, ok := rc.m[k]
+	rc.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = rc.vec.WithLabelValues(rc.route, method, strconv.Itoa(code))
+	rc.mu.Lock()
+	rc.m[k] = c
+	rc.mu.Unlock()
+	return c
 }
 
 func levelFor(status int) slog.Level {

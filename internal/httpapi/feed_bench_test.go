@@ -1,0 +1,58 @@
+package httpapi_test
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+)
+
+// BenchmarkFeed measures the handler alone serving a cached 1,000-event
+// feed (200) and answering its 304; the load test over loopback is
+// calhookbench's feed scenario.
+func BenchmarkFeed(b *testing.B) {
+	s := newServer(b)
+	a := s.newAccount("Bench")
+	cal := s.newCalendar(a, "Bench", "Europe/Berlin")
+	for i := range 1000 {
+		s.newEvent(a, cal, map[string]any{
+			"summary": fmt.Sprintf("Booking %d – Müller family", i), "location": "Strandweg 1, Sylt",
+			"description": "Arrival after 15:00.\nKey box code on request.",
+			"start":       fmt.Sprintf("2027-%02d-%02dT15:00:00", i%12+1, i%28+1), "end": fmt.Sprintf("2027-%02d-%02dT18:00:00", i%12+1, i%28+1),
+		})
+	}
+	path := feedPath(a, cal, a.feedToken)
+	etag := s.do("GET", path, "", nil).header.Get("ETag")
+	for _, bc := range []struct {
+		name string
+		inm  string
+		want int
+	}{{"200", "", 200}, {"304", etag, 304}} {
+		b.Run(bc.name, func(b *testing.B) {
+			req := httptest.NewRequest("GET", path, nil)
+			if bc.inm != "" {
+				req.Header.Set("If-None-Match", bc.inm)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				w := httptest.NewRecorder()
+				w.Body = nil
+				s.handler.ServeHTTP(discardRecorder{w}, req)
+				if w.Code != bc.want {
+					b.Fatalf("status %d", w.Code)
+				}
+			}
+		})
+	}
+}
+
+// discardRecorder records the status and headers but drops the body.
+type discardRecorder struct{ *httptest.ResponseRecorder }
+
+func (d discardRecorder) Write(p []byte) (int, error) {
+	if !d.ResponseRecorder.Flushed && d.Code == 0 {
+		d.WriteHeader(http.StatusOK)
+	}
+	return io.Discard.Write(p)
+}
