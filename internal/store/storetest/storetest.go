@@ -36,7 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"FeedVersions", testFeedVersions},
 		{"ConcurrentWrites", testConcurrentWrites},
 	}
-	for _, tt := range tests {
+	for _, tt := range append(tests, webhookTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))
