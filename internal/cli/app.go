@@ -15,6 +15,7 @@ import (
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
+	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
@@ -52,9 +53,20 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		MaxIdleConnsPerHost: cfg.DeliveryPerEndpoint,
 	})
 
+	// iCal Hooks URLs may be http (the draft's examples are), but the same
+	// address rules apply.
+	hookPolicy := outbound.Policy{AllowHTTP: true, AllowedCIDRs: cidrs}
+	pingClient := outbound.NewClient(outbound.Options{
+		Policy: hookPolicy, UserAgent: userAgent, Timeout: cfg.WebhookTimeout, MaxRedirects: outbound.NoRedirects,
+	})
+	trusted, err := outbound.ParseCIDRs(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
+
 	a := &app{}
 	a.dispatcher = delivery.NewDispatcher(delivery.DispatcherConfig{
-		Store: db, Client: client, Logger: log.With("component", "delivery"),
+		Store: db, Client: client, PingClient: pingClient, HostRate: cfg.HooksHostRate, Logger: log.With("component", "delivery"),
 		Retry:   delivery.RetryPolicy{Schedule: cfg.RetrySchedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
 		Workers: cfg.DeliveryWorkers, PerSubscription: cfg.DeliveryPerEndpoint, Timeout: cfg.WebhookTimeout,
 		DisableAfter: cfg.DisableAfter, UserAgent: userAgent, Registerer: reg,
@@ -62,7 +74,12 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	a.fanout = delivery.NewFanOut(delivery.FanOutConfig{
 		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Enqueued: a.dispatcher.Notify,
 	})
-	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention}
+	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease}
+	hooks := icalhooks.NewService(icalhooks.Config{
+		Store: db, URLs: hookPolicy, Client: pingClient, Logger: log.With("component", "icalhooks"), BaseURL: baseURL,
+		Verify: cfg.HooksVerify == "challenge", MaxPerFeed: cfg.HooksMaxPerFeed, MaxPerToken: cfg.HooksMaxPerToken,
+		MaxPerHost: cfg.HooksMaxPerHost, Pinged: a.dispatcher.Notify,
+	})
 
 	feeds := feed.NewService(db, feed.Options{
 		ProdID:          "-//calhook//calhook " + Version + "//EN",
@@ -79,6 +96,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
 		Subscriptions: subscription.NewService(db, policy, time.Now), Delivered: a.dispatcher.Notify,
+		Hooks: hooks, TrustedProxies: trusted,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
 	})
 	return a, nil

@@ -54,6 +54,18 @@ type Config struct {
 	// DisableAfter disables a subscription whose deliveries all failed for
 	// this long.
 	DisableAfter time.Duration
+
+	// HooksVerify is "off" or "challenge": whether new iCal hooks must
+	// echo a challenge before they are armed.
+	HooksVerify string
+	// Caps on iCal hooks per feed, per feed token and per target host.
+	HooksMaxPerFeed, HooksMaxPerToken, HooksMaxPerHost int
+	// HooksHostRate is the most pings per second to one host.
+	HooksHostRate int
+	// HooksLease deletes hooks not registered again for this long.
+	HooksLease time.Duration
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []string
 }
 
 // ConfigError names the setting that is wrong and why.
@@ -82,6 +94,12 @@ func defaultConfig() Config {
 		RetrySchedule:       []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 12 * time.Hour, 24 * time.Hour},
 		Retention:           30 * 24 * time.Hour,
 		DisableAfter:        5 * 24 * time.Hour,
+		HooksVerify:         "off",
+		HooksMaxPerFeed:     100,
+		HooksMaxPerToken:    1000,
+		HooksMaxPerHost:     1000,
+		HooksHostRate:       10,
+		HooksLease:          30 * 24 * time.Hour,
 	}
 }
 
@@ -120,7 +138,8 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	vals := map[string]*string{}
 	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
-		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE"} {
+		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
+		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
 			return err
@@ -148,6 +167,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"webhook-timeout", "WEBHOOK_TIMEOUT", &cfg.WebhookTimeout, "how long one webhook attempt may take"},
 		{"retention", "RETENTION", &cfg.Retention, "how long delivery logs and changes are kept"},
 		{"disable-after", "DISABLE_AFTER", &cfg.DisableAfter, "disable a subscription whose deliveries all failed this long"},
+		{"icalhooks-lease", "ICALHOOKS_LEASE", &cfg.HooksLease, "delete iCal hooks not registered again for this long"},
 	} {
 		if v := *vals[d.env]; v != "" {
 			parsed, err := time.ParseDuration(v)
@@ -165,6 +185,10 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}{
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
 		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
+		{"icalhooks-max-per-feed", "ICALHOOKS_MAX_PER_FEED", &cfg.HooksMaxPerFeed, "iCal hooks per feed at most"},
+		{"icalhooks-max-per-token", "ICALHOOKS_MAX_PER_TOKEN", &cfg.HooksMaxPerToken, "iCal hooks per feed token at most"},
+		{"icalhooks-max-per-host", "ICALHOOKS_MAX_PER_HOST", &cfg.HooksMaxPerHost, "iCal hooks per target host, instance-wide, at most"},
+		{"icalhooks-host-rate", "ICALHOOKS_HOST_RATE", &cfg.HooksHostRate, "iCal Hooks pings per second to one host at most"},
 	} {
 		if v := *vals[n.env]; v != "" {
 			parsed, err := strconv.Atoi(v)
@@ -190,6 +214,16 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	fs.Func("allow-private-cidr", "an address range outbound requests may reach despite the SSRF rules, e.g. 127.0.0.1/32; repeatable or comma-separated (env CALHOOK_ALLOW_PRIVATE_CIDR)",
 		func(v string) error {
 			cfg.AllowPrivateCIDRs = append(cfg.AllowPrivateCIDRs, splitList(v)...)
+			return nil
+		})
+	fs.StringVar(&cfg.HooksVerify, "icalhooks-verify", def("ICALHOOKS_VERIFY", cfg.HooksVerify),
+		"off, or challenge: new iCal hooks must echo GET ?icalhooks.challenge=X before they are armed (env CALHOOK_ICALHOOKS_VERIFY)")
+	if v := *vals["TRUSTED_PROXY"]; v != "" {
+		cfg.TrustedProxies = splitList(v)
+	}
+	fs.Func("trusted-proxy", "a proxy address range whose X-Forwarded-For is believed; repeatable or comma-separated (env CALHOOK_TRUSTED_PROXY)",
+		func(v string) error {
+			cfg.TrustedProxies = append(cfg.TrustedProxies, splitList(v)...)
 			return nil
 		})
 	if v := *vals["RETRY_SCHEDULE"]; v != "" {
@@ -252,6 +286,21 @@ func (c *Config) Validate() error {
 	}
 	if _, err := outbound.ParseCIDRs(c.AllowPrivateCIDRs); err != nil {
 		errs = append(errs, &ConfigError{"allow-private-cidr", strings.Join(c.AllowPrivateCIDRs, ","), err.Error()})
+	}
+	if _, err := outbound.ParseCIDRs(c.TrustedProxies); err != nil {
+		errs = append(errs, &ConfigError{"trusted-proxy", strings.Join(c.TrustedProxies, ","), err.Error()})
+	}
+	if c.HooksVerify != "off" && c.HooksVerify != "challenge" {
+		errs = append(errs, &ConfigError{"icalhooks-verify", c.HooksVerify, "must be off or challenge"})
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"icalhooks-max-per-feed", c.HooksMaxPerFeed}, {"icalhooks-max-per-token", c.HooksMaxPerToken},
+		{"icalhooks-max-per-host", c.HooksMaxPerHost}, {"icalhooks-host-rate", c.HooksHostRate}} {
+		if n.v < 1 {
+			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
+		}
 	}
 	if c.DeliveryWorkers < 1 {
 		errs = append(errs, &ConfigError{"delivery-workers", strconv.Itoa(c.DeliveryWorkers), "must be at least 1"})

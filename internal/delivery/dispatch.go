@@ -25,7 +25,9 @@ import (
 type DispatcherConfig struct {
 	Store  store.Store
 	Client *http.Client
-	Logger *slog.Logger
+	// PingClient sends iCal Hooks pings; nil uses Client.
+	PingClient *http.Client
+	Logger     *slog.Logger
 	// Now is the clock; tests inject one to drive retries without sleeping.
 	Now   func() time.Time
 	Retry RetryPolicy
@@ -39,7 +41,9 @@ type DispatcherConfig struct {
 	// DisableAfter disables a subscription whose attempts all failed for
 	// this long.
 	DisableAfter time.Duration
-	UserAgent    string
+	// HostRate is the most iCal Hooks pings per second to one host.
+	HostRate  int
+	UserAgent string
 	// FlushEvery is how long attempt results wait to be recorded together.
 	FlushEvery time.Duration
 	// Registerer receives the delivery metrics; nil registers nothing.
@@ -237,7 +241,9 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (int, error) {
 		return 0, nil
 	}
 	now := d.cfg.Now()
-	deliveries, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: free, Lease: d.lease, Exclude: exclude})
+	deliveries, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{
+		Now: now, Limit: free, Lease: d.lease, Exclude: exclude, HostRate: d.cfg.HostRate,
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -245,7 +251,7 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (int, error) {
 	started := 0
 	d.mu.Lock()
 	for _, dl := range deliveries {
-		sub := dl.Message.SubscriptionID
+		sub := targetKey(dl)
 		if d.inflight[sub] >= d.cfg.PerSubscription {
 			release = append(release, dl.Message.ID)
 			continue
@@ -273,7 +279,7 @@ const maxSnippet = 1024
 func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	defer func() {
 		d.mu.Lock()
-		sub := dl.Message.SubscriptionID
+		sub := targetKey(dl)
 		if d.inflight[sub]--; d.inflight[sub] <= 0 {
 			delete(d.inflight, sub)
 		}
@@ -290,9 +296,15 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	started := d.cfg.Now()
 	res := &store.AttemptResult{
 		Attempt:        store.Attempt{MessageID: m.ID, DeliveryID: id.UUID(), AttemptedAt: started},
-		SubscriptionID: m.SubscriptionID,
+		SubscriptionID: m.SubscriptionID, HookID: m.HookID,
 	}
-	resp, err := d.post(ctx, dl, res.DeliveryID, started)
+	var resp *http.Response
+	var err error
+	if m.HookID != "" {
+		resp, err = d.ping(ctx, dl)
+	} else {
+		resp, err = d.post(ctx, dl, res.DeliveryID, started)
+	}
 	res.Latency = d.cfg.Now().Sub(started)
 	if err != nil && ctx.Err() != nil {
 		// Shutting down: the message goes back to the queue as it was.
@@ -309,7 +321,11 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	switch {
 	case err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
 		res.Outcome = store.OutcomeDelivered
-	case err == nil && resp.StatusCode == http.StatusGone:
+	case err == nil && m.HookID != "" && resp.StatusCode == http.StatusGone:
+		res.Outcome = store.OutcomeUndeliverable // the consumer is gone: drop the hook
+	case err == nil && m.HookID != "" && resp.StatusCode < 400:
+		res.Outcome = store.OutcomeDelivered // a ping only needs to reach the consumer: 3xx counts
+	case err == nil && m.HookID == "" && resp.StatusCode == http.StatusGone:
 		res.Outcome = store.OutcomeUndeliverable
 		res.Disable = "the endpoint answered 410 Gone"
 	default:
@@ -324,6 +340,10 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		} else {
 			res.Outcome = store.OutcomeUndeliverable
 		}
+	}
+	if m.HookID != "" && res.Outcome == store.OutcomeUndeliverable {
+		d.log.Info("icalhook dropped: its pings kept failing", "hook", m.HookID, "account", m.AccountID,
+			"hook_url", dl.URL, "error", res.Error)
 	}
 	d.metrics.attempts.WithLabelValues(res.Outcome).Inc()
 	d.results <- res
@@ -367,6 +387,39 @@ func (d *Dispatcher) post(ctx context.Context, dl *store.Delivery, deliveryID st
 	resp.Body.Close()
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	return resp, nil
+}
+
+// ping sends an iCal Hooks HEAD: no body, no signature; the feed URL is
+// informational.
+func (d *Dispatcher) ping(ctx context.Context, dl *store.Delivery) (*http.Response, error) {
+	ctx, cancel := context.WithTimeout(ctx, d.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodHead, dl.URL, nil)
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	req.Header.Set("User-Agent", d.cfg.UserAgent)
+	req.Header.Set("X-ICALHOOKS-FEED", string(dl.Message.Payload))
+	client := d.cfg.PingClient
+	if client == nil {
+		client = d.cfg.Client
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body.Close()
+	resp.Body = http.NoBody
+	return resp, nil
+}
+
+// targetKey is what the in-flight cap counts by: the subscription of a
+// webhook, the host of a ping.
+func targetKey(dl *store.Delivery) string {
+	if dl.Message.HookID != "" {
+		return "host:" + dl.Host
+	}
+	return dl.Message.SubscriptionID
 }
 
 // attemptError describes a transport failure for the attempt log.

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
@@ -169,6 +171,11 @@ func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
 			msgs = append(msgs, m)
 		}
 	}
+	pings, err := f.pings(ctx, changes, now)
+	if err != nil {
+		return 0, err
+	}
+	msgs = append(msgs, pings...)
 	to := changes[len(changes)-1].ID
 	err = f.store.EnqueueMessages(ctx, store.FanOutCursor, from, to, msgs)
 	if errors.Is(err, store.ErrConflict) {
@@ -181,6 +188,40 @@ func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
 		f.enqueued()
 	}
 	return len(changes), nil
+}
+
+// pings returns one iCal Hooks ping per armed hook of every feed whose
+// content the changes touched: the calendar's own feed and the account's
+// all-calendars feed. Storing a ping disarms its hook (one-shot), so a batch
+// of changes costs each hook one HEAD.
+func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Time) ([]*store.Message, error) {
+	last := map[store.FeedKey]int64{}
+	var feeds []store.FeedKey
+	for _, ch := range changes {
+		if ch.CalendarID == "" || !strings.HasPrefix(ch.Type, "calendar.event.") {
+			continue
+		}
+		for _, k := range []store.FeedKey{{AccountID: ch.AccountID, CalendarID: ch.CalendarID}, {AccountID: ch.AccountID}} {
+			if _, ok := last[k]; !ok {
+				feeds = append(feeds, k)
+			}
+			last[k] = ch.ID
+		}
+	}
+	hooks, err := f.store.ArmedHooks(ctx, feeds)
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]*store.Message, 0, len(hooks))
+	for _, h := range hooks {
+		msgs = append(msgs, &store.Message{
+			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
+			ChangeID:  last[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}],
+			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(f.baseURL, h.AccountID, h.CalendarID)),
+			NextAttemptAt: now, CreatedAt: now,
+		})
+	}
+	return msgs, nil
 }
 
 // Payload is the JSON body of a webhook.
@@ -226,7 +267,7 @@ func (f *FanOut) payload(m *store.Message, ch *store.Change) ([]byte, error) {
 		p.Data.Links = Links{
 			Self:     cal + "/events/" + esc(ch.EventID),
 			Calendar: cal,
-			Feed:     f.baseURL + "/feeds/" + esc(ch.AccountID) + "/" + esc(ch.CalendarID) + ".ics",
+			Feed:     icalhooks.FeedURL(f.baseURL, ch.AccountID, ch.CalendarID),
 		}
 		if e := ch.Event; e != nil {
 			p.Data.Start = calendar.FormatTime(e.Start, e.AllDay, e.TimeZone)

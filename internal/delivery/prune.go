@@ -15,6 +15,9 @@ type Pruner struct {
 	Store     store.Store
 	Logger    *slog.Logger
 	Retention time.Duration
+	// HookLease deletes iCal hooks not registered again for this long;
+	// zero keeps them.
+	HookLease time.Duration
 	Every     time.Duration
 	Now       func() time.Time
 
@@ -47,6 +50,15 @@ func (p *Pruner) Start(ctx context.Context) error {
 				p.Logger.Error("prune", "error", err)
 			case st.Attempts+st.Messages+st.Changes > 0:
 				p.Logger.Info("pruned", "attempts", st.Attempts, "messages", st.Messages, "changes", st.Changes)
+			}
+			if p.HookLease > 0 {
+				n, err := p.Store.ExpireHooks(ctx, p.Now().Add(-p.HookLease))
+				switch {
+				case err != nil && ctx.Err() == nil:
+					p.Logger.Error("expire icalhooks", "error", err)
+				case n > 0:
+					p.Logger.Info("icalhooks expired: not registered again within their lease", "hooks", n)
+				}
 			}
 			select {
 			case <-ctx.Done():

@@ -74,7 +74,10 @@ func (h *Handler) rotateFeedToken(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	h.log.InfoContext(r.Context(), "feed token rotated", "account", a.ID)
+	h.log.InfoContext(r.Context(), "feed token rotated; its iCal Hooks were dropped", "account", a.ID)
+	if h.cfg.Hooks != nil {
+		h.cfg.Hooks.Forget(a.ID)
+	}
 	h.writeFeedToken(w, r, a.ID, token)
 }
 
@@ -156,6 +159,7 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, c
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	h.registerHook(w, r, accountID, calendarID, token, f.Version)
 	hdr := w.Header()
 	hdr["Etag"] = f.Header.ETag
 	hdr["Last-Modified"] = f.Header.LastModified

@@ -7,6 +7,7 @@ import (
 	_ "embed"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +16,7 @@ import (
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -31,6 +33,10 @@ type Config struct {
 	Accounts  *account.Service
 	Calendars *calendar.Service
 	Feeds     *feed.Service
+	// Hooks registers iCal Hooks on feed GETs.
+	Hooks *icalhooks.Service
+	// TrustedProxies may set X-Forwarded-For.
+	TrustedProxies []netip.Prefix
 	// Subscriptions manages webhook subscriptions.
 	Subscriptions *subscription.Service
 	// Delivered, when set, is called after a message was made due again,
@@ -104,6 +110,9 @@ func New(cfg Config) *Handler {
 	h.handle("GET /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.listOneCal))
 	h.handle("POST /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.createOneCal))
 	h.handle("DELETE /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.deleteOneCal))
+
+	h.handle("GET /v1/icalhooks", h.auth(h.listHooks))
+	h.handle("DELETE /v1/icalhooks/{hookId}", h.auth(h.deleteHook))
 
 	// A wildcard must be a whole path segment, so the ".ics" suffix is cut
 	// off in the handler.

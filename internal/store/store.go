@@ -21,6 +21,7 @@ var ErrConflict = errors.New("conflict")
 // Store is everything calhook keeps. Every method is safe for concurrent use.
 type Store interface {
 	WebhookStore
+	HookStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

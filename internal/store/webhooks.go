@@ -109,15 +109,19 @@ type Subscription struct {
 	UpdatedAt    time.Time
 }
 
-// Message is one notification for one subscription.
+// Message is one notification: a webhook for a subscription, or an iCal
+// Hooks ping for a hook.
 type Message struct {
 	// ID is the webhookId: a UUID, the same on every attempt.
-	ID             string
-	AccountID      string
+	ID        string
+	AccountID string
+	// SubscriptionID or HookID names the target; exactly one is set.
 	SubscriptionID string
+	HookID         string
 	ChangeID       int64
 	EventType      string
-	// Payload is the exact body, fixed when the message is made.
+	// Payload is the exact body, fixed when the message is made; for a
+	// ping, the feed URL (without token) it is about.
 	Payload       []byte
 	Status        string
 	Attempts      int
@@ -130,10 +134,15 @@ type Message struct {
 	DeliveredAt   time.Time
 }
 
+// PingEventType is the event type of iCal Hooks pings.
+const PingEventType = "icalhooks.ping"
+
 // Delivery is a claimed message with what sending it needs.
 type Delivery struct {
 	Message *Message
 	URL     string
+	// Host is the target host of a ping, the key of its rate limit.
+	Host string
 	// Secrets sign the attempt, newest first.
 	Secrets []string
 	// SchedulePos is the number of attempts already made in the current
@@ -164,7 +173,9 @@ const (
 // AttemptResult is what one delivery attempt came to.
 type AttemptResult struct {
 	Attempt
+	// SubscriptionID or HookID names the target.
 	SubscriptionID string
+	HookID         string
 	Outcome        string
 	// NextAttemptAt is when to retry, for OutcomeRetry.
 	NextAttemptAt time.Time
@@ -179,9 +190,12 @@ type ClaimParams struct {
 	Limit int
 	// Lease is how long a claim holds before the message is due again.
 	Lease time.Duration
-	// Exclude lists subscriptions whose messages must not be claimed now
-	// (they already have as many deliveries in flight as allowed).
+	// Exclude lists subscriptions (and ping hosts) whose messages must not
+	// be claimed now: they already have as many deliveries in flight as
+	// allowed.
 	Exclude []string
+	// HostRate is the most pings per second to one host; 0 is unlimited.
+	HostRate int
 }
 
 // RecordParams are the rules RecordAttempts applies to subscriptions.

@@ -81,6 +81,10 @@ func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now tim
 		if err := mustAffect(res, "account "+accountID); err != nil {
 			return err
 		}
+		// Hooks were registered with the old token: they go with it.
+		if _, err := tx.ExecContext(ctx, `DELETE FROM icalhooks WHERE account_id = ?`, accountID); err != nil {
+			return err
+		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO changes
 			(account_id, calendar_id, event_id, event_uid, type, event, occurred_at) VALUES (?, '', '', '', ?, CAST('{}' AS BLOB), ?)`,
 			accountID, store.ChangeCredentials, micros(now))

@@ -243,18 +243,8 @@ func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64
 			return fmt.Errorf("cursor %s is at %d, not %d: %w", cursor, pos, from, store.ErrConflict)
 		}
 		if len(msgs) > 0 {
-			stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages
-				(id, account_id, subscription_id, change_id, event_type, payload, next_attempt_at, created_at, updated_at)
-				VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (change_id, subscription_id) DO NOTHING`)
-			if err != nil {
+			if err := insertMessages(ctx, tx, msgs); err != nil {
 				return err
-			}
-			defer stmt.Close()
-			for _, m := range msgs {
-				if _, err := stmt.ExecContext(ctx, m.ID, m.AccountID, m.SubscriptionID, m.ChangeID, m.EventType, m.Payload,
-					micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt)); err != nil {
-					return err
-				}
 			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES (?, ?)
@@ -267,35 +257,88 @@ func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64
 	return nil
 }
 
+// insertMessages stores messages, skipping (change, target) pairs that
+// exist. A ping is stored only if it disarms its hook: a hook gets one
+// ping per arming.
+func insertMessages(ctx context.Context, tx *sql.Tx, msgs []*store.Message) error {
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages
+		(id, account_id, subscription_id, hook_id, change_id, event_type, payload, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+	if err != nil {
+		return err
+	}
+	defer stmt.Close()
+	disarm, err := tx.PrepareContext(ctx, `UPDATE icalhooks SET armed = 0 WHERE id = ? AND armed = 1 AND verified = 1`)
+	if err != nil {
+		return err
+	}
+	defer disarm.Close()
+	for _, m := range msgs {
+		if m.HookID != "" {
+			res, err := disarm.ExecContext(ctx, m.HookID)
+			if err != nil {
+				return err
+			}
+			if n, _ := res.RowsAffected(); n == 0 {
+				continue
+			}
+		}
+		if _, err := stmt.ExecContext(ctx, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
+			m.EventType, m.Payload, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // ClaimMessages leases due messages, applying rate limits, in one
-// transaction.
+// transaction. Webhooks are limited per subscription, pings per target
+// host; a message over its limit is not claimed but given its slot as due
+// time, so limits delay and never drop.
 func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
 	now := micros(p.Now)
 	var out []*store.Delivery
 	err := db.tx(ctx, func(tx *sql.Tx) error {
 		out = out[:0]
-		query := `SELECT m.id, m.subscription_id, m.slot_reserved, s.rate_limit, s.rate_tat
-			FROM messages m JOIN subscriptions s ON s.id = m.subscription_id
-			WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= ? AND s.disabled = 0`
+		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved,
+				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(r.tat, 0)
+			FROM messages m
+			LEFT JOIN subscriptions s ON s.id = m.subscription_id
+			LEFT JOIN icalhooks h ON h.id = m.hook_id
+			LEFT JOIN host_rates r ON r.host = h.host
+			WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= ? AND coalesce(s.disabled, 0) = 0`
 		args := []any{now}
-		if len(p.Exclude) > 0 {
-			query += ` AND m.subscription_id NOT IN (` + placeholders(len(p.Exclude)) + `)`
-			args = append(args, anys(p.Exclude)...)
+		var subs, hosts []string
+		for _, k := range p.Exclude {
+			if host, ok := strings.CutPrefix(k, "host:"); ok {
+				hosts = append(hosts, host)
+			} else {
+				subs = append(subs, k)
+			}
+		}
+		if len(subs) > 0 {
+			query += ` AND (m.subscription_id IS NULL OR m.subscription_id NOT IN (` + placeholders(len(subs)) + `))`
+			args = append(args, anys(subs)...)
+		}
+		if len(hosts) > 0 {
+			query += ` AND (h.host IS NULL OR h.host NOT IN (` + placeholders(len(hosts)) + `))`
+			args = append(args, anys(hosts)...)
 		}
 		rows, err := tx.QueryContext(ctx, query+` ORDER BY m.next_attempt_at LIMIT ?`, append(args, p.Limit)...)
 		if err != nil {
 			return err
 		}
 		type candidate struct {
-			id, sub  string
-			reserved bool
-			rate     int
-			tat      int64
+			id, sub, host string
+			reserved      bool
+			rate          int
+			subTAT        int64
+			hostTAT       int64
 		}
 		var cands []candidate
 		for rows.Next() {
 			var c candidate
-			if err := rows.Scan(&c.id, &c.sub, &c.reserved, &c.rate, &c.tat); err != nil {
+			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate, &c.subTAT, &c.hostTAT); err != nil {
 				rows.Close()
 				return err
 			}
@@ -306,7 +349,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 			return err
 		}
 
-		tats := map[string]time.Time{}
+		subTATs, hostTATs := map[string]time.Time{}, map[string]time.Time{}
 		var claim []string
 		snooze, err := tx.PrepareContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1 WHERE id = ?`)
 		if err != nil {
@@ -314,16 +357,21 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 		}
 		defer snooze.Close()
 		for _, c := range cands {
-			if c.rate <= 0 || c.reserved {
+			// Pick the limiter: the subscription's rate, or the host's.
+			tats, key, rate, stored := subTATs, c.sub, c.rate, c.subTAT
+			if c.host != "" {
+				tats, key, rate, stored = hostTATs, c.host, p.HostRate, c.hostTAT
+			}
+			if rate <= 0 || c.reserved {
 				claim = append(claim, c.id)
 				continue
 			}
-			tat, ok := tats[c.sub]
+			tat, ok := tats[key]
 			if !ok {
-				tat = fromMicros(c.tat)
+				tat = fromMicros(stored)
 			}
-			slot, next := store.NextSlot(tat, p.Now, c.rate)
-			tats[c.sub] = next
+			slot, next := store.NextSlot(tat, p.Now, rate)
+			tats[key] = next
 			if !slot.After(p.Now) {
 				claim = append(claim, c.id)
 				continue
@@ -332,8 +380,14 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 				return err
 			}
 		}
-		for sub, tat := range tats {
+		for sub, tat := range subTATs {
 			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET rate_tat = ? WHERE id = ?`, micros(tat), sub); err != nil {
+				return err
+			}
+		}
+		for host, tat := range hostTATs {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO host_rates (host, tat) VALUES (?, ?)
+				ON CONFLICT (host) DO UPDATE SET tat = excluded.tat`, host, micros(tat)); err != nil {
 				return err
 			}
 		}
@@ -342,55 +396,98 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 		}
 		rows, err = tx.QueryContext(ctx, `UPDATE messages SET status = 'delivering', next_attempt_at = ?, slot_reserved = 0
 			WHERE id IN (`+placeholders(len(claim))+`)
-			RETURNING id, account_id, subscription_id, change_id, event_type, payload, attempts, schedule_pos, created_at`,
+			RETURNING id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
+				attempts, schedule_pos, created_at`,
 			append([]any{micros(p.Now.Add(p.Lease))}, anys(claim)...)...)
 		if err != nil {
 			return err
 		}
-		subIDs := map[string]bool{}
+		subIDs, hookIDs := map[string]bool{}, map[string]bool{}
 		for rows.Next() {
 			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: p.Now.Add(p.Lease)}
 			d := &store.Delivery{Message: m}
 			var created int64
-			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.ChangeID, &m.EventType, &m.Payload,
+			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
 				&m.Attempts, &d.SchedulePos, &created); err != nil {
 				rows.Close()
 				return err
 			}
 			m.CreatedAt = fromMicros(created)
 			out = append(out, d)
-			subIDs[m.SubscriptionID] = true
+			if m.HookID != "" {
+				hookIDs[m.HookID] = true
+			} else {
+				subIDs[m.SubscriptionID] = true
+			}
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		ids := make([]string, 0, len(subIDs))
-		for id := range subIDs {
-			ids = append(ids, id)
-		}
-		subs, err := querySubscriptions(ctx, tx, `WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
-		if err != nil {
-			return err
-		}
-		byID := make(map[string]*store.Subscription, len(subs))
-		for _, s := range subs {
-			byID[s.ID] = s
-		}
-		for _, d := range out {
-			s := byID[d.Message.SubscriptionID]
-			d.URL = s.URL
-			d.Secrets = []string{s.Secret}
-			if s.PrevSecret != "" && s.PrevSecretExpiresAt.After(p.Now) {
-				d.Secrets = append(d.Secrets, s.PrevSecret)
-			}
-		}
-		return nil
+		return fillTargets(ctx, tx, out, subIDs, hookIDs, p.Now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim messages: %w", err)
 	}
 	return out, nil
+}
+
+// fillTargets sets the URL, secrets or host of each claimed delivery.
+func fillTargets(ctx context.Context, tx *sql.Tx, out []*store.Delivery, subIDs, hookIDs map[string]bool, now time.Time) error {
+	keys := func(m map[string]bool) []string {
+		ks := make([]string, 0, len(m))
+		for k := range m {
+			ks = append(ks, k)
+		}
+		return ks
+	}
+	byID := map[string]*store.Subscription{}
+	if len(subIDs) > 0 {
+		ids := keys(subIDs)
+		subs, err := querySubscriptions(ctx, tx, `WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+		if err != nil {
+			return err
+		}
+		for _, s := range subs {
+			byID[s.ID] = s
+		}
+	}
+	type target struct{ url, host string }
+	hooks := map[string]target{}
+	if len(hookIDs) > 0 {
+		ids := keys(hookIDs)
+		rows, err := tx.QueryContext(ctx, `SELECT id, url, host FROM icalhooks WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+		if err != nil {
+			return err
+		}
+		for rows.Next() {
+			var id string
+			var t target
+			if err := rows.Scan(&id, &t.url, &t.host); err != nil {
+				rows.Close()
+				return err
+			}
+			hooks[id] = t
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+	}
+	for _, d := range out {
+		if d.Message.HookID != "" {
+			t := hooks[d.Message.HookID]
+			d.URL, d.Host = t.url, t.host
+			continue
+		}
+		s := byID[d.Message.SubscriptionID]
+		d.URL = s.URL
+		d.Secrets = []string{s.Secret}
+		if s.PrevSecret != "" && s.PrevSecretExpiresAt.After(now) {
+			d.Secrets = append(d.Secrets, s.PrevSecret)
+		}
+	}
+	return nil
 }
 
 // ReleaseMessages puts claimed messages back in the queue.
@@ -450,6 +547,12 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 				micros(r.AttemptedAt), r.MessageID); err != nil {
 				return err
 			}
+			if r.HookID != "" {
+				if err := recordPing(ctx, tx, r); err != nil {
+					return err
+				}
+				continue
+			}
 			h, ok := subs[r.SubscriptionID]
 			if !ok {
 				h = &health{}
@@ -503,6 +606,22 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 	return disabled, nil
 }
 
+// recordPing updates a hook's health after a ping; a ping that is
+// undeliverable drops the hook.
+func recordPing(ctx context.Context, tx *sql.Tx, r *store.AttemptResult) error {
+	if r.Outcome == store.OutcomeUndeliverable {
+		_, err := tx.ExecContext(ctx, `DELETE FROM icalhooks WHERE id = ?`, r.HookID)
+		return err
+	}
+	failures := `failures + 1`
+	if r.Outcome == store.OutcomeDelivered {
+		failures = `0`
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE icalhooks SET last_ping_at = ?, last_ping_status = ?, last_ping_error = ?,
+		failures = `+failures+` WHERE id = ?`, micros(r.AttemptedAt), r.StatusCode, r.Error, r.HookID)
+	return err
+}
+
 // NextDue returns when the earliest queued message is due.
 func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	var at sql.NullInt64
@@ -517,13 +636,13 @@ func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
 	return fromMicros(at.Int64), true, nil
 }
 
-const messageColumns = `seq, id, account_id, subscription_id, change_id, event_type, payload, status, attempts,
+const messageColumns = `seq, id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload, status, attempts,
 	next_attempt_at, last_status, last_error, created_at, updated_at, delivered_at`
 
 func scanMessage(row interface{ Scan(...any) error }) (*store.Message, error) {
 	var m store.Message
 	var next, created, updated, delivered int64
-	if err := row.Scan(&m.Seq, &m.ID, &m.AccountID, &m.SubscriptionID, &m.ChangeID, &m.EventType, &m.Payload, &m.Status,
+	if err := row.Scan(&m.Seq, &m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload, &m.Status,
 		&m.Attempts, &next, &m.LastStatus, &m.LastError, &created, &updated, &delivered); err != nil {
 		return nil, notFound(err)
 	}

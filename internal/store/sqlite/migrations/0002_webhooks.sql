@@ -28,12 +28,15 @@ CREATE TABLE subscriptions (
 ) STRICT;
 CREATE INDEX subscriptions_account_seq ON subscriptions (account_id, seq);
 
--- One message per (change, subscription): the durable delivery queue.
+-- The durable delivery queue: one message per (change, subscription), or
+-- one iCal Hooks ping per (change, hook) — hooks are created by migration 3
+-- (SQLite resolves foreign keys when they are used).
 CREATE TABLE messages (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     id              TEXT NOT NULL UNIQUE,
     account_id      TEXT NOT NULL REFERENCES accounts (id) ON DELETE CASCADE,
-    subscription_id TEXT NOT NULL REFERENCES subscriptions (id) ON DELETE CASCADE,
+    subscription_id TEXT REFERENCES subscriptions (id) ON DELETE CASCADE,
+    hook_id         TEXT REFERENCES icalhooks (id) ON DELETE CASCADE,
     change_id       INTEGER NOT NULL,
     event_type      TEXT NOT NULL,
     payload         BLOB NOT NULL,
@@ -53,10 +56,13 @@ CREATE TABLE messages (
     created_at      INTEGER NOT NULL,
     updated_at      INTEGER NOT NULL,
     delivered_at    INTEGER NOT NULL DEFAULT 0,
-    UNIQUE (change_id, subscription_id)
+    UNIQUE (change_id, subscription_id),
+    UNIQUE (change_id, hook_id),
+    CHECK ((subscription_id IS NULL) <> (hook_id IS NULL))
 ) STRICT;
 CREATE INDEX messages_due ON messages (next_attempt_at) WHERE status IN ('pending', 'delivering');
 CREATE INDEX messages_subscription_seq ON messages (subscription_id, seq);
+CREATE INDEX messages_hook ON messages (hook_id);
 CREATE INDEX messages_updated ON messages (updated_at) WHERE status IN ('delivered', 'undeliverable');
 
 CREATE TABLE attempts (

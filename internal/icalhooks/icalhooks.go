@@ -1,0 +1,277 @@
+// Package icalhooks implements iCal Hooks on calhook's feeds: a consumer
+// that GETs a feed with an X-ICALHOOKS-URL header registers that URL, and
+// gets one HEAD when the feed next changes (one-shot; its next GET with the
+// header re-arms it). The package decides whether a registration is
+// allowed (public URL, caps, optional challenge) and keeps re-arming an
+// already armed hook free of database writes.
+package icalhooks
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// Status values of the X-ICALHOOKS-STATUS response header.
+const (
+	StatusActive  = "active"
+	StatusPending = "pending; reason=verification"
+)
+
+// Rejected returns the status of a refused registration.
+func Rejected(reason string) string {
+	return "rejected; reason=" + strings.NewReplacer("\r", " ", "\n", " ").Replace(reason)
+}
+
+// URLChecker validates a hook URL against the SSRF rules.
+type URLChecker interface {
+	CheckURL(ctx context.Context, raw string) (*url.URL, error)
+}
+
+// Config configures a Service.
+type Config struct {
+	Store  store.Store
+	URLs   URLChecker
+	Client *http.Client
+	Logger *slog.Logger
+	Now    func() time.Time
+	// BaseURL is the public URL of this calhook, for feed URLs.
+	BaseURL string
+	// Verify makes new hooks answer a challenge before they are armed.
+	Verify bool
+	// Caps on hooks per feed, per feed token and per target host.
+	MaxPerFeed, MaxPerToken, MaxPerHost int
+	// RenewEvery is how often re-registering an armed hook of an
+	// unchanged feed is written to the database (its last registration
+	// time); in between, such GETs cost no write.
+	RenewEvery time.Duration
+	// Pinged is called when a registration queued a ping at once.
+	Pinged func()
+}
+
+// MaxURLBytes bounds a hook URL.
+const MaxURLBytes = 2048
+
+// Service registers hooks.
+type Service struct {
+	cfg Config
+
+	mu    sync.RWMutex
+	armed map[regKey]armedAt
+	// verifying bounds concurrent challenges.
+	verifying chan struct{}
+}
+
+type regKey struct{ accountID, calendarID, url string }
+
+// armedAt remembers that a hook was armed for a feed version.
+type armedAt struct {
+	version   int64
+	tokenHash string
+	written   time.Time
+}
+
+// NewService returns a Service with defaults filled in.
+func NewService(cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.RenewEvery <= 0 {
+		cfg.RenewEvery = 10 * time.Minute
+	}
+	if cfg.Pinged == nil {
+		cfg.Pinged = func() {}
+	}
+	return &Service{cfg: cfg, armed: map[regKey]armedAt{}, verifying: make(chan struct{}, 16)}
+}
+
+// Registration is one GET of a feed with the X-ICALHOOKS-URL header.
+type Registration struct {
+	AccountID  string
+	CalendarID string
+	URL        string
+	// Token is the feed token the GET came with (already checked).
+	Token     string
+	ClientIP  string
+	UserAgent string
+	// Version is the feed version the GET was served.
+	Version int64
+}
+
+// Register records a registration and returns the X-ICALHOOKS-STATUS to
+// answer with. It never fails the feed request: refusals and errors come
+// back as a rejected status.
+func (s *Service) Register(ctx context.Context, r Registration) string {
+	key := regKey{r.AccountID, r.CalendarID, r.URL}
+	tokenHash := hashToken(r.Token)
+	now := s.cfg.Now()
+	s.mu.RLock()
+	a, ok := s.armed[key]
+	s.mu.RUnlock()
+	if ok && a.version == r.Version && a.tokenHash == tokenHash && now.Sub(a.written) < s.cfg.RenewEvery {
+		return StatusActive // armed for this version already: nothing to write
+	}
+	log := s.cfg.Logger.With("account", r.AccountID, "calendar", r.CalendarID, "hook_url", r.URL,
+		"client_ip", r.ClientIP, "user_agent", r.UserAgent)
+	if len(r.URL) > MaxURLBytes {
+		return Rejected(fmt.Sprintf("the URL is longer than %d bytes", MaxURLBytes))
+	}
+	u, err := s.cfg.URLs.CheckURL(ctx, strings.TrimSpace(r.URL))
+	if err != nil {
+		log.Info("icalhook refused", "reason", err.Error())
+		return Rejected(err.Error())
+	}
+	reg, err := s.cfg.Store.RegisterHook(ctx, store.RegisterHookParams{
+		Hook: store.Hook{
+			AccountID: r.AccountID, CalendarID: r.CalendarID, URL: r.URL, Host: u.Hostname(), TokenHash: tokenHash,
+			ClientIP: r.ClientIP, UserAgent: truncate(r.UserAgent, 512), ServedVersion: r.Version,
+		},
+		Verify: s.cfg.Verify, MaxPerFeed: s.cfg.MaxPerFeed, MaxPerToken: s.cfg.MaxPerToken, MaxPerHost: s.cfg.MaxPerHost,
+		PingPayload: []byte(s.FeedURL(r.AccountID, r.CalendarID)), Now: now,
+	})
+	switch {
+	case errors.Is(err, store.ErrHookCap):
+		log.Warn("icalhook refused", "reason", err.Error())
+		return Rejected(strings.TrimPrefix(err.Error(), "register hook: "))
+	case errors.Is(err, store.ErrNotFound):
+		return Rejected("the feed no longer exists")
+	case err != nil:
+		log.Error("register icalhook", "error", err)
+		return Rejected("internal error")
+	}
+	h := reg.Hook
+	if reg.Created {
+		log.Info("icalhook registered", "hook", h.ID, "verify", !h.Verified)
+	}
+	if reg.Pinged {
+		s.cfg.Pinged()
+	}
+	if !h.Verified {
+		if reg.Created {
+			s.challenge(h)
+		}
+		return StatusPending
+	}
+	s.mu.Lock()
+	if h.Armed {
+		s.armed[key] = armedAt{version: r.Version, tokenHash: tokenHash, written: now}
+	} else {
+		delete(s.armed, key)
+	}
+	s.mu.Unlock()
+	return StatusActive
+}
+
+// Forget drops what the service remembers of an account's hooks, after
+// they were deleted or the feed token rotated.
+func (s *Service) Forget(accountID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k := range s.armed {
+		if k.accountID == accountID {
+			delete(s.armed, k)
+		}
+	}
+}
+
+// FeedURL returns the URL of a feed without its token, as sent in
+// X-ICALHOOKS-FEED.
+func (s *Service) FeedURL(accountID, calendarID string) string {
+	return FeedURL(s.cfg.BaseURL, accountID, calendarID)
+}
+
+// FeedURL returns the URL of a feed under base, without its token: the
+// account's all-calendars feed when calendarID is empty.
+func FeedURL(base, accountID, calendarID string) string {
+	if calendarID == "" {
+		return base + "/feeds/" + url.PathEscape(accountID) + ".ics"
+	}
+	return base + "/feeds/" + url.PathEscape(accountID) + "/" + url.PathEscape(calendarID) + ".ics"
+}
+
+// ChallengeParam is the query parameter of the verification request.
+const ChallengeParam = "icalhooks.challenge"
+
+// challenge asks the hook URL to echo a random value (WebSub-style) and
+// arms the hook only if it does; it runs in the background, bounded.
+func (s *Service) challenge(h *store.Hook) {
+	select {
+	case s.verifying <- struct{}{}:
+	default:
+		s.cfg.Logger.Warn("icalhook challenge skipped: too many in flight; the next registration retries", "hook", h.ID)
+		return
+	}
+	go func() {
+		defer func() { <-s.verifying }()
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		defer cancel()
+		ok, why := s.verify(ctx, h.URL)
+		if err := s.cfg.Store.VerifyHook(ctx, h.ID, ok); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.cfg.Logger.Error("record icalhook challenge", "hook", h.ID, "error", err)
+			return
+		}
+		if ok {
+			s.cfg.Logger.Info("icalhook verified", "hook", h.ID, "account", h.AccountID)
+		} else {
+			s.cfg.Logger.Info("icalhook dropped: challenge failed", "hook", h.ID, "account", h.AccountID,
+				"hook_url", h.URL, "client_ip", h.ClientIP, "reason", why)
+		}
+	}()
+}
+
+func (s *Service) verify(ctx context.Context, hookURL string) (bool, string) {
+	var b [16]byte
+	rand.Read(b[:])
+	want := hex.EncodeToString(b[:])
+	u, err := url.Parse(hookURL)
+	if err != nil {
+		return false, err.Error()
+	}
+	q := u.Query()
+	q.Set(ChallengeParam, want)
+	u.RawQuery = q.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return false, err.Error()
+	}
+	resp, err := s.cfg.Client.Do(req)
+	if err != nil {
+		return false, err.Error()
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return false, fmt.Sprintf("answered %d", resp.StatusCode)
+	}
+	if strings.TrimSpace(string(body)) != want {
+		return false, "the body did not echo the challenge"
+	}
+	return true, ""
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,204 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+const hookColumns = `seq, id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified,
+	served_version, first_registered_at, last_registered_at, last_ping_at, last_ping_status, last_ping_error, failures`
+
+func scanHook(row interface{ Scan(...any) error }) (*store.Hook, error) {
+	var h store.Hook
+	var first, last, ping int64
+	if err := row.Scan(&h.Seq, &h.ID, &h.AccountID, &h.CalendarID, &h.URL, &h.Host, &h.TokenHash, &h.ClientIP, &h.UserAgent,
+		&h.Armed, &h.Verified, &h.ServedVersion, &first, &last, &ping, &h.LastPingStatus, &h.LastPingError, &h.Failures); err != nil {
+		return nil, notFound(err)
+	}
+	h.FirstRegisteredAt, h.LastRegisteredAt, h.LastPingAt = fromMicros(first), fromMicros(last), optMicros(ping)
+	return &h, nil
+}
+
+func queryHooks(ctx context.Context, q queryer, where string, args ...any) ([]*store.Hook, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+hookColumns+` FROM icalhooks `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Hook
+	for rows.Next() {
+		h, err := scanHook(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, h)
+	}
+	return out, rows.Err()
+}
+
+// RegisterHook creates or re-arms a hook in one transaction.
+func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error) {
+	var reg *store.HookRegistration
+	err := db.tx(ctx, func(tx *sql.Tx) error {
+		st, err := feedState(ctx, tx, p.AccountID, p.CalendarID)
+		if err != nil {
+			return err
+		}
+		reg = &store.HookRegistration{}
+		h, err := scanHook(tx.QueryRowContext(ctx, `SELECT `+hookColumns+` FROM icalhooks
+			WHERE account_id = ? AND calendar_id = ? AND url = ?`, p.AccountID, p.CalendarID, p.URL))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := checkCaps(ctx, tx, p); err != nil {
+				return err
+			}
+			h = &p.Hook
+			h.ID = id.New("hook")
+			h.Verified = !p.Verify
+			h.Armed = h.Verified
+			h.FirstRegisteredAt, h.LastRegisteredAt = p.Now, p.Now
+			err = tx.QueryRowContext(ctx, `INSERT INTO icalhooks
+				(id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified, served_version,
+				 first_registered_at, last_registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+				h.ID, h.AccountID, h.CalendarID, h.URL, h.Host, h.TokenHash, h.ClientIP, h.UserAgent, h.Armed, h.Verified,
+				h.ServedVersion, micros(p.Now), micros(p.Now)).Scan(&h.Seq)
+			if err != nil {
+				return err
+			}
+			reg.Created = true
+		case err != nil:
+			return err
+		default:
+			h.TokenHash, h.ClientIP, h.UserAgent = p.TokenHash, p.ClientIP, p.UserAgent
+			h.ServedVersion, h.LastRegisteredAt, h.Armed = p.ServedVersion, p.Now, h.Verified
+			if _, err := tx.ExecContext(ctx, `UPDATE icalhooks SET token_hash = ?, client_ip = ?, user_agent = ?,
+				served_version = ?, last_registered_at = ?, armed = verified WHERE id = ?`,
+				h.TokenHash, h.ClientIP, h.UserAgent, h.ServedVersion, micros(p.Now), h.ID); err != nil {
+				return err
+			}
+		}
+		reg.Hook = h
+		// The feed moved on between the render and this registration:
+		// the consumer's copy is already stale, so ping at once.
+		if h.Armed && st.Version > p.ServedVersion {
+			cursor, err := accountChangeCursor(ctx, tx, p.AccountID)
+			if err != nil {
+				return err
+			}
+			err = insertMessages(ctx, tx, []*store.Message{{
+				ID: id.UUID(), AccountID: p.AccountID, HookID: h.ID, ChangeID: cursor, EventType: store.PingEventType,
+				Payload: p.PingPayload, NextAttemptAt: p.Now, CreatedAt: p.Now,
+			}})
+			if err != nil {
+				return err
+			}
+			h.Armed, reg.Pinged = false, true
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register hook: %w", err)
+	}
+	return reg, nil
+}
+
+func accountChangeCursor(ctx context.Context, q queryer, accountID string) (int64, error) {
+	var cursor sql.NullInt64
+	err := q.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE account_id = ?`, accountID).Scan(&cursor)
+	return cursor.Int64, err
+}
+
+// checkCaps refuses a new hook over any of the caps.
+func checkCaps(ctx context.Context, tx *sql.Tx, p store.RegisterHookParams) error {
+	caps := []struct {
+		max   int
+		what  string
+		query string
+		args  []any
+	}{
+		{p.MaxPerFeed, "hooks per feed", `SELECT count(*) FROM icalhooks WHERE account_id = ? AND calendar_id = ?`, []any{p.AccountID, p.CalendarID}},
+		{p.MaxPerToken, "hooks per feed token", `SELECT count(*) FROM icalhooks WHERE token_hash = ?`, []any{p.TokenHash}},
+		{p.MaxPerHost, "hooks per target host", `SELECT count(*) FROM icalhooks WHERE host = ?`, []any{p.Host}},
+	}
+	for _, c := range caps {
+		if c.max <= 0 {
+			continue
+		}
+		var n int
+		if err := tx.QueryRowContext(ctx, c.query, c.args...).Scan(&n); err != nil {
+			return err
+		}
+		if n >= c.max {
+			return fmt.Errorf("%w: %d %s", store.ErrHookCap, c.max, c.what)
+		}
+	}
+	return nil
+}
+
+// VerifyHook arms a hook whose challenge was answered, or deletes it.
+func (db *DB) VerifyHook(ctx context.Context, id string, ok bool) error {
+	query := `UPDATE icalhooks SET verified = 1, armed = 1 WHERE id = ?`
+	if !ok {
+		query = `DELETE FROM icalhooks WHERE id = ?`
+	}
+	res, err := db.write.ExecContext(ctx, query, id)
+	if err != nil {
+		return fmt.Errorf("verify hook %s: %w", id, err)
+	}
+	return mustAffect(res, "verify hook "+id)
+}
+
+// ListHooks returns a page of an account's hooks in registration order.
+func (db *DB) ListHooks(ctx context.Context, p store.ListHooksParams) ([]*store.Hook, error) {
+	hooks, err := queryHooks(ctx, db.read, `WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?`, p.AccountID, p.After, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list hooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// DeleteHook removes one hook of an account.
+func (db *DB) DeleteHook(ctx context.Context, accountID, id string) error {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM icalhooks WHERE id = ? AND account_id = ?`, id, accountID)
+	if err != nil {
+		return fmt.Errorf("delete hook %s: %w", id, err)
+	}
+	return mustAffect(res, "delete hook "+id)
+}
+
+// ArmedHooks returns the armed, verified hooks of the feeds.
+func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.Hook, error) {
+	if len(feeds) == 0 {
+		return nil, nil
+	}
+	where := `WHERE armed = 1 AND verified = 1 AND (`
+	var args []any
+	for i, f := range feeds {
+		if i > 0 {
+			where += ` OR `
+		}
+		where += `(account_id = ? AND calendar_id = ?)`
+		args = append(args, f.AccountID, f.CalendarID)
+	}
+	hooks, err := queryHooks(ctx, db.read, where+`) ORDER BY seq`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("armed hooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// ExpireHooks deletes hooks not registered since before.
+func (db *DB) ExpireHooks(ctx context.Context, before time.Time) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `DELETE FROM icalhooks WHERE last_registered_at < ?`, micros(before))
+	if err != nil {
+		return 0, fmt.Errorf("expire hooks: %w", err)
+	}
+	n, _ := res.RowsAffected()
+	return n, nil
+}
