@@ -1,4 +1,4 @@
-// Package ical encodes (and later parses) iCalendar (RFC 5545) data.
+// Package ical encodes and parses iCalendar (RFC 5545) data.
 package ical
 
 import "strings"

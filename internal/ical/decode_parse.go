@@ -1,0 +1,268 @@
+package ical
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// component is one BEGIN…END block that Parse keeps: a VCALENDAR, a VEVENT,
+// a VTIMEZONE or one of its STANDARD/DAYLIGHT observances. Everything else
+// (VTODO, VALARM, X- components…) is read for its structure and dropped.
+type component struct {
+	name     string
+	line     int
+	props    []contentLine
+	children []*component
+}
+
+// prop returns the first property called name, or nil.
+func (c *component) prop(name string) *contentLine {
+	for i := range c.props {
+		if c.props[i].name == name {
+			return &c.props[i]
+		}
+	}
+	return nil
+}
+
+// value returns the value of the first property called name, or "".
+func (c *component) value(name string) string {
+	if p := c.prop(name); p != nil {
+		return p.value
+	}
+	return ""
+}
+
+// keepComponent reports whether Parse needs a component called name inside
+// one called parent.
+func keepComponent(parent, name string) bool {
+	switch parent {
+	case "VCALENDAR":
+		return name == "VEVENT" || name == "VTIMEZONE"
+	case "VTIMEZONE":
+		return name == "STANDARD" || name == "DAYLIGHT"
+	}
+	return false
+}
+
+// parser holds the state of one Parse call.
+type parser struct {
+	opts     ParseOptions
+	lex      *lexer
+	cals     []*component
+	arena    []Param // parameters of all kept properties
+	warnings []string
+	dropped  int // warnings beyond maxWarnings
+	// zoneLookups counts the TZIDs resolved so far, across calendars.
+	zoneLookups int
+	// scratch collects the properties of the open components, by depth;
+	// each kept component gets an exact-size copy when it ends.
+	scratch [maxDepth][]contentLine
+}
+
+func newParser(data []byte, opts ParseOptions) *parser {
+	l := newLexer(data)
+	return &parser{opts: opts, lex: l, arena: make([]Param, 0, len(l.src)/128)}
+}
+
+// warnf records a warning; line 0 means "no line".
+func (p *parser) warnf(line int, format string, args ...any) {
+	if len(p.warnings) >= maxWarnings {
+		p.dropped++
+		return
+	}
+	msg := fmt.Sprintf(format, args...)
+	if line > 0 {
+		msg = fmt.Sprintf("line %d: %s", line, msg)
+	}
+	p.warnings = append(p.warnings, msg)
+}
+
+// frame is an open component on the parser's stack.
+type frame struct {
+	name string
+	comp *component // nil for a component that is dropped
+	line int
+}
+
+// parse reads the structure of the stream into p.cals.
+func (p *parser) parse() error {
+	src := p.lex.src
+	if len(src) == 0 {
+		return newParseError(0, ErrEmpty, "")
+	}
+	if src[0] == '<' {
+		return newParseError(p.lex.line, ErrHTML, "input starts with %q", snippet(src))
+	}
+	var (
+		stack       []frame
+		trailWarned bool
+	)
+	for {
+		text, line, ok, tooLong := p.lex.next()
+		if !ok {
+			break
+		}
+		if tooLong {
+			return newParseError(line, ErrLineTooLong, "longer than %d bytes", maxLineBytes)
+		}
+		mark := len(p.arena)
+		name, params, value, msg := parseContentLine(text, p.arena)
+		p.arena = params
+		if len(p.cals) == 0 && (msg != "" || name != "BEGIN" || upperASCII(strings.TrimSpace(value)) != "VCALENDAR") {
+			return newParseError(line, ErrNotCalendar, "expected BEGIN:VCALENDAR, found %q", snippet(text))
+		}
+		if msg != "" {
+			p.arena = p.arena[:mark]
+			p.warnf(line, "%s, line skipped: %q", msg, snippet(text))
+			continue
+		}
+		switch name {
+		case "BEGIN", "END":
+			p.arena = p.arena[:mark]
+			cname := upperASCII(strings.TrimSpace(value))
+			if !isName(cname) {
+				p.warnf(line, "invalid component name, line skipped: %q", snippet(text))
+				continue
+			}
+			if name == "BEGIN" {
+				if len(stack) >= maxDepth {
+					return newParseError(line, ErrTooDeep, "more than %d levels", maxDepth)
+				}
+				stack = p.begin(stack, cname, line)
+				continue
+			}
+			stack = p.end(stack, cname, line)
+		default:
+			if len(stack) == 0 {
+				p.arena = p.arena[:mark]
+				if !trailWarned {
+					p.warnf(line, "text after END:VCALENDAR ignored: %q", snippet(text))
+					trailWarned = true
+				}
+				continue
+			}
+			depth := len(stack) - 1
+			if stack[depth].comp == nil {
+				p.arena = p.arena[:mark]
+				continue
+			}
+			p.scratch[depth] = append(p.scratch[depth], contentLine{
+				name:   name,
+				params: p.arena[mark:len(p.arena):len(p.arena)],
+				value:  value,
+				line:   line,
+			})
+		}
+	}
+	if len(p.cals) == 0 {
+		// Only blank lines after the BOM and white space.
+		return newParseError(0, ErrEmpty, "no content lines")
+	}
+	if len(stack) > 0 {
+		open := stack[len(stack)-1]
+		msg := fmt.Sprintf("END:VCALENDAR missing: input ends inside %s opened on line %d", open.name, open.line)
+		if open.name == "VCALENDAR" {
+			msg = fmt.Sprintf("END:VCALENDAR missing for VCALENDAR opened on line %d", open.line)
+		}
+		return &ParseError{Line: p.lex.line - 1, Msg: ErrTruncated.Error() + ": " + msg, Err: ErrTruncated}
+	}
+	if p.lex.repaired > 0 {
+		p.warnf(0, "%d line(s) were not valid UTF-8 and were decoded as Windows-1252 or repaired with U+FFFD", p.lex.repaired)
+	}
+	return nil
+}
+
+// begin opens component cname.
+func (p *parser) begin(stack []frame, cname string, line int) []frame {
+	p.scratch[len(stack)] = p.scratch[len(stack)][:0]
+	if len(stack) == 0 {
+		if cname == "VCALENDAR" {
+			c := &component{name: cname, line: line}
+			p.cals = append(p.cals, c)
+			return append(stack, frame{name: cname, comp: c, line: line})
+		}
+		// RFC 5545 example files list VEVENTs after END:VCALENDAR; read
+		// them as part of the calendar before them rather than lose them.
+		p.warnf(line, "BEGIN:%s outside VCALENDAR, read as part of the calendar before it", cname)
+		last := p.cals[len(p.cals)-1]
+		var c *component
+		if keepComponent("VCALENDAR", cname) {
+			c = &component{name: cname, line: line}
+			last.children = append(last.children, c)
+		}
+		return append(stack, frame{name: cname, comp: c, line: line})
+	}
+	parent := stack[len(stack)-1]
+	var c *component
+	if cname == "VCALENDAR" && parent.name == "VCALENDAR" {
+		// BEGIN:VCALENDAR twice (concatenated exports): read the inner
+		// one as a calendar of its own.
+		p.warnf(line, "VCALENDAR nested in the VCALENDAR opened on line %d, read as a calendar of its own", parent.line)
+		c = &component{name: cname, line: line}
+		p.cals = append(p.cals, c)
+		return append(stack, frame{name: cname, comp: c, line: line})
+	}
+	if parent.comp != nil && keepComponent(parent.name, cname) {
+		c = &component{name: cname, line: line}
+		parent.comp.children = append(parent.comp.children, c)
+	}
+	return append(stack, frame{name: cname, comp: c, line: line})
+}
+
+// end closes component cname: the innermost open one of that name, along
+// with any left open inside it.
+func (p *parser) end(stack []frame, cname string, line int) []frame {
+	if len(stack) == 0 {
+		p.warnf(line, "END:%s without BEGIN ignored", cname)
+		return stack
+	}
+	for k := len(stack) - 1; k >= 0; k-- {
+		if stack[k].name != cname {
+			continue
+		}
+		if k < len(stack)-1 {
+			open := stack[len(stack)-1]
+			p.warnf(line, "END:%s also closes %s opened on line %d", cname, open.name, open.line)
+		}
+		for i := len(stack) - 1; i >= k; i-- {
+			if c := stack[i].comp; c != nil && len(p.scratch[i]) > 0 {
+				c.props = slices.Clone(p.scratch[i])
+			}
+		}
+		return stack[:k]
+	}
+	top := stack[len(stack)-1]
+	p.warnf(line, "END:%s does not match BEGIN:%s on line %d, ignored", cname, top.name, top.line)
+	return stack
+}
+
+// isName reports whether s is a valid component name.
+func isName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isNameByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// snippet returns the start of s for an error message.
+func snippet(s string) string {
+	const max = 40
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		s = s[:i]
+	}
+	if len(s) > max {
+		cut := max
+		for cut > 0 && s[cut]&0xC0 == 0x80 {
+			cut--
+		}
+		s = s[:cut] + "…"
+	}
+	return s
+}
