@@ -7,7 +7,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -58,6 +60,33 @@ type Service struct {
 	// changed is called after every committed write to a calendar or its
 	// events, with the calendar's account and id.
 	changed func(accountID, calendarID string)
+	// imports, when set, allows imported calendars.
+	imports *ImportRules
+}
+
+// URLChecker validates the source URL of an imported calendar: its scheme,
+// and that it does not point at a private address (outbound.Policy).
+type URLChecker interface {
+	CheckURL(ctx context.Context, raw string) (*url.URL, error)
+}
+
+// ImportRules are what imported calendars must respect.
+type ImportRules struct {
+	// URLs checks source URLs.
+	URLs URLChecker
+	// MinPollInterval is the shortest pollIntervalSeconds accepted: the
+	// importer never polls more often.
+	MinPollInterval time.Duration
+}
+
+// maxPollInterval is the longest pollIntervalSeconds accepted.
+const maxPollInterval = 7 * 24 * time.Hour
+
+// EnableImports allows imported calendars (CalendarInput.Source) under the
+// given rules; without it, creating one is refused. Call it before the
+// service is used.
+func (s *Service) EnableImports(rules ImportRules) {
+	s.imports = &rules
 }
 
 // NewService returns a Service. now may be nil for time.Now; changed may be
@@ -77,6 +106,17 @@ func NewService(s store.Store, now func() time.Time, changed func(accountID, cal
 type CalendarInput struct {
 	Name     *string
 	TimeZone *string
+	// Source makes the calendar imported; it can only be set on create.
+	Source *SourceInput
+}
+
+// SourceInput is the feed an imported calendar follows.
+type SourceInput struct {
+	// URL is an http(s) URL; webcal:// is read as https://.
+	URL string
+	// PollIntervalSeconds is the base poll interval; nil means the
+	// server's default.
+	PollIntervalSeconds *int64
 }
 
 // CreateCalendar validates in and stores a new native calendar.
@@ -92,6 +132,11 @@ func (s *Service) CreateCalendar(ctx context.Context, accountID string, in Calen
 	if err := applyCalendar(c, in); err != nil {
 		return nil, err
 	}
+	if in.Source != nil {
+		if err := s.applySource(ctx, c, in.Source); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.store.CreateCalendar(ctx, c); err != nil {
 		return nil, err
 	}
@@ -99,11 +144,53 @@ func (s *Service) CreateCalendar(ctx context.Context, accountID string, in Calen
 	return c, nil
 }
 
+// applySource makes c an imported calendar of src, due for its first poll
+// at once.
+func (s *Service) applySource(ctx context.Context, c *store.Calendar, src *SourceInput) error {
+	if s.imports == nil {
+		return invalid("source", "importing feeds is not enabled on this server")
+	}
+	raw := strings.TrimSpace(src.URL)
+	if raw == "" {
+		return invalid("source.url", "is required")
+	}
+	raw = webcalToHTTPS(raw)
+	u, err := s.imports.URLs.CheckURL(ctx, raw)
+	if err != nil {
+		return invalid("source.url", "%v", err)
+	}
+	if p := src.PollIntervalSeconds; p != nil {
+		d := time.Duration(*p) * time.Second
+		if d < s.imports.MinPollInterval || d > maxPollInterval {
+			return invalid("source.pollIntervalSeconds", "must be from %d to %d seconds",
+				int64(s.imports.MinPollInterval/time.Second), int64(maxPollInterval/time.Second))
+		}
+		c.PollInterval = d
+	}
+	c.Kind, c.SourceURL = store.KindImported, u.String()
+	c.Import = store.ImportState{HookToken: id.FeedToken(), NextPollAt: c.CreatedAt}
+	return nil
+}
+
+// webcalToHTTPS rewrites the webcal:// (and webcals://) scheme that
+// calendar apps use for subscriptions to https://.
+func webcalToHTTPS(raw string) string {
+	for _, scheme := range []string{"webcal://", "webcals://"} {
+		if len(raw) >= len(scheme) && strings.EqualFold(raw[:len(scheme)], scheme) {
+			return "https://" + raw[len(scheme):]
+		}
+	}
+	return raw
+}
+
 // UpdateCalendar applies in to an existing calendar.
 func (s *Service) UpdateCalendar(ctx context.Context, accountID, calendarID string, in CalendarInput) (*store.Calendar, error) {
 	c, err := s.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return nil, err
+	}
+	if in.Source != nil {
+		return nil, invalid("source", "can only be set when the calendar is created")
 	}
 	if err := applyCalendar(c, in); err != nil {
 		return nil, err
@@ -151,6 +238,9 @@ func applyCalendar(c *store.Calendar, in CalendarInput) error {
 // LoadZone returns the IANA time zone with the given name. It refuses the
 // empty name and "Local", which would depend on the server's settings.
 func LoadZone(name string) (*time.Location, error) {
+	if loc, ok := zones.Load(name); ok {
+		return loc.(*time.Location), nil
+	}
 	if name == "" || name == "Local" || strings.ContainsAny(name, " \\") {
 		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
 	}
@@ -158,8 +248,14 @@ func LoadZone(name string) (*time.Location, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%q is not an IANA time zone name", name)
 	}
+	zones.Store(name, loc)
 	return loc, nil
 }
+
+// zones caches loaded time zones: time.LoadLocation reads and parses the
+// zone data on every call, and every event shown in the API needs one. It
+// only ever holds valid IANA names, so it stays small.
+var zones sync.Map
 
 // validText reports whether s is valid UTF-8 without control characters
 // (newlines and tabs allowed when multiline).

@@ -16,6 +16,7 @@ import (
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
@@ -28,6 +29,7 @@ type app struct {
 	fanout     *delivery.FanOut
 	dispatcher *delivery.Dispatcher
 	pruner     *delivery.Pruner
+	importer   *importer.Importer
 }
 
 // newApp wires the services around a store. listenURL is the server's own
@@ -49,8 +51,10 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		Policy: policy, UserAgent: userAgent, Timeout: cfg.WebhookTimeout,
 		// A webhook endpoint answers the POST; following a redirect would
 		// turn it into a GET.
-		MaxRedirects:        outbound.NoRedirects,
-		MaxIdleConnsPerHost: cfg.DeliveryPerEndpoint,
+		MaxRedirects: outbound.NoRedirects,
+		// Enough idle connections for every worker: with fewer, deliveries
+		// to one busy receiver keep reconnecting.
+		MaxIdleConnsPerHost: cfg.DeliveryWorkers,
 	})
 
 	// iCal Hooks URLs may be http (the draft's examples are), but the same
@@ -85,6 +89,25 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		ProdID:          "-//calhook//calhook " + Version + "//EN",
 		RefreshInterval: cfg.FeedRefreshInterval,
 	})
+	// Imported feeds follow redirects (feed hosts move them), each hop
+	// checked against the same address rules.
+	feedPolicy := outbound.Policy{AllowHTTP: cfg.AllowHTTPFeeds, AllowedCIDRs: cidrs}
+	a.importer = importer.New(importer.Config{
+		Store: db, Logger: log.With("component", "importer"),
+		Client: outbound.NewClient(outbound.Options{
+			Policy: feedPolicy, UserAgent: userAgent, Timeout: cfg.ImportTimeout,
+			MaxRedirects: outbound.DefaultMaxRedirects, MaxIdleConnsPerHost: cfg.ImportPerHost,
+		}),
+		Schedule: importer.Schedule{
+			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
+		},
+		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, MaxBytes: int64(cfg.ImportMaxBytes),
+		Timeout: cfg.ImportTimeout, PublicURL: cfg.PublicURL,
+		Changed: func(accountID, calendarID string) {
+			feeds.Invalidate(accountID, calendarID)
+			a.fanout.Notify()
+		},
+	})
 	accounts := account.NewService(db, time.Now, func(accountID string) {
 		feeds.Invalidate(accountID, "")
 		a.fanout.Notify()
@@ -92,11 +115,13 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	calendars := calendar.NewService(db, time.Now, func(accountID, calendarID string) {
 		feeds.Invalidate(accountID, calendarID)
 		a.fanout.Notify()
+		a.importer.Notify() // a new imported calendar is due at once
 	})
+	calendars.EnableImports(calendar.ImportRules{URLs: feedPolicy, MinPollInterval: cfg.ImportMinInterval})
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
 		Subscriptions: subscription.NewService(db, policy, time.Now), Delivered: a.dispatcher.Notify,
-		Hooks: hooks, TrustedProxies: trusted,
+		Hooks: hooks, TrustedProxies: trusted, Importer: a.importer,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
 	})
 	return a, nil
@@ -104,7 +129,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 
 // start runs the workers.
 func (a *app) start(ctx context.Context) error {
-	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.pruner.Start} {
+	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.pruner.Start, a.importer.Start} {
 		if err := start(ctx); err != nil {
 			a.stop(0)
 			return err
@@ -113,9 +138,11 @@ func (a *app) start(ctx context.Context) error {
 	return nil
 }
 
-// stop stops the workers: the fan-out first, then delivery, which lets
+// stop stops the workers: the importer (polls in flight are cancelled;
+// their leases bring them back), the fan-out, then delivery, which lets
 // attempts in flight finish for up to grace.
 func (a *app) stop(grace time.Duration) {
+	a.importer.Stop()
 	a.pruner.Stop()
 	a.fanout.Stop()
 	a.dispatcher.Stop(max(grace, time.Second))

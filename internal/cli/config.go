@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
 )
 
@@ -66,6 +67,24 @@ type Config struct {
 	HooksLease time.Duration
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []string
+
+	// AllowHTTPFeeds allows http:// source URLs for imported calendars
+	// (the address rules still apply).
+	AllowHTTPFeeds bool
+	// ImportInterval is the base poll interval of imported calendars
+	// without their own; ImportMinInterval is the floor no poll goes
+	// below, ImportMaxInterval the ceiling of the slowdown and backoff.
+	ImportInterval    time.Duration
+	ImportMinInterval time.Duration
+	ImportMaxInterval time.Duration
+	// ImportTimeout bounds one fetch of a feed.
+	ImportTimeout time.Duration
+	// ImportConcurrency bounds polls in flight, ImportPerHost those to one
+	// host.
+	ImportConcurrency int
+	ImportPerHost     int
+	// ImportMaxBytes is the largest feed accepted, after decompression.
+	ImportMaxBytes int
 }
 
 // ConfigError names the setting that is wrong and why.
@@ -100,6 +119,13 @@ func defaultConfig() Config {
 		HooksMaxPerHost:     1000,
 		HooksHostRate:       10,
 		HooksLease:          30 * 24 * time.Hour,
+		ImportInterval:      importer.DefaultInterval,
+		ImportMinInterval:   importer.DefaultMinInterval,
+		ImportMaxInterval:   importer.DefaultMaxInterval,
+		ImportTimeout:       importer.DefaultTimeout,
+		ImportConcurrency:   importer.DefaultConcurrency,
+		ImportPerHost:       importer.DefaultPerHost,
+		ImportMaxBytes:      importer.DefaultMaxBytes,
 	}
 }
 
@@ -139,7 +165,9 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
-		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY"} {
+		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
+		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
+		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_MAX_BYTES"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
 			return err
@@ -168,6 +196,10 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"retention", "RETENTION", &cfg.Retention, "how long delivery logs and changes are kept"},
 		{"disable-after", "DISABLE_AFTER", &cfg.DisableAfter, "disable a subscription whose deliveries all failed this long"},
 		{"icalhooks-lease", "ICALHOOKS_LEASE", &cfg.HooksLease, "delete iCal hooks not registered again for this long"},
+		{"import-interval", "IMPORT_INTERVAL", &cfg.ImportInterval, "base poll interval of imported feeds without their own"},
+		{"import-min-interval", "IMPORT_MIN_INTERVAL", &cfg.ImportMinInterval, "no imported feed is polled more often (also the least pollIntervalSeconds)"},
+		{"import-max-interval", "IMPORT_MAX_INTERVAL", &cfg.ImportMaxInterval, "longest poll interval of a quiet or failing feed"},
+		{"import-timeout", "IMPORT_TIMEOUT", &cfg.ImportTimeout, "how long one fetch of an imported feed may take"},
 	} {
 		if v := *vals[d.env]; v != "" {
 			parsed, err := time.ParseDuration(v)
@@ -189,6 +221,9 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"icalhooks-max-per-token", "ICALHOOKS_MAX_PER_TOKEN", &cfg.HooksMaxPerToken, "iCal hooks per feed token at most"},
 		{"icalhooks-max-per-host", "ICALHOOKS_MAX_PER_HOST", &cfg.HooksMaxPerHost, "iCal hooks per target host, instance-wide, at most"},
 		{"icalhooks-host-rate", "ICALHOOKS_HOST_RATE", &cfg.HooksHostRate, "iCal Hooks pings per second to one host at most"},
+		{"import-concurrency", "IMPORT_CONCURRENCY", &cfg.ImportConcurrency, "imported feeds polled at once at most"},
+		{"import-per-host", "IMPORT_PER_HOST", &cfg.ImportPerHost, "imported feeds of one host polled at once at most"},
+		{"import-max-bytes", "IMPORT_MAX_BYTES", &cfg.ImportMaxBytes, "largest imported feed in bytes, after decompression"},
 	} {
 		if v := *vals[n.env]; v != "" {
 			parsed, err := strconv.Atoi(v)
@@ -208,6 +243,15 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}
 	fs.BoolVar(&cfg.AllowHTTPWebhooks, "allow-http-webhooks", cfg.AllowHTTPWebhooks,
 		"allow http:// webhook and hook URLs, for tests and development (env CALHOOK_ALLOW_HTTP_WEBHOOKS)")
+	if v := *vals["ALLOW_HTTP_FEEDS"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &ConfigError{Field: "CALHOOK_ALLOW_HTTP_FEEDS", Value: v, Err: "not true or false"}
+		}
+		cfg.AllowHTTPFeeds = b
+	}
+	fs.BoolVar(&cfg.AllowHTTPFeeds, "allow-http-feeds", cfg.AllowHTTPFeeds,
+		"allow http:// source URLs for imported calendars (env CALHOOK_ALLOW_HTTP_FEEDS)")
 	if v := *vals["ALLOW_PRIVATE_CIDR"]; v != "" {
 		cfg.AllowPrivateCIDRs = splitList(v)
 	}
@@ -301,6 +345,29 @@ func (c *Config) Validate() error {
 		if n.v < 1 {
 			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
 		}
+	}
+	if c.ImportMinInterval <= 0 {
+		errs = append(errs, &ConfigError{"import-min-interval", c.ImportMinInterval.String(), "must be positive"})
+	}
+	if c.ImportMaxInterval < c.ImportMinInterval {
+		errs = append(errs, &ConfigError{"import-max-interval", c.ImportMaxInterval.String(), "must be at least import-min-interval"})
+	}
+	if c.ImportInterval < c.ImportMinInterval || c.ImportInterval > c.ImportMaxInterval {
+		errs = append(errs, &ConfigError{"import-interval", c.ImportInterval.String(), "must be within import-min-interval and import-max-interval"})
+	}
+	if c.ImportTimeout <= 0 {
+		errs = append(errs, &ConfigError{"import-timeout", c.ImportTimeout.String(), "must be positive"})
+	}
+	for _, n := range []struct {
+		name string
+		v    int
+	}{{"import-concurrency", c.ImportConcurrency}, {"import-per-host", c.ImportPerHost}} {
+		if n.v < 1 {
+			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
+		}
+	}
+	if c.ImportMaxBytes < 1024 {
+		errs = append(errs, &ConfigError{"import-max-bytes", strconv.Itoa(c.ImportMaxBytes), "must be at least 1024"})
 	}
 	if c.DeliveryWorkers < 1 {
 		errs = append(errs, &ConfigError{"delivery-workers", strconv.Itoa(c.DeliveryWorkers), "must be at least 1"})

@@ -157,6 +157,9 @@ func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
 			if s.CalendarID != "" && s.CalendarID != ch.CalendarID {
 				continue
 			}
+			if ch.OccurredAt.Before(s.CreatedAt) {
+				continue // the change predates the subscription (the fan-out was behind)
+			}
 			typ, ok := subscription.Wants(s, ch.Type)
 			if !ok {
 				continue
@@ -264,8 +267,12 @@ func (f *FanOut) payload(m *store.Message, ch *store.Change) ([]byte, error) {
 	} else {
 		cal := f.baseURL + "/v1/calendars/" + esc(ch.CalendarID)
 		p.Data.CalendarID, p.Data.EventID, p.Data.UID = ch.CalendarID, ch.EventID, ch.EventUID
+		self := cal + "/events/" + esc(ch.EventID)
+		if ch.EventID == "" { // a change of the calendar itself, e.g. its sync health
+			self = cal
+		}
 		p.Data.Links = Links{
-			Self:     cal + "/events/" + esc(ch.EventID),
+			Self:     self,
 			Calendar: cal,
 			Feed:     icalhooks.FeedURL(f.baseURL, ch.AccountID, ch.CalendarID),
 		}

@@ -44,6 +44,9 @@ type Service struct {
 	// cache if no invalidation of its account happened while it read the
 	// store, so a write racing a render can never leave a stale entry.
 	epochs map[string]uint64
+	// generation counts InvalidateAll calls; a render started before one
+	// is not cached.
+	generation uint64
 }
 
 // Options configure a Service.
@@ -81,7 +84,7 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	k := key{accountID, calendarID}
 	s.mu.RLock()
 	e, ok := s.cache[k]
-	epoch := s.epochs[accountID]
+	epoch, gen := s.epochs[accountID], s.generation
 	s.mu.RUnlock()
 	if ok {
 		if !tokenEqual(e.token, token) {
@@ -113,7 +116,7 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		return nil, err
 	}
 	s.mu.Lock()
-	if s.epochs[accountID] == epoch {
+	if s.epochs[accountID] == epoch && s.generation == gen {
 		if len(s.cache) >= s.opts.MaxCached {
 			for k := range s.cache { // evict an arbitrary entry
 				delete(s.cache, k)
@@ -172,6 +175,20 @@ func (s *Service) Invalidate(accountID, calendarID string) {
 			delete(s.cache, k)
 		}
 	}
+}
+
+// InvalidateAll drops every cached feed, for when writes may have been
+// missed (another node's notifications were lost while reconnecting).
+func (s *Service) InvalidateAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for a := range s.epochs {
+		s.epochs[a]++
+	}
+	// Renders in flight for accounts never invalidated before must not
+	// enter the cache either.
+	s.generation++
+	clear(s.cache)
 }
 
 // tokenEqual compares tokens in constant time.

@@ -163,10 +163,10 @@ func TestCrossAccountIsolation(t *testing.T) {
 	s := newServer(t)
 	owner, intruder := s.newAccount("Owner"), s.newAccount("Intruder")
 	calID := s.newCalendar(owner, "Private", "Europe/Berlin")
-	ev := s.newEvent(owner, calID, map[string]any{"summary": "Secret", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"})
-	evID := ev["id"].(string)
 	sub := s.must(201, "POST", "/v1/subscriptions", owner.key, map[string]any{"webhookUrl": "http://127.0.0.1:9/hook"})
 	subID := sub["webhookSubscriptionId"].(string)
+	ev := s.newEvent(owner, calID, map[string]any{"summary": "Secret", "start": "2026-12-01T10:00:00Z", "end": "2026-12-01T11:00:00Z"})
+	evID := ev["id"].(string)
 	s.fanOut()
 	msgs := s.must(200, "GET", "/v1/subscriptions/"+subID+"/messages", owner.key, nil)["data"].([]any)
 	if len(msgs) != 1 {

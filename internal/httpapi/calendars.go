@@ -9,19 +9,16 @@ import (
 )
 
 type calendarJSON struct {
-	ID        string      `json:"id"`
-	Name      string      `json:"name"`
-	TimeZone  string      `json:"timeZone"`
-	Kind      string      `json:"kind"`
-	Source    *sourceJSON `json:"source,omitempty"`
-	Version   int64       `json:"version"`
-	CreatedAt time.Time   `json:"createdAt"`
-	UpdatedAt time.Time   `json:"updatedAt"`
-}
-
-type sourceJSON struct {
-	URL                 string `json:"url"`
-	PollIntervalSeconds int64  `json:"pollIntervalSeconds"`
+	ID       string      `json:"id"`
+	Name     string      `json:"name"`
+	TimeZone string      `json:"timeZone"`
+	Kind     string      `json:"kind"`
+	Source   *sourceJSON `json:"source,omitempty"`
+	// importJSON adds the sync state of an imported calendar.
+	*importJSON
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"createdAt"`
+	UpdatedAt time.Time `json:"updatedAt"`
 }
 
 func toCalendarJSON(c *store.Calendar) calendarJSON {
@@ -30,14 +27,19 @@ func toCalendarJSON(c *store.Calendar) calendarJSON {
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	if c.Kind == store.KindImported {
-		out.Source = &sourceJSON{URL: c.SourceURL, PollIntervalSeconds: int64(c.PollInterval / time.Second)}
+		out.Source, out.importJSON = toImportJSON(c)
 	}
 	return out
 }
 
 type calendarInput struct {
-	Name     *string `json:"name"`
-	TimeZone *string `json:"timeZone"`
+	Name     *string      `json:"name"`
+	TimeZone *string      `json:"timeZone"`
+	Source   *sourceInput `json:"source"`
+}
+
+func (in calendarInput) domain() calendar.CalendarInput {
+	return calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain()}
 }
 
 func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
@@ -46,7 +48,7 @@ func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	c, err := h.cfg.Calendars.CreateCalendar(r.Context(), accountFrom(r.Context()).ID, calendar.CalendarInput(in))
+	c, err := h.cfg.Calendars.CreateCalendar(r.Context(), accountFrom(r.Context()).ID, in.domain())
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -92,7 +94,7 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	c, err := h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, r.PathValue("calendarId"), calendar.CalendarInput(in))
+	c, err := h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, r.PathValue("calendarId"), in.domain())
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return

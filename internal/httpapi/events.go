@@ -57,20 +57,10 @@ type eventInput struct {
 	Metadata    *map[string]string `json:"metadata"`
 }
 
-// calendarOf checks that the path's calendar is the caller's before the
-// body is read, so foreign ids are 404 whatever the body holds.
-func (h *Handler) calendarOf(r *http.Request) (accountID, calendarID string, err error) {
-	accountID, calendarID = accountFrom(r.Context()).ID, r.PathValue("calendarId")
-	_, err = h.cfg.Store.Calendar(r.Context(), accountID, calendarID)
-	return accountID, calendarID, err
-}
-
 func (h *Handler) createEvent(w http.ResponseWriter, r *http.Request) {
-	acct, cal, err := h.calendarOf(r)
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
+	// The service looks the calendar up before it validates anything, so
+	// a foreign id is a 404 whatever the (well-formed) body holds.
+	acct, cal := accountFrom(r.Context()).ID, r.PathValue("calendarId")
 	var in eventInput
 	if err := decode(r, &in); err != nil {
 		writeError(w, r, h.log, err)

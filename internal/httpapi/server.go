@@ -17,6 +17,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -35,6 +36,9 @@ type Config struct {
 	Feeds     *feed.Service
 	// Hooks registers iCal Hooks on feed GETs.
 	Hooks *icalhooks.Service
+	// Importer polls imported calendars; nil disables the sync and
+	// /hooks/in routes.
+	Importer *importer.Importer
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []netip.Prefix
 	// Subscriptions manages webhook subscriptions.
@@ -90,6 +94,7 @@ func New(cfg Config) *Handler {
 	h.handle("PATCH /v1/calendars/{calendarId}", h.auth(h.updateCalendar))
 	h.handle("DELETE /v1/calendars/{calendarId}", h.auth(h.deleteCalendar))
 	h.handle("GET /v1/calendars/{calendarId}/changes", h.auth(h.listChanges))
+	h.handle("POST /v1/calendars/{calendarId}/sync", h.auth(h.syncCalendar))
 
 	h.handle("POST /v1/calendars/{calendarId}/events", h.auth(h.createEvent))
 	h.handle("GET /v1/calendars/{calendarId}/events", h.auth(h.listEvents))
@@ -118,6 +123,11 @@ func New(cfg Config) *Handler {
 	// off in the handler.
 	h.handle("GET /feeds/{file}", h.accountFeed)
 	h.handle("GET /feeds/{accountId}/{file}", h.calendarFeed)
+
+	// calhook's own iCal Hooks receiver; GET also matches the HEAD that
+	// upstreams send.
+	h.handle("GET /hooks/in/{token}", h.hookIn)
+	h.handle("POST /hooks/in/{token}", h.hookIn)
 
 	// Everything else under /v1 answers a JSON 404 instead of the mux's
 	// plain-text one.

@@ -256,3 +256,22 @@ func TestChangesCursorExpired(t *testing.T) {
 		t.Errorf("the newest cursor after pruning = %d; want 200", r.status)
 	}
 }
+
+// TestSubscriptionGetsOnlyLaterChanges: a change made before a
+// subscription existed is not delivered to it, even when the fan-out gets
+// to the change only afterwards.
+func TestSubscriptionGetsOnlyLaterChanges(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	a := s.newAccount("Acme")
+	cal := s.newCalendar(a, "Beach", "UTC")
+	s.newEvent(a, cal, map[string]any{"summary": "before", "start": "2026-12-01", "end": "2026-12-02"})
+	time.Sleep(2 * time.Millisecond) // the store keeps microseconds; make the order unambiguous
+	sub := s.must(201, "POST", "/v1/subscriptions", a.key, map[string]any{"webhookUrl": "http://127.0.0.1:9/hook"})["webhookSubscriptionId"].(string)
+	s.newEvent(a, cal, map[string]any{"summary": "after", "start": "2026-12-03", "end": "2026-12-04"})
+	s.fanOut()
+	msgs := s.must(200, "GET", "/v1/subscriptions/"+sub+"/messages", a.key, nil)["data"].([]any)
+	if len(msgs) != 1 {
+		t.Errorf("messages = %d; want 1, for the change made after subscribing", len(msgs))
+	}
+}

@@ -189,6 +189,14 @@ func (s *Service) Forget(accountID string) {
 	}
 }
 
+// ForgetAll drops everything the service remembers, for when another
+// node's changes may have been missed.
+func (s *Service) ForgetAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	clear(s.armed)
+}
+
 // FeedURL returns the URL of a feed without its token, as sent in
 // X-ICALHOOKS-FEED.
 func (s *Service) FeedURL(accountID, calendarID string) string {

@@ -21,6 +21,7 @@ var ErrConflict = errors.New("conflict")
 // Store is everything calhook keeps. Every method is safe for concurrent use.
 type Store interface {
 	WebhookStore
+	ImportStore
 	HookStore
 
 	// Ping checks that the database answers.
@@ -112,9 +113,12 @@ type Calendar struct {
 	Name      string
 	TimeZone  string
 	Kind      string
-	// SourceURL and PollInterval describe an imported calendar's origin.
+	// SourceURL and PollInterval describe an imported calendar's origin;
+	// a zero PollInterval means the server's default.
 	SourceURL    string
 	PollInterval time.Duration
+	// Import is the sync state of an imported calendar.
+	Import ImportState
 	// Version increases on every change to the calendar or its events.
 	Version int64
 	// Seq is the calendar's position in list order.

@@ -71,7 +71,7 @@ func (db *DB) DeleteAccount(ctx context.Context, id string) error {
 // cached feeds keyed by version are never served for the old token) and
 // records a credentials change, in one transaction.
 func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		res, err := tx.ExecContext(ctx, `UPDATE accounts
 			SET feed_token = ?, feed_version = feed_version + 1, updated_at = ? WHERE id = ?`,
 			token, micros(now), accountID)

@@ -2,42 +2,51 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
 	"github.com/calhook/calhook/internal/store"
 )
 
-const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at`
+const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at,
+	hook_token, sync_etag, sync_last_modified, sync_body_hash, last_sync_at, last_success_at, last_change_at, last_error,
+	sync_failures, next_poll_at, event_count`
 
 func scanCalendar(row interface{ Scan(...any) error }) (*store.Calendar, error) {
 	var c store.Calendar
-	var poll, created, updated int64
+	var poll, created, updated, lastSync, lastSuccess, lastChange, nextPoll int64
+	im := &c.Import
 	if err := row.Scan(&c.Seq, &c.ID, &c.AccountID, &c.Name, &c.TimeZone, &c.Kind, &c.SourceURL, &poll,
-		&c.Version, &created, &updated); err != nil {
+		&c.Version, &created, &updated,
+		&im.HookToken, &im.ETag, &im.LastModified, &im.BodyHash, &lastSync, &lastSuccess, &lastChange, &im.LastError,
+		&im.Failures, &nextPoll, &im.EventCount); err != nil {
 		return nil, notFound(err)
 	}
 	c.PollInterval = time.Duration(poll) * time.Second
+	im.LastSyncAt, im.LastSuccessAt, im.LastChangeAt = optMicros(lastSync), optMicros(lastSuccess), optMicros(lastChange)
+	im.NextPollAt = optMicros(nextPoll)
 	c.CreatedAt, c.UpdatedAt = fromMicros(created), fromMicros(updated)
 	return &c, nil
 }
 
 // CreateCalendar stores a new calendar and bumps the account's feed version
-// (the all-calendars feed now has one more X-WR-CALNAME source).
+// (the all-calendars feed now has one more X-WR-CALNAME source). An
+// imported calendar enters the poll index at c.Import.NextPollAt.
 func (db *DB) CreateCalendar(ctx context.Context, c *store.Calendar) error {
 	if c.Version == 0 {
 		c.Version = 1
 	}
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := bumpAccount(ctx, tx, c.AccountID, c.CreatedAt); err != nil {
 			return err
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO calendars
-			(id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+			(id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at,
+			 source_host, hook_token, next_poll_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			c.ID, c.AccountID, c.Name, c.TimeZone, c.Kind, c.SourceURL, int64(c.PollInterval/time.Second),
-			c.Version, micros(c.CreatedAt), micros(c.UpdatedAt)).Scan(&c.Seq)
+			c.Version, micros(c.CreatedAt), micros(c.UpdatedAt),
+			store.SourceHost(c.SourceURL), c.Import.HookToken, optToMicros(c.Import.NextPollAt)).Scan(&c.Seq)
 	})
 	if isUnique(err) {
 		return fmt.Errorf("create calendar %s: %w", c.ID, store.ErrConflict)
@@ -83,7 +92,7 @@ func (db *DB) ListCalendars(ctx context.Context, p store.ListCalendarsParams) ([
 // UpdateCalendar stores a calendar's name, zone and source, and bumps its
 // version and the account's feed version.
 func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE calendars
 			SET name = ?, time_zone = ?, source_url = ?, poll_interval_seconds = ?, version = version + 1, updated_at = ?
 			WHERE id = ? AND account_id = ? RETURNING version`,
@@ -103,7 +112,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 // DeleteCalendar records a deletion change for each of the calendar's events
 // and removes the calendar with its events, in one transaction.
 func (db *DB) DeleteCalendar(ctx context.Context, accountID, id string, now time.Time) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		var one int
 		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calendars WHERE id = ? AND account_id = ?`, id, accountID).Scan(&one); err != nil {
 			return notFound(err)
@@ -129,7 +138,7 @@ func (db *DB) DeleteCalendar(ctx context.Context, accountID, id string, now time
 }
 
 // bumpAccount increases the account's feed version inside tx.
-func bumpAccount(ctx context.Context, tx *sql.Tx, accountID string, now time.Time) error {
+func bumpAccount(ctx context.Context, tx *wtx, accountID string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE accounts SET feed_version = feed_version + 1, feed_updated_at = ? WHERE id = ?`,
 		micros(now), accountID)
 	if err != nil {
@@ -140,7 +149,7 @@ func bumpAccount(ctx context.Context, tx *sql.Tx, accountID string, now time.Tim
 
 // bumpCalendar increases a calendar's version inside tx, checking that it
 // belongs to the account.
-func bumpCalendar(ctx context.Context, tx *sql.Tx, accountID, calendarID string, now time.Time) error {
+func bumpCalendar(ctx context.Context, tx *wtx, accountID, calendarID string, now time.Time) error {
 	res, err := tx.ExecContext(ctx, `UPDATE calendars SET version = version + 1, updated_at = ? WHERE id = ? AND account_id = ?`,
 		micros(now), calendarID, accountID)
 	if err != nil {

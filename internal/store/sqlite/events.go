@@ -97,7 +97,7 @@ func queryEvents(ctx context.Context, q queryer, where string, args ...any) ([]*
 }
 
 // insertChange appends a change record for e inside tx.
-func insertChange(ctx context.Context, tx *sql.Tx, e *store.Event, typ string, at time.Time) (*store.Change, error) {
+func insertChange(ctx context.Context, tx *wtx, e *store.Event, typ string, at time.Time) (*store.Change, error) {
 	snap, err := store.MarshalSnapshot(e)
 	if err != nil {
 		return nil, err
@@ -123,7 +123,7 @@ func (db *DB) CreateEvent(ctx context.Context, e *store.Event) (*store.Change, e
 		return nil, fmt.Errorf("create event %s: %w", e.ID, err)
 	}
 	var ch *store.Change
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := bumpCalendar(ctx, tx, e.AccountID, e.CalendarID, e.UpdatedAt); err != nil {
 			return err
 		}
@@ -190,7 +190,7 @@ func (db *DB) UpdateEvent(ctx context.Context, e *store.Event) (*store.Change, e
 		return nil, fmt.Errorf("update event %s: %w", e.ID, err)
 	}
 	var ch *store.Change
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := bumpCalendar(ctx, tx, e.AccountID, e.CalendarID, e.UpdatedAt); err != nil {
 			return err
 		}
@@ -223,7 +223,7 @@ func (db *DB) UpdateEvent(ctx context.Context, e *store.Event) (*store.Change, e
 // DeleteEvent removes an event with its change record in one transaction.
 func (db *DB) DeleteEvent(ctx context.Context, accountID, calendarID, id string, now time.Time) (*store.Change, error) {
 	var ch *store.Change
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		e, err := scanEvent(tx.QueryRowContext(ctx, `DELETE FROM events
 			WHERE id = ? AND calendar_id = ? AND account_id = ? RETURNING `+eventColumns, id, calendarID, accountID))
 		if err != nil {

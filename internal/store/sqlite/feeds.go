@@ -105,7 +105,7 @@ func queryChanges(ctx context.Context, q queryer, where string, args ...any) ([]
 			return nil, err
 		}
 		ch.OccurredAt = fromMicros(at)
-		if ch.CalendarID != "" {
+		if ch.CalendarID != "" && store.IsEventChange(ch.Type) {
 			if ch.Event, err = store.UnmarshalSnapshot(snap, ch.AccountID, ch.CalendarID); err != nil {
 				return nil, fmt.Errorf("change %d: %w", ch.ID, err)
 			}

@@ -45,7 +45,7 @@ func queryHooks(ctx context.Context, q queryer, where string, args ...any) ([]*s
 // RegisterHook creates or re-arms a hook in one transaction.
 func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error) {
 	var reg *store.HookRegistration
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		st, err := feedState(ctx, tx, p.AccountID, p.CalendarID)
 		if err != nil {
 			return err
@@ -115,7 +115,7 @@ func accountChangeCursor(ctx context.Context, q queryer, accountID string) (int6
 }
 
 // checkCaps refuses a new hook over any of the caps.
-func checkCaps(ctx context.Context, tx *sql.Tx, p store.RegisterHookParams) error {
+func checkCaps(ctx context.Context, tx *wtx, p store.RegisterHookParams) error {
 	caps := []struct {
 		max   int
 		what  string

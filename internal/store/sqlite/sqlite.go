@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"modernc.org/sqlite"
@@ -34,6 +35,14 @@ var migrations embed.FS
 type DB struct {
 	write *sql.DB
 	read  *sql.DB
+
+	// jobs feeds the group committer: write transactions that arrive
+	// together share one SQLite transaction (and its WAL frames).
+	jobs    chan *writeJob
+	stmts   *stmtCache
+	stop    chan struct{}
+	stopped chan struct{}
+	once    sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -79,7 +88,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
-	db := &DB{write: write, read: read}
+	db := &DB{
+		write: write, read: read, jobs: make(chan *writeJob, maxGroup), stmts: newStmtCache(),
+		stop: make(chan struct{}), stopped: make(chan struct{}),
+	}
+	go db.commitLoop()
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -109,7 +122,7 @@ func (db *DB) Migrate(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("read migration %s: %w", base, err)
 		}
-		err = db.tx(ctx, func(tx *sql.Tx) error {
+		err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
 				return err
@@ -151,23 +164,127 @@ func (db *DB) Ping(ctx context.Context) error {
 
 // Close closes both pools.
 func (db *DB) Close() error {
+	db.once.Do(func() {
+		close(db.stop)
+		<-db.stopped
+		db.stmts.close()
+	})
 	return errors.Join(db.read.Close(), db.write.Close())
 }
 
+// writeJob is one write transaction waiting for the group committer.
+type writeJob struct {
+	ctx  context.Context
+	fn   func(context.Context, *wtx) error
+	done chan error
+}
+
+// maxGroup bounds how many write transactions share one commit.
+const maxGroup = 64
+
 // tx runs fn in a write transaction and commits it if fn returns nil.
-func (db *DB) tx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.write.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin: %w", err)
+//
+// Writes are group-committed: the committer runs every job that is queued
+// when it starts a transaction, each inside its own SAVEPOINT (so a failing
+// job rolls back alone), and commits them together. SQLite allows one
+// writer anyway; sharing the commit means pages that every write touches
+// (the account's and calendar's rows, index pages) reach the WAL once per
+// group instead of once per write.
+//
+// fn gets ctx without its cancellation: interrupting SQLite inside a
+// transaction would roll back every job of the group.
+func (db *DB) tx(ctx context.Context, fn func(context.Context, *wtx) error) error {
+	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	select {
+	case db.jobs <- job:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-db.stop:
+		return errors.New("sqlite: store closed")
 	}
-	if err := fn(tx); err != nil {
+	// Once queued, the job runs to its end: the caller waits for the
+	// outcome so it never reports failure for a write that committed.
+	return <-job.done
+}
+
+// commitLoop runs queued write jobs in groups until Close.
+func (db *DB) commitLoop() {
+	defer close(db.stopped)
+	batch := make([]*writeJob, 0, maxGroup)
+	for {
+		select {
+		case <-db.stop:
+			return
+		case job := <-db.jobs:
+			batch = append(batch[:0], job)
+		}
+	fill:
+		for len(batch) < maxGroup {
+			select {
+			case job := <-db.jobs:
+				batch = append(batch, job)
+			default:
+				break fill
+			}
+		}
+		db.commitGroup(batch)
+		// Between groups the writer connection is free to prepare the
+		// statements the jobs used.
+		db.stmts.prepare(context.Background(), db.write)
+	}
+}
+
+// commitGroup runs jobs in one transaction and reports each outcome.
+func (db *DB) commitGroup(jobs []*writeJob) {
+	errs := make([]error, len(jobs))
+	fail := func(err error) {
+		for _, j := range jobs {
+			j.done <- err
+		}
+	}
+	ctx := context.Background()
+	sqlTx, err := db.write.BeginTx(ctx, nil)
+	if err != nil {
+		fail(fmt.Errorf("begin: %w", err))
+		return
+	}
+	tx := &wtx{Tx: sqlTx, cache: db.stmts}
+	single := len(jobs) == 1
+	for i, j := range jobs {
+		if single {
+			errs[i] = j.fn(context.WithoutCancel(j.ctx), tx)
+			break
+		}
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT job"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("savepoint: %w", err))
+			return
+		}
+		if errs[i] = j.fn(context.WithoutCancel(j.ctx), tx); errs[i] != nil {
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO job"); err != nil {
+				tx.Rollback()
+				fail(fmt.Errorf("rollback to savepoint: %w", err))
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE job"); err != nil {
+			tx.Rollback()
+			fail(fmt.Errorf("release savepoint: %w", err))
+			return
+		}
+	}
+	if single && errs[0] != nil {
 		tx.Rollback()
-		return err
+		jobs[0].done <- errs[0]
+		return
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("commit: %w", err)
+		fail(fmt.Errorf("commit: %w", err))
+		return
 	}
-	return nil
+	for i, j := range jobs {
+		j.done <- errs[i]
+	}
 }
 
 // isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.

@@ -69,7 +69,7 @@ func eventTypesJSON(types []string) string {
 // CreateSubscription stores a new subscription; a calendar that is not the
 // account's is store.ErrNotFound.
 func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		if s.CalendarID != "" {
 			var one int
 			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calendars WHERE id = ? AND account_id = ?`,
@@ -135,7 +135,7 @@ func (db *DB) ListSubscriptions(ctx context.Context, p store.ListSubscriptionsPa
 // queued messages; enabling makes them due at once and clears its failure
 // streak.
 func (db *DB) UpdateSubscription(ctx context.Context, s *store.Subscription) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		var wasDisabled bool
 		if err := tx.QueryRowContext(ctx, `SELECT disabled FROM subscriptions WHERE id = ? AND account_id = ?`,
 			s.ID, s.AccountID).Scan(&wasDisabled); err != nil {
@@ -169,7 +169,7 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *store.Subscription) err
 	return nil
 }
 
-func parkMessages(ctx context.Context, tx *sql.Tx, subscriptionID string) error {
+func parkMessages(ctx context.Context, tx *wtx, subscriptionID string) error {
 	_, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?
 		WHERE subscription_id = ? AND status IN ('pending', 'delivering')`, parked, subscriptionID)
 	return err
@@ -234,7 +234,7 @@ func (db *DB) ReadChanges(ctx context.Context, cursor string, limit int) ([]*sto
 
 // EnqueueMessages stores messages and moves the cursor in one transaction.
 func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64, msgs []*store.Message) error {
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		pos, err := cursorPosition(ctx, tx, cursor)
 		if err != nil {
 			return err
@@ -260,7 +260,7 @@ func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64
 // insertMessages stores messages, skipping (change, target) pairs that
 // exist. A ping is stored only if it disarms its hook: a hook gets one
 // ping per arming.
-func insertMessages(ctx context.Context, tx *sql.Tx, msgs []*store.Message) error {
+func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) error {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages
 		(id, account_id, subscription_id, hook_id, change_id, event_type, payload, next_attempt_at, created_at, updated_at)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
@@ -298,7 +298,7 @@ func insertMessages(ctx context.Context, tx *sql.Tx, msgs []*store.Message) erro
 func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
 	now := micros(p.Now)
 	var out []*store.Delivery
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		out = out[:0]
 		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved,
 				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(r.tat, 0)
@@ -433,7 +433,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 }
 
 // fillTargets sets the URL, secrets or host of each claimed delivery.
-func fillTargets(ctx context.Context, tx *sql.Tx, out []*store.Delivery, subIDs, hookIDs map[string]bool, now time.Time) error {
+func fillTargets(ctx context.Context, tx *wtx, out []*store.Delivery, subIDs, hookIDs map[string]bool, now time.Time) error {
 	keys := func(m map[string]bool) []string {
 		ks := make([]string, 0, len(m))
 		for k := range m {
@@ -490,6 +490,16 @@ func fillTargets(ctx context.Context, tx *sql.Tx, out []*store.Delivery, subIDs,
 	return nil
 }
 
+// RecoverClaims makes every claimed message due at now. Only one process
+// uses a SQLite database, so at start-up every claim is a dead run's.
+func (db *DB) RecoverClaims(ctx context.Context, now time.Time) (int64, error) {
+	res, err := db.write.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ? WHERE status = 'delivering'`, micros(now))
+	if err != nil {
+		return 0, fmt.Errorf("recover claims: %w", err)
+	}
+	return res.RowsAffected()
+}
+
 // ReleaseMessages puts claimed messages back in the queue.
 func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) error {
 	if len(ids) == 0 {
@@ -506,10 +516,13 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 // RecordAttempts stores attempt outcomes in one transaction.
 func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error) {
 	var disabled []string
-	err := db.tx(ctx, func(tx *sql.Tx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		disabled = disabled[:0]
+		// A message deleted since its claim (its subscription or hook was
+		// deleted) has nothing left to record.
 		insert, err := tx.PrepareContext(ctx, `INSERT INTO attempts
-			(message_id, delivery_id, attempted_at, status_code, latency_us, error, response) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+			(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
+			SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)`)
 		if err != nil {
 			return err
 		}
@@ -533,7 +546,7 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 		var order []string
 		for _, r := range results {
 			if _, err := insert.ExecContext(ctx, r.MessageID, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode,
-				r.Latency.Microseconds(), r.Error, r.Response); err != nil {
+				r.Latency.Microseconds(), r.Error, r.Response, r.MessageID); err != nil {
 				return err
 			}
 			status, next := store.MessagePending, micros(r.NextAttemptAt)
@@ -608,7 +621,7 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 
 // recordPing updates a hook's health after a ping; a ping that is
 // undeliverable drops the hook.
-func recordPing(ctx context.Context, tx *sql.Tx, r *store.AttemptResult) error {
+func recordPing(ctx context.Context, tx *wtx, r *store.AttemptResult) error {
 	if r.Outcome == store.OutcomeUndeliverable {
 		_, err := tx.ExecContext(ctx, `DELETE FROM icalhooks WHERE id = ?`, r.HookID)
 		return err
@@ -761,7 +774,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		WHERE status IN ('delivered', 'undeliverable') AND updated_at < ? LIMIT ?)`, cut); err != nil {
 		return st, fmt.Errorf("prune messages: %w", err)
 	}
-	err = db.tx(ctx, func(tx *sql.Tx) error {
+	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		fanout, err := cursorPosition(ctx, tx, store.FanOutCursor)
 		if err != nil {
 			return err

@@ -36,7 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"FeedVersions", testFeedVersions},
 		{"ConcurrentWrites", testConcurrentWrites},
 	}
-	for _, tt := range append(tests, webhookTests...) {
+	for _, tt := range append(append(tests, webhookTests...), importTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))
@@ -451,7 +451,8 @@ func testFeedVersions(t *testing.T, s store.Store) {
 }
 
 // testConcurrentWrites checks that writers in parallel neither fail with
-// busy errors nor lose version increments.
+// busy errors nor lose version increments, and that a failing write among
+// them (a duplicate UID) fails alone.
 func testConcurrentWrites(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := newAccount(t, s)
@@ -463,22 +464,34 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, err := s.CreateEvent(ctx, newEvent(c, fmt.Sprintf("p%d", i), base))
+			_, err := s.CreateEvent(ctx, newEvent(c, fmt.Sprintf("p%d", i%(n/2)), base))
 			errs <- err
 		}()
 	}
 	wg.Wait()
 	close(errs)
+	conflicts := 0
 	for err := range errs {
-		if err != nil {
+		switch {
+		case errors.Is(err, store.ErrConflict):
+			conflicts++
+		case err != nil:
 			t.Errorf("concurrent CreateEvent: %v", err)
 		}
+	}
+	if conflicts != n/2 {
+		t.Errorf("%d writes conflicted; want %d (each UID written twice)", conflicts, n/2)
 	}
 	got, err := s.Calendar(ctx, a.ID, c.ID)
 	if err != nil {
 		t.Fatalf("Calendar: %v", err)
 	}
-	if got.Version != 1+n {
-		t.Errorf("calendar version after %d writes = %d; want %d", n, got.Version, 1+n)
+	if got.Version != 1+n/2 {
+		t.Errorf("calendar version after %d successful writes = %d; want %d", n/2, got.Version, 1+n/2)
+	}
+	events, _ := s.ListEvents(ctx, store.ListEventsParams{AccountID: a.ID, CalendarID: c.ID, Page: store.Page{Limit: 100}})
+	changes, _ := s.ListChanges(ctx, store.ListChangesParams{AccountID: a.ID, CalendarID: c.ID, Limit: 100})
+	if len(events) != n/2 || len(changes) != n/2 {
+		t.Errorf("%d events and %d changes stored; want %d of each", len(events), len(changes), n/2)
 	}
 }

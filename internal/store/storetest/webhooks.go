@@ -20,6 +20,7 @@ var webhookTests = []struct {
 	{"ClaimLeasesAndExpires", testClaimLease},
 	{"ClaimRateLimits", testClaimRateLimit},
 	{"RecordOutcomes", testRecordOutcomes},
+	{"RecordAfterSubscriptionDeleted", testRecordAfterDelete},
 	{"DisabledSubscriptionsAreParked", testParked},
 	{"PruneKeepsUnreadChanges", testPrune},
 }
@@ -289,5 +290,46 @@ func testPrune(t *testing.T, s store.Store) {
 	}
 	if h, err := s.ChangeHorizon(ctx); err != nil || h == 0 {
 		t.Errorf("ChangeHorizon = %d, %v; want the newest pruned change", h, err)
+	}
+}
+
+// testRecordAfterDelete: a subscription deleted while its message is in
+// flight must not make the batch of outcomes fail.
+func testRecordAfterDelete(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	gone, kept := newSubscription(t, s, a.ID, 0), newSubscription(t, s, a.ID, 0)
+	events(t, s, c, 1)
+	changes, from, _ := s.ReadChanges(ctx, store.FanOutCursor, 10)
+	var msgs []*store.Message
+	for _, sub := range []*store.Subscription{gone, kept} {
+		msgs = append(msgs, &store.Message{ID: id.UUID(), AccountID: a.ID, SubscriptionID: sub.ID, ChangeID: changes[0].ID,
+			EventType: changes[0].Type, Payload: []byte(`{}`), NextAttemptAt: base, CreatedAt: base})
+	}
+	if err := s.EnqueueMessages(ctx, store.FanOutCursor, from, changes[0].ID, msgs); err != nil {
+		t.Fatal(err)
+	}
+	ds := claim(t, s, base, 10)
+	if err := s.DeleteSubscription(ctx, a.ID, gone.ID); err != nil {
+		t.Fatal(err)
+	}
+	var results []*store.AttemptResult
+	for _, d := range ds {
+		results = append(results, &store.AttemptResult{
+			Attempt:        store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 200},
+			SubscriptionID: d.Message.SubscriptionID, Outcome: store.OutcomeDelivered,
+		})
+	}
+	if _, err := s.RecordAttempts(ctx, results, store.RecordParams{Now: base}); err != nil {
+		t.Fatalf("RecordAttempts with a deleted subscription's message: %v", err)
+	}
+	for _, d := range ds {
+		if d.Message.SubscriptionID != kept.ID {
+			continue
+		}
+		if m, err := s.Message(ctx, a.ID, d.Message.ID); err != nil || m.Status != store.MessageDelivered {
+			t.Errorf("the other message = %+v, %v; want delivered", m, err)
+		}
 	}
 }

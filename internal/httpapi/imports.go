@@ -1,0 +1,184 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// sourceJSON is an imported calendar's origin.
+type sourceJSON struct {
+	URL string `json:"url"`
+	// PollIntervalSeconds is null when the server's default applies.
+	PollIntervalSeconds *int64 `json:"pollIntervalSeconds"`
+}
+
+// importJSON is the sync state of an imported calendar, shown beside its
+// other fields. Times are null until they happen; lastError is null while
+// the feed is healthy.
+type importJSON struct {
+	LastSyncAt    *time.Time `json:"lastSyncAt"`
+	LastSuccessAt *time.Time `json:"lastSuccessAt"`
+	LastError     *string    `json:"lastError"`
+	ETag          *string    `json:"etag"`
+	NextPollAt    *time.Time `json:"nextPollAt"`
+	EventCount    int        `json:"eventCount"`
+}
+
+func toImportJSON(c *store.Calendar) (*sourceJSON, *importJSON) {
+	src := &sourceJSON{URL: c.SourceURL}
+	if c.PollInterval > 0 {
+		s := int64(c.PollInterval / time.Second)
+		src.PollIntervalSeconds = &s
+	}
+	im := c.Import
+	return src, &importJSON{
+		LastSyncAt: optTime(im.LastSyncAt), LastSuccessAt: optTime(im.LastSuccessAt), LastError: optString(im.LastError),
+		ETag: optString(im.ETag), NextPollAt: optTime(im.NextPollAt), EventCount: im.EventCount,
+	}
+}
+
+func optString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// sourceInput is the `source` of POST /v1/calendars.
+type sourceInput struct {
+	URL                 *string `json:"url"`
+	PollIntervalSeconds *int64  `json:"pollIntervalSeconds"`
+}
+
+func (in *sourceInput) domain() *calendar.SourceInput {
+	if in == nil {
+		return nil
+	}
+	out := &calendar.SourceInput{PollIntervalSeconds: in.PollIntervalSeconds}
+	if in.URL != nil {
+		out.URL = *in.URL
+	}
+	return out
+}
+
+// maxSyncWait bounds POST …/sync?wait=true: a fetch is bounded by the
+// importer's timeout, but the poll may first wait for a free slot.
+const maxSyncWait = 2 * time.Minute
+
+var (
+	errNotImported = &apiError{http.StatusConflict, "not_imported", importer.ErrNotImported.Error()}
+	errNoImporter  = &apiError{http.StatusServiceUnavailable, "imports_disabled", "importing feeds is not enabled on this server"}
+	errSyncTimeout = &apiError{http.StatusServiceUnavailable, "sync_timeout",
+		"the poll did not finish in time; it is still requested: read the calendar later"}
+)
+
+// syncJSON is the answer of POST /v1/calendars/{id}/sync.
+type syncJSON struct {
+	// Status is queued (without wait), or the poll's outcome: changed,
+	// unchanged, not_modified or error.
+	Status   string       `json:"status"`
+	Created  *int         `json:"created,omitempty"`
+	Updated  *int         `json:"updated,omitempty"`
+	Deleted  *int         `json:"deleted,omitempty"`
+	Error    string       `json:"error,omitempty"`
+	Calendar calendarJSON `json:"calendar"`
+}
+
+// syncCalendar polls an imported calendar now. Without wait it answers 202
+// at once; with ?wait=true it answers 200 after the poll with its outcome,
+// so a booking flow can re-check availability just before it confirms.
+func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
+	acct := accountFrom(r.Context())
+	calID := r.PathValue("calendarId")
+	wait := false
+	if v := r.URL.Query().Get("wait"); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			writeError(w, r, h.log, errInvalid("wait must be true or false"))
+			return
+		}
+		wait = b
+	}
+	imp := h.cfg.Importer
+	if imp == nil {
+		// Still answer 404 and 409 as usual.
+		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		switch {
+		case err != nil:
+			writeError(w, r, h.log, err)
+		case c.Kind != store.KindImported:
+			writeError(w, r, h.log, errNotImported)
+		default:
+			writeError(w, r, h.log, errNoImporter)
+		}
+		return
+	}
+	if !wait {
+		if err := imp.Sync(r.Context(), acct.ID, calID); err != nil {
+			h.writeSyncError(w, r, err)
+			return
+		}
+		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		if err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, syncJSON{Status: "queued", Calendar: toCalendarJSON(c)})
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), maxSyncWait)
+	defer cancel()
+	res, err := imp.SyncWait(ctx, acct.ID, calID)
+	if err != nil {
+		if ctx.Err() != nil && r.Context().Err() == nil {
+			err = errSyncTimeout
+		}
+		h.writeSyncError(w, r, err)
+		return
+	}
+	c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	out := syncJSON{Status: res.Status, Calendar: toCalendarJSON(c)}
+	if res.Status == importer.StatusError {
+		if res.Err != nil {
+			out.Error = res.Err.Error()
+		}
+	} else {
+		out.Created, out.Updated, out.Deleted = &res.Created, &res.Updated, &res.Deleted
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) writeSyncError(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, importer.ErrNotImported) {
+		err = errNotImported
+	}
+	writeError(w, r, h.log, err)
+}
+
+// hookIn is calhook's own iCal Hooks receiver: an upstream feed that
+// calhook imports changed, so the calendar is polled now (pings within a
+// few seconds of each other are coalesced into one poll). The token in the
+// URL is the only credential; an unknown one is a 404. HEAD is what the
+// draft sends; GET and POST are accepted too.
+func (h *Handler) hookIn(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Importer == nil {
+		writeError(w, r, h.log, errNotFound)
+		return
+	}
+	if err := h.cfg.Importer.Ping(r.Context(), r.PathValue("token")); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "accepted"})
+}

@@ -1,0 +1,85 @@
+package importer
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// bigFeed returns a feed of n events generated at stamp; the events whose
+// index is a multiple of every have moved by a day and an hour (every =
+// 0: none).
+func bigFeed(n, stamp, every int) []byte {
+	var b strings.Builder
+	b.WriteString("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//bench//EN\r\nX-WR-TIMEZONE:Europe/Berlin\r\n")
+	ts := time.Date(2026, 11, 22, 15, 0, stamp, 0, time.UTC).Format("20060102T150405Z")
+	day0 := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range n {
+		start := day0.Add(time.Duration(i) * 3 * time.Hour)
+		if every > 0 && i%every == 0 {
+			start = start.Add(25 * time.Hour) // moves all-day events too
+		}
+		fmt.Fprintf(&b, "BEGIN:VEVENT\r\nUID:booking-%d@bench.example.com\r\nDTSTAMP:%s\r\n", i, ts)
+		if i%5 == 0 {
+			d := start.Format("20060102")
+			fmt.Fprintf(&b, "DTSTART;VALUE=DATE:%s\r\nDTEND;VALUE=DATE:%s\r\n", d, start.AddDate(0, 0, 3).Format("20060102"))
+		} else {
+			fmt.Fprintf(&b, "DTSTART;TZID=Europe/Berlin:%s\r\nDTEND;TZID=Europe/Berlin:%s\r\n",
+				start.Format("20060102T150405"), start.Add(2*time.Hour).Format("20060102T150405"))
+		}
+		fmt.Fprintf(&b, "SUMMARY:Reserved - guest %d\r\nDESCRIPTION:Reservation URL: https://www.example.com/hosting/reservations/details/HM%08d\\nPhone: +49 30 %07d\r\nLOCATION:Apartment %d\r\nSTATUS:CONFIRMED\r\nX-AIRBNB-ID:HM%08d\r\nEND:VEVENT\r\n",
+			i, i, i, i%40, i)
+	}
+	b.WriteString("END:VCALENDAR\r\n")
+	return []byte(b.String())
+}
+
+// parseAndDiff is the importer's work for a changed body: parse, map and
+// diff against the stored events.
+func parseAndDiff(tb testing.TB, body []byte, stored []*store.Event, cal *store.Calendar, now time.Time) *diff {
+	parsed, err := ical.ParseBytes(body, ical.ParseOptions{DefaultZone: zone(cal.TimeZone)})
+	if err != nil {
+		tb.Fatalf("parse: %v", err)
+	}
+	events := make([]*store.Event, len(parsed.Events))
+	for k := range parsed.Events {
+		events[k] = toEvent(&parsed.Events[k], cal)
+	}
+	return diffEvents(stored, events, now)
+}
+
+// BenchmarkParseAndDiff5000 measures a changed 5,000-event feed (new
+// DTSTAMPs everywhere, 50 events moved): parse, map and diff. Target: under
+// 50 ms per op.
+func BenchmarkParseAndDiff5000(b *testing.B) {
+	const n = 5000
+	cal := &store.Calendar{ID: "cal_bench", AccountID: "acc_bench", TimeZone: "Europe/Berlin"}
+	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
+	stored := parseAndDiff(b, bigFeed(n, 1, 0), nil, cal, now).create
+	changed := bigFeed(n, 2, n/50)
+	b.SetBytes(int64(len(changed)))
+	b.ReportAllocs()
+	for b.Loop() {
+		d := parseAndDiff(b, changed, stored, cal, now)
+		if len(d.update) != 50 || len(d.create)+len(d.delete) != 0 {
+			b.Fatalf("diff: %d created, %d updated, %d deleted; want 50 updated", len(d.create), len(d.update), len(d.delete))
+		}
+	}
+}
+
+func TestParseAndDiff5000(t *testing.T) {
+	t.Parallel()
+	cal := &store.Calendar{ID: "cal_bench", AccountID: "acc_bench", TimeZone: "Europe/Berlin"}
+	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
+	stored := parseAndDiff(t, bigFeed(5000, 1, 0), nil, cal, now).create
+	if len(stored) != 5000 {
+		t.Fatalf("first parse: %d events; want 5000", len(stored))
+	}
+	if d := parseAndDiff(t, bigFeed(5000, 2, 0), stored, cal, now); !d.empty() {
+		t.Errorf("DTSTAMP churn on 5,000 events: %d/%d/%d; want no change", len(d.create), len(d.update), len(d.delete))
+	}
+}

@@ -1,0 +1,153 @@
+package importer
+
+import (
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// rdateKey is the Extra key RDATEs are kept under: store.Event has no
+// RDATE field, and Extra is rendered back into feeds verbatim.
+const rdateKey = "RDATE"
+
+// toEvent maps a parsed VEVENT onto the fields of a store.Event of the
+// given calendar. All-day dates become midnight UTC (the store's
+// convention); times become UTC instants shown in the event's zone.
+func toEvent(ev *ical.Event, cal *store.Calendar) *store.Event {
+	e := &store.Event{
+		AccountID: cal.AccountID, CalendarID: cal.ID,
+		UID: ev.UID, RecurrenceID: ev.RecurrenceID,
+		Summary: ev.Summary, Description: ev.Description, Location: ev.Location,
+		AllDay: ev.AllDay, TimeZone: ev.TimeZone, Status: status(ev.Status),
+		RRule: ev.RRule, Sequence: ev.Sequence,
+	}
+	if e.TimeZone == "" {
+		e.TimeZone = "UTC"
+	}
+	conv := utc
+	if ev.AllDay {
+		conv = date
+		e.TimeZone = ""
+	}
+	e.Start, e.End = conv(ev.Start), conv(ev.End)
+	if e.End.Before(e.Start) {
+		e.End = e.Start
+	}
+	if len(ev.ExDates) > 0 {
+		e.ExDates = make([]time.Time, len(ev.ExDates))
+		for i, t := range ev.ExDates {
+			e.ExDates[i] = conv(t)
+		}
+		slices.SortFunc(e.ExDates, time.Time.Compare)
+		e.ExDates = slices.CompactFunc(e.ExDates, time.Time.Equal)
+	}
+	if len(ev.Extra) > 0 || len(ev.RDates) > 0 {
+		e.Extra = make(map[string]string, len(ev.Extra)+1)
+		for k, v := range ev.Extra {
+			e.Extra[k] = v
+		}
+		if len(ev.RDates) > 0 {
+			e.Extra[rdateKey] = formatDates(ev.RDates, ev.AllDay)
+		}
+	}
+	return e
+}
+
+func status(s string) string {
+	switch s {
+	case store.StatusTentative, store.StatusCancelled:
+		return s
+	}
+	return store.StatusConfirmed
+}
+
+func utc(t time.Time) time.Time { return t.UTC() }
+
+// date returns midnight UTC of t's calendar date in its own zone.
+func date(t time.Time) time.Time {
+	y, m, d := t.Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
+
+// formatDates writes RDATE values sorted, in UTC or as dates, so that the
+// same set always gives the same string.
+func formatDates(ts []time.Time, allDay bool) string {
+	vals := make([]string, 0, len(ts))
+	for _, t := range ts {
+		if allDay {
+			vals = append(vals, ical.FormatDate(date(t)))
+		} else {
+			vals = append(vals, ical.FormatUTC(t))
+		}
+	}
+	slices.Sort(vals)
+	return strings.Join(slices.Compact(vals), ",")
+}
+
+// sameContent reports whether two versions of an event agree on the
+// fields that matter to their consumers: summary, description, location,
+// start, end, all-day, status, RRULE, EXDATEs, RDATEs and SEQUENCE — the
+// event's fingerprint. DTSTAMP, LAST-MODIFIED, CREATED, property order and
+// X- properties are left out, so feeds that rewrite them on every fetch
+// produce no change. The zone counts only for recurring events, where it
+// moves the occurrences across daylight saving time; for a single event
+// only the instants matter. Comparing the fields directly is what hashing
+// them would decide, without the hashing.
+func sameContent(a, b *store.Event) bool {
+	return a.Summary == b.Summary && a.Description == b.Description && a.Location == b.Location &&
+		a.Start.Equal(b.Start) && a.End.Equal(b.End) && a.AllDay == b.AllDay && a.Status == b.Status &&
+		a.RRule == b.RRule && (a.RRule == "" || a.TimeZone == b.TimeZone) &&
+		slices.EqualFunc(a.ExDates, b.ExDates, time.Time.Equal) && a.Extra[rdateKey] == b.Extra[rdateKey] &&
+		a.Sequence == b.Sequence
+}
+
+// diff is what turns the stored events into the parsed ones.
+type diff struct {
+	create, update, delete []*store.Event
+}
+
+func (d *diff) empty() bool { return len(d.create)+len(d.update)+len(d.delete) == 0 }
+
+type eventKey struct{ uid, recurrenceID string }
+
+// diffEvents matches parsed events with stored ones by (UID,
+// RECURRENCE-ID) and compares their content (sameContent). Created events get new
+// ids; updated ones keep the stored id, creation time and metadata.
+// Results are in feed order (creates, updates) and stored order
+// (deletes), so equal inputs give equal outputs.
+func diffEvents(stored []*store.Event, parsed []*store.Event, now time.Time) *diff {
+	old := make(map[eventKey]*store.Event, len(stored))
+	for _, e := range stored {
+		old[eventKey{e.UID, e.RecurrenceID}] = e
+	}
+	seen := make(map[eventKey]bool, len(parsed))
+	d := &diff{}
+	for _, e := range parsed {
+		k := eventKey{e.UID, e.RecurrenceID}
+		if seen[k] {
+			continue // the parser keeps one per key; be safe anyway
+		}
+		seen[k] = true
+		prev, ok := old[k]
+		if !ok {
+			e.ID, e.CreatedAt, e.UpdatedAt = id.New("evt"), now, now
+			d.create = append(d.create, e)
+			continue
+		}
+		if sameContent(prev, e) {
+			continue
+		}
+		e.ID, e.Seq, e.CreatedAt, e.UpdatedAt, e.Metadata = prev.ID, prev.Seq, prev.CreatedAt, now, prev.Metadata
+		d.update = append(d.update, e)
+	}
+	for _, e := range stored {
+		if !seen[eventKey{e.UID, e.RecurrenceID}] {
+			d.delete = append(d.delete, e)
+		}
+	}
+	return d
+}

@@ -1,0 +1,223 @@
+package importer
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/calhook/calhook/internal/outbound"
+)
+
+// DefaultMaxBytes is the largest feed body accepted, after decompression.
+const DefaultMaxBytes = 20 << 20
+
+// fetchRequest is what a conditional GET of a feed needs.
+type fetchRequest struct {
+	url          string
+	etag         string
+	lastModified string
+	// hookURL, when set, is sent as X-ICALHOOKS-URL so that an upstream
+	// that speaks iCal Hooks pings calhook when the feed changes.
+	hookURL  string
+	maxBytes int64
+}
+
+// fetched is a successful answer.
+type fetched struct {
+	// notModified is true for a 304: body is empty.
+	notModified  bool
+	body         []byte
+	etag         string
+	lastModified string
+	// maxAge is the response's Cache-Control max-age, if any.
+	maxAge time.Duration
+}
+
+// FetchError is a failed fetch, with what the server asked for.
+type FetchError struct {
+	// Status is the HTTP status, or 0 when there was no response.
+	Status int
+	// RetryAfter is the server's Retry-After (429, 503), if any.
+	RetryAfter time.Duration
+	// Msg describes the failure for the calendar's lastError.
+	Msg string
+	Err error
+}
+
+func (e *FetchError) Error() string { return e.Msg }
+
+func (e *FetchError) Unwrap() error { return e.Err }
+
+// fetch GETs a feed conditionally, with gzip, within maxBytes.
+func fetch(ctx context.Context, client *http.Client, r fetchRequest, now time.Time) (*fetched, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
+	if err != nil {
+		return nil, &FetchError{Msg: "invalid source URL: " + err.Error(), Err: err}
+	}
+	req.Header.Set("Accept", "text/calendar, text/plain;q=0.5, */*;q=0.1")
+	// Setting Accept-Encoding ourselves turns off the transport's
+	// transparent decompression, so the size limit can be applied to the
+	// decompressed body too.
+	req.Header.Set("Accept-Encoding", "gzip")
+	if r.etag != "" {
+		req.Header.Set("If-None-Match", r.etag)
+	}
+	if r.lastModified != "" {
+		req.Header.Set("If-Modified-Since", r.lastModified)
+	}
+	if r.hookURL != "" {
+		req.Header.Set("X-ICALHOOKS-URL", r.hookURL)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, &FetchError{Msg: describe(err), Err: err}
+	}
+	defer resp.Body.Close()
+	switch {
+	case resp.StatusCode == http.StatusNotModified:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection reusable
+		return &fetched{notModified: true, etag: resp.Header.Get("ETag"), maxAge: maxAge(resp.Header)}, nil
+	case resp.StatusCode < 200 || resp.StatusCode > 299:
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		fe := &FetchError{Status: resp.StatusCode, Msg: "HTTP " + resp.Status}
+		if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
+			fe.RetryAfter = retryAfter(resp.Header.Get("Retry-After"), now)
+		}
+		return nil, fe
+	}
+	body, err := readBody(resp, r.maxBytes)
+	if err != nil {
+		return nil, err
+	}
+	return &fetched{
+		body: body, etag: resp.Header.Get("ETag"), lastModified: resp.Header.Get("Last-Modified"),
+		maxAge: maxAge(resp.Header),
+	}, nil
+}
+
+// readBody reads a response body, decoding gzip, and refuses one larger
+// than limit bytes before or after decompression: a gzip bomb stops at the
+// limit.
+func readBody(resp *http.Response, limit int64) ([]byte, error) {
+	tooLarge := &FetchError{Status: resp.StatusCode, Msg: "body larger than " + formatBytes(limit)}
+	if resp.ContentLength > limit {
+		return nil, tooLarge
+	}
+	var r io.Reader = io.LimitReader(resp.Body, limit+1)
+	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gz, err := gzip.NewReader(r)
+		if err != nil {
+			return nil, &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
+		}
+		defer gz.Close()
+		r = gz
+	default:
+		return nil, &FetchError{Status: resp.StatusCode, Msg: fmt.Sprintf("unsupported Content-Encoding %q", enc)}
+	}
+	body, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
+		}
+		return nil, &FetchError{Status: resp.StatusCode, Msg: "reading body: " + describe(err), Err: err}
+	}
+	if int64(len(body)) > limit {
+		return nil, tooLarge
+	}
+	return body, nil
+}
+
+// formatBytes writes a limit the way operators set it: "20 MiB".
+func formatBytes(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return strconv.FormatInt(n>>20, 10) + " MiB"
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return strconv.FormatInt(n>>10, 10) + " KiB"
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// retryAfter parses a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if n <= 0 {
+			return 0
+		}
+		return min(time.Duration(n)*time.Second, maxRetryAfter)
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), maxRetryAfter)
+	}
+	return 0
+}
+
+// maxAge returns the Cache-Control max-age of a response, or 0.
+func maxAge(h http.Header) time.Duration {
+	for _, v := range h.Values("Cache-Control") {
+		for _, d := range strings.Split(v, ",") {
+			d = strings.TrimSpace(d)
+			name, val, ok := strings.Cut(d, "=")
+			if !ok || !strings.EqualFold(strings.TrimSpace(name), "max-age") {
+				continue
+			}
+			n, err := strconv.ParseInt(strings.Trim(strings.TrimSpace(val), `"`), 10, 64)
+			if err == nil && n > 0 {
+				return time.Duration(n) * time.Second
+			}
+		}
+	}
+	return 0
+}
+
+// describe turns a client error into a short message for lastError,
+// naming the kind of failure (DNS, TLS, timeout, refused address).
+func describe(err error) string {
+	var (
+		ue   *url.Error
+		oe   *outbound.URLError
+		dnse *net.DNSError
+		cve  *tls.CertificateVerificationError
+		uae  x509.UnknownAuthorityError
+		hne  x509.HostnameError
+		cie  x509.CertificateInvalidError
+		rhe  tls.RecordHeaderError
+		ne   net.Error
+	)
+	switch {
+	case errors.As(err, &oe):
+		if errors.As(err, &ue) && strings.HasPrefix(ue.Err.Error(), "redirect") {
+			return ue.Err.Error() // "redirect 2 refused: url …: resolves to 10.0.0.1, …"
+		}
+		return oe.Error()
+	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
+		return "timed out"
+	case errors.As(err, &dnse):
+		return "DNS: " + dnse.Error()
+	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &hne), errors.As(err, &cie), errors.As(err, &rhe):
+		msg := err.Error()
+		if errors.As(err, &ue) {
+			msg = ue.Err.Error()
+		}
+		return "TLS: " + msg
+	case errors.As(err, &ue):
+		return ue.Err.Error()
+	}
+	return err.Error()
+}

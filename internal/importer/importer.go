@@ -1,0 +1,665 @@
+// Package importer watches the source feeds of imported calendars: it polls
+// them politely (conditional GET, gzip, adaptive intervals, concurrency
+// limits), parses what changed with package ical, diffs it against the
+// stored events by (UID, RECURRENCE-ID) over the fields that matter, and
+// writes the differences — events, change records and sync state — in one
+// store transaction, so the delivery pipeline turns them into webhooks like
+// any API write.
+//
+// Polls are claimed from the store's due-time index with a lease, so a
+// poller that dies leaves nothing stuck. A poll is requested early by the
+// sync API or by an upstream iCal Hooks ping to /hooks/in/{token}.
+package importer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// ErrNotImported is returned when a sync is asked of a native calendar.
+var ErrNotImported = errors.New("the calendar is not imported: only imported calendars have a source feed to sync")
+
+// Poll outcomes, as the sync API reports them.
+const (
+	StatusChanged     = "changed"
+	StatusUnchanged   = "unchanged"
+	StatusNotModified = "not_modified"
+	StatusError       = "error"
+)
+
+// Result is the outcome of one poll.
+type Result struct {
+	Status                    string
+	Created, Updated, Deleted int
+	// Err is why the poll failed, for StatusError.
+	Err error
+	// Calendar is the calendar as it was claimed, with the sync state the
+	// poll left it in.
+	Calendar *store.Calendar
+}
+
+// Config configures an Importer. Zero fields take the defaults.
+type Config struct {
+	Store store.Store
+	// Client fetches the feeds: outbound.NewClient, which applies the
+	// SSRF rules on every connection and redirect.
+	Client *http.Client
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Rand returns numbers in [0, 1) for the jitter; nil means
+	// math/rand/v2.
+	Rand func() float64
+	// Schedule decides the poll intervals.
+	Schedule Schedule
+	// Concurrency bounds polls in flight (default 8), PerHost those to
+	// one source host (default 2).
+	Concurrency int
+	PerHost     int
+	// MaxBytes bounds a feed body, after decompression (default 20 MiB).
+	MaxBytes int64
+	// Timeout bounds one fetch, from connecting to the last body byte
+	// (default 30 s).
+	Timeout time.Duration
+	// Lease is how long a claimed poll is held before another poller may
+	// take it. It must cover the wait behind the host's limit as well as
+	// the fetch: default max(5 min, 4 × Timeout).
+	Lease time.Duration
+	// PublicURL, when set, is calhook's public base URL: each fetch then
+	// sends X-ICALHOOKS-URL: PublicURL/hooks/in/{token}.
+	PublicURL string
+	// PingWindow is the least time between two polls triggered by iCal
+	// Hooks pings of one calendar; pings in between are coalesced into
+	// one poll at the end of the window (default 5 s).
+	PingWindow time.Duration
+	// Changed is called after a poll stored changes (events or sync
+	// health), to invalidate feed caches and wake the fan-out.
+	Changed func(accountID, calendarID string)
+}
+
+// Defaults of Config.
+const (
+	DefaultConcurrency = 8
+	DefaultPerHost     = 2
+	DefaultTimeout     = 30 * time.Second
+	DefaultPingWindow  = 5 * time.Second
+)
+
+// Importer polls imported calendars.
+type Importer struct {
+	cfg   Config
+	store store.Store
+	log   *slog.Logger
+	sched Schedule
+
+	wake chan struct{}
+	// done is signalled when a poll ends, freeing a slot.
+	done chan struct{}
+
+	mu sync.Mutex
+	// running counts polls in flight, by source host and in all.
+	running     int
+	hostRunning map[string]int
+	// queued holds claimed calendars waiting for their host's limit.
+	queued map[string][]*store.Calendar
+	nQueue int
+	// inflight holds the calendars claimed and not yet recorded, and
+	// again those of them for which a poll was requested meanwhile: the
+	// end of such a poll must wake the scheduler, since the store has
+	// made the calendar due again.
+	inflight map[string]bool
+	again    map[string]bool
+	// waiters are sync?wait=true callers, by calendar id; a poll takes
+	// the waiters present when it starts fetching.
+	waiters map[string][]chan *Result
+	// pinged is when the last ping-triggered poll of each calendar was
+	// requested for.
+	pinged map[string]time.Time
+	polls  sync.WaitGroup
+
+	cancel  context.CancelFunc
+	stopped chan struct{}
+	once    sync.Once
+}
+
+// New returns an Importer; call Start to run its scheduler.
+func New(cfg Config) *Importer {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Float64
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.PerHost <= 0 {
+		cfg.PerHost = DefaultPerHost
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = DefaultMaxBytes
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.Lease <= 0 {
+		cfg.Lease = max(5*time.Minute, 4*cfg.Timeout)
+	}
+	if cfg.PingWindow <= 0 {
+		cfg.PingWindow = DefaultPingWindow
+	}
+	if cfg.Changed == nil {
+		cfg.Changed = func(string, string) {}
+	}
+	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	return &Importer{
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: cfg.Schedule.withDefaults(),
+		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
+		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
+		inflight: map[string]bool{}, again: map[string]bool{},
+		waiters: map[string][]chan *Result{}, pinged: map[string]time.Time{},
+	}
+}
+
+// Notify tells the scheduler that a poll may have become due (a calendar
+// was created, a sync was requested). It never blocks.
+func (i *Importer) Notify() {
+	select {
+	case i.wake <- struct{}{}:
+	default:
+	}
+}
+
+// safetyPoll bounds the scheduler's sleep, for polls made due by another
+// node or process.
+const safetyPoll = 5 * time.Second
+
+// Start runs the scheduler until Stop or ctx ends.
+func (i *Importer) Start(ctx context.Context) error {
+	ctx, i.cancel = context.WithCancel(ctx)
+	i.stopped = make(chan struct{})
+	go func() {
+		defer close(i.stopped)
+		timer := time.NewTimer(0)
+		defer timer.Stop()
+		var st dispatchState
+		force := true
+		for {
+			timer.Reset(i.dispatch(ctx, force, &st))
+			select {
+			case <-ctx.Done():
+				return
+			case <-i.wake:
+				force = true
+			case <-i.done:
+				force = false
+			case <-timer.C:
+				force = true
+			}
+		}
+	}()
+	return nil
+}
+
+// Stop ends the scheduler and waits for polls in flight (their requests are
+// cancelled). It is safe to call more than once, and before Start.
+func (i *Importer) Stop() {
+	i.once.Do(func() {
+		if i.cancel == nil {
+			return
+		}
+		i.cancel()
+		<-i.stopped
+		i.polls.Wait()
+	})
+}
+
+// dispatch claims due calendars for the free slots, starts their polls and
+// returns how long the scheduler may sleep. A dispatch that is not forced
+// (a poll ended, so a slot is free) skips the claim while the last one
+// left nothing claimable: nothing due at all until its wake-up time, or
+// nothing due but on the same busy hosts. At a steady 150 polls/s, or with
+// one busy host and a backlog, every ending poll would otherwise cost a
+// claim that finds nothing.
+func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) time.Duration {
+	i.mu.Lock()
+	free := i.cfg.Concurrency - i.running - i.nQueue
+	var exclude []string
+	for h, n := range i.hostRunning {
+		if n+len(i.queued[h]) >= i.cfg.PerHost {
+			exclude = append(exclude, h)
+		}
+	}
+	i.mu.Unlock()
+	if free <= 0 {
+		return safetyPoll // a finishing poll wakes the loop
+	}
+	slices.Sort(exclude)
+	now := i.cfg.Now()
+	if !force && now.Before(st.skipUntil) && (st.nothingDue || slices.Equal(exclude, st.skipExclude)) {
+		return st.skipUntil.Sub(now)
+	}
+	st.skipUntil = time.Time{}
+	cals, err := i.store.ClaimPolls(ctx, store.ClaimPollsParams{
+		Now: now, Limit: free, Lease: i.cfg.Lease, ExcludeHosts: exclude,
+	})
+	if err != nil {
+		if ctx.Err() == nil {
+			i.log.Error("claim polls failed", "error", err)
+		}
+		return time.Second
+	}
+	for _, c := range cals {
+		i.enqueue(ctx, c)
+	}
+	if len(cals) == free {
+		return 0 // more may be due
+	}
+	at, ok, err := i.store.NextPollAt(ctx)
+	if err != nil {
+		if ctx.Err() == nil {
+			i.log.Error("next poll time failed", "error", err)
+		}
+		return time.Second
+	}
+	switch d := at.Sub(i.cfg.Now()); {
+	case !ok || d > 0:
+		// Nothing is due, on any host, before the wake-up.
+		wait := safetyPoll
+		if ok {
+			wait = min(d, safetyPoll)
+		}
+		st.skipUntil, st.nothingDue = now.Add(wait), true
+		return wait
+	case len(exclude) == 0:
+		// It became due after the claim looked: claim again at once.
+		return 0
+	default:
+		// Due, but perhaps on a busy host: a finishing poll wakes the
+		// loop; look again soon in case it is on another host.
+		if len(cals) == 0 {
+			st.skipUntil, st.nothingDue, st.skipExclude = now.Add(hostBusyRetry), false, exclude
+		}
+		return hostBusyRetry
+	}
+}
+
+// dispatchState is what the scheduler loop remembers between dispatches.
+type dispatchState struct {
+	// Until skipUntil, an unforced dispatch need not claim: nothing is
+	// due (nothingDue), or only calendars of the busy hosts skipExclude.
+	skipUntil   time.Time
+	nothingDue  bool
+	skipExclude []string
+}
+
+// hostBusyRetry is how soon the scheduler looks again when a due poll may
+// be waiting for its host's limit.
+const hostBusyRetry = 100 * time.Millisecond
+
+// enqueue starts a claimed poll, or queues it behind its host's limit.
+func (i *Importer) enqueue(ctx context.Context, c *store.Calendar) {
+	host := store.SourceHost(c.SourceURL)
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	i.inflight[c.ID] = true
+	if i.hostRunning[host] >= i.cfg.PerHost {
+		i.queued[host] = append(i.queued[host], c)
+		i.nQueue++
+		return
+	}
+	i.startLocked(ctx, c, host)
+}
+
+func (i *Importer) startLocked(ctx context.Context, c *store.Calendar, host string) {
+	i.running++
+	i.hostRunning[host]++
+	i.polls.Add(1)
+	go func() {
+		defer i.polls.Done()
+		i.poll(ctx, c)
+		i.mu.Lock()
+		delete(i.inflight, c.ID)
+		again := i.again[c.ID]
+		delete(i.again, c.ID)
+		i.running--
+		if i.hostRunning[host]--; i.hostRunning[host] == 0 {
+			delete(i.hostRunning, host)
+		}
+		if q := i.queued[host]; len(q) > 0 && ctx.Err() == nil {
+			next := q[0]
+			if i.queued[host] = q[1:]; len(i.queued[host]) == 0 {
+				delete(i.queued, host)
+			}
+			i.nQueue--
+			i.startLocked(ctx, next, host)
+		}
+		i.mu.Unlock()
+		if again {
+			i.Notify()
+			return
+		}
+		select {
+		case i.done <- struct{}{}:
+		default:
+		}
+	}()
+}
+
+// requested notes that a poll of calendarID was requested and wakes the
+// scheduler.
+func (i *Importer) requested(calendarID string) {
+	i.mu.Lock()
+	if i.inflight[calendarID] {
+		i.again[calendarID] = true
+	}
+	i.mu.Unlock()
+	i.Notify()
+}
+
+// RunOnce claims the calendars due now and polls them, concurrently within
+// the limits, and returns how many it polled. It is the scheduler's work
+// without the loop, for tests and tools.
+func (i *Importer) RunOnce(ctx context.Context) (int, error) {
+	cals, err := i.store.ClaimPolls(ctx, store.ClaimPollsParams{
+		Now: i.cfg.Now(), Limit: i.cfg.Concurrency, Lease: i.cfg.Lease,
+	})
+	if err != nil {
+		return 0, err
+	}
+	var wg sync.WaitGroup
+	for _, c := range cals {
+		wg.Go(func() { i.poll(ctx, c) })
+	}
+	wg.Wait()
+	return len(cals), nil
+}
+
+// Sync requests an immediate poll of an imported calendar.
+func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error {
+	c, err := i.store.Calendar(ctx, accountID, calendarID)
+	if err != nil {
+		return err
+	}
+	if c.Kind != store.KindImported {
+		return ErrNotImported
+	}
+	if err := i.store.RequestPoll(ctx, accountID, calendarID, i.cfg.Now()); err != nil {
+		return err
+	}
+	i.requested(calendarID)
+	return nil
+}
+
+// SyncWait requests an immediate poll and waits for its outcome: a poll
+// whose fetch starts after the request, so it sees the feed as it is now.
+// The scheduler must be running.
+func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (*Result, error) {
+	c, err := i.store.Calendar(ctx, accountID, calendarID)
+	if err != nil {
+		return nil, err
+	}
+	if c.Kind != store.KindImported {
+		return nil, ErrNotImported
+	}
+	ch := make(chan *Result, 1)
+	i.mu.Lock()
+	i.waiters[calendarID] = append(i.waiters[calendarID], ch)
+	i.mu.Unlock()
+	defer i.dropWaiter(calendarID, ch)
+	if err := i.store.RequestPoll(ctx, accountID, calendarID, i.cfg.Now()); err != nil {
+		return nil, err
+	}
+	i.requested(calendarID)
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for the poll of %s: %w", calendarID, ctx.Err())
+	}
+}
+
+func (i *Importer) dropWaiter(calendarID string, ch chan *Result) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	ws := i.waiters[calendarID]
+	for k, w := range ws {
+		if w == ch {
+			ws = append(ws[:k], ws[k+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(i.waiters, calendarID)
+	} else {
+		i.waiters[calendarID] = ws
+	}
+}
+
+// Ping handles an iCal Hooks ping from upstream (HEAD /hooks/in/{token}):
+// the calendar's feed changed, so it is polled now — or, when a ping-
+// triggered poll was requested less than PingWindow ago, once at the end
+// of that window, however many pings arrive in between. An unknown token
+// is store.ErrNotFound.
+func (i *Importer) Ping(ctx context.Context, token string) error {
+	c, err := i.store.CalendarByHookToken(ctx, token)
+	if err != nil {
+		return err
+	}
+	now := i.cfg.Now()
+	i.mu.Lock()
+	at := now
+	if prev, ok := i.pinged[c.ID]; ok && now.Before(prev.Add(i.cfg.PingWindow)) {
+		if prev.After(now) {
+			i.mu.Unlock()
+			return nil // a coalesced poll is already requested
+		}
+		at = prev.Add(i.cfg.PingWindow)
+	}
+	i.pinged[c.ID] = at
+	// Forget calendars whose window has passed, so the map stays small.
+	if len(i.pinged) > 1024 {
+		for k, t := range i.pinged {
+			if now.Sub(t) > i.cfg.PingWindow {
+				delete(i.pinged, k)
+			}
+		}
+	}
+	i.mu.Unlock()
+	if err := i.store.RequestPoll(ctx, c.AccountID, c.ID, at); err != nil {
+		return err
+	}
+	i.requested(c.ID)
+	return nil
+}
+
+// maxConflictRetries bounds how often a poll re-reads the stored events
+// after another write moved the calendar's version under it.
+const maxConflictRetries = 3
+
+// poll fetches, diffs and records one claimed calendar, and hands the
+// outcome to any waiters.
+func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
+	i.mu.Lock()
+	waiters := i.waiters[c.ID]
+	delete(i.waiters, c.ID)
+	i.mu.Unlock()
+
+	res, err := i.pollCalendar(ctx, c)
+	if err != nil {
+		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+			i.log.Error("poll failed", "calendar", c.ID, "error", err)
+		}
+		res = &Result{Status: StatusError, Err: err, Calendar: c}
+	}
+	for _, w := range waiters {
+		w <- res
+	}
+}
+
+// pollCalendar is one poll. It returns an error only when the outcome could
+// not be recorded; a feed that failed is a Result with StatusError.
+func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result, error) {
+	fctx, cancel := context.WithTimeout(ctx, i.cfg.Timeout)
+	defer cancel()
+	req := fetchRequest{
+		url: c.SourceURL, etag: c.Import.ETag, lastModified: c.Import.LastModified, maxBytes: i.cfg.MaxBytes,
+	}
+	if i.cfg.PublicURL != "" && c.Import.HookToken != "" {
+		req.hookURL = i.cfg.PublicURL + "/hooks/in/" + url.PathEscape(c.Import.HookToken)
+	}
+	started := i.cfg.Now()
+	f, err := fetch(fctx, i.cfg.Client, req, started)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err() // shutting down: the lease brings it back
+		}
+		return i.failed(ctx, c, err)
+	}
+	now := i.cfg.Now()
+	st := c.Import
+	st.LastSyncAt, st.LastSuccessAt, st.LastError, st.Failures = now, now, "", 0
+	if f.notModified {
+		if f.etag != "" {
+			st.ETag = f.etag
+		}
+		return i.record(ctx, c, st, f.maxAge, StatusNotModified, nil)
+	}
+	st.ETag, st.LastModified = f.etag, f.lastModified
+	sum := sha256.Sum256(f.body)
+	hash := hex.EncodeToString(sum[:])
+	if hash == c.Import.BodyHash {
+		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
+	}
+	parsed, err := ical.ParseBytes(f.body, ical.ParseOptions{MaxBytes: i.cfg.MaxBytes, DefaultZone: zone(c.TimeZone)})
+	if err != nil {
+		return i.failed(ctx, c, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err})
+	}
+	st.BodyHash = hash
+	events := make([]*store.Event, len(parsed.Events))
+	for k := range parsed.Events {
+		events[k] = toEvent(&parsed.Events[k], c)
+	}
+	for attempt := 0; ; attempt++ {
+		fc, err := i.store.FeedContent(ctx, c.AccountID, c.ID)
+		if err != nil {
+			return nil, fmt.Errorf("read events of %s: %w", c.ID, err)
+		}
+		d := diffEvents(fc.Events, cloneEvents(events), now)
+		if d.empty() {
+			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
+		}
+		st.LastChangeAt = now
+		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, &applied{version: fc.Version, diff: d})
+		if errors.Is(err, store.ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		return res, err
+	}
+}
+
+// cloneEvents copies the parsed events, which the diff stamps with ids.
+func cloneEvents(events []*store.Event) []*store.Event {
+	out := make([]*store.Event, len(events))
+	for k, e := range events {
+		c := *e
+		out[k] = &c
+	}
+	return out
+}
+
+// applied is the event part of a poll's outcome.
+type applied struct {
+	version int64
+	diff    *diff
+}
+
+// failed records a failed poll: the error, a backoff and, at the start of
+// an outage, calendar.sync.failed. Events are never touched.
+func (i *Importer) failed(ctx context.Context, c *store.Calendar, fetchErr error) (*Result, error) {
+	now := i.cfg.Now()
+	st := c.Import
+	st.LastSyncAt, st.LastError, st.Failures = now, fetchErr.Error(), c.Import.Failures+1
+	next := i.sched.Backoff(c.PollInterval, st.Failures)
+	var fe *FetchError
+	if errors.As(fetchErr, &fe) && fe.RetryAfter > 0 {
+		next = Later(next, fe.RetryAfter, maxRetryAfter)
+	}
+	st.NextPollAt = now.Add(i.sched.Jittered(next, i.cfg.Rand()))
+	p := &store.ApplyImportParams{AccountID: c.AccountID, CalendarID: c.ID, State: st, Now: now}
+	if c.Import.Failures == 0 {
+		p.SyncChange = store.ChangeSyncFailed
+	}
+	changes, err := i.store.ApplyImport(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("record failed poll of %s: %w", c.ID, err)
+	}
+	if len(changes) > 0 {
+		i.cfg.Changed(c.AccountID, c.ID)
+	}
+	i.log.Debug("poll failed", "calendar", c.ID, "error", fetchErr, "failures", st.Failures, "next", st.NextPollAt)
+	return &Result{Status: StatusError, Err: fetchErr, Calendar: after(c, st)}, nil
+}
+
+// record stores a successful poll.
+func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.ImportState, maxAge time.Duration, status string, a *applied) (*Result, error) {
+	now := st.LastSyncAt
+	next := i.sched.Healthy(c.PollInterval, st.LastChangeAt, c.CreatedAt, now)
+	next = Later(next, maxAge, i.sched.ceiling(i.sched.base(c.PollInterval)))
+	st.NextPollAt = now.Add(i.sched.Jittered(next, i.cfg.Rand()))
+	p := &store.ApplyImportParams{AccountID: c.AccountID, CalendarID: c.ID, State: st, Now: now}
+	if c.Import.Failures > 0 {
+		p.SyncChange = store.ChangeSyncRecovered
+	}
+	res := &Result{Status: status}
+	if a != nil {
+		p.Version, p.Create, p.Update, p.Delete = a.version, a.diff.create, a.diff.update, a.diff.delete
+		res.Created, res.Updated, res.Deleted = len(a.diff.create), len(a.diff.update), len(a.diff.delete)
+	}
+	changes, err := i.store.ApplyImport(ctx, p)
+	if err != nil {
+		return nil, fmt.Errorf("record poll of %s: %w", c.ID, err)
+	}
+	if len(changes) > 0 {
+		i.cfg.Changed(c.AccountID, c.ID)
+	}
+	st.EventCount = c.Import.EventCount + res.Created - res.Deleted
+	res.Calendar = after(c, st)
+	return res, nil
+}
+
+// after returns c with the sync state a poll left it in.
+func after(c *store.Calendar, st store.ImportState) *store.Calendar {
+	out := *c
+	out.Import = st
+	return &out
+}
+
+// zone returns the calendar's zone for floating times, or UTC.
+func zone(name string) *time.Location {
+	if name == "" {
+		return time.UTC
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}

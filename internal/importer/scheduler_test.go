@@ -1,0 +1,175 @@
+package importer
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// concurrency tracks requests in flight, per server and in all.
+type concurrency struct {
+	mu              sync.Mutex
+	now, max        int
+	hostNow, hostMx map[string]int
+}
+
+func (c *concurrency) enter(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now++
+	c.max = max(c.max, c.now)
+	c.hostNow[host]++
+	c.hostMx[host] = max(c.hostMx[host], c.hostNow[host])
+}
+
+func (c *concurrency) leave(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now--
+	c.hostNow[host]--
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestSchedulerLimits runs the scheduler against three hosts and checks
+// the global and per-host limits on polls in flight.
+func TestSchedulerLimits(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{realClock: true, conc: 4, perHost: 2})
+	cc := &concurrency{hostNow: map[string]int{}, hostMx: map[string]int{}}
+	body := feed(stamp(1, evA))
+	var cals []*store.Calendar
+	for _, addr := range []string{"127.0.0.1:0", "127.0.0.2:0", "127.0.0.3:0"} {
+		up := newUpstream(t, addr)
+		host := up.Listener.Addr().String()
+		up.set(func(w http.ResponseWriter, r *http.Request) {
+			cc.enter(host)
+			defer cc.leave(host)
+			time.Sleep(40 * time.Millisecond)
+			w.Write([]byte(body))
+		})
+		for range 6 {
+			cals = append(cals, h.calendar(up.URL+"/cal.ics", time.Hour))
+		}
+	}
+	if err := h.imp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	waitFor(t, "every calendar to be polled", 20*time.Second, func() bool {
+		for _, c := range cals {
+			if h.get(c).Import.LastSuccessAt.IsZero() {
+				return false
+			}
+		}
+		return true
+	})
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.max > 4 || cc.max < 3 {
+		t.Errorf("polls in flight at most %d; want 3 or 4 (limit 4, spread over 3 hosts)", cc.max)
+	}
+	for host, n := range cc.hostMx {
+		if n > 2 {
+			t.Errorf("polls in flight to %s at most %d; want <= 2", host, n)
+		}
+	}
+}
+
+func TestSyncWait(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "")
+	h := newHarness(t, harnessOpts{realClock: true})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	// The first fetch blocks until released, so a sync requested during
+	// it must be answered by a later poll that sees the new content.
+	release := make(chan struct{})
+	fetching := make(chan struct{}, 10)
+	var mu sync.Mutex
+	body := feed(stamp(1, evA))
+	up.set(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		b := body // what the feed is when the request arrives
+		mu.Unlock()
+		fetching <- struct{}{}
+		<-release
+		w.Write([]byte(b))
+	})
+	cal := h.calendar(up.URL+"/cal.ics", time.Hour)
+	if err := h.imp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	<-fetching // the scheduler's first poll is under way
+	type outcome struct {
+		res *Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := h.imp.SyncWait(ctx, cal.AccountID, cal.ID)
+		done <- outcome{res, err}
+	}()
+	waitFor(t, "the waiter to register", 5*time.Second, func() bool {
+		h.imp.mu.Lock()
+		defer h.imp.mu.Unlock()
+		return len(h.imp.waiters[cal.ID]) == 1
+	})
+	mu.Lock()
+	body = feed(stamp(2, evA), stamp(2, evC)) // the change the booking flow must see
+	mu.Unlock()
+	close(release)
+	o := <-done
+	if o.err != nil {
+		t.Fatalf("SyncWait: %v", o.err)
+	}
+	if o.res.Status != StatusChanged || o.res.Created != 1 {
+		t.Errorf("SyncWait = %s with %d created; want the poll after the request, which creates c", o.res.Status, o.res.Created)
+	}
+	if got := len(h.events(cal)); got != 2 {
+		t.Errorf("events after the sync = %d; want 2", got)
+	}
+	res, err := h.imp.SyncWait(ctx, cal.AccountID, cal.ID)
+	if err != nil || res.Status != StatusUnchanged {
+		t.Errorf("second SyncWait = %v, %v; want unchanged", res, err)
+	}
+
+	native := &store.Calendar{ID: id.New("cal"), AccountID: h.account.ID, Name: "N", TimeZone: "UTC", Kind: store.KindNative,
+		CreatedAt: time.Now(), UpdatedAt: time.Now()}
+	if err := h.store.CreateCalendar(ctx, native); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.imp.SyncWait(ctx, native.AccountID, native.ID); !errors.Is(err, ErrNotImported) {
+		t.Errorf("SyncWait(native) = %v; want ErrNotImported", err)
+	}
+	if err := h.imp.Sync(ctx, native.AccountID, native.ID); !errors.Is(err, ErrNotImported) {
+		t.Errorf("Sync(native) = %v; want ErrNotImported", err)
+	}
+	if _, err := h.imp.SyncWait(ctx, native.AccountID, "cal_missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("SyncWait(missing) = %v; want ErrNotFound", err)
+	}
+}
+
+func TestStopBeforeStart(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	h.imp.Stop()
+	h.imp.Stop()
+}

@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// ClaimPolls leases due imported calendars in one UPDATE … RETURNING: the
+// claim moves next_poll_at to the end of the lease, so an abandoned claim
+// comes due again by itself, and consumes any pending poll request (this
+// poll serves it).
+func (db *DB) ClaimPolls(ctx context.Context, p store.ClaimPollsParams) ([]*store.Calendar, error) {
+	now, until := micros(p.Now), micros(p.Now.Add(p.Lease))
+	where, args := `kind = 'imported' AND next_poll_at <= ?`, []any{now}
+	if len(p.ExcludeHosts) > 0 {
+		where += ` AND source_host NOT IN (` + placeholders(len(p.ExcludeHosts)) + `)`
+		args = append(args, anys(p.ExcludeHosts)...)
+	}
+	var out []*store.Calendar
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		rows, err := tx.QueryContext(ctx, `UPDATE calendars SET next_poll_at = ?, lease_until = ?, requested_poll_at = 0
+			WHERE id IN (SELECT id FROM calendars WHERE `+where+` ORDER BY next_poll_at LIMIT ?)
+			RETURNING `+calendarColumns,
+			append(append([]any{until, until}, args...), p.Limit)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			c, err := scanCalendar(rows)
+			if err != nil {
+				return err
+			}
+			out = append(out, c)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("claim polls: %w", err)
+	}
+	return out, nil
+}
+
+// NextPollAt returns the earliest next_poll_at of the imported calendars;
+// leased ones sit at the end of their lease.
+func (db *DB) NextPollAt(ctx context.Context) (time.Time, bool, error) {
+	var at sql.NullInt64
+	if err := db.read.QueryRowContext(ctx, `SELECT min(next_poll_at) FROM calendars WHERE kind = 'imported'`).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("next poll: %w", err)
+	}
+	if !at.Valid {
+		return time.Time{}, false, nil
+	}
+	return fromMicros(at.Int64), true, nil
+}
+
+// RequestPoll records a poll request. An idle calendar becomes due at at
+// (unless it already was); a leased one keeps its lease and the request
+// waits in requested_poll_at for ApplyImport. (A leased calendar's
+// next_poll_at is its lease end, so comparing the lease with at, rather
+// than with the clock, needs no clock: a lease ending before at leaves
+// next_poll_at at min(lease end, at) = lease end as well.)
+func (db *DB) RequestPoll(ctx context.Context, accountID, calendarID string, at time.Time) error {
+	res, err := db.write.ExecContext(ctx, `UPDATE calendars SET
+			requested_poll_at = CASE WHEN requested_poll_at = 0 OR requested_poll_at > ?1 THEN ?1 ELSE requested_poll_at END,
+			next_poll_at = CASE WHEN lease_until > ?1 THEN next_poll_at ELSE min(next_poll_at, ?1) END
+		WHERE id = ?2 AND account_id = ?3 AND kind = 'imported'`,
+		micros(at), calendarID, accountID)
+	if err != nil {
+		return fmt.Errorf("request poll of %s: %w", calendarID, err)
+	}
+	return mustAffect(res, "request poll of "+calendarID)
+}
+
+// CalendarByHookToken returns the imported calendar with the given hook
+// token.
+func (db *DB) CalendarByHookToken(ctx context.Context, token string) (*store.Calendar, error) {
+	if token == "" {
+		return nil, fmt.Errorf("calendar by hook token: %w", store.ErrNotFound)
+	}
+	c, err := scanCalendar(db.read.QueryRowContext(ctx,
+		`SELECT `+calendarColumns+` FROM calendars WHERE hook_token = ? AND kind = 'imported'`, token))
+	if err != nil {
+		return nil, fmt.Errorf("calendar by hook token: %w", err)
+	}
+	return c, nil
+}
+
+// ApplyImport writes a poll's outcome in one transaction.
+func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*store.Change, error) {
+	var changes []*store.Change
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		changes = changes[:0]
+		writes := len(p.Create)+len(p.Update)+len(p.Delete) > 0
+		if writes {
+			var version int64
+			err := tx.QueryRowContext(ctx, `SELECT version FROM calendars WHERE id = ? AND account_id = ?`,
+				p.CalendarID, p.AccountID).Scan(&version)
+			if err != nil {
+				return notFound(err)
+			}
+			if version != p.Version {
+				return fmt.Errorf("calendar is at version %d, not %d: %w", version, p.Version, store.ErrConflict)
+			}
+			chs, err := applyEvents(ctx, tx, p)
+			if err != nil {
+				return err
+			}
+			changes = append(changes, chs...)
+			if err := bumpCalendar(ctx, tx, p.AccountID, p.CalendarID, p.Now); err != nil {
+				return err
+			}
+		}
+		if p.SyncChange != "" {
+			ch := &store.Change{
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
+			}
+			// The change has no event: its snapshot is the BLOB '{}'.
+			err := tx.QueryRowContext(ctx, `INSERT INTO changes
+				(account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+				VALUES (?, ?, '', '', ?, X'7B7D', ?) RETURNING id`,
+				ch.AccountID, ch.CalendarID, ch.Type, micros(p.Now)).Scan(&ch.ID)
+			if err != nil {
+				return fmt.Errorf("insert sync change: %w", err)
+			}
+			changes = append(changes, ch)
+		}
+		st := p.State
+		count := `event_count`
+		if writes {
+			count = `(SELECT count(*) FROM events WHERE calendar_id = ?9)`
+		}
+		// A poll request that arrived during this poll brings the next one
+		// forward; requested_poll_at stays set until a claim serves it.
+		res, err := tx.ExecContext(ctx, `UPDATE calendars SET
+				sync_etag = ?1, sync_last_modified = ?2, sync_body_hash = ?3, last_sync_at = ?4, last_success_at = ?5,
+				last_change_at = ?6, last_error = ?7, sync_failures = ?8, event_count = `+count+`,
+				next_poll_at = CASE WHEN requested_poll_at <> 0 THEN min(requested_poll_at, ?11) ELSE ?11 END,
+				lease_until = 0
+			WHERE id = ?9 AND account_id = ?10 AND kind = 'imported'`,
+			st.ETag, st.LastModified, st.BodyHash, optToMicros(st.LastSyncAt), optToMicros(st.LastSuccessAt),
+			optToMicros(st.LastChangeAt), st.LastError, st.Failures, p.CalendarID, p.AccountID, micros(st.NextPollAt))
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "imported calendar "+p.CalendarID)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("apply import to %s: %w", p.CalendarID, err)
+	}
+	return changes, nil
+}
+
+// applyEvents writes the events of an import inside tx, each with its
+// change record, in the order deletes, updates, creates (so an event that
+// moved from one (UID, RECURRENCE-ID) key to another never collides with
+// itself).
+func applyEvents(ctx context.Context, tx *wtx, p *store.ApplyImportParams) ([]*store.Change, error) {
+	var changes []*store.Change
+	for _, e := range p.Delete {
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id = ? AND calendar_id = ? AND account_id = ?`,
+			e.ID, p.CalendarID, p.AccountID)
+		if err != nil {
+			return nil, fmt.Errorf("delete event %s: %w", e.ID, err)
+		}
+		if err := mustAffect(res, "event "+e.ID); err != nil {
+			return nil, err
+		}
+		ch, err := insertChange(ctx, tx, e, store.ChangeDeleted, p.Now)
+		if err != nil {
+			return nil, err
+		}
+		changes = append(changes, ch)
+	}
+	if len(p.Update) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `UPDATE events SET
+			uid = ?, recurrence_id = ?, summary = ?, description = ?, location = ?, start_at = ?, end_at = ?,
+			all_day = ?, time_zone = ?, status = ?, rrule = ?, exdates = ?, sequence = ?, metadata = ?, extra = ?,
+			updated_at = ?
+			WHERE id = ? AND calendar_id = ? AND account_id = ?`)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		for _, e := range p.Update {
+			exdates, metadata, extra, err := encodeEventJSON(e)
+			if err != nil {
+				return nil, fmt.Errorf("update event %s: %w", e.ID, err)
+			}
+			res, err := stmt.ExecContext(ctx,
+				e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location, micros(e.Start), micros(e.End),
+				e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence, metadata, extra, micros(e.UpdatedAt),
+				e.ID, p.CalendarID, p.AccountID)
+			if isUnique(err) {
+				return nil, fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("update event %s: %w", e.ID, err)
+			}
+			if err := mustAffect(res, "event "+e.ID); err != nil {
+				return nil, err
+			}
+			ch, err := insertChange(ctx, tx, e, store.ChangeUpdated, p.Now)
+			if err != nil {
+				return nil, err
+			}
+			changes = append(changes, ch)
+		}
+	}
+	if len(p.Create) > 0 {
+		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
+			(id, calendar_id, account_id, uid, recurrence_id, summary, description, location, start_at, end_at,
+			 all_day, time_zone, status, rrule, exdates, sequence, metadata, extra, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
+		if err != nil {
+			return nil, err
+		}
+		defer stmt.Close()
+		for _, e := range p.Create {
+			exdates, metadata, extra, err := encodeEventJSON(e)
+			if err != nil {
+				return nil, fmt.Errorf("create event %s: %w", e.ID, err)
+			}
+			err = stmt.QueryRowContext(ctx,
+				e.ID, p.CalendarID, p.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
+				micros(e.Start), micros(e.End), e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence,
+				metadata, extra, micros(e.CreatedAt), micros(e.UpdatedAt)).Scan(&e.Seq)
+			if isUnique(err) {
+				return nil, fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("create event %s: %w", e.ID, err)
+			}
+			ch, err := insertChange(ctx, tx, e, store.ChangeCreated, p.Now)
+			if err != nil {
+				return nil, err
+			}
+			changes = append(changes, ch)
+		}
+	}
+	return changes, nil
+}
