@@ -46,5 +46,14 @@ fi
 go vet ./...
 
 log "running go test"
-if [ $# -eq 0 ]; then set -- ./...; fi
-go test -race -count=1 "$@"
+if [ $# -gt 0 ]; then
+	go test -race -count=1 "$@"
+	exit
+fi
+go test -race -count=1 ./...
+# The store conformance suite runs against PostgreSQL inside ./... when
+# CALHOOK_TEST_POSTGRES is set; the HTTP API tests run once more on it.
+if [ -n "${CALHOOK_TEST_POSTGRES:-}" ]; then
+	log "running the HTTP API tests against PostgreSQL"
+	CALHOOK_TEST_BACKEND=postgres go test -race -count=1 ./internal/httpapi/
+fi

@@ -30,6 +30,18 @@ type app struct {
 	dispatcher *delivery.Dispatcher
 	pruner     *delivery.Pruner
 	importer   *importer.Importer
+
+	// listen, when the store is shared by several nodes, follows the
+	// other nodes' writes; stopListen ends it.
+	listen     func(ctx context.Context) error
+	stopListen context.CancelFunc
+	listenDone chan struct{}
+}
+
+// notifier is a store shared by several nodes that reports their writes
+// (PostgreSQL LISTEN/NOTIFY).
+type notifier interface {
+	Listen(ctx context.Context, onChange func(accountID, calendarID string), onMessages func()) error
 }
 
 // newApp wires the services around a store. listenURL is the server's own
@@ -118,6 +130,23 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		a.importer.Notify() // a new imported calendar is due at once
 	})
 	calendars.EnableImports(calendar.ImportRules{URLs: feedPolicy, MinPollInterval: cfg.ImportMinInterval})
+	if n, ok := db.(notifier); ok {
+		// Another node's write: drop what this node cached of the feeds
+		// it touched and wake the workers, as for a local write. An empty
+		// account means "anything may have changed" (after a reconnect).
+		a.listen = func(ctx context.Context) error {
+			return n.Listen(ctx, func(accountID, calendarID string) {
+				if accountID == "" {
+					feeds.InvalidateAll()
+					hooks.ForgetAll()
+				} else {
+					feeds.Invalidate(accountID, calendarID)
+				}
+				a.fanout.Notify()
+				a.importer.Notify()
+			}, a.dispatcher.Notify)
+		}
+	}
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
 		Subscriptions: subscription.NewService(db, policy, time.Now), Delivered: a.dispatcher.Notify,
@@ -129,6 +158,14 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 
 // start runs the workers.
 func (a *app) start(ctx context.Context) error {
+	if a.listen != nil {
+		lctx, cancel := context.WithCancel(ctx)
+		a.stopListen, a.listenDone = cancel, make(chan struct{})
+		go func() {
+			defer close(a.listenDone)
+			a.listen(lctx)
+		}()
+	}
 	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.pruner.Start, a.importer.Start} {
 		if err := start(ctx); err != nil {
 			a.stop(0)
@@ -146,4 +183,8 @@ func (a *app) stop(grace time.Duration) {
 	a.pruner.Stop()
 	a.fanout.Stop()
 	a.dispatcher.Stop(max(grace, time.Second))
+	if a.stopListen != nil {
+		a.stopListen()
+		<-a.listenDone
+	}
 }

@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -18,6 +19,8 @@ import (
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/listen"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/postgres"
 	"github.com/calhook/calhook/internal/store/sqlite"
 )
 
@@ -90,15 +93,30 @@ func run(ctx context.Context, env Env) error {
 	return fmt.Errorf("unknown command %q", args[0])
 }
 
-// openStore opens the store named by dsn: a SQLite path or sqlite:// URL.
-func openStore(ctx context.Context, dsn string) (*sqlite.DB, error) {
+// openStore opens the store named by dsn: a postgres:// or postgresql://
+// URL opens PostgreSQL; anything else is a SQLite path (or sqlite:// URL).
+func openStore(ctx context.Context, dsn string) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, errors.New("PostgreSQL is not supported yet: use a SQLite file path")
+		return postgres.Open(ctx, dsn)
 	case strings.HasPrefix(dsn, "sqlite://"):
 		dsn = strings.TrimPrefix(dsn, "sqlite://")
 	}
 	return sqlite.Open(ctx, dsn)
+}
+
+// schemaVersioner is a store that reports its migration level; both
+// adapters are.
+type schemaVersioner interface {
+	SchemaVersion(ctx context.Context) (int, error)
+}
+
+// redactDSN hides the password of a database URL, for output and logs.
+func redactDSN(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return dsn
 }
 
 func migrate(ctx context.Context, env Env, args []string) error {
@@ -116,11 +134,15 @@ func migrate(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
-	v, err := db.SchemaVersion(ctx)
+	sv, ok := db.(schemaVersioner)
+	if !ok {
+		return fmt.Errorf("store %T does not report its schema version", db)
+	}
+	v, err := sv.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(env.Stdout, "database %s is at schema version %d\n", cfg.DB, v)
+	fmt.Fprintf(env.Stdout, "database %s is at schema version %d\n", redactDSN(cfg.DB), v)
 	return nil
 }
 
@@ -171,6 +193,9 @@ func serve(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	defer db.Close()
+	if pg, ok := db.(*postgres.DB); ok {
+		pg.Logger = log.With("component", "store")
+	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
@@ -188,7 +213,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv := httpapi.NewServer(cfg.Addr, a.handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	log.Info("calhook serving", "addr", ln.Addr().String(), "db", cfg.DB, "version", Version,
+	log.Info("calhook serving", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", Version,
 		"admin_api", cfg.AdminToken != "")
 	if cfg.AdminToken == "" {
 		log.Warn("CALHOOK_ADMIN_TOKEN is not set: the admin API is disabled; create accounts with `calhook account create`")

@@ -143,7 +143,7 @@ func TestCommandErrors(t *testing.T) {
 		{"bad duration env", []string{"serve", "--db", filepath.Join(dir, "c.db")}, map[string]string{"CALHOOK_SHUTDOWN_TIMEOUT": "soon"}, "CALHOOK_SHUTDOWN_TIMEOUT"},
 		{"bad public url", []string{"serve", "--public-url", "ftp://x", "--db", filepath.Join(dir, "d.db")}, nil, "public-url"},
 		{"account without name", []string{"account", "create", "--db", filepath.Join(dir, "e.db")}, nil, "name is required"},
-		{"postgres not yet", []string{"migrate", "--db", "postgres://localhost/x"}, nil, "PostgreSQL"},
+		{"unreachable postgres", []string{"migrate", "--db", "postgres://nobody@127.0.0.1:1/x"}, nil, "connect to PostgreSQL"},
 		{"unreadable secret file", []string{"serve", "--db", filepath.Join(dir, "f.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN_FILE": filepath.Join(dir, "missing")}, "CALHOOK_ADMIN_TOKEN_FILE"},
 	}
 	for _, tt := range tests {

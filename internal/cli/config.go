@@ -152,7 +152,7 @@ func bindCommon(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error
 	if err != nil {
 		return err
 	}
-	fs.StringVar(&cfg.DB, "db", db, "SQLite database file (env CALHOOK_DB)")
+	fs.StringVar(&cfg.DB, "db", db, "SQLite database file, or a postgres:// URL (env CALHOOK_DB)")
 	return nil
 }
 

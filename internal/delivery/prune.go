@@ -26,6 +26,12 @@ type Pruner struct {
 	once   sync.Once
 }
 
+// exclusiveRunner is implemented by stores shared by several nodes: a
+// periodic job runs on one node at a time.
+type exclusiveRunner interface {
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+}
+
 // Start runs the pruner until Stop.
 func (p *Pruner) Start(ctx context.Context) error {
 	if p.Now == nil {
@@ -44,21 +50,12 @@ func (p *Pruner) Start(ctx context.Context) error {
 		ticker := time.NewTicker(p.Every)
 		defer ticker.Stop()
 		for {
-			st, err := p.Store.Prune(ctx, p.Now().Add(-p.Retention))
-			switch {
-			case err != nil && ctx.Err() == nil:
-				p.Logger.Error("prune", "error", err)
-			case st.Attempts+st.Messages+st.Changes > 0:
-				p.Logger.Info("pruned", "attempts", st.Attempts, "messages", st.Messages, "changes", st.Changes)
-			}
-			if p.HookLease > 0 {
-				n, err := p.Store.ExpireHooks(ctx, p.Now().Add(-p.HookLease))
-				switch {
-				case err != nil && ctx.Err() == nil:
-					p.Logger.Error("expire icalhooks", "error", err)
-				case n > 0:
-					p.Logger.Info("icalhooks expired: not registered again within their lease", "hooks", n)
+			if x, ok := p.Store.(exclusiveRunner); ok {
+				if _, err := x.RunExclusive(ctx, "prune", p.runOnce); err != nil && ctx.Err() == nil {
+					p.Logger.Error("prune", "error", err)
 				}
+			} else {
+				p.runOnce(ctx)
 			}
 			select {
 			case <-ctx.Done():
@@ -78,4 +75,26 @@ func (p *Pruner) Stop() {
 			<-p.done
 		}
 	})
+}
+
+// runOnce prunes and expires once; it logs rather than returns errors so
+// one failing part does not stop the other.
+func (p *Pruner) runOnce(ctx context.Context) error {
+	st, err := p.Store.Prune(ctx, p.Now().Add(-p.Retention))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		p.Logger.Error("prune", "error", err)
+	case st.Attempts+st.Messages+st.Changes > 0:
+		p.Logger.Info("pruned", "attempts", st.Attempts, "messages", st.Messages, "changes", st.Changes)
+	}
+	if p.HookLease > 0 {
+		n, err := p.Store.ExpireHooks(ctx, p.Now().Add(-p.HookLease))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			p.Logger.Error("expire icalhooks", "error", err)
+		case n > 0:
+			p.Logger.Info("icalhooks expired: not registered again within their lease", "hooks", n)
+		}
+	}
+	return nil
 }

@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,7 +22,7 @@ import (
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
-	"github.com/calhook/calhook/internal/store/sqlite"
+	"github.com/calhook/calhook/internal/store/storetest"
 	"github.com/calhook/calhook/internal/subscription"
 )
 
@@ -65,7 +65,18 @@ type testServer struct {
 	logs    *syncBuffer
 }
 
-// newServer starts the whole HTTP interface on a real SQLite file.
+// openTestStore opens the store the API tests run against: SQLite, or with
+// CALHOOK_TEST_BACKEND=postgres a fresh schema of the PostgreSQL in
+// CALHOOK_TEST_POSTGRES (scripts/test.sh runs the package both ways).
+func openTestStore(t testing.TB) store.Store {
+	t.Helper()
+	if os.Getenv("CALHOOK_TEST_BACKEND") == "postgres" {
+		return storetest.OpenPostgres(t, storetest.PostgresURL(t))
+	}
+	return storetest.OpenSQLite(t)
+}
+
+// newServer starts the whole HTTP interface on a real database.
 func newServer(t testing.TB) *testServer {
 	t.Helper()
 	return newServerAdmin(t, adminToken)
@@ -74,12 +85,7 @@ func newServer(t testing.TB) *testServer {
 // newServerAdmin is newServer with the given admin token.
 func newServerAdmin(t testing.TB, admin string) *testServer {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cs := &countingStore{Store: db}
+	cs := &countingStore{Store: openTestStore(t)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute})

@@ -1,0 +1,108 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+const accountColumns = `id, name, api_key_hash, feed_token, feed_version, created_at, updated_at`
+
+func scanAccount(row pgx.Row) (*store.Account, error) {
+	var a store.Account
+	if err := row.Scan(&a.ID, &a.Name, &a.APIKeyHash, &a.FeedToken, &a.FeedVersion, &a.CreatedAt, &a.UpdatedAt); err != nil {
+		return nil, notFound(err)
+	}
+	a.CreatedAt, a.UpdatedAt = utc(a.CreatedAt), utc(a.UpdatedAt)
+	return &a, nil
+}
+
+// CreateAccount stores a new account.
+func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
+	if a.FeedVersion == 0 {
+		a.FeedVersion = 1
+	}
+	_, err := db.pool.Exec(ctx, `INSERT INTO accounts
+		(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
+		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, a.CreatedAt, a.UpdatedAt)
+	if isUnique(err) {
+		return fmt.Errorf("create account %s: %w", a.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create account %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+// Account returns the account with the given id.
+func (db *DB) Account(ctx context.Context, id string) (*store.Account, error) {
+	a, err := scanAccount(db.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE id = $1`, id))
+	if err != nil {
+		return nil, fmt.Errorf("get account %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// AccountByKeyHash returns the account whose API key hashes to keyHash.
+func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error) {
+	a, err := scanAccount(db.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE api_key_hash = $1`, keyHash))
+	if err != nil {
+		return nil, fmt.Errorf("get account by key: %w", err)
+	}
+	return a, nil
+}
+
+// DeleteAccount removes an account; everything it owns goes with it through
+// ON DELETE CASCADE.
+func (db *DB) DeleteAccount(ctx context.Context, id string) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(tag, "account "+id); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, id, "")
+	})
+	if err != nil {
+		return fmt.Errorf("delete account %s: %w", id, err)
+	}
+	return nil
+}
+
+// SetFeedToken replaces an account's feed token, bumps its feed version (so
+// cached feeds keyed by version are never served for the old token) and
+// records a credentials change, in one transaction.
+func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error {
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE accounts
+			SET feed_token = $1, feed_version = feed_version + 1, updated_at = $2 WHERE id = $3`,
+			token, now, accountID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(tag, "account "+accountID); err != nil {
+			return err
+		}
+		// Hooks were registered with the old token: they go with it.
+		if _, err := tx.Exec(ctx, `DELETE FROM icalhooks WHERE account_id = $1`, accountID); err != nil {
+			return err
+		}
+		if _, err := db.appendChange(ctx, tx, &store.Change{
+			AccountID: accountID, Type: store.ChangeCredentials, OccurredAt: now,
+		}, nil); err != nil {
+			return err
+		}
+		return notifyChange(ctx, tx, accountID, "")
+	})
+	if err != nil {
+		return fmt.Errorf("set feed token of %s: %w", accountID, err)
+	}
+	return nil
+}

@@ -1,0 +1,222 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+const hookColumns = `seq, id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified,
+	served_version, first_registered_at, last_registered_at, last_ping_at, last_ping_status, last_ping_error, failures`
+
+func scanHook(row pgx.Row) (*store.Hook, error) {
+	var h store.Hook
+	var ping pgtype.Timestamptz
+	if err := row.Scan(&h.Seq, &h.ID, &h.AccountID, &h.CalendarID, &h.URL, &h.Host, &h.TokenHash, &h.ClientIP, &h.UserAgent,
+		&h.Armed, &h.Verified, &h.ServedVersion, &h.FirstRegisteredAt, &h.LastRegisteredAt, &ping, &h.LastPingStatus,
+		&h.LastPingError, &h.Failures); err != nil {
+		return nil, notFound(err)
+	}
+	h.FirstRegisteredAt, h.LastRegisteredAt, h.LastPingAt = utc(h.FirstRegisteredAt), utc(h.LastRegisteredAt), fromOpt(ping)
+	return &h, nil
+}
+
+func queryHooks(ctx context.Context, q querier, where string, args ...any) ([]*store.Hook, error) {
+	rows, err := q.Query(ctx, `SELECT `+hookColumns+` FROM icalhooks `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Hook, error) { return scanHook(row) })
+}
+
+// RegisterHook creates or re-arms a hook in one transaction.
+//
+// It reads the feed's version with a share lock on the row that holds it,
+// so a feed write either commits first (and this registration sees the new
+// version and pings at once) or waits for this registration to commit (and
+// its fan-out finds the hook armed): no change falls between the two.
+// New hooks take advisory locks on their cap keys, so registrations racing
+// on other nodes cannot overshoot a cap.
+func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error) {
+	var reg *store.HookRegistration
+	err := db.tx(ctx, func(tx pgx.Tx) error {
+		st, err := feedState(ctx, tx, p.AccountID, p.CalendarID, "FOR SHARE")
+		if err != nil {
+			return err
+		}
+		reg = &store.HookRegistration{}
+		h, err := scanHook(tx.QueryRow(ctx, `SELECT `+hookColumns+` FROM icalhooks
+			WHERE account_id = $1 AND calendar_id = $2 AND url = $3 FOR UPDATE`, p.AccountID, p.CalendarID, p.URL))
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if err := db.checkCaps(ctx, tx, p); err != nil {
+				return err
+			}
+			hook := p.Hook
+			h = &hook
+			h.ID = id.New("hook")
+			h.Verified = !p.Verify
+			h.Armed = h.Verified
+			h.FirstRegisteredAt, h.LastRegisteredAt = p.Now, p.Now
+			err = tx.QueryRow(ctx, `INSERT INTO icalhooks
+				(id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified, served_version,
+				 first_registered_at, last_registered_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)
+				ON CONFLICT (account_id, calendar_id, url) DO NOTHING RETURNING seq`,
+				h.ID, h.AccountID, h.CalendarID, h.URL, h.Host, h.TokenHash, h.ClientIP, h.UserAgent, h.Armed, h.Verified,
+				h.ServedVersion, p.Now).Scan(&h.Seq)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return errRetry // registered by another node meanwhile: re-arm it instead
+			}
+			if err != nil {
+				return err
+			}
+			reg.Created = true
+		case err != nil:
+			return err
+		default:
+			h.TokenHash, h.ClientIP, h.UserAgent = p.TokenHash, p.ClientIP, p.UserAgent
+			h.ServedVersion, h.LastRegisteredAt, h.Armed = p.ServedVersion, p.Now, h.Verified
+			if _, err := tx.Exec(ctx, `UPDATE icalhooks SET token_hash = $1, client_ip = $2, user_agent = $3,
+				served_version = $4, last_registered_at = $5, armed = verified WHERE id = $6`,
+				h.TokenHash, h.ClientIP, h.UserAgent, h.ServedVersion, p.Now, h.ID); err != nil {
+				return err
+			}
+		}
+		reg.Hook = h
+		// The feed moved on between the render and this registration:
+		// the consumer's copy is already stale, so ping at once.
+		if h.Armed && st.Version > p.ServedVersion {
+			cursor, err := accountChangeCursor(ctx, tx, p.AccountID)
+			if err != nil {
+				return err
+			}
+			n, err := insertMessages(ctx, tx, []*store.Message{{
+				ID: id.UUID(), AccountID: p.AccountID, HookID: h.ID, ChangeID: cursor, EventType: store.PingEventType,
+				Payload: p.PingPayload, NextAttemptAt: p.Now, CreatedAt: p.Now,
+			}})
+			if err != nil {
+				return err
+			}
+			h.Armed, reg.Pinged = false, true
+			if n > 0 {
+				return notifyMessages(ctx, tx)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("register hook: %w", err)
+	}
+	return reg, nil
+}
+
+// checkCaps refuses a new hook over any of the caps. It first locks the
+// caps' keys (in a fixed order), so counting and inserting are atomic with
+// respect to other registrations.
+func (db *DB) checkCaps(ctx context.Context, tx pgx.Tx, p store.RegisterHookParams) error {
+	caps := []struct {
+		max   int
+		what  string
+		key   int64
+		query string
+		args  []any
+	}{
+		{p.MaxPerFeed, "hooks per feed", lockKey("hookcap", db.schema, "feed", p.AccountID, p.CalendarID),
+			`SELECT count(*) FROM icalhooks WHERE account_id = $1 AND calendar_id = $2`, []any{p.AccountID, p.CalendarID}},
+		{p.MaxPerToken, "hooks per feed token", lockKey("hookcap", db.schema, "token", p.TokenHash),
+			`SELECT count(*) FROM icalhooks WHERE token_hash = $1`, []any{p.TokenHash}},
+		{p.MaxPerHost, "hooks per target host", lockKey("hookcap", db.schema, "host", p.Host),
+			`SELECT count(*) FROM icalhooks WHERE host = $1`, []any{p.Host}},
+	}
+	var keys []int64
+	for _, c := range caps {
+		if c.max > 0 {
+			keys = append(keys, c.key)
+		}
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, k); err != nil {
+			return err
+		}
+	}
+	for _, c := range caps {
+		if c.max <= 0 {
+			continue
+		}
+		var n int
+		if err := tx.QueryRow(ctx, c.query, c.args...).Scan(&n); err != nil {
+			return err
+		}
+		if n >= c.max {
+			return fmt.Errorf("%w: %d %s", store.ErrHookCap, c.max, c.what)
+		}
+	}
+	return nil
+}
+
+// VerifyHook arms a hook whose challenge was answered, or deletes it.
+func (db *DB) VerifyHook(ctx context.Context, id string, ok bool) error {
+	query := `UPDATE icalhooks SET verified = true, armed = true WHERE id = $1`
+	if !ok {
+		query = `DELETE FROM icalhooks WHERE id = $1`
+	}
+	tag, err := db.pool.Exec(ctx, query, id)
+	if err != nil {
+		return fmt.Errorf("verify hook %s: %w", id, err)
+	}
+	return mustAffect(tag, "verify hook "+id)
+}
+
+// ListHooks returns a page of an account's hooks in registration order.
+func (db *DB) ListHooks(ctx context.Context, p store.ListHooksParams) ([]*store.Hook, error) {
+	hooks, err := queryHooks(ctx, db.pool, `WHERE account_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`, p.AccountID, p.After, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list hooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// DeleteHook removes one hook of an account.
+func (db *DB) DeleteHook(ctx context.Context, accountID, id string) error {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM icalhooks WHERE id = $1 AND account_id = $2`, id, accountID)
+	if err != nil {
+		return fmt.Errorf("delete hook %s: %w", id, err)
+	}
+	return mustAffect(tag, "delete hook "+id)
+}
+
+// ArmedHooks returns the armed, verified hooks of the feeds.
+func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.Hook, error) {
+	if len(feeds) == 0 {
+		return nil, nil
+	}
+	accounts, calendars := make([]string, len(feeds)), make([]string, len(feeds))
+	for i, f := range feeds {
+		accounts[i], calendars[i] = f.AccountID, f.CalendarID
+	}
+	hooks, err := queryHooks(ctx, db.pool, `WHERE armed AND verified
+		AND (account_id, calendar_id) IN (SELECT * FROM unnest($1::text[], $2::text[]))
+		ORDER BY seq`, accounts, calendars)
+	if err != nil {
+		return nil, fmt.Errorf("armed hooks: %w", err)
+	}
+	return hooks, nil
+}
+
+// ExpireHooks deletes hooks not registered since before.
+func (db *DB) ExpireHooks(ctx context.Context, before time.Time) (int64, error) {
+	tag, err := db.pool.Exec(ctx, `DELETE FROM icalhooks WHERE last_registered_at < $1`, before)
+	if err != nil {
+		return 0, fmt.Errorf("expire hooks: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}

@@ -1,0 +1,342 @@
+// Package postgres implements store.Store on PostgreSQL (pgx/v5, pgxpool),
+// for running several calhook nodes against one database.
+//
+// It keeps the semantics of the SQLite adapter, which has one writer, under
+// concurrent writers on many nodes:
+//
+//   - Writers lock rows in one order: calendar, then account, then events,
+//     so they queue instead of deadlocking; a deadlock or serialization
+//     failure that slips through is retried with the whole transaction.
+//   - Change ids of one account are handed out in commit order, because
+//     every transaction that appends a change holds the account row's lock.
+//     Across accounts, writers append changes under a shared advisory lock
+//     and the fan-out takes it exclusively for a moment to learn the newest
+//     id below which nothing is in flight (see ReadChanges).
+//   - Claims lock queue rows with FOR UPDATE SKIP LOCKED, and rate limiter
+//     rows in key order, so two nodes never hand out the same rate slot.
+//   - Writes notify other nodes with pg_notify in the same transaction (see
+//     Listen).
+package postgres
+
+import (
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io/fs"
+	"log/slog"
+	"math/rand/v2"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// DB is a store.Store backed by a PostgreSQL database (one schema of it).
+type DB struct {
+	pool *pgxpool.Pool
+	// Logger receives the connection errors Listen recovers from; nil
+	// discards them.
+	Logger *slog.Logger
+
+	// Advisory lock keys, derived from the schema so that several calhook
+	// installations (or test schemas) in one database do not contend.
+	migrateKey int64
+	changesKey int64
+	schema     string
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open connects to the database at url (postgres:// or postgresql://; pgx
+// options such as pool_max_conns, and run-time parameters such as
+// search_path, are accepted as query parameters) and applies pending
+// migrations. The pool holds at most pool_max_conns connections (default
+// 4 per CPU, at least 10); Listen uses one more.
+func Open(ctx context.Context, url string) (*DB, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgxpool's default (the number of CPUs, at least 4) is sized for
+		// CPU-bound work; store calls mostly wait on the network, and the
+		// API, fan-out, delivery and importer share the pool.
+		cfg.MaxConns = int32(max(10, 4*runtime.GOMAXPROCS(0)))
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
+	}
+	db := &DB{pool: pool}
+	var schema *string
+	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to PostgreSQL: %w", err)
+	}
+	if schema == nil {
+		pool.Close()
+		return nil, errors.New("open PostgreSQL store: no schema of the search_path exists")
+	}
+	db.schema = *schema
+	db.migrateKey = lockKey("migrate", db.schema)
+	db.changesKey = lockKey("changes", db.schema)
+	if err := db.Migrate(ctx); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// lockKey returns an advisory lock key for a purpose within a schema.
+func lockKey(parts ...string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte("calhook"))
+	for _, p := range parts {
+		h.Write([]byte{0})
+		h.Write([]byte(p))
+	}
+	return int64(h.Sum64())
+}
+
+// Migrate applies the embedded migrations that have not run yet, each in its
+// own transaction, and records them in schema_migrations. Every transaction
+// first takes a transaction-scoped advisory lock, so nodes starting at once
+// apply each migration exactly once, one after the other.
+func (db *DB) Migrate(ctx context.Context) error {
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, db.migrateKey); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("create schema_migrations: %w", err)
+	}
+	names, err := fs.Glob(migrations, "migrations/*.sql")
+	if err != nil {
+		return fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		base := strings.TrimPrefix(name, "migrations/")
+		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
+		if err != nil {
+			return fmt.Errorf("migration %s: name must start with a number", base)
+		}
+		body, err := migrations.ReadFile(name)
+		if err != nil {
+			return fmt.Errorf("read migration %s: %w", base, err)
+		}
+		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, db.migrateKey); err != nil {
+				return err
+			}
+			var done bool
+			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
+				version).Scan(&done); err != nil {
+				return err
+			}
+			if done {
+				return nil
+			}
+			// Without arguments Exec uses the simple protocol, which runs
+			// a file of several statements.
+			if _, err := tx.Exec(ctx, string(body)); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, base)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("apply migration %s: %w", base, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the number of the newest applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := db.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Ping checks that the database answers a query.
+func (db *DB) Ping(ctx context.Context) error {
+	var one int
+	if err := db.pool.QueryRow(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("ping PostgreSQL: %w", err)
+	}
+	return nil
+}
+
+// Close closes the pool, waiting for connections in use to be returned.
+func (db *DB) Close() error {
+	db.pool.Close()
+	return nil
+}
+
+// querier is what *pgxpool.Pool and pgx.Tx have in common.
+type querier interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// errRetry asks tx to run the transaction again: a concurrent writer got in
+// between a read and a write that depends on it.
+var errRetry = errors.New("concurrent write, retry")
+
+// maxTxAttempts bounds how often tx runs a transaction that keeps failing
+// with a retryable error.
+const maxTxAttempts = 5
+
+// tx runs fn in a read-committed transaction and commits it if fn returns
+// nil. Deadlocks and serialization failures roll back and run fn again, so
+// fn must reset anything it accumulates.
+func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := pgx.BeginFunc(ctx, db.pool, fn)
+		if err == nil || attempt == maxTxAttempts || !retryable(err) {
+			return err
+		}
+		wait := time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+	}
+}
+
+func retryable(err error) bool {
+	if errors.Is(err, errRetry) {
+		return true
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch pe.Code {
+		case "40001", "40P01": // serialization_failure, deadlock_detected
+			return true
+		}
+	}
+	return false
+}
+
+// isUnique reports whether err is a unique or primary key violation.
+func isUnique(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// isForeignKey reports whether err is a foreign key violation: the row
+// referred to was deleted meanwhile.
+func isForeignKey(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23503"
+}
+
+// notFound maps pgx.ErrNoRows to store.ErrNotFound.
+func notFound(err error) error {
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.ErrNotFound
+	}
+	return err
+}
+
+// mustAffect returns store.ErrNotFound when tag changed no row.
+func mustAffect(tag pgconn.CommandTag, what string) error {
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("%s: %w", what, store.ErrNotFound)
+	}
+	return nil
+}
+
+// parked is the due time of messages whose subscription is disabled: they
+// stay queued, out of the claim query's way, until it is enabled again. It
+// is the same instant as the SQLite adapter's.
+var parked = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+
+// epoch stands for "never scheduled" in calendars.next_poll_at, like 0 in
+// SQLite: such a calendar is due at once.
+var epoch = time.Unix(0, 0).UTC()
+
+// utc returns t in UTC: pgx returns timestamptz values in the local zone,
+// and records must equal what was stored (the SQLite adapter returns UTC).
+func utc(t time.Time) time.Time { return t.UTC() }
+
+// opt maps the zero time to NULL.
+func opt(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t
+}
+
+// fromOpt maps NULL to the zero time.
+func fromOpt(t pgtype.Timestamptz) time.Time {
+	if !t.Valid {
+		return time.Time{}
+	}
+	return t.Time.UTC()
+}
+
+// pollTime maps the zero time to the epoch for next_poll_at.
+func pollTime(t time.Time) time.Time {
+	if t.IsZero() {
+		return epoch
+	}
+	return t
+}
+
+// fromPollTime maps the epoch back to the zero time.
+func fromPollTime(t time.Time) time.Time {
+	if t.Equal(epoch) {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+// Notification channels; see Listen.
+const (
+	changesChannel  = "calhook_changes"
+	messagesChannel = "calhook_messages"
+)
+
+// notifyChange tells listening nodes, when tx commits, that a feed of the
+// account (one calendar, or the account's own when calendarID is empty)
+// changed.
+func notifyChange(ctx context.Context, tx pgx.Tx, accountID, calendarID string) error {
+	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, accountID+":"+calendarID)
+	if err != nil {
+		return fmt.Errorf("notify change: %w", err)
+	}
+	return nil
+}
+
+// notifyMessages tells listening nodes, when tx commits, that messages
+// became due.
+func notifyMessages(ctx context.Context, q querier) error {
+	_, err := q.Exec(ctx, `SELECT pg_notify($1, '')`, messagesChannel)
+	if err != nil {
+		return fmt.Errorf("notify messages: %w", err)
+	}
+	return nil
+}

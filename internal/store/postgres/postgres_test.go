@@ -1,0 +1,495 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/postgres"
+	"github.com/calhook/calhook/internal/store/storetest"
+)
+
+// postgresURL returns the test database's URL, or skips the test.
+func postgresURL(t *testing.T) string {
+	t.Helper()
+	return storetest.PostgresURL(t)
+}
+
+func TestStore(t *testing.T) {
+	u := postgresURL(t)
+	storetest.Run(t, func(t *testing.T) store.Store { return storetest.OpenPostgres(t, u) })
+}
+
+// open opens a store on an existing schema URL, as a second node would.
+func open(t *testing.T, schemaURL string) *postgres.DB {
+	t.Helper()
+	db, err := postgres.Open(context.Background(), schemaURL)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// connect opens a plain connection, for playing another client.
+func connect(t *testing.T, schemaURL string) *pgx.Conn {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, schemaURL)
+	if err != nil {
+		t.Fatalf("connect: %v", err)
+	}
+	t.Cleanup(func() { conn.Close(ctx) })
+	return conn
+}
+
+func migrationCount(t *testing.T) int {
+	t.Helper()
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(files)
+}
+
+// TestMigrateConcurrently starts four nodes on a fresh schema at once: all
+// must come up, and each migration must have run exactly once.
+func TestMigrateConcurrently(t *testing.T) {
+	t.Parallel()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	const nodes = 4
+	var wg sync.WaitGroup
+	dbs := make([]*postgres.DB, nodes)
+	errs := make([]error, nodes)
+	start := make(chan struct{})
+	for i := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			dbs[i], errs[i] = postgres.Open(context.Background(), u)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Open on node %d: %v", i, err)
+			continue
+		}
+		defer dbs[i].Close()
+	}
+	want := migrationCount(t)
+	var rows, distinct int
+	err := connect(t, u).QueryRow(context.Background(),
+		`SELECT count(*), count(DISTINCT version) FROM schema_migrations`).Scan(&rows, &distinct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rows != want || distinct != want {
+		t.Errorf("schema_migrations has %d rows (%d versions); want %d, one per migration", rows, distinct, want)
+	}
+	if errs[0] == nil {
+		if v, err := dbs[0].SchemaVersion(context.Background()); err != nil || v != want {
+			t.Errorf("SchemaVersion = %d, %v; want %d", v, err, want)
+		}
+		if err := dbs[0].Migrate(context.Background()); err != nil {
+			t.Errorf("Migrate again: %v", err)
+		}
+	}
+}
+
+func TestOpenUnreachable(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// Port 1 on loopback refuses at once.
+	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"); err == nil {
+		t.Errorf("Open(unreachable) = nil error; want one")
+	}
+}
+
+type fixture struct {
+	account  *store.Account
+	calendar *store.Calendar
+}
+
+var base = time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
+
+func newFixture(t *testing.T, s store.Store) fixture {
+	t.Helper()
+	ctx := context.Background()
+	a := &store.Account{ID: id.New("acc"), Name: "T", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),
+		CreatedAt: base, UpdatedAt: base}
+	if err := s.CreateAccount(ctx, a); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	c := &store.Calendar{ID: id.New("cal"), AccountID: a.ID, Name: "C", TimeZone: "UTC", Kind: store.KindNative,
+		CreatedAt: base, UpdatedAt: base}
+	if err := s.CreateCalendar(ctx, c); err != nil {
+		t.Fatalf("CreateCalendar: %v", err)
+	}
+	return fixture{a, c}
+}
+
+func (f fixture) event(t *testing.T, s store.Store) *store.Change {
+	t.Helper()
+	e := &store.Event{ID: id.New("evt"), AccountID: f.account.ID, CalendarID: f.calendar.ID, UID: id.New("uid"),
+		Summary: "x", Start: base, End: base.Add(time.Hour), Status: store.StatusConfirmed, CreatedAt: base, UpdatedAt: base}
+	ch, err := s.CreateEvent(context.Background(), e)
+	if err != nil {
+		t.Fatalf("CreateEvent: %v", err)
+	}
+	return ch
+}
+
+// recv waits for want on ch, skipping other values.
+func recv(t *testing.T, ch <-chan string, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case got := <-ch:
+			if got == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q notification within 10 s", want)
+		}
+	}
+}
+
+// listen runs db.Listen until the test ends and returns what its callbacks
+// report: "account:calendar" for changes, "messages" for messages.
+func listen(t *testing.T, db *postgres.DB) <-chan string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	got := make(chan string, 1000)
+	send := func(s string) {
+		select {
+		case got <- s:
+		default: // the test reads what it needs; never block Listen
+		}
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- db.Listen(ctx, func(a, c string) { send(a + ":" + c) }, func() { send("messages") })
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("Listen = %v; want nil after cancel", err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Errorf("Listen did not return after its context ended")
+		}
+	})
+	recv(t, got, ":") // connected: "anything may have changed"
+	return got
+}
+
+// TestListen checks that a write through one node's pool reaches another
+// node's listener.
+func TestListen(t *testing.T) {
+	t.Parallel()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	writer, listener := open(t, u), open(t, u)
+	got := listen(t, listener)
+	f := newFixture(t, writer)
+	recv(t, got, f.account.ID+":"+f.calendar.ID)
+	ch := f.event(t, writer)
+	recv(t, got, f.account.ID+":"+f.calendar.ID)
+
+	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
+		CreatedAt: base, UpdatedAt: base}
+	if err := writer.CreateSubscription(context.Background(), sub); err != nil {
+		t.Fatal(err)
+	}
+	changes, from, err := writer.ReadChanges(context.Background(), store.FanOutCursor, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := []*store.Message{{ID: id.UUID(), AccountID: f.account.ID, SubscriptionID: sub.ID, ChangeID: ch.ID,
+		EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: base, CreatedAt: base}}
+	if err := writer.EnqueueMessages(context.Background(), store.FanOutCursor, from, changes[len(changes)-1].ID, msgs); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, got, "messages")
+
+	if err := writer.SetFeedToken(context.Background(), f.account.ID, id.FeedToken(), base); err != nil {
+		t.Fatal(err)
+	}
+	recv(t, got, f.account.ID+":")
+}
+
+// TestListenReconnects kills the listening connection and checks that
+// Listen comes back, says so, and receives again.
+func TestListenReconnects(t *testing.T) {
+	t.Parallel()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	app := "calhook_test_" + id.New("l")
+	listenerURL := u + "&application_name=" + app
+	writer, listener := open(t, u), open(t, listenerURL)
+	got := listen(t, listener)
+
+	var killed int
+	err := connect(t, u).QueryRow(context.Background(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+		WHERE application_name = $1 AND query LIKE 'LISTEN%'`, app).Scan(&killed)
+	if err != nil || killed != 1 {
+		t.Fatalf("terminated %d listening connections, %v; want 1", killed, err)
+	}
+	recv(t, got, ":") // reconnected
+	f := newFixture(t, writer)
+	recv(t, got, f.account.ID+":"+f.calendar.ID)
+}
+
+// TestReadChangesWaitsForInFlightWriters plays a writer that holds change
+// id n uncommitted while another commits n+1: the fan-out must not read
+// past n until the first commits, or it would skip n for good.
+func TestReadChangesWaitsForInFlightWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	db := open(t, u)
+	slow, fast := newFixture(t, db), newFixture(t, db)
+
+	tx, err := connect(t, u).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, db.ChangesLockKey()); err != nil {
+		t.Fatal(err)
+	}
+	var inflight int64
+	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id`,
+		slow.account.ID, slow.calendar.ID, store.ChangeSyncFailed).Scan(&inflight); err != nil {
+		t.Fatal(err)
+	}
+	later := fast.event(t, db)
+	if later.ID <= inflight {
+		t.Fatalf("committed change %d is not after the in-flight %d", later.ID, inflight)
+	}
+
+	type result struct {
+		ids []int64
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		changes, _, err := db.ReadChanges(ctx, store.FanOutCursor, 100)
+		var ids []int64
+		for _, ch := range changes {
+			ids = append(ids, ch.ID)
+		}
+		res <- result{ids, err}
+	}()
+	// Wait until the reader queues for the changes lock.
+	key := uint64(db.ChangesLockKey())
+	probe := connect(t, u)
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		var waiting int
+		if err := probe.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
+			AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1`,
+			int64(key>>32), int64(key&0xffffffff)).Scan(&waiting); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		select {
+		case r := <-res:
+			t.Fatalf("ReadChanges = %v, %v while change %d was in flight; want it to wait", r.ids, r.err, inflight)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("ReadChanges neither waited for the changes lock nor returned")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil {
+		t.Fatalf("ReadChanges: %v", r.err)
+	}
+	var sawInflight, sawLater bool
+	for _, id := range r.ids {
+		sawInflight = sawInflight || id == inflight
+		sawLater = sawLater || id == later.ID
+	}
+	if !sawInflight || !sawLater {
+		t.Errorf("ReadChanges = %v; want both %d and %d", r.ids, inflight, later.ID)
+	}
+}
+
+// TestEnqueueAcrossNodes has two nodes fan out the same changes at once:
+// one wins, the other gets ErrConflict, and every message is stored once.
+func TestEnqueueAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	nodes := []*postgres.DB{open(t, u), open(t, u)}
+	f := newFixture(t, nodes[0])
+	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
+		CreatedAt: base, UpdatedAt: base}
+	if err := nodes[0].CreateSubscription(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		f.event(t, nodes[0])
+	}
+	// Both read the same changes from the same position, then both try
+	// to enqueue them at once.
+	type batch struct {
+		from, to int64
+		msgs     []*store.Message
+	}
+	batches := make([]batch, len(nodes))
+	for i, db := range nodes {
+		changes, from, err := db.ReadChanges(ctx, store.FanOutCursor, 100)
+		if err != nil || len(changes) == 0 {
+			t.Fatalf("ReadChanges on node %d = %d changes, %v", i, len(changes), err)
+		}
+		b := batch{from: from, to: changes[len(changes)-1].ID}
+		for _, ch := range changes {
+			if ch.AccountID == f.account.ID && ch.EventID != "" {
+				b.msgs = append(b.msgs, &store.Message{ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID,
+					ChangeID: ch.ID, EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: base, CreatedAt: base})
+			}
+		}
+		batches[i] = b
+	}
+	errs := make([]error, len(nodes))
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i, db := range nodes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			b := batches[i]
+			errs[i] = db.EnqueueMessages(ctx, store.FanOutCursor, b.from, b.to, b.msgs)
+		}()
+	}
+	close(start)
+	wg.Wait()
+	var ok, conflict int
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, store.ErrConflict):
+			conflict++
+		default:
+			t.Errorf("EnqueueMessages: %v", err)
+		}
+	}
+	if ok != 1 || conflict != 1 {
+		t.Errorf("concurrent fan-outs: %d succeeded, %d conflicted; want 1 and 1", ok, conflict)
+	}
+	msgs, err := nodes[1].ListMessages(ctx, store.ListMessagesParams{AccountID: f.account.ID, SubscriptionID: sub.ID,
+		Page: store.Page{Limit: 100}})
+	if err != nil || len(msgs) != 5 {
+		t.Errorf("messages after concurrent fan-outs = %d, %v; want 5", len(msgs), err)
+	}
+}
+
+// TestClaimRateLimitAcrossNodes has four nodes claim one subscription's
+// queue at the same instants: together they must keep to its rate.
+func TestClaimRateLimitAcrossNodes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	var nodes []*postgres.DB
+	for range 4 {
+		nodes = append(nodes, open(t, u))
+	}
+	f := newFixture(t, nodes[0])
+	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
+		RateLimit: 1, CreatedAt: base, UpdatedAt: base}
+	if err := nodes[0].CreateSubscription(ctx, sub); err != nil {
+		t.Fatal(err)
+	}
+	fanOut := func(n int, due time.Time) {
+		t.Helper()
+		for range n {
+			f.event(t, nodes[0])
+		}
+		changes, from, err := nodes[0].ReadChanges(ctx, store.FanOutCursor, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []*store.Message
+		for _, ch := range changes {
+			if ch.EventID != "" {
+				msgs = append(msgs, &store.Message{ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID,
+					ChangeID: ch.ID, EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: due, CreatedAt: due})
+			}
+		}
+		if err := nodes[0].EnqueueMessages(ctx, store.FanOutCursor, from, changes[len(changes)-1].ID, msgs); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One message earlier, so that the limiter's row exists when the
+	// nodes race (creating it would serialize them by itself).
+	fanOut(1, base.Add(-10*time.Second))
+	if ds, err := nodes[0].ClaimMessages(ctx, store.ClaimParams{Now: base.Add(-10 * time.Second), Limit: 5, Lease: time.Hour}); err != nil || len(ds) != 1 {
+		t.Fatalf("first claim = %d, %v; want 1", len(ds), err)
+	}
+	fanOut(20, base)
+
+	var mu sync.Mutex
+	var sent []time.Duration
+	for now := base; now.Before(base.Add(3500 * time.Millisecond)); now = now.Add(250 * time.Millisecond) {
+		var wg sync.WaitGroup
+		for _, db := range nodes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ds, err := db.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 5, Lease: time.Hour})
+				if err != nil {
+					t.Errorf("ClaimMessages: %v", err)
+				}
+				mu.Lock()
+				for range ds {
+					sent = append(sent, now.Sub(base))
+				}
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	sort.Slice(sent, func(i, j int) bool { return sent[i] < sent[j] })
+	want := []time.Duration{0, time.Second, 2 * time.Second, 3 * time.Second}
+	if fmt.Sprint(sent) != fmt.Sprint(want) {
+		t.Errorf("claims at 1/s by 4 nodes went out at %v; want %v", sent, want)
+	}
+}
+
+// TestBackends checks the helper other packages' tests run against every
+// driver.
+func TestBackends(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			if err := b.Open(t).Ping(context.Background()); err != nil {
+				t.Errorf("Ping: %v", err)
+			}
+		})
+	}
+}
