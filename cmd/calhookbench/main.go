@@ -4,7 +4,7 @@
 // Usage:
 //
 //	go run ./cmd/calhookbench list
-//	go run ./cmd/calhookbench feed [flags]
+//	go run ./cmd/calhookbench SCENARIO [flags]   # -h after it for its flags
 package main
 
 import (
@@ -54,7 +54,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	name := args[0]
 	if name == "list" {
 		for _, s := range bench.Scenarios() {
-			fmt.Fprintf(stdout, "%-8s %s\n", s.Name, s.Summary)
+			fmt.Fprintf(stdout, "%-20s %s\n", s.Name, s.Summary)
 		}
 		return nil
 	}
@@ -68,23 +68,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("calhookbench "+name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.Bin, "bin", "", "prebuilt calhook `binary` (default: build ./cmd/calhook)")
-	fs.DurationVar(&cfg.Duration, "duration", bench.DefaultDuration, "measured length of each load run")
-	fs.DurationVar(&cfg.Warmup, "warmup", bench.DefaultWarmup, "unmeasured load before each run (0 for none)")
-	fs.IntVar(&cfg.Connections, "connections", bench.DefaultConnections, "concurrent keep-alive connections")
-	fs.IntVar(&cfg.Runs, "runs", bench.DefaultRuns, "interleaved rounds over all targets; the median is reported")
-	fs.IntVar(&cfg.Events, "events", bench.DefaultEvents, "events to create in the calendar")
-	fs.StringVar(&cfg.LoadGen, "loadgen", bench.LoadGenAuto, "load generator: auto (wrk if installed), wrk or go (exact status counts, but slower than wrk)")
-	fs.StringVar(&cfg.Nginx, "nginx", "", "nginx `binary` (default: PATH, then /usr/sbin/nginx)")
-	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (database, logs, nginx config)")
+	fs.IntVar(&cfg.Runs, "runs", bench.DefaultRuns, "rounds; the median is reported, with every round's value")
+	fs.BoolVar(&cfg.Keep, "keep", false, "keep the temporary directory (databases, logs, configs)")
 	verbose := fs.Bool("v", false, "debug logging")
+	if sc.Flags != nil {
+		sc.Flags(fs, &cfg)
+	}
 	if err := fs.Parse(args[1:]); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
-	}
-	if cfg.Warmup == 0 {
-		cfg.Warmup = -1 // Config reads zero as "default"
 	}
 
 	level := slog.LevelInfo

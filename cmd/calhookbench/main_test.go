@@ -23,6 +23,12 @@ func TestRun(t *testing.T) {
 		{"stray argument", []string{"feed", "extra"}, "unexpected arguments", ""},
 		{"invalid setting", []string{"feed", "--runs", "-1"}, "runs -1", ""},
 		{"invalid loadgen", []string{"feed", "--loadgen", "ab"}, `loadgen "ab"`, ""},
+		{"list has webhooks", []string{"list"}, "", "webhooks-throughput "},
+		{"feed flag elsewhere", []string{"webhooks-latency", "--loadgen", "go"}, "flag provided but not defined", ""},
+		{"invalid changes", []string{"webhooks-baseline", "--changes", "-5"}, "changes -5", ""},
+		{"invalid rate", []string{"webhooks-latency", "--rate", "-1"}, "rate -1", ""},
+		{"invalid writers", []string{"webhooks-throughput", "--writers", "-2"}, "writers -2", ""},
+		{"invalid per-endpoint", []string{"webhooks-throughput", "--delivery-per-endpoint", "-1"}, "delivery-per-endpoint -1", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -3,13 +3,16 @@
 //
 // The entry point is the calhookbench command:
 //
-//	go run ./cmd/calhookbench list            # the scenarios
-//	go run ./cmd/calhookbench feed            # 5 s × 3 rounds, 32 connections
-//	go run ./cmd/calhookbench feed -h         # its flags
+//	go run ./cmd/calhookbench list                  # the scenarios
+//	go run ./cmd/calhookbench feed                  # 5 s × 3 rounds, 32 connections
+//	go run ./cmd/calhookbench feed -h               # its flags
+//	go run ./cmd/calhookbench webhooks-throughput   # changes in, signed webhooks out
+//	go run ./cmd/calhookbench webhooks-latency      # API write to webhook arrival
+//	go run ./cmd/calhookbench webhooks-baseline     # the same webhooks from a plain Go client
 //
-// Each scenario builds ./cmd/calhook (or takes --bin), starts it on a free
-// loopback port with a temporary SQLite database and drives it through the
-// public API only. Metrics go to stdout as JSON lines, for example
+// Each scenario that measures calhook builds ./cmd/calhook (or takes
+// --bin), starts it on a free loopback port with a temporary SQLite
+// database and drives it through the public API only. Metrics go to stdout as JSON lines, for example
 //
 //	{"scenario":"feed","metric":"calhook_200_rps","value":4012.5,"unit":"req/s","runs":[…],"errors":0}
 //
@@ -19,13 +22,55 @@
 // every response that was not the expected one and must be 0 for the
 // number to mean anything.
 //
+// The webhook scenarios run calhook with --allow-http-webhooks and
+// --allow-private-cidr 127.0.0.1/32 and receive its webhooks in the bench
+// process itself, on 127.0.0.1, so that arrival times and send times come
+// from one clock. The receiver answers 204 at once and verifies a sample of
+// the signatures with the public webhook package. Each round starts a
+// fresh calhook with an empty database:
+//
+//   - webhooks-throughput writes --changes (20,000) events through the API
+//     from --writers (16) clients, each change going to one subscription:
+//     api_write_rps is the rate from the first send to the last answer,
+//     delivered_rps from the first send to the last webhook's arrival. Then
+//     --fanout-changes (50) changes go to each of --fanout-subscriptions
+//     (1,000) subscriptions: fanout_delivered_rps. The info of each line
+//     gives the CPU time calhook and the bench spent per change.
+//   - webhooks-latency writes at --rate (200/s) for --changes (2,000),
+//     after --warmup (1 s) at the same pace, and reports the p50 and p99
+//     of the time from just before each POST is sent to its webhook's
+//     arrival.
+//   - webhooks-baseline needs no calhook: --delivery-workers (64)
+//     goroutines post --changes signed webhooks shaped like calhook's to
+//     the same receiver. baseline_rps is what the machine allows when no
+//     database is involved.
+//
+// calhook runs with --delivery-workers 64 and --delivery-per-endpoint 64
+// (calhook's own default is 16; pass --delivery-per-endpoint 16 to measure
+// it) and --log-level warn.
+//
+// icalhooks starts a fresh calhook each round with the iCal Hooks caps
+// and the per-host rate raised (every hook is on 127.0.0.1), registers
+// --hooks (10,000) hooks by GETting one feed with X-ICALHOOKS-URL from 8
+// clients (register_rps), writes one event and times every hook's HEAD
+// at a receiver in the bench process from just before the POST:
+// pings_all_received_ms (target 2,000), pings_p50_ms and pings_p99_ms; a
+// second HEAD to one hook, a wrong User-Agent or a token in
+// X-ICALHOOKS-FEED count as errors. Then it re-arms one hook and loads
+// the unchanged feed with that hook's header and without, as the feed
+// scenario does (--duration, --connections, wrk if installed):
+// header_overhead is 1 - with/without (target at most 0.10), as an armed
+// hook of an unchanged feed must cost no database write per GET.
+//
 // A new scenario is a func(ctx, Config) ([]Result, error) added to the
-// scenarios registry in bench.go.
+// scenarios registry in bench.go, with a function that registers the flags
+// it reads.
 package bench
 
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -42,6 +87,10 @@ type Scenario struct {
 	Summary string
 	// Run executes the scenario and returns its metrics.
 	Run func(ctx context.Context, cfg Config) ([]Result, error)
+	// Flags registers the scenario's own flags, with its defaults, into
+	// cfg. The flags every scenario shares (bin, runs, keep) are the
+	// command's.
+	Flags func(fs *flag.FlagSet, cfg *Config)
 }
 
 // scenarios is the registry; later scenarios add themselves here, in the
@@ -51,6 +100,43 @@ var scenarios = []Scenario{
 		Name:    "feed",
 		Summary: "single-calendar feed throughput, 200 and 304, calhook against nginx serving the same bytes",
 		Run:     runFeed,
+		Flags:   feedFlags,
+	},
+	{
+		Name:    "webhooks-throughput",
+		Summary: "changes written through the API and their webhooks delivered, per second; and one change fanned out to 1,000 subscriptions",
+		Run:     runWebhooksThroughput,
+		Flags:   throughputFlags,
+	},
+	{
+		Name:    "webhooks-latency",
+		Summary: "time from an API write to its webhook's arrival, p50 and p99, at a steady rate of changes",
+		Run:     runWebhooksLatency,
+		Flags:   latencyFlags,
+	},
+	{
+		Name:    "webhooks-baseline",
+		Summary: "the machine's ceiling: a plain Go client posting the same signed webhooks, no database",
+		Run:     runWebhooksBaseline,
+		Flags:   baselineFlags,
+	},
+	{
+		Name:    "import-cpu",
+		Summary: "calhook's CPU use while polling 10,000 imported feeds every 60 s that answer 304",
+		Run:     runImportCPU,
+		Flags:   importCPUFlags,
+	},
+	{
+		Name:    "import-latency",
+		Summary: "time from a change of an imported feed to its webhook, with iCal Hooks push from upstream and by polling alone",
+		Run:     runImportLatency,
+		Flags:   importLatencyFlags,
+	},
+	{
+		Name:    "icalhooks",
+		Summary: "one change to a feed with 10,000 iCal hooks: time until every HEAD arrived; and the feed's GET rate with the X-ICALHOOKS-URL header against without",
+		Run:     runIcalhooks,
+		Flags:   icalhooksFlags,
 	},
 }
 
@@ -104,6 +190,31 @@ type Config struct {
 	Nginx string
 	// Logger receives human-readable progress; nil discards it.
 	Logger *slog.Logger
+
+	// Changes is how many event changes a webhook scenario writes per
+	// run (webhooks-throughput, webhooks-latency), or how many webhooks
+	// webhooks-baseline posts. Its default depends on the scenario.
+	Changes int
+	// Writers is the number of concurrent API clients writing changes.
+	Writers int
+	// FanoutSubscriptions and FanoutChanges shape the fan-out part of
+	// webhooks-throughput: that many subscriptions, each receiving that
+	// many changes. FanoutSubscriptions < 0 skips the part.
+	FanoutSubscriptions int
+	FanoutChanges       int
+	// Rate is the pace of webhooks-latency, in changes per second.
+	Rate float64
+	// DeliveryWorkers and DeliveryPerEndpoint are calhook's
+	// --delivery-workers and --delivery-per-endpoint; DeliveryWorkers is
+	// also webhooks-baseline's concurrency.
+	DeliveryWorkers     int
+	DeliveryPerEndpoint int
+
+	// Feeds is how many imported feeds import-cpu polls, and
+	// PollInterval their pollIntervalSeconds (import-cpu,
+	// import-latency); both scenarios default them themselves.
+	Feeds        int
+	PollInterval time.Duration
 }
 
 // Defaults for Config.
@@ -113,6 +224,18 @@ const (
 	DefaultConnections = 32
 	DefaultRuns        = 3
 	DefaultEvents      = 1000
+
+	DefaultChanges             = 20000
+	DefaultLatencyChanges      = 2000
+	DefaultWriters             = 16
+	DefaultFanoutSubscriptions = 1000
+	DefaultFanoutChanges       = 50
+	DefaultRate                = 200
+	DefaultDeliveryWorkers     = 64
+	// DefaultDeliveryPerEndpoint lets every worker reach one endpoint, as
+	// the baseline's client does; calhook's own default is 16, which
+	// also caps its idle connections to one host at 16.
+	DefaultDeliveryPerEndpoint = 64
 )
 
 // withDefaults returns c with every zero field set to its default.
@@ -138,6 +261,27 @@ func (c Config) withDefaults() Config {
 	if c.LoadGen == "" {
 		c.LoadGen = LoadGenAuto
 	}
+	if c.Changes == 0 {
+		c.Changes = DefaultChanges
+	}
+	if c.Writers == 0 {
+		c.Writers = DefaultWriters
+	}
+	if c.FanoutSubscriptions == 0 {
+		c.FanoutSubscriptions = DefaultFanoutSubscriptions
+	}
+	if c.FanoutChanges == 0 {
+		c.FanoutChanges = DefaultFanoutChanges
+	}
+	if c.Rate == 0 {
+		c.Rate = DefaultRate
+	}
+	if c.DeliveryWorkers == 0 {
+		c.DeliveryWorkers = DefaultDeliveryWorkers
+	}
+	if c.DeliveryPerEndpoint == 0 {
+		c.DeliveryPerEndpoint = DefaultDeliveryPerEndpoint
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -155,6 +299,18 @@ func (c Config) validate() error {
 		return fmt.Errorf("runs %d: must be at least 1", c.Runs)
 	case c.Events < 1:
 		return fmt.Errorf("events %d: must be at least 1", c.Events)
+	case c.Changes < 1:
+		return fmt.Errorf("changes %d: must be at least 1", c.Changes)
+	case c.Writers < 1:
+		return fmt.Errorf("writers %d: must be at least 1", c.Writers)
+	case c.FanoutChanges < 1:
+		return fmt.Errorf("fanout-changes %d: must be at least 1", c.FanoutChanges)
+	case c.Rate <= 0:
+		return fmt.Errorf("rate %v: must be positive", c.Rate)
+	case c.DeliveryWorkers < 1:
+		return fmt.Errorf("delivery-workers %d: must be at least 1", c.DeliveryWorkers)
+	case c.DeliveryPerEndpoint < 1:
+		return fmt.Errorf("delivery-per-endpoint %d: must be at least 1", c.DeliveryPerEndpoint)
 	}
 	switch c.LoadGen {
 	case LoadGenAuto, LoadGenWrk, LoadGenGo:

@@ -51,8 +51,9 @@ type calhookServer struct {
 }
 
 // startCalhook starts bin serving a fresh SQLite database in dir on a free
-// loopback port and waits until /readyz answers.
-func startCalhook(ctx context.Context, bin, dir string) (*calhookServer, error) {
+// loopback port, with extra flags after serve's own, and waits until
+// /readyz answers.
+func startCalhook(ctx context.Context, bin, dir string, extra ...string) (*calhookServer, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -70,7 +71,7 @@ func startCalhook(ctx context.Context, bin, dir string) (*calhookServer, error) 
 	}
 	env = append(env, "CALHOOK_ADMIN_TOKEN="+token, "CALHOOK_DB="+db, "CALHOOK_ADDR="+addr)
 	p, err := startProc("calhook", filepath.Join(dir, "calhook.log"), bin,
-		[]string{"serve", "--db", db, "--addr", addr}, env)
+		append([]string{"serve", "--db", db, "--addr", addr}, extra...), env)
 	if err != nil {
 		return nil, err
 	}

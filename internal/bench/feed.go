@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -30,6 +31,40 @@ var (
 
 // safeID matches the ids that may become nginx file names.
 var safeID = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// feedFlags registers the flags of the feed scenario.
+func feedFlags(fs *flag.FlagSet, cfg *Config) {
+	fs.DurationVar(&cfg.Duration, "duration", DefaultDuration, "measured length of each load run")
+	cfg.Warmup = DefaultWarmup
+	fs.Var((*warmupValue)(&cfg.Warmup), "warmup", "unmeasured load before each run (0 for none)")
+	fs.IntVar(&cfg.Connections, "connections", DefaultConnections, "concurrent keep-alive connections")
+	fs.IntVar(&cfg.Events, "events", DefaultEvents, "events to create in the calendar")
+	fs.StringVar(&cfg.LoadGen, "loadgen", LoadGenAuto, "load generator: auto (wrk if installed), wrk or go (exact status counts, but slower than wrk)")
+	fs.StringVar(&cfg.Nginx, "nginx", "", "nginx `binary` (default: PATH, then /usr/sbin/nginx)")
+}
+
+// warmupValue is the --warmup flag: Config reads a zero Warmup as "the
+// default", so an explicit 0 is stored as -1, meaning none.
+type warmupValue time.Duration
+
+func (v *warmupValue) String() string {
+	if v == nil || *v < 0 {
+		return "0s"
+	}
+	return time.Duration(*v).String()
+}
+
+func (v *warmupValue) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d == 0 {
+		d = -1
+	}
+	*v = warmupValue(d)
+	return nil
+}
 
 // runFeed is the "feed" scenario: it fills a calendar through the API,
 // then loads its feed on calhook and the same bytes on nginx, with and
