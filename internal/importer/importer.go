@@ -84,7 +84,8 @@ type Config struct {
 	PublicURL string
 	// PingWindow is the least time between two polls triggered by iCal
 	// Hooks pings of one calendar; pings in between are coalesced into
-	// one poll at the end of the window (default 5 s).
+	// one poll at the end of the window (default 1 s: an upstream cannot make
+	// calhook poll it more than once a second).
 	PingWindow time.Duration
 	// Changed is called after a poll stored changes (events or sync
 	// health), to invalidate feed caches and wake the fan-out.
@@ -96,7 +97,7 @@ const (
 	DefaultConcurrency = 8
 	DefaultPerHost     = 2
 	DefaultTimeout     = 30 * time.Second
-	DefaultPingWindow  = 5 * time.Second
+	DefaultPingWindow  = time.Second
 )
 
 // Importer polls imported calendars.
