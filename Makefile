@@ -21,6 +21,6 @@ fuzz: ## run every fuzz test for FUZZTIME each
 	go test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./webhook
 
 bench: ## run the benchmark scenarios against the real binary
-	go run ./cmd/calhookbench feed
+	for s in $$(go run ./cmd/calhookbench list | awk '{print $$1}'); do go run ./cmd/calhookbench $$s || exit 1; done
 
 .PHONY: help run test lint fuzz bench
