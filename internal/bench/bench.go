@@ -121,6 +121,18 @@ var scenarios = []Scenario{
 		Flags:   baselineFlags,
 	},
 	{
+		Name:    "pg-throughput",
+		Summary: "webhooks-throughput's one-subscription part on SQLite, PostgreSQL with one node and a PostgreSQL cluster, round by round",
+		Run:     runPGThroughput,
+		Flags:   pgThroughputFlags,
+	},
+	{
+		Name:    "pg-latency",
+		Summary: "webhooks-latency on SQLite, PostgreSQL with one node and a PostgreSQL cluster, round by round",
+		Run:     runPGLatency,
+		Flags:   pgLatencyFlags,
+	},
+	{
 		Name:    "import-cpu",
 		Summary: "calhook's CPU use while polling 10,000 imported feeds every 60 s that answer 304",
 		Run:     runImportCPU,
@@ -215,6 +227,14 @@ type Config struct {
 	// import-latency); both scenarios default them themselves.
 	Feeds        int
 	PollInterval time.Duration
+
+	// Postgres is the postgres:// URL of the database in which the pg-*
+	// scenarios make a fresh schema per round and target. Nodes are the
+	// cluster sizes they measure on it (default 1 and 3), and SkipSQLite
+	// leaves out their SQLite reference target.
+	Postgres   string
+	Nodes      []int
+	SkipSQLite bool
 }
 
 // Defaults for Config.
