@@ -539,12 +539,15 @@ func TestRateLimitHoldsAcrossBursts(t *testing.T) {
 		t.Errorf("%d distinct webhooks arrived; want %d", len(seen), n)
 	}
 	// Messages leave at their slots, 50 ms apart; arrivals add the
-	// machine's scheduling jitter. So any second holds at most 20 plus a
-	// jitter allowance of 2, and any 5 seconds at most 100 plus 2.
+	// machine's scheduling delays, and a dispatcher woken late sends the
+	// slots it missed together. On a loaded 2-core machine (the race
+	// detector, other test packages) that bunching reaches a few messages,
+	// so the windows allow 5 over the rate; without the limit all 1,000
+	// would arrive within a second or two.
 	for _, w := range []struct {
 		span time.Duration
 		max  int
-	}{{time.Second, 22}, {5 * time.Second, 102}} {
+	}{{time.Second, 25}, {5 * time.Second, 105}} {
 		for i := range times {
 			j := i
 			for j < len(times) && times[j].Sub(times[i]) < w.span {
