@@ -63,7 +63,8 @@ func TestGoLoadGenCountsErrors(t *testing.T) {
 		{"short body", target{Name: "short", URL: srv.URL, Status: 200, BodySize: int64(len(body)) + 1}, "body not"},
 	}
 	for _, tt := range tests {
-		st, err := goLoadGen{}.Run(t.Context(), tt.tg, 2, 0, 50*time.Millisecond)
+		// Long enough that even an overloaded machine completes requests.
+		st, err := goLoadGen{}.Run(t.Context(), tt.tg, 2, 0, 500*time.Millisecond)
 		if err != nil {
 			t.Fatalf("%s: Run: %v", tt.name, err)
 		}
