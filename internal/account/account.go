@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -20,7 +21,25 @@ type Service struct {
 	// feedsChanged is called after the feed token of an account changed
 	// or the account was deleted.
 	feedsChanged func(accountID string)
+
+	// keys remembers recent authentications by key hash, so that an API
+	// call costs no database read for its key (see Authenticate).
+	mu   sync.Mutex
+	keys map[string]knownKey
 }
+
+// knownKey is a remembered authentication.
+type knownKey struct {
+	account *store.Account
+	expires time.Time
+}
+
+// Bounds of the authentication cache. An entry outlives neither keyTTL nor
+// a change of its account that this node hears of (Forget).
+const (
+	keyTTL  = 10 * time.Second
+	maxKeys = 10000
+)
 
 // NewService returns a Service; now and feedsChanged may be nil.
 func NewService(s store.Store, now func() time.Time, feedsChanged func(accountID string)) *Service {
@@ -30,7 +49,7 @@ func NewService(s store.Store, now func() time.Time, feedsChanged func(accountID
 	if feedsChanged == nil {
 		feedsChanged = func(string) {}
 	}
-	return &Service{store: s, now: now, feedsChanged: feedsChanged}
+	return &Service{store: s, now: now, feedsChanged: feedsChanged, keys: map[string]knownKey{}}
 }
 
 // Created is a new account with the API key, which is shown only once.
@@ -67,11 +86,52 @@ func (s *Service) Create(ctx context.Context, name string) (*Created, error) {
 
 // Authenticate returns the account an API key belongs to, or
 // store.ErrNotFound.
+//
+// A key that authenticated is remembered for up to keyTTL, so that a busy
+// client's calls read no account from the database; deleting the account
+// or rotating its feed token forgets it at once, on this node directly and
+// on the others through Forget when they hear of the write. Unknown keys
+// are never remembered. The account returned may be that old: read it
+// afresh (Get) where its feed token matters.
 func (s *Service) Authenticate(ctx context.Context, key string) (*store.Account, error) {
 	if key == "" {
 		return nil, store.ErrNotFound
 	}
-	return s.store.AccountByKeyHash(ctx, id.HashKey(key))
+	hash := id.HashKey(key)
+	now := s.now()
+	s.mu.Lock()
+	k, ok := s.keys[hash]
+	s.mu.Unlock()
+	if ok && now.Before(k.expires) {
+		return k.account, nil
+	}
+	a, err := s.store.AccountByKeyHash(ctx, hash)
+	if err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	if len(s.keys) >= maxKeys {
+		for h := range s.keys { // evict an arbitrary entry
+			delete(s.keys, h)
+			break
+		}
+	}
+	s.keys[hash] = knownKey{account: a, expires: now.Add(keyTTL)}
+	s.mu.Unlock()
+	return a, nil
+}
+
+// Forget drops what Authenticate remembers of an account, or of every
+// account when accountID is empty: the account changed, here or on another
+// node.
+func (s *Service) Forget(accountID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for h, k := range s.keys {
+		if accountID == "" || k.account.ID == accountID {
+			delete(s.keys, h)
+		}
+	}
 }
 
 // Get returns an account.
@@ -84,6 +144,7 @@ func (s *Service) Delete(ctx context.Context, accountID string) error {
 	if err := s.store.DeleteAccount(ctx, accountID); err != nil {
 		return err
 	}
+	s.Forget(accountID)
 	s.feedsChanged(accountID)
 	return nil
 }
@@ -95,6 +156,7 @@ func (s *Service) RotateFeedToken(ctx context.Context, accountID string) (string
 	if err := s.store.SetFeedToken(ctx, accountID, token, s.now().UTC()); err != nil {
 		return "", err
 	}
+	s.Forget(accountID)
 	s.feedsChanged(accountID)
 	return token, nil
 }

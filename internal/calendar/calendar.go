@@ -62,7 +62,27 @@ type Service struct {
 	changed func(accountID, calendarID string)
 	// imports, when set, allows imported calendars.
 	imports *ImportRules
+
+	// known remembers the calendars event writes went to: an event write
+	// needs its calendar's kind and zone, and reading them would cost it
+	// a database round trip of its own (see writableCalendar).
+	mu    sync.Mutex
+	known map[calendarKey]knownCalendar
 }
+
+type calendarKey struct{ accountID, calendarID string }
+
+type knownCalendar struct {
+	cal     *store.Calendar
+	expires time.Time
+}
+
+// Bounds of the calendar cache. An entry outlives neither calendarTTL nor
+// a change of its calendar that this node hears of (Forget).
+const (
+	calendarTTL  = 10 * time.Second
+	maxCalendars = 10000
+)
 
 // URLChecker validates the source URL of an imported calendar: its scheme,
 // and that it does not point at a private address (outbound.Policy).
@@ -77,6 +97,9 @@ type ImportRules struct {
 	// MinPollInterval is the shortest pollIntervalSeconds accepted: the
 	// importer never polls more often.
 	MinPollInterval time.Duration
+	// Created, if set, is called after an imported calendar was created:
+	// it is due for its first poll at once.
+	Created func()
 }
 
 // maxPollInterval is the longest pollIntervalSeconds accepted.
@@ -98,7 +121,7 @@ func NewService(s store.Store, now func() time.Time, changed func(accountID, cal
 	if changed == nil {
 		changed = func(string, string) {}
 	}
-	return &Service{store: s, now: now, changed: changed}
+	return &Service{store: s, now: now, changed: changed, known: map[calendarKey]knownCalendar{}}
 }
 
 // CalendarInput is what a client may set on a calendar; nil fields are left
@@ -141,6 +164,9 @@ func (s *Service) CreateCalendar(ctx context.Context, accountID string, in Calen
 		return nil, err
 	}
 	s.changed(accountID, c.ID)
+	if c.Kind == store.KindImported && s.imports.Created != nil {
+		s.imports.Created()
+	}
 	return c, nil
 }
 
@@ -199,6 +225,7 @@ func (s *Service) UpdateCalendar(ctx context.Context, accountID, calendarID stri
 	if err := s.store.UpdateCalendar(ctx, c); err != nil {
 		return nil, err
 	}
+	s.Forget(accountID, c.ID)
 	s.changed(accountID, c.ID)
 	return c, nil
 }
@@ -209,8 +236,26 @@ func (s *Service) DeleteCalendar(ctx context.Context, accountID, calendarID stri
 	if err := s.store.DeleteCalendar(ctx, accountID, calendarID, s.now().UTC()); err != nil {
 		return err
 	}
+	s.Forget(accountID, calendarID)
 	s.changed(accountID, calendarID)
 	return nil
+}
+
+// Forget drops what the service remembers of a calendar: of every calendar
+// of the account when calendarID is empty, of every calendar when
+// accountID is empty too. Call it when another node changed a calendar.
+func (s *Service) Forget(accountID, calendarID string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if calendarID != "" {
+		delete(s.known, calendarKey{accountID, calendarID})
+		return
+	}
+	for k := range s.known {
+		if accountID == "" || k.accountID == accountID {
+			delete(s.known, k)
+		}
+	}
 }
 
 func applyCalendar(c *store.Calendar, in CalendarInput) error {

@@ -105,10 +105,33 @@ func (s *Service) DeleteEvent(ctx context.Context, accountID, calendarID, eventI
 	return nil
 }
 
+// writableCalendar returns the calendar an event write goes to, or
+// ErrReadOnly for an imported one. The calendar comes from memory when a
+// write went to it within calendarTTL; it is then as it was when read
+// (its kind never changes, its zone only through UpdateCalendar, which
+// forgets it). The write itself checks that the calendar still exists and
+// is the account's. The returned calendar must not be modified.
 func (s *Service) writableCalendar(ctx context.Context, accountID, calendarID string) (*store.Calendar, error) {
-	cal, err := s.store.Calendar(ctx, accountID, calendarID)
-	if err != nil {
-		return nil, err
+	k := calendarKey{accountID, calendarID}
+	now := s.now()
+	s.mu.Lock()
+	known, ok := s.known[k]
+	s.mu.Unlock()
+	cal := known.cal
+	if !ok || !now.Before(known.expires) {
+		var err error
+		if cal, err = s.store.Calendar(ctx, accountID, calendarID); err != nil {
+			return nil, err
+		}
+		s.mu.Lock()
+		if len(s.known) >= maxCalendars {
+			for k := range s.known { // evict an arbitrary entry
+				delete(s.known, k)
+				break
+			}
+		}
+		s.known[k] = knownCalendar{cal: cal, expires: now.Add(calendarTTL)}
+		s.mu.Unlock()
 	}
 	if cal.Kind == store.KindImported {
 		return nil, ErrReadOnly

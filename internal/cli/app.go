@@ -19,6 +19,7 @@ import (
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/postgres"
 	"github.com/calhook/calhook/internal/subscription"
 )
 
@@ -41,7 +42,7 @@ type app struct {
 // notifier is a store shared by several nodes that reports their writes
 // (PostgreSQL LISTEN/NOTIFY).
 type notifier interface {
-	Listen(ctx context.Context, onChange func(accountID, calendarID string), onMessages func()) error
+	Listen(ctx context.Context, onChange func(postgres.Change), onMessages func()) error
 }
 
 // newApp wires the services around a store. listenURL is the server's own
@@ -89,6 +90,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	})
 	a.fanout = delivery.NewFanOut(delivery.FanOutConfig{
 		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Enqueued: a.dispatcher.Notify,
+		Direct: a.dispatcher,
 	})
 	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease}
 	hooks := icalhooks.NewService(icalhooks.Config{
@@ -127,23 +129,37 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	calendars := calendar.NewService(db, time.Now, func(accountID, calendarID string) {
 		feeds.Invalidate(accountID, calendarID)
 		a.fanout.Notify()
-		a.importer.Notify() // a new imported calendar is due at once
 	})
-	calendars.EnableImports(calendar.ImportRules{URLs: feedPolicy, MinPollInterval: cfg.ImportMinInterval})
+	calendars.EnableImports(calendar.ImportRules{URLs: feedPolicy, MinPollInterval: cfg.ImportMinInterval,
+		Created: a.importer.Notify})
 	if n, ok := db.(notifier); ok {
 		// Another node's write: drop what this node cached of the feeds
-		// it touched and wake the workers, as for a local write. An empty
+		// it touched and wake the fan-out, as for a local write. An empty
 		// account means "anything may have changed" (after a reconnect).
+		// The importer needs no wake-up: the node that made a poll due
+		// polls it, and any node's scheduler finds it within safetyPoll.
 		a.listen = func(ctx context.Context) error {
-			return n.Listen(ctx, func(accountID, calendarID string) {
-				if accountID == "" {
+			return n.Listen(ctx, func(c postgres.Change) {
+				switch {
+				case c.AccountID == "":
 					feeds.InvalidateAll()
 					hooks.ForgetAll()
-				} else {
-					feeds.Invalidate(accountID, calendarID)
+					accounts.Forget("")
+					calendars.Forget("", "")
+				case c.CalendarID == "":
+					// The account itself: deleted, or its feed token
+					// rotated (which drops its hooks).
+					feeds.Invalidate(c.AccountID, "")
+					hooks.Forget(c.AccountID)
+					accounts.Forget(c.AccountID)
+					calendars.Forget(c.AccountID, "")
+				default:
+					feeds.Invalidate(c.AccountID, c.CalendarID)
+					if c.Calendar {
+						calendars.Forget(c.AccountID, c.CalendarID)
+					}
 				}
 				a.fanout.Notify()
-				a.importer.Notify()
 			}, a.dispatcher.Notify)
 		}
 	}

@@ -194,7 +194,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	defer db.Close()
 	if pg, ok := db.(*postgres.DB); ok {
-		pg.Logger = log.With("component", "store")
+		pg.SetLogger(log.With("component", "store"))
 	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)

@@ -75,6 +75,10 @@ type Dispatcher struct {
 	loopDone, recorderDone  chan struct{}
 	sends                   sync.WaitGroup
 	stopOnce                sync.Once
+	// sendCtx is the context of deliveries; running is true between
+	// Start and Stop, while reservations are taken (under mu).
+	sendCtx context.Context
+	running bool
 
 	metrics *dispatchMetrics
 }
@@ -174,6 +178,9 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	loopCtx, cancelLoop := context.WithCancel(ctx)
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
 	d.cancelLoop, d.cancelSends = cancelLoop, cancelSends
+	d.mu.Lock()
+	d.sendCtx, d.running = sendCtx, true
+	d.mu.Unlock()
 	d.loopDone, d.recorderDone = make(chan struct{}), make(chan struct{})
 	go d.record()
 	go func() {
@@ -192,6 +199,9 @@ func (d *Dispatcher) Stop(grace time.Duration) {
 		if d.cancelLoop == nil {
 			return
 		}
+		d.mu.Lock()
+		d.running = false
+		d.mu.Unlock()
 		d.cancelLoop()
 		<-d.loopDone
 		done := make(chan struct{})
@@ -213,38 +223,54 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for ctx.Err() == nil {
-		claimed, err := d.claim(ctx, sendCtx)
+		c, err := d.claim(ctx, sendCtx)
 		if err != nil && ctx.Err() == nil {
 			d.log.Error("claim messages", "error", err)
 		}
-		if claimed > 0 && err == nil {
-			continue // more may be due
+		if err == nil && c.asked > 0 && c.got == c.asked {
+			continue // it took all it asked for: more may be due
 		}
+		// A finished send frees a worker; that is worth another claim
+		// only if this one was short of workers or skipped subscriptions
+		// at their in-flight cap. Otherwise nothing else is due before
+		// the next wake-up or due time, and a claim would find nothing.
+		var freed chan struct{}
 		wait := pollInterval
-		if err == nil {
-			if next, ok, err := d.cfg.Store.NextDue(ctx); err == nil && ok {
-				wait = min(max(next.Sub(d.cfg.Now()), time.Millisecond), pollInterval)
+		switch {
+		case err != nil:
+		case c.asked == 0:
+			freed = d.freed
+		default:
+			if c.excluded {
+				freed = d.freed
 			}
-		}
-		if !timer.Stop() {
-			select {
-			case <-timer.C:
-			default:
+			if !c.next.IsZero() {
+				wait = min(max(c.next.Sub(d.cfg.Now()), time.Millisecond), pollInterval)
 			}
 		}
 		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 		case <-d.wake:
-		case <-d.freed:
+		case <-freed:
 		case <-timer.C:
 		}
 	}
 }
 
+// claimed is what one claim did: it asked the store for asked messages
+// (as many as there were free workers), got got of them, and skipped
+// subscriptions at their in-flight cap if excluded; the queue's next
+// message is due at next.
+type claimed struct {
+	asked, got int
+	excluded   bool
+	next       time.Time
+}
+
 // claim leases as many due messages as there are free workers and starts
-// sending them. It returns how many it started.
-func (d *Dispatcher) claim(ctx, sendCtx context.Context) (int, error) {
+// sending them.
+func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	d.mu.Lock()
 	free := d.cfg.Workers - d.total
 	var exclude []string
@@ -254,18 +280,21 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (int, error) {
 		}
 	}
 	d.mu.Unlock()
+	c := claimed{excluded: len(exclude) > 0}
 	if free <= 0 {
-		return 0, nil
+		return c, nil
 	}
+	c.asked = free
 	now := d.cfg.Now()
-	deliveries, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{
+	cl, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{
 		Now: now, Limit: free, Lease: d.lease, Exclude: exclude, HostRate: d.cfg.HostRate,
 	})
 	if err != nil {
-		return 0, err
+		return c, err
 	}
+	deliveries := cl.Deliveries
+	c.got, c.next = len(deliveries), cl.NextDue
 	var release []string
-	started := 0
 	d.mu.Lock()
 	for _, dl := range deliveries {
 		sub := targetKey(dl)
@@ -275,18 +304,65 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (int, error) {
 		}
 		d.inflight[sub]++
 		d.total++
-		started++
 		d.sends.Add(1)
 		go d.send(sendCtx, dl)
 	}
 	d.metrics.inflight.Set(float64(d.total))
 	d.mu.Unlock()
 	if len(release) > 0 {
+		c.excluded = true
 		if err := d.cfg.Store.ReleaseMessages(ctx, release, now); err != nil {
-			return started, err
+			return c, err
 		}
 	}
-	return started, nil
+	return c, nil
+}
+
+// Lease is how long a claim of this dispatcher holds: a message stored
+// claimed for Deliver must be leased this long.
+func (d *Dispatcher) Lease() time.Duration { return d.lease }
+
+// Reserve takes a free worker for a message to the target key (a
+// subscription id) if the worker bounds allow one, for the fan-out to hand
+// the message over with Deliver, or back with Unreserve. It reports
+// whether it did; a dispatcher that is not running reserves nothing.
+func (d *Dispatcher) Reserve(key string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.running || d.total >= d.cfg.Workers || d.inflight[key] >= d.cfg.PerSubscription {
+		return false
+	}
+	d.inflight[key]++
+	d.total++
+	d.sends.Add(1)
+	d.metrics.inflight.Set(float64(d.total))
+	return true
+}
+
+// Unreserve gives back a reservation that will not be delivered.
+func (d *Dispatcher) Unreserve(key string) { d.done(key) }
+
+// Deliver sends a message on the worker Reserve took for it. The message
+// must be claimed for this dispatcher in the store (stored with its
+// lease), as ClaimMessages would have.
+func (d *Dispatcher) Deliver(dl *store.Delivery) {
+	go d.send(d.sendCtx, dl)
+}
+
+// done frees a worker of the target key.
+func (d *Dispatcher) done(key string) {
+	d.mu.Lock()
+	if d.inflight[key]--; d.inflight[key] <= 0 {
+		delete(d.inflight, key)
+	}
+	d.total--
+	d.metrics.inflight.Set(float64(d.total))
+	d.mu.Unlock()
+	d.sends.Done()
+	select {
+	case d.freed <- struct{}{}:
+	default:
+	}
 }
 
 // maxSnippet is how much of a response body the attempt log keeps.
@@ -294,21 +370,7 @@ const maxSnippet = 1024
 
 // send makes one attempt and hands its outcome to the recorder.
 func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
-	defer func() {
-		d.mu.Lock()
-		sub := targetKey(dl)
-		if d.inflight[sub]--; d.inflight[sub] <= 0 {
-			delete(d.inflight, sub)
-		}
-		d.total--
-		d.metrics.inflight.Set(float64(d.total))
-		d.mu.Unlock()
-		d.sends.Done()
-		select {
-		case d.freed <- struct{}{}:
-		default:
-		}
-	}()
+	defer d.done(targetKey(dl))
 	m := dl.Message
 	started := d.cfg.Now()
 	res := &store.AttemptResult{

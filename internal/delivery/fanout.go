@@ -3,7 +3,6 @@ package delivery
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -23,13 +22,20 @@ import (
 // with the new cursor position, so a crash replays at most one batch and
 // the unique (change, subscription) key keeps replays from doubling
 // messages.
+//
+// With a Direct dispatcher, a webhook that the dispatcher has a free
+// worker for is stored already claimed by it and handed over at once,
+// saving the queue a claim per message; what is rate-limited or finds no
+// free worker is stored pending for any node's dispatcher to claim.
 type FanOut struct {
 	store   store.Store
 	log     *slog.Logger
 	now     func() time.Time
 	baseURL string
 	batch   int
-	// enqueued is called after messages were stored, to wake delivery.
+	direct  Direct
+	// enqueued is called after messages were stored pending, to wake
+	// delivery.
 	enqueued func()
 
 	wake    chan struct{}
@@ -47,8 +53,23 @@ type FanOutConfig struct {
 	BaseURL string
 	// Batch is how many changes one transaction handles.
 	Batch int
-	// Enqueued is called after new messages were stored.
+	// Enqueued is called after new messages were stored pending.
 	Enqueued func()
+	// Direct, if set, delivers new webhooks without a claim.
+	Direct Direct
+}
+
+// Direct is a dispatcher the fan-out hands new messages to (Dispatcher).
+type Direct interface {
+	// Lease is how long a message stored for Deliver is claimed for.
+	Lease() time.Duration
+	// Reserve takes a worker for a message to the subscription, if one
+	// is free.
+	Reserve(subscriptionID string) bool
+	// Unreserve gives a worker back.
+	Unreserve(subscriptionID string)
+	// Deliver sends a message stored claimed on a reserved worker.
+	Deliver(d *store.Delivery)
 }
 
 // NewFanOut returns a FanOut; call Start to run it.
@@ -67,7 +88,7 @@ func NewFanOut(cfg FanOutConfig) *FanOut {
 	}
 	return &FanOut{
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, batch: cfg.Batch,
-		enqueued: cfg.Enqueued, wake: make(chan struct{}, 1),
+		enqueued: cfg.Enqueued, direct: cfg.Direct, wake: make(chan struct{}, 1),
 	}
 }
 
@@ -83,6 +104,14 @@ func (f *FanOut) Notify() {
 // (another process, another node).
 const pollInterval = time.Second
 
+// Back-off bounds of the retries after a step left unsettled changes (see
+// store.FanOutResult): they come within a transaction's time, usually
+// milliseconds.
+const (
+	unsettledMin = time.Millisecond
+	unsettledMax = 50 * time.Millisecond
+)
+
 // Start runs the fan-out loop until Stop or ctx ends.
 func (f *FanOut) Start(ctx context.Context) error {
 	ctx, f.cancel = context.WithCancel(ctx)
@@ -91,9 +120,13 @@ func (f *FanOut) Start(ctx context.Context) error {
 		defer close(f.stopped)
 		ticker := time.NewTicker(pollInterval)
 		defer ticker.Stop()
+		retry := time.NewTimer(time.Hour)
+		retry.Stop()
+		backoff := unsettledMin
 		for {
+			var last store.FanOutResult
 			for {
-				n, err := f.RunOnce(ctx)
+				res, err := f.RunOnce(ctx)
 				if err != nil {
 					if ctx.Err() != nil {
 						return
@@ -101,16 +134,32 @@ func (f *FanOut) Start(ctx context.Context) error {
 					f.log.Error("fan-out failed", "error", err)
 					break
 				}
-				if n < f.batch {
+				if res.Changes > 0 {
+					backoff = unsettledMin
+				}
+				if last = res; res.Changes < f.batch {
 					break
 				}
+			}
+			wake := f.wake
+			switch {
+			case last.Busy:
+				// Another node is fanning out, and it heard of the same
+				// writes: leave it to that node until the next tick,
+				// which also takes over from a node that died.
+				wake = nil
+			case last.Unsettled:
+				retry.Reset(backoff)
+				backoff = min(2*backoff, unsettledMax)
 			}
 			select {
 			case <-ctx.Done():
 				return
-			case <-f.wake:
+			case <-wake:
 			case <-ticker.C:
+			case <-retry.C:
 			}
+			retry.Stop()
 		}
 	}()
 	return nil
@@ -128,12 +177,37 @@ func (f *FanOut) Stop() {
 	})
 }
 
-// RunOnce fans out one batch of changes and returns how many it read.
-func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
-	changes, from, err := f.store.ReadChanges(ctx, store.FanOutCursor, f.batch)
-	if err != nil || len(changes) == 0 {
-		return 0, err
+// RunOnce runs one fan-out step (see store.Store's FanOut).
+func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
+	var direct map[string]*store.Delivery
+	res, err := f.store.FanOut(ctx, store.FanOutCursor, f.batch, func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+		msgs, d, err := f.build(ctx, changes)
+		direct = d
+		return msgs, err
+	})
+	for _, id := range res.Leased {
+		if d := direct[id]; d != nil {
+			f.direct.Deliver(d)
+			delete(direct, id)
+		}
 	}
+	for _, d := range direct { // not stored: another node got the step
+		f.direct.Unreserve(d.Message.SubscriptionID)
+	}
+	if err != nil {
+		return res, err
+	}
+	if res.Messages > len(res.Leased) {
+		f.enqueued()
+	}
+	return res, nil
+}
+
+// build returns the messages of changes: one per matching subscription,
+// and the iCal Hooks pings of the feeds they touched. The webhooks it
+// could reserve a worker of the direct dispatcher for are claimed for it;
+// it returns their deliveries by message id.
+func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.Message, map[string]*store.Delivery, error) {
 	accounts := map[string]bool{}
 	var ids []string
 	for _, ch := range changes {
@@ -144,7 +218,7 @@ func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
 	}
 	subs, err := f.store.ActiveSubscriptions(ctx, ids)
 	if err != nil {
-		return 0, err
+		return nil, nil, err
 	}
 	byAccount := map[string][]*store.Subscription{}
 	for _, s := range subs {
@@ -152,6 +226,7 @@ func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
 	}
 	now := f.now().UTC()
 	var msgs []*store.Message
+	direct := map[string]*store.Delivery{}
 	for _, ch := range changes {
 		for _, s := range byAccount[ch.AccountID] {
 			if s.CalendarID != "" && s.CalendarID != ch.CalendarID {
@@ -169,28 +244,31 @@ func (f *FanOut) RunOnce(ctx context.Context) (int, error) {
 				NextAttemptAt: now, CreatedAt: now,
 			}
 			if m.Payload, err = f.payload(m, ch); err != nil {
-				return 0, err
+				f.unreserve(direct)
+				return nil, nil, err
+			}
+			// A rate limit is the queue's to apply.
+			if f.direct != nil && s.RateLimit == 0 && f.direct.Reserve(s.ID) {
+				m.Status, m.NextAttemptAt = store.MessageDelivering, now.Add(f.direct.Lease())
+				direct[m.ID] = &store.Delivery{Message: m, URL: s.URL, Secrets: s.SigningSecrets(now)}
 			}
 			msgs = append(msgs, m)
 		}
 	}
 	pings, err := f.pings(ctx, changes, now)
 	if err != nil {
-		return 0, err
+		f.unreserve(direct)
+		return nil, nil, err
 	}
-	msgs = append(msgs, pings...)
-	to := changes[len(changes)-1].ID
-	err = f.store.EnqueueMessages(ctx, store.FanOutCursor, from, to, msgs)
-	if errors.Is(err, store.ErrConflict) {
-		return 0, nil // another worker took this batch
+	return append(msgs, pings...), direct, nil
+}
+
+// unreserve gives back the workers of deliveries that will not be made.
+func (f *FanOut) unreserve(direct map[string]*store.Delivery) {
+	for _, d := range direct {
+		f.direct.Unreserve(d.Message.SubscriptionID)
 	}
-	if err != nil {
-		return 0, err
-	}
-	if len(msgs) > 0 {
-		f.enqueued()
-	}
-	return len(changes), nil
+	clear(direct)
 }
 
 // pings returns one iCal Hooks ping per armed hook of every feed whose

@@ -63,7 +63,13 @@ type feedTokenJSON struct {
 }
 
 func (h *Handler) getFeedToken(w http.ResponseWriter, r *http.Request) {
-	a := accountFrom(r.Context())
+	// Afresh: the authenticated account may be a few seconds old, from
+	// before a rotation through another node.
+	a, err := h.cfg.Accounts.Get(r.Context(), accountFrom(r.Context()).ID)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
 	h.writeFeedToken(w, r, a.ID, a.FeedToken)
 }
 

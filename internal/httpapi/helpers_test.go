@@ -110,15 +110,21 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 func (s *testServer) fanOut() {
 	s.t.Helper()
 	f := delivery.NewFanOut(delivery.FanOutConfig{Store: s.store, BaseURL: s.URL})
-	for {
-		n, err := f.RunOnce(context.Background())
+	// On PostgreSQL a change is read once the transactions before it
+	// ended, which may be other tests'.
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		res, err := f.RunOnce(context.Background())
 		if err != nil {
 			s.t.Fatalf("fan-out: %v", err)
 		}
-		if n == 0 {
+		if res.Changes == 0 && !res.Unsettled {
 			return
 		}
+		if res.Changes == 0 {
+			time.Sleep(time.Millisecond)
+		}
 	}
+	s.t.Fatal("fan-out: the change log did not settle within 30 s")
 }
 
 type response struct {

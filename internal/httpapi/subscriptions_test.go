@@ -206,11 +206,11 @@ func TestDeliveryLogAndRedeliver(t *testing.T) {
 	// Record a failed attempt as the dispatcher would, then read the log.
 	id := m["id"].(string)
 	claimed, err := s.store.ClaimMessages(context.Background(), store.ClaimParams{Now: time.Now(), Limit: 10, Lease: time.Minute})
-	if err != nil || len(claimed) != 3 {
-		t.Fatalf("claim = %d, %v", len(claimed), err)
+	if err != nil || len(claimed.Deliveries) != 3 {
+		t.Fatalf("claim = %+v, %v", claimed, err)
 	}
 	var results []*store.AttemptResult
-	for _, d := range claimed {
+	for _, d := range claimed.Deliveries {
 		results = append(results, &store.AttemptResult{
 			Attempt:        store.Attempt{MessageID: d.Message.ID, DeliveryID: "d-" + d.Message.ID, AttemptedAt: time.Now(), StatusCode: 503, Latency: 12 * time.Millisecond, Response: "busy"},
 			SubscriptionID: d.Message.SubscriptionID, Outcome: store.OutcomeUndeliverable,

@@ -55,10 +55,11 @@ func TestRegistrationRacingAChange(t *testing.T) {
 	if status != icalhooks.StatusActive || pinged != 1 {
 		t.Fatalf("Register = %q with %d pings; want active and a ping at once", status, pinged)
 	}
-	ds, err := db.ClaimMessages(ctx, store.ClaimParams{Now: time.Now(), Limit: 10, Lease: time.Minute})
-	if err != nil || len(ds) != 1 {
-		t.Fatalf("queued = %d, %v; want one ping", len(ds), err)
+	c, err := db.ClaimMessages(ctx, store.ClaimParams{Now: time.Now(), Limit: 10, Lease: time.Minute})
+	if err != nil || len(c.Deliveries) != 1 {
+		t.Fatalf("queued = %+v, %v; want one ping", c, err)
 	}
+	ds := c.Deliveries
 	if d := ds[0]; d.URL != "http://127.0.0.1:9/hook" || d.Message.EventType != store.PingEventType ||
 		string(d.Message.Payload) != "https://calhook.example/feeds/"+a.ID+"/"+cal.ID+".ics" {
 		t.Errorf("ping = %+v, payload %q", d, d.Message.Payload)

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -30,20 +31,22 @@ type WebhookStore interface {
 	// accounts.
 	ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*Subscription, error)
 
-	// ReadChanges returns up to limit changes after the named cursor's
-	// position (of every account), and that position.
-	ReadChanges(ctx context.Context, cursor string, limit int) (changes []*Change, position int64, err error)
-	// EnqueueMessages stores messages and moves the named cursor from
-	// position from to position to, in one transaction. Messages whose
-	// (change, subscription) already exists are skipped. If the cursor is
-	// no longer at from (another worker moved it), nothing is stored and
-	// ErrConflict is returned.
-	EnqueueMessages(ctx context.Context, cursor string, from, to int64, msgs []*Message) error
+	// FanOut runs one step of the fan-out that the named cursor tracks: it
+	// reads up to limit changes after the cursor, calls build with them,
+	// and stores the messages build returns while it moves the cursor past
+	// the changes, as one unit: every change is fanned out once, whichever
+	// worker or node runs the step. Messages whose (change, target) exists
+	// already are skipped, and so is a ping whose hook is no longer armed.
+	// A message is stored pending, or already claimed when its Status is
+	// MessageDelivering (its NextAttemptAt is then the lease's end): the
+	// worker that made it delivers it without a claim.
+	FanOut(ctx context.Context, cursor string, limit int, build FanOutFunc) (FanOutResult, error)
 
 	// ClaimMessages leases due messages for delivery and applies the
 	// subscriptions' rate limits: a message over its subscription's rate
-	// is not returned but rescheduled to its slot.
-	ClaimMessages(ctx context.Context, p ClaimParams) ([]*Delivery, error)
+	// is not returned but rescheduled to its slot. It also tells when to
+	// claim again.
+	ClaimMessages(ctx context.Context, p ClaimParams) (*Claim, error)
 	// ReleaseMessages returns claimed messages to the queue, due at the
 	// given time, without counting an attempt.
 	ReleaseMessages(ctx context.Context, ids []string, at time.Time) error
@@ -51,9 +54,6 @@ type WebhookStore interface {
 	// transaction: the attempt log, each message's new state and each
 	// subscription's health. It returns the subscriptions it disabled.
 	RecordAttempts(ctx context.Context, results []*AttemptResult, p RecordParams) ([]string, error)
-	// NextDue returns when the earliest queued message is due; ok is false
-	// when the queue is empty.
-	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
 
 	// ListMessages returns a page of a subscription's messages, newest
 	// first.
@@ -71,6 +71,27 @@ type WebhookStore interface {
 	// ChangeHorizon returns the newest change id that has been pruned;
 	// cursors before it answer ErrGone.
 	ChangeHorizon(ctx context.Context) (int64, error)
+}
+
+// FanOutFunc returns the messages that changes cause. It may read from the
+// store; it must not write to it.
+type FanOutFunc func(ctx context.Context, changes []*Change) ([]*Message, error)
+
+// FanOutResult is what one FanOut step did.
+type FanOutResult struct {
+	// Changes is how many changes the step read and fanned out.
+	Changes int
+	// Messages is how many messages it stored.
+	Messages int
+	// Leased lists the stored messages that were stored claimed, by id.
+	Leased []string
+	// Busy reports that another worker holds the cursor: that worker
+	// fans out what is there.
+	Busy bool
+	// Unsettled reports that newer changes exist that the step could not
+	// read yet, because a transaction that may still add changes before
+	// them is in flight: try again shortly.
+	Unsettled bool
 }
 
 // Message states.
@@ -107,6 +128,16 @@ type Subscription struct {
 	Seq          int64
 	CreatedAt    time.Time
 	UpdatedAt    time.Time
+}
+
+// SigningSecrets returns the secrets that sign an attempt made at now,
+// newest first: the current one, and the previous one until its overlap
+// after a rotation ends.
+func (s *Subscription) SigningSecrets(now time.Time) []string {
+	if s.PrevSecret != "" && s.PrevSecretExpiresAt.After(now) {
+		return []string{s.Secret, s.PrevSecret}
+	}
+	return []string{s.Secret}
 }
 
 // Message is one notification: a webhook for a subscription, or an iCal
@@ -184,6 +215,16 @@ type AttemptResult struct {
 	Disable string
 }
 
+// Claim is what ClaimMessages leased, and when to claim again.
+type Claim struct {
+	Deliveries []*Delivery
+	// NextDue is when the earliest message left in the queue is due (not
+	// after the claim's time if more were due than it took), or the zero
+	// time when nothing is left to deliver. Claimed messages count as due
+	// when their lease ends; parked ones do not count.
+	NextDue time.Time
+}
+
 // ClaimParams selects messages to claim.
 type ClaimParams struct {
 	Now   time.Time
@@ -234,14 +275,65 @@ type PruneStats struct {
 	Attempts, Messages, Changes int64
 }
 
-// NextSlot is the rate limiter shared by every adapter (GCRA without
-// burst): given the subscription's theoretical arrival time tat, it returns
-// when a message may go out and the new tat.
-func NextSlot(tat, now time.Time, perSecond int) (slot, newTAT time.Time) {
-	interval := time.Second / time.Duration(perSecond)
-	slot = tat
-	if slot.Before(now) {
-		slot = now
+// MessageState returns the state an attempt leaves its message in, and
+// when the message is due again (the zero time once it is finished).
+func (r *AttemptResult) MessageState() (status string, next time.Time) {
+	switch r.Outcome {
+	case OutcomeDelivered:
+		return MessageDelivered, time.Time{}
+	case OutcomeUndeliverable:
+		return MessageUndeliverable, time.Time{}
 	}
-	return slot, slot.Add(interval)
+	return MessagePending, r.NextAttemptAt
+}
+
+// Health is what a batch of attempts tells of one subscription.
+type Health struct {
+	SubscriptionID string
+	// OK reports that the latest attempt of the batch was delivered and
+	// none asked to disable the subscription.
+	OK bool
+	// At is when the latest attempt was made.
+	At time.Time
+	// Disable is a reason to disable the subscription at once (such as
+	// 410 Gone) from any attempt of the batch.
+	Disable string
+}
+
+// HealthOf returns the health of each subscription that results have
+// attempts of, in the order they first appear; pings are left out.
+func HealthOf(results []*AttemptResult) []*Health {
+	var out []*Health
+	byID := map[string]*Health{}
+	for _, r := range results {
+		if r.HookID != "" {
+			continue
+		}
+		h := byID[r.SubscriptionID]
+		if h == nil {
+			h = &Health{SubscriptionID: r.SubscriptionID}
+			byID[r.SubscriptionID] = h
+			out = append(out, h)
+		}
+		h.At = r.AttemptedAt
+		if r.Disable != "" {
+			h.Disable = r.Disable
+		}
+		h.OK = r.Outcome == OutcomeDelivered && h.Disable == ""
+	}
+	return out
+}
+
+// DisableReason returns why a subscription whose attempts have all failed
+// since since is to be disabled after the attempts of h, or "" if it is
+// not: the reason an attempt gave, or failures for longer than after
+// (when after is positive).
+func (h *Health) DisableReason(since time.Time, after time.Duration) string {
+	switch {
+	case h.Disable != "":
+		return h.Disable
+	case after > 0 && h.At.Sub(since) >= after:
+		return fmt.Sprintf("every delivery attempt failed for %s", after)
+	}
+	return ""
 }

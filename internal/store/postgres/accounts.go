@@ -60,7 +60,7 @@ func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Acco
 // DeleteAccount removes an account; everything it owns goes with it through
 // ON DELETE CASCADE.
 func (db *DB) DeleteAccount(ctx context.Context, id string) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE id = $1`, id)
 		if err != nil {
 			return err
@@ -68,7 +68,8 @@ func (db *DB) DeleteAccount(ctx context.Context, id string) error {
 		if err := mustAffect(tag, "account "+id); err != nil {
 			return err
 		}
-		return notifyChange(ctx, tx, id, "")
+		tx.notifyChange(Change{AccountID: id})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete account %s: %w", id, err)
@@ -80,7 +81,7 @@ func (db *DB) DeleteAccount(ctx context.Context, id string) error {
 // cached feeds keyed by version are never served for the old token) and
 // records a credentials change, in one transaction.
 func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		tag, err := tx.Exec(ctx, `UPDATE accounts
 			SET feed_token = $1, feed_version = feed_version + 1, updated_at = $2 WHERE id = $3`,
 			token, now, accountID)
@@ -94,12 +95,13 @@ func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now tim
 		if _, err := tx.Exec(ctx, `DELETE FROM icalhooks WHERE account_id = $1`, accountID); err != nil {
 			return err
 		}
-		if _, err := db.appendChange(ctx, tx, &store.Change{
+		if _, err := appendChange(ctx, tx, &store.Change{
 			AccountID: accountID, Type: store.ChangeCredentials, OccurredAt: now,
 		}, nil); err != nil {
 			return err
 		}
-		return notifyChange(ctx, tx, accountID, "")
+		tx.notifyChange(Change{AccountID: accountID})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("set feed token of %s: %w", accountID, err)

@@ -49,7 +49,7 @@ func (db *DB) CreateCalendar(ctx context.Context, c *store.Calendar) error {
 	if c.Version == 0 {
 		c.Version = 1
 	}
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		if err := bumpAccount(ctx, tx, c.AccountID, c.CreatedAt); err != nil {
 			return err
 		}
@@ -63,7 +63,8 @@ func (db *DB) CreateCalendar(ctx context.Context, c *store.Calendar) error {
 		if err != nil {
 			return err
 		}
-		return notifyChange(ctx, tx, c.AccountID, c.ID)
+		tx.notifyChange(Change{AccountID: c.AccountID, CalendarID: c.ID, Calendar: true})
+		return nil
 	})
 	if isUnique(err) {
 		return fmt.Errorf("create calendar %s: %w", c.ID, store.ErrConflict)
@@ -97,7 +98,7 @@ func (db *DB) ListCalendars(ctx context.Context, p store.ListCalendarsParams) ([
 // UpdateCalendar stores a calendar's name, zone and source, and bumps its
 // version and the account's feed version.
 func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		err := tx.QueryRow(ctx, `UPDATE calendars
 			SET name = $1, time_zone = $2, source_url = $3, poll_interval_seconds = $4, version = version + 1, updated_at = $5
 			WHERE id = $6 AND account_id = $7 RETURNING version`,
@@ -109,7 +110,8 @@ func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 		if err := bumpAccount(ctx, tx, c.AccountID, c.UpdatedAt); err != nil {
 			return err
 		}
-		return notifyChange(ctx, tx, c.AccountID, c.ID)
+		tx.notifyChange(Change{AccountID: c.AccountID, CalendarID: c.ID, Calendar: true})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("update calendar %s: %w", c.ID, err)
@@ -120,7 +122,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 // DeleteCalendar records a deletion change for each of the calendar's events
 // and removes the calendar with its events, in one transaction.
 func (db *DB) DeleteCalendar(ctx context.Context, accountID, id string, now time.Time) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		var one int
 		if err := tx.QueryRow(ctx, `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`,
 			id, accountID).Scan(&one); err != nil {
@@ -137,11 +139,12 @@ func (db *DB) DeleteCalendar(ctx context.Context, accountID, id string, now time
 			return err
 		}
 		for _, e := range events {
-			if _, err := db.insertChange(ctx, tx, e, store.ChangeDeleted, now); err != nil {
+			if _, err := insertChange(ctx, tx, e, store.ChangeDeleted, now); err != nil {
 				return err
 			}
 		}
-		return notifyChange(ctx, tx, accountID, id)
+		tx.notifyChange(Change{AccountID: accountID, CalendarID: id, Calendar: true})
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("delete calendar %s: %w", id, err)

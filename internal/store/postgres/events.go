@@ -141,57 +141,41 @@ func updateEvent(ctx context.Context, tx pgx.Tx, e *store.Event) error {
 }
 
 // insertChange appends a change record for e inside tx.
-func (db *DB) insertChange(ctx context.Context, tx pgx.Tx, e *store.Event, typ string, at time.Time) (*store.Change, error) {
+func insertChange(ctx context.Context, tx pgx.Tx, e *store.Event, typ string, at time.Time) (*store.Change, error) {
 	snap, err := store.MarshalSnapshot(e)
 	if err != nil {
 		return nil, err
 	}
-	return db.appendChange(ctx, tx, &store.Change{
+	return appendChange(ctx, tx, &store.Change{
 		AccountID: e.AccountID, CalendarID: e.CalendarID, EventID: e.ID, EventUID: e.UID,
 		Type: typ, Event: e, OccurredAt: at,
 	}, snap)
 }
 
 // appendChange appends ch (with the event snapshot snap, or none) to the
-// change log inside tx and sets its ID. The caller must hold the lock of the
-// account's row, so that the account's change ids follow commit order.
-//
-// The insert first takes the changes lock in shared mode, from the FROM
-// clause, before the identity default draws the id: ReadChanges takes it
-// exclusively to wait out every transaction that holds an id but has not
-// committed yet. Take it last in a transaction (after every row lock), as
-// the fan-out's wait would otherwise extend to row locks.
-func (db *DB) appendChange(ctx context.Context, tx pgx.Tx, ch *store.Change, snap []byte) (*store.Change, error) {
+// change log inside tx and sets its ID. The caller must hold the lock of
+// the row that orders the change ids clients page through: the calendar's
+// for a change of a calendar, the account's for a change of the account.
+func appendChange(ctx context.Context, tx pgx.Tx, ch *store.Change, snap []byte) (*store.Change, error) {
 	if snap == nil {
 		snap = []byte(`{}`)
 	}
-	err := tx.QueryRow(ctx, `INSERT INTO changes
-		(account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		SELECT $1, $2, $3, $4, $5, $6::jsonb, $7 FROM pg_advisory_xact_lock_shared($8)
-		RETURNING id`,
-		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt, db.changesKey).Scan(&ch.ID)
+	err := tx.QueryRow(ctx, insertChangeSQL,
+		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).Scan(&ch.ID)
 	if err != nil {
 		return nil, fmt.Errorf("insert change: %w", err)
 	}
 	return ch, nil
 }
 
-// CreateEvent stores a new event with its change record in one transaction.
+const insertChangeSQL = `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+	VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id`
+
+// CreateEvent stores a new event with its change record in one transaction
+// (group-committed; see commitGroup).
 func (db *DB) CreateEvent(ctx context.Context, e *store.Event) (*store.Change, error) {
-	var ch *store.Change
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		if err := bumpCalendar(ctx, tx, e.AccountID, e.CalendarID, e.UpdatedAt); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, e); err != nil {
-			return err
-		}
-		var err error
-		if ch, err = db.insertChange(ctx, tx, e, store.ChangeCreated, e.UpdatedAt); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, e.AccountID, e.CalendarID)
-	})
+	ch, err := db.writeEvent(ctx, &eventWrite{kind: store.ChangeCreated, event: e,
+		accountID: e.AccountID, calendarID: e.CalendarID, eventID: e.ID, at: e.UpdatedAt})
 	if err != nil {
 		return nil, fmt.Errorf("create event: %w", err)
 	}
@@ -233,46 +217,21 @@ func (db *DB) ListEvents(ctx context.Context, p store.ListEventsParams) ([]*stor
 }
 
 // UpdateEvent stores an event's new fields with its change record in one
-// transaction.
+// transaction (group-committed).
 func (db *DB) UpdateEvent(ctx context.Context, e *store.Event) (*store.Change, error) {
-	var ch *store.Change
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		if err := bumpCalendar(ctx, tx, e.AccountID, e.CalendarID, e.UpdatedAt); err != nil {
-			return err
-		}
-		if err := updateEvent(ctx, tx, e); err != nil {
-			return err
-		}
-		var err error
-		if ch, err = db.insertChange(ctx, tx, e, store.ChangeUpdated, e.UpdatedAt); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, e.AccountID, e.CalendarID)
-	})
+	ch, err := db.writeEvent(ctx, &eventWrite{kind: store.ChangeUpdated, event: e,
+		accountID: e.AccountID, calendarID: e.CalendarID, eventID: e.ID, at: e.UpdatedAt})
 	if err != nil {
 		return nil, fmt.Errorf("update event: %w", err)
 	}
 	return ch, nil
 }
 
-// DeleteEvent removes an event with its change record in one transaction.
+// DeleteEvent removes an event with its change record in one transaction
+// (group-committed).
 func (db *DB) DeleteEvent(ctx context.Context, accountID, calendarID, id string, now time.Time) (*store.Change, error) {
-	var ch *store.Change
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		// The calendar's lock comes first, as in every event write.
-		if err := bumpCalendar(ctx, tx, accountID, calendarID, now); err != nil {
-			return err
-		}
-		e, err := scanEvent(tx.QueryRow(ctx, `DELETE FROM events
-			WHERE id = $1 AND calendar_id = $2 AND account_id = $3 RETURNING `+eventColumns, id, calendarID, accountID))
-		if err != nil {
-			return err
-		}
-		if ch, err = db.insertChange(ctx, tx, e, store.ChangeDeleted, now); err != nil {
-			return err
-		}
-		return notifyChange(ctx, tx, accountID, calendarID)
-	})
+	ch, err := db.writeEvent(ctx, &eventWrite{kind: store.ChangeDeleted,
+		accountID: accountID, calendarID: calendarID, eventID: id, at: now})
 	if err != nil {
 		return nil, fmt.Errorf("delete event %s: %w", id, err)
 	}

@@ -3,6 +3,8 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -83,27 +85,65 @@ func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*st
 	return changes, nil
 }
 
+const changeColumns = `id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at`
+
 func queryChanges(ctx context.Context, q querier, where string, args ...any) ([]*store.Change, error) {
-	rows, err := q.Query(ctx, `SELECT id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at
-		FROM changes `+where, args...)
+	rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM changes `+where, args...)
 	if err != nil {
 		return nil, err
 	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Change, error) {
-		var ch store.Change
-		var snap []byte
-		if err := row.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &ch.OccurredAt); err != nil {
-			return nil, err
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Change, error) { return scanChange(row) })
+}
+
+// scanChange scans changeColumns.
+func scanChange(row pgx.Row) (*store.Change, error) {
+	var ch store.Change
+	var snap []byte
+	if err := row.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &ch.OccurredAt); err != nil {
+		return nil, err
+	}
+	return decodeChange(&ch, snap)
+}
+
+// nullChange scans changeColumns from an outer join, where they may be
+// NULL.
+type nullChange struct {
+	id                                        *int64
+	account, calendar, eventID, eventUID, typ *string
+	snap                                      []byte
+	occurred                                  *time.Time
+}
+
+func (n *nullChange) dest() []any {
+	return []any{&n.id, &n.account, &n.calendar, &n.eventID, &n.eventUID, &n.typ, &n.snap, &n.occurred}
+}
+
+// change returns the scanned change; the columns must not be NULL.
+func (n *nullChange) change() (*store.Change, error) {
+	return decodeChange(&store.Change{ID: *n.id, AccountID: *n.account, CalendarID: *n.calendar, EventID: *n.eventID,
+		EventUID: *n.eventUID, Type: *n.typ, OccurredAt: *n.occurred}, n.snap)
+}
+
+// decodeChange completes a scanned change: UTC times, and the event of an
+// event change from its snapshot.
+func decodeChange(ch *store.Change, snap []byte) (*store.Change, error) {
+	ch.OccurredAt = utc(ch.OccurredAt)
+	if ch.CalendarID != "" && store.IsEventChange(ch.Type) {
+		var err error
+		if ch.Event, err = store.UnmarshalSnapshot(snap, ch.AccountID, ch.CalendarID); err != nil {
+			return nil, fmt.Errorf("change %d: %w", ch.ID, err)
 		}
-		ch.OccurredAt = utc(ch.OccurredAt)
-		if ch.CalendarID != "" && store.IsEventChange(ch.Type) {
-			var err error
-			if ch.Event, err = store.UnmarshalSnapshot(snap, ch.AccountID, ch.CalendarID); err != nil {
-				return nil, fmt.Errorf("change %d: %w", ch.ID, err)
-			}
-		}
-		return &ch, nil
-	})
+	}
+	return ch, nil
+}
+
+// qualified prefixes each of the comma-separated columns with alias.
+func qualified(alias, columns string) string {
+	parts := strings.Split(columns, ",")
+	for i, c := range parts {
+		parts[i] = alias + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(parts, ", ")
 }
 
 // ChangeCursor returns the id of the newest change of the account, the

@@ -47,7 +47,7 @@ func queryHooks(ctx context.Context, q querier, where string, args ...any) ([]*s
 // on other nodes cannot overshoot a cap.
 func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error) {
 	var reg *store.HookRegistration
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		st, err := feedState(ctx, tx, p.AccountID, p.CalendarID, "FOR SHARE")
 		if err != nil {
 			return err
@@ -98,16 +98,19 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			if err != nil {
 				return err
 			}
-			n, err := insertMessages(ctx, tx, []*store.Message{{
+			var st stored
+			batch := &pgx.Batch{}
+			queueMessages(batch, []*store.Message{{
 				ID: id.UUID(), AccountID: p.AccountID, HookID: h.ID, ChangeID: cursor, EventType: store.PingEventType,
 				Payload: p.PingPayload, NextAttemptAt: p.Now, CreatedAt: p.Now,
-			}})
-			if err != nil {
+			}}, nil, &st)
+			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 				return err
 			}
 			h.Armed, reg.Pinged = false, true
-			if n > 0 {
-				return notifyMessages(ctx, tx)
+			if st.pending > 0 {
+				tx.notifyMessages()
+				return nil
 			}
 		}
 		return nil

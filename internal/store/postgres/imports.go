@@ -82,7 +82,7 @@ func (db *DB) CalendarByHookToken(ctx context.Context, token string) (*store.Cal
 // version check and the writes are atomic.
 func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*store.Change, error) {
 	var changes []*store.Change
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		changes = nil
 		var version int64
 		var kind string
@@ -115,7 +115,7 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 					return err
 				}
 			}
-			ch, err := db.appendChange(ctx, tx, &store.Change{
+			ch, err := appendChange(ctx, tx, &store.Change{
 				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
 			}, nil)
 			if err != nil {
@@ -141,7 +141,8 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			return err
 		}
 		if writes || p.SyncChange != "" {
-			return notifyChange(ctx, tx, p.AccountID, p.CalendarID)
+			tx.notifyChange(Change{AccountID: p.AccountID, CalendarID: p.CalendarID})
+			return nil
 		}
 		return nil
 	})
@@ -166,7 +167,7 @@ func (db *DB) applyEvents(ctx context.Context, tx pgx.Tx, p *store.ApplyImportPa
 		if err := mustAffect(tag, "event "+e.ID); err != nil {
 			return nil, err
 		}
-		ch, err := db.insertChange(ctx, tx, e, store.ChangeDeleted, p.Now)
+		ch, err := insertChange(ctx, tx, e, store.ChangeDeleted, p.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -178,7 +179,7 @@ func (db *DB) applyEvents(ctx context.Context, tx pgx.Tx, p *store.ApplyImportPa
 		if err := updateEvent(ctx, tx, &u); err != nil {
 			return nil, err
 		}
-		ch, err := db.insertChange(ctx, tx, e, store.ChangeUpdated, p.Now)
+		ch, err := insertChange(ctx, tx, e, store.ChangeUpdated, p.Now)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +192,7 @@ func (db *DB) applyEvents(ctx context.Context, tx pgx.Tx, p *store.ApplyImportPa
 			return nil, err
 		}
 		e.Seq = c.Seq
-		ch, err := db.insertChange(ctx, tx, e, store.ChangeCreated, p.Now)
+		ch, err := insertChange(ctx, tx, e, store.ChangeCreated, p.Now)
 		if err != nil {
 			return nil, err
 		}

@@ -15,25 +15,37 @@ const (
 	listenMaxBackoff = 10 * time.Second
 )
 
+// Change is what a notification of a write reports.
+type Change struct {
+	// AccountID is the account written to; empty means "anything may have
+	// changed" (notifications may have been missed).
+	AccountID string
+	// CalendarID is the calendar written to; empty means the account
+	// itself: its feed token changed, or it was deleted.
+	CalendarID string
+	// Calendar reports that the calendar itself changed (it was created,
+	// renamed, moved to another zone or deleted), not only its events.
+	Calendar bool
+}
+
 // Listen receives the notifications that writes on any node send, on a
 // dedicated connection outside the pool, until ctx ends; then it returns
-// nil. It calls onChange(accountID, calendarID) when a calendar's feed or
-// the change log changed (every such change also changes the account's
-// all-calendars feed; an empty calendarID is a change to the account
-// itself: its feed token, or its deletion), and onMessages when messages
-// became due. Both callbacks must be set; they run on Listen's goroutine,
-// one at a time, and should return quickly.
+// nil. It calls onChange when a calendar's feed, a calendar or an account
+// changed (every such change also changes the account's all-calendars
+// feed), and onMessages when messages became due. Both callbacks must be
+// set; they run on Listen's goroutine, one at a time, and should return
+// quickly.
 //
 // Notifications are database-wide: stores on other schemas of the same
 // database are heard too, which costs a spurious re-check at worst.
 //
 // Notifications sent while the connection is down are lost, so after every
 // (re)connect, once LISTEN is in effect, Listen calls onMessages() and
-// onChange("", ""), which means "anything may have changed": callers
+// onChange(Change{}), which means "anything may have changed": callers
 // re-check what they cache. The first such call also tells that Listen is
 // ready. A lost connection is retried with exponential backoff; its errors
-// go to db.Logger.
-func (db *DB) Listen(ctx context.Context, onChange func(accountID, calendarID string), onMessages func()) error {
+// go to the store's logger (SetLogger).
+func (db *DB) Listen(ctx context.Context, onChange func(Change), onMessages func()) error {
 	cfg := db.pool.Config().ConnConfig.Copy()
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "calhook listen"
@@ -44,9 +56,7 @@ func (db *DB) Listen(ctx context.Context, onChange func(accountID, calendarID st
 		if ctx.Err() != nil {
 			return nil
 		}
-		if db.Logger != nil {
-			db.Logger.Warn("PostgreSQL notifications interrupted; reconnecting", "error", err, "retry_in", backoff)
-		}
+		db.logger().Warn("PostgreSQL notifications interrupted; reconnecting", "error", err, "retry_in", backoff)
 		select {
 		case <-ctx.Done():
 			return nil
@@ -59,7 +69,7 @@ func (db *DB) Listen(ctx context.Context, onChange func(accountID, calendarID st
 // listenOnce connects, listens and dispatches notifications until the
 // connection fails or ctx ends. It calls connected once LISTEN is in
 // effect.
-func (db *DB) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, onChange func(accountID, calendarID string),
+func (db *DB) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, onChange func(Change),
 	onMessages func(), connected func()) error {
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
@@ -75,7 +85,7 @@ func (db *DB) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, onChange func
 	}
 	connected()
 	onMessages()
-	onChange("", "")
+	onChange(Change{})
 	for {
 		n, err := conn.WaitForNotification(ctx)
 		if err != nil {
@@ -83,10 +93,27 @@ func (db *DB) listenOnce(ctx context.Context, cfg *pgx.ConnConfig, onChange func
 		}
 		switch n.Channel {
 		case changesChannel:
-			accountID, calendarID, _ := strings.Cut(n.Payload, ":")
-			onChange(accountID, calendarID)
+			onChange(parseChange(n.Payload))
 		case messagesChannel:
 			onMessages()
 		}
 	}
+}
+
+// calendarSuffix marks the payload of a change to a calendar itself.
+const calendarSuffix = ":calendar"
+
+// changePayload is the payload that parseChange reads back as c.
+func changePayload(c Change) string {
+	p := c.AccountID + ":" + c.CalendarID
+	if c.Calendar {
+		p += calendarSuffix
+	}
+	return p
+}
+
+func parseChange(payload string) Change {
+	rest, calendar := strings.CutSuffix(payload, calendarSuffix)
+	accountID, calendarID, _ := strings.Cut(rest, ":")
+	return Change{AccountID: accountID, CalendarID: calendarID, Calendar: calendar}
 }

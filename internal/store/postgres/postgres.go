@@ -14,8 +14,8 @@
 //     id below which nothing is in flight (see ReadChanges).
 //   - Claims lock queue rows with FOR UPDATE SKIP LOCKED, and rate limiter
 //     rows in key order, so two nodes never hand out the same rate slot.
-//   - Writes notify other nodes with pg_notify in the same transaction (see
-//     Listen).
+//   - Writes notify other nodes with pg_notify right after they commit (see
+//     Listen and notifier).
 package postgres
 
 import (
@@ -31,6 +31,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -47,15 +49,21 @@ var migrations embed.FS
 // DB is a store.Store backed by a PostgreSQL database (one schema of it).
 type DB struct {
 	pool *pgxpool.Pool
-	// Logger receives the connection errors Listen recovers from; nil
-	// discards them.
-	Logger *slog.Logger
+	// log receives the errors that background work recovers from (see
+	// SetLogger); nil discards them.
+	log atomic.Pointer[slog.Logger]
 
 	// Advisory lock keys, derived from the schema so that several calhook
 	// installations (or test schemas) in one database do not contend.
 	migrateKey int64
-	changesKey int64
 	schema     string
+
+	notifier *notifier
+	// writes feeds the group committer of event writes (commitLoop).
+	writes    chan *eventWrite
+	closing   chan struct{}
+	committed chan struct{}
+	closeOnce sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -80,7 +88,8 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 	}
-	db := &DB{pool: pool}
+	db := &DB{pool: pool, writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{})}
+	db.notifier = newNotifier(pool, db.logger)
 	var schema *string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
 		pool.Close()
@@ -92,11 +101,12 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	}
 	db.schema = *schema
 	db.migrateKey = lockKey("migrate", db.schema)
-	db.changesKey = lockKey("changes", db.schema)
 	if err := db.Migrate(ctx); err != nil {
 		pool.Close()
 		return nil, err
 	}
+	go db.commitLoop()
+	go db.notifier.run()
 	return db, nil
 }
 
@@ -187,9 +197,27 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// Close closes the pool, waiting for connections in use to be returned.
+// SetLogger sets where the errors that background work recovers from go:
+// lost notification connections, failed notifications.
+func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
+
+// logger returns the logger SetLogger set, or one that discards.
+func (db *DB) logger() *slog.Logger {
+	if l := db.log.Load(); l != nil {
+		return l
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Close stops taking writes, lets the group being committed finish, and
+// closes the pool, waiting for connections in use to be returned.
 func (db *DB) Close() error {
-	db.pool.Close()
+	db.closeOnce.Do(func() {
+		close(db.closing)
+		<-db.committed
+		db.notifier.close()
+		db.pool.Close()
+	})
 	return nil
 }
 
@@ -208,12 +236,142 @@ var errRetry = errors.New("concurrent write, retry")
 // with a retryable error.
 const maxTxAttempts = 5
 
+// txn is a transaction run by db.tx: a pgx.Tx, and the notifications to
+// send once it has committed.
+type txn struct {
+	pgx.Tx
+	notes []note
+}
+
+// notifyChange tells listening nodes, once tx commits, of a change (see
+// Change).
+func (tx *txn) notifyChange(c Change) {
+	tx.notes = append(tx.notes, note{changesChannel, changePayload(c)})
+}
+
+// notifyMessages tells listening nodes, once tx commits, that messages
+// became due.
+func (tx *txn) notifyMessages() {
+	tx.notes = append(tx.notes, note{messagesChannel, ""})
+}
+
 // tx runs fn in a read-committed transaction and commits it if fn returns
-// nil. Deadlocks and serialization failures roll back and run fn again, so
-// fn must reset anything it accumulates.
-func (db *DB) tx(ctx context.Context, fn func(pgx.Tx) error) error {
+// nil; then it sends the notifications fn asked for. Deadlocks and
+// serialization failures roll back and run fn again, so fn must reset
+// anything it accumulates.
+func (db *DB) tx(ctx context.Context, fn func(*txn) error) error {
+	return db.retry(ctx, func() error {
+		var t *txn
+		err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+			t = &txn{Tx: tx}
+			return fn(t)
+		})
+		if err == nil {
+			db.notifier.send(t.notes...)
+		}
+		return err
+	})
+}
+
+// pipeTx is a transaction whose statements travel in pipelined batches:
+// BEGIN goes out with the first batch and COMMIT with the last, so a
+// transaction of n batches costs n round trips where pgx.Tx costs n+2. On
+// the hot paths round trips are most of the cost: each one is two context
+// switches for the server process, and more on a virtual machine.
+type pipeTx struct {
+	conn  *pgxpool.Conn
+	begun bool
+	notes []note
+}
+
+// send runs b as the transaction's next batch.
+func (t *pipeTx) send(ctx context.Context, b *pgx.Batch) error {
+	if !t.begun {
+		b.QueuedQueries = append([]*pgx.QueuedQuery{{SQL: "BEGIN"}}, b.QueuedQueries...)
+		t.begun = true
+	}
+	return t.conn.SendBatch(ctx, b).Close()
+}
+
+// commit runs b as the transaction's last batch and commits it.
+//
+// The notifications the transaction asked for ride in the same batch,
+// after COMMIT: statements that follow it run in an implicit transaction
+// of their own, given synchronous_commit off, so that it holds
+// PostgreSQL's notification lock only for a moment (see notifier). They
+// go out only if COMMIT succeeded; if only they fail, commit still
+// reports success, the write having committed.
+func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
+	committed := false
+	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error {
+		committed = true
+		return nil
+	})
+	if len(t.notes) > 0 {
+		queueNotify(b, t.notes)
+	}
+	err := t.send(ctx, b)
+	if st := t.conn.Conn().PgConn().TxStatus(); committed && st == 'I' {
+		t.notes = nil // sent
+		return nil
+	} else if err == nil {
+		err = fmt.Errorf("commit left the transaction in state %c", st)
+	}
+	return err
+}
+
+// notifyChange and notifyMessages are txn's, for a pipeTx.
+func (t *pipeTx) notifyChange(c Change) {
+	t.notes = append(t.notes, note{changesChannel, changePayload(c)})
+}
+
+func (t *pipeTx) notifyMessages() { t.notes = append(t.notes, note{messagesChannel, ""}) }
+
+// pipe runs fn in a pipelined transaction on one pooled connection; fn
+// ends it with commit. A transaction fn leaves open is rolled back, as is
+// one whose fn fails; deadlocks and serialization failures run fn again.
+// Once it committed, the notifications fn asked for go out.
+func (db *DB) pipe(ctx context.Context, fn func(*pipeTx) error) error {
+	return db.retry(ctx, func() error {
+		conn, err := db.pool.Acquire(ctx)
+		if err != nil {
+			return err
+		}
+		defer conn.Release()
+		t := &pipeTx{conn: conn}
+		err = fn(t)
+		if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
+			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {
+				conn.Conn().Close(context.WithoutCancel(ctx)) // the pool drops it
+			}
+			if err == nil {
+				err = errors.New("pipelined transaction left open")
+			}
+		}
+		if err == nil {
+			db.notifier.send(t.notes...)
+		}
+		return err
+	})
+}
+
+// batch runs b as one implicit transaction (PostgreSQL commits the
+// statements of a pipeline up to its Sync together, or none): one round
+// trip. Deadlocks and serialization failures send it again; b's callbacks
+// must tolerate running twice. Then notes go out.
+func (db *DB) batch(ctx context.Context, b func() *pgx.Batch, notes ...note) error {
+	err := db.retry(ctx, func() error { return db.pool.SendBatch(ctx, b()).Close() })
+	if err == nil {
+		db.notifier.send(notes...)
+	}
+	return err
+}
+
+// retry runs fn again after a deadlock or serialization failure, a few
+// times, with a short random wait.
+func (db *DB) retry(ctx context.Context, fn func() error) error {
 	for attempt := 1; ; attempt++ {
-		err := pgx.BeginFunc(ctx, db.pool, fn)
+		err := fn()
 		if err == nil || attempt == maxTxAttempts || !retryable(err) {
 			return err
 		}
@@ -319,24 +477,3 @@ const (
 	changesChannel  = "calhook_changes"
 	messagesChannel = "calhook_messages"
 )
-
-// notifyChange tells listening nodes, when tx commits, that a feed of the
-// account (one calendar, or the account's own when calendarID is empty)
-// changed.
-func notifyChange(ctx context.Context, tx pgx.Tx, accountID, calendarID string) error {
-	_, err := tx.Exec(ctx, `SELECT pg_notify($1, $2)`, changesChannel, accountID+":"+calendarID)
-	if err != nil {
-		return fmt.Errorf("notify change: %w", err)
-	}
-	return nil
-}
-
-// notifyMessages tells listening nodes, when tx commits, that messages
-// became due.
-func notifyMessages(ctx context.Context, q querier) error {
-	_, err := q.Exec(ctx, `SELECT pg_notify($1, '')`, messagesChannel)
-	if err != nil {
-		return fmt.Errorf("notify messages: %w", err)
-	}
-	return nil
-}

@@ -2,7 +2,6 @@ package postgres_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -182,7 +181,13 @@ func listen(t *testing.T, db *postgres.DB) <-chan string {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- db.Listen(ctx, func(a, c string) { send(a + ":" + c) }, func() { send("messages") })
+		done <- db.Listen(ctx, func(c postgres.Change) {
+			s := c.AccountID + ":" + c.CalendarID
+			if c.Calendar {
+				s += " (calendar)"
+			}
+			send(s)
+		}, func() { send("messages") })
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -207,7 +212,7 @@ func TestListen(t *testing.T) {
 	writer, listener := open(t, u), open(t, u)
 	got := listen(t, listener)
 	f := newFixture(t, writer)
-	recv(t, got, f.account.ID+":"+f.calendar.ID)
+	recv(t, got, f.account.ID+":"+f.calendar.ID+" (calendar)")
 	ch := f.event(t, writer)
 	recv(t, got, f.account.ID+":"+f.calendar.ID)
 
@@ -216,15 +221,15 @@ func TestListen(t *testing.T) {
 	if err := writer.CreateSubscription(context.Background(), sub); err != nil {
 		t.Fatal(err)
 	}
-	changes, from, err := writer.ReadChanges(context.Background(), store.FanOutCursor, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
-	msgs := []*store.Message{{ID: id.UUID(), AccountID: f.account.ID, SubscriptionID: sub.ID, ChangeID: ch.ID,
-		EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: base, CreatedAt: base}}
-	if err := writer.EnqueueMessages(context.Background(), store.FanOutCursor, from, changes[len(changes)-1].ID, msgs); err != nil {
-		t.Fatal(err)
-	}
+	storetest.FanOut(t, writer, func(changes []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, c := range changes {
+			if c.ID == ch.ID {
+				msgs = append(msgs, message(sub, c, base))
+			}
+		}
+		return msgs
+	})
 	recv(t, got, "messages")
 
 	if err := writer.SetFeedToken(context.Background(), f.account.ID, id.FeedToken(), base); err != nil {
@@ -251,27 +256,49 @@ func TestListenReconnects(t *testing.T) {
 	}
 	recv(t, got, ":") // reconnected
 	f := newFixture(t, writer)
-	recv(t, got, f.account.ID+":"+f.calendar.ID)
+	recv(t, got, f.account.ID+":"+f.calendar.ID+" (calendar)")
 }
 
-// TestReadChangesWaitsForInFlightWriters plays a writer that holds change
-// id n uncommitted while another commits n+1: the fan-out must not read
-// past n until the first commits, or it would skip n for good.
-func TestReadChangesWaitsForInFlightWriters(t *testing.T) {
+// message is a webhook of ch for sub, due at due.
+func message(sub *store.Subscription, ch *store.Change, due time.Time) *store.Message {
+	return &store.Message{ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID, ChangeID: ch.ID,
+		EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: due, CreatedAt: due}
+}
+
+// readIDs runs one fan-out step that stores nothing and returns the ids of
+// the changes it read.
+func readIDs(t *testing.T, db *postgres.DB) ([]int64, store.FanOutResult) {
+	t.Helper()
+	var ids []int64
+	res, err := db.FanOut(context.Background(), store.FanOutCursor, 100, func(_ context.Context, changes []*store.Change) ([]*store.Message, error) {
+		for _, ch := range changes {
+			ids = append(ids, ch.ID)
+		}
+		return nil, nil
+	})
+	if err != nil {
+		t.Fatalf("FanOut: %v", err)
+	}
+	return ids, res
+}
+
+// TestFanOutWaitsForInFlightWriters plays a writer that holds change id n
+// uncommitted while another commits n+1: the fan-out must not move past n
+// until it commits, or it would skip n for good; it says it left the
+// committed n+1 unread (Unsettled) so that its loop comes back.
+func TestFanOutWaitsForInFlightWriters(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	u := storetest.PostgresSchema(t, postgresURL(t))
 	db := open(t, u)
 	slow, fast := newFixture(t, db), newFixture(t, db)
+	readIDs(t, db) // past the setup's changes (none, but the step must run)
 
 	tx, err := connect(t, u).Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared($1)`, db.ChangesLockKey()); err != nil {
-		t.Fatal(err)
-	}
 	var inflight int64
 	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
 		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id`,
@@ -282,130 +309,107 @@ func TestReadChangesWaitsForInFlightWriters(t *testing.T) {
 	if later.ID <= inflight {
 		t.Fatalf("committed change %d is not after the in-flight %d", later.ID, inflight)
 	}
-
-	type result struct {
-		ids []int64
-		err error
-	}
-	res := make(chan result, 1)
-	go func() {
-		changes, _, err := db.ReadChanges(ctx, store.FanOutCursor, 100)
-		var ids []int64
-		for _, ch := range changes {
-			ids = append(ids, ch.ID)
-		}
-		res <- result{ids, err}
-	}()
-	// Wait until the reader queues for the changes lock.
-	key := uint64(db.ChangesLockKey())
-	probe := connect(t, u)
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		var waiting int
-		if err := probe.QueryRow(ctx, `SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted
-			AND classid::bigint = $1 AND objid::bigint = $2 AND objsubid = 1`,
-			int64(key>>32), int64(key&0xffffffff)).Scan(&waiting); err != nil {
-			t.Fatal(err)
-		}
-		if waiting > 0 {
-			break
-		}
-		select {
-		case r := <-res:
-			t.Fatalf("ReadChanges = %v, %v while change %d was in flight; want it to wait", r.ids, r.err, inflight)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("ReadChanges neither waited for the changes lock nor returned")
-		}
-		time.Sleep(10 * time.Millisecond)
+	ids, res := readIDs(t, db)
+	if len(ids) != 0 || !res.Unsettled {
+		t.Fatalf("FanOut while change %d was in flight = %v, %+v; want nothing read, unsettled", inflight, ids, res)
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
-	r := <-res
-	if r.err != nil {
-		t.Fatalf("ReadChanges: %v", r.err)
+	var all []int64
+	for deadline := time.Now().Add(10 * time.Second); len(all) < 2 && time.Now().Before(deadline); {
+		ids, _ := readIDs(t, db)
+		all = append(all, ids...)
 	}
-	var sawInflight, sawLater bool
-	for _, id := range r.ids {
-		sawInflight = sawInflight || id == inflight
-		sawLater = sawLater || id == later.ID
-	}
-	if !sawInflight || !sawLater {
-		t.Errorf("ReadChanges = %v; want both %d and %d", r.ids, inflight, later.ID)
+	if fmt.Sprint(all) != fmt.Sprint([]int64{inflight, later.ID}) {
+		t.Errorf("FanOut after the commit read %v; want %d, then %d (in commit order)", all, inflight, later.ID)
 	}
 }
 
-// TestEnqueueAcrossNodes has two nodes fan out the same changes at once:
-// one wins, the other gets ErrConflict, and every message is stored once.
-func TestEnqueueAcrossNodes(t *testing.T) {
+// TestFanOutAcrossNodes has three nodes run fan-out steps at once while
+// changes are written: every change must get its message exactly once.
+func TestFanOutAcrossNodes(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	u := storetest.PostgresSchema(t, postgresURL(t))
-	nodes := []*postgres.DB{open(t, u), open(t, u)}
+	nodes := []*postgres.DB{open(t, u), open(t, u), open(t, u)}
 	f := newFixture(t, nodes[0])
 	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
 		CreatedAt: base, UpdatedAt: base}
 	if err := nodes[0].CreateSubscription(ctx, sub); err != nil {
 		t.Fatal(err)
 	}
-	for range 5 {
-		f.event(t, nodes[0])
-	}
-	// Both read the same changes from the same position, then both try
-	// to enqueue them at once.
-	type batch struct {
-		from, to int64
-		msgs     []*store.Message
-	}
-	batches := make([]batch, len(nodes))
-	for i, db := range nodes {
-		changes, from, err := db.ReadChanges(ctx, store.FanOutCursor, 100)
-		if err != nil || len(changes) == 0 {
-			t.Fatalf("ReadChanges on node %d = %d changes, %v", i, len(changes), err)
+	const changes = 200
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		for i := range changes {
+			f.event(t, nodes[i%len(nodes)])
 		}
-		b := batch{from: from, to: changes[len(changes)-1].ID}
-		for _, ch := range changes {
-			if ch.AccountID == f.account.ID && ch.EventID != "" {
-				b.msgs = append(b.msgs, &store.Message{ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID,
-					ChangeID: ch.ID, EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: base, CreatedAt: base})
-			}
-		}
-		batches[i] = b
-	}
-	errs := make([]error, len(nodes))
+	}()
+	var mu sync.Mutex
+	built := map[int64]int{}
+	busy := 0
 	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i, db := range nodes {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			b := batches[i]
-			errs[i] = db.EnqueueMessages(ctx, store.FanOutCursor, b.from, b.to, b.msgs)
-		}()
+	for _, db := range nodes {
+		wg.Go(func() {
+			for {
+				select {
+				case <-written:
+					return
+				default:
+				}
+				res, err := db.FanOut(ctx, store.FanOutCursor, 7, func(_ context.Context, chs []*store.Change) ([]*store.Message, error) {
+					var msgs []*store.Message
+					for _, ch := range chs {
+						msgs = append(msgs, message(sub, ch, base))
+					}
+					return msgs, nil
+				})
+				if err != nil {
+					t.Errorf("FanOut: %v", err)
+					return
+				}
+				mu.Lock()
+				if res.Busy {
+					busy++
+				}
+				mu.Unlock()
+			}
+		})
 	}
-	close(start)
 	wg.Wait()
-	var ok, conflict int
-	for _, err := range errs {
-		switch {
-		case err == nil:
-			ok++
-		case errors.Is(err, store.ErrConflict):
-			conflict++
-		default:
-			t.Errorf("EnqueueMessages: %v", err)
+	storetest.FanOut(t, nodes[0], func(chs []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, ch := range chs {
+			msgs = append(msgs, message(sub, ch, base))
+		}
+		return msgs
+	})
+	var after int64
+	for {
+		msgs, err := nodes[1].ListMessages(ctx, store.ListMessagesParams{AccountID: f.account.ID, SubscriptionID: sub.ID,
+			Page: store.Page{After: after, Limit: 100}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range msgs {
+			built[m.ChangeID]++
+		}
+		if len(msgs) < 100 {
+			break
+		}
+		after = msgs[len(msgs)-1].Seq
+	}
+	for id, n := range built {
+		if n != 1 {
+			t.Errorf("change %d has %d messages", id, n)
 		}
 	}
-	if ok != 1 || conflict != 1 {
-		t.Errorf("concurrent fan-outs: %d succeeded, %d conflicted; want 1 and 1", ok, conflict)
+	if len(built) != changes {
+		t.Errorf("%d of %d changes got a message", len(built), changes)
 	}
-	msgs, err := nodes[1].ListMessages(ctx, store.ListMessagesParams{AccountID: f.account.ID, SubscriptionID: sub.ID,
-		Page: store.Page{Limit: 100}})
-	if err != nil || len(msgs) != 5 {
-		t.Errorf("messages after concurrent fan-outs = %d, %v; want 5", len(msgs), err)
-	}
+	t.Logf("%d fan-out steps found another node holding the cursor", busy)
 }
 
 // TestClaimRateLimitAcrossNodes has four nodes claim one subscription's
@@ -429,26 +433,21 @@ func TestClaimRateLimitAcrossNodes(t *testing.T) {
 		for range n {
 			f.event(t, nodes[0])
 		}
-		changes, from, err := nodes[0].ReadChanges(ctx, store.FanOutCursor, 100)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var msgs []*store.Message
-		for _, ch := range changes {
-			if ch.EventID != "" {
-				msgs = append(msgs, &store.Message{ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID,
-					ChangeID: ch.ID, EventType: ch.Type, Payload: []byte(`{}`), NextAttemptAt: due, CreatedAt: due})
+		storetest.FanOut(t, nodes[0], func(changes []*store.Change) []*store.Message {
+			var msgs []*store.Message
+			for _, ch := range changes {
+				if ch.EventID != "" {
+					msgs = append(msgs, message(sub, ch, due))
+				}
 			}
-		}
-		if err := nodes[0].EnqueueMessages(ctx, store.FanOutCursor, from, changes[len(changes)-1].ID, msgs); err != nil {
-			t.Fatal(err)
-		}
+			return msgs
+		})
 	}
 	// One message earlier, so that the limiter's row exists when the
 	// nodes race (creating it would serialize them by itself).
 	fanOut(1, base.Add(-10*time.Second))
-	if ds, err := nodes[0].ClaimMessages(ctx, store.ClaimParams{Now: base.Add(-10 * time.Second), Limit: 5, Lease: time.Hour}); err != nil || len(ds) != 1 {
-		t.Fatalf("first claim = %d, %v; want 1", len(ds), err)
+	if c, err := nodes[0].ClaimMessages(ctx, store.ClaimParams{Now: base.Add(-10 * time.Second), Limit: 5, Lease: time.Hour}); err != nil || len(c.Deliveries) != 1 {
+		t.Fatalf("first claim = %+v, %v; want 1", c, err)
 	}
 	fanOut(20, base)
 
@@ -460,12 +459,13 @@ func TestClaimRateLimitAcrossNodes(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ds, err := db.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 5, Lease: time.Hour})
+				c, err := db.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 5, Lease: time.Hour})
 				if err != nil {
 					t.Errorf("ClaimMessages: %v", err)
+					return
 				}
 				mu.Lock()
-				for range ds {
+				for range c.Deliveries {
 					sent = append(sent, now.Sub(base))
 				}
 				mu.Unlock()

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -53,7 +52,7 @@ func rateKey(subscriptionID string) string { return "sub:" + subscriptionID }
 // CreateSubscription stores a new subscription; a calendar that is not the
 // account's is store.ErrNotFound.
 func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		if s.CalendarID != "" {
 			var one int
 			if err := tx.QueryRow(ctx, `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2`,
@@ -116,7 +115,7 @@ func (db *DB) ListSubscriptions(ctx context.Context, p store.ListSubscriptionsPa
 // streak.
 func (db *DB) UpdateSubscription(ctx context.Context, s *store.Subscription) error {
 	failingSince := s.FailingSince
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		s.FailingSince = failingSince
 		var wasDisabled bool
 		if err := tx.QueryRow(ctx, `SELECT disabled FROM subscriptions WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE`,
@@ -143,7 +142,8 @@ func (db *DB) UpdateSubscription(ctx context.Context, s *store.Subscription) err
 				s.UpdatedAt, s.ID); err != nil {
 				return err
 			}
-			return notifyMessages(ctx, tx)
+			tx.notifyMessages()
+			return nil
 		}
 		return nil
 	})
@@ -162,7 +162,7 @@ func parkMessages(ctx context.Context, tx pgx.Tx, subscriptionID string) error {
 // DeleteSubscription removes a subscription; its messages and attempts go
 // with it.
 func (db *DB) DeleteSubscription(ctx context.Context, accountID, id string) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		tag, err := tx.Exec(ctx, `DELETE FROM subscriptions WHERE id = $1 AND account_id = $2`, id, accountID)
 		if err != nil {
 			return err
@@ -198,133 +198,6 @@ func cursorPosition(ctx context.Context, q querier, name string) (int64, error) 
 	return pos, err
 }
 
-// ReadChanges returns the changes after the named cursor.
-//
-// Change ids are drawn when a change is inserted, not when it commits, so a
-// transaction may commit id 11 while id 10 is still in flight; a reader that
-// moved its cursor past 11 would never see 10. ReadChanges therefore first
-// takes the changes lock exclusively, which waits until every transaction
-// that appends changes (under the shared lock) has ended, and reads the
-// newest id then: every id up to it is committed or rolled back for good.
-// The exclusive lock is held for that one read only.
-func (db *DB) ReadChanges(ctx context.Context, cursor string, limit int) ([]*store.Change, int64, error) {
-	var pos, settled int64
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, db.changesKey); err != nil {
-			return err
-		}
-		// A new statement: its snapshot is taken after the wait.
-		return tx.QueryRow(ctx, `SELECT coalesce((SELECT position FROM cursors WHERE name = $1), 0),
-			coalesce((SELECT max(id) FROM changes), 0)`, cursor).Scan(&pos, &settled)
-	})
-	if err != nil {
-		return nil, 0, fmt.Errorf("read cursor %s: %w", cursor, err)
-	}
-	changes, err := queryChanges(ctx, db.pool, `WHERE id > $1 AND id <= $2 ORDER BY id LIMIT $3`, pos, settled, limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read changes: %w", err)
-	}
-	return changes, pos, nil
-}
-
-// EnqueueMessages stores messages and moves the cursor in one transaction.
-// The cursor moves first, with a compare-and-set on its row, which also
-// makes concurrent fan-outs queue behind each other.
-func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64, msgs []*store.Message) error {
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `UPDATE cursors SET position = $1 WHERE name = $2 AND position = $3`, to, cursor, from)
-		if err != nil {
-			return err
-		}
-		if tag.RowsAffected() == 0 {
-			moved := true
-			if from == 0 {
-				// The cursor may not exist yet; if another node creates it
-				// first, this insert waits for it and then does nothing.
-				tag, err := tx.Exec(ctx, `INSERT INTO cursors (name, position) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
-					cursor, to)
-				if err != nil {
-					return err
-				}
-				moved = tag.RowsAffected() == 0
-			}
-			if moved {
-				pos, err := cursorPosition(ctx, tx, cursor)
-				if err != nil {
-					return err
-				}
-				return fmt.Errorf("cursor %s is at %d, not %d: %w", cursor, pos, from, store.ErrConflict)
-			}
-		}
-		if len(msgs) == 0 {
-			return nil
-		}
-		n, err := insertMessages(ctx, tx, msgs)
-		if err != nil || n == 0 {
-			return err
-		}
-		return notifyMessages(ctx, tx)
-	})
-	if err != nil {
-		return fmt.Errorf("enqueue messages: %w", err)
-	}
-	return nil
-}
-
-// insertMessages stores messages, skipping (change, target) pairs that
-// exist, and returns how many it stored. A ping is stored only if it
-// disarms its hook: a hook gets one ping per arming.
-func insertMessages(ctx context.Context, tx pgx.Tx, msgs []*store.Message) (int, error) {
-	var pings []string
-	for _, m := range msgs {
-		if m.HookID != "" {
-			pings = append(pings, m.HookID)
-		}
-	}
-	disarmed := map[string]bool{}
-	if len(pings) > 0 {
-		rows, err := tx.Query(ctx, `UPDATE icalhooks SET armed = false WHERE id = ANY($1) AND armed AND verified RETURNING id`, pings)
-		if err != nil {
-			return 0, err
-		}
-		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
-		if err != nil {
-			return 0, err
-		}
-		for _, id := range ids {
-			disarmed[id] = true
-		}
-	}
-	batch := &pgx.Batch{}
-	for _, m := range msgs {
-		if m.HookID != "" {
-			if !disarmed[m.HookID] {
-				continue
-			}
-			delete(disarmed, m.HookID) // one ping per arming, even within a batch
-		}
-		batch.Queue(`INSERT INTO messages
-			(id, account_id, subscription_id, hook_id, change_id, event_type, payload, next_attempt_at, created_at, updated_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) ON CONFLICT DO NOTHING`,
-			m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
-			m.EventType, m.Payload, m.NextAttemptAt, m.CreatedAt)
-	}
-	if batch.Len() == 0 {
-		return 0, nil
-	}
-	res := tx.SendBatch(ctx, batch)
-	stored := 0
-	for range batch.Len() {
-		tag, err := res.Exec()
-		if err != nil {
-			res.Close()
-			return 0, err
-		}
-		stored += int(tag.RowsAffected())
-	}
-	return stored, res.Close()
-}
-
 // claimCandidate is a due message locked by a claim.
 type claimCandidate struct {
 	id, sub, host string
@@ -333,9 +206,10 @@ type claimCandidate struct {
 }
 
 // ClaimMessages leases due messages, applying rate limits, in one
-// transaction. Webhooks are limited per subscription, pings per target
-// host; a message over its limit is not claimed but given its slot as due
-// time, so limits delay and never drop.
+// pipelined transaction of two round trips (three when a candidate counts
+// against a rate limit). Webhooks are limited per subscription, pings per
+// target host; a message over its limit is not claimed but given its slot
+// as due time, so limits delay and never drop.
 //
 // Due messages are locked with FOR UPDATE SKIP LOCKED, so nodes claiming
 // at once take disjoint sets. The limiters' rows are then locked in key
@@ -343,47 +217,34 @@ type claimCandidate struct {
 // out), so two nodes never both send within one subscription's or host's
 // interval. A claim waits only on limiter rows, and only claims lock them,
 // which keeps claims free of deadlocks with every other write.
-func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
+func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Claim, error) {
+	// Most wake-ups of a dispatcher find nothing due (every node hears of
+	// every batch of new messages): a look without locks answers them in
+	// one round trip.
+	next, err := nextDue(ctx, db.pool)
+	if err != nil {
+		return nil, fmt.Errorf("claim messages: %w", err)
+	}
+	if next.IsZero() || next.After(p.Now) {
+		return &store.Claim{NextDue: next}, nil
+	}
 	var out []*store.Delivery
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		out = nil
-		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved, coalesce(s.rate_limit, 0)
-			FROM messages m
-			LEFT JOIN subscriptions s ON s.id = m.subscription_id
-			LEFT JOIN icalhooks h ON h.id = m.hook_id
-			WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= $1 AND NOT coalesce(s.disabled, false)`
-		args := []any{p.Now}
-		var subs, hosts []string
-		for _, k := range p.Exclude {
-			if host, ok := strings.CutPrefix(k, "host:"); ok {
-				hosts = append(hosts, host)
-			} else {
-				subs = append(subs, k)
-			}
-		}
-		if len(subs) > 0 {
-			args = append(args, subs)
-			query += fmt.Sprintf(` AND (m.subscription_id IS NULL OR m.subscription_id <> ALL($%d))`, len(args))
-		}
-		if len(hosts) > 0 {
-			args = append(args, hosts)
-			query += fmt.Sprintf(` AND (h.host IS NULL OR h.host <> ALL($%d))`, len(args))
-		}
-		args = append(args, p.Limit)
-		rows, err := tx.Query(ctx, query+fmt.Sprintf(` ORDER BY m.next_attempt_at LIMIT $%d FOR UPDATE OF m SKIP LOCKED`, len(args)), args...)
-		if err != nil {
+	err = db.pipe(ctx, func(tx *pipeTx) error {
+		out, next = nil, time.Time{}
+		var cands []claimCandidate
+		b := &pgx.Batch{}
+		queueCandidates(b, p, &cands)
+		if err := tx.send(ctx, b); err != nil {
 			return err
 		}
-		cands, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimCandidate, error) {
-			var c claimCandidate
-			err := row.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate)
-			return c, err
-		})
-		if err != nil {
-			return err
+		b = &pgx.Batch{}
+		// The batch that commits also tells when the queue is due next.
+		commit := func() error {
+			queueNextDue(b, &next)
+			return tx.commit(ctx, b)
 		}
 		if len(cands) == 0 {
-			return nil
+			return commit()
 		}
 
 		// Lock the limiters these messages count against.
@@ -395,149 +256,154 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 		}
 		var keys []string
 		for _, c := range cands {
-			if key, rate := keyOf(c); rate > 0 && !c.reserved {
+			if key, rate := keyOf(c); rate > 0 {
 				keys = append(keys, key)
 			}
 		}
 		slices.Sort(keys)
 		keys = slices.Compact(keys)
-		tats := map[string]time.Time{}
+		states := map[string]*store.RateState{}
 		if len(keys) > 0 {
-			if _, err := tx.Exec(ctx, `INSERT INTO rate_limits (key, tat)
-				SELECT k, 'epoch' FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING`, keys); err != nil {
+			b.Queue(`INSERT INTO rate_limits (key, tat)
+				SELECT k, 'epoch' FROM unnest($1::text[]) AS k ORDER BY k ON CONFLICT (key) DO NOTHING`, keys)
+			b.Queue(`SELECT key, tat, next FROM rate_limits WHERE key = ANY($1) ORDER BY key FOR UPDATE`, keys).
+				Query(func(rows pgx.Rows) error {
+					var key string
+					var st store.RateState
+					_, err := pgx.ForEachRow(rows, []any{&key, &st.TAT, &st.Next}, func() error {
+						states[key] = &store.RateState{TAT: st.TAT, Next: st.Next}
+						return nil
+					})
+					return err
+				})
+			if err := tx.send(ctx, b); err != nil {
 				return err
 			}
-			rows, err := tx.Query(ctx, `SELECT key, tat FROM rate_limits WHERE key = ANY($1) ORDER BY key FOR UPDATE`, keys)
-			if err != nil {
-				return err
-			}
-			var key string
-			var tat time.Time
-			if _, err := pgx.ForEachRow(rows, []any{&key, &tat}, func() error {
-				tats[key] = tat
-				return nil
-			}); err != nil {
-				return err
-			}
+			b = &pgx.Batch{}
 		}
 
 		var claim, snoozeIDs []string
 		var snoozeAt []time.Time
 		for _, c := range cands {
 			key, rate := keyOf(c)
-			if rate <= 0 || c.reserved {
+			if rate <= 0 {
 				claim = append(claim, c.id)
 				continue
 			}
-			slot, next := store.NextSlot(tats[key], p.Now, rate)
-			tats[key] = next
-			if !slot.After(p.Now) {
+			if send, at := states[key].Pace(p.Now, rate, c.reserved); send {
 				claim = append(claim, c.id)
-				continue
+			} else {
+				snoozeIDs, snoozeAt = append(snoozeIDs, c.id), append(snoozeAt, at)
 			}
-			snoozeIDs, snoozeAt = append(snoozeIDs, c.id), append(snoozeAt, slot)
 		}
 		if len(snoozeIDs) > 0 {
-			if _, err := tx.Exec(ctx, `UPDATE messages m SET status = 'pending', next_attempt_at = u.at, slot_reserved = true
-				FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) WHERE m.id = u.id`, snoozeIDs, snoozeAt); err != nil {
-				return err
-			}
+			b.Queue(`UPDATE messages m SET status = 'pending', next_attempt_at = u.at, slot_reserved = true
+				FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) WHERE m.id = u.id`, snoozeIDs, snoozeAt)
 		}
 		if len(keys) > 0 {
-			newTATs := make([]time.Time, len(keys))
+			tats, nexts := make([]time.Time, len(keys)), make([]time.Time, len(keys))
 			for i, k := range keys {
-				newTATs[i] = tats[k]
+				tats[i], nexts[i] = states[k].TAT, states[k].Next
 			}
-			if _, err := tx.Exec(ctx, `UPDATE rate_limits r SET tat = u.tat
-				FROM unnest($1::text[], $2::timestamptz[]) AS u(key, tat) WHERE r.key = u.key`, keys, newTATs); err != nil {
-				return err
-			}
+			b.Queue(`UPDATE rate_limits r SET tat = u.tat, next = u.next
+				FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(key, tat, next) WHERE r.key = u.key`,
+				keys, tats, nexts)
 		}
-		if len(claim) == 0 {
-			return nil
+		if len(claim) > 0 {
+			queueClaim(b, claim, p, func(ds []*store.Delivery) { out = ds })
 		}
-		lease := p.Now.Add(p.Lease)
-		rows, err = tx.Query(ctx, `UPDATE messages SET status = 'delivering', next_attempt_at = $1, slot_reserved = false
-			WHERE id = ANY($2)
-			RETURNING id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
-				attempts, schedule_pos, created_at`, lease, claim)
-		if err != nil {
-			return err
-		}
-		byID := map[string]*store.Delivery{}
-		if _, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (struct{}, error) {
-			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: lease}
-			d := &store.Delivery{Message: m}
-			err := row.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
-				&m.Attempts, &d.SchedulePos, &m.CreatedAt)
-			m.CreatedAt = utc(m.CreatedAt)
-			byID[m.ID] = d
-			return struct{}{}, err
-		}); err != nil {
-			return err
-		}
-		// In due order, as they were chosen.
-		for _, id := range claim {
-			out = append(out, byID[id])
-		}
-		return fillTargets(ctx, tx, out, p.Now)
+		return commit()
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim messages: %w", err)
 	}
-	return out, nil
+	return &store.Claim{Deliveries: out, NextDue: next}, nil
 }
 
-// fillTargets sets the URL, secrets or host of each claimed delivery.
-func fillTargets(ctx context.Context, tx pgx.Tx, out []*store.Delivery, now time.Time) error {
-	var subIDs, hookIDs []string
-	for _, d := range out {
-		if d.Message.HookID != "" {
-			hookIDs = append(hookIDs, d.Message.HookID)
+// queueCandidates adds to b the query that locks the due messages a claim
+// may take and sets *cands to them.
+func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate) {
+	query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved, coalesce(s.rate_limit, 0)
+		FROM messages m
+		LEFT JOIN subscriptions s ON s.id = m.subscription_id
+		LEFT JOIN icalhooks h ON h.id = m.hook_id
+		WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= $1 AND NOT coalesce(s.disabled, false)`
+	args := []any{p.Now}
+	var subs, hosts []string
+	for _, k := range p.Exclude {
+		if host, ok := strings.CutPrefix(k, "host:"); ok {
+			hosts = append(hosts, host)
 		} else {
-			subIDs = append(subIDs, d.Message.SubscriptionID)
+			subs = append(subs, k)
 		}
 	}
-	byID := map[string]*store.Subscription{}
-	if len(subIDs) > 0 {
-		subs, err := querySubscriptions(ctx, tx, `WHERE id = ANY($1)`, subIDs)
-		if err != nil {
+	if len(subs) > 0 {
+		args = append(args, subs)
+		query += fmt.Sprintf(` AND (m.subscription_id IS NULL OR m.subscription_id <> ALL($%d))`, len(args))
+	}
+	if len(hosts) > 0 {
+		args = append(args, hosts)
+		query += fmt.Sprintf(` AND (h.host IS NULL OR h.host <> ALL($%d))`, len(args))
+	}
+	args = append(args, p.Limit)
+	b.Queue(query+fmt.Sprintf(` ORDER BY m.next_attempt_at LIMIT $%d FOR UPDATE OF m SKIP LOCKED`, len(args)), args...).
+		Query(func(rows pgx.Rows) error {
+			var err error
+			*cands, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimCandidate, error) {
+				var c claimCandidate
+				err := row.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate)
+				return c, err
+			})
+			return err
+		})
+}
+
+// queueClaim adds to b the update that leases the messages ids and returns
+// them, in that order, with what sending them needs: the URL and secrets
+// of a webhook's subscription, the URL and host of a ping's hook.
+func queueClaim(b *pgx.Batch, ids []string, p store.ClaimParams, done func([]*store.Delivery)) {
+	lease := p.Now.Add(p.Lease)
+	b.Queue(`UPDATE messages m SET status = 'delivering', next_attempt_at = $1, slot_reserved = false
+		FROM (SELECT x.id, coalesce(s.url, h.url, '') AS url, coalesce(h.host, '') AS host, coalesce(s.secret, '') AS secret,
+				coalesce(s.prev_secret, '') AS prev_secret, s.prev_secret_expires_at
+			FROM messages x
+			LEFT JOIN subscriptions s ON s.id = x.subscription_id
+			LEFT JOIN icalhooks h ON h.id = x.hook_id
+			WHERE x.id = ANY($2)) t
+		WHERE m.id = t.id
+		RETURNING m.id, m.account_id, coalesce(m.subscription_id, ''), coalesce(m.hook_id, ''), m.change_id, m.event_type,
+			m.payload, m.attempts, m.schedule_pos, m.created_at, t.url, t.host, t.secret, t.prev_secret, t.prev_secret_expires_at`,
+		lease, ids).Query(func(rows pgx.Rows) error {
+		byID := map[string]*store.Delivery{}
+		for rows.Next() {
+			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: lease}
+			d := &store.Delivery{Message: m}
+			var secret, prev string
+			var prevExp pgtype.Timestamptz
+			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
+				&m.Attempts, &d.SchedulePos, &m.CreatedAt, &d.URL, &d.Host, &secret, &prev, &prevExp); err != nil {
+				return err
+			}
+			m.CreatedAt = utc(m.CreatedAt)
+			if m.HookID == "" {
+				sub := store.Subscription{Secret: secret, PrevSecret: prev, PrevSecretExpiresAt: fromOpt(prevExp)}
+				d.Host, d.Secrets = "", sub.SigningSecrets(p.Now)
+			}
+			byID[m.ID] = d
+		}
+		if err := rows.Err(); err != nil {
 			return err
 		}
-		for _, s := range subs {
-			byID[s.ID] = s
+		// In due order, as they were chosen.
+		out := make([]*store.Delivery, 0, len(ids))
+		for _, id := range ids {
+			if d := byID[id]; d != nil {
+				out = append(out, d)
+			}
 		}
-	}
-	type target struct{ url, host string }
-	hooks := map[string]target{}
-	if len(hookIDs) > 0 {
-		rows, err := tx.Query(ctx, `SELECT id, url, host FROM icalhooks WHERE id = ANY($1)`, hookIDs)
-		if err != nil {
-			return err
-		}
-		var id string
-		var t target
-		if _, err := pgx.ForEachRow(rows, []any{&id, &t.url, &t.host}, func() error {
-			hooks[id] = t
-			return nil
-		}); err != nil {
-			return err
-		}
-	}
-	for _, d := range out {
-		if d.Message.HookID != "" {
-			t := hooks[d.Message.HookID]
-			d.URL, d.Host = t.url, t.host
-			continue
-		}
-		s := byID[d.Message.SubscriptionID]
-		d.URL = s.URL
-		d.Secrets = []string{s.Secret}
-		if s.PrevSecret != "" && s.PrevSecretExpiresAt.After(now) {
-			d.Secrets = append(d.Secrets, s.PrevSecret)
-		}
-	}
-	return nil
+		done(out)
+		return nil
+	})
 }
 
 // ReleaseMessages puts claimed messages back in the queue.
@@ -545,12 +411,13 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 	if len(ids) == 0 {
 		return nil
 	}
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		if _, err := tx.Exec(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = $1
 			WHERE status = 'delivering' AND id = ANY($2)`, at, ids); err != nil {
 			return err
 		}
-		return notifyMessages(ctx, tx)
+		tx.notifyMessages()
+		return nil
 	})
 	if err != nil {
 		return fmt.Errorf("release messages: %w", err)
@@ -558,121 +425,127 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 	return nil
 }
 
-// RecordAttempts stores attempt outcomes in one transaction.
+// RecordAttempts stores attempt outcomes in one transaction and one round
+// trip: the attempts and the messages' new states as one statement each.
+// Disabling a subscription, rarely needed, follows in a transaction of its
+// own.
+//
+// A subscription's row is written only when its health changes (its first
+// failure after a success, the first success after failures, disabling),
+// so that nodes recording deliveries to one busy endpoint at once do not
+// queue on its row lock.
 func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error) {
-	var disabled []string
-	err := db.tx(ctx, func(tx pgx.Tx) error {
-		disabled = nil
+	n := len(results)
+	var (
+		msgIDs, deliveryIDs, statuses, errs, responses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		attempted                                      = make([]time.Time, n)
+		codes                                          = make([]int32, n)
+		latencies                                      = make([]int64, n)
+		nexts, delivered                               = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+	)
+	for i, r := range results {
+		status, next := r.MessageState()
+		msgIDs[i], deliveryIDs[i], statuses[i], errs[i], responses[i] = r.MessageID, r.DeliveryID, status, r.Error, r.Response
+		attempted[i], codes[i], latencies[i] = r.AttemptedAt, int32(r.StatusCode), r.Latency.Microseconds()
+		nexts[i] = pgtype.Timestamptz{Time: next, Valid: !next.IsZero()}
+		delivered[i] = pgtype.Timestamptz{Time: r.AttemptedAt, Valid: status == store.MessageDelivered}
+	}
+	var healthy, failing []string
+	var failingAt []time.Time
+	health := store.HealthOf(results)
+	for _, h := range health {
+		if h.OK {
+			healthy = append(healthy, h.SubscriptionID)
+		} else {
+			failing, failingAt = append(failing, h.SubscriptionID), append(failingAt, h.At)
+		}
+	}
+	var since map[string]time.Time
+	err := db.batch(ctx, func() *pgx.Batch {
+		since = map[string]time.Time{}
 		batch := &pgx.Batch{}
-		// health holds, per subscription, the outcome of its latest
-		// attempt in this batch.
-		type health struct {
-			ok      bool
-			at      time.Time
-			disable string
-		}
-		subs := map[string]*health{}
-		var order []string
+		// A message deleted since its claim has nothing left to record.
+		batch.Queue(`INSERT INTO attempts (message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
+			SELECT u.* FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::bigint[], $6::text[], $7::text[])
+				AS u(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
+			WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.message_id)`,
+			msgIDs, deliveryIDs, attempted, codes, latencies, errs, responses)
+		batch.Queue(`UPDATE messages m SET status = u.status, next_attempt_at = u.next, attempts = m.attempts + 1,
+				schedule_pos = m.schedule_pos + 1, last_status = u.code, last_error = u.error, updated_at = $7,
+				delivered_at = coalesce(u.delivered, m.delivered_at)
+			FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::timestamptz[])
+				AS u(id, status, next, code, error, delivered)
+			WHERE m.id = u.id AND m.status = 'delivering'`,
+			msgIDs, statuses, nexts, codes, errs, delivered, p.Now)
 		for _, r := range results {
-			if r.HookID == "" && subs[r.SubscriptionID] == nil {
-				subs[r.SubscriptionID] = &health{}
-				order = append(order, r.SubscriptionID)
-			}
-		}
-		// Lock the subscriptions first, in id order: writers that touch a
-		// subscription and its messages (UpdateSubscription, disabling)
-		// take the subscription first too, and two nodes recording at once
-		// queue instead of deadlocking.
-		sorted := slices.Clone(order)
-		slices.Sort(sorted)
-		if len(sorted) > 0 {
-			if _, err := tx.Exec(ctx, `SELECT 1 FROM subscriptions WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, sorted); err != nil {
-				return err
-			}
-		}
-		for _, r := range results {
-			// A message deleted since its claim has nothing left to record.
-			batch.Queue(`INSERT INTO attempts
-				(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
-				SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM messages WHERE id = $1)`,
-				r.MessageID, r.DeliveryID, r.AttemptedAt, r.StatusCode, r.Latency.Microseconds(), r.Error, r.Response)
-			status, next := store.MessagePending, any(r.NextAttemptAt)
-			switch r.Outcome {
-			case store.OutcomeDelivered:
-				status, next = store.MessageDelivered, nil
-			case store.OutcomeUndeliverable:
-				status, next = store.MessageUndeliverable, nil
-			}
-			var delivered any
-			if status == store.MessageDelivered {
-				delivered = r.AttemptedAt
-			}
-			batch.Queue(`UPDATE messages SET status = $1, next_attempt_at = $2, attempts = attempts + 1,
-				schedule_pos = schedule_pos + 1, last_status = $3, last_error = $4, updated_at = $5,
-				delivered_at = coalesce($6, delivered_at)
-				WHERE id = $7 AND status = 'delivering'`,
-				status, next, r.StatusCode, r.Error, p.Now, delivered, r.MessageID)
 			if r.HookID != "" {
 				queuePing(batch, r)
-				continue
-			}
-			h := subs[r.SubscriptionID]
-			h.ok, h.at = r.Outcome == store.OutcomeDelivered, r.AttemptedAt
-			if r.Disable != "" {
-				h.disable = r.Disable
 			}
 		}
-		if batch.Len() > 0 {
-			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
-				return err
-			}
+		if len(healthy) > 0 {
+			batch.Queue(`UPDATE subscriptions SET failing_since = NULL WHERE id = ANY($1) AND failing_since IS NOT NULL`, healthy)
 		}
-		disable := map[string]bool{}
-		for _, id := range sorted {
-			h := subs[id]
-			if h.ok && h.disable == "" {
-				if _, err := tx.Exec(ctx, `UPDATE subscriptions SET failing_since = NULL WHERE id = $1 AND failing_since IS NOT NULL`, id); err != nil {
+		if len(failing) > 0 {
+			// The first failure of an outage starts its clock.
+			batch.Queue(`UPDATE subscriptions s SET failing_since = u.at
+				FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) WHERE s.id = u.id AND s.failing_since IS NULL`,
+				failing, failingAt)
+			batch.Queue(`SELECT id, failing_since FROM subscriptions WHERE id = ANY($1) AND NOT disabled`, failing).
+				Query(func(rows pgx.Rows) error {
+					var id string
+					var at time.Time
+					_, err := pgx.ForEachRow(rows, []any{&id, &at}, func() error {
+						since[id] = at
+						return nil
+					})
 					return err
-				}
-				continue
-			}
-			var since time.Time
-			var isDisabled bool
-			err := tx.QueryRow(ctx, `UPDATE subscriptions SET failing_since = coalesce(failing_since, $1)
-				WHERE id = $2 RETURNING failing_since, disabled`, h.at, id).Scan(&since, &isDisabled)
-			if errors.Is(err, pgx.ErrNoRows) {
-				continue // deleted meanwhile
-			}
-			if err != nil {
-				return err
-			}
-			reason := h.disable
-			if reason == "" && p.DisableAfter > 0 && h.at.Sub(since) >= p.DisableAfter {
-				reason = fmt.Sprintf("every delivery attempt failed for %s", p.DisableAfter)
-			}
-			if reason == "" || isDisabled {
-				continue
-			}
-			if _, err := tx.Exec(ctx, `UPDATE subscriptions SET disabled = true, disabled_reason = $1, disabled_at = $2, updated_at = $2
-				WHERE id = $3`, reason, p.Now, id); err != nil {
-				return err
-			}
-			if err := parkMessages(ctx, tx, id); err != nil {
-				return err
-			}
-			disable[id] = true
+				})
 		}
-		for _, id := range order {
-			if disable[id] {
-				disabled = append(disabled, id)
-			}
-		}
-		return nil
+		return batch
 	})
 	if err != nil {
 		return nil, fmt.Errorf("record attempts: %w", err)
 	}
+	var disabled []string
+	for _, h := range health {
+		at, ok := since[h.SubscriptionID]
+		if h.OK || !ok {
+			continue // healthy, disabled already, or deleted meanwhile
+		}
+		reason := h.DisableReason(at, p.DisableAfter)
+		if reason == "" {
+			continue
+		}
+		ok, err := db.disableSubscription(ctx, h.SubscriptionID, reason, p.Now)
+		if err != nil {
+			return disabled, fmt.Errorf("record attempts: %w", err)
+		}
+		if ok {
+			disabled = append(disabled, h.SubscriptionID)
+		}
+	}
 	return disabled, nil
+}
+
+// disableSubscription disables an enabled subscription and parks its
+// messages, and reports whether it did.
+func (db *DB) disableSubscription(ctx context.Context, id, reason string, now time.Time) (bool, error) {
+	var done bool
+	err := db.tx(ctx, func(tx *txn) error {
+		tag, err := tx.Exec(ctx, `UPDATE subscriptions SET disabled = true, disabled_reason = $1, disabled_at = $2, updated_at = $2
+			WHERE id = $3 AND NOT disabled`, reason, now, id)
+		if err != nil {
+			return err
+		}
+		if done = tag.RowsAffected() > 0; !done {
+			return nil
+		}
+		return parkMessages(ctx, tx, id)
+	})
+	if err != nil {
+		return false, fmt.Errorf("disable subscription %s: %w", id, err)
+	}
+	return done, nil
 }
 
 // queuePing updates a hook's health after a ping; a ping that is
@@ -690,18 +563,29 @@ func queuePing(batch *pgx.Batch, r *store.AttemptResult) {
 		failures = `+failures+` WHERE id = $4`, r.AttemptedAt, r.StatusCode, r.Error, r.HookID)
 }
 
-// NextDue returns when the earliest queued message is due.
-func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+// nextDueSQL returns when the earliest queued message is due; parked
+// messages do not count.
+const nextDueSQL = `SELECT min(next_attempt_at) FROM messages
+	WHERE status IN ('pending', 'delivering') AND next_attempt_at < $1`
+
+// nextDue returns when the earliest queued message is due, or the zero
+// time.
+func nextDue(ctx context.Context, q querier) (time.Time, error) {
 	var at pgtype.Timestamptz
-	err := db.pool.QueryRow(ctx, `SELECT min(next_attempt_at) FROM messages
-		WHERE status IN ('pending', 'delivering') AND next_attempt_at < $1`, parked).Scan(&at)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next due message: %w", err)
+	if err := q.QueryRow(ctx, nextDueSQL, parked).Scan(&at); err != nil {
+		return time.Time{}, fmt.Errorf("next due message: %w", err)
 	}
-	if !at.Valid {
-		return time.Time{}, false, nil
-	}
-	return at.Time.UTC(), true, nil
+	return fromOpt(at), nil
+}
+
+// queueNextDue adds to b the query of nextDue, which sets *at.
+func queueNextDue(b *pgx.Batch, at *time.Time) {
+	b.Queue(nextDueSQL, parked).QueryRow(func(row pgx.Row) error {
+		var t pgtype.Timestamptz
+		err := row.Scan(&t)
+		*at = fromOpt(t)
+		return err
+	})
 }
 
 const messageColumns = `seq, id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
@@ -783,7 +667,7 @@ func (db *DB) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*
 // parks it, if its subscription is disabled).
 func (db *DB) RedeliverMessage(ctx context.Context, accountID, id string, now time.Time) (*store.Message, error) {
 	var m *store.Message
-	err := db.tx(ctx, func(tx pgx.Tx) error {
+	err := db.tx(ctx, func(tx *txn) error {
 		var err error
 		m, err = scanMessage(tx.QueryRow(ctx, `UPDATE messages
 			SET status = 'pending', schedule_pos = 0, slot_reserved = false, updated_at = $1,
@@ -793,7 +677,8 @@ func (db *DB) RedeliverMessage(ctx context.Context, accountID, id string, now ti
 		if err != nil {
 			return err
 		}
-		return notifyMessages(ctx, tx)
+		tx.notifyMessages()
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("redeliver message %s: %w", id, err)
@@ -824,25 +709,22 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	if st.Attempts, err = loop(`DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < $1 LIMIT $2)`); err != nil {
 		return st, fmt.Errorf("prune attempts: %w", err)
 	}
-	if st.Messages, err = loop(`DELETE FROM messages WHERE seq IN (SELECT seq FROM messages
+	if st.Messages, err = loop(`DELETE FROM messages WHERE id IN (SELECT id FROM messages
 		WHERE status IN ('delivered', 'undeliverable') AND updated_at < $1 LIMIT $2)`); err != nil {
 		return st, fmt.Errorf("prune messages: %w", err)
 	}
-	err = db.tx(ctx, func(tx pgx.Tx) error {
+	err = db.tx(ctx, func(tx *txn) error {
 		st.Changes = 0
-		// Lock the fan-out's cursor so it cannot move while the horizon
-		// is computed from it.
-		var fanout int64
-		err := tx.QueryRow(ctx, `SELECT position FROM cursors WHERE name = $1 FOR SHARE`, store.FanOutCursor).Scan(&fanout)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return err
-		}
+		// The horizon is the newest change older than before that stands
+		// below every change the fan-out has not read (reading the cursor
+		// without a lock: it only moves on, and a stale one prunes less).
 		var horizon pgtype.Int8
-		if err := tx.QueryRow(ctx, `SELECT max(id) FROM changes WHERE occurred_at < $1 AND id <= $2`, before, fanout).Scan(&horizon); err != nil {
+		err := tx.QueryRow(ctx, `SELECT least(
+				(SELECT max(id) FROM changes WHERE occurred_at < $1),
+				(SELECT min(ch.id) - 1 FROM changes ch JOIN cursors c ON c.name = $2 WHERE (ch.xid, ch.id) > (c.xid, c.position)))`,
+			before, store.FanOutCursor).Scan(&horizon)
+		if err != nil || !horizon.Valid {
 			return err
-		}
-		if !horizon.Valid {
-			return nil
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM changes WHERE id <= $1`, horizon.Int64)
 		if err != nil {

@@ -91,7 +91,7 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			if err != nil {
 				return err
 			}
-			err = insertMessages(ctx, tx, []*store.Message{{
+			_, _, err = insertMessages(ctx, tx, []*store.Message{{
 				ID: id.UUID(), AccountID: p.AccountID, HookID: h.ID, ChangeID: cursor, EventType: store.PingEventType,
 				Payload: p.PingPayload, NextAttemptAt: p.Now, CreatedAt: p.Now,
 			}})

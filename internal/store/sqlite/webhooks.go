@@ -219,95 +219,132 @@ func cursorPosition(ctx context.Context, q queryer, name string) (int64, error) 
 	return pos, err
 }
 
-// ReadChanges returns the changes after the named cursor.
-func (db *DB) ReadChanges(ctx context.Context, cursor string, limit int) ([]*store.Change, int64, error) {
+// FanOut runs one fan-out step. The changes are read, and build runs,
+// outside the write transaction, so the single writer never waits for
+// them; the messages are then stored with a compare-and-set of the cursor,
+// which makes a step that another worker overtook Busy, storing nothing.
+// One process writes a SQLite database, and its change ids are handed out
+// in commit order, so reading by id misses nothing.
+func (db *DB) FanOut(ctx context.Context, cursor string, limit int, build store.FanOutFunc) (store.FanOutResult, error) {
 	pos, err := cursorPosition(ctx, db.read, cursor)
 	if err != nil {
-		return nil, 0, fmt.Errorf("read cursor %s: %w", cursor, err)
+		return store.FanOutResult{}, fmt.Errorf("read cursor %s: %w", cursor, err)
 	}
 	changes, err := queryChanges(ctx, db.read, `WHERE id > ? ORDER BY id LIMIT ?`, pos, limit)
-	if err != nil {
-		return nil, 0, fmt.Errorf("read changes: %w", err)
+	if err != nil || len(changes) == 0 {
+		return store.FanOutResult{}, wrapErr("read changes", err)
 	}
-	return changes, pos, nil
-}
-
-// EnqueueMessages stores messages and moves the cursor in one transaction.
-func (db *DB) EnqueueMessages(ctx context.Context, cursor string, from, to int64, msgs []*store.Message) error {
-	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
-		pos, err := cursorPosition(ctx, tx, cursor)
+	msgs, err := build(ctx, changes)
+	if err != nil {
+		return store.FanOutResult{}, err
+	}
+	res := store.FanOutResult{Changes: len(changes)}
+	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		res.Messages, res.Leased = 0, nil
+		now, err := cursorPosition(ctx, tx, cursor)
 		if err != nil {
 			return err
 		}
-		if pos != from {
-			return fmt.Errorf("cursor %s is at %d, not %d: %w", cursor, pos, from, store.ErrConflict)
+		if now != pos {
+			return errOvertaken
 		}
-		if len(msgs) > 0 {
-			if err := insertMessages(ctx, tx, msgs); err != nil {
-				return err
-			}
+		if res.Messages, res.Leased, err = insertMessages(ctx, tx, msgs); err != nil {
+			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, cursor, to)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, cursor, changes[len(changes)-1].ID)
 		return err
 	})
-	if err != nil {
-		return fmt.Errorf("enqueue messages: %w", err)
+	if errors.Is(err, errOvertaken) {
+		return store.FanOutResult{Busy: true}, nil
 	}
-	return nil
+	if err != nil {
+		return store.FanOutResult{}, fmt.Errorf("enqueue messages: %w", err)
+	}
+	return res, nil
+}
+
+// errOvertaken is a fan-out step that found the cursor moved by another.
+var errOvertaken = errors.New("the cursor moved meanwhile")
+
+// wrapErr adds context to a non-nil error.
+func wrapErr(what string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // insertMessages stores messages, skipping (change, target) pairs that
-// exist. A ping is stored only if it disarms its hook: a hook gets one
-// ping per arming.
-func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) error {
+// exist, and returns how many it stored and which of them it stored
+// claimed (see store.Store's FanOut). A ping is stored only if it disarms
+// its hook: a hook gets one ping per arming.
+func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, []string, error) {
 	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages
-		(id, account_id, subscription_id, hook_id, change_id, event_type, payload, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
+		(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer stmt.Close()
 	disarm, err := tx.PrepareContext(ctx, `UPDATE icalhooks SET armed = 0 WHERE id = ? AND armed = 1 AND verified = 1`)
 	if err != nil {
-		return err
+		return 0, nil, err
 	}
 	defer disarm.Close()
+	stored := 0
+	var leased []string
 	for _, m := range msgs {
 		if m.HookID != "" {
 			res, err := disarm.ExecContext(ctx, m.HookID)
 			if err != nil {
-				return err
+				return 0, nil, err
 			}
 			if n, _ := res.RowsAffected(); n == 0 {
 				continue
 			}
 		}
-		if _, err := stmt.ExecContext(ctx, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
-			m.EventType, m.Payload, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt)); err != nil {
-			return err
+		status := m.Status
+		if status == "" {
+			status = store.MessagePending
+		}
+		res, err := stmt.ExecContext(ctx, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
+			m.EventType, m.Payload, status, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt))
+		if err != nil {
+			return 0, nil, err
+		}
+		if n, _ := res.RowsAffected(); n > 0 {
+			stored++
+			if status == store.MessageDelivering {
+				leased = append(leased, m.ID)
+			}
 		}
 	}
-	return nil
+	return stored, leased, nil
 }
 
 // ClaimMessages leases due messages, applying rate limits, in one
 // transaction. Webhooks are limited per subscription, pings per target
 // host; a message over its limit is not claimed but given its slot as due
 // time, so limits delay and never drop.
-func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.Delivery, error) {
-	now := micros(p.Now)
+func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Claim, error) {
 	var out []*store.Delivery
-	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+	var next time.Time
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) (err error) {
 		out = out[:0]
+		defer func() {
+			if err == nil {
+				next, err = nextDue(ctx, tx)
+			}
+		}()
 		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved,
-				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(r.tat, 0)
+				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(s.rate_next, 0), coalesce(r.tat, 0), coalesce(r.next, 0)
 			FROM messages m
 			LEFT JOIN subscriptions s ON s.id = m.subscription_id
 			LEFT JOIN icalhooks h ON h.id = m.hook_id
 			LEFT JOIN host_rates r ON r.host = h.host
 			WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= ? AND coalesce(s.disabled, 0) = 0`
-		args := []any{now}
+		args := []any{micros(p.Now)}
 		var subs, hosts []string
 		for _, k := range p.Exclude {
 			if host, ok := strings.CutPrefix(k, "host:"); ok {
@@ -332,13 +369,14 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 			id, sub, host string
 			reserved      bool
 			rate          int
-			subTAT        int64
-			hostTAT       int64
+			subRate       [2]int64
+			hostRate      [2]int64
 		}
 		var cands []candidate
 		for rows.Next() {
 			var c candidate
-			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate, &c.subTAT, &c.hostTAT); err != nil {
+			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate, &c.subRate[0], &c.subRate[1],
+				&c.hostRate[0], &c.hostRate[1]); err != nil {
 				rows.Close()
 				return err
 			}
@@ -349,7 +387,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 			return err
 		}
 
-		subTATs, hostTATs := map[string]time.Time{}, map[string]time.Time{}
+		subStates, hostStates := map[string]*store.RateState{}, map[string]*store.RateState{}
 		var claim []string
 		snooze, err := tx.PrepareContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1 WHERE id = ?`)
 		if err != nil {
@@ -358,36 +396,34 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 		defer snooze.Close()
 		for _, c := range cands {
 			// Pick the limiter: the subscription's rate, or the host's.
-			tats, key, rate, stored := subTATs, c.sub, c.rate, c.subTAT
+			states, key, rate, stored := subStates, c.sub, c.rate, c.subRate
 			if c.host != "" {
-				tats, key, rate, stored = hostTATs, c.host, p.HostRate, c.hostTAT
+				states, key, rate, stored = hostStates, c.host, p.HostRate, c.hostRate
 			}
-			if rate <= 0 || c.reserved {
+			if rate <= 0 {
 				claim = append(claim, c.id)
 				continue
 			}
-			tat, ok := tats[key]
-			if !ok {
-				tat = fromMicros(stored)
+			st := states[key]
+			if st == nil {
+				st = &store.RateState{TAT: fromMicros(stored[0]), Next: fromMicros(stored[1])}
+				states[key] = st
 			}
-			slot, next := store.NextSlot(tat, p.Now, rate)
-			tats[key] = next
-			if !slot.After(p.Now) {
+			if send, at := st.Pace(p.Now, rate, c.reserved); send {
 				claim = append(claim, c.id)
-				continue
-			}
-			if _, err := snooze.ExecContext(ctx, micros(slot), c.id); err != nil {
+			} else if _, err := snooze.ExecContext(ctx, micros(at), c.id); err != nil {
 				return err
 			}
 		}
-		for sub, tat := range subTATs {
-			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET rate_tat = ? WHERE id = ?`, micros(tat), sub); err != nil {
+		for sub, st := range subStates {
+			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET rate_tat = ?, rate_next = ? WHERE id = ?`,
+				micros(st.TAT), micros(st.Next), sub); err != nil {
 				return err
 			}
 		}
-		for host, tat := range hostTATs {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO host_rates (host, tat) VALUES (?, ?)
-				ON CONFLICT (host) DO UPDATE SET tat = excluded.tat`, host, micros(tat)); err != nil {
+		for host, st := range hostStates {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO host_rates (host, tat, next) VALUES (?, ?, ?)
+				ON CONFLICT (host) DO UPDATE SET tat = excluded.tat, next = excluded.next`, host, micros(st.TAT), micros(st.Next)); err != nil {
 				return err
 			}
 		}
@@ -429,7 +465,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) ([]*store.
 	if err != nil {
 		return nil, fmt.Errorf("claim messages: %w", err)
 	}
-	return out, nil
+	return &store.Claim{Deliveries: out, NextDue: next}, nil
 }
 
 // fillTargets sets the URL, secrets or host of each claimed delivery.
@@ -481,11 +517,7 @@ func fillTargets(ctx context.Context, tx *wtx, out []*store.Delivery, subIDs, ho
 			continue
 		}
 		s := byID[d.Message.SubscriptionID]
-		d.URL = s.URL
-		d.Secrets = []string{s.Secret}
-		if s.PrevSecret != "" && s.PrevSecretExpiresAt.After(now) {
-			d.Secrets = append(d.Secrets, s.PrevSecret)
-		}
+		d.URL, d.Secrets = s.URL, s.SigningSecrets(now)
 	}
 	return nil
 }
@@ -535,28 +567,13 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 			return err
 		}
 		defer update.Close()
-		// health holds, per subscription, the outcome of its latest
-		// attempt in this batch.
-		type health struct {
-			ok      bool
-			at      time.Time
-			disable string
-		}
-		subs := map[string]*health{}
-		var order []string
 		for _, r := range results {
 			if _, err := insert.ExecContext(ctx, r.MessageID, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode,
 				r.Latency.Microseconds(), r.Error, r.Response, r.MessageID); err != nil {
 				return err
 			}
-			status, next := store.MessagePending, micros(r.NextAttemptAt)
-			switch r.Outcome {
-			case store.OutcomeDelivered:
-				status, next = store.MessageDelivered, 0
-			case store.OutcomeUndeliverable:
-				status, next = store.MessageUndeliverable, 0
-			}
-			if _, err := update.ExecContext(ctx, status, next, r.StatusCode, r.Error, micros(p.Now), status,
+			status, next := r.MessageState()
+			if _, err := update.ExecContext(ctx, status, optToMicros(next), r.StatusCode, r.Error, micros(p.Now), status,
 				micros(r.AttemptedAt), r.MessageID); err != nil {
 				return err
 			}
@@ -564,23 +581,12 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 				if err := recordPing(ctx, tx, r); err != nil {
 					return err
 				}
-				continue
-			}
-			h, ok := subs[r.SubscriptionID]
-			if !ok {
-				h = &health{}
-				subs[r.SubscriptionID] = h
-				order = append(order, r.SubscriptionID)
-			}
-			h.ok, h.at = r.Outcome == store.OutcomeDelivered, r.AttemptedAt
-			if r.Disable != "" {
-				h.disable = r.Disable
 			}
 		}
-		for _, id := range order {
-			h := subs[id]
-			if h.ok && h.disable == "" {
-				if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET failing_since = 0 WHERE id = ? AND failing_since <> 0`, id); err != nil {
+		for _, h := range store.HealthOf(results) {
+			if h.OK {
+				if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET failing_since = 0 WHERE id = ? AND failing_since <> 0`,
+					h.SubscriptionID); err != nil {
 					return err
 				}
 				continue
@@ -588,28 +594,25 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 			var since int64
 			var isDisabled bool
 			err := tx.QueryRowContext(ctx, `UPDATE subscriptions SET failing_since = CASE WHEN failing_since = 0 THEN ? ELSE failing_since END
-				WHERE id = ? RETURNING failing_since, disabled`, micros(h.at), id).Scan(&since, &isDisabled)
+				WHERE id = ? RETURNING failing_since, disabled`, micros(h.At), h.SubscriptionID).Scan(&since, &isDisabled)
 			if errors.Is(err, sql.ErrNoRows) {
 				continue // deleted meanwhile
 			}
 			if err != nil {
 				return err
 			}
-			reason := h.disable
-			if reason == "" && p.DisableAfter > 0 && h.at.Sub(fromMicros(since)) >= p.DisableAfter {
-				reason = fmt.Sprintf("every delivery attempt failed for %s", p.DisableAfter)
-			}
+			reason := h.DisableReason(fromMicros(since), p.DisableAfter)
 			if reason == "" || isDisabled {
 				continue
 			}
 			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET disabled = 1, disabled_reason = ?, disabled_at = ?, updated_at = ?
-				WHERE id = ?`, reason, micros(p.Now), micros(p.Now), id); err != nil {
+				WHERE id = ?`, reason, micros(p.Now), micros(p.Now), h.SubscriptionID); err != nil {
 				return err
 			}
-			if err := parkMessages(ctx, tx, id); err != nil {
+			if err := parkMessages(ctx, tx, h.SubscriptionID); err != nil {
 				return err
 			}
-			disabled = append(disabled, id)
+			disabled = append(disabled, h.SubscriptionID)
 		}
 		return nil
 	})
@@ -635,18 +638,16 @@ func recordPing(ctx context.Context, tx *wtx, r *store.AttemptResult) error {
 	return err
 }
 
-// NextDue returns when the earliest queued message is due.
-func (db *DB) NextDue(ctx context.Context) (time.Time, bool, error) {
+// nextDue returns when the earliest queued message is due, or the zero
+// time.
+func nextDue(ctx context.Context, q queryer) (time.Time, error) {
 	var at sql.NullInt64
-	err := db.read.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM messages
+	err := q.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM messages
 		WHERE status IN ('pending', 'delivering') AND next_attempt_at < ?`, parked).Scan(&at)
-	if err != nil {
-		return time.Time{}, false, fmt.Errorf("next due message: %w", err)
+	if err != nil || !at.Valid {
+		return time.Time{}, err
 	}
-	if !at.Valid {
-		return time.Time{}, false, nil
-	}
-	return fromMicros(at.Int64), true, nil
+	return fromMicros(at.Int64), nil
 }
 
 const messageColumns = `seq, id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload, status, attempts,

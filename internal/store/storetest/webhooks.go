@@ -16,7 +16,8 @@ var webhookTests = []struct {
 	name string
 	fn   func(t *testing.T, s store.Store)
 }{
-	{"EnqueueIsIdempotentAndGuarded", testEnqueue},
+	{"EnqueueIsIdempotent", testEnqueue},
+	{"FanOutStepsAreExclusive", testFanOutExclusive},
 	{"ClaimLeasesAndExpires", testClaimLease},
 	{"ClaimRateLimits", testClaimRateLimit},
 	{"RecordOutcomes", testRecordOutcomes},
@@ -40,29 +41,54 @@ func newSubscription(t *testing.T, s store.Store, accountID string, rate int) *s
 // enqueue fans the account's unread changes out to sub, one message each.
 func enqueue(t *testing.T, s store.Store, sub *store.Subscription, due time.Time) []*store.Message {
 	t.Helper()
-	ctx := context.Background()
-	changes, from, err := s.ReadChanges(ctx, store.FanOutCursor, 1000)
-	if err != nil {
-		t.Fatalf("ReadChanges: %v", err)
-	}
-	var msgs []*store.Message
-	for _, ch := range changes {
-		if ch.AccountID != sub.AccountID {
-			continue
+	return FanOut(t, s, func(changes []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, ch := range changes {
+			if ch.AccountID == sub.AccountID {
+				msgs = append(msgs, message(sub, ch, due))
+			}
 		}
-		msgs = append(msgs, &store.Message{
-			ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID, ChangeID: ch.ID, EventType: ch.Type,
-			Payload: []byte(`{"n":` + fmt.Sprint(ch.ID) + `}`), NextAttemptAt: due, CreatedAt: due,
+		return msgs
+	})
+}
+
+// message is a webhook of ch for sub, due at due.
+func message(sub *store.Subscription, ch *store.Change, due time.Time) *store.Message {
+	return &store.Message{
+		ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: sub.ID, ChangeID: ch.ID, EventType: ch.Type,
+		Payload: []byte(`{"n":` + fmt.Sprint(ch.ID) + `}`), NextAttemptAt: due, CreatedAt: due,
+	}
+}
+
+// FanOut runs fan-out steps on s until it has read every settled change,
+// with build making the messages of each step's changes, and returns every
+// message build made. Tests of what follows the fan-out use it.
+func FanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Message) []*store.Message {
+	t.Helper()
+	var all []*store.Message
+	// A change is read once the transactions before it ended, and those
+	// may be other tests' (on PostgreSQL, of the whole server).
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+		res, err := s.FanOut(context.Background(), store.FanOutCursor, 100, func(_ context.Context, changes []*store.Change) ([]*store.Message, error) {
+			msgs := build(changes)
+			all = append(all, msgs...)
+			return msgs, nil
 		})
+		if err != nil {
+			t.Fatalf("FanOut: %v", err)
+		}
+		if res.Busy {
+			t.Fatalf("FanOut = %+v with no other worker", res)
+		}
+		if res.Changes == 0 && !res.Unsettled {
+			return all
+		}
+		if res.Changes == 0 {
+			time.Sleep(time.Millisecond)
+		}
 	}
-	to := from
-	if len(changes) > 0 {
-		to = changes[len(changes)-1].ID
-	}
-	if err := s.EnqueueMessages(ctx, store.FanOutCursor, from, to, msgs); err != nil {
-		t.Fatalf("EnqueueMessages: %v", err)
-	}
-	return msgs
+	t.Fatal("FanOut: the change log did not settle within 30 s")
+	return nil
 }
 
 func events(t *testing.T, s store.Store, c *store.Calendar, n int) {
@@ -74,11 +100,11 @@ func events(t *testing.T, s store.Store, c *store.Calendar, n int) {
 
 func claim(t *testing.T, s store.Store, now time.Time, limit int) []*store.Delivery {
 	t.Helper()
-	ds, err := s.ClaimMessages(context.Background(), store.ClaimParams{Now: now, Limit: limit, Lease: time.Minute})
+	c, err := s.ClaimMessages(context.Background(), store.ClaimParams{Now: now, Limit: limit, Lease: time.Minute})
 	if err != nil {
 		t.Fatalf("ClaimMessages: %v", err)
 	}
-	return ds
+	return c.Deliveries
 }
 
 func testEnqueue(t *testing.T, s store.Store) {
@@ -87,30 +113,87 @@ func testEnqueue(t *testing.T, s store.Store) {
 	c := newCalendar(t, s, a.ID)
 	sub := newSubscription(t, s, a.ID, 0)
 	events(t, s, c, 3)
-	msgs := enqueue(t, s, sub, base)
-	if len(msgs) != 3 {
-		t.Fatalf("enqueued %d; want 3", len(msgs))
-	}
-	// A stale writer (cursor moved on) stores nothing.
-	dup := *msgs[0]
-	dup.ID = id.UUID()
-	if err := s.EnqueueMessages(ctx, store.FanOutCursor, 0, msgs[2].ChangeID, []*store.Message{&dup}); !errors.Is(err, store.ErrConflict) {
-		t.Errorf("EnqueueMessages from a stale cursor = %v; want ErrConflict", err)
-	}
-	// Replaying the same (change, subscription) is ignored.
-	changes, from, _ := s.ReadChanges(ctx, store.FanOutCursor, 10)
-	if len(changes) != 0 {
-		t.Errorf("ReadChanges after the fan-out = %d changes; want none", len(changes))
-	}
-	if err := s.EnqueueMessages(ctx, store.FanOutCursor, from, from, []*store.Message{&dup}); err != nil {
-		t.Fatalf("EnqueueMessages replay: %v", err)
-	}
+	// A replayed (change, subscription) within a step is stored once.
+	var read, stored int
+	FanOut(t, s, func(changes []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, ch := range changes {
+			msgs = append(msgs, message(sub, ch, base), message(sub, ch, base))
+		}
+		read += len(changes)
+		return msgs
+	})
 	got, _ := s.ListMessages(ctx, store.ListMessagesParams{AccountID: a.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 10}})
+	stored = len(got)
+	if read != 3 || stored != 3 {
+		t.Errorf("fan-out read %d changes, stored %d messages; want 3 and 3 (the repeats skipped)", read, stored)
+	}
+	if again := enqueue(t, s, sub, base); len(again) != 0 {
+		t.Errorf("a second fan-out made %d messages; want none, every change was read", len(again))
+	}
+	got, _ = s.ListMessages(ctx, store.ListMessagesParams{AccountID: a.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 10}})
 	if len(got) != 3 {
-		t.Errorf("messages after a replay = %d; want 3", len(got))
+		t.Errorf("messages = %d; want 3", len(got))
 	}
 	if got[0].ChangeID < got[2].ChangeID {
 		t.Errorf("ListMessages is not newest first")
+	}
+}
+
+// testFanOutExclusive runs a second fan-out step while the first is still
+// building its messages: exactly one of them may store, and every change
+// gets its message once.
+func testFanOutExclusive(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	sub := newSubscription(t, s, a.ID, 0)
+	events(t, s, c, 4)
+	build := func(_ context.Context, changes []*store.Change) ([]*store.Message, error) {
+		var msgs []*store.Message
+		for _, ch := range changes {
+			msgs = append(msgs, message(sub, ch, base))
+		}
+		return msgs, nil
+	}
+	var first, second store.FanOutResult
+	var err, secondErr error
+	for first.Changes == 0 && second.Changes == 0 {
+		first, err = s.FanOut(ctx, store.FanOutCursor, 100, func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+			// Another worker's step, while this one holds its changes.
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				second, secondErr = s.FanOut(ctx, store.FanOutCursor, 100, build)
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				return nil, errors.New("the second fan-out step waited for the first")
+			}
+			return build(ctx, changes)
+		})
+		if err != nil || !first.Unsettled && first.Changes == 0 && !first.Busy {
+			t.Fatalf("FanOut = %+v, %v; want the 4 changes", first, err)
+		}
+	}
+	if err != nil || secondErr != nil {
+		t.Fatalf("concurrent FanOut steps: %v; %v", err, secondErr)
+	}
+	if stored := min(first.Messages, 1) + min(second.Messages, 1); stored != 1 || !(first.Busy || second.Busy) {
+		t.Errorf("concurrent FanOut steps = %+v and %+v; want one to store, the other busy", first, second)
+	}
+	enqueue(t, s, sub, base) // whatever is left, as the next step would
+	got, _ := s.ListMessages(ctx, store.ListMessagesParams{AccountID: a.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 10}})
+	seen := map[int64]bool{}
+	for _, m := range got {
+		if seen[m.ChangeID] {
+			t.Errorf("change %d fanned out twice", m.ChangeID)
+		}
+		seen[m.ChangeID] = true
+	}
+	if len(seen) != 4 {
+		t.Errorf("%d of 4 changes fanned out", len(seen))
 	}
 }
 
@@ -242,11 +325,12 @@ func testParked(t *testing.T, s store.Store) {
 	if err != nil || len(disabled) != 1 {
 		t.Fatalf("RecordAttempts with Disable = %v, %v; want the subscription disabled", disabled, err)
 	}
-	if ds := claim(t, s, base.Add(time.Hour), 10); len(ds) != 0 {
-		t.Errorf("claimed %d messages of a disabled subscription", len(ds))
+	cl, err := s.ClaimMessages(ctx, store.ClaimParams{Now: base.Add(time.Hour), Limit: 10, Lease: time.Minute})
+	if err != nil || len(cl.Deliveries) != 0 {
+		t.Errorf("claimed %d messages of a disabled subscription (%v)", len(cl.Deliveries), err)
 	}
-	if _, ok, _ := s.NextDue(ctx); ok {
-		t.Errorf("NextDue reports parked messages as due")
+	if !cl.NextDue.IsZero() {
+		t.Errorf("claim reports the parked message due at %v; want nothing due", cl.NextDue)
 	}
 	got, _ := s.Subscription(ctx, a.ID, sub.ID)
 	got.Disabled, got.UpdatedAt = false, base.Add(2*time.Hour)
@@ -284,9 +368,13 @@ func testPrune(t *testing.T, s store.Store) {
 	if st.Messages < 2 || st.Attempts < 2 || st.Changes < 2 {
 		t.Errorf("Prune = %+v; want the 2 delivered messages, their attempts and changes", st)
 	}
-	left, _, err := s.ReadChanges(ctx, store.FanOutCursor, 10)
-	if err != nil || len(left) != 1 {
-		t.Errorf("unread changes after Prune = %d, %v; want the 1 the fan-out has not read", len(left), err)
+	var left int
+	FanOut(t, s, func(changes []*store.Change) []*store.Message {
+		left += len(changes)
+		return nil
+	})
+	if left != 1 {
+		t.Errorf("unread changes after Prune = %d; want the 1 the fan-out had not read", left)
 	}
 	if h, err := s.ChangeHorizon(ctx); err != nil || h == 0 {
 		t.Errorf("ChangeHorizon = %d, %v; want the newest pruned change", h, err)
@@ -301,15 +389,13 @@ func testRecordAfterDelete(t *testing.T, s store.Store) {
 	c := newCalendar(t, s, a.ID)
 	gone, kept := newSubscription(t, s, a.ID, 0), newSubscription(t, s, a.ID, 0)
 	events(t, s, c, 1)
-	changes, from, _ := s.ReadChanges(ctx, store.FanOutCursor, 10)
-	var msgs []*store.Message
-	for _, sub := range []*store.Subscription{gone, kept} {
-		msgs = append(msgs, &store.Message{ID: id.UUID(), AccountID: a.ID, SubscriptionID: sub.ID, ChangeID: changes[0].ID,
-			EventType: changes[0].Type, Payload: []byte(`{}`), NextAttemptAt: base, CreatedAt: base})
-	}
-	if err := s.EnqueueMessages(ctx, store.FanOutCursor, from, changes[0].ID, msgs); err != nil {
-		t.Fatal(err)
-	}
+	FanOut(t, s, func(changes []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, ch := range changes {
+			msgs = append(msgs, message(gone, ch, base), message(kept, ch, base))
+		}
+		return msgs
+	})
 	ds := claim(t, s, base, 10)
 	if err := s.DeleteSubscription(ctx, a.ID, gone.ID); err != nil {
 		t.Fatal(err)

@@ -1,0 +1,339 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// Event writes (the API's creates, updates and deletes) are group-committed:
+// every write that arrives while a group runs joins the next group, and a
+// group is one transaction of a few round trips however many writes it
+// holds.
+//
+// A group first writes the events themselves, one statement per write, all
+// sent at once; each statement reports whether it took effect (a duplicate
+// UID, or an event or calendar that is not the account's, is an outcome of
+// that write alone, not an error of the group). Then, for the writes that
+// took effect, it locks the calendars and then the accounts they touched
+// (each in id order, as every writer does, so writers queue rather than
+// deadlock), bumps their versions once per group, appends the change
+// records, and commits; then it notifies the other nodes.
+//
+// The version rows are locked last because they are what every writer of a
+// calendar queues on, until its commit is on disk: groups of several nodes
+// overlap everything but that step. The change ids are drawn under those
+// locks, so each calendar's (and account's) changes are numbered in commit
+// order, which the API's change cursors rely on.
+//
+// A group that fails as a whole (a calendar deleted meanwhile, a UID taken
+// by a write that committed after the group's check) runs again one write
+// per group, so that the failure reaches only its own write.
+
+// maxGroup bounds how many event writes share one transaction.
+const maxGroup = 128
+
+// groupTimeout bounds one group's transaction; its writers wait for it
+// whatever their own contexts say, so that none reports failure for a
+// write that committed.
+const groupTimeout = time.Minute
+
+// errClosed is returned for writes submitted after Close.
+var errClosed = errors.New("postgres: store closed")
+
+// eventWrite is one event write waiting for the group committer.
+type eventWrite struct {
+	ctx context.Context
+	// kind is the change type: store.ChangeCreated, ChangeUpdated or
+	// ChangeDeleted.
+	kind  string
+	event *store.Event // the new state; nil for a delete
+	// accountID, calendarID and eventID name the event; at is the write's
+	// time.
+	accountID, calendarID, eventID string
+	at                             time.Time
+
+	// The outcome: change is set when the write took effect, err when it
+	// did not.
+	change *store.Change
+	err    error
+	done   chan struct{}
+}
+
+// writeEvent hands w to the group committer and waits for its outcome.
+// Once the committer took it, w runs to its end even if ctx ends.
+func (db *DB) writeEvent(ctx context.Context, w *eventWrite) (*store.Change, error) {
+	w.ctx, w.done = ctx, make(chan struct{})
+	select {
+	case db.writes <- w:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-db.closing:
+		return nil, errClosed
+	}
+	<-w.done
+	return w.change, w.err
+}
+
+// commitLoop runs the groups until Close.
+func (db *DB) commitLoop() {
+	defer close(db.committed)
+	group := make([]*eventWrite, 0, maxGroup)
+	for {
+		select {
+		case <-db.closing:
+			return
+		case w := <-db.writes:
+			group = append(group[:0], w)
+		}
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case w := <-db.writes:
+				group = append(group, w)
+			default:
+				break fill
+			}
+		}
+		db.commitGroup(group)
+	}
+}
+
+// commitGroup runs one group and reports each write's outcome.
+func (db *DB) commitGroup(group []*eventWrite) {
+	live := group[:0:0]
+	for _, w := range group {
+		if err := w.ctx.Err(); err != nil {
+			w.finish(nil, err) // its caller gave up before the group began
+			continue
+		}
+		live = append(live, w)
+	}
+	if len(live) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
+	err := db.pipe(ctx, func(tx *pipeTx) error { return runGroup(ctx, tx, live) })
+	cancel()
+	switch {
+	case err == nil:
+		for _, w := range live {
+			w.finish(w.change, w.err)
+		}
+	case len(live) == 1:
+		live[0].finish(nil, writeError(err))
+	default:
+		for _, w := range live {
+			db.commitGroup([]*eventWrite{w})
+		}
+	}
+}
+
+// writeError maps a failed write's database error to the store's errors.
+func writeError(err error) error {
+	switch {
+	case isForeignKey(err):
+		return fmt.Errorf("calendar: %w", store.ErrNotFound) // deleted meanwhile
+	case isUnique(err):
+		return fmt.Errorf("uid: %w", store.ErrConflict)
+	}
+	return err
+}
+
+func (w *eventWrite) finish(ch *store.Change, err error) {
+	w.change, w.err = ch, err
+	if err != nil {
+		w.change = nil
+	}
+	close(w.done)
+}
+
+// runGroup writes the group's events, versions and changes inside tx, in
+// two round trips. It may run more than once (db.pipe retries deadlocks),
+// so it sets every write's outcome afresh.
+func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
+	batch := &pgx.Batch{}
+	for _, w := range group {
+		w.change, w.err = nil, nil
+		if err := queueEventWrite(batch, w); err != nil {
+			w.err = err
+		}
+	}
+	if err := tx.send(ctx, batch); err != nil {
+		return err
+	}
+
+	var done []*eventWrite
+	calendars, accounts := map[string]*bump{}, map[string]*bump{}
+	for _, w := range group {
+		if w.err != nil {
+			continue
+		}
+		done = append(done, w)
+		calendars[w.calendarID] = calendars[w.calendarID].add(w.at)
+		accounts[w.accountID] = accounts[w.accountID].add(w.at)
+	}
+	batch = &pgx.Batch{}
+	if len(done) == 0 {
+		return tx.commit(ctx, batch)
+	}
+	queueBumps(batch, "calendars", `version = t.version + u.n, updated_at = u.at`, calendars)
+	queueBumps(batch, "accounts", `feed_version = t.feed_version + u.n, feed_updated_at = u.at`, accounts)
+	for _, w := range done {
+		snap, err := store.MarshalSnapshot(w.event)
+		if err != nil {
+			return err
+		}
+		ch := &store.Change{
+			AccountID: w.accountID, CalendarID: w.calendarID, EventID: w.event.ID, EventUID: w.event.UID,
+			Type: w.kind, Event: w.event, OccurredAt: w.at,
+		}
+		batch.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).
+			QueryRow(func(row pgx.Row) error {
+				w.change = ch
+				return row.Scan(&ch.ID)
+			})
+		tx.notifyChange(Change{AccountID: w.accountID, CalendarID: w.calendarID})
+	}
+	return tx.commit(ctx, batch)
+}
+
+// bump is what a group does to one version row: n writes, the latest at
+// at. A version counts the writes, as if each had committed alone.
+type bump struct {
+	n  int64
+	at time.Time
+}
+
+func (b *bump) add(at time.Time) *bump {
+	if b == nil {
+		b = &bump{}
+	}
+	b.n++
+	if at.After(b.at) {
+		b.at = at
+	}
+	return b
+}
+
+// queueBumps locks the rows of table with the given ids, in id order, and
+// applies set to each (t is the row; u.n and u.at are its bump).
+func queueBumps(batch *pgx.Batch, table, set string, bumps map[string]*bump) {
+	ids := make([]string, 0, len(bumps))
+	for id := range bumps {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	ns, at := make([]int64, len(ids)), make([]time.Time, len(ids))
+	for i, id := range ids {
+		ns[i], at[i] = bumps[id].n, bumps[id].at
+	}
+	batch.Queue(`SELECT 1 FROM `+table+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	batch.Queue(`UPDATE `+table+` t SET `+set+`
+		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) WHERE t.id = u.id`, ids, ns, at)
+}
+
+// Statements of the first step of a group, one per write. Each reports
+// its outcome as a row rather than as an error, which would abort the
+// whole group.
+const (
+	// createEventSQL inserts an event if its calendar is the account's and
+	// its (UID, RECURRENCE-ID) is free; it returns the new row's seq (NULL
+	// when nothing was inserted) and whether the calendar is the
+	// account's.
+	createEventSQL = `WITH cal AS (SELECT 1 FROM calendars WHERE id = $2 AND account_id = $3),
+		ins AS (INSERT INTO events
+			(id, calendar_id, account_id, uid, recurrence_id, summary, description, location, start_at, end_at,
+			 all_day, time_zone, status, rrule, exdates, sequence, metadata, extra, created_at, updated_at)
+			SELECT $1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::text, $8::text, $9::timestamptz,
+				$10::timestamptz, $11::boolean, $12::text, $13::text, $14::text, $15::timestamptz[], $16::integer,
+				$17::jsonb, $18::jsonb, $19::timestamptz, $20::timestamptz
+			FROM cal
+			ON CONFLICT DO NOTHING RETURNING seq)
+		SELECT (SELECT seq FROM ins), EXISTS (SELECT 1 FROM cal)`
+
+	// updateEventSQL stores an event's fields unless another event of the
+	// calendar has its new (UID, RECURRENCE-ID); it returns whether it
+	// stored them and whether another event has them.
+	updateEventSQL = `WITH dup AS (SELECT 1 FROM events
+			WHERE calendar_id = $18 AND uid = $1 AND recurrence_id = $2 AND id <> $17),
+		upd AS (UPDATE events SET
+			uid = $1, recurrence_id = $2, summary = $3, description = $4, location = $5, start_at = $6, end_at = $7,
+			all_day = $8, time_zone = $9, status = $10, rrule = $11, exdates = $12, sequence = $13, metadata = $14,
+			extra = $15, updated_at = $16
+			WHERE id = $17 AND calendar_id = $18 AND account_id = $19 AND NOT EXISTS (SELECT 1 FROM dup)
+			RETURNING 1)
+		SELECT EXISTS (SELECT 1 FROM upd), EXISTS (SELECT 1 FROM dup)`
+)
+
+// queueEventWrite adds w's statement to batch, with a callback that sets
+// w's outcome.
+func queueEventWrite(batch *pgx.Batch, w *eventWrite) error {
+	switch w.kind {
+	case store.ChangeDeleted:
+		batch.Queue(`DELETE FROM events WHERE id = $1 AND calendar_id = $2 AND account_id = $3 RETURNING `+eventColumns,
+			w.eventID, w.calendarID, w.accountID).QueryRow(func(row pgx.Row) error {
+			e, err := scanEvent(row)
+			if errors.Is(err, store.ErrNotFound) {
+				w.event, w.err = nil, fmt.Errorf("event %s: %w", w.eventID, store.ErrNotFound)
+				return nil
+			}
+			w.event = e
+			return err
+		})
+		return nil
+	case store.ChangeCreated, store.ChangeUpdated:
+	default:
+		return fmt.Errorf("event write of kind %q", w.kind)
+	}
+	e := w.event
+	a, err := encodeEvent(e)
+	if err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	if w.kind == store.ChangeCreated {
+		batch.Queue(createEventSQL,
+			e.ID, e.CalendarID, e.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
+			e.Start, e.End, e.AllDay, e.TimeZone, e.Status, e.RRule, a.exdates, e.Sequence,
+			a.metadata, a.extra, e.CreatedAt, e.UpdatedAt).QueryRow(func(row pgx.Row) error {
+			var seq *int64
+			var calendar bool
+			if err := row.Scan(&seq, &calendar); err != nil {
+				return err
+			}
+			switch {
+			case !calendar:
+				w.err = fmt.Errorf("calendar %s: %w", e.CalendarID, store.ErrNotFound)
+			case seq == nil:
+				w.err = fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
+			default:
+				e.Seq = *seq
+			}
+			return nil
+		})
+		return nil
+	}
+	batch.Queue(updateEventSQL,
+		e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location, e.Start, e.End,
+		e.AllDay, e.TimeZone, e.Status, e.RRule, a.exdates, e.Sequence, a.metadata, a.extra, e.UpdatedAt,
+		e.ID, e.CalendarID, e.AccountID).QueryRow(func(row pgx.Row) error {
+		var updated, dup bool
+		if err := row.Scan(&updated, &dup); err != nil {
+			return err
+		}
+		switch {
+		case dup:
+			w.err = fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
+		case !updated:
+			w.err = fmt.Errorf("event %s: %w", e.ID, store.ErrNotFound)
+		}
+		return nil
+	})
+	return nil
+}

@@ -1,0 +1,65 @@
+package store
+
+import "time"
+
+// RateState is the rate limiter state of one key (a subscription, or the
+// host of iCal Hooks pings), kept in the database so that every node of a
+// cluster paces against the same sends.
+//
+// Two instants make the limiter. TAT is GCRA's theoretical arrival time:
+// the slot after the last one handed out, so that messages over the rate
+// each get their own slot (their due time) in one pass, instead of all
+// waking at once and being pushed back again. Next is the earliest time the
+// next message may actually go out: the last send plus the interval. A
+// message whose slot came due while its dispatcher was late would go out
+// together with the slots after it; Next spaces them again, so the rate
+// holds at the receiver too, not only on average.
+type RateState struct {
+	TAT  time.Time
+	Next time.Time
+
+	// queue is the latest time this claim gave a late reserved message;
+	// it spaces several late ones apart and is not stored.
+	queue time.Time
+}
+
+// Pace decides when a due message of the key may go out, at most perSecond
+// a second, and updates s: it goes out now (send), or it is due again at
+// the returned time, holding a reserved slot. reserved says the message got
+// its slot from an earlier Pace; a reserved message does not take a new
+// slot, it only waits for the spacing of actual sends.
+func (s *RateState) Pace(now time.Time, perSecond int, reserved bool) (send bool, at time.Time) {
+	interval := time.Second / time.Duration(perSecond)
+	// Nodes read the clock at slightly different moments around a claim;
+	// a message this close to its turn goes now rather than a full
+	// interval later. Spacing does not drift: Next moves on from itself.
+	early := now.Add(interval / 10)
+	if reserved {
+		if !early.Before(s.Next) {
+			s.sent(now, interval)
+			return true, now
+		}
+		at = later(s.Next, s.queue.Add(interval))
+		s.queue = at
+		return false, at
+	}
+	slot := later(later(s.TAT, s.Next), now)
+	s.TAT = slot.Add(interval)
+	if !early.Before(slot) {
+		s.sent(now, interval)
+		return true, now
+	}
+	return false, slot
+}
+
+// sent records a send at now.
+func (s *RateState) sent(now time.Time, interval time.Duration) {
+	s.Next = later(s.Next, now).Add(interval)
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
