@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -98,6 +99,7 @@ func (rc *receiver) wait(t *testing.T, timeout time.Duration) received {
 type pipeline struct {
 	t     *testing.T
 	db    *sqlite.DB
+	store *countingStore
 	clock *clock
 	cals  *calendar.Service
 	subs  *subscription.Service
@@ -111,7 +113,22 @@ type pipelineOpts struct {
 	timeout  time.Duration
 	schedule []time.Duration
 	perSub   int
+	workers  int
 	realTime bool
+}
+
+// countingStore is a store that counts the deliveries its claims hand out.
+type countingStore struct {
+	store.Store
+	claimed atomic.Int64
+}
+
+func (c *countingStore) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Claim, error) {
+	cl, err := c.Store.ClaimMessages(ctx, p)
+	if err == nil {
+		c.claimed.Add(int64(len(cl.Deliveries)))
+	}
+	return cl, err
 }
 
 // newPipeline wires store, fan-out and dispatcher with a fake clock (or the
@@ -136,14 +153,16 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 		o.schedule = delivery.DefaultSchedule
 	}
 	policy := outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	p := &pipeline{t: t, db: db, clock: clk}
+	p := &pipeline{t: t, db: db, store: &countingStore{Store: db}, clock: clk}
 	p.disp = delivery.NewDispatcher(delivery.DispatcherConfig{
-		Store: db, Now: now, Timeout: o.timeout, PerSubscription: o.perSub,
+		Store: p.store, Now: now, Timeout: o.timeout, PerSubscription: o.perSub, Workers: o.workers,
 		Client: outbound.NewClient(outbound.Options{Policy: policy, Timeout: o.timeout, MaxRedirects: outbound.NoRedirects}),
 		Retry:  delivery.RetryPolicy{Schedule: o.schedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
 		Rand:   rand.New(rand.NewPCG(1, 2)), UserAgent: "calhook/test",
 	})
-	p.fan = delivery.NewFanOut(delivery.FanOutConfig{Store: db, Now: now, BaseURL: "https://calhook.example", Enqueued: p.disp.Notify})
+	p.fan = delivery.NewFanOut(delivery.FanOutConfig{
+		Store: db, Now: now, BaseURL: "https://calhook.example", Enqueued: p.disp.Notify, Direct: p.disp,
+	})
 	p.cals = calendar.NewService(db, now, func(string, string) { p.fan.Notify() })
 	p.subs = subscription.NewService(db, policy, now)
 	a, err := account.NewService(db, now, nil).Create(ctx, "Acme")
@@ -561,5 +580,77 @@ func TestRateLimitHoldsAcrossBursts(t *testing.T) {
 	}
 	if took := times[n-1].Sub(times[0]); took < 49*time.Second {
 		t.Errorf("1,000 messages at 20/s took %v; want at least 49 s", took)
+	}
+}
+
+// TestDirectDelivery: with free workers, the fan-out hands new webhooks to
+// the dispatcher stored already claimed, so no claim hands any out.
+func TestDirectDelivery(t *testing.T) {
+	t.Parallel()
+	// Room for every message at once: the per-subscription cap (16 by
+	// default) would send the rest through the queue.
+	p := newPipeline(t, pipelineOpts{realTime: true, perSub: 32})
+	rc := newReceiver(t, nil)
+	sub := p.subscribe(rc.URL, subscription.Input{})
+	const n = 20
+	for i := range n {
+		p.event(fmt.Sprintf("Booking %d", i))
+	}
+	seen := map[string]bool{}
+	for range n {
+		seen[rc.wait(t, 10*time.Second).payload.WebhookID] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct webhooks arrived; want %d", len(seen), n)
+	}
+	eventually(t, "every message recorded as delivered", func() bool {
+		msgs, _ := p.db.ListMessages(context.Background(), store.ListMessagesParams{AccountID: p.acct, SubscriptionID: sub.ID, Page: store.Page{Limit: 100}})
+		for _, m := range msgs {
+			if m.Status != store.MessageDelivered || m.Attempts != 1 {
+				return false
+			}
+		}
+		return len(msgs) == n
+	})
+	if c := p.store.claimed.Load(); c != 0 {
+		t.Errorf("claims handed out %d deliveries; want none, the fan-out handed them over", c)
+	}
+}
+
+// TestDirectDeliveryOverflowsToQueue: what finds no free worker is stored
+// pending and claimed once workers free up; nothing is sent twice.
+func TestDirectDeliveryOverflowsToQueue(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t, pipelineOpts{realTime: true, workers: 2})
+	release := make(chan struct{})
+	rc := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		<-release
+		w.WriteHeader(http.StatusNoContent)
+	})
+	p.subscribe(rc.URL, subscription.Input{})
+	const n = 10
+	for i := range n {
+		p.event(fmt.Sprintf("Booking %d", i))
+	}
+	eventually(t, "two deliveries in flight", func() bool {
+		rc.mu.Lock()
+		defer rc.mu.Unlock()
+		return len(rc.got) == 2
+	})
+	close(release)
+	seen := map[string]int{}
+	for range n {
+		seen[rc.wait(t, 10*time.Second).payload.WebhookID]++
+	}
+	select {
+	case d := <-rc.arrived:
+		t.Errorf("a webhook arrived after all %d: %s", n, d.payload.WebhookID)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct webhooks; want %d", len(seen), n)
+	}
+	if c := p.store.claimed.Load(); c < 1 || c > n-2 {
+		t.Errorf("claims handed out %d deliveries; want those the 2 busy workers could not take (1 to %d)", c, n-2)
 	}
 }

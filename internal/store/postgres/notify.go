@@ -13,8 +13,8 @@ import (
 // note is one notification: a channel and a payload.
 type note struct{ channel, payload string }
 
-// notifier sends the notifications of committed writes, coalesced, in
-// transactions of their own.
+// notifier sends the notifications of committed writes, outside the
+// writing transactions and at a bounded rate.
 //
 // PostgreSQL serializes the commits of all transactions that notify: such
 // a transaction holds a database-wide lock from queueing its notifications
@@ -23,23 +23,36 @@ type note struct{ channel, payload string }
 // capped the whole pipeline at about a thousand commits a second. Sent
 // after the write committed instead, in a transaction that writes nothing
 // and commits with synchronous_commit off, a notification holds the lock
-// for microseconds, and those that pile up while one is sent go out
-// together in the next. A notification is lost only if the node dies
-// between its write's commit and the send: other nodes then learn of the
-// write from their periodic polls, as when their listening connection
-// drops.
+// for microseconds.
+//
+// Every node hears every node's notifications, so their cost grows with
+// the square of the nodes. A node therefore sends at most one batch of
+// notifications per notifyWindow: the first after a quiet window goes out
+// at once (with the commit that made it, see pipeTx.commit), those that
+// come within the window are merged, duplicates dropped, and sent when it
+// ends. Other nodes thus learn of a write within notifyWindow plus the
+// notification's own delay.
+//
+// A notification is lost only if the node dies between its write's commit
+// and the send: other nodes then learn of the write from their periodic
+// polls, as when their listening connection drops.
 type notifier struct {
 	pool *pgxpool.Pool
 	log  func() *slog.Logger
 
-	mu      sync.Mutex
-	pending []note
-	queued  map[note]bool
+	mu       sync.Mutex
+	pending  []note
+	queued   map[note]bool
+	lastSent time.Time
 
 	wake chan struct{}
 	stop chan struct{}
 	done chan struct{}
 }
+
+// notifyWindow is the shortest time between two batches of a node's
+// notifications.
+const notifyWindow = 10 * time.Millisecond
 
 func newNotifier(pool *pgxpool.Pool, log func() *slog.Logger) *notifier {
 	return &notifier{
@@ -48,8 +61,22 @@ func newNotifier(pool *pgxpool.Pool, log func() *slog.Logger) *notifier {
 	}
 }
 
-// send queues notes; they go out at once, or with the next batch if one is
-// being sent. It never blocks.
+// now reports whether a batch of notifications may go out at once, and if
+// so counts it as sent: nothing is waiting and the window since the last
+// batch is over.
+func (n *notifier) now() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	t := time.Now()
+	if len(n.pending) > 0 || t.Sub(n.lastSent) < notifyWindow {
+		return false
+	}
+	n.lastSent = t
+	return true
+}
+
+// send queues notes; they go out when the current window ends, or at once
+// if it has. It never blocks.
 func (n *notifier) send(notes ...note) {
 	if len(notes) == 0 {
 		return
@@ -68,17 +95,31 @@ func (n *notifier) send(notes ...note) {
 	}
 }
 
-// run sends what is queued until close.
+// run sends what is queued, a window after the last batch, until close.
 func (n *notifier) run() {
 	defer close(n.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		select {
 		case <-n.wake:
-			n.flush()
 		case <-n.stop:
 			n.flush()
 			return
 		}
+		n.mu.Lock()
+		wait := time.Until(n.lastSent.Add(notifyWindow))
+		n.mu.Unlock()
+		if wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-timer.C:
+			case <-n.stop:
+				n.flush()
+				return
+			}
+		}
+		n.flush()
 	}
 }
 
@@ -93,6 +134,9 @@ func (n *notifier) flush() {
 	n.mu.Lock()
 	notes := n.pending
 	n.pending, n.queued = nil, map[note]bool{}
+	if len(notes) > 0 {
+		n.lastSent = time.Now()
+	}
 	n.mu.Unlock()
 	if len(notes) == 0 {
 		return

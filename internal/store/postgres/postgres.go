@@ -279,9 +279,10 @@ func (db *DB) tx(ctx context.Context, fn func(*txn) error) error {
 // the hot paths round trips are most of the cost: each one is two context
 // switches for the server process, and more on a virtual machine.
 type pipeTx struct {
-	conn  *pgxpool.Conn
-	begun bool
-	notes []note
+	conn     *pgxpool.Conn
+	notifier *notifier
+	begun    bool
+	notes    []note
 }
 
 // send runs b as the transaction's next batch.
@@ -296,23 +297,27 @@ func (t *pipeTx) send(ctx context.Context, b *pgx.Batch) error {
 // commit runs b as the transaction's last batch and commits it.
 //
 // The notifications the transaction asked for ride in the same batch,
-// after COMMIT: statements that follow it run in an implicit transaction
-// of their own, given synchronous_commit off, so that it holds
-// PostgreSQL's notification lock only for a moment (see notifier). They
-// go out only if COMMIT succeeded; if only they fail, commit still
-// reports success, the write having committed.
+// after COMMIT, when the notifier lets them go at once: statements that
+// follow COMMIT run in an implicit transaction of their own, given
+// synchronous_commit off, so that it holds PostgreSQL's notification lock
+// only for a moment (see notifier). They go out only if COMMIT succeeded;
+// if only they fail, commit still reports success, the write having
+// committed. Otherwise db.pipe hands them to the notifier.
 func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
 	committed := false
 	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error {
 		committed = true
 		return nil
 	})
-	if len(t.notes) > 0 {
+	riding := len(t.notes) > 0 && t.notifier.now()
+	if riding {
 		queueNotify(b, t.notes)
 	}
 	err := t.send(ctx, b)
 	if st := t.conn.Conn().PgConn().TxStatus(); committed && st == 'I' {
-		t.notes = nil // sent
+		if riding {
+			t.notes = nil // sent
+		}
 		return nil
 	} else if err == nil {
 		err = fmt.Errorf("commit left the transaction in state %c", st)
@@ -338,7 +343,7 @@ func (db *DB) pipe(ctx context.Context, fn func(*pipeTx) error) error {
 			return err
 		}
 		defer conn.Release()
-		t := &pipeTx{conn: conn}
+		t := &pipeTx{conn: conn, notifier: db.notifier}
 		err = fn(t)
 		if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
 			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {

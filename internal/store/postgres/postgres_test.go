@@ -493,3 +493,43 @@ func TestBackends(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupFailureIsolated writes events at once, one of which PostgreSQL
+// rejects (text with a NUL byte): committed in groups, the failure must
+// reach that write alone, and every other write must commit once.
+func TestGroupFailureIsolated(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := open(t, storetest.PostgresSchema(t, postgresURL(t)))
+	f := newFixture(t, db)
+	const n = 30
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			e := &store.Event{ID: id.New("evt"), AccountID: f.account.ID, CalendarID: f.calendar.ID, UID: fmt.Sprintf("u%d", i),
+				Summary: "ok", Start: base, End: base.Add(time.Hour), Status: store.StatusConfirmed, CreatedAt: base, UpdatedAt: base}
+			if i == n/2 {
+				e.Summary = "bad\x00byte"
+			}
+			<-start
+			_, errs[i] = db.CreateEvent(ctx, e)
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if (err != nil) != (i == n/2) {
+			t.Errorf("write %d: %v", i, err)
+		}
+	}
+	events, err := db.ListEvents(ctx, store.ListEventsParams{AccountID: f.account.ID, CalendarID: f.calendar.ID, Page: store.Page{Limit: 100}})
+	if err != nil || len(events) != n-1 {
+		t.Errorf("%d events stored, %v; want %d", len(events), err, n-1)
+	}
+	changes, err := db.ListChanges(ctx, store.ListChangesParams{AccountID: f.account.ID, CalendarID: f.calendar.ID, Limit: 100})
+	if err != nil || len(changes) != n-1 {
+		t.Errorf("%d changes stored, %v; want %d", len(changes), err, n-1)
+	}
+}

@@ -35,6 +35,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteAccountCascades", testDeleteAccount},
 		{"FeedVersions", testFeedVersions},
 		{"ConcurrentWrites", testConcurrentWrites},
+		{"ConcurrentMixedWrites", testConcurrentMixedWrites},
 	}
 	for _, tt := range append(append(tests, webhookTests...), importTests...) {
 		t.Run(tt.name, func(t *testing.T) {
@@ -494,4 +495,122 @@ func testConcurrentWrites(t *testing.T, s store.Store) {
 	if len(events) != n/2 || len(changes) != n/2 {
 		t.Errorf("%d events and %d changes stored; want %d of each", len(events), len(changes), n/2)
 	}
+}
+
+// testConcurrentMixedWrites runs writes at once that succeed and fail in
+// every way, over two calendars of two accounts: each gets its own
+// outcome (a store that commits writes in groups must not let one write's
+// failure touch another), and versions and changes count exactly the
+// writes that took effect.
+func testConcurrentMixedWrites(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := newAccount(t, s), newAccount(t, s)
+	ca, cb := newCalendar(t, s, a.ID), newCalendar(t, s, b.ID)
+	existing := []*store.Event{newEvent(ca, "keep-0", base), newEvent(ca, "keep-1", base), newEvent(cb, "keep-b", base)}
+	for _, e := range existing {
+		mustCreateEvent(t, s, e)
+	}
+	startA, _ := s.Calendar(ctx, a.ID, ca.ID)
+	startB, _ := s.Calendar(ctx, b.ID, cb.ID)
+	accA, _ := s.Account(ctx, a.ID)
+
+	type write struct {
+		name string
+		do   func() error
+		want error // nil, store.ErrConflict or store.ErrNotFound
+		cal  *store.Calendar
+	}
+	var writes []write
+	for i := range 10 {
+		writes = append(writes,
+			write{fmt.Sprintf("create new %d", i), func() error {
+				_, err := s.CreateEvent(ctx, newEvent(ca, fmt.Sprintf("new-%d", i), base))
+				return err
+			}, nil, ca},
+			write{fmt.Sprintf("create duplicate %d", i), func() error {
+				_, err := s.CreateEvent(ctx, newEvent(ca, "keep-0", base))
+				return err
+			}, store.ErrConflict, ca},
+			write{fmt.Sprintf("delete unknown %d", i), func() error {
+				_, err := s.DeleteEvent(ctx, a.ID, ca.ID, id.New("evt"), base)
+				return err
+			}, store.ErrNotFound, ca},
+			write{fmt.Sprintf("create in another account's calendar %d", i), func() error {
+				e := newEvent(cb, fmt.Sprintf("intruder-%d", i), base)
+				e.AccountID = a.ID
+				_, err := s.CreateEvent(ctx, e)
+				return err
+			}, store.ErrNotFound, cb},
+			write{fmt.Sprintf("create in the other account %d", i), func() error {
+				_, err := s.CreateEvent(ctx, newEvent(cb, fmt.Sprintf("b-%d", i), base))
+				return err
+			}, nil, cb},
+		)
+	}
+	moved := *existing[1]
+	moved.UID, moved.Sequence, moved.UpdatedAt = "keep-0", 1, base.Add(time.Minute) // taken by existing[0]
+	writes = append(writes, write{"update to a taken UID", func() error {
+		_, err := s.UpdateEvent(ctx, &moved)
+		return err
+	}, store.ErrConflict, ca})
+	renamed := *existing[0]
+	renamed.Summary, renamed.Sequence, renamed.UpdatedAt = "renamed", 1, base.Add(time.Minute)
+	writes = append(writes, write{"update", func() error {
+		_, err := s.UpdateEvent(ctx, &renamed)
+		return err
+	}, nil, ca})
+
+	errs := make([]error, len(writes))
+	var wg sync.WaitGroup
+	for i, w := range writes {
+		wg.Go(func() { errs[i] = w.do() })
+	}
+	wg.Wait()
+	tookEffect := map[string]int{}
+	for i, w := range writes {
+		switch {
+		case w.want == nil && errs[i] != nil:
+			t.Errorf("%s: %v; want success", w.name, errs[i])
+		case w.want != nil && !errors.Is(errs[i], w.want):
+			t.Errorf("%s: %v; want %v", w.name, errs[i], w.want)
+		case w.want == nil:
+			tookEffect[w.cal.ID]++
+		}
+	}
+	for _, c := range []struct {
+		acct  string
+		cal   *store.Calendar
+		start int64
+	}{{a.ID, ca, startA.Version}, {b.ID, cb, startB.Version}} {
+		got, err := s.Calendar(ctx, c.acct, c.cal.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := c.start + int64(tookEffect[c.cal.ID]); got.Version != want {
+			t.Errorf("calendar %s version = %d; want %d (%d writes took effect)", c.cal.Name, got.Version, want, tookEffect[c.cal.ID])
+		}
+		changes, _ := s.ListChanges(ctx, store.ListChangesParams{AccountID: c.acct, CalendarID: c.cal.ID, After: 0, Limit: 1000})
+		if want := len(existingIn(existing, c.cal)) + tookEffect[c.cal.ID]; len(changes) != want {
+			t.Errorf("calendar %s has %d changes; want %d", c.cal.Name, len(changes), want)
+		}
+	}
+	if got, _ := s.Account(ctx, a.ID); got.FeedVersion != accA.FeedVersion+int64(tookEffect[ca.ID]) {
+		t.Errorf("account feed version = %d; want %d", got.FeedVersion, accA.FeedVersion+int64(tookEffect[ca.ID]))
+	}
+	if e, err := s.Event(ctx, a.ID, ca.ID, existing[0].ID); err != nil || e.Summary != "renamed" {
+		t.Errorf("updated event = %+v, %v", e, err)
+	}
+	if e, err := s.Event(ctx, a.ID, ca.ID, existing[1].ID); err != nil || e.UID != "keep-1" {
+		t.Errorf("event whose update conflicted = %+v, %v; want it unchanged", e, err)
+	}
+}
+
+func existingIn(events []*store.Event, c *store.Calendar) []*store.Event {
+	var out []*store.Event
+	for _, e := range events {
+		if e.CalendarID == c.ID {
+			out = append(out, e)
+		}
+	}
+	return out
 }

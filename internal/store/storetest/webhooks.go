@@ -20,6 +20,9 @@ var webhookTests = []struct {
 	{"FanOutStepsAreExclusive", testFanOutExclusive},
 	{"ClaimLeasesAndExpires", testClaimLease},
 	{"ClaimRateLimits", testClaimRateLimit},
+	{"ClaimRateLimitSpacesLateSlots", testClaimRateLimitLate},
+	{"ClaimTellsNextDue", testClaimNextDue},
+	{"FanOutStoresClaimedMessages", testFanOutLeased},
 	{"RecordOutcomes", testRecordOutcomes},
 	{"RecordAfterSubscriptionDeleted", testRecordAfterDelete},
 	{"DisabledSubscriptionsAreParked", testParked},
@@ -417,5 +420,112 @@ func testRecordAfterDelete(t *testing.T, s store.Store) {
 		if m, err := s.Message(ctx, a.ID, d.Message.ID); err != nil || m.Status != store.MessageDelivered {
 			t.Errorf("the other message = %+v, %v; want delivered", m, err)
 		}
+	}
+}
+
+// testClaimRateLimitLate: a dispatcher that comes back after several
+// reserved slots passed sends them spaced by the interval, not together.
+func testClaimRateLimitLate(t *testing.T, s store.Store) {
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	sub := newSubscription(t, s, a.ID, 10) // one every 100 ms
+	events(t, s, c, 4)
+	enqueue(t, s, sub, base)
+	if got := claim(t, s, base, 10); len(got) != 1 {
+		t.Fatalf("first claim = %d; want 1, the others get slots at +100, +200, +300 ms", len(got))
+	}
+	late := base.Add(350 * time.Millisecond)
+	if got := claim(t, s, late, 10); len(got) != 1 {
+		t.Errorf("claim at +350ms, with three slots passed = %d; want 1", len(got))
+	}
+	for _, ms := range []int{400, 449} {
+		if got := claim(t, s, base.Add(time.Duration(ms)*time.Millisecond), 10); len(got) != 0 {
+			t.Errorf("claim at +%dms = %d; want none, 100 ms after the last send", ms, len(got))
+		}
+	}
+	for _, ms := range []int{450, 550} {
+		if got := claim(t, s, base.Add(time.Duration(ms)*time.Millisecond), 10); len(got) != 1 {
+			t.Errorf("claim at +%dms = %d; want 1", ms, len(got))
+		}
+	}
+}
+
+// testClaimNextDue: a claim tells when to claim again.
+func testClaimNextDue(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	sub := newSubscription(t, s, a.ID, 0)
+	lease := time.Minute
+	cl, err := s.ClaimMessages(ctx, store.ClaimParams{Now: base, Limit: 10, Lease: lease})
+	if err != nil || len(cl.Deliveries) != 0 || !cl.NextDue.IsZero() {
+		t.Fatalf("claim of an empty queue = %+v, %v; want nothing, nothing due", cl, err)
+	}
+	events(t, s, c, 2)
+	due := base.Add(time.Hour)
+	enqueue(t, s, sub, due)
+	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: base, Limit: 10, Lease: lease})
+	if err != nil || len(cl.Deliveries) != 0 || !cl.NextDue.Equal(due) {
+		t.Errorf("claim before the messages are due = %d deliveries, next %v, %v; want none, next %v", len(cl.Deliveries), cl.NextDue, err, due)
+	}
+	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: due, Limit: 1, Lease: lease})
+	if err != nil || len(cl.Deliveries) != 1 || cl.NextDue.After(due) {
+		t.Errorf("claim of one of two due messages = %d deliveries, next %v, %v; want one, the other due", len(cl.Deliveries), cl.NextDue, err)
+	}
+	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: due, Limit: 10, Lease: lease})
+	if err != nil || len(cl.Deliveries) != 1 || !cl.NextDue.Equal(due.Add(lease)) {
+		t.Errorf("claim of the last due message = %d deliveries, next %v, %v; want one, next at the end of the leases %v",
+			len(cl.Deliveries), cl.NextDue, err, due.Add(lease))
+	}
+}
+
+// testFanOutLeased: a message the fan-out stores claimed is reported as
+// leased, is not claimed by others during its lease, and is claimed once
+// the lease ends (its maker died).
+func testFanOutLeased(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	sub := newSubscription(t, s, a.ID, 0)
+	events(t, s, c, 2)
+	lease := base.Add(time.Minute)
+	var leasedID string
+	var leased []string
+	for deadline := time.Now().Add(30 * time.Second); len(leased) == 0 && time.Now().Before(deadline); {
+		res, err := s.FanOut(ctx, store.FanOutCursor, 100, func(_ context.Context, changes []*store.Change) ([]*store.Message, error) {
+			var msgs []*store.Message
+			for i, ch := range changes {
+				m := message(sub, ch, base)
+				if i == 0 {
+					m.Status, m.NextAttemptAt, leasedID = store.MessageDelivering, lease, m.ID
+				}
+				msgs = append(msgs, m)
+			}
+			return msgs, nil
+		})
+		if err != nil {
+			t.Fatalf("FanOut: %v", err)
+		}
+		if res.Changes > 0 && (res.Messages != 2 || len(res.Leased) != 1) {
+			t.Fatalf("FanOut = %+v; want 2 messages stored, 1 of them leased", res)
+		}
+		leased = res.Leased
+		if res.Changes == 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if len(leased) != 1 || leased[0] != leasedID {
+		t.Fatalf("leased = %v; want [%s]", leased, leasedID)
+	}
+	got := claim(t, s, base, 10)
+	if len(got) != 1 || got[0].Message.ID == leasedID {
+		t.Errorf("claim during the lease = %v; want only the pending message", got)
+	}
+	m, err := s.Message(ctx, a.ID, leasedID)
+	if err != nil || m.Status != store.MessageDelivering {
+		t.Errorf("leased message = %+v, %v; want delivering", m, err)
+	}
+	if got := claim(t, s, lease, 10); len(got) != 2 {
+		t.Errorf("claim after the leases = %d; want both, the leased one taken over", len(got))
 	}
 }
