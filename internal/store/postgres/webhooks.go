@@ -718,10 +718,11 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		// The horizon is the newest change older than before that stands
 		// below every change the fan-out has not read (reading the cursor
 		// without a lock: it only moves on, and a stale one prunes less).
+		// (least() skips NULLs: no old change must mean no horizon.)
 		var horizon pgtype.Int8
-		err := tx.QueryRow(ctx, `SELECT least(
-				(SELECT max(id) FROM changes WHERE occurred_at < $1),
-				(SELECT min(ch.id) - 1 FROM changes ch JOIN cursors c ON c.name = $2 WHERE (ch.xid, ch.id) > (c.xid, c.position)))`,
+		err := tx.QueryRow(ctx, `SELECT CASE WHEN old IS NOT NULL THEN least(old, unread) END FROM (SELECT
+				(SELECT max(id) FROM changes WHERE occurred_at < $1) AS old,
+				(SELECT min(ch.id) - 1 FROM changes ch JOIN cursors c ON c.name = $2 WHERE (ch.xid, ch.id) > (c.xid, c.position)) AS unread) x`,
 			before, store.FanOutCursor).Scan(&horizon)
 		if err != nil || !horizon.Valid {
 			return err

@@ -364,6 +364,12 @@ func testPrune(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	events(t, s, newCalendar(t, s, a.ID), 1) // not fanned out yet: must survive
+	if st, err := s.Prune(ctx, base.Add(-time.Hour)); err != nil || st.Changes+st.Messages+st.Attempts != 0 {
+		t.Errorf("Prune before everything = %+v, %v; want nothing pruned", st, err)
+	}
+	if h, err := s.ChangeHorizon(ctx); err != nil || h != 0 {
+		t.Errorf("ChangeHorizon after pruning nothing = %d, %v; want 0", h, err)
+	}
 	st, err := s.Prune(ctx, time.Now().Add(time.Hour))
 	if err != nil {
 		t.Fatalf("Prune: %v", err)
