@@ -6,11 +6,11 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -24,14 +24,7 @@ type Service struct {
 
 	// keys remembers recent authentications by key hash, so that an API
 	// call costs no database read for its key (see Authenticate).
-	mu   sync.Mutex
-	keys map[string]knownKey
-}
-
-// knownKey is a remembered authentication.
-type knownKey struct {
-	account *store.Account
-	expires time.Time
+	keys *memo.Map[string, *store.Account]
 }
 
 // Bounds of the authentication cache. An entry outlives neither keyTTL nor
@@ -49,7 +42,7 @@ func NewService(s store.Store, now func() time.Time, feedsChanged func(accountID
 	if feedsChanged == nil {
 		feedsChanged = func(string) {}
 	}
-	return &Service{store: s, now: now, feedsChanged: feedsChanged, keys: map[string]knownKey{}}
+	return &Service{store: s, now: now, feedsChanged: feedsChanged, keys: memo.New[string, *store.Account](keyTTL, maxKeys)}
 }
 
 // Created is a new account with the API key, which is shown only once.
@@ -99,25 +92,14 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Account,
 	}
 	hash := id.HashKey(key)
 	now := s.now()
-	s.mu.Lock()
-	k, ok := s.keys[hash]
-	s.mu.Unlock()
-	if ok && now.Before(k.expires) {
-		return k.account, nil
+	if a, ok := s.keys.Get(hash, now); ok {
+		return a, nil
 	}
 	a, err := s.store.AccountByKeyHash(ctx, hash)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if len(s.keys) >= maxKeys {
-		for h := range s.keys { // evict an arbitrary entry
-			delete(s.keys, h)
-			break
-		}
-	}
-	s.keys[hash] = knownKey{account: a, expires: now.Add(keyTTL)}
-	s.mu.Unlock()
+	s.keys.Put(hash, a, now)
 	return a, nil
 }
 
@@ -125,13 +107,7 @@ func (s *Service) Authenticate(ctx context.Context, key string) (*store.Account,
 // account when accountID is empty: the account changed, here or on another
 // node.
 func (s *Service) Forget(accountID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for h, k := range s.keys {
-		if accountID == "" || k.account.ID == accountID {
-			delete(s.keys, h)
-		}
-	}
+	s.keys.DeleteFunc(func(_ string, a *store.Account) bool { return accountID == "" || a.ID == accountID })
 }
 
 // Get returns an account.

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -66,16 +67,10 @@ type Service struct {
 	// known remembers the calendars event writes went to: an event write
 	// needs its calendar's kind and zone, and reading them would cost it
 	// a database round trip of its own (see writableCalendar).
-	mu    sync.Mutex
-	known map[calendarKey]knownCalendar
+	known *memo.Map[calendarKey, *store.Calendar]
 }
 
 type calendarKey struct{ accountID, calendarID string }
-
-type knownCalendar struct {
-	cal     *store.Calendar
-	expires time.Time
-}
 
 // Bounds of the calendar cache. An entry outlives neither calendarTTL nor
 // a change of its calendar that this node hears of (Forget).
@@ -121,7 +116,7 @@ func NewService(s store.Store, now func() time.Time, changed func(accountID, cal
 	if changed == nil {
 		changed = func(string, string) {}
 	}
-	return &Service{store: s, now: now, changed: changed, known: map[calendarKey]knownCalendar{}}
+	return &Service{store: s, now: now, changed: changed, known: memo.New[calendarKey, *store.Calendar](calendarTTL, maxCalendars)}
 }
 
 // CalendarInput is what a client may set on a calendar; nil fields are left
@@ -245,17 +240,9 @@ func (s *Service) DeleteCalendar(ctx context.Context, accountID, calendarID stri
 // of the account when calendarID is empty, of every calendar when
 // accountID is empty too. Call it when another node changed a calendar.
 func (s *Service) Forget(accountID, calendarID string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if calendarID != "" {
-		delete(s.known, calendarKey{accountID, calendarID})
-		return
-	}
-	for k := range s.known {
-		if accountID == "" || k.accountID == accountID {
-			delete(s.known, k)
-		}
-	}
+	s.known.DeleteFunc(func(k calendarKey, _ *store.Calendar) bool {
+		return accountID == "" || k.accountID == accountID && (calendarID == "" || k.calendarID == calendarID)
+	})
 }
 
 func applyCalendar(c *store.Calendar, in CalendarInput) error {

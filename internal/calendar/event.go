@@ -112,26 +112,14 @@ func (s *Service) DeleteEvent(ctx context.Context, accountID, calendarID, eventI
 // forgets it). The write itself checks that the calendar still exists and
 // is the account's. The returned calendar must not be modified.
 func (s *Service) writableCalendar(ctx context.Context, accountID, calendarID string) (*store.Calendar, error) {
-	k := calendarKey{accountID, calendarID}
-	now := s.now()
-	s.mu.Lock()
-	known, ok := s.known[k]
-	s.mu.Unlock()
-	cal := known.cal
-	if !ok || !now.Before(known.expires) {
+	k, now := calendarKey{accountID, calendarID}, s.now()
+	cal, ok := s.known.Get(k, now)
+	if !ok {
 		var err error
 		if cal, err = s.store.Calendar(ctx, accountID, calendarID); err != nil {
 			return nil, err
 		}
-		s.mu.Lock()
-		if len(s.known) >= maxCalendars {
-			for k := range s.known { // evict an arbitrary entry
-				delete(s.known, k)
-				break
-			}
-		}
-		s.known[k] = knownCalendar{cal: cal, expires: now.Add(calendarTTL)}
-		s.mu.Unlock()
+		s.known.Put(k, cal, now)
 	}
 	if cal.Kind == store.KindImported {
 		return nil, ErrReadOnly

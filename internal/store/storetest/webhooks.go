@@ -68,14 +68,21 @@ func message(sub *store.Subscription, ch *store.Change, due time.Time) *store.Me
 // message build made. Tests of what follows the fan-out use it.
 func FanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Message) []*store.Message {
 	t.Helper()
-	var all []*store.Message
+	msgs, _ := fanOut(t, s, build)
+	return msgs
+}
+
+// fanOut is FanOut that also returns the ids of the messages stored
+// claimed.
+func fanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Message) (msgs []*store.Message, leased []string) {
+	t.Helper()
 	// A change is read once the transactions before it ended, and those
 	// may be other tests' (on PostgreSQL, of the whole server).
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
 		res, err := s.FanOut(context.Background(), store.FanOutCursor, 100, func(_ context.Context, changes []*store.Change) ([]*store.Message, error) {
-			msgs := build(changes)
-			all = append(all, msgs...)
-			return msgs, nil
+			built := build(changes)
+			msgs = append(msgs, built...)
+			return built, nil
 		})
 		if err != nil {
 			t.Fatalf("FanOut: %v", err)
@@ -83,15 +90,16 @@ func FanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Me
 		if res.Busy {
 			t.Fatalf("FanOut = %+v with no other worker", res)
 		}
+		leased = append(leased, res.Leased...)
 		if res.Changes == 0 && !res.Unsettled {
-			return all
+			return msgs, leased
 		}
 		if res.Changes == 0 {
 			time.Sleep(time.Millisecond)
 		}
 	}
 	t.Fatal("FanOut: the change log did not settle within 30 s")
-	return nil
+	return nil, nil
 }
 
 func events(t *testing.T, s store.Store, c *store.Calendar, n int) {
@@ -496,32 +504,19 @@ func testFanOutLeased(t *testing.T, s store.Store) {
 	events(t, s, c, 2)
 	lease := base.Add(time.Minute)
 	var leasedID string
-	var leased []string
-	for deadline := time.Now().Add(30 * time.Second); len(leased) == 0 && time.Now().Before(deadline); {
-		res, err := s.FanOut(ctx, store.FanOutCursor, 100, func(_ context.Context, changes []*store.Change) ([]*store.Message, error) {
-			var msgs []*store.Message
-			for i, ch := range changes {
-				m := message(sub, ch, base)
-				if i == 0 {
-					m.Status, m.NextAttemptAt, leasedID = store.MessageDelivering, lease, m.ID
-				}
-				msgs = append(msgs, m)
+	msgs, leased := fanOut(t, s, func(changes []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, ch := range changes {
+			m := message(sub, ch, base)
+			if leasedID == "" {
+				m.Status, m.NextAttemptAt, leasedID = store.MessageDelivering, lease, m.ID
 			}
-			return msgs, nil
-		})
-		if err != nil {
-			t.Fatalf("FanOut: %v", err)
+			msgs = append(msgs, m)
 		}
-		if res.Changes > 0 && (res.Messages != 2 || len(res.Leased) != 1) {
-			t.Fatalf("FanOut = %+v; want 2 messages stored, 1 of them leased", res)
-		}
-		leased = res.Leased
-		if res.Changes == 0 {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	if len(leased) != 1 || leased[0] != leasedID {
-		t.Fatalf("leased = %v; want [%s]", leased, leasedID)
+		return msgs
+	})
+	if len(msgs) != 2 || len(leased) != 1 || leased[0] != leasedID {
+		t.Fatalf("fan-out made %d messages, stored %v claimed; want 2, and [%s]", len(msgs), leased, leasedID)
 	}
 	got := claim(t, s, base, 10)
 	if len(got) != 1 || got[0].Message.ID == leasedID {
