@@ -52,8 +52,12 @@ if [ $# -gt 0 ]; then
 fi
 go test -race -count=1 ./...
 # The store conformance suite runs against PostgreSQL inside ./... when
-# CALHOOK_TEST_POSTGRES is set; the HTTP API tests run once more on it.
+# CALHOOK_TEST_POSTGRES is set; the HTTP API tests run once more on it, and
+# the 3-node cluster test (about two minutes) runs on its own, so that no
+# other package's tests compete with the rate limit it times.
 if [ -n "${CALHOOK_TEST_POSTGRES:-}" ]; then
 	log "running the HTTP API tests against PostgreSQL"
 	CALHOOK_TEST_BACKEND=postgres go test -race -count=1 ./internal/httpapi/
+	log "running the 3-node cluster test on PostgreSQL"
+	CALHOOK_TEST_CLUSTER=1 go test -count=1 -run '^TestCluster$' ./internal/e2e/
 fi
