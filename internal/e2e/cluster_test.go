@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
@@ -104,72 +103,38 @@ func TestCluster(t *testing.T) {
 
 	// Setup, each call through another node: an account, two calendars,
 	// three subscriptions.
-	var acc struct {
-		ID     string `json:"id"`
-		APIKey string `json:"apiKey"`
-	}
-	api.mustDo(t, http.MethodPost, c.url(0)+"/v1/accounts", admin, map[string]string{"name": "cluster test"}, &acc, http.StatusCreated)
-	var mainCal, limitCal struct {
-		ID string `json:"id"`
-	}
-	api.mustDo(t, http.MethodPost, c.url(1)+"/v1/calendars", acc.APIKey,
-		map[string]string{"name": "Main", "timeZone": "UTC"}, &mainCal, http.StatusCreated)
-	api.mustDo(t, http.MethodPost, c.url(2)+"/v1/calendars", acc.APIKey,
-		map[string]string{"name": "Limited", "timeZone": "UTC"}, &limitCal, http.StatusCreated)
-	type subSpec struct {
-		path, calendarID string
-		rateLimit        int
-	}
-	specs := []subSpec{{"/hooks/all", "", 0}, {"/hooks/main", mainCal.ID, 0}, {"/hooks/limited", limitCal.ID, rateLimit}}
+	key := newAccount(t, api, c.url(0), admin, "cluster test")
+	mainCal := newCalendar(t, api, c.url(1), key, "Main")
+	limitCal := newCalendar(t, api, c.url(2), key, "Limited")
+	specs := []subSpec{{"/hooks/all", "", 0}, {"/hooks/main", mainCal, 0}, {"/hooks/limited", limitCal, rateLimit}}
 	subs := make([]string, len(specs))
 	for i, s := range specs {
-		in := map[string]any{"webhookUrl": hooks.URL + s.path}
-		if s.calendarID != "" {
-			in["calendarId"] = s.calendarID
-		}
-		if s.rateLimit > 0 {
-			in["rateLimit"] = s.rateLimit
-		}
-		var sub struct {
-			ID     string `json:"webhookSubscriptionId"`
-			Secret string `json:"endpointSecret"`
-		}
-		api.mustDo(t, http.MethodPost, c.url(i%nodes)+"/v1/subscriptions", acc.APIKey, in, &sub, http.StatusCreated)
-		secret, err := webhook.ParseSecret(sub.Secret)
-		if err != nil {
-			t.Fatalf("subscription %s secret: %v", s.path, err)
-		}
-		rcv.add(s.path, sub.ID, secret)
-		subs[i] = sub.ID
+		subs[i] = subscribe(t, api, c.url(i%nodes), key, hooks.URL, rcv, s)
 	}
 
 	// The change cursors before the stream.
 	cursors := map[string]string{}
-	for _, calID := range []string{mainCal.ID, limitCal.ID} {
-		var start struct {
-			NextCursor string `json:"nextCursor"`
-		}
-		api.mustDo(t, http.MethodGet, c.url(0)+"/v1/calendars/"+calID+"/changes", acc.APIKey, nil, &start, http.StatusOK)
-		cursors[calID] = start.NextCursor
+	for _, calID := range []string{mainCal, limitCal} {
+		cursors[calID] = changeCursor(t, api, c.url(0), key, calID)
 	}
 
 	// The stream.
-	leds := map[string]*ledger{mainCal.ID: {}, limitCal.ID: {}}
-	var acked atomic.Int64
+	leds := map[string]*ledger{mainCal: {}, limitCal: {}}
+	acked := func() int { return leds[mainCal].ackedCount() + leds[limitCal].ackedCount() }
 	var seq atomic.Int64
 	streamCtx, stopStream := context.WithTimeout(ctx, streamTimeout)
 	defer stopStream()
 	var wg sync.WaitGroup
 	begin := time.Now()
 	for w := range mainWriters + limitWriters {
-		calID, ops := mainCal.ID, mainOps
+		calID, ops := mainCal, mainOps
 		if w >= mainWriters {
-			calID, ops = limitCal.ID, limitOps
+			calID, ops = limitCal, limitOps
 		}
 		wg.Go(func() {
-			st := &clusterStream{
-				t: t, api: api, nodes: c, led: leds[calID], seq: &seq, acked: &acked, key: acc.APIKey, calendarID: calID,
-				rng: rand.New(rand.NewPCG(uint64(w), 20261202)), writer: w,
+			st := &stream{
+				t: t, api: api, router: c, led: leds[calID], seq: &seq, key: key, calendarID: calID,
+				rng: rand.New(rand.NewPCG(uint64(w), 20261202)), writer: w, uidPrefix: "cluster", summary: "Cluster test",
 			}
 			for i := range ops {
 				if streamCtx.Err() != nil {
@@ -186,10 +151,10 @@ func TestCluster(t *testing.T) {
 
 	// The disruptions, while the writers go on through the other nodes.
 	waitAcked := func(n int) {
-		for acked.Load() < int64(n) {
+		for acked() < n {
 			select {
 			case <-writersDone:
-				t.Fatalf("the stream ended after %d acknowledged changes, before %d", acked.Load(), n)
+				t.Fatalf("the stream ended after %d acknowledged changes, before %d", acked(), n)
 			case <-time.After(20 * time.Millisecond):
 			}
 		}
@@ -198,7 +163,7 @@ func TestCluster(t *testing.T) {
 	c.kill(1)
 	killedAt := time.Now()
 	t.Logf("%v: killed node 1 (SIGKILL) after %d acknowledged changes; %d webhooks received so far",
-		time.Since(begin).Round(time.Millisecond), acked.Load(), rcv.total())
+		time.Since(begin).Round(time.Millisecond), acked(), rcv.total())
 	time.Sleep(3 * time.Second) // the others carry on alone
 	c.start(1)
 	t.Logf("%v: node 1 started again at %s", time.Since(begin).Round(time.Millisecond), c.url(1))
@@ -208,14 +173,14 @@ func TestCluster(t *testing.T) {
 	}
 	c.start(2)
 	t.Logf("%v: node 2 stopped gracefully and started again after %d acknowledged changes",
-		time.Since(begin).Round(time.Millisecond), acked.Load())
+		time.Since(begin).Round(time.Millisecond), acked())
 	<-writersDone
 	streamEnd := time.Now()
 	if t.Failed() {
 		t.FailNow()
 	}
-	mainAcked, mainDoubt := leds[mainCal.ID].snapshot()
-	limAcked, limDoubt := leds[limitCal.ID].snapshot()
+	mainAcked, mainDoubt := leds[mainCal].snapshot()
+	limAcked, limDoubt := leds[limitCal].snapshot()
 	allAcked, allDoubt := slices.Concat(mainAcked, limAcked), slices.Concat(mainDoubt, limDoubt)
 	t.Logf("stream done in %v: %d changes acknowledged (%.0f/s), %d in doubt",
 		streamEnd.Sub(begin).Round(time.Millisecond), len(allAcked), float64(len(allAcked))/streamEnd.Sub(begin).Seconds(), len(allDoubt))
@@ -227,29 +192,9 @@ func TestCluster(t *testing.T) {
 	// least one webhook per acknowledged change, then for calhook to
 	// report every message delivered.
 	want := map[string]int{"/hooks/all": len(allAcked), "/hooks/main": len(mainAcked), "/hooks/limited": len(limAcked)}
-	deadline := time.Now().Add(deliveryTimeout)
-	var msgs map[string][]message
-	for {
-		if rcv.acknowledgedAtLeast(want) {
-			var err error
-			msgs, err = listAllMessages(ctx, api, c.url(0), acc.APIKey, subs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if done, _ := drainedEach(msgs, rcv, want); done {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			msgs, _ = listAllMessages(ctx, api, c.url(0), acc.APIKey, subs)
-			_, why := drainedEach(msgs, rcv, want)
-			t.Fatalf("not everything was delivered within %v of the end of the stream: %s", deliveryTimeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(500 * time.Millisecond):
-		}
+	msgs, err := waitDelivered(ctx, api, c.url(0), key, subs, rcv, want, deliveryTimeout, 500*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("all delivered %v after the end of the stream (%v after the kill); %d webhooks received in all",
 		time.Since(streamEnd).Round(time.Millisecond), time.Since(killedAt).Round(time.Millisecond), rcv.total())
@@ -257,21 +202,21 @@ func TestCluster(t *testing.T) {
 	// Every acknowledged change committed once, every message delivered
 	// once per change and subscription.
 	committed := map[string][]change{}
-	for _, calID := range []string{mainCal.ID, limitCal.ID} {
-		ch, err := listChanges(ctx, api, c.url(2), acc.APIKey, calID, cursors[calID])
+	for _, calID := range []string{mainCal, limitCal} {
+		ch, err := listChanges(ctx, api, c.url(2), key, calID, cursors[calID])
 		if err != nil {
 			t.Fatal(err)
 		}
 		committed[calID] = ch
 	}
-	checkCommitted(t, committed[mainCal.ID], mainAcked, mainDoubt)
-	checkCommitted(t, committed[limitCal.ID], limAcked, limDoubt)
+	checkCommitted(t, committed[mainCal], mainAcked, mainDoubt)
+	checkCommitted(t, committed[limitCal], limAcked, limDoubt)
 	checkSubscription(t, "account subscription", rcv.sub("/hooks/all"), msgs[subs[0]],
-		slices.Concat(committed[mainCal.ID], committed[limitCal.ID]), allAcked, allDoubt)
+		slices.Concat(committed[mainCal], committed[limitCal]), allAcked, allDoubt)
 	checkSubscription(t, "main calendar subscription", rcv.sub("/hooks/main"), msgs[subs[1]],
-		committed[mainCal.ID], mainAcked, mainDoubt)
+		committed[mainCal], mainAcked, mainDoubt)
 	checkSubscription(t, "rate-limited subscription", rcv.sub("/hooks/limited"), msgs[subs[2]],
-		committed[limitCal.ID], limAcked, limDoubt)
+		committed[limitCal], limAcked, limDoubt)
 	for _, p := range rcv.problemList() {
 		t.Error(p)
 	}
@@ -295,7 +240,7 @@ func TestCluster(t *testing.T) {
 		bunched, interval/4)
 	// The same over calhook's own record of when it started each attempt,
 	// to tell bunched sends from bunched arrivals.
-	sent, err := attemptTimes(ctx, api, c.url(0), acc.APIKey, msgs[subs[2]])
+	sent, err := attemptTimes(ctx, api, c.url(0), key, msgs[subs[2]])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,16 +261,9 @@ func TestCluster(t *testing.T) {
 	// Cache invalidation across nodes, now that two of them were
 	// restarted, on an account of its own so that its writes reach no
 	// subscription.
-	var other struct {
-		APIKey string `json:"apiKey"`
-	}
-	api.mustDo(t, http.MethodPost, c.url(0)+"/v1/accounts", admin, map[string]string{"name": "cluster test: feeds"}, &other, http.StatusCreated)
-	var feedCal struct {
-		ID string `json:"id"`
-	}
-	api.mustDo(t, http.MethodPost, c.url(1)+"/v1/calendars", other.APIKey,
-		map[string]string{"name": "Feed", "timeZone": "UTC"}, &feedCal, http.StatusCreated)
-	checkFeedETags(t, api, c, other.APIKey, feedCal.ID)
+	otherKey := newAccount(t, api, c.url(0), admin, "cluster test: feeds")
+	feedCal := newCalendar(t, api, c.url(1), otherKey, "Feed")
+	checkFeedETags(t, api, c, otherKey, feedCal)
 
 	for i := range nodes {
 		if err := c.stop(i); err != nil {
@@ -368,18 +306,22 @@ func (c *nodeSet) url(i int) string {
 	return c.nodes[i].baseURL()
 }
 
-// pick returns the node for the n-th write: slot n modulo the slots, or
-// the next one that is up; with the slot and its generation.
-func (c *nodeSet) pick(n int64) (base string, slot, gen int, ok bool) {
+// route sends the n-th write to slot n modulo the slots, or the next one
+// that is up; a write is in doubt if that slot's node went down meanwhile.
+func (c *nodeSet) route(_ context.Context, n int64) (target, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for k := range len(c.nodes) {
 		i := int((n + int64(k)) % int64(len(c.nodes)))
 		if s := c.nodes[i]; s != nil {
-			return s.baseURL(), i, c.gens[i], true
+			gen := c.gens[i]
+			return target{
+				base: s.baseURL(), whileUp: fmt.Sprintf("through node %d while it was up", i),
+				wentDown: func() bool { return c.wentDown(i, gen) },
+			}, nil
 		}
 	}
-	return "", 0, 0, false
+	return target{}, errors.New("no node is up")
 }
 
 // wentDown reports whether slot i's node went down since generation gen.
@@ -409,96 +351,6 @@ func (c *nodeSet) stop(i int) error {
 		return fmt.Errorf("%w; log:\n%s", err, s.logText())
 	}
 	return nil
-}
-
-// clusterStream is one writer of the cluster test: it creates events in
-// its calendar and updates and deletes the ones it created, each write
-// through the next node in turn.
-type clusterStream struct {
-	t          *testing.T
-	api        *client
-	nodes      *nodeSet
-	led        *ledger
-	seq        *atomic.Int64
-	acked      *atomic.Int64
-	key        string
-	calendarID string
-	rng        *rand.Rand
-	writer     int
-	live       []op
-}
-
-// step makes the i-th change of this writer. A write that fails because
-// its node was taken down meanwhile is in doubt; any other failure fails
-// the test.
-func (s *clusterStream) step(ctx context.Context, i int) {
-	n := s.seq.Add(1)
-	start := startBase.Add(time.Duration(n) * time.Hour)
-	var o op
-	pick := -1
-	switch r := s.rng.IntN(100); {
-	case len(s.live) < 3 || r < 50:
-		o = op{typ: typeCreated, uid: fmt.Sprintf("cluster-%d-%d@e2e.calhook.test", s.writer, i), start: start}
-	case r < 85:
-		pick = s.rng.IntN(len(s.live))
-		o = op{typ: typeUpdated, uid: s.live[pick].uid, eventID: s.live[pick].eventID, start: start}
-	default:
-		pick = s.rng.IntN(len(s.live))
-		o = s.live[pick]
-		o.typ = typeDeleted
-	}
-	base, slot, gen, ok := s.nodes.pick(n)
-	if !ok {
-		s.t.Errorf("writer %d: no node is up", s.writer)
-		return
-	}
-	events := base + "/v1/calendars/" + s.calendarID + "/events"
-	times := map[string]string{
-		"start": start.Format(time.RFC3339), "end": start.Add(30 * time.Minute).Format(time.RFC3339),
-	}
-	var created struct {
-		ID string `json:"id"`
-	}
-	var err error
-	switch o.typ {
-	case typeCreated:
-		in := map[string]string{"uid": o.uid, "summary": fmt.Sprintf("Cluster test %d", n)}
-		maps.Copy(in, times)
-		err = s.api.do(ctx, http.MethodPost, events, s.key, in, &created, http.StatusCreated)
-	case typeUpdated:
-		err = s.api.do(ctx, http.MethodPatch, events+"/"+o.eventID, s.key, times, nil, http.StatusOK)
-	case typeDeleted:
-		err = s.api.do(ctx, http.MethodDelete, events+"/"+o.eventID, s.key, nil, nil, http.StatusNoContent)
-	}
-	var se *statusError
-	switch {
-	case err == nil:
-		if o.typ == typeCreated {
-			o.eventID = created.ID
-		}
-		s.led.ack(o)
-		s.acked.Add(1)
-		switch o.typ {
-		case typeCreated:
-			s.live = append(s.live, o)
-		case typeUpdated:
-			s.live[pick].start = o.start
-		case typeDeleted:
-			s.live = slices.Delete(s.live, pick, pick+1)
-		}
-		return
-	case errors.As(err, &se):
-		s.t.Errorf("writer %d: %v", s.writer, err)
-	case s.nodes.wentDown(slot, gen):
-		s.led.doubt(o)
-	case ctx.Err() != nil:
-		return
-	default:
-		s.t.Errorf("writer %d: %s %s through node %d while it was up: %v", s.writer, o.typ, o.uid, slot, err)
-	}
-	if pick >= 0 {
-		s.live = slices.Delete(s.live, pick, pick+1)
-	}
 }
 
 // arrivalLog records when each request arrived, by URL path, and hands
@@ -603,31 +455,6 @@ func attemptTimes(ctx context.Context, api *client, base, key string, msgs []mes
 	wg.Wait()
 	slices.SortFunc(out, func(x, y time.Time) int { return x.Compare(y) })
 	return out, firstErr
-}
-
-// acknowledgedAtLeast reports whether each endpoint path has acknowledged
-// at least want[path] distinct messages.
-func (rv *receiver) acknowledgedAtLeast(want map[string]int) bool {
-	rv.mu.Lock()
-	defer rv.mu.Unlock()
-	for path, n := range want {
-		if rec := rv.subs[path]; rec == nil || len(rec.ok) < n {
-			return false
-		}
-	}
-	return true
-}
-
-// drainedEach is drained with a count per endpoint path.
-func drainedEach(msgs map[string][]message, rv *receiver, want map[string]int) (bool, string) {
-	var why []string
-	for _, path := range slices.Sorted(maps.Keys(want)) {
-		one := &receiver{subs: map[string]*received{path: rv.sub(path)}}
-		if ok, w := drained(msgs, one, want[path]); !ok {
-			why = append(why, w)
-		}
-	}
-	return len(why) == 0, strings.Join(why, "; ")
 }
 
 // etagGrace is how long a node may keep serving a feed's old ETag after a

@@ -79,41 +79,16 @@ func TestCrashRecovery(t *testing.T) {
 
 	// Setup: an account, a calendar, a subscription to the whole account
 	// and one to the calendar only.
-	var acc struct {
-		ID     string `json:"id"`
-		APIKey string `json:"apiKey"`
-	}
-	api.mustDo(t, http.MethodPost, srv.baseURL()+"/v1/accounts", admin, map[string]string{"name": "crash test"}, &acc, http.StatusCreated)
-	var cal struct {
-		ID string `json:"id"`
-	}
-	api.mustDo(t, http.MethodPost, srv.baseURL()+"/v1/calendars", acc.APIKey,
-		map[string]string{"name": "Crash test", "timeZone": "UTC"}, &cal, http.StatusCreated)
-	var subs []string
-	for i, calendarID := range []string{"", cal.ID} {
-		path := fmt.Sprintf("/hooks/%d", i)
-		in := map[string]any{"webhookUrl": hooks.URL + path}
-		if calendarID != "" {
-			in["calendarId"] = calendarID
-		}
-		var sub struct {
-			ID     string `json:"webhookSubscriptionId"`
-			Secret string `json:"endpointSecret"`
-		}
-		api.mustDo(t, http.MethodPost, srv.baseURL()+"/v1/subscriptions", acc.APIKey, in, &sub, http.StatusCreated)
-		secret, err := webhook.ParseSecret(sub.Secret)
-		if err != nil {
-			t.Fatalf("subscription %d secret: %v", i, err)
-		}
-		rcv.add(path, sub.ID, secret)
-		subs = append(subs, sub.ID)
+	key := newAccount(t, api, srv.baseURL(), admin, "crash test")
+	cal := newCalendar(t, api, srv.baseURL(), key, "Crash test")
+	specs := []subSpec{{"/hooks/0", "", 0}, {"/hooks/1", cal, 0}}
+	subs := make([]string, len(specs))
+	for i, s := range specs {
+		subs[i] = subscribe(t, api, srv.baseURL(), key, hooks.URL, rcv, s)
 	}
 	// The change cursor before the stream, to list exactly the changes
 	// that were committed afterwards.
-	var start struct {
-		NextCursor string `json:"nextCursor"`
-	}
-	api.mustDo(t, http.MethodGet, srv.baseURL()+"/v1/calendars/"+cal.ID+"/changes", acc.APIKey, nil, &start, http.StatusOK)
+	start := changeCursor(t, api, srv.baseURL(), key, cal)
 
 	// The stream.
 	g := newGate(srv.baseURL())
@@ -125,8 +100,8 @@ func TestCrashRecovery(t *testing.T) {
 	for w := range writers {
 		wg.Go(func() {
 			st := &stream{
-				t: t, api: api, gate: g, led: &led, seq: &seq, key: acc.APIKey, calendarID: cal.ID,
-				rng: rand.New(rand.NewPCG(uint64(w), 20261201)), writer: w,
+				t: t, api: api, router: g, led: &led, seq: &seq, key: key, calendarID: cal,
+				rng: rand.New(rand.NewPCG(uint64(w), 20261201)), writer: w, uidPrefix: "crash", summary: "Crash test",
 			}
 			for i := range opsPerWriter {
 				if ctx.Err() != nil {
@@ -167,40 +142,24 @@ func TestCrashRecovery(t *testing.T) {
 
 	// Wait until calhook reports every message delivered and the receiver
 	// has answered 2xx to each.
-	deadline := time.Now().Add(deliveryTimeout)
-	var msgs map[string][]message
-	for {
-		if rcv.deliveredAtLeast(len(acked)) {
-			var err error
-			msgs, err = listAllMessages(ctx, api, srv.baseURL(), acc.APIKey, subs)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if done, _ := drained(msgs, rcv, len(acked)); done {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			msgs, _ = listAllMessages(ctx, api, srv.baseURL(), acc.APIKey, subs)
-			_, why := drained(msgs, rcv, len(acked))
-			t.Fatalf("not everything was delivered within %v of the end of the stream: %s", deliveryTimeout, why)
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal(ctx.Err())
-		case <-time.After(250 * time.Millisecond):
-		}
+	want := map[string]int{}
+	for _, s := range specs {
+		want[s.path] = len(acked)
+	}
+	msgs, err := waitDelivered(ctx, api, srv.baseURL(), key, subs, rcv, want, deliveryTimeout, 250*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
 	}
 	t.Logf("all delivered %v after the kill; %d webhooks received in all", time.Since(killedAt).Round(time.Millisecond), rcv.total())
 
 	// The changes calhook committed, from its own change feed.
-	committed, err := listChanges(ctx, api, srv.baseURL(), acc.APIKey, cal.ID, start.NextCursor)
+	committed, err := listChanges(ctx, api, srv.baseURL(), key, cal, start)
 	if err != nil {
 		t.Fatal(err)
 	}
 	checkCommitted(t, committed, acked, doubt)
 	for i, subID := range subs {
-		checkSubscription(t, fmt.Sprintf("subscription %d (%s)", i, subID), rcv.sub(fmt.Sprintf("/hooks/%d", i)),
+		checkSubscription(t, fmt.Sprintf("subscription %d (%s)", i, subID), rcv.sub(specs[i].path),
 			msgs[subID], committed, acked, doubt)
 	}
 	for _, p := range rcv.problemList() {
@@ -276,22 +235,26 @@ func newGate(base string) *gate {
 	return &gate{base: base, up: up}
 }
 
-// wait returns the URL of the running server and its generation.
-func (g *gate) wait(ctx context.Context) (string, int, error) {
+// route waits for the running server and sends every write to it; a
+// write is in doubt if that server was killed meanwhile.
+func (g *gate) route(ctx context.Context, _ int64) (target, error) {
 	for {
 		g.mu.Lock()
 		up, base, gen := g.up, g.base, g.gen
 		g.mu.Unlock()
 		select {
 		case <-up:
-			return base, gen, nil
+			return target{
+				base: base, whileUp: "while calhook was up",
+				wentDown: func() bool { return g.killedSince(gen) },
+			}, nil
 		default:
 		}
 		// Down: wait for the restart, then read the new server's URL.
 		select {
 		case <-up:
 		case <-ctx.Done():
-			return "", 0, ctx.Err()
+			return target{}, ctx.Err()
 		}
 	}
 }
@@ -319,25 +282,45 @@ func (g *gate) killedSince(gen int) bool {
 	return g.gen != gen
 }
 
-// stream is one writer: it creates events and updates and deletes the
-// ones it created.
+// target is the server that one write goes to.
+type target struct {
+	base     string
+	whileUp  string      // names the server in the failure of a write while it was up
+	wentDown func() bool // reports whether the server was taken down since the write began
+}
+
+// router picks the server of each write: the crash test's gate, or the
+// cluster test's nodes in turn.
+type router interface {
+	// route returns the target of the n-th write of the stream. It fails
+	// with ctx's error when ctx ends, or when no server can take the write.
+	route(ctx context.Context, n int64) (target, error)
+}
+
+// stream is one writer: it creates events in its calendar and updates and
+// deletes the ones it created, each write through the server its router
+// picks.
 type stream struct {
 	t          *testing.T
 	api        *client
-	gate       *gate
+	router     router
 	led        *ledger
 	seq        *atomic.Int64
 	key        string
 	calendarID string
 	rng        *rand.Rand
 	writer     int
-	live       []op // this writer's events that exist, as far as it knows
+	uidPrefix  string // the events' uids are <uidPrefix>-<writer>-<i>@e2e.calhook.test
+	summary    string // the events' summaries are "<summary> <n>"
+	live       []op   // this writer's events that exist, as far as it knows
 }
 
 // startBase is the start of the first event; each op adds an hour.
 var startBase = time.Date(2027, time.January, 1, 0, 0, 0, 0, time.UTC)
 
-// step makes the i-th change of this writer.
+// step makes the i-th change of this writer. A write that fails because
+// its server was taken down meanwhile is in doubt; any other failure fails
+// the test.
 func (s *stream) step(ctx context.Context, i int) {
 	n := s.seq.Add(1)
 	start := startBase.Add(time.Duration(n) * time.Hour)
@@ -345,7 +328,7 @@ func (s *stream) step(ctx context.Context, i int) {
 	pick := -1
 	switch r := s.rng.IntN(100); {
 	case len(s.live) < 3 || r < 50:
-		o = op{typ: typeCreated, uid: fmt.Sprintf("crash-%d-%d@e2e.calhook.test", s.writer, i), start: start}
+		o = op{typ: typeCreated, uid: fmt.Sprintf("%s-%d-%d@e2e.calhook.test", s.uidPrefix, s.writer, i), start: start}
 	case r < 85:
 		pick = s.rng.IntN(len(s.live))
 		o = op{typ: typeUpdated, uid: s.live[pick].uid, eventID: s.live[pick].eventID, start: start}
@@ -355,11 +338,16 @@ func (s *stream) step(ctx context.Context, i int) {
 		o.typ = typeDeleted
 	}
 
-	base, gen, err := s.gate.wait(ctx)
+	to, err := s.router.route(ctx, n)
 	if err != nil {
+		// The end of ctx stops the writer; a router's own failure fails
+		// the test. errors.Is is false while ctx.Err() is nil.
+		if !errors.Is(err, ctx.Err()) {
+			s.t.Errorf("writer %d: %v", s.writer, err)
+		}
 		return
 	}
-	events := base + "/v1/calendars/" + s.calendarID + "/events"
+	events := to.base + "/v1/calendars/" + s.calendarID + "/events"
 	times := map[string]string{
 		"start": start.Format(time.RFC3339), "end": start.Add(30 * time.Minute).Format(time.RFC3339),
 	}
@@ -368,7 +356,7 @@ func (s *stream) step(ctx context.Context, i int) {
 	}
 	switch o.typ {
 	case typeCreated:
-		in := map[string]string{"uid": o.uid, "summary": fmt.Sprintf("Crash test %d", n)}
+		in := map[string]string{"uid": o.uid, "summary": fmt.Sprintf("%s %d", s.summary, n)}
 		maps.Copy(in, times)
 		err = s.api.do(ctx, http.MethodPost, events, s.key, in, &created, http.StatusCreated)
 	case typeUpdated:
@@ -394,12 +382,12 @@ func (s *stream) step(ctx context.Context, i int) {
 		return
 	case errors.As(err, &se):
 		s.t.Errorf("writer %d: %v", s.writer, err)
-	case s.gate.killedSince(gen):
+	case to.wentDown():
 		s.led.doubt(o)
 	case ctx.Err() != nil:
 		return
 	default:
-		s.t.Errorf("writer %d: %s %s while calhook was up: %v", s.writer, o.typ, o.uid, err)
+		s.t.Errorf("writer %d: %s %s %s: %v", s.writer, o.typ, o.uid, to.whileUp, err)
 	}
 	// Whatever happened to the event is unknown now: leave it alone.
 	if pick >= 0 {
@@ -467,6 +455,61 @@ func (rv *receiver) add(path, subID string, secret webhook.Secret) {
 		subID: subID, verifier: webhook.Verifier{Secret: secret},
 		bodies: map[string][]byte{}, payloads: map[string]payload{}, ok: map[string]int{}, attempts: map[string]int{},
 	}
+}
+
+// newAccount creates an account through the server at base and returns
+// its API key.
+func newAccount(t *testing.T, api *client, base, admin, name string) string {
+	t.Helper()
+	var acc struct {
+		APIKey string `json:"apiKey"`
+	}
+	api.mustDo(t, http.MethodPost, base+"/v1/accounts", admin, map[string]string{"name": name}, &acc, http.StatusCreated)
+	return acc.APIKey
+}
+
+// newCalendar creates a calendar in UTC through the server at base and
+// returns its id.
+func newCalendar(t *testing.T, api *client, base, key, name string) string {
+	t.Helper()
+	var cal struct {
+		ID string `json:"id"`
+	}
+	api.mustDo(t, http.MethodPost, base+"/v1/calendars", key, map[string]string{"name": name, "timeZone": "UTC"}, &cal, http.StatusCreated)
+	return cal.ID
+}
+
+// subSpec is a subscription a test creates: the receiver's endpoint path,
+// the calendar it is limited to (none: the whole account) and its rate
+// limit (0: none).
+type subSpec struct {
+	path, calendarID string
+	rateLimit        int
+}
+
+// subscribe creates the subscription spec through the server at base, with
+// the receiver's endpoint at hooksURL+spec.path as its URL, registers that
+// endpoint with rcv and returns the subscription's id.
+func subscribe(t *testing.T, api *client, base, key, hooksURL string, rcv *receiver, spec subSpec) string {
+	t.Helper()
+	in := map[string]any{"webhookUrl": hooksURL + spec.path}
+	if spec.calendarID != "" {
+		in["calendarId"] = spec.calendarID
+	}
+	if spec.rateLimit > 0 {
+		in["rateLimit"] = spec.rateLimit
+	}
+	var sub struct {
+		ID     string `json:"webhookSubscriptionId"`
+		Secret string `json:"endpointSecret"`
+	}
+	api.mustDo(t, http.MethodPost, base+"/v1/subscriptions", key, in, &sub, http.StatusCreated)
+	secret, err := webhook.ParseSecret(sub.Secret)
+	if err != nil {
+		t.Fatalf("subscription %s secret: %v", spec.path, err)
+	}
+	rcv.add(spec.path, sub.ID, secret)
+	return sub.ID
 }
 
 // maxProblems bounds the problems kept, so one systematic fault does not
@@ -538,13 +581,13 @@ func (rv *receiver) total() int {
 	return rv.requests
 }
 
-// deliveredAtLeast reports whether every endpoint has acknowledged n
-// distinct messages.
-func (rv *receiver) deliveredAtLeast(n int) bool {
+// acknowledgedAtLeast reports whether each endpoint path has acknowledged
+// at least want[path] distinct messages.
+func (rv *receiver) acknowledgedAtLeast(want map[string]int) bool {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
-	for _, rec := range rv.subs {
-		if len(rec.ok) < n {
+	for path, n := range want {
+		if rec := rv.subs[path]; rec == nil || len(rec.ok) < n {
 			return false
 		}
 	}
@@ -604,14 +647,15 @@ func listAllMessages(ctx context.Context, api *client, base, key string, subs []
 	return out, nil
 }
 
-// drained reports whether every subscription has at least n messages, all
-// delivered according to calhook and acknowledged by the receiver, and if
-// not, why.
-func drained(msgs map[string][]message, rv *receiver, n int) (bool, string) {
+// drained reports whether the subscription of each endpoint path has at
+// least want[path] messages, all delivered according to calhook and
+// acknowledged by the receiver, and if not, why.
+func drained(msgs map[string][]message, rv *receiver, want map[string]int) (bool, string) {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
 	var why []string
-	for path, rec := range rv.subs {
+	for _, path := range slices.Sorted(maps.Keys(want)) {
+		rec, n := rv.subs[path], want[path]
 		list := msgs[rec.subID]
 		statuses := map[string]int{}
 		missing := 0
@@ -626,8 +670,38 @@ func drained(msgs map[string][]message, rv *receiver, n int) (bool, string) {
 				path, len(list), n, statuses, missing))
 		}
 	}
-	slices.Sort(why)
 	return len(why) == 0, strings.Join(why, "; ")
+}
+
+// waitDelivered waits until the receiver has acknowledged at least
+// want[path] distinct webhooks at each endpoint path and calhook, at base,
+// reports every message of subs delivered and acknowledged; it polls every
+// poll for up to timeout and returns the messages by subscription.
+func waitDelivered(ctx context.Context, api *client, base, key string, subs []string, rcv *receiver,
+	want map[string]int, timeout, poll time.Duration,
+) (map[string][]message, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		if rcv.acknowledgedAtLeast(want) {
+			msgs, err := listAllMessages(ctx, api, base, key, subs)
+			if err != nil {
+				return nil, err
+			}
+			if done, _ := drained(msgs, rcv, want); done {
+				return msgs, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			msgs, _ := listAllMessages(ctx, api, base, key, subs)
+			_, why := drained(msgs, rcv, want)
+			return nil, fmt.Errorf("not everything was delivered within %v of the end of the stream: %s", timeout, why)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(poll):
+		}
+	}
 }
 
 // change is an entry of GET /v1/calendars/{id}/changes.
@@ -635,6 +709,17 @@ type change struct {
 	Type    string `json:"type"`
 	EventID string `json:"eventId"`
 	UID     string `json:"uid"`
+}
+
+// changeCursor returns the calendar's current change cursor, from which
+// listChanges lists exactly the changes committed afterwards.
+func changeCursor(t *testing.T, api *client, base, key, calendarID string) string {
+	t.Helper()
+	var start struct {
+		NextCursor string `json:"nextCursor"`
+	}
+	api.mustDo(t, http.MethodGet, base+"/v1/calendars/"+calendarID+"/changes", key, nil, &start, http.StatusOK)
+	return start.NextCursor
 }
 
 // listChanges pages through the calendar's changes after cursor.

@@ -229,3 +229,20 @@ func newPage[R, T any](rows []R, limit int, seq func(R) int64, conv func(R) T) p
 	}
 	return p
 }
+
+// listPage serves one page of a list by the request's limit and pageToken:
+// list fetches limit+1 rows from the store, so that the extra row tells
+// whether there is a next page, and newPage builds the page from them.
+func listPage[R, T any](r *http.Request, list func(store.Page) ([]R, error), seq func(R) int64, conv func(R) T) (page[T], error) {
+	p, err := pageParams(r)
+	if err != nil {
+		return page[T]{}, err
+	}
+	limit := p.Limit
+	p.Limit++
+	rows, err := list(p)
+	if err != nil {
+		return page[T]{}, err
+	}
+	return newPage(rows, limit, seq, conv), nil
+}

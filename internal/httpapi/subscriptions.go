@@ -86,22 +86,20 @@ func (h *Handler) createSubscription(w http.ResponseWriter, r *http.Request) {
 	}{sub.ID, sub.Secret, toSubscriptionJSON(sub)})
 }
 
+// subscriptionSeq is a subscription's position in a list.
+func subscriptionSeq(s *store.Subscription) int64 { return s.Seq }
+
 func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
-	p, err := pageParams(r)
+	pg, err := listPage(r, func(p store.Page) ([]*store.Subscription, error) {
+		return h.cfg.Store.ListSubscriptions(r.Context(), store.ListSubscriptionsParams{
+			AccountID: accountFrom(r.Context()).ID, CalendarID: r.URL.Query().Get("calendarId"), Page: p,
+		})
+	}, subscriptionSeq, toSubscriptionJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	limit := p.Limit
-	p.Limit++
-	subs, err := h.cfg.Store.ListSubscriptions(r.Context(), store.ListSubscriptionsParams{
-		AccountID: accountFrom(r.Context()).ID, CalendarID: r.URL.Query().Get("calendarId"), Page: p,
-	})
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(subs, limit, func(s *store.Subscription) int64 { return s.Seq }, toSubscriptionJSON))
+	writeJSON(w, http.StatusOK, pg)
 }
 
 func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
@@ -182,21 +180,16 @@ func toMessageJSON(m *store.Message) messageJSON {
 }
 
 func (h *Handler) listMessages(w http.ResponseWriter, r *http.Request) {
-	p, err := pageParams(r)
+	pg, err := listPage(r, func(p store.Page) ([]*store.Message, error) {
+		return h.cfg.Store.ListMessages(r.Context(), store.ListMessagesParams{
+			AccountID: accountFrom(r.Context()).ID, SubscriptionID: r.PathValue("subscriptionId"), Page: p,
+		})
+	}, func(m *store.Message) int64 { return m.Seq }, toMessageJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	limit := p.Limit
-	p.Limit++
-	msgs, err := h.cfg.Store.ListMessages(r.Context(), store.ListMessagesParams{
-		AccountID: accountFrom(r.Context()).ID, SubscriptionID: r.PathValue("subscriptionId"), Page: p,
-	})
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(msgs, limit, func(m *store.Message) int64 { return m.Seq }, toMessageJSON))
+	writeJSON(w, http.StatusOK, pg)
 }
 
 type attemptJSON struct {
@@ -210,26 +203,21 @@ type attemptJSON struct {
 }
 
 func (h *Handler) listAttempts(w http.ResponseWriter, r *http.Request) {
-	p, err := pageParams(r)
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	limit := p.Limit
-	p.Limit++
-	attempts, err := h.cfg.Store.ListAttempts(r.Context(), store.ListAttemptsParams{
-		AccountID: accountFrom(r.Context()).ID, MessageID: r.PathValue("messageId"), Page: p,
+	pg, err := listPage(r, func(p store.Page) ([]*store.Attempt, error) {
+		return h.cfg.Store.ListAttempts(r.Context(), store.ListAttemptsParams{
+			AccountID: accountFrom(r.Context()).ID, MessageID: r.PathValue("messageId"), Page: p,
+		})
+	}, func(a *store.Attempt) int64 { return a.ID }, func(a *store.Attempt) attemptJSON {
+		return attemptJSON{
+			ID: a.ID, DeliveryID: a.DeliveryID, AttemptedAt: a.AttemptedAt, StatusCode: a.StatusCode,
+			LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error, Response: a.Response,
+		}
 	})
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(attempts, limit, func(a *store.Attempt) int64 { return a.ID }, func(a *store.Attempt) attemptJSON {
-		return attemptJSON{
-			ID: a.ID, DeliveryID: a.DeliveryID, AttemptedAt: a.AttemptedAt, StatusCode: a.StatusCode,
-			LatencyMS: float64(a.Latency.Microseconds()) / 1000, Error: a.Error, Response: a.Response,
-		}
-	}))
+	writeJSON(w, http.StatusOK, pg)
 }
 
 func (h *Handler) redeliver(w http.ResponseWriter, r *http.Request) {
@@ -260,11 +248,38 @@ type oneCalSubscription struct {
 	UpdatedAt        time.Time `json:"updatedAt"`
 }
 
+// toOneCalSubscription gives s in OneCal's shape, where the calendar is
+// also the resource.
+func toOneCalSubscription(s *store.Subscription) oneCalSubscription {
+	o := oneCalSubscription{
+		ID: s.ID, Provider: "CALHOOK", URL: s.URL, SubscriptionID: s.ID, EndUserAccountID: s.AccountID,
+		CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
+	}
+	if s.CalendarID != "" {
+		o.CalendarID, o.ResourceID = &s.CalendarID, &s.CalendarID
+	}
+	return o
+}
+
 // oneCalAccount checks that the path names the caller's own account.
 func (h *Handler) oneCalAccount(r *http.Request) (string, error) {
 	acct := accountFrom(r.Context()).ID
 	if r.PathValue("endUserAccountId") != acct {
 		return "", errNotFound
+	}
+	return acct, nil
+}
+
+// oneCalBody checks the path's account as oneCalAccount does and then
+// decodes the request body into in. The account comes first so that a
+// foreign account is a 404 even when the body is invalid.
+func (h *Handler) oneCalBody(r *http.Request, in any) (string, error) {
+	acct, err := h.oneCalAccount(r)
+	if err != nil {
+		return "", err
+	}
+	if err := decode(r, in); err != nil {
+		return "", err
 	}
 	return acct, nil
 }
@@ -275,28 +290,14 @@ func (h *Handler) listOneCal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	p, err := pageParams(r)
+	// OneCal's list has no calendarId filter: a query's is ignored.
+	pg, err := listPage(r, func(p store.Page) ([]*store.Subscription, error) {
+		return h.cfg.Store.ListSubscriptions(r.Context(), store.ListSubscriptionsParams{AccountID: acct, Page: p})
+	}, subscriptionSeq, toOneCalSubscription)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	limit := p.Limit
-	p.Limit++
-	subs, err := h.cfg.Store.ListSubscriptions(r.Context(), store.ListSubscriptionsParams{AccountID: acct, Page: p})
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	pg := newPage(subs, limit, func(s *store.Subscription) int64 { return s.Seq }, func(s *store.Subscription) oneCalSubscription {
-		o := oneCalSubscription{
-			ID: s.ID, Provider: "CALHOOK", URL: s.URL, SubscriptionID: s.ID, EndUserAccountID: s.AccountID,
-			CreatedAt: s.CreatedAt, UpdatedAt: s.UpdatedAt,
-		}
-		if s.CalendarID != "" {
-			o.CalendarID, o.ResourceID = &s.CalendarID, &s.CalendarID
-		}
-		return o
-	})
 	// OneCal answers null, not an absent field, on the last page.
 	out := struct {
 		Data          []oneCalSubscription `json:"data"`
@@ -309,17 +310,13 @@ func (h *Handler) listOneCal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) createOneCal(w http.ResponseWriter, r *http.Request) {
-	acct, err := h.oneCalAccount(r)
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
 	var in struct {
 		CalendarID *string `json:"calendarId"`
 		WebhookURL *string `json:"webhookUrl"`
 		RateLimit  *int    `json:"rateLimit"`
 	}
-	if err := decode(r, &in); err != nil {
+	acct, err := h.oneCalBody(r, &in)
+	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -338,15 +335,11 @@ func (h *Handler) createOneCal(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteOneCal(w http.ResponseWriter, r *http.Request) {
-	acct, err := h.oneCalAccount(r)
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
 	var in struct {
 		SubscriptionID string `json:"subscriptionId"`
 	}
-	if err := decode(r, &in); err != nil {
+	acct, err := h.oneCalBody(r, &in)
+	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
