@@ -3,6 +3,7 @@ package bench
 import (
 	"bytes"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -151,5 +152,62 @@ func TestThroughputResults(t *testing.T) {
 	}
 	if r := byMetric["ratio_304"]; r.Runs[1] != 0.2 {
 		t.Errorf("ratio_304 runs = %v; want per-round ratios [0.5 0.2 0.6]", r.Runs)
+	}
+}
+
+// buildTestCalhook builds ./cmd/calhook of the module into the test's
+// temporary directory and returns its path, for the end-to-end tests that
+// run scenarios against the real server.
+func buildTestCalhook(t *testing.T) string {
+	t.Helper()
+	modDir, err := moduleDir(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(t.TempDir(), "calhook")
+	if err := buildCalhook(t.Context(), modDir, bin); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// runScenario runs the registered scenario name with cfg and returns its
+// results by metric. It stops the test when the scenario is missing or
+// fails, and flags any result that names another scenario.
+func runScenario(t *testing.T, name string, cfg Config) map[string]Result {
+	t.Helper()
+	sc, ok := Lookup(name)
+	if !ok {
+		t.Fatalf("Lookup(%s) found nothing", name)
+	}
+	results, err := sc.Run(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("%s: %v", name, err)
+	}
+	got := map[string]Result{}
+	for _, r := range results {
+		if r.Scenario != name {
+			t.Errorf("result %s has scenario %q", r.Metric, r.Scenario)
+		}
+		got[r.Metric] = r
+	}
+	return got
+}
+
+// checkMeasured flags each of metrics that is missing from got, is not a
+// positive value from one run, or, unless it is a ratio of two other
+// results, counts errors: what a tiny end-to-end run must still show.
+func checkMeasured(t *testing.T, got map[string]Result, metrics []string) {
+	t.Helper()
+	for _, name := range metrics {
+		r, ok := got[name]
+		switch {
+		case !ok:
+			t.Errorf("no %s result", name)
+		case r.Value <= 0 || len(r.Runs) != 1:
+			t.Errorf("%s = %+v; want a positive value from 1 run", name, r)
+		case r.Unit != "ratio" && (r.Errors == nil || *r.Errors != 0):
+			t.Errorf("%s errors = %v (%v); want 0", name, r.Errors, r.Info)
+		}
 	}
 }

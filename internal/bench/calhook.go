@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -54,33 +53,57 @@ type calhookServer struct {
 // loopback port, with extra flags after serve's own, and waits until
 // /readyz answers.
 func startCalhook(ctx context.Context, bin, dir string, extra ...string) (*calhookServer, error) {
-	port, err := freePort()
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
 	db := filepath.Join(dir, "calhook.db")
-	token := randomHex(32)
-	// Drop any CALHOOK_* settings of the caller's environment so that
-	// the server sees only this run's.
+	return serveSpec{
+		name: "calhook", bin: bin, dir: dir, db: db, addr: addr, adminToken: randomHex(32),
+		env: []string{"CALHOOK_DB=" + db, "CALHOOK_ADDR=" + addr}, extra: extra,
+	}.start(ctx)
+}
+
+// serveSpec is how to run one calhook serve process; startCalhook,
+// startCalhookAt and startNode fill it in for their kinds of server.
+type serveSpec struct {
+	// name names the process in messages; bin is the calhook binary;
+	// dir, made if missing, holds the process's log.
+	name, bin, dir string
+	// db is a SQLite file or a postgres:// URL; addr is host:port.
+	db, addr, adminToken string
+	// env holds CALHOOK_* settings besides the admin token.
+	env []string
+	// extra holds flags after serve's own.
+	extra []string
+}
+
+// start starts the process and waits until /readyz answers. It drops any
+// CALHOOK_* settings of the caller's environment so that the server sees
+// only this run's.
+func (s serveSpec) start(ctx context.Context) (*calhookServer, error) {
+	if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("start %s: %w", s.name, err)
+	}
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "CALHOOK_") {
 			env = append(env, kv)
 		}
 	}
-	env = append(env, "CALHOOK_ADMIN_TOKEN="+token, "CALHOOK_DB="+db, "CALHOOK_ADDR="+addr)
-	p, err := startProc("calhook", filepath.Join(dir, "calhook.log"), bin,
-		append([]string{"serve", "--db", db, "--addr", addr}, extra...), env)
+	env = append(env, "CALHOOK_ADMIN_TOKEN="+s.adminToken)
+	env = append(env, s.env...)
+	p, err := startProc(s.name, filepath.Join(s.dir, "calhook.log"), s.bin,
+		append([]string{"serve", "--db", s.db, "--addr", s.addr}, s.extra...), env)
 	if err != nil {
 		return nil, err
 	}
-	s := &calhookServer{proc: p, baseURL: "http://" + addr, adminToken: token}
-	if err := waitHTTP(ctx, p, s.baseURL+"/readyz"); err != nil {
+	srv := &calhookServer{proc: p, baseURL: "http://" + s.addr, adminToken: s.adminToken}
+	if err := waitHTTP(ctx, p, srv.baseURL+"/readyz"); err != nil {
 		_ = p.Stop()
 		return nil, err
 	}
-	return s, nil
+	return srv, nil
 }
 
 // randomHex returns n random bytes as hex.
@@ -186,6 +209,21 @@ func (c *apiClient) createCalendar(ctx context.Context, apiKey, name, tz string)
 		return nil, errors.New("create calendar: answer lacks id")
 	}
 	return &cal, nil
+}
+
+// createAccountCalendar creates the bench's account with the admin token
+// and in it a native calendar named name in Europe/Berlin, the zone the
+// generated events are in.
+func (c *apiClient) createAccountCalendar(ctx context.Context, adminToken, name string) (*account, *calendar, error) {
+	acc, err := c.createAccount(ctx, adminToken, "calhookbench")
+	if err != nil {
+		return nil, nil, err
+	}
+	cal, err := c.createCalendar(ctx, acc.APIKey, name, "Europe/Berlin")
+	if err != nil {
+		return nil, nil, err
+	}
+	return acc, cal, nil
 }
 
 // createEvents posts events with the given number of concurrent workers,

@@ -5,14 +5,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -236,50 +233,6 @@ func (env *webhookEnv) waitDelivered(ctx context.Context, c *cluster, n int64) e
 	return err
 }
 
-// postSpread creates one event per body with workers concurrent clients,
-// as postAll does, writer w posting to urls[w % len(urls)].
-func postSpread(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, workers int) writeStats {
-	var next atomic.Int64
-	var mu sync.Mutex
-	st := writeStats{First: time.Now()}
-	fails := failures{}
-	var wg sync.WaitGroup
-	for w := range workers {
-		url := urls[w%len(urls)]
-		wg.Go(func() {
-			var ok int64
-			var last time.Time
-			mine := failures{}
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(bodies) {
-					break
-				}
-				status, err := postJSON(ctx, client, url, bearer, bodies[i])
-				last = time.Now()
-				if err == nil && status == http.StatusCreated {
-					ok++
-				} else {
-					mine.add(status, err)
-				}
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			st.OK += ok
-			if last.After(st.Last) {
-				st.Last = last
-			}
-			for k, v := range mine {
-				fails[k] += v
-				st.Failed += v
-			}
-		})
-	}
-	wg.Wait()
-	st.Detail = fails.String()
-	return st
-}
-
 // eventsURLs returns the events collection of the calendar on every node.
 func (c *cluster) eventsURLs(calendarID string) []string {
 	urls := make([]string, len(c.nodes))
@@ -370,7 +323,7 @@ func (env *webhookEnv) clusterThroughputRound(ctx context.Context, name string, 
 	r.setup = time.Since(start)
 
 	cpu := startClusterCPU(c.nodes)
-	r.writes = postSpread(ctx, setup.api.http, c.eventsURLs(setup.cal.ID), setup.acc.APIKey, bodies, env.cfg.Writers)
+	r.writes = postAll(ctx, setup.api.http, c.eventsURLs(setup.cal.ID), setup.acc.APIKey, bodies, env.cfg.Writers)
 	if r.writes.OK == 0 {
 		return r, fmt.Errorf("%w: %s", errWrites, r.writes.Detail)
 	}
@@ -538,116 +491,38 @@ func runPGLatency(ctx context.Context, cfg Config) ([]Result, error) {
 // the nodes, and matches each measured write to its webhook by UID.
 func (env *webhookEnv) clusterLatencyRound(ctx context.Context, round int, t clusterTarget, warm int) (latencyRound, error) {
 	cfg := env.cfg
-	var r latencyRound
 	c, err := env.startCluster(ctx, fmt.Sprintf("round%d-%s", round, t.Name), t)
 	if err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
 	defer env.stopCluster(c)
 	env.rcv.reset(true)
 	setup, err := setupSubscriptions(ctx, c.nodes[0], env.rcv, []string{"/hooks/0"}, 1)
 	if err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
-	urls := c.eventsURLs(setup.cal.ID)
 	// Keep-alive connections for every writer to every node.
 	writer := newAPIClient(c.nodes[0].baseURL, latencyWriters).http
-
-	total := warm + cfg.Changes
-	events, err := genEvents(total, eventSeed+uint64(round), eventBase, "Europe/Berlin")
+	events, bodies, err := latencyEvents(warm+cfg.Changes, round, fmt.Sprintf("latency-%d-%s", round, t.Name))
 	if err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
-	for i := range events {
-		events[i].UID = fmt.Sprintf("latency-%d-%s-%05d@calhookbench", round, t.Name, i)
-	}
-	bodies, err := marshalEvents(events)
+	w, err := writePaced(ctx, writer, c.eventsURLs(setup.cal.ID), setup.acc.APIKey, bodies, cfg.Rate, warm)
 	if err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
-
-	sent := make([]time.Time, total)
-	answered := make([]time.Time, total)
-	ok := make([]bool, total)
-	interval := time.Duration(float64(time.Second) / cfg.Rate)
-	jobs := make(chan int)
-	var wg sync.WaitGroup
-	for range latencyWriters {
-		wg.Go(func() {
-			for i := range jobs {
-				sent[i] = time.Now()
-				status, err := postJSON(ctx, writer, urls[i%len(urls)], setup.acc.APIKey, bodies[i])
-				answered[i] = time.Now()
-				ok[i] = err == nil && status == http.StatusCreated
-			}
-		})
-	}
-	start := time.Now()
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-pace:
-	for i := range total {
-		due := start.Add(time.Duration(i) * interval)
-		if d := time.Until(due); d > 0 {
-			timer.Reset(d)
-			select {
-			case <-timer.C:
-			case <-ctx.Done():
-				break pace
-			}
-		}
-		select {
-		case jobs <- i:
-		case <-ctx.Done():
-			break pace
-		}
-		if i >= warm && time.Since(due) > interval {
-			r.late++
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return r, err
-	}
-	r.elapsed = time.Since(start)
-
-	var acked int64
-	for i := range total {
-		if ok[i] {
-			acked++
-		}
-	}
+	acked := w.acked()
 	if acked == 0 {
-		return r, errWrites
+		return latencyRound{}, errWrites
 	}
 	if err := env.waitDelivered(ctx, c, acked); err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
-	var problem string
-	r.rcv, _, problem = env.rcv.stats()
+	st, _, problem := env.rcv.stats()
 	if problem != "" {
 		env.log.Warn("receiver saw bad deliveries", "round", round, "target", t.Name, "first", problem)
 	}
-	for i := warm; i < total; i++ {
-		if !ok[i] {
-			r.failed++
-			continue
-		}
-		at, found := env.rcv.arrival(events[i].UID)
-		if !found {
-			r.missing++
-			continue
-		}
-		r.latency = append(r.latency, ms(at.Sub(sent[i])))
-		r.api = append(r.api, ms(answered[i].Sub(sent[i])))
-	}
-	slices.Sort(r.latency)
-	slices.Sort(r.api)
-	if len(r.latency) == 0 {
-		return r, fmt.Errorf("no measured change was delivered (%d failed, %d missing)", r.failed, r.missing)
-	}
-	return r, nil
+	return w.measure(env.rcv, st, events, warm)
 }
 
 // pgLatencyResults turns the rounds into result lines per target: the
@@ -659,36 +534,25 @@ func pgLatencyResults(ctx context.Context, cfg Config, warm int, targets []clust
 	machine.Info["warmup_changes"] = warm
 	results := []Result{machine}
 	for _, t := range targets {
-		var p50, p99, pmax, api50, api99 []float64
-		var errs, late, dups int64
-		for _, r := range rounds[t.Name] {
-			p50 = append(p50, percentile(r.latency, 50))
-			p99 = append(p99, percentile(r.latency, 99))
-			pmax = append(pmax, percentile(r.latency, 100))
-			api50 = append(api50, percentile(r.api, 50))
-			api99 = append(api99, percentile(r.api, 99))
-			errs += r.failed + r.missing + r.rcv.errors()
-			late += r.late
-			dups += r.rcv.Duplicates
-		}
+		s := summarizeLatency(rounds[t.Name])
 		p50Goal, p99Goal := targetOf(p50Target), targetOf(p99Target)
 		if t.Postgres {
 			p50Goal, p99Goal = nil, targetOf(pgP99Target)
 		}
 		results = append(results,
 			Result{
-				Scenario: pgLatencyName, Metric: t.Name + "_latency_p50_ms", Value: round2(median(p50)), Unit: "ms",
-				Target: p50Goal, Runs: roundAll(p50, round2), Errors: errCount(errs),
+				Scenario: pgLatencyName, Metric: t.Name + "_latency_p50_ms", Value: round2(median(s.p50)), Unit: "ms",
+				Target: p50Goal, Runs: roundAll(s.p50, round2), Errors: errCount(s.errs),
 				Info: map[string]any{
-					"nodes": t.Nodes, "max_ms": roundAll(pmax, round2),
-					"api_p50_ms": roundAll(api50, round2), "api_p99_ms": roundAll(api99, round2),
-					"late_sends": late, "duplicates": dups, "rate": cfg.Rate,
-					"measured_by": "bench clock: just before the POST is sent → webhook arrival at the in-process receiver",
+					"nodes": t.Nodes, "max_ms": roundAll(s.pmax, round2),
+					"api_p50_ms": roundAll(s.api50, round2), "api_p99_ms": roundAll(s.api99, round2),
+					"late_sends": s.late, "duplicates": s.dups, "rate": cfg.Rate,
+					"measured_by": latencyMeasuredBy,
 				},
 			},
 			Result{
-				Scenario: pgLatencyName, Metric: t.Name + "_latency_p99_ms", Value: round2(median(p99)), Unit: "ms",
-				Target: p99Goal, Runs: roundAll(p99, round2), Errors: errCount(errs),
+				Scenario: pgLatencyName, Metric: t.Name + "_latency_p99_ms", Value: round2(median(s.p99)), Unit: "ms",
+				Target: p99Goal, Runs: roundAll(s.p99, round2), Errors: errCount(s.errs),
 				Info: map[string]any{"nodes": t.Nodes},
 			})
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"reflect"
 	"strings"
 	"sync/atomic"
@@ -105,7 +104,7 @@ func TestWithSearchPath(t *testing.T) {
 	}
 }
 
-func TestPostSpread(t *testing.T) {
+func TestPostAllSpreads(t *testing.T) {
 	t.Parallel()
 	var a, b atomic.Int64
 	srvA := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -125,12 +124,12 @@ func TestPostSpread(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = []byte(`{}`)
 	}
-	st := postSpread(t.Context(), http.DefaultClient, []string{srvA.URL, srvB.URL}, "k", bodies, 4)
+	st := postAll(t.Context(), http.DefaultClient, []string{srvA.URL, srvB.URL}, "k", bodies, 4)
 	if a.Load() == 0 || b.Load() == 0 || a.Load()+b.Load() != 200 {
 		t.Errorf("node A got %d, node B %d; want both some, 200 in all", a.Load(), b.Load())
 	}
 	if st.OK+st.Failed != 200 || st.Failed != b.Load()/5 || !strings.Contains(st.Detail, "status 503") {
-		t.Errorf("postSpread() = ok %d, failed %d (%s); want B's every fifth failed", st.OK, st.Failed, st.Detail)
+		t.Errorf("postAll() over two URLs = ok %d, failed %d (%s); want B's every fifth failed", st.OK, st.Failed, st.Detail)
 	}
 }
 
@@ -230,14 +229,7 @@ func TestPGScenariosEndToEnd(t *testing.T) {
 		t.Skip("end-to-end: builds and runs calhook; skipped with -short")
 	}
 	dbURL := testPostgres(t)
-	modDir, err := moduleDir(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "calhook")
-	if err := buildCalhook(t.Context(), modDir, bin); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildTestCalhook(t)
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	tests := []struct {
 		scenario string
@@ -253,35 +245,14 @@ func TestPGScenariosEndToEnd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
-			sc, ok := Lookup(tt.scenario)
-			if !ok {
-				t.Fatalf("Lookup(%s) found nothing", tt.scenario)
-			}
 			cfg := tt.cfg
 			cfg.Bin, cfg.Runs, cfg.Logger = bin, 1, logger
 			cfg.Postgres, cfg.Nodes = dbURL, []int{1, 2}
-			results, err := sc.Run(t.Context(), cfg)
-			if err != nil {
-				t.Fatalf("%s: %v", tt.scenario, err)
-			}
-			got := map[string]Result{}
-			for _, r := range results {
-				got[r.Metric] = r
-			}
+			got := runScenario(t, tt.scenario, cfg)
 			if m := got["machine"]; m.Info["postgres"] == nil {
 				t.Errorf("machine = %+v; want the PostgreSQL settings", m)
 			}
-			for _, name := range tt.metrics {
-				r, ok := got[name]
-				switch {
-				case !ok:
-					t.Errorf("no %s result", name)
-				case r.Value <= 0 || len(r.Runs) != 1:
-					t.Errorf("%s = %+v; want a positive value from 1 run", name, r)
-				case r.Unit != "ratio" && (r.Errors == nil || *r.Errors != 0):
-					t.Errorf("%s errors = %v; want 0", name, r.Errors)
-				}
-			}
+			checkMeasured(t, got, tt.metrics)
 			if len(got) != len(tt.metrics)+1 {
 				t.Errorf("%d results; want the machine line and %v", len(got), tt.metrics)
 			}

@@ -286,11 +286,7 @@ type feedSnapshot struct {
 // fetches the feed.
 func populate(ctx context.Context, log *slog.Logger, cfg Config, srv *calhookServer) (*feedSnapshot, error) {
 	api := newAPIClient(srv.baseURL, createWorkers)
-	acc, err := api.createAccount(ctx, srv.adminToken, "calhookbench")
-	if err != nil {
-		return nil, err
-	}
-	cal, err := api.createCalendar(ctx, acc.APIKey, "Bench – Büro Berlin", "Europe/Berlin")
+	acc, cal, err := api.createAccountCalendar(ctx, srv.adminToken, "Bench – Büro Berlin")
 	if err != nil {
 		return nil, err
 	}

@@ -4,7 +4,6 @@ import (
 	"log/slog"
 	"net/http"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -78,14 +77,7 @@ func TestFeedScenarioEndToEnd(t *testing.T) {
 	if _, err := findNginx(""); err != nil {
 		t.Skipf("skipping: %v", err)
 	}
-	modDir, err := moduleDir(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "calhook")
-	if err := buildCalhook(t.Context(), modDir, bin); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildTestCalhook(t)
 
 	loadgens := []string{LoadGenGo}
 	if _, err := exec.LookPath("wrk"); err == nil {

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -182,9 +181,6 @@ func (env *webhookEnv) icalhooksRound(ctx context.Context, lg loadGenerator, rcv
 	var r icalhooksRound
 	log := env.log.With("round", round)
 	dir := filepath.Join(env.dir, fmt.Sprintf("round%d", round))
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return r, err
-	}
 	srv, err := startCalhook(ctx, env.bin, dir, icalhooksArgs(cfg, n)...)
 	if err != nil {
 		return r, err
@@ -192,11 +188,7 @@ func (env *webhookEnv) icalhooksRound(ctx context.Context, lg loadGenerator, rcv
 	defer env.stopCalhook(srv)
 
 	api := newAPIClient(srv.baseURL, registerClients)
-	acc, err := api.createAccount(ctx, srv.adminToken, "calhookbench")
-	if err != nil {
-		return r, err
-	}
-	cal, err := api.createCalendar(ctx, acc.APIKey, "Bench – iCal Hooks", "Europe/Berlin")
+	acc, cal, err := api.createAccountCalendar(ctx, srv.adminToken, "Bench – iCal Hooks")
 	if err != nil {
 		return r, err
 	}

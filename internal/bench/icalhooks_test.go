@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -346,47 +345,19 @@ func TestIcalhooksEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs calhook; skipped with -short")
 	}
-	modDir, err := moduleDir(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "calhook")
-	if err := buildCalhook(t.Context(), modDir, bin); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildTestCalhook(t)
 	loadgens := []string{LoadGenGo}
 	if _, err := exec.LookPath("wrk"); err == nil {
 		loadgens = append(loadgens, LoadGenWrk)
 	}
 	for _, lg := range loadgens {
 		t.Run(lg, func(t *testing.T) {
-			sc, ok := Lookup(icalhooksName)
-			if !ok {
-				t.Fatal("icalhooks is not registered")
-			}
-			results, err := sc.Run(t.Context(), Config{
+			got := runScenario(t, icalhooksName, Config{
 				Bin: bin, FanoutSubscriptions: 200, Events: 3, Duration: time.Second, Warmup: -1,
 				Runs: 1, Connections: 4, LoadGen: lg, Logger: slog.New(slog.NewTextHandler(t.Output(), nil)),
 			})
-			if err != nil {
-				t.Fatalf("icalhooks: %v", err)
-			}
-			got := map[string]Result{}
-			for _, r := range results {
-				got[r.Metric] = r
-			}
-			for _, m := range []string{"register_rps", "pings_all_received_ms", "pings_p50_ms", "pings_p99_ms",
-				"feed_rps_with_header", "feed_rps_without_header"} {
-				r, ok := got[m]
-				switch {
-				case !ok:
-					t.Errorf("no %s result", m)
-				case r.Value <= 0 || len(r.Runs) != 1:
-					t.Errorf("%s = %+v; want a positive value from 1 run", m, r)
-				case r.Errors == nil || *r.Errors != 0:
-					t.Errorf("%s errors = %v (%v); want 0", m, r.Errors, r.Info)
-				}
-			}
+			checkMeasured(t, got, []string{"register_rps", "pings_all_received_ms", "pings_p50_ms", "pings_p99_ms",
+				"feed_rps_with_header", "feed_rps_without_header"})
 			info := got["pings_all_received_ms"].Info
 			if rec, _ := info["recorded"].([]int); len(rec) != 1 || rec[0] != 200 {
 				t.Errorf("recorded = %v; want calhook to have recorded 200 pings", info["recorded"])

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -165,26 +164,10 @@ func (fs *upstreamFeeds) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // startCalhookAt is startCalhook on a given address, for scenarios that
 // must tell calhook its own URL (--public-url) before it starts.
 func startCalhookAt(ctx context.Context, bin, dir, addr string, extra ...string) (*calhookServer, error) {
-	db := filepath.Join(dir, "calhook.db")
-	token := randomHex(32)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALHOOK_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "CALHOOK_ADMIN_TOKEN="+token)
-	p, err := startProc("calhook", filepath.Join(dir, "calhook.log"), bin,
-		append([]string{"serve", "--db", db, "--addr", addr}, extra...), env)
-	if err != nil {
-		return nil, err
-	}
-	s := &calhookServer{proc: p, baseURL: "http://" + addr, adminToken: token}
-	if err := waitHTTP(ctx, p, s.baseURL+"/readyz"); err != nil {
-		_ = p.Stop()
-		return nil, err
-	}
-	return s, nil
+	return serveSpec{
+		name: "calhook", bin: bin, dir: dir, db: filepath.Join(dir, "calhook.db"), addr: addr,
+		adminToken: randomHex(32), extra: extra,
+	}.start(ctx)
 }
 
 // importedCalendar is the part of an imported calendar the bench reads.

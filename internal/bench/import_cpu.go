@@ -4,7 +4,6 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strconv"
 	"sync"
@@ -80,16 +79,12 @@ func runImportCPU(ctx context.Context, cfg Config) ([]Result, error) {
 		}, false)
 	}
 
-	dir := filepath.Join(env.dir, "calhook")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
 	interval := cfg.PollInterval.String()
-	srv, err := startCalhookAt(ctx, env.bin, dir, "127.0.0.1:"+strconv.Itoa(port),
+	srv, err := startCalhookAt(ctx, env.bin, filepath.Join(env.dir, "calhook"), addr,
 		"--log-level", "warn", "--allow-http-feeds", "--allow-private-cidr", "127.0.0.1/32",
 		"--import-min-interval", interval, "--import-interval", interval,
 		"--import-max-interval", max(cfg.PollInterval, time.Hour).String())

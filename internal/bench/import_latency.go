@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -83,16 +82,11 @@ func runImportLatency(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	defer feeds.Close()
 
-	dir := filepath.Join(env.dir, "calhook")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	srv, err := startCalhookAt(ctx, env.bin, dir, addr,
+	srv, err := startCalhookAt(ctx, env.bin, filepath.Join(env.dir, "calhook"), addr,
 		"--log-level", "warn", "--public-url", "http://"+addr,
 		"--allow-http-feeds", "--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32",
 		"--import-min-interval", cfg.PollInterval.String())

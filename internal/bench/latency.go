@@ -85,35 +85,78 @@ func runWebhooksLatency(ctx context.Context, cfg Config) ([]Result, error) {
 // write to its webhook by the event's UID.
 func (env *webhookEnv) latencyRound(ctx context.Context, round, warm int) (latencyRound, error) {
 	cfg := env.cfg
-	var r latencyRound
 	srv, err := env.startCalhook(ctx, fmt.Sprintf("round%d", round))
 	if err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
 	defer env.stopCalhook(srv)
 	env.rcv.reset(true)
 	setup, err := setupSubscriptions(ctx, srv, env.rcv, []string{"/hooks/0"}, 1)
 	if err != nil {
-		return r, err
+		return latencyRound{}, err
 	}
+	events, bodies, err := latencyEvents(warm+cfg.Changes, round, fmt.Sprintf("latency-%d", round))
+	if err != nil {
+		return latencyRound{}, err
+	}
+	w, err := writePaced(ctx, setup.api.http, []string{setup.eventsURL}, setup.acc.APIKey, bodies, cfg.Rate, warm)
+	if err != nil {
+		return latencyRound{}, err
+	}
+	acked := w.acked()
+	if acked == 0 {
+		return latencyRound{}, errWrites
+	}
+	if err := env.rcv.waitFor(ctx, acked, stallTimeout, srv.proc); err != nil {
+		return latencyRound{}, err
+	}
+	st, _, problem := env.rcv.stats()
+	if problem != "" {
+		env.log.Warn("receiver saw bad deliveries", "round", round, "first", problem)
+	}
+	return w.measure(env.rcv, st, events, warm)
+}
 
-	total := warm + cfg.Changes
+// latencyEvents generates total events for a latency round, with UIDs
+// prefix-00000@calhookbench, … so that each webhook can be matched to its
+// write, and encodes them.
+func latencyEvents(total, round int, prefix string) ([]eventInput, [][]byte, error) {
 	events, err := genEvents(total, eventSeed+uint64(round), eventBase, "Europe/Berlin")
 	if err != nil {
-		return r, err
+		return nil, nil, err
 	}
 	for i := range events {
-		events[i].UID = fmt.Sprintf("latency-%d-%05d@calhookbench", round, i)
+		events[i].UID = fmt.Sprintf("%s-%05d@calhookbench", prefix, i)
 	}
 	bodies, err := marshalEvents(events)
 	if err != nil {
-		return r, err
+		return nil, nil, err
 	}
+	return events, bodies, nil
+}
 
-	sent := make([]time.Time, total)
-	answered := make([]time.Time, total)
-	ok := make([]bool, total)
-	interval := time.Duration(float64(time.Second) / cfg.Rate)
+// pacedWrites is what writePaced recorded, indexed like its bodies.
+type pacedWrites struct {
+	// sent holds when each write was about to be sent, answered when its
+	// answer was read, ok whether that answer was 201.
+	sent, answered []time.Time
+	ok             []bool
+	// late counts measured writes sent more than one interval after
+	// their turn because every writer was busy.
+	late int64
+	// elapsed is from the first write's turn to the last answer.
+	elapsed time.Duration
+}
+
+// writePaced posts bodies[i] at its turn, i/rate seconds after the start,
+// to urls[i % len(urls)], handing each write to whichever of
+// latencyWriters clients is free, so that a slow answer does not delay
+// the next write. The first warm writes are not counted as late. It
+// returns once every write was answered, or with ctx's error.
+func writePaced(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, rate float64, warm int) (*pacedWrites, error) {
+	total := len(bodies)
+	w := &pacedWrites{sent: make([]time.Time, total), answered: make([]time.Time, total), ok: make([]bool, total)}
+	interval := time.Duration(float64(time.Second) / rate)
 	jobs := make(chan int)
 	var wg sync.WaitGroup
 	for range latencyWriters {
@@ -121,10 +164,10 @@ func (env *webhookEnv) latencyRound(ctx context.Context, round, warm int) (laten
 			for i := range jobs {
 				// Each slot is written by one goroutine only and read
 				// after wg.Wait.
-				sent[i] = time.Now()
-				status, err := postJSON(ctx, setup.api.http, setup.eventsURL, setup.acc.APIKey, bodies[i])
-				answered[i] = time.Now()
-				ok[i] = err == nil && status == http.StatusCreated
+				w.sent[i] = time.Now()
+				status, err := postJSON(ctx, client, urls[i%len(urls)], bearer, bodies[i])
+				w.answered[i] = time.Now()
+				w.ok[i] = err == nil && status == http.StatusCreated
 			}
 		})
 	}
@@ -148,45 +191,47 @@ pace:
 			break pace
 		}
 		if i >= warm && time.Since(due) > interval {
-			r.late++
+			w.late++
 		}
 	}
 	close(jobs)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
-		return r, err
+		return nil, err
 	}
-	r.elapsed = time.Since(start)
+	w.elapsed = time.Since(start)
+	return w, nil
+}
 
-	var acked int64
-	for i := range total {
-		if ok[i] {
-			acked++
+// acked counts the writes calhook answered with 201.
+func (w *pacedWrites) acked() int64 {
+	var n int64
+	for _, ok := range w.ok {
+		if ok {
+			n++
 		}
 	}
-	if acked == 0 {
-		return r, errWrites
-	}
-	if err := env.rcv.waitFor(ctx, acked, stallTimeout, srv.proc); err != nil {
-		return r, err
-	}
-	var problem string
-	r.rcv, _, problem = env.rcv.stats()
-	if problem != "" {
-		env.log.Warn("receiver saw bad deliveries", "round", round, "first", problem)
-	}
-	for i := warm; i < total; i++ {
-		if !ok[i] {
+	return n
+}
+
+// measure matches each measured write, from warm on, to its webhook's
+// arrival at rcv by the event's UID, and returns the round with the
+// receiver's tally st. A failed write counts as failed, an acknowledged
+// one without a webhook as missing; it is an error when none is left.
+func (w *pacedWrites) measure(rcv *hookReceiver, st receiverStats, events []eventInput, warm int) (latencyRound, error) {
+	r := latencyRound{late: w.late, rcv: st, elapsed: w.elapsed}
+	for i := warm; i < len(events); i++ {
+		if !w.ok[i] {
 			r.failed++
 			continue
 		}
-		at, found := env.rcv.arrival(events[i].UID)
+		at, found := rcv.arrival(events[i].UID)
 		if !found {
 			r.missing++
 			continue
 		}
-		r.latency = append(r.latency, ms(at.Sub(sent[i])))
-		r.api = append(r.api, ms(answered[i].Sub(sent[i])))
+		r.latency = append(r.latency, ms(at.Sub(w.sent[i])))
+		r.api = append(r.api, ms(w.answered[i].Sub(w.sent[i])))
 	}
 	slices.Sort(r.latency)
 	slices.Sort(r.api)
@@ -207,41 +252,60 @@ func latencyResults(cfg Config, warm int, rounds []latencyRound) []Result {
 	machine.Info["delivery_per_endpoint"] = cfg.DeliveryPerEndpoint
 	machine.Info["runs"] = cfg.Runs
 
-	var p50, p99, pmax, mean, api50, api99 []float64
-	var errs, late, dups int64
+	s := summarizeLatency(rounds)
+	info := map[string]any{
+		"max_ms":      roundAll(s.pmax, round2),
+		"mean_ms":     roundAll(s.mean, round2),
+		"api_p50_ms":  roundAll(s.api50, round2),
+		"api_p99_ms":  roundAll(s.api99, round2),
+		"late_sends":  s.late,
+		"duplicates":  s.dups,
+		"rate":        cfg.Rate,
+		"measured_by": latencyMeasuredBy,
+	}
+	return []Result{machine,
+		{
+			Scenario: latencyName, Metric: "latency_p50_ms", Value: round2(median(s.p50)), Unit: "ms",
+			Target: targetOf(p50Target), Runs: roundAll(s.p50, round2), Errors: errCount(s.errs), Info: info,
+		},
+		{
+			Scenario: latencyName, Metric: "latency_p99_ms", Value: round2(median(s.p99)), Unit: "ms",
+			Target: targetOf(p99Target), Runs: roundAll(s.p99, round2), Errors: errCount(s.errs),
+		},
+	}
+}
+
+// latencyMeasuredBy says, in the results' info, what a latency spans.
+const latencyMeasuredBy = "bench clock: just before the POST is sent → webhook arrival at the in-process receiver"
+
+// latencySummary is the figures of every round side by side, in round
+// order, and the counts summed over the rounds, for the result lines.
+type latencySummary struct {
+	// p50, p99, pmax and mean are of the webhook latency, api50 and
+	// api99 of the API's answer, in milliseconds.
+	p50, p99, pmax, mean, api50, api99 []float64
+	// errs counts failed writes, missing webhooks and bad deliveries.
+	errs, late, dups int64
+}
+
+// summarizeLatency takes each round's percentiles and mean and sums the
+// counts of the rounds.
+func summarizeLatency(rounds []latencyRound) latencySummary {
+	var s latencySummary
 	for _, r := range rounds {
-		p50 = append(p50, percentile(r.latency, 50))
-		p99 = append(p99, percentile(r.latency, 99))
-		pmax = append(pmax, percentile(r.latency, 100))
+		s.p50 = append(s.p50, percentile(r.latency, 50))
+		s.p99 = append(s.p99, percentile(r.latency, 99))
+		s.pmax = append(s.pmax, percentile(r.latency, 100))
 		var sum float64
 		for _, x := range r.latency {
 			sum += x
 		}
-		mean = append(mean, sum/float64(len(r.latency)))
-		api50 = append(api50, percentile(r.api, 50))
-		api99 = append(api99, percentile(r.api, 99))
-		errs += r.failed + r.missing + r.rcv.errors()
-		late += r.late
-		dups += r.rcv.Duplicates
+		s.mean = append(s.mean, sum/float64(len(r.latency)))
+		s.api50 = append(s.api50, percentile(r.api, 50))
+		s.api99 = append(s.api99, percentile(r.api, 99))
+		s.errs += r.failed + r.missing + r.rcv.errors()
+		s.late += r.late
+		s.dups += r.rcv.Duplicates
 	}
-	info := map[string]any{
-		"max_ms":      roundAll(pmax, round2),
-		"mean_ms":     roundAll(mean, round2),
-		"api_p50_ms":  roundAll(api50, round2),
-		"api_p99_ms":  roundAll(api99, round2),
-		"late_sends":  late,
-		"duplicates":  dups,
-		"rate":        cfg.Rate,
-		"measured_by": "bench clock: just before the POST is sent → webhook arrival at the in-process receiver",
-	}
-	return []Result{machine,
-		{
-			Scenario: latencyName, Metric: "latency_p50_ms", Value: round2(median(p50)), Unit: "ms",
-			Target: targetOf(p50Target), Runs: roundAll(p50, round2), Errors: errCount(errs), Info: info,
-		},
-		{
-			Scenario: latencyName, Metric: "latency_p99_ms", Value: round2(median(p99)), Unit: "ms",
-			Target: targetOf(p99Target), Runs: roundAll(p99, round2), Errors: errCount(errs),
-		},
-	}
+	return s
 }

@@ -109,32 +109,14 @@ func redactURL(s string) string {
 // The nodes of one cluster share the admin token, so any of them takes any
 // request.
 func startNode(ctx context.Context, bin, dir, db, adminToken string, extra ...string) (*calhookServer, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	port, err := freePort()
+	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "CALHOOK_") {
-			env = append(env, kv)
-		}
-	}
-	env = append(env, "CALHOOK_ADMIN_TOKEN="+adminToken)
-	p, err := startProc("calhook "+filepath.Base(dir), filepath.Join(dir, "calhook.log"), bin,
-		append([]string{"serve", "--db", db, "--addr", addr}, extra...), env)
-	if err != nil {
-		return nil, err
-	}
-	s := &calhookServer{proc: p, baseURL: "http://" + addr, adminToken: adminToken}
-	if err := waitHTTP(ctx, p, s.baseURL+"/readyz"); err != nil {
-		_ = p.Stop()
-		return nil, err
-	}
-	return s, nil
+	return serveSpec{
+		name: "calhook " + filepath.Base(dir), bin: bin, dir: dir, db: db, addr: addr,
+		adminToken: adminToken, extra: extra,
+	}.start(ctx)
 }
 
 // postgresCPU returns the CPU time used so far by every process named

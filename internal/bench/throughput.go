@@ -128,7 +128,7 @@ func (env *webhookEnv) throughputRound(ctx context.Context, name string, paths [
 	r.setup = time.Since(start)
 
 	cpu := startCPU(srv.cmd.Process.Pid)
-	r.writes = postAll(ctx, setup.api.http, setup.eventsURL, setup.acc.APIKey, bodies, env.cfg.Writers)
+	r.writes = postAll(ctx, setup.api.http, []string{setup.eventsURL}, setup.acc.APIKey, bodies, env.cfg.Writers)
 	if r.writes.OK == 0 {
 		return r, fmt.Errorf("%w: %s", errWrites, r.writes.Detail)
 	}

@@ -95,9 +95,6 @@ func (env *webhookEnv) close() {
 // subdirectory, allowed to deliver to the loopback receiver.
 func (env *webhookEnv) startCalhook(ctx context.Context, name string) (*calhookServer, error) {
 	dir := filepath.Join(env.dir, name)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
 	env.log.Debug("starting calhook", "bin", env.bin, "dir", dir)
 	return startCalhook(ctx, env.bin, dir,
 		"--log-level", "warn",
@@ -149,11 +146,7 @@ type webhookSetup struct {
 // paths with the receiver.
 func setupSubscriptions(ctx context.Context, srv *calhookServer, rcv *hookReceiver, paths []string, workers int) (*webhookSetup, error) {
 	api := newAPIClient(srv.baseURL, workers)
-	acc, err := api.createAccount(ctx, srv.adminToken, "calhookbench")
-	if err != nil {
-		return nil, err
-	}
-	cal, err := api.createCalendar(ctx, acc.APIKey, "Bench – Webhooks", "Europe/Berlin")
+	acc, cal, err := api.createAccountCalendar(ctx, srv.adminToken, "Bench – Webhooks")
 	if err != nil {
 		return nil, err
 	}
@@ -261,14 +254,17 @@ func (f failures) String() string {
 }
 
 // postAll creates one event per body with workers concurrent clients, as
-// fast as calhook answers. A failed write is counted, not retried.
-func postAll(ctx context.Context, client *http.Client, url, bearer string, bodies [][]byte, workers int) writeStats {
+// fast as calhook answers, writer w posting to urls[w % len(urls)]: one
+// URL for one calhook, one per node for a cluster. A failed write is
+// counted, not retried.
+func postAll(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, workers int) writeStats {
 	var next atomic.Int64
 	var mu sync.Mutex
 	st := writeStats{First: time.Now()}
 	fails := failures{}
 	var wg sync.WaitGroup
-	for range workers {
+	for w := range workers {
+		url := urls[w%len(urls)]
 		wg.Go(func() {
 			var ok int64
 			var last time.Time

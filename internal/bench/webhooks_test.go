@@ -7,7 +7,6 @@ import (
 	"maps"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -216,7 +215,7 @@ func TestPostAll(t *testing.T) {
 	for i := range bodies {
 		bodies[i] = []byte(`{"n":1}`)
 	}
-	st := postAll(t.Context(), srv.Client(), srv.URL, "k", bodies, 4)
+	st := postAll(t.Context(), srv.Client(), []string{srv.URL}, "k", bodies, 4)
 	if st.OK != 45 || st.Failed != 5 || st.Detail != "status 500 ×5" {
 		t.Errorf("postAll() = ok %d, failed %d (%s); want 45, 5 (status 500 ×5)", st.OK, st.Failed, st.Detail)
 	}
@@ -232,14 +231,7 @@ func TestWebhookScenariosEndToEnd(t *testing.T) {
 	if testing.Short() {
 		t.Skip("end-to-end: builds and runs calhook; skipped with -short")
 	}
-	modDir, err := moduleDir(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	bin := filepath.Join(t.TempDir(), "calhook")
-	if err := buildCalhook(t.Context(), modDir, bin); err != nil {
-		t.Fatal(err)
-	}
+	bin := buildTestCalhook(t)
 	logger := slog.New(slog.NewTextHandler(t.Output(), nil))
 	tests := []struct {
 		scenario string
@@ -253,37 +245,13 @@ func TestWebhookScenariosEndToEnd(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.scenario, func(t *testing.T) {
-			sc, ok := Lookup(tt.scenario)
-			if !ok {
-				t.Fatalf("Lookup(%s) found nothing", tt.scenario)
-			}
 			cfg := tt.cfg
 			cfg.Bin, cfg.Runs, cfg.Logger = bin, 1, logger
-			results, err := sc.Run(t.Context(), cfg)
-			if err != nil {
-				t.Fatalf("%s: %v", tt.scenario, err)
-			}
-			got := map[string]Result{}
-			for _, r := range results {
-				if r.Scenario != tt.scenario {
-					t.Errorf("result %s has scenario %q", r.Metric, r.Scenario)
-				}
-				got[r.Metric] = r
-			}
+			got := runScenario(t, tt.scenario, cfg)
 			if m := got["machine"]; m.Info["nproc"] == nil {
 				t.Errorf("machine = %+v; want nproc", m)
 			}
-			for _, name := range tt.metrics {
-				r, ok := got[name]
-				switch {
-				case !ok:
-					t.Errorf("no %s result", name)
-				case r.Value <= 0 || len(r.Runs) != 1:
-					t.Errorf("%s = %+v; want a positive value from 1 run", name, r)
-				case r.Errors == nil || *r.Errors != 0:
-					t.Errorf("%s errors = %v; want 0", name, r.Errors)
-				}
-			}
+			checkMeasured(t, got, tt.metrics)
 			if len(got) != len(tt.metrics)+1 {
 				t.Errorf("%d results; want the machine line and %v", len(got), tt.metrics)
 			}
