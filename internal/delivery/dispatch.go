@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -244,6 +245,10 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context) {
 			if c.excluded {
 				freed = d.freed
 			}
+			// Due already (next is not after now) is not always work
+			// this node can take: a rate-limited backlog beyond the
+			// claim's limit still needs its slots at once, so the loop
+			// comes back after a millisecond.
 			if !c.next.IsZero() {
 				wait = min(max(c.next.Sub(d.cfg.Now()), time.Millisecond), pollInterval)
 			}
@@ -539,6 +544,11 @@ func (d *Dispatcher) record() {
 			}
 			for _, sub := range disabled {
 				d.log.Warn("subscription disabled", "subscription", sub)
+			}
+			// The loop's timer knows nothing of the retries just
+			// scheduled: a claim learns when the first is due.
+			if err == nil && slices.ContainsFunc(batch, func(r *store.AttemptResult) bool { return r.Outcome == store.OutcomeRetry }) {
+				d.Notify()
 			}
 			batch = batch[:0]
 		}

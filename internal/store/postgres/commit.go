@@ -14,7 +14,7 @@ import (
 
 // Event writes (the API's creates, updates and deletes) are group-committed:
 // every write that arrives while a group runs joins the next group, and a
-// group is one transaction of a few round trips however many writes it
+// group is one transaction of two round trips however many writes it
 // holds.
 //
 // A group first writes the events themselves, one statement per write, all
@@ -23,8 +23,8 @@ import (
 // that write alone, not an error of the group). Then, for the writes that
 // took effect, it locks the calendars and then the accounts they touched
 // (each in id order, as every writer does, so writers queue rather than
-// deadlock), bumps their versions once per group, appends the change
-// records, and commits; then it notifies the other nodes.
+// deadlock), bumps their versions by the number of writes, appends the
+// change records, and commits; then it notifies the other nodes.
 //
 // The version rows are locked last because they are what every writer of a
 // calendar queues on, until its commit is on disk: groups of several nodes
@@ -53,7 +53,7 @@ type eventWrite struct {
 	// kind is the change type: store.ChangeCreated, ChangeUpdated or
 	// ChangeDeleted.
 	kind  string
-	event *store.Event // the new state; nil for a delete
+	event *store.Event // the new state; for a delete, set from the deleted row
 	// accountID, calendarID and eventID name the event; at is the write's
 	// time.
 	accountID, calendarID, eventID string

@@ -4,18 +4,21 @@
 // It keeps the semantics of the SQLite adapter, which has one writer, under
 // concurrent writers on many nodes:
 //
-//   - Writers lock rows in one order: calendar, then account, then events,
-//     so they queue instead of deadlocking; a deadlock or serialization
-//     failure that slips through is retried with the whole transaction.
-//   - Change ids of one account are handed out in commit order, because
-//     every transaction that appends a change holds the account row's lock.
-//     Across accounts, writers append changes under a shared advisory lock
-//     and the fan-out takes it exclusively for a moment to learn the newest
-//     id below which nothing is in flight (see ReadChanges).
+//   - Event writes are group-committed (see commitGroup). Writers lock the
+//     version rows in one order, calendars then accounts, each in id
+//     order, so they queue instead of deadlocking; a deadlock or
+//     serialization failure that slips through is retried with the whole
+//     transaction.
+//   - Change ids of a calendar (and of an account) are handed out in commit
+//     order, because they are drawn under the lock of its version row. The
+//     fan-out reads the whole log in transaction order instead, up to the
+//     oldest transaction still running, so it needs no lock (see FanOut).
 //   - Claims lock queue rows with FOR UPDATE SKIP LOCKED, and rate limiter
 //     rows in key order, so two nodes never hand out the same rate slot.
-//   - Writes notify other nodes with pg_notify right after they commit (see
-//     Listen and notifier).
+//   - Writes notify other nodes right after they commit, at a bounded rate
+//     (see Listen and notifier).
+//   - The hot paths send their statements in pipelined batches: a round
+//     trip costs more than most statements (see pipeTx).
 package postgres
 
 import (
