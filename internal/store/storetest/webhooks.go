@@ -125,7 +125,7 @@ func testEnqueue(t *testing.T, s store.Store) {
 	sub := newSubscription(t, s, a.ID, 0)
 	events(t, s, c, 3)
 	// A replayed (change, subscription) within a step is stored once.
-	var read, stored int
+	read := 0
 	FanOut(t, s, func(changes []*store.Change) []*store.Message {
 		var msgs []*store.Message
 		for _, ch := range changes {
@@ -135,8 +135,7 @@ func testEnqueue(t *testing.T, s store.Store) {
 		return msgs
 	})
 	got, _ := s.ListMessages(ctx, store.ListMessagesParams{AccountID: a.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 10}})
-	stored = len(got)
-	if read != 3 || stored != 3 {
+	if stored := len(got); read != 3 || stored != 3 {
 		t.Errorf("fan-out read %d changes, stored %d messages; want 3 and 3 (the repeats skipped)", read, stored)
 	}
 	if again := enqueue(t, s, sub, base); len(again) != 0 {
