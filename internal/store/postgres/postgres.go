@@ -239,23 +239,28 @@ var errRetry = errors.New("concurrent write, retry")
 // with a retryable error.
 const maxTxAttempts = 5
 
-// txn is a transaction run by db.tx: a pgx.Tx, and the notifications to
-// send once it has committed.
-type txn struct {
-	pgx.Tx
+// outbox holds the notifications a transaction sends once it has
+// committed; txn and pipeTx embed it.
+type outbox struct {
 	notes []note
 }
 
-// notifyChange tells listening nodes, once tx commits, of a change (see
-// Change).
-func (tx *txn) notifyChange(c Change) {
-	tx.notes = append(tx.notes, note{changesChannel, changePayload(c)})
+// notifyChange tells listening nodes, once the transaction commits, of a
+// change (see Change).
+func (o *outbox) notifyChange(c Change) {
+	o.notes = append(o.notes, note{changesChannel, changePayload(c)})
 }
 
-// notifyMessages tells listening nodes, once tx commits, that messages
-// became due.
-func (tx *txn) notifyMessages() {
-	tx.notes = append(tx.notes, note{messagesChannel, ""})
+// notifyMessages tells listening nodes, once the transaction commits,
+// that messages became due.
+func (o *outbox) notifyMessages() {
+	o.notes = append(o.notes, note{messagesChannel, ""})
+}
+
+// txn is a transaction run by db.tx.
+type txn struct {
+	pgx.Tx
+	outbox
 }
 
 // tx runs fn in a read-committed transaction and commits it if fn returns
@@ -285,7 +290,7 @@ type pipeTx struct {
 	conn     *pgxpool.Conn
 	notifier *notifier
 	begun    bool
-	notes    []note
+	outbox
 }
 
 // send runs b as the transaction's next batch.
@@ -327,13 +332,6 @@ func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
 	}
 	return err
 }
-
-// notifyChange and notifyMessages are txn's, for a pipeTx.
-func (t *pipeTx) notifyChange(c Change) {
-	t.notes = append(t.notes, note{changesChannel, changePayload(c)})
-}
-
-func (t *pipeTx) notifyMessages() { t.notes = append(t.notes, note{messagesChannel, ""}) }
 
 // pipe runs fn in a pipelined transaction on one pooled connection; fn
 // ends it with commit. A transaction fn leaves open is rolled back, as is
