@@ -15,7 +15,7 @@ import (
 // Event writes (the API's creates, updates and deletes) are group-committed:
 // every write that arrives while a group runs joins the next group, and a
 // group is one transaction of two round trips however many writes it
-// holds.
+// holds; a group of creates only takes one (see runCreates).
 //
 // A group first writes the events themselves, one statement per write, all
 // sent at once; each statement reports whether it took effect (a duplicate
@@ -155,9 +155,13 @@ func (w *eventWrite) finish(ch *store.Change, err error) {
 }
 
 // runGroup writes the group's events, versions and changes inside tx, in
-// two round trips. It may run more than once (db.pipe retries deadlocks),
-// so it sets every write's outcome afresh.
+// two round trips, or one when the group only creates events (see
+// runCreates). It may run more than once (db.pipe retries deadlocks), so
+// it sets every write's outcome afresh.
 func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
+	if onlyCreates(group) {
+		return runCreates(ctx, tx, group)
+	}
 	batch := &pgx.Batch{}
 	for _, w := range group {
 		w.change, w.err = nil, nil
@@ -234,7 +238,7 @@ func queueBumps(batch *pgx.Batch, table, set string, bumps map[string]*bump) {
 	for i, id := range ids {
 		ns[i], at[i] = bumps[id].n, bumps[id].at
 	}
-	batch.Queue(`SELECT 1 FROM `+table+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
+	queueLocks(batch, table, ids)
 	batch.Queue(`UPDATE `+table+` t SET `+set+`
 		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) WHERE t.id = u.id`, ids, ns, at)
 }
@@ -336,4 +340,9 @@ func queueEventWrite(batch *pgx.Batch, w *eventWrite) error {
 		return nil
 	})
 	return nil
+}
+
+// queueLocks locks the rows of table with the given ids, in id order.
+func queueLocks(batch *pgx.Batch, table string, ids []string) {
+	batch.Queue(`SELECT 1 FROM `+table+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
 }

@@ -2,8 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"reflect"
 	"sort"
 	"sync"
 	"testing"
@@ -531,5 +533,105 @@ func TestGroupFailureIsolated(t *testing.T) {
 	changes, err := db.ListChanges(ctx, store.ListChangesParams{AccountID: f.account.ID, CalendarID: f.calendar.ID, Limit: 100})
 	if err != nil || len(changes) != n-1 {
 		t.Errorf("%d changes stored, %v; want %d", len(changes), err, n-1)
+	}
+}
+
+// TestCreateGroupOutcomes commits creates as one group, which runs as one
+// statement: each write gets its own outcome, including a UID taken by an
+// earlier write of the same group; versions count the events stored, and
+// change ids follow the writes' order.
+func TestCreateGroupOutcomes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := open(t, storetest.PostgresSchema(t, postgresURL(t)))
+	fa, fb := newFixture(t, db), newFixture(t, db)
+	takenChange := fa.event(t, db)
+	taken := takenChange.Event
+	startA, _ := db.Calendar(ctx, fa.account.ID, fa.calendar.ID)
+	startB, _ := db.Calendar(ctx, fb.account.ID, fb.calendar.ID)
+	accA, _ := db.Account(ctx, fa.account.ID)
+
+	event := func(f fixture, uid string) *store.Event {
+		return &store.Event{ID: id.New("evt"), AccountID: f.account.ID, CalendarID: f.calendar.ID, UID: uid,
+			Summary: "s " + uid, Start: base, End: base.Add(time.Hour), Status: store.StatusConfirmed,
+			CreatedAt: base, UpdatedAt: base.Add(time.Second)}
+	}
+	rich := event(fa, "rich")
+	rich.RecurrenceID, rich.RRule, rich.TimeZone, rich.AllDay, rich.Sequence = "20261201T100000Z", "FREQ=DAILY", "Europe/Berlin", true, 3
+	rich.ExDates = []time.Time{base.AddDate(0, 0, 1), base.AddDate(0, 0, 2).Add(1234567 * time.Nanosecond)}
+	rich.Metadata, rich.Extra = map[string]string{"booking": "42", "quote": `"x"`}, map[string]string{"X-FOO": "bar"}
+	intruder := event(fb, "intruder")
+	intruder.AccountID = fa.account.ID
+
+	writes := []struct {
+		name  string
+		event *store.Event
+		want  error
+	}{
+		{"rich event", rich, nil},
+		{"UID stored before", event(fa, taken.UID), store.ErrConflict},
+		{"UID of an earlier write of the group", func() *store.Event {
+			e := event(fa, "rich")
+			e.RecurrenceID = rich.RecurrenceID
+			return e
+		}(), store.ErrConflict},
+		{"another account's calendar", intruder, store.ErrNotFound},
+		{"other account", event(fb, "b1"), nil},
+		{"same UID, other instance", event(fa, "rich"), nil},
+	}
+	events := make([]*store.Event, len(writes))
+	for i, w := range writes {
+		events[i] = w.event
+	}
+	changes, errs := db.CreateTogether(ctx, events)
+	var lastID int64
+	for i, w := range writes {
+		if !errors.Is(errs[i], w.want) || (w.want == nil) != (errs[i] == nil) {
+			t.Errorf("%s: %v; want %v", w.name, errs[i], w.want)
+			continue
+		}
+		if w.want != nil {
+			if changes[i] != nil {
+				t.Errorf("%s: change %+v for a failed write", w.name, changes[i])
+			}
+			continue
+		}
+		ch := changes[i]
+		if ch.ID <= lastID || ch.Type != store.ChangeCreated || ch.EventID != w.event.ID || w.event.Seq == 0 {
+			t.Errorf("%s: change %+v (after id %d), seq %d", w.name, ch, lastID, w.event.Seq)
+		}
+		lastID = ch.ID
+	}
+
+	got, err := db.Event(ctx, fa.account.ID, fa.calendar.ID, rich.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *rich
+	want.ExDates = []time.Time{rich.ExDates[0], rich.ExDates[1].Truncate(time.Microsecond)}
+	if !reflect.DeepEqual(got, &want) {
+		t.Errorf("stored event = %+v; want %+v", got, &want)
+	}
+	logged, err := db.ListChanges(ctx, store.ListChangesParams{AccountID: fa.account.ID, CalendarID: fa.calendar.ID, After: takenChange.ID, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(logged) != 2 || logged[0].ID != changes[0].ID || logged[1].ID != changes[5].ID {
+		t.Fatalf("change log of calendar A after the group: %d changes; want those of writes 0 and 5", len(logged))
+	}
+	if snap := logged[0].Event; snap.Metadata["quote"] != `"x"` || !snap.ExDates[1].Equal(rich.ExDates[1]) || snap.RRule != rich.RRule {
+		t.Errorf("change snapshot = %+v", snap)
+	}
+	for _, c := range []struct {
+		f     fixture
+		start int64
+		n     int64
+	}{{fa, startA.Version, 2}, {fb, startB.Version, 1}} {
+		if cal, _ := db.Calendar(ctx, c.f.account.ID, c.f.calendar.ID); cal.Version != c.start+c.n {
+			t.Errorf("calendar version = %d; want %d", cal.Version, c.start+c.n)
+		}
+	}
+	if acc, _ := db.Account(ctx, fa.account.ID); acc.FeedVersion != accA.FeedVersion+2 {
+		t.Errorf("account feed version = %d; want %d", acc.FeedVersion, accA.FeedVersion+2)
 	}
 }

@@ -1,0 +1,25 @@
+package postgres
+
+import (
+	"context"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+// CreateTogether creates events as one group of the group committer, as
+// CreateEvent calls that arrive at once would, and returns each write's
+// change or error.
+func (db *DB) CreateTogether(ctx context.Context, events []*store.Event) ([]*store.Change, []error) {
+	group := make([]*eventWrite, len(events))
+	for i, e := range events {
+		group[i] = &eventWrite{ctx: ctx, kind: store.ChangeCreated, event: e, accountID: e.AccountID,
+			calendarID: e.CalendarID, eventID: e.ID, at: e.UpdatedAt, done: make(chan struct{})}
+	}
+	db.commitGroup(group)
+	changes, errs := make([]*store.Change, len(group)), make([]error, len(group))
+	for i, w := range group {
+		<-w.done
+		changes[i], errs[i] = w.change, w.err
+	}
+	return changes, errs
+}
