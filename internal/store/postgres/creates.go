@@ -132,8 +132,8 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 			var ord int64
 			var seq *int64
 			var owned bool
-			var created string
-			_, err := pgx.ForEachRow(rows, []any{&ord, &seq, &owned, &created}, func() error {
+			var storedIDs string // the setting left for logCreatesSQL
+			_, err := pgx.ForEachRow(rows, []any{&ord, &seq, &owned, &storedIDs}, func() error {
 				if ord < 1 || ord > int64(n) {
 					return fmt.Errorf("create events: outcome of write %d of %d", ord, n)
 				}
@@ -176,9 +176,10 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 	if err := tx.commit(ctx, batch); err != nil {
 		return err
 	}
+	// Committed: an error now would run the group again.
 	for _, w := range group {
 		if w.change == nil && w.err == nil {
-			return fmt.Errorf("create events: no outcome for event %s", w.event.ID)
+			w.err = fmt.Errorf("create events: no outcome for event %s", w.event.ID)
 		}
 	}
 	return nil
