@@ -117,13 +117,15 @@ type pipelineOpts struct {
 	realTime bool
 }
 
-// countingStore is a store that counts the deliveries its claims hand out.
+// countingStore is a store that counts its claims and the deliveries they
+// hand out.
 type countingStore struct {
 	store.Store
-	claimed atomic.Int64
+	claims, claimed atomic.Int64
 }
 
 func (c *countingStore) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Claim, error) {
+	c.claims.Add(1)
 	cl, err := c.Store.ClaimMessages(ctx, p)
 	if err == nil {
 		c.claimed.Add(int64(len(cl.Deliveries)))
@@ -585,6 +587,46 @@ func TestRateLimitHoldsAcrossBursts(t *testing.T) {
 
 // TestDirectDelivery: with free workers, the fan-out hands new webhooks to
 // the dispatcher stored already claimed, so no claim hands any out.
+// TestCappedSubscriptionDoesNotSpinClaims: while a subscription is at its
+// in-flight cap with messages due, the dispatcher claims again when a send
+// ends, not in a loop.
+func TestCappedSubscriptionDoesNotSpinClaims(t *testing.T) {
+	t.Parallel()
+	p := newPipeline(t, pipelineOpts{timeout: 5 * time.Second, realTime: true, perSub: 1})
+	hang := make(chan struct{})
+	slow := newReceiver(t, func(n int, w http.ResponseWriter, r *http.Request) {
+		if n == 1 {
+			<-hang
+		}
+	})
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			close(hang)
+		}
+	}
+	t.Cleanup(release) // before the receiver's Close, which waits for its handlers
+	sub := p.subscribe(slow.URL, subscription.Input{})
+	const n = 5
+	for i := range n {
+		p.event(fmt.Sprintf("Booking %d", i))
+	}
+	eventually(t, "the backlog queued behind the hung send", func() bool {
+		msgs, _ := p.db.ListMessages(context.Background(), store.ListMessagesParams{AccountID: p.acct, SubscriptionID: sub.ID, Page: store.Page{Limit: 100}})
+		return len(msgs) == n
+	})
+	before := p.store.claims.Load()
+	time.Sleep(time.Second)
+	if claims := p.store.claims.Load() - before; claims > 20 {
+		t.Errorf("%d claims in a second while the only subscription was at its cap; want a few", claims)
+	}
+	release()
+	for range n {
+		slow.wait(t, 10*time.Second)
+	}
+}
+
 func TestDirectDelivery(t *testing.T) {
 	t.Parallel()
 	// Room for every message at once: the per-subscription cap (16 by

@@ -245,10 +245,12 @@ func (d *Dispatcher) loop(ctx, sendCtx context.Context) {
 			if c.excluded {
 				freed = d.freed
 			}
-			// Due already (next is not after now) is not always work
-			// this node can take: a rate-limited backlog beyond the
-			// claim's limit still needs its slots at once, so the loop
-			// comes back after a millisecond.
+			// Due already (next is not after now) means the claim left
+			// due messages it may take: a rate-limited backlog beyond
+			// its limit still needs its slots at once, so the loop comes
+			// back after a millisecond. (A claim that saw everything it
+			// may take reports the next due time after now instead, so
+			// subscriptions at their cap do not spin the loop.)
 			if !c.next.IsZero() {
 				wait = min(max(c.next.Sub(d.cfg.Now()), time.Millisecond), pollInterval)
 			}

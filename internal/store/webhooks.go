@@ -221,7 +221,11 @@ type Claim struct {
 	// NextDue is when the earliest message left in the queue is due (not
 	// after the claim's time if more were due than it took), or the zero
 	// time when nothing is left to deliver. Claimed messages count as due
-	// when their lease ends; parked ones do not count.
+	// when their lease ends; parked ones do not count. A claim that took
+	// (or gave a later slot to) every due message it was allowed to take,
+	// fewer than its Limit, reports the earliest due time after its own:
+	// the due messages it left are of excluded targets or held by another
+	// claim, and claiming again at once would find nothing.
 	NextDue time.Time
 }
 

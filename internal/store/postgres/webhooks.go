@@ -238,9 +238,14 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			return err
 		}
 		b = &pgx.Batch{}
-		// The batch that commits also tells when the queue is due next.
+		// The batch that commits also tells when the queue is due next:
+		// after now if the claim saw every due message it may take.
+		var after time.Time
+		if len(cands) < p.Limit {
+			after = p.Now
+		}
 		commit := func() error {
-			queueNextDue(b, &next)
+			queueNextDue(b, after, &next)
 			return tx.commit(ctx, b)
 		}
 		if len(cands) == 0 {
@@ -563,24 +568,29 @@ func queuePing(batch *pgx.Batch, r *store.AttemptResult) {
 		failures = `+failures+` WHERE id = $4`, r.AttemptedAt, r.StatusCode, r.Error, r.HookID)
 }
 
-// nextDueSQL returns when the earliest queued message is due; parked
-// messages do not count.
+// nextDueSQL returns when the earliest queued message due after $2 is
+// due; parked messages do not count.
 const nextDueSQL = `SELECT min(next_attempt_at) FROM messages
-	WHERE status IN ('pending', 'delivering') AND next_attempt_at < $1`
+	WHERE status IN ('pending', 'delivering') AND next_attempt_at < $1 AND next_attempt_at > $2`
 
 // nextDue returns when the earliest queued message is due, or the zero
 // time.
 func nextDue(ctx context.Context, q querier) (time.Time, error) {
 	var at pgtype.Timestamptz
-	if err := q.QueryRow(ctx, nextDueSQL, parked).Scan(&at); err != nil {
+	if err := q.QueryRow(ctx, nextDueSQL, parked, pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("next due message: %w", err)
 	}
 	return fromOpt(at), nil
 }
 
-// queueNextDue adds to b the query of nextDue, which sets *at.
-func queueNextDue(b *pgx.Batch, at *time.Time) {
-	b.Queue(nextDueSQL, parked).QueryRow(func(row pgx.Row) error {
+// queueNextDue adds to b the query of when the earliest queued message
+// due after after (any, if zero) is due, which sets *at.
+func queueNextDue(b *pgx.Batch, after time.Time, at *time.Time) {
+	from := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	if !after.IsZero() {
+		from = pgtype.Timestamptz{Time: after, Valid: true}
+	}
+	b.Queue(nextDueSQL, parked, from).QueryRow(func(row pgx.Row) error {
 		var t pgtype.Timestamptz
 		err := row.Scan(&t)
 		*at = fromOpt(t)

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -332,9 +333,12 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 	var next time.Time
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) (err error) {
 		out = out[:0]
+		// When the claim sees every due message it may take, it reports
+		// when the queue is due after now.
+		var after time.Time
 		defer func() {
 			if err == nil {
-				next, err = nextDue(ctx, tx)
+				next, err = nextDue(ctx, tx, after)
 			}
 		}()
 		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved,
@@ -385,6 +389,9 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		rows.Close()
 		if err := rows.Err(); err != nil {
 			return err
+		}
+		if len(cands) < p.Limit {
+			after = p.Now
 		}
 
 		subStates, hostStates := map[string]*store.RateState{}, map[string]*store.RateState{}
@@ -638,12 +645,16 @@ func recordPing(ctx context.Context, tx *wtx, r *store.AttemptResult) error {
 	return err
 }
 
-// nextDue returns when the earliest queued message is due, or the zero
-// time.
-func nextDue(ctx context.Context, q queryer) (time.Time, error) {
+// nextDue returns when the earliest queued message due after after (any,
+// if zero) is due, or the zero time.
+func nextDue(ctx context.Context, q queryer, after time.Time) (time.Time, error) {
+	from := int64(math.MinInt64)
+	if !after.IsZero() {
+		from = micros(after)
+	}
 	var at sql.NullInt64
 	err := q.QueryRowContext(ctx, `SELECT min(next_attempt_at) FROM messages
-		WHERE status IN ('pending', 'delivering') AND next_attempt_at < ?`, parked).Scan(&at)
+		WHERE status IN ('pending', 'delivering') AND next_attempt_at < ? AND next_attempt_at > ?`, parked, from).Scan(&at)
 	if err != nil || !at.Valid {
 		return time.Time{}, err
 	}

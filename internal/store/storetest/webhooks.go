@@ -490,6 +490,28 @@ func testClaimNextDue(t *testing.T, s store.Store) {
 		t.Errorf("claim of the last due message = %d deliveries, next %v, %v; want one, next at the end of the leases %v",
 			len(cl.Deliveries), cl.NextDue, err, due.Add(lease))
 	}
+
+	// Due messages of an excluded subscription are not the claim's to
+	// take: it tells the next due time after its own, not "due now".
+	capped, other := newSubscription(t, s, a.ID, 0), newSubscription(t, s, a.ID, 0)
+	events(t, s, newCalendar(t, s, a.ID), 1)
+	later := due.Add(10 * time.Second)
+	FanOut(t, s, func(changes []*store.Change) []*store.Message {
+		var msgs []*store.Message
+		for _, ch := range changes {
+			msgs = append(msgs, message(capped, ch, due), message(other, ch, later))
+		}
+		return msgs
+	})
+	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: due, Limit: 10, Lease: lease, Exclude: []string{capped.ID}})
+	if err != nil || len(cl.Deliveries) != 0 || !cl.NextDue.Equal(later) {
+		t.Errorf("claim with only an excluded subscription's messages due = %d deliveries, next %v, %v; want none, next %v",
+			len(cl.Deliveries), cl.NextDue, err, later)
+	}
+	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: due, Limit: 10, Lease: lease})
+	if err != nil || len(cl.Deliveries) != 1 || cl.Deliveries[0].Message.SubscriptionID != capped.ID {
+		t.Errorf("claim without exclusions = %d deliveries, %v; want the excluded subscription's message", len(cl.Deliveries), err)
+	}
 }
 
 // testFanOutLeased: a message the fan-out stores claimed is reported as
