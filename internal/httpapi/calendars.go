@@ -57,19 +57,14 @@ func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listCalendars(w http.ResponseWriter, r *http.Request) {
-	p, err := pageParams(r)
+	pg, err := listPage(r, func(p store.Page) ([]*store.Calendar, error) {
+		return h.cfg.Store.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountFrom(r.Context()).ID, Page: p})
+	}, func(c *store.Calendar) int64 { return c.Seq }, toCalendarJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	limit := p.Limit
-	p.Limit++ // one more tells whether there is a next page
-	cals, err := h.cfg.Store.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountFrom(r.Context()).ID, Page: p})
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(cals, limit, func(c *store.Calendar) int64 { return c.Seq }, toCalendarJSON))
+	writeJSON(w, http.StatusOK, pg)
 }
 
 func (h *Handler) getCalendar(w http.ResponseWriter, r *http.Request) {

@@ -75,29 +75,23 @@ func (h *Handler) createEvent(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
-	p, err := pageParams(r)
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	params := store.ListEventsParams{AccountID: accountFrom(r.Context()).ID, CalendarID: r.PathValue("calendarId")}
-	for name, dst := range map[string]*time.Time{"from": &params.From, "to": &params.To} {
-		if s := r.URL.Query().Get(name); s != "" {
-			if *dst, err = time.Parse(time.RFC3339, s); err != nil {
-				writeError(w, r, h.log, errInvalid("%s must be an RFC 3339 date-time like 2026-12-01T00:00:00Z", name))
-				return
+	pg, err := listPage(r, func(p store.Page) ([]*store.Event, error) {
+		params := store.ListEventsParams{AccountID: accountFrom(r.Context()).ID, CalendarID: r.PathValue("calendarId"), Page: p}
+		for name, dst := range map[string]*time.Time{"from": &params.From, "to": &params.To} {
+			if s := r.URL.Query().Get(name); s != "" {
+				var err error
+				if *dst, err = time.Parse(time.RFC3339, s); err != nil {
+					return nil, errInvalid("%s must be an RFC 3339 date-time like 2026-12-01T00:00:00Z", name)
+				}
 			}
 		}
-	}
-	limit := p.Limit
-	p.Limit++
-	params.Page = p
-	events, err := h.cfg.Store.ListEvents(r.Context(), params)
+		return h.cfg.Store.ListEvents(r.Context(), params)
+	}, func(e *store.Event) int64 { return e.Seq }, toEventJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, newPage(events, limit, func(e *store.Event) int64 { return e.Seq }, toEventJSON))
+	writeJSON(w, http.StatusOK, pg)
 }
 
 func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {

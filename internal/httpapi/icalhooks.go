@@ -95,19 +95,14 @@ func (h *Handler) toHookJSON(k *store.Hook) hookJSON {
 }
 
 func (h *Handler) listHooks(w http.ResponseWriter, r *http.Request) {
-	p, err := pageParams(r)
+	pg, err := listPage(r, func(p store.Page) ([]*store.Hook, error) {
+		return h.cfg.Store.ListHooks(r.Context(), store.ListHooksParams{AccountID: accountFrom(r.Context()).ID, Page: p})
+	}, func(k *store.Hook) int64 { return k.Seq }, h.toHookJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	limit := p.Limit
-	p.Limit++
-	hooks, err := h.cfg.Store.ListHooks(r.Context(), store.ListHooksParams{AccountID: accountFrom(r.Context()).ID, Page: p})
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, newPage(hooks, limit, func(k *store.Hook) int64 { return k.Seq }, h.toHookJSON))
+	writeJSON(w, http.StatusOK, pg)
 }
 
 func (h *Handler) deleteHook(w http.ResponseWriter, r *http.Request) {
