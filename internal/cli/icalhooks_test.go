@@ -166,7 +166,12 @@ func (c *consumer) none(t *testing.T, why string) {
 func TestICalHooksFeedUnchangedForConsumers(t *testing.T) {
 	t.Parallel()
 	s := newHookServer(t)
+	// A probe hook is pinged once the fan-out has handled the event, so
+	// that no change still in flight pings the hooks registered below.
+	probe := newConsumer(t, nil)
+	s.fetch(s.feedPath(0), probe.URL+"/probe")
 	s.event(0)
+	probe.wait(t)
 	c := newConsumer(t, nil)
 	plain := s.fetch(s.feedPath(0), "")
 	hooked := s.fetch(s.feedPath(0), c.URL+"/hook")
@@ -192,10 +197,10 @@ func TestICalHooksFeedUnchangedForConsumers(t *testing.T) {
 		t.Errorf("wrong token with the header = %d, status %q; want 403 and no status", r.StatusCode, r.Header.Get("X-ICALHOOKS-STATUS"))
 	}
 	l := s.hooks()
-	if len(l.Data) != 2 {
-		t.Fatalf("hooks = %+v; want the 2 registered with the right token", l.Data)
+	if len(l.Data) != 3 {
+		t.Fatalf("hooks = %+v; want the 3 registered with the right token", l.Data)
 	}
-	h := l.Data[0]
+	h := l.Data[1]
 	if h.URL != c.URL+"/hook" || h.ClientIP != "127.0.0.1" || !strings.HasPrefix(h.UserAgent, "Go-http-client") ||
 		!h.Armed || h.CalendarID == nil || *h.CalendarID != s.cals[0] || strings.Contains(h.Feed, "token") {
 		t.Errorf("hook = %+v", h)
