@@ -599,13 +599,7 @@ func TestCappedSubscriptionDoesNotSpinClaims(t *testing.T) {
 			<-hang
 		}
 	})
-	released := false
-	release := func() {
-		if !released {
-			released = true
-			close(hang)
-		}
-	}
+	release := sync.OnceFunc(func() { close(hang) })
 	t.Cleanup(release) // before the receiver's Close, which waits for its handlers
 	sub := p.subscribe(slow.URL, subscription.Input{})
 	const n = 5

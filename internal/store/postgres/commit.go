@@ -146,6 +146,28 @@ func writeError(err error) error {
 	return err
 }
 
+// record is the change record of w, which took effect, without its id.
+func (w *eventWrite) record() *store.Change {
+	return &store.Change{
+		AccountID: w.accountID, CalendarID: w.calendarID, EventID: w.event.ID, EventUID: w.event.UID,
+		Type: w.kind, Event: w.event, OccurredAt: w.at,
+	}
+}
+
+// created sets the outcome of a create from its statement's answer: the
+// new row's seq (nil when its (UID, RECURRENCE-ID) was taken) and whether
+// its calendar is the account's.
+func (w *eventWrite) created(seq *int64, owned bool) {
+	switch e := w.event; {
+	case !owned:
+		w.err = fmt.Errorf("calendar %s: %w", e.CalendarID, store.ErrNotFound)
+	case seq == nil:
+		w.err = fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
+	default:
+		e.Seq = *seq
+	}
+}
+
 func (w *eventWrite) finish(ch *store.Change, err error) {
 	w.change, w.err = ch, err
 	if err != nil {
@@ -194,10 +216,7 @@ func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 		if err != nil {
 			return err
 		}
-		ch := &store.Change{
-			AccountID: w.accountID, CalendarID: w.calendarID, EventID: w.event.ID, EventUID: w.event.UID,
-			Type: w.kind, Event: w.event, OccurredAt: w.at,
-		}
+		ch := w.record()
 		batch.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).
 			QueryRow(func(row pgx.Row) error {
 				w.change = ch
@@ -307,18 +326,11 @@ func queueEventWrite(batch *pgx.Batch, w *eventWrite) error {
 			e.Start, e.End, e.AllDay, e.TimeZone, e.Status, e.RRule, a.exdates, e.Sequence,
 			a.metadata, a.extra, e.CreatedAt, e.UpdatedAt).QueryRow(func(row pgx.Row) error {
 			var seq *int64
-			var calendar bool
-			if err := row.Scan(&seq, &calendar); err != nil {
+			var owned bool
+			if err := row.Scan(&seq, &owned); err != nil {
 				return err
 			}
-			switch {
-			case !calendar:
-				w.err = fmt.Errorf("calendar %s: %w", e.CalendarID, store.ErrNotFound)
-			case seq == nil:
-				w.err = fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
-			default:
-				e.Seq = *seq
-			}
+			w.created(seq, owned)
 			return nil
 		})
 		return nil

@@ -137,15 +137,7 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 				if ord < 1 || ord > int64(n) {
 					return fmt.Errorf("create events: outcome of write %d of %d", ord, n)
 				}
-				w := group[ord-1]
-				switch e := w.event; {
-				case !owned:
-					w.err = fmt.Errorf("calendar %s: %w", e.CalendarID, store.ErrNotFound)
-				case seq == nil:
-					w.err = fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
-				default:
-					e.Seq = *seq
-				}
+				group[ord-1].created(seq, owned)
 				return nil
 			})
 			return err
@@ -164,11 +156,8 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 			if w == nil || w.err != nil {
 				return fmt.Errorf("create events: change %d for event %s, which was not stored", changeID, eventID)
 			}
-			e := w.event
-			w.change = &store.Change{
-				ID: changeID, AccountID: w.accountID, CalendarID: w.calendarID, EventID: e.ID, EventUID: e.UID,
-				Type: store.ChangeCreated, Event: e, OccurredAt: w.at,
-			}
+			w.change = w.record()
+			w.change.ID = changeID
 			return nil
 		})
 		return err

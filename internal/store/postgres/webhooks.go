@@ -577,7 +577,7 @@ const nextDueSQL = `SELECT min(next_attempt_at) FROM messages
 // time.
 func nextDue(ctx context.Context, q querier) (time.Time, error) {
 	var at pgtype.Timestamptz
-	if err := q.QueryRow(ctx, nextDueSQL, parked, pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}).Scan(&at); err != nil {
+	if err := q.QueryRow(ctx, nextDueSQL, parked, dueAfter(time.Time{})).Scan(&at); err != nil {
 		return time.Time{}, fmt.Errorf("next due message: %w", err)
 	}
 	return fromOpt(at), nil
@@ -586,16 +586,20 @@ func nextDue(ctx context.Context, q querier) (time.Time, error) {
 // queueNextDue adds to b the query of when the earliest queued message
 // due after after (any, if zero) is due, which sets *at.
 func queueNextDue(b *pgx.Batch, after time.Time, at *time.Time) {
-	from := pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
-	if !after.IsZero() {
-		from = pgtype.Timestamptz{Time: after, Valid: true}
-	}
-	b.Queue(nextDueSQL, parked, from).QueryRow(func(row pgx.Row) error {
+	b.Queue(nextDueSQL, parked, dueAfter(after)).QueryRow(func(row pgx.Row) error {
 		var t pgtype.Timestamptz
 		err := row.Scan(&t)
 		*at = fromOpt(t)
 		return err
 	})
+}
+
+// dueAfter is nextDueSQL's lower bound: after, or none if it is zero.
+func dueAfter(after time.Time) pgtype.Timestamptz {
+	if after.IsZero() {
+		return pgtype.Timestamptz{InfinityModifier: pgtype.NegativeInfinity, Valid: true}
+	}
+	return pgtype.Timestamptz{Time: after, Valid: true}
 }
 
 const messageColumns = `seq, id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
