@@ -129,9 +129,9 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	var after int64
+	var after store.ChangePos
 	if since := r.URL.Query().Get("since"); since != "" {
-		if after, err = decodeCursor(since); err != nil {
+		if after, err = decodeChangeCursor(since); err != nil {
 			writeError(w, r, h.log, errInvalid("since is not a cursor this server issued"))
 			return
 		}
@@ -140,7 +140,7 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 			writeError(w, r, h.log, err)
 			return
 		}
-		if after < horizon {
+		if after.Before(horizon) {
 			writeError(w, r, h.log, store.ErrGone)
 			return
 		}
@@ -158,13 +158,13 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Data       []changeJSON `json:"data"`
 		NextCursor string       `json:"nextCursor"`
-	}{Data: make([]changeJSON, 0, len(changes)), NextCursor: encodeCursor(after)}
+	}{Data: make([]changeJSON, 0, len(changes)), NextCursor: encodeChangeCursor(after)}
 	for _, ch := range changes {
 		out.Data = append(out.Data, changeJSON{
-			ID: encodeCursor(ch.ID), Type: ch.Type, CalendarID: ch.CalendarID, EventID: ch.EventID,
+			ID: encodeChangeCursor(ch.Pos()), Type: ch.Type, CalendarID: ch.CalendarID, EventID: ch.EventID,
 			UID: ch.EventUID, OccurredAt: ch.OccurredAt,
 		})
-		out.NextCursor = encodeCursor(ch.ID)
+		out.NextCursor = encodeChangeCursor(ch.Pos())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -210,6 +210,36 @@ func decodeCursor(s string) (int64, error) {
 	return n, nil
 }
 
+// encodeChangeCursor encodes a position in the change log: as a page
+// cursor when the store orders its log by change id alone, else with the
+// transaction id first.
+func encodeChangeCursor(p store.ChangePos) string {
+	if p.TxID == 0 {
+		return encodeCursor(p.ID)
+	}
+	return base64.RawURLEncoding.EncodeToString([]byte("x" + strconv.FormatUint(p.TxID, 10) + "." + strconv.FormatInt(p.ID, 10)))
+}
+
+func decodeChangeCursor(s string) (store.ChangePos, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil || len(b) < 2 || b[0] != 'x' {
+		id, err := decodeCursor(s)
+		return store.ChangePos{ID: id}, err
+	}
+	tx, id, ok := strings.Cut(string(b[1:]), ".")
+	if !ok {
+		return store.ChangePos{}, errors.New("bad cursor")
+	}
+	var p store.ChangePos
+	if p.TxID, err = strconv.ParseUint(tx, 10, 64); err != nil || p.TxID == 0 {
+		return store.ChangePos{}, errors.New("bad cursor")
+	}
+	if p.ID, err = strconv.ParseInt(id, 10, 64); err != nil || p.ID < 0 {
+		return store.ChangePos{}, errors.New("bad cursor")
+	}
+	return p, nil
+}
+
 // page is the JSON shape of a list.
 type page[T any] struct {
 	Data          []T    `json:"data"`

@@ -274,7 +274,7 @@ func (h *harness) events(c *store.Calendar) map[string]*store.Event {
 
 // changesSince returns "type uid[@rid]" of the calendar's changes after
 // cursor, and the new cursor.
-func (h *harness) changesSince(c *store.Calendar, cursor int64) ([]string, int64) {
+func (h *harness) changesSince(c *store.Calendar, cursor store.ChangePos) ([]string, store.ChangePos) {
 	h.t.Helper()
 	chs, err := h.store.ListChanges(context.Background(), store.ListChangesParams{
 		AccountID: c.AccountID, CalendarID: c.ID, After: cursor, Limit: 1000,
@@ -292,7 +292,7 @@ func (h *harness) changesSince(c *store.Calendar, cursor int64) ([]string, int64
 			}
 		}
 		out = append(out, s)
-		cursor = ch.ID
+		cursor = ch.Pos()
 	}
 	return out, cursor
 }

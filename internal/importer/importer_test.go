@@ -86,7 +86,7 @@ func TestImportLifecycle(t *testing.T) {
 		{"valid empty calendar", nil, StatusChanged,
 			[]string{"event.deleted b@upstream", "event.deleted c@upstream", "event.deleted r@upstream"}},
 	}
-	var cursor int64
+	var cursor store.ChangePos
 	for _, step := range steps {
 		up.serveFeed(feed(step.events...), "", "")
 		before := h.version(cal)
@@ -177,7 +177,7 @@ func TestDTSTAMPChurnEmitsNothing(t *testing.T) {
 	if res := h.poll(cal); res.Status != StatusChanged {
 		t.Fatalf("first poll = %s, %v; want changed", res.Status, res.Err)
 	}
-	_, cursor := h.changesSince(cal, 0)
+	_, cursor := h.changesSince(cal, store.ChangePos{})
 	v := h.version(cal)
 	notified := h.changed.Load()
 	for n := 1; n <= 5; n++ {
@@ -353,7 +353,7 @@ func TestFetchFailures(t *testing.T) {
 			if res := h.poll(cal); res.Status != StatusChanged || res.Created != 2 {
 				t.Fatalf("good poll = %s, %v", res.Status, res.Err)
 			}
-			_, cursor := h.changesSince(cal, 0)
+			_, cursor := h.changesSince(cal, store.ChangePos{})
 			if tt.url != "" {
 				cal.SourceURL = tt.url
 				if err := h.store.UpdateCalendar(context.Background(), cal); err != nil {

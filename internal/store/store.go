@@ -78,11 +78,14 @@ type Store interface {
 	// events, with the feed version they were read at.
 	FeedContent(ctx context.Context, accountID, calendarID string) (*FeedContent, error)
 
-	// ListChanges returns the changes of a calendar after a cursor, oldest
-	// first.
+	// ListChanges returns the changes of a calendar after a position, in
+	// log order (see ChangePos). A change committed later never takes a
+	// position before one it returned.
 	ListChanges(ctx context.Context, p ListChangesParams) ([]*Change, error)
-	// ChangeCursor returns the id of the account's newest change.
-	ChangeCursor(ctx context.Context, accountID string) (int64, error)
+	// ChangeCursor returns a position from which ListChanges returns the
+	// account's changes that commit from now on (and possibly some that
+	// committed just before, never fewer).
+	ChangeCursor(ctx context.Context, accountID string) (ChangePos, error)
 }
 
 // Account is a tenant: it owns calendars, keys and a feed token.
@@ -180,7 +183,10 @@ const (
 // deliveries and the source of incremental sync cursors.
 type Change struct {
 	// ID is assigned by the store and increases monotonically.
-	ID         int64
+	ID int64
+	// TxID is the id of the database transaction that wrote the change,
+	// where the store orders its log by it (see ChangePos); 0 otherwise.
+	TxID       uint64
 	AccountID  string
 	CalendarID string
 	EventID    string
@@ -190,6 +196,26 @@ type Change struct {
 	// deletion); nil for account changes.
 	Event      *Event
 	OccurredAt time.Time
+}
+
+// Pos returns the change's position in the log.
+func (c *Change) Pos() ChangePos { return ChangePos{TxID: c.TxID, ID: c.ID} }
+
+// ChangePos is a position in the change log: the cursor of incremental
+// sync. Positions order by TxID, then ID. A store whose writes commit one
+// at a time (SQLite) orders its log by change id alone and leaves TxID 0;
+// one whose transactions commit concurrently (PostgreSQL) draws a change's
+// id before its commit, so ids alone would not be commit order, and orders
+// by the writing transaction's id first, listing only the changes of
+// transactions older than any still running.
+type ChangePos struct {
+	TxID uint64
+	ID   int64
+}
+
+// Before reports whether p comes before q in the log.
+func (p ChangePos) Before(q ChangePos) bool {
+	return p.TxID < q.TxID || p.TxID == q.TxID && p.ID < q.ID
 }
 
 // FeedState is what a feed request needs before deciding whether to render.
@@ -236,6 +262,6 @@ type ListEventsParams struct {
 type ListChangesParams struct {
 	AccountID  string
 	CalendarID string
-	After      int64
+	After      ChangePos
 	Limit      int
 }

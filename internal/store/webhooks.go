@@ -68,9 +68,9 @@ type WebhookStore interface {
 	// Prune deletes attempts, finished messages and changes older than
 	// before, keeping the changes the fan-out has not read yet.
 	Prune(ctx context.Context, before time.Time) (PruneStats, error)
-	// ChangeHorizon returns the newest change id that has been pruned;
-	// cursors before it answer ErrGone.
-	ChangeHorizon(ctx context.Context) (int64, error)
+	// ChangeHorizon returns the position of the newest change that has
+	// been pruned; cursors before it answer ErrGone.
+	ChangeHorizon(ctx context.Context) (ChangePos, error)
 }
 
 // FanOutFunc returns the messages that changes cause. It may read from the

@@ -220,7 +220,7 @@ func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 		batch.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).
 			QueryRow(func(row pgx.Row) error {
 				w.change = ch
-				return row.Scan(&ch.ID)
+				return row.Scan(&ch.ID, &ch.TxID)
 			})
 		tx.notifyChange(Change{AccountID: w.accountID, CalendarID: w.calendarID})
 	}

@@ -75,7 +75,7 @@ const logCreatesSQL = `WITH done AS (
 		WHERE t.id = b.account_id AND t.id = ANY (ARRAY(SELECT account_id FROM done)))
 	INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
 	SELECT account_id, calendar_id, id, uid, $7, snapshot::jsonb, updated_at FROM done ORDER BY ord
-	RETURNING id, event_id`
+	RETURNING id, xid, event_id`
 
 // onlyCreates reports whether every write of group creates an event.
 func onlyCreates(group []*eventWrite) bool {
@@ -150,14 +150,15 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 	}
 	batch.Queue(logCreatesSQL, ids, calendars, accounts, uids, updated, snapshots, store.ChangeCreated).Query(func(rows pgx.Rows) error {
 		var changeID int64
+		var xid uint64
 		var eventID string
-		_, err := pgx.ForEachRow(rows, []any{&changeID, &eventID}, func() error {
+		_, err := pgx.ForEachRow(rows, []any{&changeID, &xid, &eventID}, func() error {
 			w := byID[eventID]
 			if w == nil || w.err != nil {
 				return fmt.Errorf("create events: change %d for event %s, which was not stored", changeID, eventID)
 			}
 			w.change = w.record()
-			w.change.ID = changeID
+			w.change.ID, w.change.TxID = changeID, xid
 			return nil
 		})
 		return err

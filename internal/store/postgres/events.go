@@ -161,7 +161,7 @@ func appendChange(ctx context.Context, tx pgx.Tx, ch *store.Change, snap []byte)
 		snap = []byte(`{}`)
 	}
 	err := tx.QueryRow(ctx, insertChangeSQL,
-		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).Scan(&ch.ID)
+		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).Scan(&ch.ID, &ch.TxID)
 	if err != nil {
 		return nil, fmt.Errorf("insert change: %w", err)
 	}
@@ -169,7 +169,7 @@ func appendChange(ctx context.Context, tx pgx.Tx, ch *store.Change, snap []byte)
 }
 
 const insertChangeSQL = `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-	VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id`
+	VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id, xid`
 
 // CreateEvent stores a new event with its change record in one transaction
 // (group-committed; see commitGroup).

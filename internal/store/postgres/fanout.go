@@ -60,20 +60,14 @@ func (db *DB) FanOut(ctx context.Context, cursor string, limit int, build store.
 	return res, nil
 }
 
-// logPos is a position in the change log's (xid, id) order.
-type logPos struct {
-	xid uint64
-	id  int64
-}
-
 // readSettled reads, in one statement, the named cursor's position and up
 // to limit changes after it of transactions that are over, the position of
 // the last of them, and whether committed changes after them wait for
 // older transactions to end. A missing cursor is made at the start of the
 // log.
-func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, to logPos, changes []*store.Change, unsettled bool, err error) {
+func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, to store.ChangePos, changes []*store.Change, unsettled bool, err error) {
 	// One row more than limit tells what follows the last one.
-	rows, err := db.pool.Query(ctx, `SELECT c.xid, c.position, ch.settled, ch.xid, `+qualified("ch", changeColumns)+`
+	rows, err := db.pool.Query(ctx, `SELECT c.xid, c.position, ch.settled, `+qualified("ch", changeColumns)+`
 		FROM cursors c LEFT JOIN LATERAL (
 			SELECT x.*, x.xid < pg_snapshot_xmin(pg_current_snapshot()) AS settled FROM changes x
 			WHERE (x.xid, x.id) > (c.xid, c.position) ORDER BY x.xid, x.id LIMIT $2) ch ON true
@@ -84,9 +78,8 @@ func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, 
 	found := false
 	for rows.Next() {
 		var settled *bool
-		var xid *uint64
 		var ch nullChange
-		if err := rows.Scan(append([]any{&from.xid, &from.id, &settled, &xid}, ch.dest()...)...); err != nil {
+		if err := rows.Scan(append([]any{&from.TxID, &from.ID, &settled}, ch.dest()...)...); err != nil {
 			rows.Close()
 			return from, to, nil, false, fmt.Errorf("read changes: %w", err)
 		}
@@ -103,7 +96,7 @@ func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, 
 				rows.Close()
 				return from, to, nil, false, err
 			}
-			changes, to = append(changes, c), logPos{*xid, c.ID}
+			changes, to = append(changes, c), c.Pos()
 		}
 	}
 	if err := rows.Err(); err != nil {
@@ -122,7 +115,7 @@ func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, 
 // read it to past what it read.
 type cursorMove struct {
 	name     string
-	from, to logPos
+	from, to store.ChangePos
 }
 
 // stored is what queueMessages' statement stored.
@@ -171,7 +164,7 @@ func queueMessages(b *pgx.Batch, msgs []*store.Message, move *cursorMove, st *st
 	if move != nil {
 		moved = `UPDATE cursors SET xid = $12, position = $13 WHERE name = $14 AND xid = $15 AND position = $16 RETURNING 1`
 		guard = `EXISTS (SELECT 1 FROM moved)`
-		args = append(args, move.to.xid, move.to.id, move.name, move.from.xid, move.from.id)
+		args = append(args, move.to.TxID, move.to.ID, move.name, move.from.TxID, move.from.ID)
 	}
 	b.Queue(`WITH moved AS (`+moved+`),
 		disarmed AS (

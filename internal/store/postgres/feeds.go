@@ -73,55 +73,95 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 	return fc, nil
 }
 
-// ListChanges returns the changes of a calendar after a cursor, oldest
-// first. The account's change ids follow commit order, so a client cursor
-// never skips a change that commits later.
+// ListChanges returns the changes of a calendar after a position, oldest
+// first, in the change log's (xid, id) order, as the fan-out reads it (see
+// FanOut): only changes of transactions older than any still running are
+// listed, since a transaction still running could yet commit a change
+// whose id is below one already listed.
+//
+// When committed changes wait behind such a transaction, ListChanges
+// waits for it, up to settleWait, so that a client sees a write that was
+// acknowledged to it; after that it returns what is settled, and the rest
+// follows on the next call.
 func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error) {
-	changes, err := queryChanges(ctx, db.pool, `WHERE calendar_id = $1 AND account_id = $2 AND id > $3 ORDER BY id LIMIT $4`,
-		p.CalendarID, p.AccountID, p.After, p.Limit)
+	backoff := unsettledMin
+	deadline := time.Now().Add(settleWait)
+	for {
+		changes, unsettled, err := db.listSettled(ctx, p)
+		if err != nil {
+			return nil, fmt.Errorf("list changes: %w", err)
+		}
+		if !unsettled || time.Now().Add(backoff).After(deadline) {
+			return changes, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("list changes: %w", ctx.Err())
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, unsettledMax)
+	}
+}
+
+// How long ListChanges waits for the changes it holds back, and how often
+// it looks again.
+const (
+	settleWait   = time.Second
+	unsettledMin = time.Millisecond
+	unsettledMax = 50 * time.Millisecond
+)
+
+// listSettled reads up to p.Limit settled changes after p.After, and
+// whether a committed change among the first p.Limit is held back.
+func (db *DB) listSettled(ctx context.Context, p store.ListChangesParams) ([]*store.Change, bool, error) {
+	rows, err := db.pool.Query(ctx, `SELECT xid < pg_snapshot_xmin(pg_current_snapshot()), `+changeColumns+`
+		FROM changes WHERE calendar_id = $1 AND account_id = $2 AND (xid, id) > ($3, $4)
+		ORDER BY xid, id LIMIT $5`, p.CalendarID, p.AccountID, p.After.TxID, p.After.ID, p.Limit)
 	if err != nil {
-		return nil, fmt.Errorf("list changes: %w", err)
+		return nil, false, err
 	}
-	return changes, nil
+	defer rows.Close()
+	var changes []*store.Change
+	for rows.Next() {
+		var settled bool
+		var ch nullChange
+		if err := rows.Scan(append([]any{&settled}, ch.dest()...)...); err != nil {
+			return nil, false, err
+		}
+		if !settled {
+			return changes, true, nil
+		}
+		c, err := ch.change()
+		if err != nil {
+			return nil, false, err
+		}
+		changes = append(changes, c)
+	}
+	return changes, false, rows.Err()
 }
 
-const changeColumns = `id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at`
-
-func queryChanges(ctx context.Context, q querier, where string, args ...any) ([]*store.Change, error) {
-	rows, err := q.Query(ctx, `SELECT `+changeColumns+` FROM changes `+where, args...)
-	if err != nil {
-		return nil, err
-	}
-	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Change, error) { return scanChange(row) })
-}
-
-// scanChange scans changeColumns.
-func scanChange(row pgx.Row) (*store.Change, error) {
-	var ch store.Change
-	var snap []byte
-	if err := row.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &ch.OccurredAt); err != nil {
-		return nil, err
-	}
-	return decodeChange(&ch, snap)
-}
+// changeColumns are the columns of a change that scanChange and
+// nullChange read.
+const changeColumns = `id, xid, account_id, calendar_id, event_id, event_uid, type, event, occurred_at`
 
 // nullChange scans changeColumns from an outer join, where they may be
 // NULL.
 type nullChange struct {
 	id                                        *int64
+	xid                                       *uint64
 	account, calendar, eventID, eventUID, typ *string
 	snap                                      []byte
 	occurred                                  *time.Time
 }
 
 func (n *nullChange) dest() []any {
-	return []any{&n.id, &n.account, &n.calendar, &n.eventID, &n.eventUID, &n.typ, &n.snap, &n.occurred}
+	return []any{&n.id, &n.xid, &n.account, &n.calendar, &n.eventID, &n.eventUID, &n.typ, &n.snap, &n.occurred}
 }
 
 // change returns the scanned change; the columns must not be NULL.
 func (n *nullChange) change() (*store.Change, error) {
-	return decodeChange(&store.Change{ID: *n.id, AccountID: *n.account, CalendarID: *n.calendar, EventID: *n.eventID,
-		EventUID: *n.eventUID, Type: *n.typ, OccurredAt: *n.occurred}, n.snap)
+	return decodeChange(&store.Change{ID: *n.id, TxID: *n.xid, AccountID: *n.account, CalendarID: *n.calendar,
+		EventID: *n.eventID, EventUID: *n.eventUID, Type: *n.typ, OccurredAt: *n.occurred}, n.snap)
 }
 
 // decodeChange completes a scanned change: UTC times, and the event of an
@@ -146,16 +186,19 @@ func qualified(alias, columns string) string {
 	return strings.Join(parts, ", ")
 }
 
-// ChangeCursor returns the id of the newest change of the account, the
-// cursor from which "changes since now" starts.
-func (db *DB) ChangeCursor(ctx context.Context, accountID string) (int64, error) {
-	id, err := accountChangeCursor(ctx, db.pool, accountID)
-	if err != nil {
-		return 0, fmt.Errorf("change cursor: %w", err)
+// ChangeCursor returns the position from which "changes since now" start:
+// before every transaction still running, and so before every change not
+// yet committed (see ListChanges).
+func (db *DB) ChangeCursor(ctx context.Context, accountID string) (store.ChangePos, error) {
+	var pos store.ChangePos
+	if err := db.pool.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&pos.TxID); err != nil {
+		return pos, fmt.Errorf("change cursor: %w", err)
 	}
-	return id, nil
+	return pos, nil
 }
 
+// accountChangeCursor returns the id of the account's newest change, for
+// a message that needs a change to refer to.
 func accountChangeCursor(ctx context.Context, q querier, accountID string) (int64, error) {
 	var id int64
 	err := q.QueryRow(ctx, `SELECT coalesce(max(id), 0) FROM changes WHERE account_id = $1`, accountID).Scan(&id)

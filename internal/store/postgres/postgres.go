@@ -9,10 +9,11 @@
 //     order, so they queue instead of deadlocking; a deadlock or
 //     serialization failure that slips through is retried with the whole
 //     transaction.
-//   - Change ids of a calendar (and of an account) are handed out in commit
-//     order, because they are drawn under the lock of its version row. The
-//     fan-out reads the whole log in transaction order instead, up to the
-//     oldest transaction still running, so it needs no lock (see FanOut).
+//   - A change id is drawn before its transaction commits, so ids need not
+//     follow commit order. The change log is read in transaction order
+//     instead, (xid, id), up to the oldest transaction still running: by
+//     the fan-out (see FanOut) and by incremental sync, whose cursors carry
+//     both (see ListChanges).
 //   - Claims lock queue rows with FOR UPDATE SKIP LOCKED, and rate limiter
 //     rows in key order, so two nodes never hand out the same rate slot.
 //   - Writes notify other nodes right after they commit, at a bounded rate

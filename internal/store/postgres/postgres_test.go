@@ -328,6 +328,68 @@ func TestFanOutWaitsForInFlightWriters(t *testing.T) {
 	}
 }
 
+// TestListChangesWaitsForInFlightWriters plays a writer that holds a
+// change of a calendar uncommitted while a later write of the same
+// calendar commits: ListChanges must not list the later one first, or a
+// client following its cursor would skip the earlier one for good. It
+// waits (up to its bound) for the writer, then lists what is settled; once
+// the writer commits, both follow in (xid, id) order.
+func TestListChangesWaitsForInFlightWriters(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	db := open(t, u)
+	f := newFixture(t, db)
+	list := func(after store.ChangePos) []*store.Change {
+		t.Helper()
+		chs, err := db.ListChanges(ctx, store.ListChangesParams{AccountID: f.account.ID, CalendarID: f.calendar.ID, After: after, Limit: 10})
+		if err != nil {
+			t.Fatalf("ListChanges: %v", err)
+		}
+		return chs
+	}
+	cursor, err := db.ChangeCursor(ctx, f.account.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	tx, err := connect(t, u).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	var inflight int64
+	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id`,
+		f.account.ID, f.calendar.ID, store.ChangeSyncFailed).Scan(&inflight); err != nil {
+		t.Fatal(err)
+	}
+	later := f.event(t, db)
+	start := time.Now()
+	if chs := list(cursor); len(chs) != 0 {
+		t.Fatalf("ListChanges while change %d was in flight = %d changes, the first %d; want none", inflight, len(chs), chs[0].ID)
+	}
+	if waited := time.Since(start); waited < 500*time.Millisecond {
+		t.Errorf("ListChanges gave up after %v; want it to wait for the writer first", waited)
+	}
+
+	// A writer that commits while ListChanges waits is listed at once.
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		tx.Commit(ctx)
+	}()
+	chs := list(cursor)
+	if len(chs) != 2 || chs[0].ID != inflight || chs[1].ID != later.ID {
+		t.Fatalf("ListChanges after the commit = %d changes; want %d, then %d", len(chs), inflight, later.ID)
+	}
+	if !chs[0].Pos().Before(chs[1].Pos()) || !cursor.Before(chs[0].Pos()) {
+		t.Errorf("positions cursor %+v, %+v, %+v; want increasing", cursor, chs[0].Pos(), chs[1].Pos())
+	}
+	if more := list(chs[1].Pos()); len(more) != 0 {
+		t.Errorf("ListChanges after the last = %d changes; want none", len(more))
+	}
+}
+
 // TestFanOutAcrossNodes has three nodes run fan-out steps at once while
 // changes are written: every change must get its message exactly once.
 func TestFanOutAcrossNodes(t *testing.T) {
@@ -612,7 +674,7 @@ func TestCreateGroupOutcomes(t *testing.T) {
 	if !reflect.DeepEqual(got, &want) {
 		t.Errorf("stored event = %+v; want %+v", got, &want)
 	}
-	logged, err := db.ListChanges(ctx, store.ListChangesParams{AccountID: fa.account.ID, CalendarID: fa.calendar.ID, After: takenChange.ID, Limit: 10})
+	logged, err := db.ListChanges(ctx, store.ListChangesParams{AccountID: fa.account.ID, CalendarID: fa.calendar.ID, After: takenChange.Pos(), Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}

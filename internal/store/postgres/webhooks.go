@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -190,12 +191,6 @@ func (db *DB) ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*
 		return nil, fmt.Errorf("active subscriptions: %w", err)
 	}
 	return subs, nil
-}
-
-func cursorPosition(ctx context.Context, q querier, name string) (int64, error) {
-	var pos int64
-	err := q.QueryRow(ctx, `SELECT coalesce((SELECT position FROM cursors WHERE name = $1), 0)`, name).Scan(&pos)
-	return pos, err
 }
 
 // claimCandidate is a due message locked by a claim.
@@ -729,25 +724,35 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	}
 	err = db.tx(ctx, func(tx *txn) error {
 		st.Changes = 0
-		// The horizon is the newest change older than before that stands
-		// below every change the fan-out has not read (reading the cursor
-		// without a lock: it only moves on, and a stale one prunes less).
-		// (least() skips NULLs: no old change must mean no horizon.)
-		var horizon pgtype.Int8
-		err := tx.QueryRow(ctx, `SELECT CASE WHEN old IS NOT NULL THEN least(old, unread) END FROM (SELECT
-				(SELECT max(id) FROM changes WHERE occurred_at < $1) AS old,
-				(SELECT min(ch.id) - 1 FROM changes ch JOIN cursors c ON c.name = $2 WHERE (ch.xid, ch.id) > (c.xid, c.position)) AS unread) x`,
-			before, store.FanOutCursor).Scan(&horizon)
-		if err != nil || !horizon.Valid {
+		// The horizon is the newest change older than before, or the
+		// fan-out's cursor if that comes first (reading the cursor without
+		// a lock: it only moves on, and a stale one prunes less). Positions
+		// are (xid, id), as ListChanges and the fan-out read the log.
+		var old, fanout store.ChangePos
+		err := tx.QueryRow(ctx, `SELECT xid, id FROM changes WHERE occurred_at < $1 ORDER BY xid DESC, id DESC LIMIT 1`,
+			before).Scan(&old.TxID, &old.ID)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM changes WHERE id <= $1`, horizon.Int64)
+		if err := tx.QueryRow(ctx, `SELECT xid, position FROM cursors WHERE name = $1`, store.FanOutCursor).
+			Scan(&fanout.TxID, &fanout.ID); err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return err
+		}
+		horizon := old
+		if fanout.Before(old) {
+			horizon = fanout
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM changes WHERE (xid, id) <= ($1, $2)`, horizon.TxID, horizon.ID)
 		if err != nil {
 			return err
 		}
 		st.Changes = tag.RowsAffected()
-		_, err = tx.Exec(ctx, `INSERT INTO cursors (name, position) VALUES ('horizon', $1)
-			ON CONFLICT (name) DO UPDATE SET position = greatest(cursors.position, excluded.position)`, horizon.Int64)
+		_, err = tx.Exec(ctx, `INSERT INTO cursors (name, xid, position) VALUES ('horizon', $1, $2)
+			ON CONFLICT (name) DO UPDATE SET xid = excluded.xid, position = excluded.position
+			WHERE (cursors.xid, cursors.position) < (excluded.xid, excluded.position)`, horizon.TxID, horizon.ID)
 		return err
 	})
 	if err != nil {
@@ -756,11 +761,12 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	return st, nil
 }
 
-// ChangeHorizon returns the newest pruned change id.
-func (db *DB) ChangeHorizon(ctx context.Context) (int64, error) {
-	pos, err := cursorPosition(ctx, db.pool, "horizon")
-	if err != nil {
-		return 0, fmt.Errorf("change horizon: %w", err)
+// ChangeHorizon returns the position of the newest pruned change.
+func (db *DB) ChangeHorizon(ctx context.Context) (store.ChangePos, error) {
+	var pos store.ChangePos
+	err := db.pool.QueryRow(ctx, `SELECT xid, position FROM cursors WHERE name = 'horizon'`).Scan(&pos.TxID, &pos.ID)
+	if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+		return pos, fmt.Errorf("change horizon: %w", err)
 	}
 	return pos, nil
 }

@@ -78,11 +78,12 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 	return fc, nil
 }
 
-// ListChanges returns the changes of a calendar after a cursor, oldest
-// first.
+// ListChanges returns the changes of a calendar after a position, oldest
+// first. Writes commit one at a time, drawing their change ids as they
+// do, so id order is commit order and positions are ids alone.
 func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error) {
 	changes, err := queryChanges(ctx, db.read, `WHERE calendar_id = ? AND account_id = ? AND id > ? ORDER BY id LIMIT ?`,
-		p.CalendarID, p.AccountID, p.After, p.Limit)
+		p.CalendarID, p.AccountID, p.After.ID, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list changes: %w", err)
 	}
@@ -115,12 +116,12 @@ func queryChanges(ctx context.Context, q queryer, where string, args ...any) ([]
 	return out, rows.Err()
 }
 
-// ChangeCursor returns the id of the newest change of the account, the
-// cursor from which "changes since now" starts.
-func (db *DB) ChangeCursor(ctx context.Context, accountID string) (int64, error) {
+// ChangeCursor returns the position of the newest change of the account,
+// from which "changes since now" start.
+func (db *DB) ChangeCursor(ctx context.Context, accountID string) (store.ChangePos, error) {
 	var id sql.NullInt64
 	if err := db.read.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE account_id = ?`, accountID).Scan(&id); err != nil {
-		return 0, fmt.Errorf("change cursor: %w", err)
+		return store.ChangePos{}, fmt.Errorf("change cursor: %w", err)
 	}
-	return id.Int64, nil
+	return store.ChangePos{ID: id.Int64}, nil
 }

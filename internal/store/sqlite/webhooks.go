@@ -813,11 +813,11 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	return st, nil
 }
 
-// ChangeHorizon returns the newest pruned change id.
-func (db *DB) ChangeHorizon(ctx context.Context) (int64, error) {
+// ChangeHorizon returns the position of the newest pruned change.
+func (db *DB) ChangeHorizon(ctx context.Context) (store.ChangePos, error) {
 	pos, err := cursorPosition(ctx, db.read, "horizon")
 	if err != nil {
-		return 0, fmt.Errorf("change horizon: %w", err)
+		return store.ChangePos{}, fmt.Errorf("change horizon: %w", err)
 	}
-	return pos, nil
+	return store.ChangePos{ID: pos}, nil
 }

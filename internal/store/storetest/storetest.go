@@ -290,13 +290,31 @@ func testEvents(t *testing.T, s store.Store) {
 	if changes[0].Event.Summary != "Booking booking-1@example.com" || !changes[1].Event.Start.Equal(e.Start) {
 		t.Errorf("change snapshots = %+v, %+v", changes[0].Event, changes[1].Event)
 	}
-	after, err := s.ListChanges(ctx, store.ListChangesParams{AccountID: a.ID, CalendarID: c.ID, After: changes[0].ID, Limit: 1})
+	for i, ch := range []*store.Change{ch, ch2, ch3} {
+		if ch.Pos() != changes[i].Pos() {
+			t.Errorf("write %d made change at %+v; ListChanges has it at %+v", i, ch.Pos(), changes[i].Pos())
+		}
+	}
+	after, err := s.ListChanges(ctx, store.ListChangesParams{AccountID: a.ID, CalendarID: c.ID, After: changes[0].Pos(), Limit: 1})
 	if err != nil || len(after) != 1 || after[0].ID != changes[1].ID {
 		t.Errorf("ListChanges after first = %v, %v; want the second change", after, err)
 	}
+
+	// From ChangeCursor on, ListChanges has the changes written since.
 	cursor, err := s.ChangeCursor(ctx, a.ID)
-	if err != nil || cursor != changes[2].ID {
-		t.Errorf("ChangeCursor = %d, %v; want %d", cursor, err, changes[2].ID)
+	if err != nil {
+		t.Fatalf("ChangeCursor: %v", err)
+	}
+	if now, err := s.ListChanges(ctx, store.ListChangesParams{AccountID: a.ID, CalendarID: c.ID, After: cursor, Limit: 10}); err != nil || len(now) != 0 {
+		t.Errorf("ListChanges from ChangeCursor = %d changes, %v; want none", len(now), err)
+	}
+	ch4, err := s.CreateEvent(ctx, newEvent(c, "later@example.com", base))
+	if err != nil {
+		t.Fatalf("CreateEvent: %v", err)
+	}
+	since, err := s.ListChanges(ctx, store.ListChangesParams{AccountID: a.ID, CalendarID: c.ID, After: cursor, Limit: 10})
+	if err != nil || len(since) != 1 || since[0].ID != ch4.ID {
+		t.Errorf("ListChanges from ChangeCursor after a write = %v, %v; want its change %d", since, err, ch4.ID)
 	}
 }
 
@@ -589,7 +607,7 @@ func testConcurrentMixedWrites(t *testing.T, s store.Store) {
 		if want := c.start + int64(tookEffect[c.cal.ID]); got.Version != want {
 			t.Errorf("calendar %s version = %d; want %d (%d writes took effect)", c.cal.Name, got.Version, want, tookEffect[c.cal.ID])
 		}
-		changes, _ := s.ListChanges(ctx, store.ListChangesParams{AccountID: c.acct, CalendarID: c.cal.ID, After: 0, Limit: 1000})
+		changes, _ := s.ListChanges(ctx, store.ListChangesParams{AccountID: c.acct, CalendarID: c.cal.ID, Limit: 1000})
 		if want := len(existingIn(existing, c.cal)) + tookEffect[c.cal.ID]; len(changes) != want {
 			t.Errorf("calendar %s has %d changes; want %d", c.cal.Name, len(changes), want)
 		}

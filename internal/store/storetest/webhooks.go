@@ -374,8 +374,8 @@ func testPrune(t *testing.T, s store.Store) {
 	if st, err := s.Prune(ctx, base.Add(-time.Hour)); err != nil || st.Changes+st.Messages+st.Attempts != 0 {
 		t.Errorf("Prune before everything = %+v, %v; want nothing pruned", st, err)
 	}
-	if h, err := s.ChangeHorizon(ctx); err != nil || h != 0 {
-		t.Errorf("ChangeHorizon after pruning nothing = %d, %v; want 0", h, err)
+	if h, err := s.ChangeHorizon(ctx); err != nil || h != (store.ChangePos{}) {
+		t.Errorf("ChangeHorizon after pruning nothing = %+v, %v; want none", h, err)
 	}
 	st, err := s.Prune(ctx, time.Now().Add(time.Hour))
 	if err != nil {
@@ -392,8 +392,8 @@ func testPrune(t *testing.T, s store.Store) {
 	if left != 1 {
 		t.Errorf("unread changes after Prune = %d; want the 1 the fan-out had not read", left)
 	}
-	if h, err := s.ChangeHorizon(ctx); err != nil || h == 0 {
-		t.Errorf("ChangeHorizon = %d, %v; want the newest pruned change", h, err)
+	if h, err := s.ChangeHorizon(ctx); err != nil || h == (store.ChangePos{}) {
+		t.Errorf("ChangeHorizon = %+v, %v; want the newest pruned change", h, err)
 	}
 }
 
