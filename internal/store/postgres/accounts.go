@@ -10,7 +10,9 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
-const accountColumns = `id, name, api_key_hash, feed_token, feed_version, created_at, updated_at`
+// accountColumns are the columns scanAccount reads from the accounts
+// table (unaliased, as the version's subquery names it).
+const accountColumns = `id, name, api_key_hash, feed_token, ` + accountVersion + `, created_at, updated_at`
 
 func scanAccount(row pgx.Row) (*store.Account, error) {
 	var a store.Account

@@ -11,7 +11,10 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
-const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at,
+// calendarColumns are the columns scanCalendar reads from the calendars
+// table (unaliased, as the version's subquery names it).
+const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds,
+	` + calendarVersion + `, created_at, ` + calendarUpdated + `,
 	hook_token, sync_etag, sync_last_modified, sync_body_hash, last_sync_at, last_success_at, last_change_at, last_error,
 	sync_failures, next_poll_at, event_count`
 
@@ -101,7 +104,7 @@ func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 	err := db.tx(ctx, func(tx *txn) error {
 		err := tx.QueryRow(ctx, `UPDATE calendars
 			SET name = $1, time_zone = $2, source_url = $3, poll_interval_seconds = $4, version = version + 1, updated_at = $5
-			WHERE id = $6 AND account_id = $7 RETURNING version`,
+			WHERE id = $6 AND account_id = $7 RETURNING `+calendarVersion,
 			c.Name, c.TimeZone, c.SourceURL, int64(c.PollInterval/time.Second), c.UpdatedAt,
 			c.ID, c.AccountID).Scan(&c.Version)
 		if err != nil {
@@ -152,8 +155,25 @@ func (db *DB) DeleteCalendar(ctx context.Context, accountID, id string, now time
 	return nil
 }
 
-// bumpAccount increases the account's feed version inside tx. Its row lock,
-// held until commit, is what orders the account's writes.
+// A version is its row's own count plus its slots' (see migration 0008):
+// event writes count in slots, every other write of a calendar or account
+// in its row.
+const (
+	calendarVersion = `calendars.version + coalesce((SELECT sum(v.n) FROM calendar_versions v
+		WHERE v.calendar_id = calendars.id), 0)::bigint`
+	calendarUpdated = `greatest(calendars.updated_at, (SELECT max(v.updated_at) FROM calendar_versions v
+		WHERE v.calendar_id = calendars.id))`
+	accountVersion = `accounts.feed_version + coalesce((SELECT sum(v.n) FROM account_versions v
+		WHERE v.account_id = accounts.id), 0)::bigint`
+	accountUpdated = `greatest(accounts.feed_updated_at, (SELECT max(v.updated_at) FROM account_versions v
+		WHERE v.account_id = accounts.id))`
+)
+
+// versionSlots is how many slot rows a calendar's or an account's event
+// writes spread over.
+const versionSlots = 16
+
+// bumpAccount increases the account's feed version inside tx.
 func bumpAccount(ctx context.Context, tx pgx.Tx, accountID string, now time.Time) error {
 	tag, err := tx.Exec(ctx, `UPDATE accounts SET feed_version = feed_version + 1, feed_updated_at = $1 WHERE id = $2`,
 		now, accountID)
@@ -164,8 +184,7 @@ func bumpAccount(ctx context.Context, tx pgx.Tx, accountID string, now time.Time
 }
 
 // bumpCalendar increases a calendar's version inside tx, checking that it
-// belongs to the account, then the account's: calendar before account is
-// the lock order of every write.
+// belongs to the account, then the account's.
 func bumpCalendar(ctx context.Context, tx pgx.Tx, accountID, calendarID string, now time.Time) error {
 	tag, err := tx.Exec(ctx, `UPDATE calendars SET version = version + 1, updated_at = $1 WHERE id = $2 AND account_id = $3`,
 		now, calendarID, accountID)

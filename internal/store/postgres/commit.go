@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"time"
 
@@ -21,16 +22,19 @@ import (
 // sent at once; each statement reports whether it took effect (a duplicate
 // UID, or an event or calendar that is not the account's, is an outcome of
 // that write alone, not an error of the group). Then, for the writes that
-// took effect, it locks the calendars and then the accounts they touched
-// (each in id order, as every writer does, so writers queue rather than
-// deadlock), bumps their versions by the number of writes, appends the
-// change records, and commits; then it notifies the other nodes.
+// took effect, it takes KEY SHARE locks on the calendars and accounts they
+// touched, adds the number of writes to one version slot of each (see
+// migration 0008), appends the change records, and commits; then it
+// notifies the other nodes.
 //
-// The version rows are locked last because they are what every writer of a
-// calendar queues on, until its commit is on disk: groups of several nodes
-// overlap everything but that step. The change ids are drawn under those
-// locks, so each calendar's (and account's) changes are numbered in commit
-// order, which the API's change cursors rely on.
+// The KEY SHARE locks do not conflict with each other, so groups of
+// several nodes writing one calendar overlap; they hold off what must see
+// a feed's version with no write in flight, an iCal Hooks registration or
+// an import, which lock the row FOR UPDATE (see RegisterHook). A group
+// adds to a slot picked at random, so two groups rarely wait on one slot
+// row; the slot rows of a group are written calendars first, then
+// accounts, each in id order, so groups that do share a slot queue rather
+// than deadlock.
 //
 // A group that fails as a whole (a calendar deleted meanwhile, a UID taken
 // by a write that committed after the group's check) runs again one write
@@ -209,8 +213,9 @@ func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 	if len(done) == 0 {
 		return tx.commit(ctx, batch)
 	}
-	queueBumps(batch, "calendars", `version = t.version + u.n, updated_at = u.at`, calendars)
-	queueBumps(batch, "accounts", `feed_version = t.feed_version + u.n, feed_updated_at = u.at`, accounts)
+	slot := versionSlot()
+	queueBumps(batch, "calendars", "calendar_versions", "calendar_id", calendars, slot)
+	queueBumps(batch, "accounts", "account_versions", "account_id", accounts, slot)
 	for _, w := range done {
 		snap, err := store.MarshalSnapshot(w.event)
 		if err != nil {
@@ -227,7 +232,7 @@ func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 	return tx.commit(ctx, batch)
 }
 
-// bump is what a group does to one version row: n writes, the latest at
+// bump is what a group does to one version slot: n writes, the latest at
 // at. A version counts the writes, as if each had committed alone.
 type bump struct {
 	n  int64
@@ -245,9 +250,10 @@ func (b *bump) add(at time.Time) *bump {
 	return b
 }
 
-// queueBumps locks the rows of table with the given ids, in id order, and
-// applies set to each (t is the row; u.n and u.at are its bump).
-func queueBumps(batch *pgx.Batch, table, set string, bumps map[string]*bump) {
+// queueBumps takes KEY SHARE locks on the rows of owners (calendars or
+// accounts) with the given ids and adds each bump to the owner's version
+// slot in slots (whose owner column is column), in id order.
+func queueBumps(batch *pgx.Batch, owners, slots, column string, bumps map[string]*bump, slot int16) {
 	ids := make([]string, 0, len(bumps))
 	for id := range bumps {
 		ids = append(ids, id)
@@ -257,10 +263,15 @@ func queueBumps(batch *pgx.Batch, table, set string, bumps map[string]*bump) {
 	for i, id := range ids {
 		ns[i], at[i] = bumps[id].n, bumps[id].at
 	}
-	queueLocks(batch, table, ids)
-	batch.Queue(`UPDATE `+table+` t SET `+set+`
-		FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) WHERE t.id = u.id`, ids, ns, at)
+	batch.Queue(`SELECT 1 FROM `+owners+` WHERE id = ANY($1) FOR KEY SHARE`, ids)
+	batch.Queue(`INSERT INTO `+slots+` (`+column+`, slot, n, updated_at)
+		SELECT u.id, $4, u.n, u.at FROM unnest($1::text[], $2::bigint[], $3::timestamptz[]) AS u(id, n, at) ORDER BY u.id
+		ON CONFLICT (`+column+`, slot) DO UPDATE SET n = `+slots+`.n + excluded.n,
+			updated_at = greatest(`+slots+`.updated_at, excluded.updated_at)`, ids, ns, at, slot)
 }
+
+// versionSlot picks the version slot a group adds to.
+func versionSlot() int16 { return int16(rand.IntN(versionSlots)) }
 
 // Statements of the first step of a group, one per write. Each reports
 // its outcome as a row rather than as an error, which would abort the
@@ -352,9 +363,4 @@ func queueEventWrite(batch *pgx.Batch, w *eventWrite) error {
 		return nil
 	})
 	return nil
-}
-
-// queueLocks locks the rows of table with the given ids, in id order.
-func queueLocks(batch *pgx.Batch, table string, ids []string) {
-	batch.Queue(`SELECT 1 FROM `+table+` WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE`, ids)
 }

@@ -18,15 +18,11 @@ import (
 // The first inserts the events whose calendar is their account's,
 // skipping those whose (UID, RECURRENCE-ID) is taken (by a stored event or
 // by an earlier write of the group), and returns each write's outcome. The
-// next two lock the group's calendars and then its accounts, each in id
-// order, as every writer does. The last, whose snapshot is taken once
-// those locks are held, bumps the versions by the number of events stored
-// and appends their change records, whose ids are thus drawn under the
-// locks, in the writes' order.
-//
-// The locks are taken by statements of their own: a row lock that had to
-// wait re-checks the row with the plan of its statement, which for the
-// first statement would mean setting up its inserts again.
+// next two add the events stored to their calendars' and then their
+// accounts' version slots, and the last appends their change records. The
+// foreign keys of the events and changes inserted hold the KEY SHARE locks
+// on the calendar and account rows that every event write holds (see
+// runGroup).
 
 // insertEventsSQL is the first statement of a group of creates; its
 // parameters are arrays of the events' columns, one element per write.
@@ -54,28 +50,38 @@ const insertEventsSQL = `WITH u AS (
 	FROM u LEFT JOIN ins ON ins.id = u.id
 	ORDER BY u.ord`
 
-// logCreatesSQL is the last statement of a group of creates; its
-// parameters are arrays of the events' ids, calendars, accounts, UIDs,
-// times and change snapshots, one element per write, and the change type.
-// The first statement leaves the ids of the events it stored in a setting
-// of the transaction: reading them back from the events table instead
-// would be at the mercy of a plan cached while the table was small (a
-// scan of every event).
-const logCreatesSQL = `WITH done AS (
+// createdSQL selects the writes of a group of creates whose event the
+// group's first statement stored, from arrays of their ids, calendars,
+// accounts, UIDs, times and change snapshots (parameters $1 to $6, one
+// element per write). The first statement leaves the ids of the events it
+// stored in a setting of the transaction: reading them back from the
+// events table instead would be at the mercy of a plan cached while the
+// table was small (a scan of every event).
+const createdSQL = `WITH done AS (
 		SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[])
 			WITH ORDINALITY AS u(id, calendar_id, account_id, uid, updated_at, snapshot, ord)
-		WHERE u.id = ANY (string_to_array(current_setting('calhook.created', true), ','))),
-	calendar_bumps AS (
-		UPDATE calendars t SET version = t.version + b.n, updated_at = b.at
-		FROM (SELECT calendar_id, count(*) AS n, max(updated_at) AS at FROM done GROUP BY calendar_id) b
-		WHERE t.id = b.calendar_id AND t.id = ANY (ARRAY(SELECT calendar_id FROM done))),
-	account_bumps AS (
-		UPDATE accounts t SET feed_version = t.feed_version + b.n, feed_updated_at = b.at
-		FROM (SELECT account_id, count(*) AS n, max(updated_at) AS at FROM done GROUP BY account_id) b
-		WHERE t.id = b.account_id AND t.id = ANY (ARRAY(SELECT account_id FROM done)))
+		WHERE u.id = ANY (string_to_array(current_setting('calhook.created', true), ',')))`
+
+// Statements of a group of creates after the first, on createdSQL's
+// parameters: the bumps of the calendars' and the accounts' version slots
+// ($7 is the slot), in id order, and the change records ($7 is their
+// type), whose ids come back with the events'.
+const (
+	bumpCreatedCalendarsSQL = createdSQL + `
+	INSERT INTO calendar_versions (calendar_id, slot, n, updated_at)
+	SELECT calendar_id, $7, count(*), max(updated_at) FROM done GROUP BY calendar_id ORDER BY calendar_id
+	ON CONFLICT (calendar_id, slot) DO UPDATE SET n = calendar_versions.n + excluded.n,
+		updated_at = greatest(calendar_versions.updated_at, excluded.updated_at)`
+	bumpCreatedAccountsSQL = createdSQL + `
+	INSERT INTO account_versions (account_id, slot, n, updated_at)
+	SELECT account_id, $7, count(*), max(updated_at) FROM done GROUP BY account_id ORDER BY account_id
+	ON CONFLICT (account_id, slot) DO UPDATE SET n = account_versions.n + excluded.n,
+		updated_at = greatest(account_versions.updated_at, excluded.updated_at)`
+	logCreatesSQL = createdSQL + `
 	INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
 	SELECT account_id, calendar_id, id, uid, $7, snapshot::jsonb, updated_at FROM done ORDER BY ord
 	RETURNING id, xid, event_id`
+)
 
 // onlyCreates reports whether every write of group creates an event.
 func onlyCreates(group []*eventWrite) bool {
@@ -142,8 +148,9 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 			})
 			return err
 		})
-	queueLocks(batch, "calendars", calendars)
-	queueLocks(batch, "accounts", accounts)
+	slot := versionSlot()
+	batch.Queue(bumpCreatedCalendarsSQL, ids, calendars, accounts, uids, updated, snapshots, slot)
+	batch.Queue(bumpCreatedAccountsSQL, ids, calendars, accounts, uids, updated, snapshots, slot)
 	byID := make(map[string]*eventWrite, n)
 	for _, w := range group {
 		byID[w.event.ID] = w

@@ -153,9 +153,7 @@ func insertChange(ctx context.Context, tx pgx.Tx, e *store.Event, typ string, at
 }
 
 // appendChange appends ch (with the event snapshot snap, or none) to the
-// change log inside tx and sets its ID. The caller must hold the lock of
-// the row that orders the change ids clients page through: the calendar's
-// for a change of a calendar, the account's for a change of the account.
+// change log inside tx and sets its ID and TxID.
 func appendChange(ctx context.Context, tx pgx.Tx, ch *store.Change, snap []byte) (*store.Change, error) {
 	if snap == nil {
 		snap = []byte(`{}`)

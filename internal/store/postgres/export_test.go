@@ -23,3 +23,8 @@ func (db *DB) CreateTogether(ctx context.Context, events []*store.Event) ([]*sto
 	}
 	return changes, errs
 }
+
+// PauseBeforeCommit makes every pipelined transaction (event writes) call
+// f once its statements have run, before it commits. Set it before the
+// store is used.
+func (db *DB) PauseBeforeCommit(f func()) { db.beforeCommit = f }

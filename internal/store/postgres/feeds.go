@@ -14,27 +14,38 @@ import (
 // FeedVersion returns a feed's version and the account's feed token in one
 // read.
 func (db *DB) FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error) {
-	st, err := feedState(ctx, db.pool, accountID, calendarID, "")
+	st, err := feedState(ctx, db.pool, accountID, calendarID, false)
 	if err != nil {
 		return nil, fmt.Errorf("feed version: %w", err)
 	}
 	return st, nil
 }
 
-// feedState reads a feed's state; lock, if not empty, is a locking clause
-// for the row that holds the version (the calendar's, or the account's).
-func feedState(ctx context.Context, q querier, accountID, calendarID, lock string) (*store.FeedState, error) {
+// feedState reads a feed's state. With lock, it first locks the row that
+// holds the version (the calendar's, or the account's) FOR UPDATE, which
+// waits for every event write of the feed in flight (they hold KEY SHARE
+// locks on those rows) and holds off new ones until tx ends; the state is
+// then read with a snapshot taken after the lock.
+func feedState(ctx context.Context, q querier, accountID, calendarID string, lock bool) (*store.FeedState, error) {
 	var st store.FeedState
+	if lock {
+		query := `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`
+		args := []any{accountID}
+		if calendarID != "" {
+			query, args = `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`, []any{calendarID, accountID}
+		}
+		var one int
+		if err := q.QueryRow(ctx, query, args...).Scan(&one); err != nil {
+			return nil, notFound(err)
+		}
+	}
 	var err error
 	if calendarID == "" {
-		err = q.QueryRow(ctx, `SELECT feed_token, feed_version, feed_updated_at FROM accounts WHERE id = $1 `+lock,
+		err = q.QueryRow(ctx, `SELECT feed_token, `+accountVersion+`, `+accountUpdated+` FROM accounts WHERE id = $1`,
 			accountID).Scan(&st.FeedToken, &st.Version, &st.UpdatedAt)
 	} else {
-		if lock != "" {
-			lock += " OF c"
-		}
-		err = q.QueryRow(ctx, `SELECT a.feed_token, c.version, c.updated_at FROM calendars c
-			JOIN accounts a ON a.id = c.account_id WHERE c.id = $1 AND c.account_id = $2 `+lock,
+		err = q.QueryRow(ctx, `SELECT a.feed_token, `+calendarVersion+`, `+calendarUpdated+` FROM calendars
+			JOIN accounts a ON a.id = calendars.account_id WHERE calendars.id = $1 AND calendars.account_id = $2`,
 			calendarID, accountID).Scan(&st.FeedToken, &st.Version, &st.UpdatedAt)
 	}
 	if err != nil {
@@ -49,7 +60,7 @@ func feedState(ctx context.Context, q querier, accountID, calendarID, lock strin
 func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
 	var fc *store.FeedContent
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		st, err := feedState(ctx, tx, accountID, calendarID, "")
+		st, err := feedState(ctx, tx, accountID, calendarID, false)
 		if err != nil {
 			return err
 		}

@@ -39,16 +39,18 @@ func queryHooks(ctx context.Context, q querier, where string, args ...any) ([]*s
 
 // RegisterHook creates or re-arms a hook in one transaction.
 //
-// It reads the feed's version with a share lock on the row that holds it,
-// so a feed write either commits first (and this registration sees the new
-// version and pings at once) or waits for this registration to commit (and
-// its fan-out finds the hook armed): no change falls between the two.
+// It reads the feed's version under an exclusive lock of the row that
+// holds it, which every event write of the feed holds a KEY SHARE lock on
+// until it commits: a feed write either commits first (and this
+// registration sees the new version and pings at once) or waits for this
+// registration to commit (and its fan-out finds the hook armed): no change
+// falls between the two.
 // New hooks take advisory locks on their cap keys, so registrations racing
 // on other nodes cannot overshoot a cap.
 func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error) {
 	var reg *store.HookRegistration
 	err := db.tx(ctx, func(tx *txn) error {
-		st, err := feedState(ctx, tx, p.AccountID, p.CalendarID, "FOR SHARE")
+		st, err := feedState(ctx, tx, p.AccountID, p.CalendarID, true)
 		if err != nil {
 			return err
 		}

@@ -77,19 +77,25 @@ func (db *DB) CalendarByHookToken(ctx context.Context, token string) (*store.Cal
 	return c, nil
 }
 
-// ApplyImport writes a poll's outcome in one transaction. It locks the
-// calendar row first (then the account's, as every write does), so the
-// version check and the writes are atomic.
+// ApplyImport writes a poll's outcome in one transaction. It first locks
+// the calendar row FOR UPDATE, which waits for the calendar's event writes
+// in flight and holds off new ones (they take KEY SHARE locks), then reads
+// the version, so the version check and the writes are atomic.
 func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*store.Change, error) {
 	var changes []*store.Change
 	err := db.tx(ctx, func(tx *txn) error {
 		changes = nil
-		var version int64
-		var kind string
-		err := tx.QueryRow(ctx, `SELECT version, kind FROM calendars WHERE id = $1 AND account_id = $2 FOR NO KEY UPDATE`,
-			p.CalendarID, p.AccountID).Scan(&version, &kind)
+		var one int
+		err := tx.QueryRow(ctx, `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`,
+			p.CalendarID, p.AccountID).Scan(&one)
 		if err != nil {
 			return notFound(err)
+		}
+		var version int64
+		var kind string
+		if err := tx.QueryRow(ctx, `SELECT `+calendarVersion+`, kind FROM calendars WHERE id = $1`, p.CalendarID).
+			Scan(&version, &kind); err != nil {
+			return err
 		}
 		writes := len(p.Create)+len(p.Update)+len(p.Delete) > 0
 		if writes && version != p.Version {
@@ -109,12 +115,6 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			changes = append(changes, chs...)
 		}
 		if p.SyncChange != "" {
-			if !writes {
-				// The account's lock orders its change ids (see appendChange).
-				if _, err := tx.Exec(ctx, `SELECT 1 FROM accounts WHERE id = $1 FOR NO KEY UPDATE`, p.AccountID); err != nil {
-					return err
-				}
-			}
 			ch, err := appendChange(ctx, tx, &store.Change{
 				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
 			}, nil)

@@ -4,11 +4,13 @@
 // It keeps the semantics of the SQLite adapter, which has one writer, under
 // concurrent writers on many nodes:
 //
-//   - Event writes are group-committed (see commitGroup). Writers lock the
-//     version rows in one order, calendars then accounts, each in id
-//     order, so they queue instead of deadlocking; a deadlock or
-//     serialization failure that slips through is retried with the whole
-//     transaction.
+//   - Event writes are group-committed (see commitGroup). They count
+//     towards versions in slot rows, a random slot per group, under KEY
+//     SHARE locks of the calendar and account rows, so writers of one
+//     calendar on several nodes do not queue on one row; what needs a
+//     version with no write in flight (iCal Hooks registrations, imports)
+//     locks the row FOR UPDATE. A deadlock or serialization failure is
+//     retried with the whole transaction.
 //   - A change id is drawn before its transaction commits, so ids need not
 //     follow commit order. The change log is read in transaction order
 //     instead, (xid, id), up to the oldest transaction still running: by
@@ -68,6 +70,10 @@ type DB struct {
 	closing   chan struct{}
 	committed chan struct{}
 	closeOnce sync.Once
+
+	// beforeCommit, set only by tests, runs in every pipelined
+	// transaction once all its statements but COMMIT have run.
+	beforeCommit func()
 }
 
 var _ store.Store = (*DB)(nil)
@@ -288,9 +294,10 @@ func (db *DB) tx(ctx context.Context, fn func(*txn) error) error {
 // the hot paths round trips are most of the cost: each one is two context
 // switches for the server process, and more on a virtual machine.
 type pipeTx struct {
-	conn     *pgxpool.Conn
-	notifier *notifier
-	begun    bool
+	conn         *pgxpool.Conn
+	notifier     *notifier
+	beforeCommit func()
+	begun        bool
 	outbox
 }
 
@@ -313,6 +320,13 @@ func (t *pipeTx) send(ctx context.Context, b *pgx.Batch) error {
 // if only they fail, commit still reports success, the write having
 // committed. Otherwise db.pipe hands them to the notifier.
 func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
+	if t.beforeCommit != nil {
+		if err := t.send(ctx, b); err != nil {
+			return err
+		}
+		t.beforeCommit()
+		b = &pgx.Batch{}
+	}
 	committed := false
 	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error {
 		committed = true
@@ -345,7 +359,7 @@ func (db *DB) pipe(ctx context.Context, fn func(*pipeTx) error) error {
 			return err
 		}
 		defer conn.Release()
-		t := &pipeTx{conn: conn, notifier: db.notifier}
+		t := &pipeTx{conn: conn, notifier: db.notifier, beforeCommit: db.beforeCommit}
 		err = fn(t)
 		if st := conn.Conn().PgConn().TxStatus(); st != 'I' {
 			if _, rerr := conn.Exec(context.WithoutCancel(ctx), "ROLLBACK"); rerr != nil {

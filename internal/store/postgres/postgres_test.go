@@ -142,11 +142,15 @@ func newFixture(t *testing.T, s store.Store) fixture {
 	return fixture{a, c}
 }
 
+// newEvent returns a new event of the fixture's calendar.
+func (f fixture) newEvent() *store.Event {
+	return &store.Event{ID: id.New("evt"), AccountID: f.account.ID, CalendarID: f.calendar.ID, UID: id.New("uid"),
+		Summary: "x", Start: base, End: base.Add(time.Hour), Status: store.StatusConfirmed, CreatedAt: base, UpdatedAt: base}
+}
+
 func (f fixture) event(t *testing.T, s store.Store) *store.Change {
 	t.Helper()
-	e := &store.Event{ID: id.New("evt"), AccountID: f.account.ID, CalendarID: f.calendar.ID, UID: id.New("uid"),
-		Summary: "x", Start: base, End: base.Add(time.Hour), Status: store.StatusConfirmed, CreatedAt: base, UpdatedAt: base}
-	ch, err := s.CreateEvent(context.Background(), e)
+	ch, err := s.CreateEvent(context.Background(), f.newEvent())
 	if err != nil {
 		t.Fatalf("CreateEvent: %v", err)
 	}
@@ -374,11 +378,15 @@ func TestListChangesWaitsForInFlightWriters(t *testing.T) {
 	}
 
 	// A writer that commits while ListChanges waits is listed at once.
+	committed := make(chan error, 1)
 	go func() {
 		time.Sleep(50 * time.Millisecond)
-		tx.Commit(ctx)
+		committed <- tx.Commit(ctx)
 	}()
 	chs := list(cursor)
+	if err := <-committed; err != nil {
+		t.Fatal(err)
+	}
 	if len(chs) != 2 || chs[0].ID != inflight || chs[1].ID != later.ID {
 		t.Fatalf("ListChanges after the commit = %d changes; want %d, then %d", len(chs), inflight, later.ID)
 	}
@@ -387,6 +395,79 @@ func TestListChangesWaitsForInFlightWriters(t *testing.T) {
 	}
 	if more := list(chs[1].Pos()); len(more) != 0 {
 		t.Errorf("ListChanges after the last = %d changes; want none", len(more))
+	}
+}
+
+// TestNodesWriteOneCalendarAtOnce holds one node's write of a calendar
+// between its statements and its commit. Another node's write of the same
+// calendar must commit meanwhile: writers no longer queue on the
+// calendar's version row. An iCal Hooks registration of the calendar's
+// feed must wait for the held write, and then see the version it made:
+// otherwise a consumer served the feed without that write would get no
+// ping for it.
+func TestNodesWriteOneCalendarAtOnce(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	a, b := open(t, u), open(t, u)
+	f := newFixture(t, b)
+	st, err := b.FeedVersion(ctx, f.account.ID, f.calendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0 := st.Version
+
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	a.PauseBeforeCommit(func() {
+		once.Do(func() {
+			close(held)
+			<-release
+		})
+	})
+	released := sync.OnceFunc(func() { close(release) })
+	defer released()
+	heldDone := make(chan error, 1)
+	go func() {
+		_, err := a.CreateEvent(ctx, f.newEvent())
+		heldDone <- err
+	}()
+	<-held
+
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := b.CreateEvent(wctx, f.newEvent()); err != nil {
+		t.Fatalf("write while another node's write of the calendar was in flight: %v", err)
+	}
+
+	registered := make(chan *store.HookRegistration, 1)
+	go func() {
+		reg, err := b.RegisterHook(ctx, store.RegisterHookParams{
+			Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
+				Host: "example.com", TokenHash: "t", ServedVersion: v0 + 1},
+			MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
+		})
+		if err != nil {
+			t.Errorf("RegisterHook: %v", err)
+		}
+		registered <- reg
+	}()
+	select {
+	case <-registered:
+		t.Fatal("RegisterHook returned while a write of the feed was in flight")
+	case <-time.After(300 * time.Millisecond):
+	}
+	released()
+	if err := <-heldDone; err != nil {
+		t.Fatalf("held write: %v", err)
+	}
+	// Served the feed at v0+1 (the other node's write), the consumer
+	// lacks the held write: the registration must ping at once.
+	if reg := <-registered; reg == nil || !reg.Pinged {
+		t.Errorf("registration at version %d after the held write committed = %+v; want a ping", v0+1, reg)
+	}
+	if st, err := b.FeedVersion(ctx, f.account.ID, f.calendar.ID); err != nil || st.Version != v0+2 {
+		t.Errorf("feed version after both writes = %+v, %v; want %d", st, err, v0+2)
 	}
 }
 
