@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/calhook/calhook/internal/store"
 )
@@ -28,3 +29,6 @@ func (db *DB) CreateTogether(ctx context.Context, events []*store.Event) ([]*sto
 // f once its statements have run, before it commits. Set it before the
 // store is used.
 func (db *DB) PauseBeforeCommit(f func()) { db.beforeCommit = f }
+
+// SetSettleWait sets how long ListChanges waits for older transactions.
+func (db *DB) SetSettleWait(d time.Duration) { db.settleWait = d }

@@ -96,7 +96,7 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 // follows on the next call.
 func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error) {
 	backoff := unsettledMin
-	deadline := time.Now().Add(settleWait)
+	deadline := time.Now().Add(db.settleWait)
 	for {
 		changes, unsettled, err := db.listSettled(ctx, p)
 		if err != nil {
@@ -114,8 +114,8 @@ func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*st
 	}
 }
 
-// How long ListChanges waits for the changes it holds back, and how often
-// it looks again.
+// How long ListChanges waits by default for the changes it holds back
+// (DB.settleWait), and how often it looks again.
 const (
 	settleWait   = time.Second
 	unsettledMin = time.Millisecond

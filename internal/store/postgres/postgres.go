@@ -71,6 +71,9 @@ type DB struct {
 	committed chan struct{}
 	closeOnce sync.Once
 
+	// settleWait bounds how long ListChanges waits for older
+	// transactions to end.
+	settleWait time.Duration
 	// beforeCommit, set only by tests, runs in every pipelined
 	// transaction once all its statements but COMMIT have run.
 	beforeCommit func()
@@ -98,7 +101,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 	}
-	db := &DB{pool: pool, writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{})}
+	db := &DB{pool: pool, settleWait: settleWait, writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{})}
 	db.notifier = newNotifier(pool, db.logger)
 	var schema *string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {

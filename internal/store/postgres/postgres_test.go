@@ -343,6 +343,9 @@ func TestListChangesWaitsForInFlightWriters(t *testing.T) {
 	ctx := context.Background()
 	u := storetest.PostgresSchema(t, postgresURL(t))
 	db := open(t, u)
+	// Tests that run alongside wait for this test's open transaction too:
+	// keep it short.
+	db.SetSettleWait(200 * time.Millisecond)
 	f := newFixture(t, db)
 	list := func(after store.ChangePos) []*store.Change {
 		t.Helper()
@@ -373,14 +376,14 @@ func TestListChangesWaitsForInFlightWriters(t *testing.T) {
 	if chs := list(cursor); len(chs) != 0 {
 		t.Fatalf("ListChanges while change %d was in flight = %d changes, the first %d; want none", inflight, len(chs), chs[0].ID)
 	}
-	if waited := time.Since(start); waited < 500*time.Millisecond {
+	if waited := time.Since(start); waited < 150*time.Millisecond {
 		t.Errorf("ListChanges gave up after %v; want it to wait for the writer first", waited)
 	}
 
 	// A writer that commits while ListChanges waits is listed at once.
 	committed := make(chan error, 1)
 	go func() {
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 		committed <- tx.Commit(ctx)
 	}()
 	chs := list(cursor)
