@@ -177,7 +177,8 @@ func (db *DB) commitGroup(group []*eventWrite) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), groupTimeout)
-	err := db.pipe(ctx, func(tx *pipeTx) error { return runGroup(ctx, tx, live) })
+	slot := db.versionSlot()
+	err := db.pipe(ctx, func(tx *pipeTx) error { return runGroup(ctx, tx, live, slot) })
 	cancel()
 	switch {
 	case err == nil:
@@ -234,13 +235,14 @@ func (w *eventWrite) finish(ch *store.Change, err error) {
 	close(w.done)
 }
 
-// runGroup writes the group's events, versions and changes inside tx, in
+// runGroup writes the group's events, versions and changes inside tx,
+// adding to version slot slot, in
 // two round trips, or one when the group only creates events (see
 // runCreates). It may run more than once (db.pipe retries deadlocks), so
 // it sets every write's outcome afresh.
-func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
+func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite, slot int16) error {
 	if onlyCreates(group) {
-		return runCreates(ctx, tx, group)
+		return runCreates(ctx, tx, group, slot)
 	}
 	batch := &pgx.Batch{}
 	for _, w := range group {
@@ -267,7 +269,6 @@ func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 	if len(done) == 0 {
 		return tx.commit(ctx, batch)
 	}
-	slot := versionSlot()
 	queueBumps(batch, "calendars", "calendar_versions", "calendar_id", calendars, slot)
 	queueBumps(batch, "accounts", "account_versions", "account_id", accounts, slot)
 	for _, w := range done {
@@ -324,8 +325,8 @@ func queueBumps(batch *pgx.Batch, owners, slots, column string, bumps map[string
 			updated_at = greatest(`+slots+`.updated_at, excluded.updated_at)`, ids, ns, at, slot)
 }
 
-// versionSlot picks the version slot a group adds to.
-func versionSlot() int16 { return int16(rand.IntN(versionSlots)) }
+// randomSlot picks the version slot a group adds to.
+func randomSlot() int16 { return int16(rand.IntN(versionSlots)) }
 
 // Statements of the first step of a group, one per write. Each reports
 // its outcome as a row rather than as an error, which would abort the

@@ -95,7 +95,7 @@ func onlyCreates(group []*eventWrite) bool {
 
 // runCreates runs a group of creates inside tx in one round trip, which
 // also commits it.
-func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
+func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite, slot int16) error {
 	n := len(group)
 	var (
 		ids, calendars, accounts, uids, recurrences = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -148,7 +148,6 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite) error {
 			})
 			return err
 		})
-	slot := versionSlot()
 	batch.Queue(bumpCreatedCalendarsSQL, ids, calendars, accounts, uids, updated, snapshots, slot)
 	batch.Queue(bumpCreatedAccountsSQL, ids, calendars, accounts, uids, updated, snapshots, slot)
 	byID := make(map[string]*eventWrite, n)

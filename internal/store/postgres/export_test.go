@@ -32,3 +32,6 @@ func (db *DB) PauseBeforeCommit(f func()) { db.beforeCommit = f }
 
 // SetSettleWait sets how long ListChanges waits for older transactions.
 func (db *DB) SetSettleWait(d time.Duration) { db.settleWait = d }
+
+// SetVersionSlot makes every group of event writes add to version slot n.
+func (db *DB) SetVersionSlot(n int16) { db.versionSlot = func() int16 { return n } }

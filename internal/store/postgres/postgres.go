@@ -71,6 +71,9 @@ type DB struct {
 	committed chan struct{}
 	closeOnce sync.Once
 
+	// versionSlot picks the version slot of each group of event writes
+	// (randomSlot; tests fix it).
+	versionSlot func() int16
 	// settleWait bounds how long ListChanges waits for older
 	// transactions to end.
 	settleWait time.Duration
@@ -101,7 +104,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 	}
-	db := &DB{pool: pool, settleWait: settleWait, writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{})}
+	db := &DB{pool: pool, versionSlot: randomSlot, settleWait: settleWait, writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{})}
 	db.notifier = newNotifier(pool, db.logger)
 	var schema *string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
