@@ -274,9 +274,12 @@ func (f *FanOut) unreserve(direct map[string]*store.Delivery) {
 // pings returns one iCal Hooks ping per armed hook of every feed whose
 // content the changes touched: the calendar's own feed and the account's
 // all-calendars feed. Storing a ping disarms its hook (one-shot), so a batch
-// of changes costs each hook one HEAD.
+// of changes costs each hook one HEAD. A hook whose consumer was served
+// every one of those changes already (they all come before its ArmedAt:
+// it fetched the feed between their commit and this fan-out) is left
+// armed, unpinged.
 func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Time) ([]*store.Message, error) {
-	last := map[store.FeedKey]int64{}
+	last := map[store.FeedKey]*store.Change{} // changes come in log order
 	var feeds []store.FeedKey
 	for _, ch := range changes {
 		if ch.CalendarID == "" || !strings.HasPrefix(ch.Type, "calendar.event.") {
@@ -286,7 +289,7 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 			if _, ok := last[k]; !ok {
 				feeds = append(feeds, k)
 			}
-			last[k] = ch.ID
+			last[k] = ch
 		}
 	}
 	hooks, err := f.store.ArmedHooks(ctx, feeds)
@@ -295,9 +298,13 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 	}
 	msgs := make([]*store.Message, 0, len(hooks))
 	for _, h := range hooks {
+		ch := last[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}]
+		if ch == nil || ch.Pos().Before(h.ArmedAt) {
+			continue
+		}
 		msgs = append(msgs, &store.Message{
 			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
-			ChangeID:  last[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}],
+			ChangeID:  ch.ID,
 			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(f.baseURL, h.AccountID, h.CalendarID)),
 			NextAttemptAt: now, CreatedAt: now,
 		})

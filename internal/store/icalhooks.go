@@ -49,7 +49,11 @@ type Hook struct {
 	Armed      bool
 	Verified   bool
 	// ServedVersion is the feed version the latest registration was served.
-	ServedVersion     int64
+	ServedVersion int64
+	// ArmedAt is the change log position from which changes ping the
+	// hook: every change before it was in the feed version its latest
+	// registration was served, so the consumer has it already.
+	ArmedAt           ChangePos
 	FirstRegisteredAt time.Time
 	LastRegisteredAt  time.Time
 	LastPingAt        time.Time

@@ -478,6 +478,62 @@ func TestNodesWriteOneCalendarAtOnce(t *testing.T) {
 	}
 }
 
+// TestHookArmedAt: a hook registered after a change committed is armed
+// past that change, and before every change that commits later, even one
+// of a transaction that was already running.
+func TestHookArmedAt(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	db := open(t, u)
+	f := newFixture(t, db)
+	before := f.event(t, db)
+
+	tx, err := connect(t, u).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx)
+	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // running, with an xid
+		t.Fatal(err)
+	}
+	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := db.RegisterHook(ctx, store.RegisterHookParams{
+		Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
+			Host: "example.com", TokenHash: "t", ServedVersion: st.Version},
+		MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
+	})
+	if err != nil || reg.Pinged || !reg.Hook.Armed {
+		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
+	}
+	armedAt := reg.Hook.ArmedAt
+	if !before.Pos().Before(armedAt) {
+		t.Errorf("hook armed at %+v; want after the change %+v its consumer was served", armedAt, before.Pos())
+	}
+	var late store.Change
+	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id, xid`,
+		f.account.ID, f.calendar.ID, store.ChangeSyncFailed).Scan(&late.ID, &late.TxID); err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	after := f.event(t, db)
+	for _, ch := range []*store.Change{&late, after} {
+		if ch.Pos().Before(armedAt) {
+			t.Errorf("change %+v, committed after the registration, is before the hook's position %+v", ch.Pos(), armedAt)
+		}
+	}
+	hooks, err := db.ArmedHooks(ctx, []store.FeedKey{{AccountID: f.account.ID, CalendarID: f.calendar.ID}})
+	if err != nil || len(hooks) != 1 || hooks[0].ArmedAt != armedAt {
+		t.Errorf("ArmedHooks = %v, %v; want the hook armed at %+v", hooks, err, armedAt)
+	}
+}
+
 // TestFanOutAcrossNodes has three nodes run fan-out steps at once while
 // changes are written: every change must get its message exactly once.
 func TestFanOutAcrossNodes(t *testing.T) {

@@ -12,13 +12,15 @@ import (
 )
 
 const hookColumns = `seq, id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified,
-	served_version, first_registered_at, last_registered_at, last_ping_at, last_ping_status, last_ping_error, failures`
+	served_version, first_registered_at, last_registered_at, last_ping_at, last_ping_status, last_ping_error, failures,
+	armed_at`
 
 func scanHook(row interface{ Scan(...any) error }) (*store.Hook, error) {
 	var h store.Hook
 	var first, last, ping int64
 	if err := row.Scan(&h.Seq, &h.ID, &h.AccountID, &h.CalendarID, &h.URL, &h.Host, &h.TokenHash, &h.ClientIP, &h.UserAgent,
-		&h.Armed, &h.Verified, &h.ServedVersion, &first, &last, &ping, &h.LastPingStatus, &h.LastPingError, &h.Failures); err != nil {
+		&h.Armed, &h.Verified, &h.ServedVersion, &first, &last, &ping, &h.LastPingStatus, &h.LastPingError, &h.Failures,
+		&h.ArmedAt.ID); err != nil {
 		return nil, notFound(err)
 	}
 	h.FirstRegisteredAt, h.LastRegisteredAt, h.LastPingAt = fromMicros(first), fromMicros(last), optMicros(ping)
@@ -50,6 +52,12 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 		if err != nil {
 			return err
 		}
+		// Writes commit one at a time, drawing change ids in order: every
+		// change up to the newest is in the version just read.
+		var armedAt store.ChangePos
+		if err := tx.QueryRowContext(ctx, `SELECT coalesce(max(id), 0) + 1 FROM changes`).Scan(&armedAt.ID); err != nil {
+			return err
+		}
 		reg = &store.HookRegistration{}
 		h, err := scanHook(tx.QueryRowContext(ctx, `SELECT `+hookColumns+` FROM icalhooks
 			WHERE account_id = ? AND calendar_id = ? AND url = ?`, p.AccountID, p.CalendarID, p.URL))
@@ -62,12 +70,12 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			h.ID = id.New("hook")
 			h.Verified = !p.Verify
 			h.Armed = h.Verified
-			h.FirstRegisteredAt, h.LastRegisteredAt = p.Now, p.Now
+			h.FirstRegisteredAt, h.LastRegisteredAt, h.ArmedAt = p.Now, p.Now, armedAt
 			err = tx.QueryRowContext(ctx, `INSERT INTO icalhooks
 				(id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified, served_version,
-				 first_registered_at, last_registered_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+				 first_registered_at, last_registered_at, armed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 				h.ID, h.AccountID, h.CalendarID, h.URL, h.Host, h.TokenHash, h.ClientIP, h.UserAgent, h.Armed, h.Verified,
-				h.ServedVersion, micros(p.Now), micros(p.Now)).Scan(&h.Seq)
+				h.ServedVersion, micros(p.Now), micros(p.Now), armedAt.ID).Scan(&h.Seq)
 			if err != nil {
 				return err
 			}
@@ -76,10 +84,10 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			return err
 		default:
 			h.TokenHash, h.ClientIP, h.UserAgent = p.TokenHash, p.ClientIP, p.UserAgent
-			h.ServedVersion, h.LastRegisteredAt, h.Armed = p.ServedVersion, p.Now, h.Verified
+			h.ServedVersion, h.LastRegisteredAt, h.Armed, h.ArmedAt = p.ServedVersion, p.Now, h.Verified, armedAt
 			if _, err := tx.ExecContext(ctx, `UPDATE icalhooks SET token_hash = ?, client_ip = ?, user_agent = ?,
-				served_version = ?, last_registered_at = ?, armed = verified WHERE id = ?`,
-				h.TokenHash, h.ClientIP, h.UserAgent, h.ServedVersion, micros(p.Now), h.ID); err != nil {
+				served_version = ?, last_registered_at = ?, armed = verified, armed_at = ? WHERE id = ?`,
+				h.TokenHash, h.ClientIP, h.UserAgent, h.ServedVersion, micros(p.Now), armedAt.ID, h.ID); err != nil {
 				return err
 			}
 		}
