@@ -18,16 +18,16 @@ import (
 
 func ptr[T any](v T) *T { return &v }
 
-// TestRegistrationRacingAChange: a change that lands between the render of
-// the feed and the registration of its hook still pings the hook, at once.
-func TestRegistrationRacingAChange(t *testing.T) {
-	t.Parallel()
+// newFeed opens a SQLite store with an account and one calendar, whose
+// feed the tests register hooks for.
+func newFeed(t *testing.T) (*sqlite.DB, *store.Account, *calendar.Service, *store.Calendar) {
+	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer db.Close()
+	t.Cleanup(func() { db.Close() })
 	a, err := account.NewService(db, nil, nil).Create(ctx, "Acme")
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +37,15 @@ func TestRegistrationRacingAChange(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return db, a.Account, cals, cal
+}
+
+// TestRegistrationRacingAChange: a change that lands between the render of
+// the feed and the registration of its hook still pings the hook, at once.
+func TestRegistrationRacingAChange(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, a, cals, cal := newFeed(t)
 	pinged := 0
 	svc := icalhooks.NewService(icalhooks.Config{
 		Store: db, BaseURL: "https://calhook.example", Pinged: func() { pinged++ },
@@ -84,20 +93,7 @@ func TestRegistrationRacingAChange(t *testing.T) {
 func TestNoPingForAChangeTheConsumerHas(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	a, err := account.NewService(db, nil, nil).Create(ctx, "Acme")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cals := calendar.NewService(db, nil, nil)
-	cal, err := cals.CreateCalendar(ctx, a.ID, calendar.CalendarInput{Name: ptr("Beach")})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, a, cals, cal := newFeed(t)
 	fanout := delivery.NewFanOut(delivery.FanOutConfig{Store: db, BaseURL: "https://calhook.example"})
 	if _, err := fanout.RunOnce(ctx); err != nil { // past the calendar's creation
 		t.Fatal(err)
