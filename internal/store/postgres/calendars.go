@@ -126,10 +126,8 @@ func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 // and removes the calendar with its events, in one transaction.
 func (db *DB) DeleteCalendar(ctx context.Context, accountID, id string, now time.Time) error {
 	err := db.tx(ctx, func(tx *txn) error {
-		var one int
-		if err := tx.QueryRow(ctx, `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`,
-			id, accountID).Scan(&one); err != nil {
-			return notFound(err)
+		if err := lockFeed(ctx, tx, accountID, id); err != nil {
+			return err
 		}
 		if err := bumpAccount(ctx, tx, accountID, now); err != nil {
 			return err

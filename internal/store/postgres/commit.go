@@ -235,11 +235,10 @@ func (w *eventWrite) finish(ch *store.Change, err error) {
 	close(w.done)
 }
 
-// runGroup writes the group's events, versions and changes inside tx,
-// adding to version slot slot, in
-// two round trips, or one when the group only creates events (see
-// runCreates). It may run more than once (db.pipe retries deadlocks), so
-// it sets every write's outcome afresh.
+// runGroup writes the group's events, version slots (slot) and changes
+// inside tx, in two round trips, or one when the group only creates events
+// (see runCreates). It may run more than once (db.pipe retries deadlocks),
+// so it sets every write's outcome afresh.
 func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite, slot int16) error {
 	if onlyCreates(group) {
 		return runCreates(ctx, tx, group, slot)

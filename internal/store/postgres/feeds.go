@@ -21,22 +21,14 @@ func (db *DB) FeedVersion(ctx context.Context, accountID, calendarID string) (*s
 	return st, nil
 }
 
-// feedState reads a feed's state. With lock, it first locks the row that
-// holds the version (the calendar's, or the account's) FOR UPDATE, which
-// waits for every event write of the feed in flight (they hold KEY SHARE
-// locks on those rows) and holds off new ones until tx ends; the state is
-// then read with a snapshot taken after the lock.
+// feedState reads a feed's state. With lock, it first locks the feed
+// (lockFeed), so the state is read with a snapshot taken after every
+// write of the feed in flight committed.
 func feedState(ctx context.Context, q querier, accountID, calendarID string, lock bool) (*store.FeedState, error) {
 	var st store.FeedState
 	if lock {
-		query := `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`
-		args := []any{accountID}
-		if calendarID != "" {
-			query, args = `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`, []any{calendarID, accountID}
-		}
-		var one int
-		if err := q.QueryRow(ctx, query, args...).Scan(&one); err != nil {
-			return nil, notFound(err)
+		if err := lockFeed(ctx, q, accountID, calendarID); err != nil {
+			return nil, err
 		}
 	}
 	var err error
@@ -53,6 +45,19 @@ func feedState(ctx context.Context, q querier, accountID, calendarID string, loc
 	}
 	st.UpdatedAt = utc(st.UpdatedAt)
 	return &st, nil
+}
+
+// lockFeed locks the row that holds a feed's version, the calendar's (of
+// the account) or, when calendarID is empty, the account's, FOR UPDATE:
+// that waits for the feed's event writes in flight, which hold KEY SHARE
+// locks on it, and holds off new ones until the transaction ends.
+func lockFeed(ctx context.Context, q querier, accountID, calendarID string) error {
+	query, args := `SELECT 1 FROM accounts WHERE id = $1 FOR UPDATE`, []any{accountID}
+	if calendarID != "" {
+		query, args = `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`, []any{calendarID, accountID}
+	}
+	var one int
+	return notFound(q.QueryRow(ctx, query, args...).Scan(&one))
 }
 
 // FeedContent reads a feed's calendars and events in one repeatable-read

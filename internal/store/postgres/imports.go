@@ -78,18 +78,14 @@ func (db *DB) CalendarByHookToken(ctx context.Context, token string) (*store.Cal
 }
 
 // ApplyImport writes a poll's outcome in one transaction. It first locks
-// the calendar row FOR UPDATE, which waits for the calendar's event writes
-// in flight and holds off new ones (they take KEY SHARE locks), then reads
-// the version, so the version check and the writes are atomic.
+// the calendar (lockFeed), then reads the version, so the version check
+// and the writes are atomic.
 func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*store.Change, error) {
 	var changes []*store.Change
 	err := db.tx(ctx, func(tx *txn) error {
 		changes = nil
-		var one int
-		err := tx.QueryRow(ctx, `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2 FOR UPDATE`,
-			p.CalendarID, p.AccountID).Scan(&one)
-		if err != nil {
-			return notFound(err)
+		if err := lockFeed(ctx, tx, p.AccountID, p.CalendarID); err != nil {
+			return err
 		}
 		var version int64
 		var kind string
@@ -130,7 +126,7 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 		}
 		// A poll request that arrived during this poll brings the next one
 		// forward; requested_poll_at stays set until a claim serves it.
-		_, err = tx.Exec(ctx, `UPDATE calendars SET
+		_, err := tx.Exec(ctx, `UPDATE calendars SET
 				sync_etag = $1, sync_last_modified = $2, sync_body_hash = $3, last_sync_at = $4, last_success_at = $5,
 				last_change_at = $6, last_error = $7, sync_failures = $8, event_count = `+count+`,
 				next_poll_at = least(requested_poll_at, $10), lease_until = NULL

@@ -157,6 +157,36 @@ func (f fixture) event(t *testing.T, s store.Store) *store.Change {
 	return ch
 }
 
+// holdChange begins a transaction on its own connection to u that appends
+// a change of the fixture's calendar and stays open: a writer in flight.
+// The test commits it or leaves it to roll back.
+func (f fixture) holdChange(t *testing.T, u string) (pgx.Tx, *store.Change) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := connect(t, u).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { tx.Rollback(ctx) })
+	var ch store.Change
+	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id, xid`,
+		f.account.ID, f.calendar.ID, store.ChangeSyncFailed).Scan(&ch.ID, &ch.TxID); err != nil {
+		t.Fatal(err)
+	}
+	return tx, &ch
+}
+
+// hookParams registers a hook of the fixture's calendar feed, served at
+// version served.
+func (f fixture) hookParams(served int64) store.RegisterHookParams {
+	return store.RegisterHookParams{
+		Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
+			Host: "example.com", TokenHash: "t", ServedVersion: served},
+		MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
+	}
+}
+
 // recv waits for want on ch, skipping other values.
 func recv(t *testing.T, ch <-chan string, want string) {
 	t.Helper()
@@ -300,17 +330,8 @@ func TestFanOutWaitsForInFlightWriters(t *testing.T) {
 	slow, fast := newFixture(t, db), newFixture(t, db)
 	readIDs(t, db) // past the setup's changes (none, but the step must run)
 
-	tx, err := connect(t, u).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	var inflight int64
-	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id`,
-		slow.account.ID, slow.calendar.ID, store.ChangeSyncFailed).Scan(&inflight); err != nil {
-		t.Fatal(err)
-	}
+	tx, held := slow.holdChange(t, u)
+	inflight := held.ID
 	later := fast.event(t, db)
 	if later.ID <= inflight {
 		t.Fatalf("committed change %d is not after the in-flight %d", later.ID, inflight)
@@ -360,17 +381,8 @@ func TestListChangesWaitsForInFlightWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tx, err := connect(t, u).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	var inflight int64
-	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id`,
-		f.account.ID, f.calendar.ID, store.ChangeSyncFailed).Scan(&inflight); err != nil {
-		t.Fatal(err)
-	}
+	tx, held := f.holdChange(t, u)
+	inflight := held.ID
 	later := f.event(t, db)
 	start := time.Now()
 	if chs := list(cursor); len(chs) != 0 {
@@ -449,11 +461,7 @@ func TestNodesWriteOneCalendarAtOnce(t *testing.T) {
 
 	registered := make(chan *store.HookRegistration, 1)
 	go func() {
-		reg, err := b.RegisterHook(ctx, store.RegisterHookParams{
-			Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
-				Host: "example.com", TokenHash: "t", ServedVersion: v0 + 1},
-			MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
-		})
+		reg, err := b.RegisterHook(ctx, f.hookParams(v0+1))
 		if err != nil {
 			t.Errorf("RegisterHook: %v", err)
 		}
@@ -489,23 +497,12 @@ func TestHookArmedAt(t *testing.T) {
 	f := newFixture(t, db)
 	before := f.event(t, db)
 
-	tx, err := connect(t, u).Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil { // running, with an xid
-		t.Fatal(err)
-	}
+	tx, late := f.holdChange(t, u) // running during the registration
 	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	reg, err := db.RegisterHook(ctx, store.RegisterHookParams{
-		Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
-			Host: "example.com", TokenHash: "t", ServedVersion: st.Version},
-		MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
-	})
+	reg, err := db.RegisterHook(ctx, f.hookParams(st.Version))
 	if err != nil || reg.Pinged || !reg.Hook.Armed {
 		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
 	}
@@ -513,17 +510,11 @@ func TestHookArmedAt(t *testing.T) {
 	if !before.Pos().Before(armedAt) {
 		t.Errorf("hook armed at %+v; want after the change %+v its consumer was served", armedAt, before.Pos())
 	}
-	var late store.Change
-	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id, xid`,
-		f.account.ID, f.calendar.ID, store.ChangeSyncFailed).Scan(&late.ID, &late.TxID); err != nil {
-		t.Fatal(err)
-	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	after := f.event(t, db)
-	for _, ch := range []*store.Change{&late, after} {
+	for _, ch := range []*store.Change{late, after} {
 		if ch.Pos().Before(armedAt) {
 			t.Errorf("change %+v, committed after the registration, is before the hook's position %+v", ch.Pos(), armedAt)
 		}
