@@ -35,3 +35,21 @@ func (db *DB) SetSettleWait(d time.Duration) { db.settleWait = d }
 
 // SetVersionSlot makes every group of event writes add to version slot n.
 func (db *DB) SetVersionSlot(n int16) { db.versionSlot = func() int16 { return n } }
+
+// SetNotifyWindow sets the shortest time between two batches of
+// notifications, and how long a batch waits for a write to ride on.
+func (db *DB) SetNotifyWindow(window, grace time.Duration) {
+	n := db.notifier
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.window, n.grace = window, grace
+}
+
+// EndNotifyWindow ends the current window, but not the grace after it:
+// the next write to commit takes the queued notifications.
+func (db *DB) EndNotifyWindow() {
+	n := db.notifier
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.lastSent = time.Now().Add(-n.window)
+}

@@ -13,32 +13,42 @@ import (
 // note is one notification: a channel and a payload.
 type note struct{ channel, payload string }
 
-// notifier sends the notifications of committed writes, outside the
-// writing transactions and at a bounded rate.
+// notifier sends the notifications of committed writes to the other
+// nodes, at a bounded rate, and mostly inside the writing transactions.
 //
-// PostgreSQL serializes the commits of all transactions that notify: such
-// a transaction holds a database-wide lock from queueing its notifications
-// until its commit is on disk. A write that notified in its own
-// transaction would wait for every other notifying write's WAL flush; this
-// capped the whole pipeline at about a thousand commits a second. Sent
-// after the write committed instead, in a transaction that writes nothing
-// and commits with synchronous_commit off, a notification holds the lock
-// for microseconds.
+// Notifying is dear in PostgreSQL, in two ways:
+//   - It serializes the commits of all transactions that notify: one
+//     holds a database-wide lock from queueing its notifications until its
+//     commit is on disk. When every write notified, this capped the whole
+//     pipeline at about a thousand commits a second.
+//   - A transaction that notifies gets a transaction id and a commit
+//     record even if it writes nothing. Notifications sent after their
+//     writes, in transactions of their own, cost 3 nodes a fifth of their
+//     throughput; pg-throughput got it back with none sent at all.
 //
-// Every node hears every node's notifications, so their cost grows with
-// the square of the nodes. A node therefore sends at most one batch of
-// notifications per notifyWindow: the first after a quiet window goes out
-// at once (with the commit that made it, see pipeTx.commit), those that
-// come within the window are merged, duplicates dropped, and sent when it
-// ends. Other nodes thus learn of a write within notifyWindow plus the
-// notification's own delay.
+// Every node hears every node's notifications, so their cost also grows
+// with the square of the nodes. A node therefore sends at most one batch
+// of notifications per notifyWindow, and a batch rides inside a write: the
+// first group of writes to commit after the window ends takes what
+// accumulated since the last batch, merged and without duplicates, and
+// sends it with its own in its transaction (see pipeTx.commit). Only that
+// group waits for other nodes' notifying commits. Notes that no write
+// takes within rideGrace after the window ends go out in a transaction of
+// their own, with synchronous_commit off. Other nodes thus learn of a
+// write within notifyWindow plus rideGrace at most, at once after a quiet
+// window.
 //
-// A notification is lost only if the node dies between its write's commit
-// and the send: other nodes then learn of the write from their periodic
-// polls, as when their listening connection drops.
+// A notification that rides is sent if and only if its write commits. One
+// that waits for a ride is lost only if the node dies first: other nodes
+// then learn of the write from their periodic polls, as when their
+// listening connection drops.
 type notifier struct {
 	pool *pgxpool.Pool
 	log  func() *slog.Logger
+
+	// window is the shortest time between two batches (notifyWindow),
+	// grace how long a batch waits for a write to ride on (rideGrace).
+	window, grace time.Duration
 
 	mu       sync.Mutex
 	pending  []note
@@ -54,29 +64,45 @@ type notifier struct {
 // notifications.
 const notifyWindow = 10 * time.Millisecond
 
+// rideGrace is how long after its window ends a batch of notifications
+// waits for a write to ride on, before it goes out alone. Under load a
+// node's groups of writes commit every few milliseconds.
+const rideGrace = notifyWindow
+
 func newNotifier(pool *pgxpool.Pool, log func() *slog.Logger) *notifier {
 	return &notifier{
-		pool: pool, log: log, queued: map[note]bool{},
+		pool: pool, log: log, queued: map[note]bool{}, window: notifyWindow, grace: rideGrace,
 		wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
-// now reports whether a batch of notifications may go out at once, and if
-// so counts it as sent: nothing is waiting and the window since the last
-// batch is over.
-func (n *notifier) now() bool {
+// ride returns the batch a committing transaction is to send, own with
+// everything queued, if the window since the last batch is over, and
+// counts it as sent; otherwise it returns nil. If the transaction fails
+// to commit, its caller gives the batch back with send.
+func (n *notifier) ride(own []note) []note {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	t := time.Now()
-	if len(n.pending) > 0 || t.Sub(n.lastSent) < notifyWindow {
-		return false
+	if t.Sub(n.lastSent) < n.window {
+		return nil
 	}
 	n.lastSent = t
-	return true
+	if len(n.pending) == 0 {
+		return own
+	}
+	queued := n.queued
+	batch := n.take()
+	for _, nt := range own {
+		if !queued[nt] {
+			batch = append(batch, nt)
+		}
+	}
+	return batch
 }
 
-// send queues notes; they go out when the current window ends, or at once
-// if it has. It never blocks.
+// send queues notes; they ride on the next write that commits after the
+// current window, or go out alone rideGrace later. It never blocks.
 func (n *notifier) send(notes ...note) {
 	if len(notes) == 0 {
 		return
@@ -89,13 +115,11 @@ func (n *notifier) send(notes ...note) {
 		}
 	}
 	n.mu.Unlock()
-	select {
-	case n.wake <- struct{}{}:
-	default:
-	}
+	n.poke()
 }
 
-// run sends what is queued, a window after the last batch, until close.
+// run sends what is queued and was not taken by a write, rideGrace after
+// its window ended, until close.
 func (n *notifier) run() {
 	defer close(n.done)
 	timer := time.NewTimer(time.Hour)
@@ -108,7 +132,7 @@ func (n *notifier) run() {
 			return
 		}
 		n.mu.Lock()
-		wait := time.Until(n.lastSent.Add(notifyWindow))
+		wait := time.Until(n.lastSent.Add(n.window + n.grace))
 		n.mu.Unlock()
 		if wait > 0 {
 			timer.Reset(wait)
@@ -119,7 +143,7 @@ func (n *notifier) run() {
 				return
 			}
 		}
-		n.flush()
+		n.flushLate()
 	}
 }
 
@@ -129,15 +153,50 @@ func (n *notifier) close() {
 	<-n.done
 }
 
-// flush sends every queued notification in one transaction.
+// flushLate sends what is queued if no write took it on time. A ride
+// taken meanwhile restarted the window; then the loop comes back when it
+// ends.
+func (n *notifier) flushLate() {
+	n.mu.Lock()
+	if time.Since(n.lastSent) < n.window+n.grace {
+		n.mu.Unlock()
+		n.poke()
+		return
+	}
+	notes := n.take()
+	n.mu.Unlock()
+	n.sendAlone(notes)
+}
+
+// poke wakes run.
+func (n *notifier) poke() {
+	select {
+	case n.wake <- struct{}{}:
+	default:
+	}
+}
+
+// flush sends everything queued.
 func (n *notifier) flush() {
 	n.mu.Lock()
+	notes := n.take()
+	n.mu.Unlock()
+	n.sendAlone(notes)
+}
+
+// take empties the queue and returns what was in it, counting it as sent
+// if anything was. n.mu must be held.
+func (n *notifier) take() []note {
 	notes := n.pending
 	n.pending, n.queued = nil, map[note]bool{}
 	if len(notes) > 0 {
 		n.lastSent = time.Now()
 	}
-	n.mu.Unlock()
+	return notes
+}
+
+// sendAlone sends notes in one transaction of their own.
+func (n *notifier) sendAlone(notes []note) {
 	if len(notes) == 0 {
 		return
 	}
@@ -145,21 +204,29 @@ func (n *notifier) flush() {
 	defer cancel()
 	// One implicit transaction, one round trip.
 	batch := &pgx.Batch{}
-	queueNotify(batch, notes)
+	queueNotifyAlone(batch, notes)
 	err := n.pool.SendBatch(ctx, batch).Close()
 	if err != nil {
 		n.log().Warn("notify other nodes; they catch up by polling", "error", err, "notifications", len(notes))
 	}
 }
 
-// queueNotify adds to b the statements that send notes, with
-// synchronous_commit off for the transaction they run in: it should be
-// one of their own (an implicit one, outside BEGIN and COMMIT).
+// queueNotify adds to b the statement that sends notes. Inside a
+// transaction they go out when it commits; outside one, queueNotifyAlone
+// gives them a cheaper implicit transaction of their own.
 func queueNotify(b *pgx.Batch, notes []note) {
 	channels, payloads := make([]string, len(notes)), make([]string, len(notes))
 	for i, nt := range notes {
 		channels[i], payloads[i] = nt.channel, nt.payload
 	}
-	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
 	b.Queue(`SELECT pg_notify(c, p) FROM unnest($1::text[], $2::text[]) AS n(c, p)`, channels, payloads)
+}
+
+// queueNotifyAlone adds to b the statements that send notes in a
+// transaction of their own (an implicit one, outside BEGIN and COMMIT),
+// with synchronous_commit off: it then holds PostgreSQL's notification
+// lock only for a moment.
+func queueNotifyAlone(b *pgx.Batch, notes []note) {
+	b.Queue(`SELECT set_config('synchronous_commit', 'off', true)`)
+	queueNotify(b, notes)
 }

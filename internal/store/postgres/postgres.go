@@ -18,8 +18,8 @@
 //     both (see ListChanges).
 //   - Claims lock queue rows with FOR UPDATE SKIP LOCKED, and rate limiter
 //     rows in key order, so two nodes never hand out the same rate slot.
-//   - Writes notify other nodes right after they commit, at a bounded rate
-//     (see Listen and notifier).
+//   - Writes notify other nodes, at a bounded rate and mostly from inside
+//     the writing transactions (see Listen and notifier).
 //   - The hot paths send their statements in pipelined batches: a round
 //     trip costs more than most statements (see pipeTx).
 package postgres
@@ -305,6 +305,8 @@ type pipeTx struct {
 	beforeCommit func()
 	begun        bool
 	outbox
+	// unsent are the notifications a failed commit was to send.
+	unsent []note
 }
 
 // send runs b as the transaction's next batch.
@@ -318,13 +320,10 @@ func (t *pipeTx) send(ctx context.Context, b *pgx.Batch) error {
 
 // commit runs b as the transaction's last batch and commits it.
 //
-// The notifications the transaction asked for ride in the same batch,
-// after COMMIT, when the notifier lets them go at once: statements that
-// follow COMMIT run in an implicit transaction of their own, given
-// synchronous_commit off, so that it holds PostgreSQL's notification lock
-// only for a moment (see notifier). They go out only if COMMIT succeeded;
-// if only they fail, commit still reports success, the write having
-// committed. Otherwise db.pipe hands them to the notifier.
+// The notifications the transaction asked for ride in it, with what the
+// node's other writes queued since, when the notifier's window is over
+// (see notifier): PostgreSQL sends them when, and only if, it commits.
+// Otherwise, or if the commit fails, db.pipe hands them to the notifier.
 func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
 	if t.beforeCommit != nil {
 		if err := t.send(ctx, b); err != nil {
@@ -333,24 +332,31 @@ func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
 		t.beforeCommit()
 		b = &pgx.Batch{}
 	}
+	var riding []note
+	if len(t.notes) > 0 {
+		riding = t.notifier.ride(t.notes)
+	}
+	if len(riding) > 0 {
+		queueNotify(b, riding)
+	}
 	committed := false
 	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error {
 		committed = true
 		return nil
 	})
-	riding := len(t.notes) > 0 && t.notifier.now()
-	if riding {
-		queueNotify(b, t.notes)
-	}
 	err := t.send(ctx, b)
 	if st := t.conn.Conn().PgConn().TxStatus(); committed && st == 'I' {
-		if riding {
+		if riding != nil {
 			t.notes = nil // sent
 		}
 		return nil
 	} else if err == nil {
 		err = fmt.Errorf("commit left the transaction in state %c", st)
 	}
+	// The queued notes of other writes, which did commit, go back. So do
+	// the transaction's own: its outcome may be unknown, and a needless
+	// notification costs a cache refill at worst.
+	t.unsent = riding
 	return err
 }
 
@@ -377,6 +383,8 @@ func (db *DB) pipe(ctx context.Context, fn func(*pipeTx) error) error {
 		}
 		if err == nil {
 			db.notifier.send(t.notes...)
+		} else {
+			db.notifier.send(t.unsent...)
 		}
 		return err
 	})

@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -272,6 +273,56 @@ func TestListen(t *testing.T) {
 		t.Fatal(err)
 	}
 	recv(t, got, f.account.ID+":")
+}
+
+// TestNotesRideOnLaterWrites checks that notifications queued within a
+// window go out with the next write after it, and that the queued ones a
+// write took go back when its commit fails, to go out with the next.
+func TestNotesRideOnLaterWrites(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	app := "calhook_test_" + id.New("n")
+	writer, listener := open(t, u+"&application_name="+app), open(t, u)
+	var failNext atomic.Bool
+	kill := connect(t, u)
+	writer.PauseBeforeCommit(func() {
+		if failNext.Swap(false) {
+			var killed int
+			if err := kill.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity
+				WHERE application_name = $1 AND state = 'idle in transaction'`, app).Scan(&killed); err != nil || killed != 1 {
+				t.Errorf("kill the committing connection: killed %d, %v", killed, err)
+			}
+		}
+	})
+	got := listen(t, listener)
+	f1, f2, f3 := newFixture(t, writer), newFixture(t, writer), newFixture(t, writer)
+	key := func(f fixture) string { return f.account.ID + ":" + f.calendar.ID }
+
+	recv(t, got, key(f3)+" (calendar)") // the notifier has sent everything
+	// Nothing goes out alone: only writes carry notifications.
+	writer.SetNotifyWindow(time.Hour, time.Hour)
+	writer.EndNotifyWindow()
+	f1.event(t, writer)
+	recv(t, got, key(f1))
+	f2.event(t, writer) // within the window: queued
+
+	writer.EndNotifyWindow()
+	failNext.Store(true)
+	if _, err := writer.CreateEvent(ctx, f3.newEvent()); err == nil {
+		t.Fatal("CreateEvent committed on a terminated connection")
+	}
+	select {
+	case n := <-got:
+		if n == key(f2) {
+			t.Fatalf("%s was notified by a write that did not commit (f1 %s, f3 %s)", n, key(f1), key(f3))
+		}
+	case <-time.After(100 * time.Millisecond):
+	}
+
+	writer.EndNotifyWindow()
+	f1.event(t, writer)
+	recv(t, got, key(f2))
 }
 
 // TestListenReconnects kills the listening connection and checks that
