@@ -117,7 +117,7 @@ func TestHookReceiver(t *testing.T) {
 	body := func(uid string) string { return `{"webhookId":"x","data":{"uid":"` + uid + `"}}` }
 	send := func(req *http.Request, want int) {
 		t.Helper()
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := freshClient().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -177,7 +177,7 @@ func TestHookReceiverSamplesSignatures(t *testing.T) {
 	rv.addEndpoint("/h", secret)
 	for i := range 25 {
 		req := signed(t, rv.URL+"/h", "msg_"+strings.Repeat("x", i+1), secret, "{}")
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := freshClient().Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -257,4 +257,11 @@ func TestWebhookScenariosEndToEnd(t *testing.T) {
 			}
 		})
 	}
+}
+
+// freshClient returns a client that shares no connections: closing a
+// test server drops the idle connections of http.DefaultClient, and with
+// them a request of a parallel test that was about to reuse one.
+func freshClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 }

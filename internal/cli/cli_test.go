@@ -87,7 +87,7 @@ func TestServeCreatesDatabaseAndServes(t *testing.T) {
 	req, _ := http.NewRequest("POST", base+"/v1/accounts", strings.NewReader(`{"name":"Acme"}`))
 	req.Header.Set("Authorization", "Bearer adm")
 	req.Header.Set("Content-Type", "application/json")
-	resp, err = http.DefaultClient.Do(req)
+	resp, err = freshClient().Do(req)
 	if err != nil || resp.StatusCode != 201 {
 		t.Fatalf("POST /v1/accounts = %v, %v; want 201 (CALHOOK_DB and CALHOOK_ADMIN_TOKEN from the environment)", resp, err)
 	}
@@ -120,7 +120,7 @@ func TestMigrateThenAccountCreate(t *testing.T) {
 	base := startServe(t, nil, "--db", db)
 	req, _ := http.NewRequest("GET", base+"/v1/calendars", nil)
 	req.Header.Set("x-api-key", created.APIKey)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := freshClient().Do(req)
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /v1/calendars with the CLI-made key = %v, %v; want 200", resp, err)
 	}
@@ -165,4 +165,11 @@ func TestVersion(t *testing.T) {
 	if code := cli.Main(context.Background(), e); code != 0 || !strings.HasPrefix(stdout.String(), "calhook ") {
 		t.Errorf("version = %d %q", code, stdout)
 	}
+}
+
+// freshClient returns a client that shares no connections: closing a
+// test server drops the idle connections of http.DefaultClient, and with
+// them a request of a parallel test that was about to reuse one.
+func freshClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 }

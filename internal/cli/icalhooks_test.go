@@ -49,7 +49,7 @@ func (s *hookServer) call(method, path, key, body string, want int, out any) {
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := freshClient().Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}
@@ -89,7 +89,7 @@ func (s *hookServer) fetch(path, hookURL string, headers ...string) *http.Respon
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := freshClient().Do(req)
 	if err != nil {
 		s.t.Fatalf("GET %s: %v", path, err)
 	}

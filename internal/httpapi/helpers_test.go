@@ -180,7 +180,10 @@ func (s *testServer) do(method, path, key string, body any, headers ...string) r
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
+	// The server's own client: closing another test's server drops the
+	// idle connections of http.DefaultClient, and with them a request of
+	// this test that was about to reuse one.
+	resp, err := s.Client().Do(req)
 	if err != nil {
 		s.t.Fatalf("%s %s: %v", method, path, err)
 	}

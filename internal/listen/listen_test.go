@@ -81,7 +81,7 @@ func do(t *testing.T, method, url string, header http.Header, b []byte) (*http.R
 		t.Fatal(err)
 	}
 	maps.Copy(req.Header, header)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := freshClient().Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, url, err)
 	}
@@ -347,4 +347,11 @@ func TestRunErrors(t *testing.T) {
 	if err := listen.Run(t.Context(), listen.Config{Addr: "127.0.0.1:notaport"}, nil); err == nil || !strings.HasPrefix(err.Error(), "listen: ") {
 		t.Errorf("Run(bad addr) = %v; want listen: error", err)
 	}
+}
+
+// freshClient returns a client that shares no connections: closing a
+// test server drops the idle connections of http.DefaultClient, and with
+// them a request of a parallel test that was about to reuse one.
+func freshClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
 }
