@@ -24,8 +24,9 @@ import (
 // that write alone, not an error of the group). Then, for the writes that
 // took effect, it takes KEY SHARE locks on the calendars and accounts they
 // touched, adds the number of writes to one version slot of each (see
-// migration 0008), appends the change records, and commits; then it
-// notifies the other nodes.
+// migration 0008), appends the change records, and commits, with the
+// notifications for the other nodes riding in the transaction when the
+// node's window for them is over (see notifier).
 //
 // The KEY SHARE locks do not conflict with each other, so groups of
 // several nodes writing one calendar overlap; they hold off what must see

@@ -156,8 +156,7 @@ func (db *DB) listSettled(ctx context.Context, p store.ListChangesParams) ([]*st
 	return changes, false, rows.Err()
 }
 
-// changeColumns are the columns of a change that scanChange and
-// nullChange read.
+// changeColumns are the columns of a change that nullChange reads.
 const changeColumns = `id, xid, account_id, calendar_id, event_id, event_uid, type, event, occurred_at`
 
 // nullChange scans changeColumns from an outer join, where they may be

@@ -104,7 +104,10 @@ func Open(ctx context.Context, url string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 	}
-	db := &DB{pool: pool, versionSlot: randomSlot, settleWait: settleWait, writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{})}
+	db := &DB{
+		pool: pool, versionSlot: randomSlot, settleWait: settleWait,
+		writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{}),
+	}
 	db.notifier = newNotifier(pool, db.logger)
 	var schema *string
 	if err := pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
@@ -334,10 +337,9 @@ func (t *pipeTx) commit(ctx context.Context, b *pgx.Batch) error {
 	}
 	var riding []note
 	if len(t.notes) > 0 {
-		riding = t.notifier.ride(t.notes)
-	}
-	if len(riding) > 0 {
-		queueNotify(b, riding)
+		if riding = t.notifier.ride(t.notes); riding != nil {
+			queueNotify(b, riding)
+		}
 	}
 	committed := false
 	b.Queue("COMMIT").Exec(func(pgconn.CommandTag) error {
