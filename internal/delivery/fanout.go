@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -275,21 +276,20 @@ func (f *FanOut) unreserve(direct map[string]*store.Delivery) {
 // content the changes touched: the calendar's own feed and the account's
 // all-calendars feed. Storing a ping disarms its hook (one-shot), so a batch
 // of changes costs each hook one HEAD. A hook whose consumer was served
-// every one of those changes already (they all come before its ArmedAt:
-// it fetched the feed between their commit and this fan-out) is left
-// armed, unpinged.
+// every one of those changes already (it fetched the feed between their
+// commit and this fan-out) is left armed, unpinged.
 func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Time) ([]*store.Message, error) {
-	last := map[store.FeedKey]*store.Change{} // changes come in log order
+	touched := map[store.FeedKey][]*store.Change{} // each in log order
 	var feeds []store.FeedKey
 	for _, ch := range changes {
 		if ch.CalendarID == "" || !strings.HasPrefix(ch.Type, "calendar.event.") {
 			continue
 		}
 		for _, k := range []store.FeedKey{{AccountID: ch.AccountID, CalendarID: ch.CalendarID}, {AccountID: ch.AccountID}} {
-			if _, ok := last[k]; !ok {
+			if _, ok := touched[k]; !ok {
 				feeds = append(feeds, k)
 			}
-			last[k] = ch
+			touched[k] = append(touched[k], ch)
 		}
 	}
 	hooks, err := f.store.ArmedHooks(ctx, feeds)
@@ -298,10 +298,11 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 	}
 	msgs := make([]*store.Message, 0, len(hooks))
 	for _, h := range hooks {
-		ch := last[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}]
-		if ch == nil || ch.Pos().Before(h.ArmedAt) {
+		chs := touched[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}]
+		if !slices.ContainsFunc(chs, h.Lacks) {
 			continue
 		}
+		ch := chs[len(chs)-1]
 		msgs = append(msgs, &store.Message{
 			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
 			ChangeID:  ch.ID,

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -51,9 +52,14 @@ type Hook struct {
 	// ServedVersion is the feed version the latest registration was served.
 	ServedVersion int64
 	// ArmedAt is the change log position from which changes ping the
-	// hook: every change before it was in the feed version its latest
-	// registration was served, so the consumer has it already.
-	ArmedAt           ChangePos
+	// hook: every change before it, bar those of ArmedRunning, was in the
+	// feed version its latest registration was served, so the consumer
+	// has it already.
+	ArmedAt ChangePos
+	// ArmedRunning lists the transactions that were still running when
+	// the latest registration read the feed (PostgreSQL): their changes
+	// ping the hook though they come before ArmedAt.
+	ArmedRunning      []uint64
 	FirstRegisteredAt time.Time
 	LastRegisteredAt  time.Time
 	LastPingAt        time.Time
@@ -62,6 +68,12 @@ type Hook struct {
 	// Failures counts failed pings since the last successful one.
 	Failures int
 	Seq      int64
+}
+
+// Lacks reports whether the hook's consumer lacks the change: whether the
+// change was not in the feed version its latest registration was served.
+func (h *Hook) Lacks(ch *Change) bool {
+	return !ch.Pos().Before(h.ArmedAt) || ch.TxID != 0 && slices.Contains(h.ArmedRunning, ch.TxID)
 }
 
 // RegisterHookParams describe one registration.

@@ -16,14 +16,14 @@ import (
 
 const hookColumns = `seq, id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified,
 	served_version, first_registered_at, last_registered_at, last_ping_at, last_ping_status, last_ping_error, failures,
-	armed_xid, armed_id`
+	armed_xid, armed_id, armed_running`
 
 func scanHook(row pgx.Row) (*store.Hook, error) {
 	var h store.Hook
 	var ping pgtype.Timestamptz
 	if err := row.Scan(&h.Seq, &h.ID, &h.AccountID, &h.CalendarID, &h.URL, &h.Host, &h.TokenHash, &h.ClientIP, &h.UserAgent,
 		&h.Armed, &h.Verified, &h.ServedVersion, &h.FirstRegisteredAt, &h.LastRegisteredAt, &ping, &h.LastPingStatus,
-		&h.LastPingError, &h.Failures, &h.ArmedAt.TxID, &h.ArmedAt.ID); err != nil {
+		&h.LastPingError, &h.Failures, &h.ArmedAt.TxID, &h.ArmedAt.ID, &h.ArmedRunning); err != nil {
 		return nil, notFound(err)
 	}
 	h.FirstRegisteredAt, h.LastRegisteredAt, h.LastPingAt = utc(h.FirstRegisteredAt), utc(h.LastRegisteredAt), fromOpt(ping)
@@ -55,10 +55,13 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 		if err != nil {
 			return err
 		}
-		// Every change of a transaction older than any still running
-		// (read after the lock) is in the version just read.
+		// Every change of a transaction that this statement's snapshot,
+		// taken after the lock, sees is in the version just read: those of
+		// transactions before its xmax and not running.
 		var armedAt store.ChangePos
-		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmin(pg_current_snapshot())`).Scan(&armedAt.TxID); err != nil {
+		var running []uint64
+		if err := tx.QueryRow(ctx, `SELECT pg_snapshot_xmax(s), ARRAY(SELECT pg_snapshot_xip(s))
+			FROM pg_current_snapshot() s`).Scan(&armedAt.TxID, &running); err != nil {
 			return err
 		}
 		reg = &store.HookRegistration{}
@@ -74,14 +77,14 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			h.ID = id.New("hook")
 			h.Verified = !p.Verify
 			h.Armed = h.Verified
-			h.FirstRegisteredAt, h.LastRegisteredAt, h.ArmedAt = p.Now, p.Now, armedAt
+			h.FirstRegisteredAt, h.LastRegisteredAt, h.ArmedAt, h.ArmedRunning = p.Now, p.Now, armedAt, running
 			err = tx.QueryRow(ctx, `INSERT INTO icalhooks
 				(id, account_id, calendar_id, url, host, token_hash, client_ip, user_agent, armed, verified, served_version,
-				 first_registered_at, last_registered_at, armed_xid, armed_id)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14)
+				 first_registered_at, last_registered_at, armed_xid, armed_id, armed_running)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15)
 				ON CONFLICT (account_id, calendar_id, url) DO NOTHING RETURNING seq`,
 				h.ID, h.AccountID, h.CalendarID, h.URL, h.Host, h.TokenHash, h.ClientIP, h.UserAgent, h.Armed, h.Verified,
-				h.ServedVersion, p.Now, armedAt.TxID, armedAt.ID).Scan(&h.Seq)
+				h.ServedVersion, p.Now, armedAt.TxID, armedAt.ID, running).Scan(&h.Seq)
 			if errors.Is(err, pgx.ErrNoRows) {
 				return errRetry // registered by another node meanwhile: re-arm it instead
 			}
@@ -93,10 +96,12 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			return err
 		default:
 			h.TokenHash, h.ClientIP, h.UserAgent = p.TokenHash, p.ClientIP, p.UserAgent
-			h.ServedVersion, h.LastRegisteredAt, h.Armed, h.ArmedAt = p.ServedVersion, p.Now, h.Verified, armedAt
+			h.ServedVersion, h.LastRegisteredAt, h.Armed = p.ServedVersion, p.Now, h.Verified
+			h.ArmedAt, h.ArmedRunning = armedAt, running
 			if _, err := tx.Exec(ctx, `UPDATE icalhooks SET token_hash = $1, client_ip = $2, user_agent = $3,
-				served_version = $4, last_registered_at = $5, armed = verified, armed_xid = $6, armed_id = $7 WHERE id = $8`,
-				h.TokenHash, h.ClientIP, h.UserAgent, h.ServedVersion, p.Now, armedAt.TxID, armedAt.ID, h.ID); err != nil {
+				served_version = $4, last_registered_at = $5, armed = verified, armed_xid = $6, armed_id = $7,
+				armed_running = $8 WHERE id = $9`,
+				h.TokenHash, h.ClientIP, h.UserAgent, h.ServedVersion, p.Now, armedAt.TxID, armedAt.ID, running, h.ID); err != nil {
 				return err
 			}
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/postgres"
@@ -159,9 +161,9 @@ func (f fixture) event(t *testing.T, s store.Store) *store.Change {
 }
 
 // holdChange begins a transaction on its own connection to u that appends
-// a change of the fixture's calendar and stays open: a writer in flight.
-// The test commits it or leaves it to roll back.
-func (f fixture) holdChange(t *testing.T, u string) (pgx.Tx, *store.Change) {
+// a change of the fixture's calendar, of type typ, and stays open: a
+// writer in flight. The test commits it or leaves it to roll back.
+func (f fixture) holdChange(t *testing.T, u, typ string) (pgx.Tx, *store.Change) {
 	t.Helper()
 	ctx := context.Background()
 	tx, err := connect(t, u).Begin(ctx)
@@ -172,7 +174,7 @@ func (f fixture) holdChange(t *testing.T, u string) (pgx.Tx, *store.Change) {
 	var ch store.Change
 	if err := tx.QueryRow(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
 		VALUES ($1, $2, '', '', $3, '{}', now()) RETURNING id, xid`,
-		f.account.ID, f.calendar.ID, store.ChangeSyncFailed).Scan(&ch.ID, &ch.TxID); err != nil {
+		f.account.ID, f.calendar.ID, typ).Scan(&ch.ID, &ch.TxID); err != nil {
 		t.Fatal(err)
 	}
 	return tx, &ch
@@ -381,7 +383,7 @@ func TestFanOutWaitsForInFlightWriters(t *testing.T) {
 	slow, fast := newFixture(t, db), newFixture(t, db)
 	readIDs(t, db) // past the setup's changes (none, but the step must run)
 
-	tx, held := slow.holdChange(t, u)
+	tx, held := slow.holdChange(t, u, store.ChangeSyncFailed)
 	inflight := held.ID
 	later := fast.event(t, db)
 	if later.ID <= inflight {
@@ -432,7 +434,7 @@ func TestListChangesWaitsForInFlightWriters(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	tx, held := f.holdChange(t, u)
+	tx, held := f.holdChange(t, u, store.ChangeSyncFailed)
 	inflight := held.ID
 	later := f.event(t, db)
 	start := time.Now()
@@ -537,18 +539,31 @@ func TestNodesWriteOneCalendarAtOnce(t *testing.T) {
 	}
 }
 
-// TestHookArmedAt: a hook registered after a change committed is armed
-// past that change, and before every change that commits later, even one
-// of a transaction that was already running.
+// TestHookArmedAt: a hook registered after a change committed is not
+// pinged by it, even while an older transaction (of any test) still runs;
+// every change that commits later pings it, even one of a transaction that
+// was already running.
 func TestHookArmedAt(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	u := storetest.PostgresSchema(t, postgresURL(t))
 	db := open(t, u)
 	f := newFixture(t, db)
-	before := f.event(t, db)
 
-	tx, late := f.holdChange(t, u) // running during the registration
+	older, err := connect(t, u).Begin(ctx) // holds the cluster's xmin back
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer older.Rollback(ctx)
+	var olderXID uint64
+	if err := older.QueryRow(ctx, `SELECT pg_current_xact_id()`).Scan(&olderXID); err != nil {
+		t.Fatal(err)
+	}
+	tx, late := f.holdChange(t, u, store.ChangeCreated) // running during the registration
+	before := f.event(t, db)
+	if before.TxID <= late.TxID || late.TxID <= olderXID {
+		t.Fatalf("transactions %d, %d and the change %+v, begun in this order, are out of order", olderXID, late.TxID, before.Pos())
+	}
 	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -557,22 +572,70 @@ func TestHookArmedAt(t *testing.T) {
 	if err != nil || reg.Pinged || !reg.Hook.Armed {
 		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
 	}
-	armedAt := reg.Hook.ArmedAt
-	if !before.Pos().Before(armedAt) {
-		t.Errorf("hook armed at %+v; want after the change %+v its consumer was served", armedAt, before.Pos())
+	hook := reg.Hook
+	if hook.Lacks(before) {
+		t.Errorf("hook armed at %+v, running %v, lacks the change %+v its consumer was served", hook.ArmedAt,
+			hook.ArmedRunning, before.Pos())
 	}
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	after := f.event(t, db)
 	for _, ch := range []*store.Change{late, after} {
-		if ch.Pos().Before(armedAt) {
-			t.Errorf("change %+v, committed after the registration, is before the hook's position %+v", ch.Pos(), armedAt)
+		if !hook.Lacks(ch) {
+			t.Errorf("hook armed at %+v, running %v, has the change %+v, committed after the registration",
+				hook.ArmedAt, hook.ArmedRunning, ch.Pos())
 		}
 	}
 	hooks, err := db.ArmedHooks(ctx, []store.FeedKey{{AccountID: f.account.ID, CalendarID: f.calendar.ID}})
-	if err != nil || len(hooks) != 1 || hooks[0].ArmedAt != armedAt {
-		t.Errorf("ArmedHooks = %v, %v; want the hook armed at %+v", hooks, err, armedAt)
+	if err != nil || len(hooks) != 1 || hooks[0].ArmedAt != hook.ArmedAt || !slices.Equal(hooks[0].ArmedRunning, hook.ArmedRunning) {
+		t.Errorf("ArmedHooks = %v, %v; want the hook armed at %+v, running %v", hooks, err, hook.ArmedAt, hook.ArmedRunning)
+	}
+}
+
+// TestHookPingedByWriteRunningAtRegistration: a hook is registered while
+// a transaction that writes its feed later is still running, after a
+// newer one committed. Fan-out lists both changes in one batch, the
+// consumer's copy holding only the newer one (the batch's last): the
+// older change must ping the hook.
+func TestHookPingedByWriteRunningAtRegistration(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	db := open(t, u)
+	f := newFixture(t, db)
+	tx, _ := f.holdChange(t, u, store.ChangeCreated)
+	f.event(t, db)
+	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if reg, err := db.RegisterHook(ctx, f.hookParams(st.Version)); err != nil || reg.Pinged || !reg.Hook.Armed {
+		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
+	}
+	if err := tx.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	fan := delivery.NewFanOut(delivery.FanOutConfig{Store: db, BaseURL: "https://calhook.example"})
+	feed := []store.FeedKey{{AccountID: f.account.ID, CalendarID: f.calendar.ID}}
+	// The changes are listed once the transactions before them ended,
+	// and those may be other tests'.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		res, err := fan.RunOnce(ctx)
+		if err != nil {
+			t.Fatalf("fan-out: %v", err)
+		}
+		if res.Changes == 0 && !res.Unsettled {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("fan-out never caught up")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if hooks, err := db.ArmedHooks(ctx, feed); err != nil || len(hooks) != 0 {
+		t.Errorf("after fan-out of a change the consumer lacks, armed hooks = %v, %v; want the hook pinged (disarmed)", hooks, err)
 	}
 }
 
