@@ -473,6 +473,19 @@ var parked = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
 // SQLite: such a calendar is due at once.
 var epoch = time.Unix(0, 0).UTC()
 
+// oneOf returns the condition that column is one of vals, with vals as
+// parameter $n, and that parameter. A single value gets a plain equality:
+// PostgreSQL plans a prepared `= ANY($n)` afresh on every run (a custom
+// plan for the array at hand always looks cheaper than the generic one),
+// which costs more than the run when the array holds one id, as it mostly
+// does.
+func oneOf(column string, n int, vals []string) (string, any) {
+	if len(vals) == 1 {
+		return fmt.Sprintf("%s = $%d", column, n), vals[0]
+	}
+	return fmt.Sprintf("%s = ANY($%d)", column, n), vals
+}
+
 // utc returns t in UTC: pgx returns timestamptz values in the local zone,
 // and records must equal what was stored (the SQLite adapter returns UTC).
 func utc(t time.Time) time.Time { return t.UTC() }

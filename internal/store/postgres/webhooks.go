@@ -186,7 +186,8 @@ func (db *DB) ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*
 	if len(accountIDs) == 0 {
 		return nil, nil
 	}
-	subs, err := querySubscriptions(ctx, db.pool, `WHERE NOT disabled AND account_id = ANY($1) ORDER BY seq`, accountIDs)
+	cond, arg := oneOf("account_id", 1, accountIDs)
+	subs, err := querySubscriptions(ctx, db.pool, `WHERE NOT disabled AND `+cond+` ORDER BY seq`, arg)
 	if err != nil {
 		return nil, fmt.Errorf("active subscriptions: %w", err)
 	}
@@ -483,7 +484,8 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 			}
 		}
 		if len(healthy) > 0 {
-			batch.Queue(`UPDATE subscriptions SET failing_since = NULL WHERE id = ANY($1) AND failing_since IS NOT NULL`, healthy)
+			cond, arg := oneOf("id", 1, healthy)
+			batch.Queue(`UPDATE subscriptions SET failing_since = NULL WHERE `+cond+` AND failing_since IS NOT NULL`, arg)
 		}
 		if len(failing) > 0 {
 			// The first failure of an outage starts its clock.
