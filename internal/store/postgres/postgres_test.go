@@ -190,6 +190,22 @@ func (f fixture) hookParams(served int64) store.RegisterHookParams {
 	}
 }
 
+// registerServed registers a hook of the fixture's calendar feed as served
+// at its current version; the hook must be armed, unpinged.
+func (f fixture) registerServed(t *testing.T, db *postgres.DB) *store.Hook {
+	t.Helper()
+	ctx := context.Background()
+	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg, err := db.RegisterHook(ctx, f.hookParams(st.Version))
+	if err != nil || reg.Pinged || !reg.Hook.Armed {
+		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
+	}
+	return reg.Hook
+}
+
 // recv waits for want on ch, skipping other values.
 func recv(t *testing.T, ch <-chan string, want string) {
 	t.Helper()
@@ -564,15 +580,7 @@ func TestHookArmedAt(t *testing.T) {
 	if before.TxID <= late.TxID || late.TxID <= olderXID {
 		t.Fatalf("transactions %d, %d and the change %+v, begun in this order, are out of order", olderXID, late.TxID, before.Pos())
 	}
-	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	reg, err := db.RegisterHook(ctx, f.hookParams(st.Version))
-	if err != nil || reg.Pinged || !reg.Hook.Armed {
-		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
-	}
-	hook := reg.Hook
+	hook := f.registerServed(t, db)
 	if hook.Lacks(before) {
 		t.Errorf("hook armed at %+v, running %v, lacks the change %+v its consumer was served", hook.ArmedAt,
 			hook.ArmedRunning, before.Pos())
@@ -606,13 +614,7 @@ func TestHookPingedByWriteRunningAtRegistration(t *testing.T) {
 	f := newFixture(t, db)
 	tx, _ := f.holdChange(t, u, store.ChangeCreated)
 	f.event(t, db)
-	st, err := db.FeedVersion(ctx, f.account.ID, f.calendar.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if reg, err := db.RegisterHook(ctx, f.hookParams(st.Version)); err != nil || reg.Pinged || !reg.Hook.Armed {
-		t.Fatalf("RegisterHook = %+v, %v; want armed, no ping", reg, err)
-	}
+	f.registerServed(t, db)
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
