@@ -209,6 +209,10 @@ type Config struct {
 	Changes int
 	// Writers is the number of concurrent API clients writing changes.
 	Writers int
+	// WarmupChanges is how many changes pg-throughput writes and waits to
+	// see delivered, unmeasured, before each round's measured ones;
+	// negative disables the warm-up.
+	WarmupChanges int
 	// FanoutSubscriptions and FanoutChanges shape the fan-out part of
 	// webhooks-throughput: that many subscriptions, each receiving that
 	// many changes. FanoutSubscriptions < 0 skips the part.
@@ -248,6 +252,7 @@ const (
 	DefaultChanges             = 20000
 	DefaultLatencyChanges      = 2000
 	DefaultWriters             = 16
+	DefaultWarmupChanges       = 2000
 	DefaultFanoutSubscriptions = 1000
 	DefaultFanoutChanges       = 50
 	DefaultRate                = 200
@@ -286,6 +291,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Writers == 0 {
 		c.Writers = DefaultWriters
+	}
+	if c.WarmupChanges == 0 {
+		c.WarmupChanges = DefaultWarmupChanges
+	}
+	if c.WarmupChanges < 0 {
+		c.WarmupChanges = 0
 	}
 	if c.FanoutSubscriptions == 0 {
 		c.FanoutSubscriptions = DefaultFanoutSubscriptions

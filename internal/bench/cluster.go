@@ -101,7 +101,34 @@ func pgFlags(fs *flag.FlagSet, cfg *Config) {
 func pgThroughputFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.Changes, "changes", DefaultChanges, "changes written per round and target, each delivered to one subscription")
 	fs.IntVar(&cfg.Writers, "writers", DefaultWriters, "concurrent API clients writing changes, spread over the nodes")
+	cfg.WarmupChanges = DefaultWarmupChanges
+	fs.Var((*warmupCount)(&cfg.WarmupChanges), "warmup-changes",
+		"unmeasured changes written and delivered before each round's measured ones, so that every node's connections and caches are warm (0 for none)")
 	pgFlags(fs, cfg)
+}
+
+// warmupCount is the --warmup-changes flag: Config reads a zero
+// WarmupChanges as "the default", so an explicit 0 is stored as -1,
+// meaning none.
+type warmupCount int
+
+func (v *warmupCount) String() string {
+	if v == nil || *v < 0 {
+		return "0"
+	}
+	return strconv.Itoa(int(*v))
+}
+
+func (v *warmupCount) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("want a number of changes, 0 or more")
+	}
+	if n == 0 {
+		n = -1
+	}
+	*v = warmupCount(n)
+	return nil
 }
 
 // pgLatencyFlags registers the flags of pg-latency.
@@ -276,7 +303,7 @@ func runPGThroughput(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	defer env.close()
 	cfg = env.cfg
-	events, err := genEvents(cfg.Changes, eventSeed, eventBase, "Europe/Berlin")
+	events, err := genEvents(cfg.WarmupChanges+cfg.Changes, eventSeed, eventBase, "Europe/Berlin")
 	if err != nil {
 		return nil, err
 	}
@@ -306,7 +333,11 @@ func runPGThroughput(ctx context.Context, cfg Config) ([]Result, error) {
 // clusterThroughputRound starts the target's nodes, subscribes the
 // receiver to a calendar through the first node, writes one change per
 // body from cfg.Writers clients spread over the nodes and waits for every
-// webhook.
+// webhook. The first cfg.WarmupChanges bodies are a warm-up, written and
+// delivered before the measured ones, so that a round measures sustained
+// throughput rather than the nodes' start: their database connections,
+// prepared statements and PostgreSQL's caches for the new backends, which
+// three nodes pay three times over.
 func (env *webhookEnv) clusterThroughputRound(ctx context.Context, name string, t clusterTarget, bodies [][]byte) (clusterThroughputRound, error) {
 	var r clusterThroughputRound
 	c, err := env.startCluster(ctx, name, t)
@@ -322,8 +353,24 @@ func (env *webhookEnv) clusterThroughputRound(ctx context.Context, name string, 
 	}
 	r.setup = time.Since(start)
 
+	urls := c.eventsURLs(setup.cal.ID)
+	if warm := env.cfg.WarmupChanges; warm > 0 {
+		w := postAll(ctx, setup.api.http, urls, setup.acc.APIKey, bodies[:warm], env.cfg.Writers)
+		if w.Failed > 0 {
+			return r, fmt.Errorf("%w in the warm-up: %s", errWrites, w.Detail)
+		}
+		if err := env.waitDelivered(ctx, c, w.OK); err != nil {
+			return r, fmt.Errorf("warm-up: %w", err)
+		}
+		if _, _, problem := env.rcv.stats(); problem != "" {
+			return r, fmt.Errorf("warm-up: receiver saw a bad delivery: %s", problem)
+		}
+		env.rcv.restartCounts()
+		bodies = bodies[warm:]
+	}
+
 	cpu := startClusterCPU(c.nodes)
-	r.writes = postAll(ctx, setup.api.http, c.eventsURLs(setup.cal.ID), setup.acc.APIKey, bodies, env.cfg.Writers)
+	r.writes = postAll(ctx, setup.api.http, urls, setup.acc.APIKey, bodies, env.cfg.Writers)
 	if r.writes.OK == 0 {
 		return r, fmt.Errorf("%w: %s", errWrites, r.writes.Detail)
 	}
@@ -390,6 +437,7 @@ func pgThroughputResults(ctx context.Context, cfg Config, targets []clusterTarge
 	machine := pgMachine(ctx, pgThroughputName, cfg, targets)
 	machine.Info["changes"] = cfg.Changes
 	machine.Info["writers"] = cfg.Writers
+	machine.Info["warmup_changes"] = cfg.WarmupChanges
 	results := []Result{machine}
 	delivered := map[string][]float64{}
 	for _, t := range targets {

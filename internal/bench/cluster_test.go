@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"flag"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -51,11 +52,20 @@ func TestPGFlags(t *testing.T) {
 	if cfg.Postgres != "postgres://from-env/db" {
 		t.Errorf("--postgres default = %q; want $%s", cfg.Postgres, PostgresEnv)
 	}
-	if err := fs.Parse([]string{"--nodes", "2,4", "--skip-sqlite", "--postgres", "postgres://x/y", "--changes", "10"}); err != nil {
+	if cfg.WarmupChanges != DefaultWarmupChanges {
+		t.Errorf("--warmup-changes default = %d; want %d", cfg.WarmupChanges, DefaultWarmupChanges)
+	}
+	if err := fs.Parse([]string{"--nodes", "2,4", "--skip-sqlite", "--postgres", "postgres://x/y", "--changes", "10", "--warmup-changes", "0"}); err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(cfg.Nodes, []int{2, 4}) || !cfg.SkipSQLite || cfg.Postgres != "postgres://x/y" || cfg.Changes != 10 {
 		t.Errorf("parsed %+v", cfg)
+	}
+	if got := cfg.withDefaults().WarmupChanges; got != 0 {
+		t.Errorf("--warmup-changes 0 gives a warm-up of %d changes; want none", got)
+	}
+	if err := fs.Parse([]string{"--warmup-changes", "-5"}); err == nil {
+		t.Error("--warmup-changes -5 parsed; want an error")
 	}
 }
 
@@ -236,7 +246,7 @@ func TestPGScenariosEndToEnd(t *testing.T) {
 		cfg      Config
 		metrics  []string
 	}{
-		{pgThroughputName, Config{Changes: 200, Writers: 4},
+		{pgThroughputName, Config{Changes: 200, Writers: 4, WarmupChanges: 50},
 			[]string{"sqlite_api_write_rps", "sqlite_delivered_rps", "pg1_api_write_rps", "pg1_delivered_rps",
 				"pg2_api_write_rps", "pg2_delivered_rps", "pg2_vs_pg1_delivered"}},
 		{pgLatencyName, Config{Changes: 40, Rate: 100, Warmup: -1},
@@ -251,6 +261,9 @@ func TestPGScenariosEndToEnd(t *testing.T) {
 			got := runScenario(t, tt.scenario, cfg)
 			if m := got["machine"]; m.Info["postgres"] == nil {
 				t.Errorf("machine = %+v; want the PostgreSQL settings", m)
+			}
+			if w, ok := got["machine"].Info["warmup_changes"]; tt.scenario == pgThroughputName && fmt.Sprint(w) != "50" {
+				t.Errorf("machine warmup_changes = %v (%v); want 50", w, ok)
 			}
 			checkMeasured(t, got, tt.metrics)
 			if len(got) != len(tt.metrics)+1 {

@@ -113,6 +113,22 @@ func (rv *hookReceiver) reset(trackUIDs bool) {
 	}
 }
 
+// restartCounts starts the round's counts afresh after a warm-up, keeping
+// the endpoints and the webhook ids seen: a warm-up webhook that arrives
+// again counts as a duplicate, not as a new delivery.
+func (rv *hookReceiver) restartCounts() {
+	rv.mu.Lock()
+	defer rv.mu.Unlock()
+	rv.byUID = map[string]time.Time{}
+	rv.last = time.Time{}
+	rv.st = receiverStats{}
+	rv.firstErr = ""
+	select {
+	case <-rv.notify:
+	default:
+	}
+}
+
 // addEndpoint accepts webhooks at path, signed with secret.
 func (rv *hookReceiver) addEndpoint(path string, secret webhook.Secret) {
 	rv.mu.Lock()

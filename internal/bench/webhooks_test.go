@@ -159,6 +159,21 @@ func TestHookReceiver(t *testing.T) {
 		t.Errorf("waitFor(10) = %v; want errStalled", err)
 	}
 
+	// After a warm-up: fresh counts, the same endpoints, and the ids seen
+	// are still known.
+	rv.restartCounts()
+	if st, last, problem := rv.stats(); st != (receiverStats{}) || !last.IsZero() || problem != "" {
+		t.Errorf("after restartCounts: stats %+v, last %v, problem %q; want none", st, last, problem)
+	}
+	if _, ok := rv.arrival("a"); ok {
+		t.Error("arrival(a) still known after restartCounts")
+	}
+	send(signed(t, rv.URL+"/hooks/0", "msg_1", secret, body("a")), http.StatusNoContent) // a late retry
+	send(signed(t, rv.URL+"/hooks/0", "msg_6", secret, body("e")), http.StatusNoContent)
+	if st, _, _ := rv.stats(); st != (receiverStats{Requests: 2, Distinct: 1, Duplicates: 1, Verified: 1}) {
+		t.Errorf("after restartCounts and two webhooks, one a repeat: stats %+v", st)
+	}
+
 	rv.reset(false)
 	if st, _, problem := rv.stats(); st != (receiverStats{}) || problem != "" {
 		t.Errorf("after reset: stats %+v, problem %q; want none", st, problem)
