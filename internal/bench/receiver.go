@@ -102,15 +102,8 @@ func (rv *hookReceiver) reset(trackUIDs bool) {
 	defer rv.mu.Unlock()
 	rv.verifiers = map[string]webhook.Verifier{}
 	rv.seen = map[string]struct{}{}
-	rv.byUID = map[string]time.Time{}
-	rv.last = time.Time{}
-	rv.st = receiverStats{}
-	rv.firstErr = ""
 	rv.trackUIDs.Store(trackUIDs)
-	select {
-	case <-rv.notify:
-	default:
-	}
+	rv.clearCounts()
 }
 
 // restartCounts starts the round's counts afresh after a warm-up, keeping
@@ -119,6 +112,12 @@ func (rv *hookReceiver) reset(trackUIDs bool) {
 func (rv *hookReceiver) restartCounts() {
 	rv.mu.Lock()
 	defer rv.mu.Unlock()
+	rv.clearCounts()
+}
+
+// clearCounts forgets the arrivals, counts and first problem, and a
+// pending wake-up of waitFor. rv.mu must be held.
+func (rv *hookReceiver) clearCounts() {
 	rv.byUID = map[string]time.Time{}
 	rv.last = time.Time{}
 	rv.st = receiverStats{}
