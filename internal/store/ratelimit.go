@@ -14,6 +14,12 @@ import "time"
 // message whose slot came due while its dispatcher was late would go out
 // together with the slots after it; Next spaces them again, so the rate
 // holds at the receiver too, not only on average.
+//
+// Spacing is enforced to within PaceWindow: a claim sends every message
+// whose turn comes within the window (or a tenth of the interval, if that
+// is longer), so a high rate is not capped at one message per claim. A rate
+// of 100,000 a second thus goes out in bursts of up to 500 per claim, and
+// never faster than the rate over any span longer than the window.
 type RateState struct {
 	TAT  time.Time
 	Next time.Time
@@ -23,6 +29,12 @@ type RateState struct {
 	queue time.Time
 }
 
+// PaceWindow is how far ahead of its turn a rate-limited message may go
+// out. It must cover the time between two claims of a dispatcher that is
+// held back by a limit (a millisecond or more), or each claim would send a
+// single message of the key and a high rate would fall to the claim rate.
+const PaceWindow = 5 * time.Millisecond
+
 // Pace decides when a due message of the key may go out, at most perSecond
 // a second, and updates s: it goes out now (send), or it is due again at
 // the returned time, holding a reserved slot. reserved says the message got
@@ -30,10 +42,11 @@ type RateState struct {
 // slot, it only waits for the spacing of actual sends.
 func (s *RateState) Pace(now time.Time, perSecond int, reserved bool) (send bool, at time.Time) {
 	interval := time.Second / time.Duration(perSecond)
-	// Nodes read the clock at slightly different moments around a claim;
-	// a message this close to its turn goes now rather than a full
-	// interval later. Spacing does not drift: Next moves on from itself.
-	early := now.Add(interval / 10)
+	// Nodes read the clock at slightly different moments around a claim,
+	// and claims come a millisecond or more apart: a message this close to
+	// its turn goes now rather than a full interval or a claim later.
+	// Spacing does not drift: Next moves on from itself.
+	early := now.Add(max(interval/10, PaceWindow))
 	if reserved {
 		if !early.Before(s.Next) {
 			s.sent(now, interval)

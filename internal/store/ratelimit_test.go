@@ -67,6 +67,12 @@ func TestPace(t *testing.T) {
 			{at: 0, msgs: []msg{{send: true}, {due: 100}}},
 			{at: 50, msgs: []msg{{due: 200}}},
 		},
+	}, {
+		// 100,000 a second is one every 10µs: a claim sends every message
+		// whose turn is within PaceWindow, not one per claim.
+		name:   "a high rate sends many per claim",
+		rate:   100000,
+		claims: []claim{{at: 0, msgs: repeat(msg{send: true}, 64)}, {at: 1, msgs: repeat(msg{send: true}, 64)}},
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -87,5 +93,35 @@ func TestPace(t *testing.T) {
 				stored = st
 			}
 		})
+	}
+}
+
+func repeat[T any](v T, n int) []T {
+	s := make([]T, n)
+	for i := range s {
+		s[i] = v
+	}
+	return s
+}
+
+// TestPaceHighRateKeepsTheRate checks that the window lets bursts through
+// without exceeding the rate over a second of back-to-back claims.
+func TestPaceHighRateKeepsTheRate(t *testing.T) {
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	const rate = 20000
+	var st RateState
+	sent := 0
+	for ms := range 1000 { // a claim every millisecond, each with 100 due
+		now := t0.Add(time.Duration(ms) * time.Millisecond)
+		for range 100 {
+			if ok, _ := st.Pace(now, rate, false); ok {
+				sent++
+			}
+		}
+		st.TAT = st.Next // the test drops the slots of unsent messages
+	}
+	// One second at 20,000/s, plus at most one window's burst.
+	if max := rate + rate*int(PaceWindow)/int(time.Second) + 1; sent > max || sent < rate*9/10 {
+		t.Errorf("sent %d in 1 s at %d/s; want between %d and %d", sent, rate, rate*9/10, max)
 	}
 }
