@@ -23,4 +23,7 @@ fuzz: ## run every fuzz test for FUZZTIME each
 bench: ## run the benchmark scenarios against the real binary
 	for s in $$(go run ./cmd/calhookbench list | awk '{print $$1}'); do go run ./cmd/calhookbench $$s || exit 1; done
 
-.PHONY: help run test lint fuzz bench
+bench-check: ## every scenario at a small size, against targets and bench/baseline.json
+	go run ./cmd/calhookbench check
+
+.PHONY: help run test lint fuzz bench bench-check

@@ -3,7 +3,9 @@
 # interoperability tests need:
 #   - Node.js with the npm packages pinned in test/*/package-lock.json
 #     (ical.js, Mozilla's iCalendar parser; svix, the webhook verifier);
-#   - Debian's python3-icalendar, run by /usr/bin/python3.
+#   - Debian's python3-icalendar, run by /usr/bin/python3;
+#   - Debian's nginx-light and wrk, the feed benchmark's peer and load
+#     generator, for the bench-check that ends the run.
 # Debian packages are installed only when missing (as root, or with sudo).
 # Extra arguments go to `go test`, e.g. scripts/test.sh -run Feed ./internal/...
 set -euo pipefail
@@ -24,6 +26,9 @@ missing=()
 command -v node >/dev/null 2>&1 || missing+=(nodejs)
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 /usr/bin/python3 -c 'import icalendar' >/dev/null 2>&1 || missing+=(python3-icalendar)
+# The feed benchmark's peer and load generator, for bench-check.
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq
@@ -61,3 +66,7 @@ if [ -n "${CALHOOK_TEST_POSTGRES:-}" ]; then
 	log "running the 3-node cluster test on PostgreSQL"
 	CALHOOK_TEST_CLUSTER=1 go test -count=1 -run '^TestCluster$' ./internal/e2e/
 fi
+# Every benchmark scenario at a small size: fails only on a gross fall
+# (3x its target or bench/baseline.json, confirmed by a second run).
+log "running bench-check (gross falls only)"
+go run ./cmd/calhookbench check -fail gross

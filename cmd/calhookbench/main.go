@@ -5,6 +5,7 @@
 //
 //	go run ./cmd/calhookbench list
 //	go run ./cmd/calhookbench SCENARIO [flags]   # -h after it for its flags
+//	go run ./cmd/calhookbench check [flags]      # every scenario, small, against targets and bench/baseline.json
 package main
 
 import (
@@ -58,6 +59,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
+	if name == "check" {
+		return runCheck(ctx, args[1:], stdout, stderr)
+	}
 	sc, ok := bench.Lookup(name)
 	if !ok {
 		usage(stderr)
@@ -81,11 +85,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 
+	cfg.Logger = progressLogger(stderr, *verbose)
+	results, err := sc.Run(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return bench.WriteResults(stdout, results)
+}
+
+// progressLogger logs progress lines to w, at debug level if verbose.
+func progressLogger(w io.Writer, verbose bool) *slog.Logger {
 	level := slog.LevelInfo
-	if *verbose {
+	if verbose {
 		level = slog.LevelDebug
 	}
-	cfg.Logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{
 		Level: level,
 		ReplaceAttr: func(groups []string, a slog.Attr) slog.Attr {
 			if len(groups) == 0 && a.Key == slog.TimeKey {
@@ -94,12 +108,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return a
 		},
 	}))
-
-	results, err := sc.Run(ctx, cfg)
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	return bench.WriteResults(stdout, results)
 }
 
 // usage prints how to call the command.
@@ -107,6 +115,9 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, `usage:
   calhookbench list                 list scenarios
   calhookbench SCENARIO [flags]     run one; -h after it for its flags
+  calhookbench check [flags]        run every scenario at a small size and compare
+                                    its headline figures with their targets and
+                                    bench/baseline.json; -h for its flags
 
 scenarios: %s
 metrics go to stdout as JSON lines, progress to stderr.

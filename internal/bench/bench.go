@@ -62,9 +62,15 @@
 // header_overhead is 1 - with/without (target at most 0.10), as an armed
 // hook of an unchanged feed must cost no database write per GET.
 //
+// RunCheck (calhookbench check, make bench-check) runs every scenario
+// once at the small size of checkArgs and compares its headline figures
+// (headlines) with their targets and with bench/baseline.json; in its gross
+// mode it fails only on a figure GrossFactor times worse than either,
+// confirmed by a second run.
+//
 // A new scenario is a func(ctx, Config) ([]Result, error) added to the
 // scenarios registry in bench.go, with a function that registers the flags
-// it reads.
+// it reads, its headline figures and its small size in check.go.
 package bench
 
 import (
