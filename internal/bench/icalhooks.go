@@ -67,6 +67,8 @@ func icalhooksFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.Var((*warmupValue)(&cfg.Warmup), "warmup", "unmeasured load before each feed load run (0 for none)")
 	fs.IntVar(&cfg.Connections, "connections", DefaultConnections, "concurrent keep-alive connections of the feed load")
 	fs.StringVar(&cfg.LoadGen, "loadgen", LoadGenAuto, "load generator: auto (wrk if installed), wrk or go (also checks every X-ICALHOOKS-STATUS, but slower than wrk)")
+	fs.StringVar(&cfg.Postgres, "postgres", "",
+		"run calhook on a fresh schema of this postgres:// `URL` each round instead of SQLite")
 	deliveryFlags(fs, cfg)
 }
 
@@ -181,7 +183,22 @@ func (env *webhookEnv) icalhooksRound(ctx context.Context, lg loadGenerator, rcv
 	var r icalhooksRound
 	log := env.log.With("round", round)
 	dir := filepath.Join(env.dir, fmt.Sprintf("round%d", round))
-	srv, err := startCalhook(ctx, env.bin, dir, icalhooksArgs(cfg, n)...)
+	var srv *calhookServer
+	var err error
+	if cfg.Postgres == "" {
+		srv, err = startCalhook(ctx, env.bin, dir, icalhooksArgs(cfg, n)...)
+	} else {
+		var schema *pgSchema
+		if schema, err = createPGSchema(ctx, cfg.Postgres); err != nil {
+			return r, err
+		}
+		defer func() {
+			if err := schema.drop(); err != nil {
+				log.Warn("drop schema", "error", err)
+			}
+		}()
+		srv, err = startNode(ctx, env.bin, dir, schema.URL, randomHex(32), icalhooksArgs(cfg, n)...)
+	}
 	if err != nil {
 		return r, err
 	}
@@ -873,6 +890,10 @@ func icalhooksResults(cfg Config, lg loadGenerator, rounds []icalhooksRound) []R
 	machine.Info["delivery_per_endpoint"] = cfg.DeliveryPerEndpoint
 	machine.Info["icalhooks_host_rate"] = icalhooksHostRate
 	machine.Info["register_clients"] = registerClients
+	machine.Info["store"] = "sqlite"
+	if cfg.Postgres != "" {
+		machine.Info["store"] = "postgres"
+	}
 
 	var reg, all, p50, p99, first, api, recMS, with, without, overhead []float64
 	var pingErrs, withErrs, withoutErrs, dups, early, missing, bad, unexpected int64
