@@ -45,6 +45,9 @@ const (
 type Result struct {
 	Status                    string
 	Created, Updated, Deleted int
+	// Held is the number of deletes the calendar holds after the poll
+	// (see Guard).
+	Held int
 	// Err is why the poll failed, for StatusError.
 	Err error
 	// Calendar is the calendar as it was claimed, with the sync state the
@@ -87,6 +90,9 @@ type Config struct {
 	// one poll at the end of the window (default 1 s: an upstream cannot make
 	// calhook poll it more than once a second).
 	PingWindow time.Duration
+	// Guard holds mass deletions until a later fetch confirms them; the
+	// zero value is on with the defaults.
+	Guard Guard
 	// Changed is called after a poll stored changes (events or sync
 	// health), to invalidate feed caches and wake the fan-out.
 	Changed func(accountID, calendarID string)
@@ -170,8 +176,10 @@ func New(cfg Config) *Importer {
 		cfg.Changed = func(string, string) {}
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	sched := cfg.Schedule.withDefaults()
+	cfg.Guard = cfg.Guard.withDefaults(sched.Min)
 	return &Importer{
-		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: cfg.Schedule.withDefaults(),
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
 		inflight: map[string]bool{}, again: map[string]bool{},
@@ -504,6 +512,12 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 	i.mu.Unlock()
 
 	res, err := i.pollCalendar(ctx, c)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+		// What stops a poll (a store write that failed, conflicts that
+		// did not settle) is recorded and notified like a failed fetch,
+		// never only logged; only when even that fails is it logged.
+		res, err = i.failed(ctx, c, err)
+	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
 			i.log.Error("poll failed", "calendar", c.ID, "error", err)
@@ -522,6 +536,11 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	defer cancel()
 	req := fetchRequest{
 		url: c.SourceURL, etag: c.Import.ETag, lastModified: c.Import.LastModified, maxBytes: i.cfg.MaxBytes,
+	}
+	if c.Import.Held != nil {
+		// A held deletion is confirmed only by a body that still lacks
+		// the events: ask for one, not for a 304.
+		req.etag, req.lastModified = "", ""
 	}
 	if i.cfg.PublicURL != "" && c.Import.HookToken != "" {
 		req.hookURL = i.cfg.PublicURL + "/hooks/in/" + url.PathEscape(c.Import.HookToken)
@@ -546,7 +565,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	st.ETag, st.LastModified = f.etag, f.lastModified
 	sum := sha256.Sum256(f.body)
 	hash := hex.EncodeToString(sum[:])
-	if hash == c.Import.BodyHash {
+	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
 	parsed, err := ical.ParseBytes(f.body, ical.ParseOptions{MaxBytes: i.cfg.MaxBytes, DefaultZone: zone(c.TimeZone)})
@@ -555,20 +574,27 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	}
 	st.BodyHash = hash
 	events := make([]*store.Event, len(parsed.Events))
+	rdates := make([][]time.Time, len(parsed.Events))
 	for k := range parsed.Events {
 		events[k] = toEvent(&parsed.Events[k], c)
+		rdates[k] = parsed.Events[k].RDates
 	}
+	events, skipped, skippedKeys := representable(events, rdates)
+	st.Skipped = skipped
 	for attempt := 0; ; attempt++ {
 		fc, err := i.store.FeedContent(ctx, c.AccountID, c.ID)
 		if err != nil {
 			return nil, fmt.Errorf("read events of %s: %w", c.ID, err)
 		}
-		d := diffEvents(fc.Events, cloneEvents(events), now)
+		d := diffEvents(fc.Events, cloneEvents(events), skippedKeys, now)
+		plan := i.cfg.Guard.plan(c.Import.Held, d.delete, len(fc.Events), now)
+		d.delete, st.Held = plan.apply, plan.held
+		a := &applied{version: fc.Version, diff: d, heldStarted: plan.started}
 		if d.empty() {
-			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
+			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, a)
 		}
 		st.LastChangeAt = now
-		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, &applied{version: fc.Version, diff: d})
+		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, a)
 		if errors.Is(err, store.ErrConflict) && attempt < maxConflictRetries {
 			continue
 		}
@@ -590,6 +616,8 @@ func cloneEvents(events []*store.Event) []*store.Event {
 type applied struct {
 	version int64
 	diff    *diff
+	// heldStarted reports that the poll started holding deletes.
+	heldStarted bool
 }
 
 // failed records a failed poll: the error, a backoff and, at the start of
@@ -625,13 +653,23 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 	next := i.sched.Healthy(c.PollInterval, st.LastChangeAt, c.CreatedAt, now)
 	next = Later(next, maxAge, i.sched.ceiling(i.sched.base(c.PollInterval)))
 	st.NextPollAt = now.Add(i.sched.Jittered(next, i.cfg.Rand()))
+	if st.Held != nil {
+		// The confirming fetch comes when the delay is over.
+		if due := st.Held.Since.Add(i.cfg.Guard.Delay); due.After(now) && due.Before(st.NextPollAt) {
+			st.NextPollAt = due
+		}
+	}
 	p := &store.ApplyImportParams{AccountID: c.AccountID, CalendarID: c.ID, State: st, Now: now}
 	if c.Import.Failures > 0 {
 		p.SyncChange = store.ChangeSyncRecovered
 	}
 	res := &Result{Status: status}
+	if st.Held != nil {
+		res.Held = len(st.Held.Events)
+	}
 	if a != nil {
 		p.Version, p.Create, p.Update, p.Delete = a.version, a.diff.create, a.diff.update, a.diff.delete
+		p.HeldChange = a.heldStarted
 		res.Created, res.Updated, res.Deleted = len(a.diff.create), len(a.diff.update), len(a.diff.delete)
 	}
 	changes, err := i.store.ApplyImport(ctx, p)

@@ -189,11 +189,26 @@ type ApplyImportParams struct {
 	// SyncChange is ChangeSyncFailed or ChangeSyncRecovered to record, or
 	// empty.
 	SyncChange string
+	// HeldChange records ChangeSyncHeld as well (after SyncChange): the
+	// poll started holding a mass deletion.
+	HeldChange bool
 	// State is the new sync state, Skipped and Held included; HookToken
 	// and EventCount are ignored (the store counts the events itself).
 	State ImportState
 	// Now is when the poll ended: the time of the changes.
 	Now time.Time
+}
+
+// SyncChanges returns the sync changes p records, in order.
+func (p *ApplyImportParams) SyncChanges() []string {
+	var out []string
+	if p.SyncChange != "" {
+		out = append(out, p.SyncChange)
+	}
+	if p.HeldChange {
+		out = append(out, ChangeSyncHeld)
+	}
+	return out
 }
 
 // SourceHost returns the host whose politeness limit a source URL counts

@@ -110,9 +110,10 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			}
 			changes = append(changes, chs...)
 		}
-		if p.SyncChange != "" {
+		syncChanges := p.SyncChanges()
+		for _, typ := range syncChanges {
 			ch, err := appendChange(ctx, tx, &store.Change{
-				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now,
 			}, nil)
 			if err != nil {
 				return fmt.Errorf("insert sync change: %w", err)
@@ -140,7 +141,7 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 		if err != nil {
 			return err
 		}
-		if writes || p.SyncChange != "" {
+		if writes || len(syncChanges) > 0 {
 			tx.notifyChange(Change{AccountID: p.AccountID, CalendarID: p.CalendarID})
 			return nil
 		}

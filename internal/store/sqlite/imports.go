@@ -115,9 +115,9 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 				return err
 			}
 		}
-		if p.SyncChange != "" {
+		for _, typ := range p.SyncChanges() {
 			ch := &store.Change{
-				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now,
 			}
 			// The change has no event: its snapshot is the BLOB '{}'.
 			err := tx.QueryRowContext(ctx, `INSERT INTO changes

@@ -412,6 +412,22 @@ func testSyncChanges(t *testing.T, s store.Store) {
 	if !found {
 		t.Errorf("the fan-out did not read the sync change without an event")
 	}
+
+	// A poll that recovers and starts holding a deletion records both.
+	changes, err = s.ApplyImport(ctx, &store.ApplyImportParams{
+		AccountID: a.ID, CalendarID: c.ID, SyncChange: store.ChangeSyncRecovered, HeldChange: true, Now: base.Add(time.Minute),
+		State: store.ImportState{LastSyncAt: base.Add(time.Minute), NextPollAt: base.Add(2 * time.Minute)},
+	})
+	if err != nil {
+		t.Fatalf("ApplyImport(recovered and held): %v", err)
+	}
+	var types []string
+	for _, ch := range changes {
+		types = append(types, ch.Type)
+	}
+	if want := []string{store.ChangeSyncRecovered, store.ChangeSyncHeld}; !slices.Equal(types, want) {
+		t.Errorf("changes of a recovering poll that holds = %v; want %v", types, want)
+	}
 }
 
 func testHookToken(t *testing.T, s store.Store) {
