@@ -1,6 +1,8 @@
 package importer
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -133,4 +135,65 @@ func keysOf(lists ...[]*store.Event) []store.EventKey {
 		}
 	}
 	return out
+}
+
+// ErrNothingHeld is returned when deletes are confirmed for a calendar
+// that holds none.
+var ErrNothingHeld = errors.New("the calendar holds no deletes to confirm")
+
+// ConfirmHeld applies the deletes an imported calendar holds at once, for
+// an operator who knows the channel really cancelled those events. Held
+// events that are no longer stored are skipped. It returns the calendar's
+// outcome like a poll.
+func (i *Importer) ConfirmHeld(ctx context.Context, accountID, calendarID string) (*Result, error) {
+	for attempt := 0; ; attempt++ {
+		c, err := i.store.Calendar(ctx, accountID, calendarID)
+		if err != nil {
+			return nil, err
+		}
+		if c.Kind != store.KindImported {
+			return nil, ErrNotImported
+		}
+		if c.Import.Held == nil {
+			return nil, ErrNothingHeld
+		}
+		fc, err := i.store.FeedContent(ctx, accountID, calendarID)
+		if err != nil {
+			return nil, fmt.Errorf("read events of %s: %w", calendarID, err)
+		}
+		held := map[store.EventKey]bool{}
+		for _, k := range c.Import.Held.Events {
+			held[k] = true
+		}
+		var deletes []*store.Event
+		for _, e := range fc.Events {
+			if held[keyOf(e)] {
+				deletes = append(deletes, e)
+			}
+		}
+		now := i.cfg.Now()
+		st := c.Import
+		st.Held = nil
+		if len(deletes) > 0 {
+			st.LastChangeAt = now
+		}
+		_, err = i.store.ApplyImport(ctx, &store.ApplyImportParams{
+			AccountID: accountID, CalendarID: calendarID, Version: fc.Version, Delete: deletes, State: st, Now: now,
+		})
+		if errors.Is(err, store.ErrConflict) && attempt < maxConflictRetries {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("confirm held deletes of %s: %w", calendarID, err)
+		}
+		if len(deletes) > 0 {
+			i.cfg.Changed(accountID, calendarID)
+		}
+		st.EventCount = c.Import.EventCount - len(deletes)
+		status := StatusUnchanged
+		if len(deletes) > 0 {
+			status = StatusChanged
+		}
+		return &Result{Status: status, Deleted: len(deletes), Calendar: after(c, st)}, nil
+	}
 }

@@ -568,18 +568,11 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
-	parsed, err := ical.ParseBytes(f.body, ical.ParseOptions{MaxBytes: i.cfg.MaxBytes, DefaultZone: zone(c.TimeZone)})
+	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes)
 	if err != nil {
-		return i.failed(ctx, c, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err})
+		return i.failed(ctx, c, err)
 	}
 	st.BodyHash = hash
-	events := make([]*store.Event, len(parsed.Events))
-	rdates := make([][]time.Time, len(parsed.Events))
-	for k := range parsed.Events {
-		events[k] = toEvent(&parsed.Events[k], c)
-		rdates[k] = parsed.Events[k].RDates
-	}
-	events, skipped, skippedKeys := representable(events, rdates)
 	st.Skipped = skipped
 	for attempt := 0; ; attempt++ {
 		fc, err := i.store.FeedContent(ctx, c.AccountID, c.ID)
@@ -600,6 +593,24 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		}
 		return res, err
 	}
+}
+
+// parseFeed parses a feed body into the events to store for calendar c,
+// and those skipped (listed, and all their keys). A body that is not a
+// well-formed calendar is an error, so that it never yields deletions.
+func parseFeed(body []byte, c *store.Calendar, maxBytes int64) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
+	parsed, err := ical.ParseBytes(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
+	if err != nil {
+		return nil, nil, nil, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err}
+	}
+	events := make([]*store.Event, len(parsed.Events))
+	rdates := make([][]time.Time, len(parsed.Events))
+	for k := range parsed.Events {
+		events[k] = toEvent(&parsed.Events[k], c)
+		rdates[k] = parsed.Events[k].RDates
+	}
+	events, skipped, keys := representable(events, rdates)
+	return events, skipped, keys, nil
 }
 
 // cloneEvents copies the parsed events, which the diff stamps with ids.
