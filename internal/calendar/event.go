@@ -260,14 +260,10 @@ func applyTimes(e *store.Event, in EventInput, create bool) error {
 	if err != nil {
 		return err
 	}
-	tzLoc := loc
-	if allDay {
-		tzLoc = time.UTC // all-day dates are midnights UTC, shown as dates
-	}
-	if err := CheckTimeRange(st, tzLoc); err != nil {
+	if err := CheckTimeRange(st); err != nil {
 		return invalid("start", "%v", err)
 	}
-	if err := CheckTimeRange(en, tzLoc); err != nil {
+	if err := CheckTimeRange(en); err != nil {
 		return invalid("end", "%v", err)
 	}
 	if en.Before(st) {
@@ -288,7 +284,7 @@ func applyTimes(e *store.Event, in EventInput, create bool) error {
 			if err != nil {
 				return err
 			}
-			if err := CheckTimeRange(t, tzLoc); err != nil {
+			if err := CheckTimeRange(t); err != nil {
 				return invalid(field, "%v", err)
 			}
 			exdates = append(exdates, t)

@@ -165,10 +165,10 @@ func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]
 const maxSkippedListed = 10
 
 // representable splits the parsed events into those calhook can store and
-// the skipped ones (listed, and all their keys): an event whose times fall outside years 1–9999 in UTC
-// or in its zone (see calendar.CheckTimeRange) would break every feed and
-// API answer that carries it, so it is left out with a reason rather than
-// failing the whole calendar.
+// the skipped ones (listed, and all their keys): an event whose times fall
+// outside calendar.MinTime–MaxTime (years 1–9999 in every zone) would
+// break every feed and API answer that carries it, so it is left out with
+// a reason rather than failing the whole calendar.
 func representable(events []*store.Event, rdates [][]time.Time) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool) {
 	var (
 		ok      = events[:0:0]
@@ -197,12 +197,8 @@ func representable(events []*store.Event, rdates [][]time.Time) ([]*store.Event,
 
 // checkEvent reports why e cannot be stored, or nil.
 func checkEvent(e *store.Event, rdates []time.Time) error {
-	loc := time.UTC
-	if !e.AllDay {
-		loc = zone(e.TimeZone)
-	}
 	check := func(what string, t time.Time) error {
-		if err := calendar.CheckTimeRange(t, loc); err != nil {
+		if err := calendar.CheckTimeRange(t); err != nil {
 			return fmt.Errorf("%s %w", what, err)
 		}
 		return nil
