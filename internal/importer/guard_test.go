@@ -2,6 +2,7 @@ package importer
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/http"
@@ -299,5 +300,49 @@ func TestUnrepresentableEvent(t *testing.T) {
 	h.poll(cal)
 	if st := h.get(cal).Import; st.Skipped != nil || st.LastError != "" {
 		t.Errorf("after a feed without them: skipped %+v, lastError %q; want none", st.Skipped, st.LastError)
+	}
+}
+
+// TestStoppedPollIsRecorded makes the database itself refuse a poll's
+// write (a trigger in the real SQLite file): the poll is recorded as failed
+// with lastError and calendar.sync.failed, the lease ends, and a
+// sync?wait=true caller gets the outcome instead of waiting.
+func TestStoppedPollIsRecorded(t *testing.T) {
+	t.Parallel()
+	h, up, cal, cursor := imported(t, harnessOpts{realClock: true}, feed(bookings...))
+	raw, err := sql.Open("sqlite", h.dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	if _, err := raw.Exec(`CREATE TRIGGER refuse_poison BEFORE INSERT ON events WHEN NEW.uid = 'poison@channel'
+		BEGIN SELECT RAISE(ABORT, 'refused by the test trigger'); END`); err != nil {
+		t.Fatal(err)
+	}
+	poison := vevent("UID:poison@channel", "DTSTART:20261230T100000Z", "DTEND:20261230T110000Z")
+	up.serveFeed(feed(append(slices.Clone(bookings), poison)...), "", "")
+	ctx := context.Background()
+	if err := h.imp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	res, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID)
+	if err != nil {
+		t.Fatalf("SyncWait: %v", err)
+	}
+	if res.Status != StatusError || res.Err == nil || !strings.Contains(res.Err.Error(), "refused by the test trigger") {
+		t.Errorf("SyncWait = %+v; want an error naming the refused write", res)
+	}
+	st := h.get(cal).Import
+	if !strings.Contains(st.LastError, "refused by the test trigger") || st.Failures != 1 {
+		t.Errorf("lastError %q, failures %d; want the refused write recorded", st.LastError, st.Failures)
+	}
+	if changes, _ := h.changesSince(cal, cursor); !reflect.DeepEqual(changes, []string{"sync.failed"}) {
+		t.Errorf("changes = %q; want one sync.failed", changes)
+	}
+	if got := keys(h.events(cal)); len(got) != 3 {
+		t.Errorf("events = %q; want the three bookings", got)
 	}
 }
