@@ -37,6 +37,10 @@ type importJSON struct {
 	SkippedEvents *skippedJSON `json:"skippedEvents"`
 }
 
+// maxHeldListed bounds the held events a calendar lists (all are counted),
+// so that a calendar of thousands of events stays a small answer.
+const maxHeldListed = 100
+
 // heldJSON is a held mass deletion.
 type heldJSON struct {
 	Count  int            `json:"count"`
@@ -76,8 +80,9 @@ func toImportJSON(c *store.Calendar) (*sourceJSON, *importJSON) {
 		ETag: optString(im.ETag), NextPollAt: optTime(im.NextPollAt), EventCount: im.EventCount,
 	}
 	if h := im.Held; h != nil {
-		out.HeldDeletes = &heldJSON{Count: len(h.Events), Events: make([]eventKeyJSON, len(h.Events)), Since: h.Since.UTC(), Reason: h.Reason}
-		for k, e := range h.Events {
+		listed := h.Events[:min(len(h.Events), maxHeldListed)]
+		out.HeldDeletes = &heldJSON{Count: len(h.Events), Events: make([]eventKeyJSON, len(listed)), Since: h.Since.UTC(), Reason: h.Reason}
+		for k, e := range listed {
 			out.HeldDeletes.Events[k] = eventKeyJSON{UID: e.UID, RecurrenceID: e.RecurrenceID}
 		}
 	}

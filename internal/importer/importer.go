@@ -6,6 +6,12 @@
 // store transaction, so the delivery pipeline turns them into webhooks like
 // any API write.
 //
+// A poll deletes events only when the upstream really said so: a body
+// that is not a well-formed calendar is a failed poll that changes
+// nothing, a mass deletion is held until a later fetch confirms it (see
+// Guard), and an event calhook cannot represent is skipped with a warning
+// rather than failing the calendar.
+//
 // Polls are claimed from the store's due-time index with a lease, so a
 // poller that dies leaves nothing stuck. A poll is requested early by the
 // sync API or by an upstream iCal Hooks ping to /hooks/in/{token}.
