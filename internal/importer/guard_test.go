@@ -346,3 +346,23 @@ func TestStoppedPollIsRecorded(t *testing.T) {
 		t.Errorf("events = %q; want the three bookings", got)
 	}
 }
+
+// TestGuardHoldIsStored checks that a hold lives in the database, not in
+// the importer: an importer started afresh (another node, or after a
+// restart) confirms the hold another one started.
+func TestGuardHoldIsStored(t *testing.T) {
+	t.Parallel()
+	h, up, cal, cursor := imported(t, harnessOpts{}, feed(bookings...))
+	up.serveFeed(feed(), "", "")
+	h.poll(cal)
+	h.imp = New(h.imp.cfg) // a fresh importer on the same database
+	h.clock.Advance(DefaultGuardDelay)
+	if res := h.poll(cal); res.Deleted != 3 {
+		t.Errorf("poll by a fresh importer after the delay = %+v; want the 3 held deletes applied", res)
+	}
+	changes, _ := h.changesSince(cal, cursor)
+	want := []string{"sync.held", "event.deleted b1@channel", "event.deleted b2@channel", "event.deleted b3@channel"}
+	if !reflect.DeepEqual(changes, want) {
+		t.Errorf("changes = %q; want %q", changes, want)
+	}
+}
