@@ -260,6 +260,12 @@ func applyTimes(e *store.Event, in EventInput, create bool) error {
 	if err != nil {
 		return err
 	}
+	if err := CheckTimeRange(st); err != nil {
+		return invalid("start", "%v", err)
+	}
+	if err := CheckTimeRange(en); err != nil {
+		return invalid("end", "%v", err)
+	}
 	if en.Before(st) {
 		return invalid("end", "must not be before start")
 	}
@@ -273,9 +279,13 @@ func applyTimes(e *store.Event, in EventInput, create bool) error {
 		}
 		exdates = make([]time.Time, 0, len(*in.ExDates))
 		for i, s := range *in.ExDates {
-			t, err := parseTime(fmt.Sprintf("exdates[%d]", i), s, allDay, loc)
+			field := fmt.Sprintf("exdates[%d]", i)
+			t, err := parseTime(field, s, allDay, loc)
 			if err != nil {
 				return err
+			}
+			if err := CheckTimeRange(t); err != nil {
+				return invalid(field, "%v", err)
 			}
 			exdates = append(exdates, t)
 		}

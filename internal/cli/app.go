@@ -117,6 +117,10 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		},
 		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, MaxBytes: int64(cfg.ImportMaxBytes),
 		Timeout: cfg.ImportTimeout, PublicURL: cfg.PublicURL,
+		Guard: importer.Guard{
+			Disabled: !cfg.ImportHoldDeletes, Fraction: float64(cfg.ImportHoldPercent) / 100,
+			MinDeletes: cfg.ImportHoldMinDeletes, Delay: cfg.ImportHoldDelay,
+		},
 		Changed: func(accountID, calendarID string) {
 			feeds.Invalidate(accountID, calendarID)
 			a.fanout.Notify()

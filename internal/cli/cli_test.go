@@ -144,6 +144,9 @@ func TestCommandErrors(t *testing.T) {
 		{"bad public url", []string{"serve", "--public-url", "ftp://x", "--db", filepath.Join(dir, "d.db")}, nil, "public-url"},
 		{"account without name", []string{"account", "create", "--db", filepath.Join(dir, "e.db")}, nil, "name is required"},
 		{"unreachable postgres", []string{"migrate", "--db", "postgres://nobody@127.0.0.1:1/x"}, nil, "connect to PostgreSQL"},
+		{"hold percent out of range", []string{"serve", "--import-hold-percent", "0", "--db", filepath.Join(dir, "g.db")}, nil, `invalid import-hold-percent "0"`},
+		{"hold delay below the floor", []string{"serve", "--import-hold-delay", "10s", "--db", filepath.Join(dir, "h.db")}, nil, `invalid import-hold-delay "10s"`},
+		{"bad hold switch env", []string{"serve", "--db", filepath.Join(dir, "i.db")}, map[string]string{"CALHOOK_IMPORT_HOLD_DELETES": "maybe"}, "CALHOOK_IMPORT_HOLD_DELETES"},
 		{"unreadable secret file", []string{"serve", "--db", filepath.Join(dir, "f.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN_FILE": filepath.Join(dir, "missing")}, "CALHOOK_ADMIN_TOKEN_FILE"},
 	}
 	for _, tt := range tests {

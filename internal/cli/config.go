@@ -85,6 +85,15 @@ type Config struct {
 	ImportPerHost     int
 	// ImportMaxBytes is the largest feed accepted, after decompression.
 	ImportMaxBytes int
+	// ImportHoldDeletes turns on the mass-deletion guard (see
+	// importer.Guard): a poll that would delete at least
+	// ImportHoldPercent % of a calendar's events and at least
+	// ImportHoldMinDeletes of them, or all of them, holds the deletes
+	// until a fetch ImportHoldDelay later confirms them.
+	ImportHoldDeletes    bool
+	ImportHoldPercent    int
+	ImportHoldMinDeletes int
+	ImportHoldDelay      time.Duration
 }
 
 // ConfigError names the setting that is wrong and why.
@@ -101,31 +110,35 @@ func (e *ConfigError) Error() string {
 // defaultConfig returns the settings used when nothing is given.
 func defaultConfig() Config {
 	return Config{
-		DB:                  "./calhook.db",
-		Addr:                "127.0.0.1:8080",
-		LogFormat:           "text",
-		LogLevel:            "info",
-		FeedRefreshInterval: 15 * time.Minute,
-		ShutdownTimeout:     15 * time.Second,
-		DeliveryWorkers:     64,
-		DeliveryPerEndpoint: 16,
-		WebhookTimeout:      10 * time.Second,
-		RetrySchedule:       []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 12 * time.Hour, 24 * time.Hour},
-		Retention:           30 * 24 * time.Hour,
-		DisableAfter:        5 * 24 * time.Hour,
-		HooksVerify:         "off",
-		HooksMaxPerFeed:     100,
-		HooksMaxPerToken:    1000,
-		HooksMaxPerHost:     1000,
-		HooksHostRate:       10,
-		HooksLease:          30 * 24 * time.Hour,
-		ImportInterval:      importer.DefaultInterval,
-		ImportMinInterval:   importer.DefaultMinInterval,
-		ImportMaxInterval:   importer.DefaultMaxInterval,
-		ImportTimeout:       importer.DefaultTimeout,
-		ImportConcurrency:   importer.DefaultConcurrency,
-		ImportPerHost:       importer.DefaultPerHost,
-		ImportMaxBytes:      importer.DefaultMaxBytes,
+		DB:                   "./calhook.db",
+		Addr:                 "127.0.0.1:8080",
+		LogFormat:            "text",
+		LogLevel:             "info",
+		FeedRefreshInterval:  15 * time.Minute,
+		ShutdownTimeout:      15 * time.Second,
+		DeliveryWorkers:      64,
+		DeliveryPerEndpoint:  16,
+		WebhookTimeout:       10 * time.Second,
+		RetrySchedule:        []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 12 * time.Hour, 24 * time.Hour},
+		Retention:            30 * 24 * time.Hour,
+		DisableAfter:         5 * 24 * time.Hour,
+		HooksVerify:          "off",
+		HooksMaxPerFeed:      100,
+		HooksMaxPerToken:     1000,
+		HooksMaxPerHost:      1000,
+		HooksHostRate:        10,
+		HooksLease:           30 * 24 * time.Hour,
+		ImportInterval:       importer.DefaultInterval,
+		ImportMinInterval:    importer.DefaultMinInterval,
+		ImportMaxInterval:    importer.DefaultMaxInterval,
+		ImportTimeout:        importer.DefaultTimeout,
+		ImportConcurrency:    importer.DefaultConcurrency,
+		ImportPerHost:        importer.DefaultPerHost,
+		ImportMaxBytes:       importer.DefaultMaxBytes,
+		ImportHoldDeletes:    true,
+		ImportHoldPercent:    int(importer.DefaultGuardFraction * 100),
+		ImportHoldMinDeletes: importer.DefaultGuardMinDeletes,
+		ImportHoldDelay:      importer.DefaultGuardDelay,
 	}
 }
 
@@ -167,7 +180,8 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
-		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_MAX_BYTES"} {
+		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
+		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
 			return err
@@ -200,6 +214,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-min-interval", "IMPORT_MIN_INTERVAL", &cfg.ImportMinInterval, "no imported feed is polled more often (also the least pollIntervalSeconds)"},
 		{"import-max-interval", "IMPORT_MAX_INTERVAL", &cfg.ImportMaxInterval, "longest poll interval of a quiet or failing feed"},
 		{"import-timeout", "IMPORT_TIMEOUT", &cfg.ImportTimeout, "how long one fetch of an imported feed may take"},
+		{"import-hold-delay", "IMPORT_HOLD_DELAY", &cfg.ImportHoldDelay, "how long held deletes wait for the fetch that confirms them (at least import-min-interval)"},
 	} {
 		if v := *vals[d.env]; v != "" {
 			parsed, err := time.ParseDuration(v)
@@ -224,6 +239,8 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-concurrency", "IMPORT_CONCURRENCY", &cfg.ImportConcurrency, "imported feeds polled at once at most"},
 		{"import-per-host", "IMPORT_PER_HOST", &cfg.ImportPerHost, "imported feeds of one host polled at once at most"},
 		{"import-max-bytes", "IMPORT_MAX_BYTES", &cfg.ImportMaxBytes, "largest imported feed in bytes, after decompression"},
+		{"import-hold-percent", "IMPORT_HOLD_PERCENT", &cfg.ImportHoldPercent, "a poll deleting at least this % of an imported calendar's events holds the deletes"},
+		{"import-hold-min-deletes", "IMPORT_HOLD_MIN_DELETES", &cfg.ImportHoldMinDeletes, "fewest deletes a poll holds (deleting every event is always held)"},
 	} {
 		if v := *vals[n.env]; v != "" {
 			parsed, err := strconv.Atoi(v)
@@ -252,6 +269,15 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}
 	fs.BoolVar(&cfg.AllowHTTPFeeds, "allow-http-feeds", cfg.AllowHTTPFeeds,
 		"allow http:// source URLs for imported calendars (env CALHOOK_ALLOW_HTTP_FEEDS)")
+	if v := *vals["IMPORT_HOLD_DELETES"]; v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return &ConfigError{Field: "CALHOOK_IMPORT_HOLD_DELETES", Value: v, Err: "not true or false"}
+		}
+		cfg.ImportHoldDeletes = b
+	}
+	fs.BoolVar(&cfg.ImportHoldDeletes, "import-hold-deletes", cfg.ImportHoldDeletes,
+		"hold a poll's mass deletion until a later fetch confirms it; false applies every delete at once (env CALHOOK_IMPORT_HOLD_DELETES)")
 	if v := *vals["ALLOW_PRIVATE_CIDR"]; v != "" {
 		cfg.AllowPrivateCIDRs = splitList(v)
 	}
@@ -365,6 +391,15 @@ func (c *Config) Validate() error {
 		if n.v < 1 {
 			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
 		}
+	}
+	if c.ImportHoldPercent < 1 || c.ImportHoldPercent > 100 {
+		errs = append(errs, &ConfigError{"import-hold-percent", strconv.Itoa(c.ImportHoldPercent), "must be within 1 and 100"})
+	}
+	if c.ImportHoldMinDeletes < 1 {
+		errs = append(errs, &ConfigError{"import-hold-min-deletes", strconv.Itoa(c.ImportHoldMinDeletes), "must be at least 1"})
+	}
+	if c.ImportHoldDelay < c.ImportMinInterval {
+		errs = append(errs, &ConfigError{"import-hold-delay", c.ImportHoldDelay.String(), "must be at least import-min-interval"})
 	}
 	if c.ImportMaxBytes < 1024 {
 		errs = append(errs, &ConfigError{"import-max-bytes", strconv.Itoa(c.ImportMaxBytes), "must be at least 1024"})

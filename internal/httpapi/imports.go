@@ -29,6 +29,43 @@ type importJSON struct {
 	ETag          *string    `json:"etag"`
 	NextPollAt    *time.Time `json:"nextPollAt"`
 	EventCount    int        `json:"eventCount"`
+	// HeldDeletes is the mass deletion waiting for a confirming fetch
+	// (or POST …/sync/confirm); null when none.
+	HeldDeletes *heldJSON `json:"heldDeletes"`
+	// SkippedEvents are the feed's events calhook could not represent;
+	// null when none.
+	SkippedEvents *skippedJSON `json:"skippedEvents"`
+}
+
+// maxHeldListed bounds the held events a calendar lists (all are counted),
+// so that a calendar of thousands of events stays a small answer.
+const maxHeldListed = 100
+
+// heldJSON is a held mass deletion.
+type heldJSON struct {
+	Count  int            `json:"count"`
+	Events []eventKeyJSON `json:"events"`
+	Since  time.Time      `json:"since"`
+	Reason string         `json:"reason"`
+}
+
+// eventKeyJSON names an imported event by its UID and RECURRENCE-ID.
+type eventKeyJSON struct {
+	UID          string `json:"uid"`
+	RecurrenceID string `json:"recurrenceId,omitempty"`
+}
+
+// skippedJSON lists the events a poll left out: all are counted, the
+// first few listed with the reason.
+type skippedJSON struct {
+	Count  int                `json:"count"`
+	Events []skippedEventJSON `json:"events"`
+}
+
+type skippedEventJSON struct {
+	UID          string `json:"uid"`
+	RecurrenceID string `json:"recurrenceId,omitempty"`
+	Reason       string `json:"reason"`
 }
 
 func toImportJSON(c *store.Calendar) (*sourceJSON, *importJSON) {
@@ -38,10 +75,24 @@ func toImportJSON(c *store.Calendar) (*sourceJSON, *importJSON) {
 		src.PollIntervalSeconds = &s
 	}
 	im := c.Import
-	return src, &importJSON{
+	out := &importJSON{
 		LastSyncAt: optTime(im.LastSyncAt), LastSuccessAt: optTime(im.LastSuccessAt), LastError: optString(im.LastError),
 		ETag: optString(im.ETag), NextPollAt: optTime(im.NextPollAt), EventCount: im.EventCount,
 	}
+	if h := im.Held; h != nil {
+		listed := h.Events[:min(len(h.Events), maxHeldListed)]
+		out.HeldDeletes = &heldJSON{Count: len(h.Events), Events: make([]eventKeyJSON, len(listed)), Since: h.Since.UTC(), Reason: h.Reason}
+		for k, e := range listed {
+			out.HeldDeletes.Events[k] = eventKeyJSON{UID: e.UID, RecurrenceID: e.RecurrenceID}
+		}
+	}
+	if sk := im.Skipped; sk != nil {
+		out.SkippedEvents = &skippedJSON{Count: sk.Count, Events: make([]skippedEventJSON, len(sk.Events))}
+		for k, e := range sk.Events {
+			out.SkippedEvents.Events[k] = skippedEventJSON{UID: e.UID, RecurrenceID: e.RecurrenceID, Reason: e.Reason}
+		}
+	}
+	return src, out
 }
 
 func optString(s string) *string {
@@ -75,6 +126,7 @@ const maxSyncWait = 2 * time.Minute
 var (
 	errNotImported = &apiError{http.StatusConflict, "not_imported", importer.ErrNotImported.Error()}
 	errNoImporter  = &apiError{http.StatusServiceUnavailable, "imports_disabled", "importing feeds is not enabled on this server"}
+	errNothingHeld = &apiError{http.StatusConflict, "nothing_held", importer.ErrNothingHeld.Error()}
 	errSyncTimeout = &apiError{http.StatusServiceUnavailable, "sync_timeout",
 		"the poll did not finish in time; it is still requested: read the calendar later"}
 )
@@ -83,10 +135,12 @@ var (
 type syncJSON struct {
 	// Status is queued (without wait), or the poll's outcome: changed,
 	// unchanged, not_modified or error.
-	Status   string       `json:"status"`
-	Created  *int         `json:"created,omitempty"`
-	Updated  *int         `json:"updated,omitempty"`
-	Deleted  *int         `json:"deleted,omitempty"`
+	Status  string `json:"status"`
+	Created *int   `json:"created,omitempty"`
+	Updated *int   `json:"updated,omitempty"`
+	Deleted *int   `json:"deleted,omitempty"`
+	// Held is the number of deletes the calendar holds after the poll.
+	Held     *int         `json:"held,omitempty"`
 	Error    string       `json:"error,omitempty"`
 	Calendar calendarJSON `json:"calendar"`
 }
@@ -154,14 +208,48 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 			out.Error = res.Err.Error()
 		}
 	} else {
-		out.Created, out.Updated, out.Deleted = &res.Created, &res.Updated, &res.Deleted
+		out.Created, out.Updated, out.Deleted, out.Held = &res.Created, &res.Updated, &res.Deleted, &res.Held
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
+// confirmSync applies the deletes an imported calendar holds at once: the
+// operator knows the channel really cancelled those events. It answers
+// like POST …/sync?wait=true.
+func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
+	acct := accountFrom(r.Context())
+	calID := r.PathValue("calendarId")
+	imp := h.cfg.Importer
+	if imp == nil {
+		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		switch {
+		case err != nil:
+			writeError(w, r, h.log, err)
+		case c.Kind != store.KindImported:
+			writeError(w, r, h.log, errNotImported)
+		default:
+			writeError(w, r, h.log, errNoImporter)
+		}
+		return
+	}
+	res, err := imp.ConfirmHeld(r.Context(), acct.ID, calID)
+	if err != nil {
+		h.writeSyncError(w, r, err)
+		return
+	}
+	zero := 0
+	writeJSON(w, http.StatusOK, syncJSON{
+		Status: res.Status, Created: &zero, Updated: &zero, Deleted: &res.Deleted, Held: &zero,
+		Calendar: toCalendarJSON(res.Calendar),
+	})
+}
+
 func (h *Handler) writeSyncError(w http.ResponseWriter, r *http.Request, err error) {
-	if errors.Is(err, importer.ErrNotImported) {
+	switch {
+	case errors.Is(err, importer.ErrNotImported):
 		err = errNotImported
+	case errors.Is(err, importer.ErrNothingHeld):
+		err = errNothingHeld
 	}
 	writeError(w, r, h.log, err)
 }

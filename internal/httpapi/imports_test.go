@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,7 +19,6 @@ import (
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
-	"github.com/calhook/calhook/internal/store/sqlite"
 	"github.com/calhook/calhook/internal/subscription"
 )
 
@@ -32,15 +30,12 @@ var importTestPolicy = outbound.Policy{
 }
 
 // newImportServer is newServer with imports enabled and the importer
-// running; the importer sends X-ICALHOOKS-URL pointing at the server.
+// running, on the same database as newServer (SQLite, or PostgreSQL with
+// CALHOOK_TEST_BACKEND=postgres); the importer sends X-ICALHOOKS-URL
+// pointing at the server.
 func newImportServer(t *testing.T) *testServer {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
-	if err != nil {
-		t.Fatalf("open store: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	cs := &countingStore{Store: db}
+	cs := &countingStore{Store: openTestStore(t)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute})

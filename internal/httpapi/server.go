@@ -95,6 +95,7 @@ func New(cfg Config) *Handler {
 	h.handle("DELETE /v1/calendars/{calendarId}", h.auth(h.deleteCalendar))
 	h.handle("GET /v1/calendars/{calendarId}/changes", h.auth(h.listChanges))
 	h.handle("POST /v1/calendars/{calendarId}/sync", h.auth(h.syncCalendar))
+	h.handle("POST /v1/calendars/{calendarId}/sync/confirm", h.auth(h.confirmSync))
 
 	h.handle("POST /v1/calendars/{calendarId}/events", h.auth(h.createEvent))
 	h.handle("GET /v1/calendars/{calendarId}/events", h.auth(h.listEvents))

@@ -27,6 +27,9 @@ var corpusExplained = map[string]string{
 	"ics/icalevents/empty.ics": "0 bytes: an empty body must never be read as a calendar whose events were all deleted",
 	"ics/icalendar/timezone_same_start_and_offset.ics": "its last line is END:VCALENDARD (sic); without END:VCALENDAR " +
 		"the file cannot be told from a truncated download",
+	"ics/libical/stresstest.ics": "most of its lines are not content lines (free text such as \"Sorry, I cannot " +
+		"change this meeting time\" directly in the VCALENDAR); ical.js refuses it too, and a feed like it is a " +
+		"broken download whose events must not be read as deleted",
 }
 
 type corpusFile struct {

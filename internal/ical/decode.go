@@ -34,6 +34,7 @@ var (
 	ErrHTML        = errors.New("HTML or XML instead of iCalendar")
 	ErrNotCalendar = errors.New("not an iCalendar stream")
 	ErrTruncated   = errors.New("truncated input")
+	ErrMalformed   = errors.New("malformed iCalendar")
 	ErrTooDeep     = errors.New("components nested too deeply")
 	ErrLineTooLong = errors.New("content line too long")
 	ErrInternal    = errors.New("internal parser error")
@@ -147,9 +148,15 @@ func newParseError(line int, kind error, format string, args ...any) *ParseError
 // TZID, Windows zone names, feed-defined VTIMEZONEs and events without UID
 // or DTSTAMP; unreadable lines and unusable events are skipped with a
 // warning. It rejects, with a *ParseError, input that is empty, too large,
-// HTML, not iCalendar at all, or truncated (a VCALENDAR that is never
-// closed), so that a bad download is never mistaken for a calendar whose
-// events were all deleted. A valid VCALENDAR without events yields a
+// HTML, not iCalendar at all, truncated (a VCALENDAR that is never
+// closed) or malformed, so that a bad download is never mistaken for a
+// calendar whose events were all deleted. Malformed (ErrMalformed) means
+// broken structure inside a VCALENDAR, where a proxy or a failing exporter
+// may have replaced events: a line without a name and a ':' separator
+// (HTML, JSON, plain text), an invalid component name, or an END that
+// closes a component under another name or leaves one inside it open.
+// Harmless quirks (unknown properties, bad parameters, text after
+// END:VCALENDAR) stay warnings. A valid VCALENDAR without events yields a
 // Calendar with no events and a nil error. An error from r is returned
 // wrapped, not as a *ParseError.
 //

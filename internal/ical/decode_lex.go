@@ -345,6 +345,10 @@ func parseContentLine(s string, params []Param) (name string, ps []Param, value,
 			return name, params, s[i+1:], ""
 		}
 	}
+	if i < len(s) && s[i] == ':' {
+		// The last parameter was empty (";:").
+		return name, params, s[i+1:], ""
+	}
 	return name, params, "", "no colon"
 }
 

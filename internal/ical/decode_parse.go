@@ -56,6 +56,10 @@ type parser struct {
 	dropped  int // warnings beyond maxWarnings
 	// zoneLookups counts the TZIDs resolved so far, across calendars.
 	zoneLookups int
+	// malformed is the first structural defect found inside a
+	// VCALENDAR; parse returns it once the input is read (a truncation
+	// found later takes precedence, being the likelier cause).
+	malformed *ParseError
 	// scratch collects the properties of the open components, by depth;
 	// each kept component gets an exact-size copy when it ends.
 	scratch [maxDepth][]contentLine
@@ -79,6 +83,21 @@ func (p *parser) warnf(line int, format string, args ...any) {
 	p.warnings = append(p.warnings, msg)
 }
 
+// defect records a structural defect inside a VCALENDAR; the first one
+// makes parse fail with ErrMalformed.
+func (p *parser) defect(line int, format string, args ...any) {
+	if p.malformed == nil {
+		p.malformed = newParseError(line, ErrMalformed, format, args...)
+	}
+}
+
+// structural reports whether parseContentLine's msg means the line has no
+// name/value structure at all (as opposed to a bad parameter, which is a
+// harmless quirk).
+func structural(msg string) bool {
+	return msg == "no property name" || msg == "no colon" || strings.HasPrefix(msg, "invalid character ")
+}
+
 // frame is an open component on the parser's stack.
 type frame struct {
 	name string
@@ -98,6 +117,9 @@ func (p *parser) parse() error {
 	var (
 		stack       []frame
 		trailWarned bool
+		// afterProp reports that the previous line was a property, or
+		// a lost continuation of one.
+		afterProp bool
 	)
 	for {
 		text, line, ok, tooLong := p.lex.next()
@@ -110,11 +132,21 @@ func (p *parser) parse() error {
 		mark := len(p.arena)
 		name, params, value, msg := parseContentLine(text, p.arena)
 		p.arena = params
+		prevProp := afterProp
+		afterProp = msg != "" || (name != "BEGIN" && name != "END")
 		if len(p.cals) == 0 && (msg != "" || name != "BEGIN" || upperASCII(strings.TrimSpace(value)) != "VCALENDAR") {
 			return newParseError(line, ErrNotCalendar, "expected BEGIN:VCALENDAR, found %q", snippet(text))
 		}
 		if msg != "" {
 			p.arena = p.arena[:mark]
+			// A line without structure right after a property of an
+			// event (or of anything below the VCALENDAR) is read as a
+			// continuation line that lost its leading space, a common
+			// exporter bug that costs at most part of a value. Anywhere
+			// else it is content that is not iCalendar.
+			if len(stack) > 0 && structural(msg) && !(len(stack) > 1 && prevProp) {
+				p.defect(line, "%s: %q", msg, snippet(text))
+			}
 			p.warnf(line, "%s, line skipped: %q", msg, snippet(text))
 			continue
 		}
@@ -123,6 +155,7 @@ func (p *parser) parse() error {
 			p.arena = p.arena[:mark]
 			cname := upperASCII(strings.TrimSpace(value))
 			if !isName(cname) {
+				p.defect(line, "invalid component name: %q", snippet(text))
 				p.warnf(line, "invalid component name, line skipped: %q", snippet(text))
 				continue
 			}
@@ -167,6 +200,9 @@ func (p *parser) parse() error {
 			msg = fmt.Sprintf("END:VCALENDAR missing for VCALENDAR opened on line %d", open.line)
 		}
 		return &ParseError{Line: p.lex.line - 1, Msg: ErrTruncated.Error() + ": " + msg, Err: ErrTruncated}
+	}
+	if p.malformed != nil {
+		return p.malformed
 	}
 	if p.lex.repaired > 0 {
 		p.warnf(0, "%d line(s) were not valid UTF-8 and were decoded as Windows-1252 or repaired with U+FFFD", p.lex.repaired)
@@ -224,6 +260,7 @@ func (p *parser) end(stack []frame, cname string, line int) []frame {
 		}
 		if k < len(stack)-1 {
 			open := stack[len(stack)-1]
+			p.defect(line, "END:%s closes %s opened on line %d, which was never closed", cname, open.name, open.line)
 			p.warnf(line, "END:%s also closes %s opened on line %d", cname, open.name, open.line)
 		}
 		for i := len(stack) - 1; i >= k; i-- {
@@ -234,6 +271,7 @@ func (p *parser) end(stack []frame, cname string, line int) []frame {
 		return stack[:k]
 	}
 	top := stack[len(stack)-1]
+	p.defect(line, "END:%s does not match BEGIN:%s on line %d", cname, top.name, top.line)
 	p.warnf(line, "END:%s does not match BEGIN:%s on line %d, ignored", cname, top.name, top.line)
 	return stack
 }

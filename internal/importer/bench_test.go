@@ -49,7 +49,7 @@ func parseAndDiff(tb testing.TB, body []byte, stored []*store.Event, cal *store.
 	for k := range parsed.Events {
 		events[k] = toEvent(&parsed.Events[k], cal)
 	}
-	return diffEvents(stored, events, now)
+	return diffEvents(stored, events, nil, now)
 }
 
 // BenchmarkParseAndDiff5000 measures a changed 5,000-event feed (new

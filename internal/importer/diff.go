@@ -1,10 +1,12 @@
 package importer
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/store"
@@ -119,12 +121,18 @@ type eventKey struct{ uid, recurrenceID string }
 // ids; updated ones keep the stored id, creation time and metadata.
 // Results are in feed order (creates, updates) and stored order
 // (deletes), so equal inputs give equal outputs.
-func diffEvents(stored []*store.Event, parsed []*store.Event, now time.Time) *diff {
+//
+// Events listed in keep (the feed has them but they were skipped) are never
+// deleted: the feed did not drop them.
+func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]bool, now time.Time) *diff {
 	old := make(map[eventKey]*store.Event, len(stored))
 	for _, e := range stored {
 		old[eventKey{e.UID, e.RecurrenceID}] = e
 	}
 	seen := make(map[eventKey]bool, len(parsed))
+	for k := range keep {
+		seen[k] = true
+	}
 	d := &diff{}
 	for _, e := range parsed {
 		k := eventKey{e.UID, e.RecurrenceID}
@@ -150,4 +158,66 @@ func diffEvents(stored []*store.Event, parsed []*store.Event, now time.Time) *di
 		}
 	}
 	return d
+}
+
+// maxSkippedListed bounds the skipped events a calendar lists (all are
+// counted).
+const maxSkippedListed = 10
+
+// representable splits the parsed events into those calhook can store and
+// the skipped ones (listed, and all their keys): an event whose times fall
+// outside calendar.MinTime–MaxTime (years 1–9999 in every zone) would
+// break every feed and API answer that carries it, so it is left out with
+// a reason rather than failing the whole calendar.
+func representable(events []*store.Event, rdates [][]time.Time) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool) {
+	var (
+		ok      = events[:0:0]
+		skipped *store.SkippedEvents
+		keys    map[eventKey]bool
+	)
+	for k, e := range events {
+		err := checkEvent(e, rdates[k])
+		if err == nil {
+			ok = append(ok, e)
+			continue
+		}
+		if skipped == nil {
+			skipped, keys = &store.SkippedEvents{}, map[eventKey]bool{}
+		}
+		keys[eventKey{e.UID, e.RecurrenceID}] = true
+		skipped.Count++
+		if len(skipped.Events) < maxSkippedListed {
+			skipped.Events = append(skipped.Events, store.SkippedEvent{
+				UID: e.UID, RecurrenceID: e.RecurrenceID, Reason: err.Error(),
+			})
+		}
+	}
+	return ok, skipped, keys
+}
+
+// checkEvent reports why e cannot be stored, or nil.
+func checkEvent(e *store.Event, rdates []time.Time) error {
+	check := func(what string, t time.Time) error {
+		if err := calendar.CheckTimeRange(t); err != nil {
+			return fmt.Errorf("%s %w", what, err)
+		}
+		return nil
+	}
+	if err := check("start", e.Start); err != nil {
+		return err
+	}
+	if err := check("end", e.End); err != nil {
+		return err
+	}
+	for _, t := range e.ExDates {
+		if err := check("EXDATE", t); err != nil {
+			return err
+		}
+	}
+	for _, t := range rdates {
+		if err := check("RDATE", t); err != nil {
+			return err
+		}
+	}
+	return nil
 }

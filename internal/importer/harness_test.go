@@ -165,6 +165,8 @@ type harness struct {
 	imp     *Importer
 	account *store.Account
 	changed atomic.Int64
+	// dbPath is the SQLite file, for tests that open it themselves.
+	dbPath string
 }
 
 type harnessOpts struct {
@@ -178,7 +180,8 @@ type harnessOpts struct {
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
+	dbPath := filepath.Join(t.TempDir(), "calhook.db")
+	db, err := sqlite.Open(context.Background(), dbPath)
 	if err != nil {
 		t.Fatalf("open store: %v", err)
 	}
@@ -186,7 +189,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.timeout == 0 {
 		o.timeout = 5 * time.Second
 	}
-	h := &harness{t: t, store: &countingStore{Store: db}, clock: newClock()}
+	h := &harness{t: t, store: &countingStore{Store: db}, clock: newClock(), dbPath: dbPath}
 	client := outbound.NewClient(outbound.Options{
 		Policy:    outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 		UserAgent: "calhook-test", Timeout: o.timeout, MaxRedirects: 5,

@@ -6,6 +6,12 @@
 // store transaction, so the delivery pipeline turns them into webhooks like
 // any API write.
 //
+// A poll deletes events only when the upstream really said so: a body
+// that is not a well-formed calendar is a failed poll that changes
+// nothing, a mass deletion is held until a later fetch confirms it (see
+// Guard), and an event calhook cannot represent is skipped with a warning
+// rather than failing the calendar.
+//
 // Polls are claimed from the store's due-time index with a lease, so a
 // poller that dies leaves nothing stuck. A poll is requested early by the
 // sync API or by an upstream iCal Hooks ping to /hooks/in/{token}.
@@ -45,6 +51,9 @@ const (
 type Result struct {
 	Status                    string
 	Created, Updated, Deleted int
+	// Held is the number of deletes the calendar holds after the poll
+	// (see Guard).
+	Held int
 	// Err is why the poll failed, for StatusError.
 	Err error
 	// Calendar is the calendar as it was claimed, with the sync state the
@@ -87,6 +96,9 @@ type Config struct {
 	// one poll at the end of the window (default 1 s: an upstream cannot make
 	// calhook poll it more than once a second).
 	PingWindow time.Duration
+	// Guard holds mass deletions until a later fetch confirms them; the
+	// zero value is on with the defaults.
+	Guard Guard
 	// Changed is called after a poll stored changes (events or sync
 	// health), to invalidate feed caches and wake the fan-out.
 	Changed func(accountID, calendarID string)
@@ -170,8 +182,10 @@ func New(cfg Config) *Importer {
 		cfg.Changed = func(string, string) {}
 	}
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
+	sched := cfg.Schedule.withDefaults()
+	cfg.Guard = cfg.Guard.withDefaults(sched.Min)
 	return &Importer{
-		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: cfg.Schedule.withDefaults(),
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
 		inflight: map[string]bool{}, again: map[string]bool{},
@@ -504,6 +518,12 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 	i.mu.Unlock()
 
 	res, err := i.pollCalendar(ctx, c)
+	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
+		// What stops a poll (a store write that failed, conflicts that
+		// did not settle) is recorded and notified like a failed fetch,
+		// never only logged; only when even that fails is it logged.
+		res, err = i.failed(ctx, c, err)
+	}
 	if err != nil {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
 			i.log.Error("poll failed", "calendar", c.ID, "error", err)
@@ -522,6 +542,11 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	defer cancel()
 	req := fetchRequest{
 		url: c.SourceURL, etag: c.Import.ETag, lastModified: c.Import.LastModified, maxBytes: i.cfg.MaxBytes,
+	}
+	if c.Import.Held != nil {
+		// A held deletion is confirmed only by a body that still lacks
+		// the events: ask for one, not for a 304.
+		req.etag, req.lastModified = "", ""
 	}
 	if i.cfg.PublicURL != "" && c.Import.HookToken != "" {
 		req.hookURL = i.cfg.PublicURL + "/hooks/in/" + url.PathEscape(c.Import.HookToken)
@@ -546,34 +571,52 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	st.ETag, st.LastModified = f.etag, f.lastModified
 	sum := sha256.Sum256(f.body)
 	hash := hex.EncodeToString(sum[:])
-	if hash == c.Import.BodyHash {
+	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
-	parsed, err := ical.ParseBytes(f.body, ical.ParseOptions{MaxBytes: i.cfg.MaxBytes, DefaultZone: zone(c.TimeZone)})
+	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes)
 	if err != nil {
-		return i.failed(ctx, c, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err})
+		return i.failed(ctx, c, err)
 	}
 	st.BodyHash = hash
-	events := make([]*store.Event, len(parsed.Events))
-	for k := range parsed.Events {
-		events[k] = toEvent(&parsed.Events[k], c)
-	}
+	st.Skipped = skipped
 	for attempt := 0; ; attempt++ {
 		fc, err := i.store.FeedContent(ctx, c.AccountID, c.ID)
 		if err != nil {
 			return nil, fmt.Errorf("read events of %s: %w", c.ID, err)
 		}
-		d := diffEvents(fc.Events, cloneEvents(events), now)
+		d := diffEvents(fc.Events, cloneEvents(events), skippedKeys, now)
+		plan := i.cfg.Guard.plan(c.Import.Held, d.delete, len(fc.Events), now)
+		d.delete, st.Held = plan.apply, plan.held
+		a := &applied{version: fc.Version, diff: d, heldStarted: plan.started}
 		if d.empty() {
-			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
+			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, a)
 		}
 		st.LastChangeAt = now
-		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, &applied{version: fc.Version, diff: d})
+		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, a)
 		if errors.Is(err, store.ErrConflict) && attempt < maxConflictRetries {
 			continue
 		}
 		return res, err
 	}
+}
+
+// parseFeed parses a feed body into the events to store for calendar c,
+// and those skipped (listed, and all their keys). A body that is not a
+// well-formed calendar is an error, so that it never yields deletions.
+func parseFeed(body []byte, c *store.Calendar, maxBytes int64) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
+	parsed, err := ical.ParseBytes(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
+	if err != nil {
+		return nil, nil, nil, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err}
+	}
+	events := make([]*store.Event, len(parsed.Events))
+	rdates := make([][]time.Time, len(parsed.Events))
+	for k := range parsed.Events {
+		events[k] = toEvent(&parsed.Events[k], c)
+		rdates[k] = parsed.Events[k].RDates
+	}
+	events, skipped, keys := representable(events, rdates)
+	return events, skipped, keys, nil
 }
 
 // cloneEvents copies the parsed events, which the diff stamps with ids.
@@ -590,6 +633,8 @@ func cloneEvents(events []*store.Event) []*store.Event {
 type applied struct {
 	version int64
 	diff    *diff
+	// heldStarted reports that the poll started holding deletes.
+	heldStarted bool
 }
 
 // failed records a failed poll: the error, a backoff and, at the start of
@@ -625,13 +670,23 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 	next := i.sched.Healthy(c.PollInterval, st.LastChangeAt, c.CreatedAt, now)
 	next = Later(next, maxAge, i.sched.ceiling(i.sched.base(c.PollInterval)))
 	st.NextPollAt = now.Add(i.sched.Jittered(next, i.cfg.Rand()))
+	if st.Held != nil {
+		// The confirming fetch comes when the delay is over.
+		if due := st.Held.Since.Add(i.cfg.Guard.Delay); due.After(now) && due.Before(st.NextPollAt) {
+			st.NextPollAt = due
+		}
+	}
 	p := &store.ApplyImportParams{AccountID: c.AccountID, CalendarID: c.ID, State: st, Now: now}
 	if c.Import.Failures > 0 {
 		p.SyncChange = store.ChangeSyncRecovered
 	}
 	res := &Result{Status: status}
+	if st.Held != nil {
+		res.Held = len(st.Held.Events)
+	}
 	if a != nil {
 		p.Version, p.Create, p.Update, p.Delete = a.version, a.diff.create, a.diff.update, a.diff.delete
+		p.HeldChange = a.heldStarted
 		res.Created, res.Updated, res.Deleted = len(a.diff.create), len(a.diff.update), len(a.diff.delete)
 	}
 	changes, err := i.store.ApplyImport(ctx, p)

@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/url"
 	"strings"
 	"time"
@@ -12,6 +14,9 @@ import (
 const (
 	ChangeSyncFailed    = "calendar.sync.failed"
 	ChangeSyncRecovered = "calendar.sync.recovered"
+	// ChangeSyncHeld is recorded when a poll holds a mass deletion until
+	// a later fetch confirms it (see ImportState.Held).
+	ChangeSyncHeld = "calendar.sync.held"
 )
 
 // IsEventChange reports whether changes of type typ carry an event
@@ -76,6 +81,84 @@ type ImportState struct {
 	NextPollAt time.Time
 	// EventCount is the number of events the calendar holds.
 	EventCount int
+	// Skipped lists the events of the last parsed body that calhook
+	// could not represent; nil when there were none.
+	Skipped *SkippedEvents
+	// Held is the mass deletion waiting for confirmation; nil when none.
+	Held *HeldDeletes
+}
+
+// SkippedEvents are the events of a source feed that a poll left out
+// because calhook cannot represent them (a date outside years 1–9999…).
+type SkippedEvents struct {
+	// Count is how many were skipped; Events lists the first few.
+	Count  int            `json:"count"`
+	Events []SkippedEvent `json:"events"`
+}
+
+// SkippedEvent is one event left out of an import, and why.
+type SkippedEvent struct {
+	UID          string `json:"uid"`
+	RecurrenceID string `json:"recurrenceId,omitempty"`
+	Reason       string `json:"reason"`
+}
+
+// HeldDeletes is a deletion a poll did not apply because it would remove
+// too large a part of an imported calendar: it is applied only when a
+// later fetch still lacks the events, or when an operator confirms it.
+type HeldDeletes struct {
+	// Events are the (UID, RECURRENCE-ID) keys of the held events.
+	Events []EventKey `json:"events"`
+	// Since is when the deletion was first held.
+	Since time.Time `json:"since"`
+	// Reason says why it was held.
+	Reason string `json:"reason"`
+}
+
+// EventKey identifies an imported event within its calendar.
+type EventKey struct {
+	UID          string `json:"uid"`
+	RecurrenceID string `json:"recurrenceId,omitempty"`
+}
+
+// MarshalImportNotes encodes the Skipped and Held parts of an import state
+// for the drivers' text columns; nil encodes as "".
+func MarshalImportNotes(st *ImportState) (skipped, held string, err error) {
+	if st.Skipped != nil {
+		b, err := json.Marshal(st.Skipped)
+		if err != nil {
+			return "", "", fmt.Errorf("encode skipped events: %w", err)
+		}
+		skipped = string(b)
+	}
+	if st.Held != nil {
+		h := *st.Held
+		h.Since = h.Since.UTC()
+		b, err := json.Marshal(&h)
+		if err != nil {
+			return "", "", fmt.Errorf("encode held deletes: %w", err)
+		}
+		held = string(b)
+	}
+	return skipped, held, nil
+}
+
+// UnmarshalImportNotes is the inverse of MarshalImportNotes.
+func UnmarshalImportNotes(skipped, held string, st *ImportState) error {
+	st.Skipped, st.Held = nil, nil
+	if skipped != "" {
+		st.Skipped = new(SkippedEvents)
+		if err := json.Unmarshal([]byte(skipped), st.Skipped); err != nil {
+			return fmt.Errorf("decode skipped events: %w", err)
+		}
+	}
+	if held != "" {
+		st.Held = new(HeldDeletes)
+		if err := json.Unmarshal([]byte(held), st.Held); err != nil {
+			return fmt.Errorf("decode held deletes: %w", err)
+		}
+	}
+	return nil
 }
 
 // ClaimPollsParams selects calendars for ClaimPolls.
@@ -106,11 +189,26 @@ type ApplyImportParams struct {
 	// SyncChange is ChangeSyncFailed or ChangeSyncRecovered to record, or
 	// empty.
 	SyncChange string
-	// State is the new sync state; HookToken and EventCount are ignored
-	// (the store counts the events itself).
+	// HeldChange records ChangeSyncHeld as well (after SyncChange): the
+	// poll started holding a mass deletion.
+	HeldChange bool
+	// State is the new sync state, Skipped and Held included; HookToken
+	// and EventCount are ignored (the store counts the events itself).
 	State ImportState
 	// Now is when the poll ended: the time of the changes.
 	Now time.Time
+}
+
+// SyncChanges returns the sync changes p records, in order.
+func (p *ApplyImportParams) SyncChanges() []string {
+	var out []string
+	if p.SyncChange != "" {
+		out = append(out, p.SyncChange)
+	}
+	if p.HeldChange {
+		out = append(out, ChangeSyncHeld)
+	}
+	return out
 }
 
 // SourceHost returns the host whose politeness limit a source URL counts

@@ -27,6 +27,7 @@ const (
 	EventUnknown            = "calendar.event.unknown"
 	EventSyncFailed         = "calendar.sync.failed"
 	EventSyncRecovered      = "calendar.sync.recovered"
+	EventSyncHeld           = store.ChangeSyncHeld
 	EventAccountCreated     = "enduseraccount.created"
 	EventAccountUpdated     = "enduseraccount.updated"
 	EventAccountDeleted     = "enduseraccount.deleted"
@@ -36,7 +37,7 @@ const (
 // EventTypes lists every event type, in documentation order.
 var EventTypes = []string{
 	EventCreated, EventUpdated, EventDeleted, EventChanged, EventUnknown, EventSyncFailed, EventSyncRecovered,
-	EventAccountCreated, EventAccountUpdated, EventAccountDeleted, EventAccountCredentials,
+	EventSyncHeld, EventAccountCreated, EventAccountUpdated, EventAccountDeleted, EventAccountCredentials,
 }
 
 // OneCalEventTypes is the filter of subscriptions made through the

@@ -16,7 +16,7 @@ import (
 const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds,
 	` + calendarVersion + `, created_at, ` + calendarUpdated + `,
 	hook_token, sync_etag, sync_last_modified, sync_body_hash, last_sync_at, last_success_at, last_change_at, last_error,
-	sync_failures, next_poll_at, event_count`
+	sync_failures, next_poll_at, event_count, sync_skipped, sync_held`
 
 func scanCalendar(row pgx.Row) (*store.Calendar, error) {
 	var c store.Calendar
@@ -24,11 +24,15 @@ func scanCalendar(row pgx.Row) (*store.Calendar, error) {
 	var lastSync, lastSuccess, lastChange pgtype.Timestamptz
 	var nextPoll time.Time
 	im := &c.Import
+	var skipped, held string
 	if err := row.Scan(&c.Seq, &c.ID, &c.AccountID, &c.Name, &c.TimeZone, &c.Kind, &c.SourceURL, &poll,
 		&c.Version, &c.CreatedAt, &c.UpdatedAt,
 		&im.HookToken, &im.ETag, &im.LastModified, &im.BodyHash, &lastSync, &lastSuccess, &lastChange, &im.LastError,
-		&im.Failures, &nextPoll, &im.EventCount); err != nil {
+		&im.Failures, &nextPoll, &im.EventCount, &skipped, &held); err != nil {
 		return nil, notFound(err)
+	}
+	if err := store.UnmarshalImportNotes(skipped, held, im); err != nil {
+		return nil, fmt.Errorf("calendar %s: %w", c.ID, err)
 	}
 	c.PollInterval = time.Duration(poll) * time.Second
 	im.LastSyncAt, im.LastSuccessAt, im.LastChangeAt = fromOpt(lastSync), fromOpt(lastSuccess), fromOpt(lastChange)

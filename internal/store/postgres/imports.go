@@ -110,9 +110,10 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			}
 			changes = append(changes, chs...)
 		}
-		if p.SyncChange != "" {
+		syncChanges := p.SyncChanges()
+		for _, typ := range syncChanges {
 			ch, err := appendChange(ctx, tx, &store.Change{
-				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now,
 			}, nil)
 			if err != nil {
 				return fmt.Errorf("insert sync change: %w", err)
@@ -120,23 +121,27 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			changes = append(changes, ch)
 		}
 		st := p.State
+		skipped, held, err := store.MarshalImportNotes(&st)
+		if err != nil {
+			return err
+		}
 		count := `event_count`
 		if writes {
 			count = `(SELECT count(*) FROM events WHERE calendar_id = $9)`
 		}
 		// A poll request that arrived during this poll brings the next one
 		// forward; requested_poll_at stays set until a claim serves it.
-		_, err := tx.Exec(ctx, `UPDATE calendars SET
+		_, err = tx.Exec(ctx, `UPDATE calendars SET
 				sync_etag = $1, sync_last_modified = $2, sync_body_hash = $3, last_sync_at = $4, last_success_at = $5,
 				last_change_at = $6, last_error = $7, sync_failures = $8, event_count = `+count+`,
-				next_poll_at = least(requested_poll_at, $10), lease_until = NULL
+				next_poll_at = least(requested_poll_at, $10), lease_until = NULL, sync_skipped = $11, sync_held = $12
 			WHERE id = $9`,
 			st.ETag, st.LastModified, st.BodyHash, opt(st.LastSyncAt), opt(st.LastSuccessAt),
-			opt(st.LastChangeAt), st.LastError, st.Failures, p.CalendarID, pollTime(st.NextPollAt))
+			opt(st.LastChangeAt), st.LastError, st.Failures, p.CalendarID, pollTime(st.NextPollAt), skipped, held)
 		if err != nil {
 			return err
 		}
-		if writes || p.SyncChange != "" {
+		if writes || len(syncChanges) > 0 {
 			tx.notifyChange(Change{AccountID: p.AccountID, CalendarID: p.CalendarID})
 			return nil
 		}

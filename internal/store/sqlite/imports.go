@@ -115,9 +115,9 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 				return err
 			}
 		}
-		if p.SyncChange != "" {
+		for _, typ := range p.SyncChanges() {
 			ch := &store.Change{
-				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: p.SyncChange, OccurredAt: p.Now,
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now,
 			}
 			// The change has no event: its snapshot is the BLOB '{}'.
 			err := tx.QueryRowContext(ctx, `INSERT INTO changes
@@ -130,6 +130,10 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			changes = append(changes, ch)
 		}
 		st := p.State
+		skipped, held, err := store.MarshalImportNotes(&st)
+		if err != nil {
+			return err
+		}
 		count := `event_count`
 		if writes {
 			count = `(SELECT count(*) FROM events WHERE calendar_id = ?9)`
@@ -140,10 +144,11 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 				sync_etag = ?1, sync_last_modified = ?2, sync_body_hash = ?3, last_sync_at = ?4, last_success_at = ?5,
 				last_change_at = ?6, last_error = ?7, sync_failures = ?8, event_count = `+count+`,
 				next_poll_at = CASE WHEN requested_poll_at <> 0 THEN min(requested_poll_at, ?11) ELSE ?11 END,
-				lease_until = 0
+				lease_until = 0, sync_skipped = ?12, sync_held = ?13
 			WHERE id = ?9 AND account_id = ?10 AND kind = 'imported'`,
 			st.ETag, st.LastModified, st.BodyHash, optToMicros(st.LastSyncAt), optToMicros(st.LastSuccessAt),
-			optToMicros(st.LastChangeAt), st.LastError, st.Failures, p.CalendarID, p.AccountID, micros(st.NextPollAt))
+			optToMicros(st.LastChangeAt), st.LastError, st.Failures, p.CalendarID, p.AccountID, micros(st.NextPollAt),
+			skipped, held)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,41 @@ var importTests = []struct {
 	{"ApplyImportConflict", testApplyImportConflict},
 	{"SyncChangesHaveNoEvent", testSyncChanges},
 	{"CalendarByHookToken", testHookToken},
+	{"ImportNotesRoundTrip", testImportNotes},
+}
+
+// testImportNotes checks that the skipped events and the held deletion of
+// an import state are stored with it, and cleared by a state without them.
+func testImportNotes(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newImported(t, s, a.ID, "https://feeds.example.com/notes.ics", base)
+	st := store.ImportState{
+		LastSyncAt: base, LastSuccessAt: base, NextPollAt: base.Add(2 * time.Minute),
+		Skipped: &store.SkippedEvents{Count: 3, Events: []store.SkippedEvent{
+			{UID: "far", Reason: "starts in year 10000"}, {UID: "r", RecurrenceID: "20261201", Reason: "x"},
+		}},
+		Held: &store.HeldDeletes{
+			Events: []store.EventKey{{UID: "a"}, {UID: "b", RecurrenceID: "20261201T150000Z"}},
+			Since:  base, Reason: "2 of 3 events missing",
+		},
+	}
+	for _, want := range []store.ImportState{st, {LastSyncAt: base.Add(time.Minute), NextPollAt: base.Add(time.Hour)}} {
+		if _, err := s.ApplyImport(ctx, &store.ApplyImportParams{AccountID: a.ID, CalendarID: c.ID, State: want, Now: want.LastSyncAt}); err != nil {
+			t.Fatalf("ApplyImport: %v", err)
+		}
+		got, err := s.Calendar(ctx, a.ID, c.ID)
+		if err != nil {
+			t.Fatalf("Calendar: %v", err)
+		}
+		if !reflect.DeepEqual(got.Import.Skipped, want.Skipped) {
+			t.Errorf("Skipped = %+v; want %+v", got.Import.Skipped, want.Skipped)
+		}
+		if h := got.Import.Held; (h == nil) != (want.Held == nil) ||
+			h != nil && (!h.Since.Equal(want.Held.Since) || h.Reason != want.Held.Reason || !reflect.DeepEqual(h.Events, want.Held.Events)) {
+			t.Errorf("Held = %+v; want %+v", h, want.Held)
+		}
+	}
 }
 
 func newImported(t *testing.T, s store.Store, accountID, url string, next time.Time) *store.Calendar {
@@ -376,6 +411,22 @@ func testSyncChanges(t *testing.T, s store.Store) {
 	})
 	if !found {
 		t.Errorf("the fan-out did not read the sync change without an event")
+	}
+
+	// A poll that recovers and starts holding a deletion records both.
+	changes, err = s.ApplyImport(ctx, &store.ApplyImportParams{
+		AccountID: a.ID, CalendarID: c.ID, SyncChange: store.ChangeSyncRecovered, HeldChange: true, Now: base.Add(time.Minute),
+		State: store.ImportState{LastSyncAt: base.Add(time.Minute), NextPollAt: base.Add(2 * time.Minute)},
+	})
+	if err != nil {
+		t.Fatalf("ApplyImport(recovered and held): %v", err)
+	}
+	var types []string
+	for _, ch := range changes {
+		types = append(types, ch.Type)
+	}
+	if want := []string{store.ChangeSyncRecovered, store.ChangeSyncHeld}; !slices.Equal(types, want) {
+		t.Errorf("changes of a recovering poll that holds = %v; want %v", types, want)
 	}
 }
 
