@@ -1,8 +1,17 @@
 .DEFAULT_GOAL := help
 FUZZTIME ?= 30s
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CLI := github.com/calhook/calhook/internal/cli
+LDFLAGS := -s -w -X $(CLI).Version=$(VERSION) -X $(CLI).Commit=$(COMMIT) -X $(CLI).BuildDate=$(BUILD_DATE)
+
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+
+build: ## build a static ./calhook stamped with version, commit and date
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o calhook ./cmd/calhook
 
 run: ## run calhook on 127.0.0.1:8080 with ./calhook.db
 	go run ./cmd/calhook serve
@@ -26,4 +35,4 @@ bench: ## run the benchmark scenarios against the real binary
 bench-check: ## every scenario at a small size, against targets and bench/baseline.json
 	go run ./cmd/calhookbench check
 
-.PHONY: help run test lint fuzz bench bench-check
+.PHONY: help build run test lint fuzz bench bench-check

@@ -26,7 +26,7 @@ import (
 
 // Version is the calhook version, set at build time with
 // -ldflags "-X github.com/calhook/calhook/internal/cli.Version=…".
-var Version = "0.1.0-dev"
+var Version = defaultVersion
 
 // Env is the process environment the commands run in.
 type Env struct {
@@ -47,7 +47,8 @@ Usage:
   calhook account create --name NAME     create an account, print its API key and feed token
   calhook listen --secret whsec_… [--port N]
                                          receive, verify and print webhooks and iCal Hooks pings
-  calhook version                        print the version
+  calhook version                        print the version, commit and build date
+  calhook healthcheck [--url URL]        exit 0 if a running calhook is ready (for containers)
 
 Run "calhook COMMAND -h" for the flags of a command.
 `
@@ -83,8 +84,9 @@ func run(ctx context.Context, env Env) error {
 	case "listen":
 		return listenCmd(ctx, env, args[1:])
 	case "version":
-		fmt.Fprintln(env.Stdout, "calhook", Version)
-		return nil
+		return versionCmd(env, args[1:])
+	case "healthcheck":
+		return healthcheck(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil
