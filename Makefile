@@ -13,6 +13,9 @@ help: ## list the targets
 build: ## build a static ./calhook stamped with version, commit and date
 	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o calhook ./cmd/calhook
 
+image: ## build the container image IMAGE (default calhook:VERSION) with podman
+	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) bash scripts/image.sh $(IMAGE)
+
 run: ## run calhook on 127.0.0.1:8080 with ./calhook.db
 	go run ./cmd/calhook serve
 
@@ -35,4 +38,4 @@ bench: ## run the benchmark scenarios against the real binary
 bench-check: ## every scenario at a small size, against targets and bench/baseline.json
 	go run ./cmd/calhookbench check
 
-.PHONY: help build run test lint fuzz bench bench-check
+.PHONY: help build image run test lint fuzz bench bench-check

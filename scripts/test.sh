@@ -70,3 +70,7 @@ fi
 # (3x its target or bench/baseline.json, confirmed by a second run).
 log "running bench-check (gross falls only)"
 go run ./cmd/calhookbench check -fail gross
+
+# Deployment artefacts: the container image (built and, where podman can
+# run containers here, started) and the systemd unit.
+bash scripts/check-image.sh
