@@ -74,3 +74,4 @@ go run ./cmd/calhookbench check -fail gross
 # Deployment artefacts: the container image (built and, where podman can
 # run containers here, started) and the systemd unit.
 bash scripts/check-image.sh
+bash scripts/check-unit.sh

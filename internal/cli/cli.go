@@ -223,6 +223,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
+	stopping := notifySystemd(ctx, env, log, ln.Addr().String())
+	defer stopping()
 
 	var serveErr error
 	select {
@@ -231,6 +233,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

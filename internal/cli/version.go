@@ -103,7 +103,7 @@ func healthcheck(ctx context.Context, env Env, args []string) error {
 		return err
 	}
 	if *target == "" {
-		u, err := readyzURL(*addr)
+		u, err := localURL(*addr, "/readyz")
 		if err != nil {
 			return err
 		}
@@ -132,10 +132,9 @@ func healthcheck(ctx context.Context, env Env, args []string) error {
 	return nil
 }
 
-// readyzURL turns a listen address into the URL of its readiness check;
-// a wildcard host (":8080", "0.0.0.0:8080", "[::]:8080") is probed on
-// loopback.
-func readyzURL(addr string) (string, error) {
+// localURL turns a listen address into the URL of path on it; a wildcard
+// host (":8080", "0.0.0.0:8080", "[::]:8080") is reached on loopback.
+func localURL(addr, path string) (string, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return "", fmt.Errorf("healthcheck: address %q: %w", addr, err)
@@ -146,7 +145,7 @@ func readyzURL(addr string) (string, error) {
 			host = "::1"
 		}
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/readyz", nil
+	return "http://" + net.JoinHostPort(host, port) + path, nil
 }
 
 // envDefault returns CALHOOK_<name> or def.

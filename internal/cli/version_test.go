@@ -31,7 +31,7 @@ func TestWriteVersion(t *testing.T) {
 	}
 }
 
-func TestReadyzURL(t *testing.T) {
+func TestLocalURL(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		addr, want string
@@ -45,9 +45,9 @@ func TestReadyzURL(t *testing.T) {
 		{addr: "8080", wantErr: true},
 	}
 	for _, tt := range tests {
-		got, err := readyzURL(tt.addr)
+		got, err := localURL(tt.addr, "/readyz")
 		if (err != nil) != tt.wantErr || got != tt.want {
-			t.Errorf("readyzURL(%q) = %q, %v; want %q (error: %v)", tt.addr, got, err, tt.want, tt.wantErr)
+			t.Errorf("localURL(%q, \"/readyz\") = %q, %v; want %q (error: %v)", tt.addr, got, err, tt.want, tt.wantErr)
 		}
 	}
 }
