@@ -49,6 +49,9 @@ Usage:
                                          receive, verify and print webhooks and iCal Hooks pings
   calhook version                        print the version, commit and build date
   calhook healthcheck [--url URL]        exit 0 if a running calhook is ready (for containers)
+  calhook backup [--db PATH] --to FILE   copy a SQLite database, also while serve runs
+  calhook restore [--db PATH] --from FILE
+                                         put a backup in place of a database no process has open
 
 Run "calhook COMMAND -h" for the flags of a command.
 `
@@ -87,6 +90,10 @@ func run(ctx context.Context, env Env) error {
 		return versionCmd(env, args[1:])
 	case "healthcheck":
 		return healthcheck(ctx, env, args[1:])
+	case "backup":
+		return backupCmd(ctx, env, args[1:])
+	case "restore":
+		return restoreCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil
