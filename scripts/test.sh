@@ -75,3 +75,9 @@ go run ./cmd/calhookbench check -fail gross
 # run containers here, started) and the systemd unit.
 bash scripts/check-image.sh
 bash scripts/check-unit.sh
+if command -v goreleaser >/dev/null 2>&1; then
+	log "checking .goreleaser.yaml"
+	goreleaser check
+else
+	log "SKIP goreleaser check: GoReleaser is not installed (go install github.com/goreleaser/goreleaser/v2@v2.17.0)"
+fi
