@@ -2,7 +2,8 @@
 # Builds calhook's container image from deploy/container/Containerfile:
 # a static binary stamped with the version, commit and build date, staged
 # with the CA certificates of this machine into a temporary build context.
-# Uses podman (or buildah, or docker) and prints the image name.
+# Uses podman (or buildah, or docker) and prints the image name. Layers
+# are not cached: the staged context is new on every build anyway.
 #   scripts/image.sh [IMAGE]   (default calhook:VERSION)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,8 +38,8 @@ mkdir "$ctx/data"
 
 args=(--build-arg "VERSION=$version" --build-arg "COMMIT=$commit" -t "$image" -f "$ctx/Containerfile")
 case $builder in
-podman) "$builder" build --format docker "${args[@]}" "$ctx" >&2 ;;
-buildah) "$builder" bud --format docker "${args[@]}" "$ctx" >&2 ;;
+podman) "$builder" build --format docker --layers=false "${args[@]}" "$ctx" >&2 ;;
+buildah) "$builder" bud --format docker --layers=false "${args[@]}" "$ctx" >&2 ;;
 docker) "$builder" build "${args[@]}" "$ctx" >&2 ;;
 esac
 echo "$image"
