@@ -1,8 +1,29 @@
 .DEFAULT_GOAL := help
 FUZZTIME ?= 30s
 
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.0-dev)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+CLI := github.com/calhook/calhook/internal/cli
+# go install github.com/goreleaser/goreleaser/v2@v2.17.0 (the newest that
+# builds with Go 1.26)
+GORELEASER ?= goreleaser
+LDFLAGS := -s -w -X $(CLI).Version=$(VERSION) -X $(CLI).Commit=$(COMMIT) -X $(CLI).BuildDate=$(BUILD_DATE)
+
 help: ## list the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-8s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-17s %s\n", $$1, $$2}'
+
+build: ## build a static ./calhook stamped with version, commit and date
+	CGO_ENABLED=0 go build -trimpath -ldflags '$(LDFLAGS)' -o calhook ./cmd/calhook
+
+image: ## build the container image IMAGE (default calhook:VERSION) with podman
+	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) bash scripts/image.sh $(IMAGE)
+
+release-snapshot: ## build every release artifact locally into dist/ (GoReleaser, no publishing)
+	$(GORELEASER) release --snapshot --clean
+
+release-check: ## validate .goreleaser.yaml
+	$(GORELEASER) check
 
 run: ## run calhook on 127.0.0.1:8080 with ./calhook.db
 	go run ./cmd/calhook serve
@@ -26,4 +47,4 @@ bench: ## run the benchmark scenarios against the real binary
 bench-check: ## every scenario at a small size, against targets and bench/baseline.json
 	go run ./cmd/calhookbench check
 
-.PHONY: help run test lint fuzz bench bench-check
+.PHONY: help build image release-snapshot release-check run test lint fuzz bench bench-check

@@ -70,3 +70,14 @@ fi
 # (3x its target or bench/baseline.json, confirmed by a second run).
 log "running bench-check (gross falls only)"
 go run ./cmd/calhookbench check -fail gross
+
+# Deployment artefacts: the container image (built and, where podman can
+# run containers here, started) and the systemd unit.
+bash scripts/check-image.sh
+bash scripts/check-unit.sh
+if command -v goreleaser >/dev/null 2>&1; then
+	log "checking .goreleaser.yaml"
+	goreleaser check
+else
+	log "SKIP goreleaser check: GoReleaser is not installed (go install github.com/goreleaser/goreleaser/v2@v2.17.0)"
+fi

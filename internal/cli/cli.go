@@ -26,7 +26,7 @@ import (
 
 // Version is the calhook version, set at build time with
 // -ldflags "-X github.com/calhook/calhook/internal/cli.Version=…".
-var Version = "0.1.0-dev"
+var Version = defaultVersion
 
 // Env is the process environment the commands run in.
 type Env struct {
@@ -47,7 +47,11 @@ Usage:
   calhook account create --name NAME     create an account, print its API key and feed token
   calhook listen --secret whsec_… [--port N]
                                          receive, verify and print webhooks and iCal Hooks pings
-  calhook version                        print the version
+  calhook version                        print the version, commit and build date
+  calhook healthcheck [--url URL]        exit 0 if a running calhook is ready (for containers)
+  calhook backup [--db PATH] --to FILE   copy a SQLite database, also while serve runs
+  calhook restore [--db PATH] --from FILE
+                                         put a backup in place of a database no process has open
 
 Run "calhook COMMAND -h" for the flags of a command.
 `
@@ -83,8 +87,13 @@ func run(ctx context.Context, env Env) error {
 	case "listen":
 		return listenCmd(ctx, env, args[1:])
 	case "version":
-		fmt.Fprintln(env.Stdout, "calhook", Version)
-		return nil
+		return versionCmd(env, args[1:])
+	case "healthcheck":
+		return healthcheck(ctx, env, args[1:])
+	case "backup":
+		return backupCmd(ctx, env, args[1:])
+	case "restore":
+		return restoreCmd(ctx, env, args[1:])
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usage)
 		return nil
@@ -221,6 +230,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if env.Ready != nil {
 		env.Ready(ln.Addr().String())
 	}
+	stopping := notifySystemd(ctx, env, log, ln.Addr().String())
+	defer stopping()
 
 	var serveErr error
 	select {
@@ -229,6 +240,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
+	stopping()
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(sctx); err != nil {

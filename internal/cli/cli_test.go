@@ -165,7 +165,8 @@ func TestCommandErrors(t *testing.T) {
 func TestVersion(t *testing.T) {
 	t.Parallel()
 	e, stdout, _ := env(nil, "version")
-	if code := cli.Main(context.Background(), e); code != 0 || !strings.HasPrefix(stdout.String(), "calhook ") {
+	if code := cli.Main(context.Background(), e); code != 0 || !strings.HasPrefix(stdout.String(), "calhook ") ||
+		!strings.Contains(stdout.String(), "\ncommit: ") || !strings.Contains(stdout.String(), "\nbuilt: ") {
 		t.Errorf("version = %d %q", code, stdout)
 	}
 }

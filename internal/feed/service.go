@@ -2,6 +2,7 @@ package feed
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -10,6 +11,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -31,6 +33,50 @@ type Feed struct {
 	Header struct {
 		ETag, LastModified, ContentLength []string
 	}
+
+	gzipOnce sync.Once
+	gzip     *Encoded
+}
+
+// Encoded is a feed's body in a content coding, with its own ETag: a
+// cache must not answer a client that cannot decode it with these bytes,
+// nor take one for the other when revalidating.
+type Encoded struct {
+	// Coding is the Content-Encoding, e.g. "gzip".
+	Coding string
+	Body   []byte
+	ETag   string
+	// Header holds the response header values, formatted once.
+	Header struct {
+		ContentEncoding, ETag, ContentLength []string
+	}
+}
+
+// Gzip returns the feed compressed with gzip, or nil when compression
+// would not make it smaller. The first call compresses (at the best
+// level: it happens once per feed version, as feeds are cached per
+// version); later calls return the same bytes.
+func (f *Feed) Gzip() *Encoded {
+	f.gzipOnce.Do(func() {
+		var buf bytes.Buffer
+		buf.Grow(len(f.Body) / 4)
+		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
+		// Writes to a bytes.Buffer do not fail.
+		zw.Write(f.Body)
+		zw.Close()
+		if buf.Len() >= len(f.Body) {
+			return
+		}
+		e := &Encoded{Coding: "gzip", Body: buf.Bytes()}
+		// The identity ETag with a suffix: distinct, and still derived
+		// from the content, so every node computes the same one.
+		e.ETag = strings.TrimSuffix(f.ETag, `"`) + `-gzip"`
+		e.Header.ContentEncoding = []string{"gzip"}
+		e.Header.ETag = []string{e.ETag}
+		e.Header.ContentLength = []string{strconv.Itoa(len(e.Body))}
+		f.gzip = e
+	})
+	return f.gzip
 }
 
 // Service renders feeds and caches them per feed version.

@@ -166,20 +166,32 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, c
 		return
 	}
 	h.registerHook(w, r, accountID, calendarID, token, f.Version)
+	// The representation: gzip, compressed once per feed version, for a
+	// client that accepts it, else the plain bytes. Each has its own ETag.
+	body, etag, etagHdr, length, coding := f.Body, f.ETag, f.Header.ETag, f.Header.ContentLength, []string(nil)
+	if acceptsGzip(r.Header["Accept-Encoding"]) {
+		if gz := f.Gzip(); gz != nil {
+			body, etag, etagHdr, length, coding = gz.Body, gz.ETag, gz.Header.ETag, gz.Header.ContentLength, gz.Header.ContentEncoding
+		}
+	}
 	hdr := w.Header()
-	hdr["Etag"] = f.Header.ETag
+	hdr["Etag"] = etagHdr
 	hdr["Last-Modified"] = f.Header.LastModified
 	hdr["Cache-Control"] = feedCacheControl
-	if notModified(r, f) {
+	hdr["Vary"] = varyAcceptEncoding
+	if notModified(r, etag, f.LastModified) {
 		w.WriteHeader(http.StatusNotModified)
 		return
 	}
 	hdr["Content-Type"] = feedContentType
-	hdr["Content-Length"] = f.Header.ContentLength
+	hdr["Content-Length"] = length
+	if coding != nil {
+		hdr["Content-Encoding"] = coding
+	}
 	hdr["X-Content-Type-Options"] = nosniff
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(f.Body)
+		w.Write(body)
 	}
 }
 
@@ -188,15 +200,19 @@ var (
 	feedCacheControl = []string{"private, no-cache"}
 	feedContentType  = []string{"text/calendar; charset=utf-8"}
 	nosniff          = []string{"nosniff"}
+	// varyAcceptEncoding goes on every feed answer, plain ones too: a
+	// shared cache must not hand a stored gzip body to a client that did
+	// not ask for it, nor the plain one to one that did.
+	varyAcceptEncoding = []string{"Accept-Encoding"}
 )
 
 // notModified applies RFC 9110's conditional GET rules: If-None-Match wins
 // over If-Modified-Since.
-func notModified(r *http.Request, f *feed.Feed) bool {
+func notModified(r *http.Request, etag string, lastModified time.Time) bool {
 	if inm := r.Header.Get("If-None-Match"); inm != "" {
 		for tag := range strings.SplitSeq(inm, ",") {
 			tag = strings.TrimSpace(tag)
-			if tag == "*" || strings.TrimPrefix(tag, "W/") == f.ETag {
+			if tag == "*" || strings.TrimPrefix(tag, "W/") == etag {
 				return true
 			}
 		}
@@ -204,7 +220,7 @@ func notModified(r *http.Request, f *feed.Feed) bool {
 	}
 	if ims := r.Header.Get("If-Modified-Since"); ims != "" {
 		t, err := http.ParseTime(ims)
-		return err == nil && !f.LastModified.After(t)
+		return err == nil && !lastModified.After(t)
 	}
 	return false
 }

@@ -9,8 +9,8 @@ import (
 )
 
 // BenchmarkFeed measures the handler alone serving a cached 1,000-event
-// feed (200) and answering its 304; the load test over loopback is
-// calhookbench's feed scenario.
+// feed (200) and answering its 304, plain and gzip; the load test over
+// loopback is calhookbench's feed scenario.
 func BenchmarkFeed(b *testing.B) {
 	s := newServer(b)
 	a := s.newAccount("Bench")
@@ -23,14 +23,26 @@ func BenchmarkFeed(b *testing.B) {
 		})
 	}
 	path := feedPath(a, cal, a.feedToken)
-	etag := s.do("GET", path, "", nil).header.Get("ETag")
+	plain := s.do("GET", path, "", nil, "Accept-Encoding", "identity")
+	zipped := s.do("GET", path, "", nil, "Accept-Encoding", "gzip")
+	b.Logf("1,000-event feed: %d bytes plain, %d gzip (ratio %.1f)", len(plain.body), len(zipped.body),
+		float64(len(plain.body))/float64(len(zipped.body)))
 	for _, bc := range []struct {
-		name string
-		inm  string
-		want int
-	}{{"200", "", 200}, {"304", etag, 304}} {
+		name     string
+		encoding string
+		inm      string
+		want     int
+	}{
+		{"200", "", "", 200},
+		{"304", "", plain.header.Get("ETag"), 304},
+		{"gzip-200", "gzip", "", 200},
+		{"gzip-304", "gzip", zipped.header.Get("ETag"), 304},
+	} {
 		b.Run(bc.name, func(b *testing.B) {
 			req := httptest.NewRequest("GET", path, nil)
+			if bc.encoding != "" {
+				req.Header.Set("Accept-Encoding", bc.encoding)
+			}
 			if bc.inm != "" {
 				req.Header.Set("If-None-Match", bc.inm)
 			}
@@ -39,8 +51,8 @@ func BenchmarkFeed(b *testing.B) {
 				w := httptest.NewRecorder()
 				w.Body = nil
 				s.handler.ServeHTTP(discardRecorder{w}, req)
-				if w.Code != bc.want {
-					b.Fatalf("status %d", w.Code)
+				if w.Code != bc.want || (w.Code == 200 && w.Header().Get("Content-Encoding") != bc.encoding) {
+					b.Fatalf("status %d, Content-Encoding %q; want %d, %q", w.Code, w.Header().Get("Content-Encoding"), bc.want, bc.encoding)
 				}
 			}
 		})

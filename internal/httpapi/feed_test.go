@@ -84,7 +84,9 @@ func TestFeedConditionalRequests(t *testing.T) {
 	if r := s.do("GET", path, "", nil, "If-None-Match", `"stale"`); r.status != 200 {
 		t.Errorf("If-None-Match with another ETag = %d; want 200", r.status)
 	}
-	if r := s.do("HEAD", path, "", nil); r.status != 200 || r.header.Get("ETag") != etag {
+	// Go's client asks for gzip on a GET, not on a HEAD: ask for the same
+	// representation, whose ETag it is.
+	if r := s.do("HEAD", path, "", nil, "Accept-Encoding", "gzip"); r.status != 200 || r.header.Get("ETag") != etag {
 		t.Errorf("HEAD = %d, ETag %q; want 200 and the same ETag", r.status, r.header.Get("ETag"))
 	}
 
