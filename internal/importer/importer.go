@@ -96,6 +96,14 @@ type Config struct {
 	// one poll at the end of the window (default 1 s: an upstream cannot make
 	// calhook poll it more than once a second).
 	PingWindow time.Duration
+	// SyncWindow is the least time between two polls of one calendar
+	// requested by the sync API (default and maximum 1 s, so that
+	// sync?wait=true stays fresh): the syncs in between share one poll at
+	// the end of the window. Repeating the sync call thus cannot make
+	// calhook fetch a feed more than about once a window, while every
+	// sync?wait=true caller still gets a poll whose fetch started after
+	// its request.
+	SyncWindow time.Duration
 	// Guard holds mass deletions until a later fetch confirms them; the
 	// zero value is on with the defaults.
 	Guard Guard
@@ -110,6 +118,7 @@ const (
 	DefaultPerHost     = 2
 	DefaultTimeout     = 30 * time.Second
 	DefaultPingWindow  = time.Second
+	DefaultSyncWindow  = time.Second
 )
 
 // Importer polls imported calendars.
@@ -139,10 +148,10 @@ type Importer struct {
 	// waiters are sync?wait=true callers, by calendar id; a poll takes
 	// the waiters present when it starts fetching.
 	waiters map[string][]chan *Result
-	// pinged is when the last ping-triggered poll of each calendar was
-	// requested for.
-	pinged map[string]time.Time
-	polls  sync.WaitGroup
+	// pinged and synced are when the last poll of each calendar that a
+	// ping, or the sync API, triggered was requested for.
+	pinged, synced map[string]time.Time
+	polls          sync.WaitGroup
 
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -178,6 +187,9 @@ func New(cfg Config) *Importer {
 	if cfg.PingWindow <= 0 {
 		cfg.PingWindow = DefaultPingWindow
 	}
+	if cfg.SyncWindow <= 0 || cfg.SyncWindow > DefaultSyncWindow {
+		cfg.SyncWindow = DefaultSyncWindow
+	}
 	if cfg.Changed == nil {
 		cfg.Changed = func(string, string) {}
 	}
@@ -189,7 +201,8 @@ func New(cfg Config) *Importer {
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
 		inflight: map[string]bool{}, again: map[string]bool{},
-		waiters: map[string][]chan *Result{}, pinged: map[string]time.Time{},
+		waiters: map[string][]chan *Result{},
+		pinged:  map[string]time.Time{}, synced: map[string]time.Time{},
 	}
 }
 
@@ -407,7 +420,8 @@ func (i *Importer) RunOnce(ctx context.Context) (int, error) {
 	return len(cals), nil
 }
 
-// Sync requests an immediate poll of an imported calendar.
+// Sync requests an immediate poll of an imported calendar; requests within
+// SyncWindow of the last one share one poll at the end of the window.
 func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error {
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
@@ -416,16 +430,56 @@ func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error
 	if c.Kind != store.KindImported {
 		return ErrNotImported
 	}
-	if err := i.store.RequestPoll(ctx, accountID, calendarID, i.cfg.Now()); err != nil {
+	i.mu.Lock()
+	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
+	i.mu.Unlock()
+	return i.requestPoll(ctx, accountID, calendarID, at)
+}
+
+// requestPoll asks the store for a poll of the calendar at the given time
+// and wakes the scheduler.
+func (i *Importer) requestPoll(ctx context.Context, accountID, calendarID string, at time.Time) error {
+	if err := i.store.RequestPoll(ctx, accountID, calendarID, at); err != nil {
 		return err
 	}
 	i.requested(calendarID)
 	return nil
 }
 
+// windowLocked coalesces requests for polls of one calendar, at most one
+// per window: it returns when the requested poll should run (now, or the
+// end of the window of the last request) and whether a request for that
+// time was already made. last remembers the requests; i.mu must be held.
+//
+// Syncs request again even then: the store keeps the earliest request of
+// a calendar that is not being polled and a claim clears it, so a claim
+// between two requests could otherwise leave the second unserved. The
+// write is small; what the window bounds is the fetches.
+func (i *Importer) windowLocked(last map[string]time.Time, calendarID string, window time.Duration) (time.Time, bool) {
+	now := i.cfg.Now()
+	at := now
+	if prev, ok := last[calendarID]; ok && now.Before(prev.Add(window)) {
+		if prev.After(now) {
+			return prev, true
+		}
+		at = prev.Add(window)
+	}
+	last[calendarID] = at
+	// Forget calendars whose window has passed, so the map stays small.
+	if len(last) > 1024 {
+		for k, t := range last {
+			if now.Sub(t) > window {
+				delete(last, k)
+			}
+		}
+	}
+	return at, false
+}
+
 // SyncWait requests an immediate poll and waits for its outcome: a poll
 // whose fetch starts after the request, so it sees the feed as it is now.
-// The scheduler must be running.
+// Requests within SyncWindow of the last one share one poll at the end of
+// the window. The scheduler must be running.
 func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (*Result, error) {
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
@@ -437,12 +491,12 @@ func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (
 	ch := make(chan *Result, 1)
 	i.mu.Lock()
 	i.waiters[calendarID] = append(i.waiters[calendarID], ch)
+	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
 	i.mu.Unlock()
 	defer i.dropWaiter(calendarID, ch)
-	if err := i.store.RequestPoll(ctx, accountID, calendarID, i.cfg.Now()); err != nil {
+	if err := i.requestPoll(ctx, accountID, calendarID, at); err != nil {
 		return nil, err
 	}
-	i.requested(calendarID)
 	select {
 	case r := <-ch:
 		return r, nil
@@ -478,31 +532,13 @@ func (i *Importer) Ping(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	now := i.cfg.Now()
 	i.mu.Lock()
-	at := now
-	if prev, ok := i.pinged[c.ID]; ok && now.Before(prev.Add(i.cfg.PingWindow)) {
-		if prev.After(now) {
-			i.mu.Unlock()
-			return nil // a coalesced poll is already requested
-		}
-		at = prev.Add(i.cfg.PingWindow)
-	}
-	i.pinged[c.ID] = at
-	// Forget calendars whose window has passed, so the map stays small.
-	if len(i.pinged) > 1024 {
-		for k, t := range i.pinged {
-			if now.Sub(t) > i.cfg.PingWindow {
-				delete(i.pinged, k)
-			}
-		}
-	}
+	at, pending := i.windowLocked(i.pinged, c.ID, i.cfg.PingWindow)
 	i.mu.Unlock()
-	if err := i.store.RequestPoll(ctx, c.AccountID, c.ID, at); err != nil {
-		return err
+	if pending {
+		return nil // a coalesced poll is already requested
 	}
-	i.requested(c.ID)
-	return nil
+	return i.requestPoll(ctx, c.AccountID, c.ID, at)
 }
 
 // maxConflictRetries bounds how often a poll re-reads the stored events

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -164,6 +165,65 @@ func TestSyncWait(t *testing.T) {
 	}
 	if _, err := h.imp.SyncWait(ctx, native.AccountID, "cal_missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SyncWait(missing) = %v; want ErrNotFound", err)
+	}
+}
+
+// TestSyncCoalesced repeats the sync call, with and without wait, and
+// counts the upstream's fetches: the calls within one SyncWindow share one
+// poll, and every waiting caller still gets a poll that started after its
+// request. The clock stands still until the test moves it past the
+// window, so the count does not depend on the machine's speed.
+func TestSyncCoalesced(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "")
+	up.serveFeed(feed(stamp(1, evA)), "", "")
+	h := newHarness(t, harnessOpts{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cal := h.calendar(up.URL+"/cal.ics", time.Hour)
+	if err := h.imp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	waitFor(t, "the first poll to be recorded", 10*time.Second, func() bool {
+		return !h.get(cal).Import.LastSyncAt.IsZero()
+	})
+	base := up.hits.Load()
+
+	const waiting, queued = 30, 10
+	errs := make(chan error, waiting)
+	var returned atomic.Int64
+	for range waiting {
+		go func() {
+			res, err := h.imp.SyncWait(ctx, cal.AccountID, cal.ID)
+			if err == nil && res.Status == StatusError {
+				err = res.Err
+			}
+			returned.Add(1)
+			errs <- err
+		}()
+	}
+	for range queued {
+		if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	// Every waiting caller is either answered by the first poll or
+	// waits for the one at the end of the window.
+	waitFor(t, "the waiting callers to register", 10*time.Second, func() bool {
+		h.imp.mu.Lock()
+		defer h.imp.mu.Unlock()
+		return int(returned.Load())+len(h.imp.waiters[cal.ID]) == waiting
+	})
+	h.clock.Advance(DefaultSyncWindow)
+	h.imp.Notify()
+	for range waiting {
+		if err := <-errs; err != nil {
+			t.Errorf("SyncWait: %v", err)
+		}
+	}
+	if got := up.hits.Load() - base; got < 1 || got > 2 {
+		t.Errorf("%d sync calls in one window made %d fetches; want 1 or 2 (one now, one at the end of the window)", waiting+queued, got)
 	}
 }
 
