@@ -167,9 +167,11 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 			}, a.dispatcher.Notify)
 		}
 	}
+	subs := subscription.NewService(db, policy, time.Now)
+	subs.MaxPerAccount = cfg.MaxSubscriptions
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
-		Subscriptions: subscription.NewService(db, policy, time.Now), Delivered: a.dispatcher.Notify,
+		Subscriptions: subs, Delivered: a.dispatcher.Notify,
 		Hooks: hooks, TrustedProxies: trusted, Importer: a.importer,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
 	})

@@ -15,6 +15,7 @@ import (
 
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
+	"github.com/calhook/calhook/internal/subscription"
 )
 
 // Config is everything `calhook serve` can be told. It carries its own
@@ -55,6 +56,9 @@ type Config struct {
 	// DisableAfter disables a subscription whose deliveries all failed for
 	// this long.
 	DisableAfter time.Duration
+
+	// MaxSubscriptions bounds the webhook subscriptions of one account.
+	MaxSubscriptions int
 
 	// HooksVerify is "off" or "challenge": whether new iCal hooks must
 	// echo a challenge before they are armed.
@@ -124,6 +128,7 @@ func defaultConfig() Config {
 		DisableAfter:         5 * 24 * time.Hour,
 		HooksVerify:          "off",
 		HooksMaxPerFeed:      100,
+		MaxSubscriptions:     subscription.DefaultMaxPerAccount,
 		HooksMaxPerToken:     1000,
 		HooksMaxPerHost:      1000,
 		HooksHostRate:        10,
@@ -177,7 +182,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	vals := map[string]*string{}
 	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
-		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
+		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
 		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
@@ -232,6 +237,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}{
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
 		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
+		{"max-subscriptions", "MAX_SUBSCRIPTIONS", &cfg.MaxSubscriptions, "webhook subscriptions per account at most"},
 		{"icalhooks-max-per-feed", "ICALHOOKS_MAX_PER_FEED", &cfg.HooksMaxPerFeed, "iCal hooks per feed at most"},
 		{"icalhooks-max-per-token", "ICALHOOKS_MAX_PER_TOKEN", &cfg.HooksMaxPerToken, "iCal hooks per feed token at most"},
 		{"icalhooks-max-per-host", "ICALHOOKS_MAX_PER_HOST", &cfg.HooksMaxPerHost, "iCal hooks per target host, instance-wide, at most"},
@@ -366,7 +372,7 @@ func (c *Config) Validate() error {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{"icalhooks-max-per-feed", c.HooksMaxPerFeed}, {"icalhooks-max-per-token", c.HooksMaxPerToken},
+	}{{"max-subscriptions", c.MaxSubscriptions}, {"icalhooks-max-per-feed", c.HooksMaxPerFeed}, {"icalhooks-max-per-token", c.HooksMaxPerToken},
 		{"icalhooks-max-per-host", c.HooksMaxPerHost}, {"icalhooks-host-rate", c.HooksHostRate}} {
 		if n.v < 1 {
 			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
