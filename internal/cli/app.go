@@ -115,7 +115,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		Schedule: importer.Schedule{
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},
-		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, MaxBytes: int64(cfg.ImportMaxBytes),
+		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, PerAccount: cfg.ImportPerAccount, MaxBytes: int64(cfg.ImportMaxBytes),
 		Timeout: cfg.ImportTimeout, PublicURL: cfg.PublicURL,
 		Guard: importer.Guard{
 			Disabled: !cfg.ImportHoldDeletes, Fraction: float64(cfg.ImportHoldPercent) / 100,

@@ -87,6 +87,9 @@ type Config struct {
 	// host.
 	ImportConcurrency int
 	ImportPerHost     int
+	// ImportPerAccount bounds the polls in flight of one account; zero
+	// means half of ImportConcurrency.
+	ImportPerAccount int
 	// ImportMaxBytes is the largest feed accepted, after decompression.
 	ImportMaxBytes int
 	// ImportHoldDeletes turns on the mass-deletion guard (see
@@ -185,7 +188,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
-		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
+		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
 		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
@@ -244,6 +247,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"icalhooks-host-rate", "ICALHOOKS_HOST_RATE", &cfg.HooksHostRate, "iCal Hooks pings per second to one host at most"},
 		{"import-concurrency", "IMPORT_CONCURRENCY", &cfg.ImportConcurrency, "imported feeds polled at once at most"},
 		{"import-per-host", "IMPORT_PER_HOST", &cfg.ImportPerHost, "imported feeds of one host polled at once at most"},
+		{"import-per-account", "IMPORT_PER_ACCOUNT", &cfg.ImportPerAccount, "imported feeds of one account polled at once at most (0: half of import-concurrency)"},
 		{"import-max-bytes", "IMPORT_MAX_BYTES", &cfg.ImportMaxBytes, "largest imported feed in bytes, after decompression"},
 		{"import-hold-percent", "IMPORT_HOLD_PERCENT", &cfg.ImportHoldPercent, "a poll deleting at least this % of an imported calendar's events holds the deletes"},
 		{"import-hold-min-deletes", "IMPORT_HOLD_MIN_DELETES", &cfg.ImportHoldMinDeletes, "fewest deletes a poll holds (deleting every event is always held)"},
@@ -397,6 +401,9 @@ func (c *Config) Validate() error {
 		if n.v < 1 {
 			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
 		}
+	}
+	if c.ImportPerAccount < 0 {
+		errs = append(errs, &ConfigError{"import-per-account", strconv.Itoa(c.ImportPerAccount), "must not be negative"})
 	}
 	if c.ImportHoldPercent < 1 || c.ImportHoldPercent > 100 {
 		errs = append(errs, &ConfigError{"import-hold-percent", strconv.Itoa(c.ImportHoldPercent), "must be within 1 and 100"})

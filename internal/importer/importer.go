@@ -76,9 +76,13 @@ type Config struct {
 	// Schedule decides the poll intervals.
 	Schedule Schedule
 	// Concurrency bounds polls in flight (default 8), PerHost those to
-	// one source host (default 2).
+	// one source host (default 2), PerAccount those of one account
+	// (default half of Concurrency, at least 1): an account whose feeds
+	// hang, on as many host names as it likes, cannot hold every slot
+	// while another account's calendar waits for its poll.
 	Concurrency int
 	PerHost     int
+	PerAccount  int
 	// MaxBytes bounds a feed body, after decompression (default 20 MiB).
 	MaxBytes int64
 	// Timeout bounds one fetch, from connecting to the last body byte
@@ -136,6 +140,9 @@ type Importer struct {
 	// running counts polls in flight, by source host and in all.
 	running     int
 	hostRunning map[string]int
+	// accountClaimed counts the claimed polls of each account, running
+	// or queued behind a host.
+	accountClaimed map[string]int
 	// queued holds claimed calendars waiting for their host's limit.
 	queued map[string][]*store.Calendar
 	nQueue int
@@ -175,6 +182,9 @@ func New(cfg Config) *Importer {
 	if cfg.PerHost <= 0 {
 		cfg.PerHost = DefaultPerHost
 	}
+	if cfg.PerAccount <= 0 {
+		cfg.PerAccount = max(1, cfg.Concurrency/2)
+	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
@@ -200,7 +210,8 @@ func New(cfg Config) *Importer {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
-		inflight: map[string]bool{}, again: map[string]bool{},
+		accountClaimed: map[string]int{},
+		inflight:       map[string]bool{}, again: map[string]bool{},
 		waiters: map[string][]chan *Result{},
 		pinged:  map[string]time.Time{}, synced: map[string]time.Time{},
 	}
@@ -275,18 +286,32 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 			exclude = append(exclude, h)
 		}
 	}
+	// One claim may take all its calendars from the account nearest its
+	// share, so it takes no more than that account's room.
+	var excludeAccounts []string
+	limit := free
+	for a, n := range i.accountClaimed {
+		if n >= i.cfg.PerAccount {
+			excludeAccounts = append(excludeAccounts, a)
+		} else {
+			limit = min(limit, i.cfg.PerAccount-n)
+		}
+	}
+	limit = min(limit, i.cfg.PerAccount)
 	i.mu.Unlock()
 	if free <= 0 {
 		return safetyPoll // a finishing poll wakes the loop
 	}
 	slices.Sort(exclude)
+	slices.Sort(excludeAccounts)
 	now := i.cfg.Now()
-	if !force && now.Before(st.skipUntil) && (st.nothingDue || slices.Equal(exclude, st.skipExclude)) {
+	if !force && now.Before(st.skipUntil) &&
+		(st.nothingDue || slices.Equal(exclude, st.skipExclude) && slices.Equal(excludeAccounts, st.skipAccounts)) {
 		return st.skipUntil.Sub(now)
 	}
 	st.skipUntil = time.Time{}
 	cals, err := i.store.ClaimPolls(ctx, store.ClaimPollsParams{
-		Now: now, Limit: free, Lease: i.cfg.Lease, ExcludeHosts: exclude,
+		Now: now, Limit: limit, Lease: i.cfg.Lease, ExcludeHosts: exclude, ExcludeAccounts: excludeAccounts,
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -297,7 +322,7 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 	for _, c := range cals {
 		i.enqueue(ctx, c)
 	}
-	if len(cals) == free {
+	if len(cals) == limit {
 		return 0 // more may be due
 	}
 	at, ok, err := i.store.NextPollAt(ctx)
@@ -316,14 +341,16 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 		}
 		st.skipUntil, st.nothingDue = now.Add(wait), true
 		return wait
-	case len(exclude) == 0:
+	case len(exclude) == 0 && len(excludeAccounts) == 0:
 		// It became due after the claim looked: claim again at once.
 		return 0
 	default:
-		// Due, but perhaps on a busy host: a finishing poll wakes the
-		// loop; look again soon in case it is on another host.
+		// Due, but perhaps on a busy host or of a busy account: a
+		// finishing poll wakes the loop; look again soon in case it is
+		// on another host.
 		if len(cals) == 0 {
-			st.skipUntil, st.nothingDue, st.skipExclude = now.Add(hostBusyRetry), false, exclude
+			st.skipUntil, st.nothingDue = now.Add(hostBusyRetry), false
+			st.skipExclude, st.skipAccounts = exclude, excludeAccounts
 		}
 		return hostBusyRetry
 	}
@@ -332,10 +359,12 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 // dispatchState is what the scheduler loop remembers between dispatches.
 type dispatchState struct {
 	// Until skipUntil, an unforced dispatch need not claim: nothing is
-	// due (nothingDue), or only calendars of the busy hosts skipExclude.
-	skipUntil   time.Time
-	nothingDue  bool
-	skipExclude []string
+	// due (nothingDue), or only calendars of the busy hosts skipExclude
+	// and busy accounts skipAccounts.
+	skipUntil    time.Time
+	nothingDue   bool
+	skipExclude  []string
+	skipAccounts []string
 }
 
 // hostBusyRetry is how soon the scheduler looks again when a due poll may
@@ -348,6 +377,7 @@ func (i *Importer) enqueue(ctx context.Context, c *store.Calendar) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.inflight[c.ID] = true
+	i.accountClaimed[c.AccountID]++
 	if i.hostRunning[host] >= i.cfg.PerHost {
 		i.queued[host] = append(i.queued[host], c)
 		i.nQueue++
@@ -370,6 +400,9 @@ func (i *Importer) startLocked(ctx context.Context, c *store.Calendar, host stri
 		i.running--
 		if i.hostRunning[host]--; i.hostRunning[host] == 0 {
 			delete(i.hostRunning, host)
+		}
+		if i.accountClaimed[c.AccountID]--; i.accountClaimed[c.AccountID] == 0 {
+			delete(i.accountClaimed, c.AccountID)
 		}
 		if q := i.queued[host]; len(q) > 0 && ctx.Err() == nil {
 			next := q[0]

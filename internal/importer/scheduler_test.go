@@ -3,6 +3,7 @@ package importer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -52,7 +53,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // the global and per-host limits on polls in flight.
 func TestSchedulerLimits(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{realClock: true, conc: 4, perHost: 2})
+	h := newHarness(t, harnessOpts{realClock: true, conc: 4, perHost: 2, perAccount: 4})
 	cc := &concurrency{hostNow: map[string]int{}, hostMx: map[string]int{}}
 	body := feed(stamp(1, evA))
 	var cals []*store.Calendar
@@ -224,6 +225,71 @@ func TestSyncCoalesced(t *testing.T) {
 	}
 	if got := up.hits.Load() - base; got < 1 || got > 2 {
 		t.Errorf("%d sync calls in one window made %d fetches; want 1 or 2 (one now, one at the end of the window)", waiting+queued, got)
+	}
+}
+
+// TestSlotsSharedBetweenAccounts gives one account eight calendars whose
+// hosts (eight names, so the per-host limit does not apply) accept the
+// connection and never answer, then creates another account's calendar:
+// it must be polled while the hanging fetches still hold their slots.
+func TestSlotsSharedBetweenAccounts(t *testing.T) {
+	t.Parallel()
+	// The hanging fetches outlast the test's wait, so the other
+	// account's poll can only come from a free slot, not a timeout.
+	h := newHarness(t, harnessOpts{realClock: true, conc: 8, perHost: 2, timeout: time.Minute})
+	release := make(chan struct{})
+	var hanging atomic.Int64
+	var hostile []*store.Calendar
+	for k := range 8 {
+		up := newUpstream(t, fmt.Sprintf("127.0.0.%d:0", k+2))
+		up.set(func(w http.ResponseWriter, r *http.Request) {
+			hanging.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+		hostile = append(hostile, h.calendar(up.URL+"/cal.ics", time.Hour))
+	}
+	// Unblock the handlers before the servers close (cleanups run last
+	// in, first out).
+	t.Cleanup(func() { close(release) })
+	if err := h.imp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	want := int64(h.imp.cfg.PerAccount)
+	waitFor(t, "the first account's fetches to hang", 10*time.Second, func() bool { return hanging.Load() >= want })
+
+	good := newUpstream(t, "127.0.0.10:0")
+	good.serveFeed(feed(stamp(1, evA)), "", "")
+	other := &store.Account{
+		ID: id.New("acc"), Name: "Other", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),
+		CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+	if err := h.store.CreateAccount(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cal := &store.Calendar{
+		ID: id.New("cal"), AccountID: other.ID, Name: "Good", TimeZone: "UTC", Kind: store.KindImported,
+		SourceURL: good.URL + "/cal.ics", PollInterval: time.Hour, CreatedAt: now, UpdatedAt: now,
+		Import: store.ImportState{HookToken: id.FeedToken(), NextPollAt: now},
+	}
+	if err := h.store.CreateCalendar(context.Background(), cal); err != nil {
+		t.Fatal(err)
+	}
+	h.imp.Notify()
+	waitFor(t, "the other account's first poll", 30*time.Second, func() bool {
+		return !h.get(cal).Import.LastSuccessAt.IsZero()
+	})
+	if got := hanging.Load(); got != want {
+		t.Errorf("fetches of the first account in flight = %d; want its share, %d", got, want)
+	}
+	for _, c := range hostile {
+		if !h.get(c).Import.LastSyncAt.IsZero() {
+			t.Errorf("calendar %s of the first account finished a poll; want every fetch still hanging", c.ID)
+		}
 	}
 }
 
