@@ -39,6 +39,17 @@ import (
 // ErrNotImported is returned when a sync is asked of a native calendar.
 var ErrNotImported = errors.New("the calendar is not imported: only imported calendars have a source feed to sync")
 
+// RateLimitError is returned when an account asks for syncs faster than
+// Config.SyncRate allows.
+type RateLimitError struct {
+	// RetryAfter is when the next sync of the account is accepted.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many sync requests for this account: retry in %s", e.RetryAfter.Round(time.Millisecond))
+}
+
 // Poll outcomes, as the sync API reports them.
 const (
 	StatusChanged     = "changed"
@@ -108,6 +119,11 @@ type Config struct {
 	// sync?wait=true caller still gets a poll whose fetch started after
 	// its request.
 	SyncWindow time.Duration
+	// SyncRate bounds the sync requests of one account, per second, with
+	// bursts of twice as many (default 10); more are refused with a
+	// RateLimitError. It bounds what one account's syncs of many
+	// calendars cost; SyncWindow already bounds each calendar's fetches.
+	SyncRate int
 	// Guard holds mass deletions until a later fetch confirms them; the
 	// zero value is on with the defaults.
 	Guard Guard
@@ -123,6 +139,7 @@ const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultPingWindow  = time.Second
 	DefaultSyncWindow  = time.Second
+	DefaultSyncRate    = 10
 )
 
 // Importer polls imported calendars.
@@ -158,7 +175,11 @@ type Importer struct {
 	// pinged and synced are when the last poll of each calendar that a
 	// ping, or the sync API, triggered was requested for.
 	pinged, synced map[string]time.Time
-	polls          sync.WaitGroup
+	// syncTAT is each account's theoretical arrival time for the sync
+	// rate (GCRA): a request is accepted while it is at most a burst
+	// ahead of the clock.
+	syncTAT map[string]time.Time
+	polls   sync.WaitGroup
 
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -200,6 +221,9 @@ func New(cfg Config) *Importer {
 	if cfg.SyncWindow <= 0 || cfg.SyncWindow > DefaultSyncWindow {
 		cfg.SyncWindow = DefaultSyncWindow
 	}
+	if cfg.SyncRate <= 0 {
+		cfg.SyncRate = DefaultSyncRate
+	}
 	if cfg.Changed == nil {
 		cfg.Changed = func(string, string) {}
 	}
@@ -214,6 +238,7 @@ func New(cfg Config) *Importer {
 		inflight:       map[string]bool{}, again: map[string]bool{},
 		waiters: map[string][]chan *Result{},
 		pinged:  map[string]time.Time{}, synced: map[string]time.Time{},
+		syncTAT: map[string]time.Time{},
 	}
 }
 
@@ -456,6 +481,9 @@ func (i *Importer) RunOnce(ctx context.Context) (int, error) {
 // Sync requests an immediate poll of an imported calendar; requests within
 // SyncWindow of the last one share one poll at the end of the window.
 func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error {
+	if err := i.allowSync(accountID); err != nil {
+		return err
+	}
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return err
@@ -467,6 +495,33 @@ func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error
 	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
 	i.mu.Unlock()
 	return i.requestPoll(ctx, accountID, calendarID, at)
+}
+
+// allowSync applies the account's sync rate: it returns a RateLimitError
+// when the account has used up its burst.
+func (i *Importer) allowSync(accountID string) error {
+	interval := time.Second / time.Duration(i.cfg.SyncRate)
+	burst := 2 * time.Duration(i.cfg.SyncRate) * interval
+	now := i.cfg.Now()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	tat := i.syncTAT[accountID]
+	if tat.Before(now) {
+		tat = now
+	}
+	if wait := tat.Add(interval).Sub(now) - burst; wait > 0 {
+		return &RateLimitError{RetryAfter: wait}
+	}
+	i.syncTAT[accountID] = tat.Add(interval)
+	// Forget accounts whose burst is whole again, so the map stays small.
+	if len(i.syncTAT) > 1024 {
+		for a, t := range i.syncTAT {
+			if !t.After(now) {
+				delete(i.syncTAT, a)
+			}
+		}
+	}
+	return nil
 }
 
 // requestPoll asks the store for a poll of the calendar at the given time
@@ -514,6 +569,9 @@ func (i *Importer) windowLocked(last map[string]time.Time, calendarID string, wi
 // Requests within SyncWindow of the last one share one poll at the end of
 // the window. The scheduler must be running.
 func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (*Result, error) {
+	if err := i.allowSync(accountID); err != nil {
+		return nil, err
+	}
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return nil, err

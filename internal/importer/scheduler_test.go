@@ -179,6 +179,7 @@ func TestSyncCoalesced(t *testing.T) {
 	up := newUpstream(t, "")
 	up.serveFeed(feed(stamp(1, evA)), "", "")
 	h := newHarness(t, harnessOpts{})
+	h.imp.cfg.SyncRate = 100 // the account's rate is TestSyncRate's
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	cal := h.calendar(up.URL+"/cal.ics", time.Hour)
@@ -290,6 +291,46 @@ func TestSlotsSharedBetweenAccounts(t *testing.T) {
 		if !h.get(c).Import.LastSyncAt.IsZero() {
 			t.Errorf("calendar %s of the first account finished a poll; want every fetch still hanging", c.ID)
 		}
+	}
+}
+
+// TestSyncRate asks for syncs of one account on a clock that stands still:
+// the burst is accepted, the next one is refused with the time to wait,
+// another account is not affected, and after the wait one more is
+// accepted.
+func TestSyncRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	cal := h.calendar("http://127.0.0.1:9/cal.ics", time.Hour)
+	burst := 2 * DefaultSyncRate
+	for k := range burst {
+		if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); err != nil {
+			t.Fatalf("Sync %d of the burst of %d: %v", k+1, burst, err)
+		}
+	}
+	var rle *RateLimitError
+	if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); !errors.As(err, &rle) || rle.RetryAfter <= 0 || rle.RetryAfter > time.Second/DefaultSyncRate {
+		t.Fatalf("Sync past the burst = %v; want a RateLimitError with a wait within (0, %s]", err, time.Second/DefaultSyncRate)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID); !errors.As(err, &rle) {
+		t.Errorf("SyncWait past the burst = %v; want a RateLimitError at once", err)
+	}
+	other := &store.Account{
+		ID: id.New("acc"), Name: "Other", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),
+		CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now(),
+	}
+	if err := h.store.CreateAccount(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.imp.Sync(ctx, other.ID, cal.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Sync by another account = %v; want its own answer (not found), not the first account's limit", err)
+	}
+	h.clock.Advance(rle.RetryAfter)
+	if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); err != nil {
+		t.Errorf("Sync after the wait = %v; want it accepted", err)
 	}
 }
 
