@@ -115,7 +115,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		Schedule: importer.Schedule{
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},
-		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, MaxBytes: int64(cfg.ImportMaxBytes),
+		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, PerAccount: cfg.ImportPerAccount, MaxBytes: int64(cfg.ImportMaxBytes),
 		Timeout: cfg.ImportTimeout, PublicURL: cfg.PublicURL,
 		Guard: importer.Guard{
 			Disabled: !cfg.ImportHoldDeletes, Fraction: float64(cfg.ImportHoldPercent) / 100,
@@ -167,9 +167,11 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 			}, a.dispatcher.Notify)
 		}
 	}
+	subs := subscription.NewService(db, policy, time.Now)
+	subs.MaxPerAccount = cfg.MaxSubscriptions
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds,
-		Subscriptions: subscription.NewService(db, policy, time.Now), Delivered: a.dispatcher.Notify,
+		Subscriptions: subs, Delivered: a.dispatcher.Notify,
 		Hooks: hooks, TrustedProxies: trusted, Importer: a.importer,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
 	})

@@ -147,6 +147,7 @@ func TestCommandErrors(t *testing.T) {
 		{"hold percent out of range", []string{"serve", "--import-hold-percent", "0", "--db", filepath.Join(dir, "g.db")}, nil, `invalid import-hold-percent "0"`},
 		{"hold delay below the floor", []string{"serve", "--import-hold-delay", "10s", "--db", filepath.Join(dir, "h.db")}, nil, `invalid import-hold-delay "10s"`},
 		{"bad hold switch env", []string{"serve", "--db", filepath.Join(dir, "i.db")}, map[string]string{"CALHOOK_IMPORT_HOLD_DELETES": "maybe"}, "CALHOOK_IMPORT_HOLD_DELETES"},
+		{"no subscriptions allowed", []string{"serve", "--max-subscriptions", "0", "--db", filepath.Join(dir, "j.db")}, nil, `invalid max-subscriptions "0"`},
 		{"unreadable secret file", []string{"serve", "--db", filepath.Join(dir, "f.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN_FILE": filepath.Join(dir, "missing")}, "CALHOOK_ADMIN_TOKEN_FILE"},
 	}
 	for _, tt := range tests {

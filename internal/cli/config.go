@@ -15,6 +15,7 @@ import (
 
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
+	"github.com/calhook/calhook/internal/subscription"
 )
 
 // Config is everything `calhook serve` can be told. It carries its own
@@ -56,6 +57,9 @@ type Config struct {
 	// this long.
 	DisableAfter time.Duration
 
+	// MaxSubscriptions bounds the webhook subscriptions of one account.
+	MaxSubscriptions int
+
 	// HooksVerify is "off" or "challenge": whether new iCal hooks must
 	// echo a challenge before they are armed.
 	HooksVerify string
@@ -83,6 +87,9 @@ type Config struct {
 	// host.
 	ImportConcurrency int
 	ImportPerHost     int
+	// ImportPerAccount bounds the polls in flight of one account; zero
+	// means half of ImportConcurrency.
+	ImportPerAccount int
 	// ImportMaxBytes is the largest feed accepted, after decompression.
 	ImportMaxBytes int
 	// ImportHoldDeletes turns on the mass-deletion guard (see
@@ -124,6 +131,7 @@ func defaultConfig() Config {
 		DisableAfter:         5 * 24 * time.Hour,
 		HooksVerify:          "off",
 		HooksMaxPerFeed:      100,
+		MaxSubscriptions:     subscription.DefaultMaxPerAccount,
 		HooksMaxPerToken:     1000,
 		HooksMaxPerHost:      1000,
 		HooksHostRate:        10,
@@ -177,10 +185,10 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	vals := map[string]*string{}
 	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
-		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
+		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
-		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
+		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
 		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
@@ -232,12 +240,14 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}{
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
 		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
+		{"max-subscriptions", "MAX_SUBSCRIPTIONS", &cfg.MaxSubscriptions, "webhook subscriptions per account at most"},
 		{"icalhooks-max-per-feed", "ICALHOOKS_MAX_PER_FEED", &cfg.HooksMaxPerFeed, "iCal hooks per feed at most"},
 		{"icalhooks-max-per-token", "ICALHOOKS_MAX_PER_TOKEN", &cfg.HooksMaxPerToken, "iCal hooks per feed token at most"},
 		{"icalhooks-max-per-host", "ICALHOOKS_MAX_PER_HOST", &cfg.HooksMaxPerHost, "iCal hooks per target host, instance-wide, at most"},
 		{"icalhooks-host-rate", "ICALHOOKS_HOST_RATE", &cfg.HooksHostRate, "iCal Hooks pings per second to one host at most"},
 		{"import-concurrency", "IMPORT_CONCURRENCY", &cfg.ImportConcurrency, "imported feeds polled at once at most"},
 		{"import-per-host", "IMPORT_PER_HOST", &cfg.ImportPerHost, "imported feeds of one host polled at once at most"},
+		{"import-per-account", "IMPORT_PER_ACCOUNT", &cfg.ImportPerAccount, "imported feeds of one account polled at once at most (0: half of import-concurrency)"},
 		{"import-max-bytes", "IMPORT_MAX_BYTES", &cfg.ImportMaxBytes, "largest imported feed in bytes, after decompression"},
 		{"import-hold-percent", "IMPORT_HOLD_PERCENT", &cfg.ImportHoldPercent, "a poll deleting at least this % of an imported calendar's events holds the deletes"},
 		{"import-hold-min-deletes", "IMPORT_HOLD_MIN_DELETES", &cfg.ImportHoldMinDeletes, "fewest deletes a poll holds (deleting every event is always held)"},
@@ -366,7 +376,7 @@ func (c *Config) Validate() error {
 	for _, n := range []struct {
 		name string
 		v    int
-	}{{"icalhooks-max-per-feed", c.HooksMaxPerFeed}, {"icalhooks-max-per-token", c.HooksMaxPerToken},
+	}{{"max-subscriptions", c.MaxSubscriptions}, {"icalhooks-max-per-feed", c.HooksMaxPerFeed}, {"icalhooks-max-per-token", c.HooksMaxPerToken},
 		{"icalhooks-max-per-host", c.HooksMaxPerHost}, {"icalhooks-host-rate", c.HooksHostRate}} {
 		if n.v < 1 {
 			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
@@ -391,6 +401,9 @@ func (c *Config) Validate() error {
 		if n.v < 1 {
 			errs = append(errs, &ConfigError{n.name, strconv.Itoa(n.v), "must be at least 1"})
 		}
+	}
+	if c.ImportPerAccount < 0 {
+		errs = append(errs, &ConfigError{"import-per-account", strconv.Itoa(c.ImportPerAccount), "must not be negative"})
 	}
 	if c.ImportHoldPercent < 1 || c.ImportHoldPercent > 100 {
 		errs = append(errs, &ConfigError{"import-hold-percent", strconv.Itoa(c.ImportHoldPercent), "must be within 1 and 100"})

@@ -139,14 +139,25 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		return e.feed, nil
 	}
 
+	// Check the token against the account row before any event is read,
+	// so a wrong token costs one small read, not a render: account ids
+	// are public in feed URLs and webhook bodies.
+	acct, err := s.store.FeedVersion(ctx, accountID, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrForbidden
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read feed token: %w", err)
+	}
+	if !tokenEqual(acct.FeedToken, token) {
+		return nil, ErrForbidden
+	}
+
 	content, err := s.store.FeedContent(ctx, accountID, calendarID)
 	if errors.Is(err, store.ErrNotFound) && calendarID != "" {
-		// Tell a wrong token from a missing calendar only to a caller
-		// that holds the right token.
-		if st, aerr := s.store.FeedVersion(ctx, accountID, ""); aerr == nil && tokenEqual(st.FeedToken, token) {
-			return nil, err
-		}
-		return nil, ErrForbidden
+		// The caller holds the right token, so it may learn that the
+		// calendar does not exist.
+		return nil, err
 	}
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, ErrForbidden
@@ -154,6 +165,7 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	if err != nil {
 		return nil, fmt.Errorf("read feed: %w", err)
 	}
+	// The token may have been rotated between the two reads.
 	if !tokenEqual(content.FeedToken, token) {
 		return nil, ErrForbidden
 	}

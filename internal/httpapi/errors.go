@@ -54,6 +54,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		ve  *calendar.ValidationError
 		ane *account.InvalidNameError
 		sve *subscription.ValidationError
+		sle *subscription.LimitError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -71,6 +72,8 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		ae = errNotFound
 	case errors.Is(err, calendar.ErrReadOnly):
 		ae = &apiError{http.StatusConflict, "read_only", calendar.ErrReadOnly.Error()}
+	case errors.As(err, &sle):
+		ae = &apiError{http.StatusConflict, "subscription_limit", sle.Error()}
 	case errors.Is(err, subscription.ErrDisabled):
 		ae = &apiError{http.StatusConflict, "subscription_disabled", subscription.ErrDisabled.Error()}
 	case errors.Is(err, store.ErrGone):

@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -236,5 +237,48 @@ func TestFeedLastModifiedFollowsWrites(t *testing.T) {
 	}
 	if d := time.Since(lm); d < 0 || d > time.Minute {
 		t.Errorf("Last-Modified = %v; want the calendar's last write, just now", lm)
+	}
+}
+
+// TestFeedRefusalReadsNoEvents checks that a refused feed request on a cold
+// cache is answered from the account row alone: account ids are public, so
+// a wrong token must not make the server load and render the events.
+func TestFeedRefusalReadsNoEvents(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	a, b := s.newAccount("Acme"), s.newAccount("Other")
+	cal := s.newCalendar(a, "Beach", "UTC")
+	for i := range 20 {
+		s.newEvent(a, cal, map[string]any{
+			"summary": "Booking", "start": fmt.Sprintf("2027-01-%02dT10:00:00", 1+i), "end": fmt.Sprintf("2027-01-%02dT11:00:00", 1+i),
+		})
+	}
+	tests := []struct {
+		name  string
+		path  string
+		want  int
+		reads int64
+	}{
+		{"wrong token, all calendars", feedPath(a, "", strings.Repeat("0", 64)), 403, 0},
+		{"wrong token, one calendar", feedPath(a, cal, strings.Repeat("0", 64)), 403, 0},
+		{"another account's token", feedPath(a, cal, b.feedToken), 403, 0},
+		{"wrong token, unknown calendar", feedPath(a, "cal_nothing", b.feedToken), 403, 0},
+		{"short token", feedPath(a, "", "x"), 403, 0},
+		{"unknown account", "/feeds/acc_nobody.ics?token=" + a.feedToken, 403, 0},
+		// The right token does read, which shows the counter counts. It
+		// comes last: it fills the cache, and every case before it
+		// meets a cold one.
+		{"right token", feedPath(a, cal, a.feedToken), 200, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := s.store.feedReads.Load()
+			if r := s.do("GET", tt.path, "", nil); r.status != tt.want {
+				t.Fatalf("GET %s = %d %q; want %d", tt.path, r.status, r.body, tt.want)
+			}
+			if got := s.store.feedReads.Load() - before; got != tt.reads {
+				t.Errorf("GET %s read feed content %d times; want %d", tt.path, got, tt.reads)
+			}
+		})
 	}
 }

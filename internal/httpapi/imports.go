@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"errors"
+	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -245,7 +246,13 @@ func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) writeSyncError(w http.ResponseWriter, r *http.Request, err error) {
+	var rle *importer.RateLimitError
 	switch {
+	case errors.As(err, &rle):
+		// Whole seconds, rounded up: a client that waits as told is
+		// accepted.
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rle.RetryAfter.Seconds()))))
+		err = &apiError{http.StatusTooManyRequests, "rate_limited", rle.Error()}
 	case errors.Is(err, importer.ErrNotImported):
 		err = errNotImported
 	case errors.Is(err, importer.ErrNothingHeld):

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -278,6 +279,60 @@ func TestImportedCalendarSyncAndReadOnly(t *testing.T) {
 	if feedBody.status != 200 || !strings.Contains(string(feedBody.body), "SUMMARY:Booking A") ||
 		strings.Contains(string(feedBody.body), "Cancelled B") || !strings.Contains(string(feedBody.body), "X-AIRBNB-ID:HM1") {
 		t.Errorf("feed of the imported calendar = %d:\n%s\nwant Booking A with X-AIRBNB-ID and without the cancelled event", feedBody.status, feedBody.body)
+	}
+}
+
+// TestSyncRepeated repeats POST …/sync, with and without wait, against a
+// real upstream: the calendar's fetches stay at about one a second however
+// fast the calls come, and past the account's burst the API answers 429
+// with Retry-After.
+func TestSyncRepeated(t *testing.T) {
+	t.Parallel()
+	s := newImportServer(t)
+	a := s.newAccount("Importer")
+	up := newUpstreamFeed(t, icsFeed(icsEvent("a@up", "20261201T100000Z", "Booking A", "")))
+	cal := s.must(201, "POST", "/v1/calendars", a.key, map[string]any{
+		"name": "Airbnb", "source": map[string]any{"url": up.URL + "/cal.ics"},
+	})["id"].(string)
+	s.must(200, "POST", "/v1/calendars/"+cal+"/sync?wait=true", a.key, nil)
+
+	start, before := time.Now(), up.hits.Load()
+	// A few callers wait for their polls meanwhile; each waits at most
+	// a second or so, for the poll at the end of the window.
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			r := s.do("POST", "/v1/calendars/"+cal+"/sync?wait=true", a.key, nil)
+			if r.status != http.StatusOK && r.status != http.StatusTooManyRequests {
+				t.Errorf("POST sync?wait=true = %d %s", r.status, r.body)
+			}
+		})
+	}
+	var limited response
+	for k := 0; k < 500 && limited.status == 0; k++ {
+		switch r := s.do("POST", "/v1/calendars/"+cal+"/sync", a.key, nil); r.status {
+		case http.StatusAccepted:
+		case http.StatusTooManyRequests:
+			limited = r
+		default:
+			t.Fatalf("POST sync = %d %s", r.status, r.body)
+		}
+	}
+	wg.Wait()
+	// One poll a second at most, and one more whose window began
+	// before the loop.
+	elapsed := time.Since(start)
+	if got, most := up.hits.Load()-before, int64(elapsed/time.Second)+2; got > most {
+		t.Errorf("repeated syncs for %s made %d fetches; want at most %d (one a second)", elapsed, got, most)
+	}
+	if limited.status == 0 {
+		t.Fatal("500 sync calls were all accepted; want 429 past the account's burst")
+	}
+	if code := limited.errorCode(t); code != "rate_limited" {
+		t.Errorf("429 code = %q; want rate_limited", code)
+	}
+	if ra, err := strconv.Atoi(limited.header.Get("Retry-After")); err != nil || ra < 1 {
+		t.Errorf("Retry-After = %q; want whole seconds, at least 1", limited.header.Get("Retry-After"))
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/subscription"
 )
 
 func TestSubscriptionValidation(t *testing.T) {
@@ -274,4 +275,28 @@ func TestSubscriptionGetsOnlyLaterChanges(t *testing.T) {
 	if len(msgs) != 1 {
 		t.Errorf("messages = %d; want 1, for the change made after subscribing", len(msgs))
 	}
+}
+
+// TestSubscriptionLimit fills one account up to the default bound: the next
+// create is refused with subscription_limit, another account is not
+// affected, and deleting one makes room again.
+func TestSubscriptionLimit(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	a, b := s.newAccount("Acme"), s.newAccount("Other")
+	body := map[string]any{"webhookUrl": "http://127.0.0.1:9/hook"}
+	var last string
+	for range subscription.DefaultMaxPerAccount {
+		last = s.must(201, "POST", "/v1/subscriptions", a.key, body)["id"].(string)
+	}
+	r := s.do("POST", "/v1/subscriptions", a.key, body)
+	if r.status != http.StatusConflict || r.errorCode(t) != "subscription_limit" {
+		t.Fatalf("create past the limit = %d %s; want 409 subscription_limit", r.status, r.body)
+	}
+	if !strings.Contains(string(r.body), "100") {
+		t.Errorf("limit message = %s; want it to name the bound", r.body)
+	}
+	s.must(201, "POST", "/v1/subscriptions", b.key, body)
+	s.must(200, "DELETE", "/v1/subscriptions/"+last, a.key, nil)
+	s.must(201, "POST", "/v1/subscriptions", a.key, body)
 }

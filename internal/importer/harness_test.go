@@ -170,12 +170,13 @@ type harness struct {
 }
 
 type harnessOpts struct {
-	timeout   time.Duration
-	publicURL string
-	schedule  Schedule
-	conc      int
-	perHost   int
-	realClock bool
+	timeout    time.Duration
+	publicURL  string
+	schedule   Schedule
+	conc       int
+	perHost    int
+	perAccount int
+	realClock  bool
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -201,7 +202,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	h.imp = New(Config{
 		Store: h.store, Client: client, Now: now, Rand: func() float64 { return 0.5 },
 		Schedule: o.schedule, Timeout: o.timeout, PublicURL: o.publicURL,
-		Concurrency: o.conc, PerHost: o.perHost,
+		Concurrency: o.conc, PerHost: o.perHost, PerAccount: o.perAccount,
 		Changed: func(string, string) { h.changed.Add(1) },
 	})
 	h.account = &store.Account{

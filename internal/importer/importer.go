@@ -39,6 +39,17 @@ import (
 // ErrNotImported is returned when a sync is asked of a native calendar.
 var ErrNotImported = errors.New("the calendar is not imported: only imported calendars have a source feed to sync")
 
+// RateLimitError is returned when an account asks for syncs faster than
+// Config.SyncRate allows.
+type RateLimitError struct {
+	// RetryAfter is when the next sync of the account is accepted.
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("too many sync requests for this account: retry in %s", e.RetryAfter.Round(time.Millisecond))
+}
+
 // Poll outcomes, as the sync API reports them.
 const (
 	StatusChanged     = "changed"
@@ -76,9 +87,13 @@ type Config struct {
 	// Schedule decides the poll intervals.
 	Schedule Schedule
 	// Concurrency bounds polls in flight (default 8), PerHost those to
-	// one source host (default 2).
+	// one source host (default 2), PerAccount those of one account
+	// (default half of Concurrency, at least 1): an account whose feeds
+	// hang, on as many host names as it likes, cannot hold every slot
+	// while another account's calendar waits for its poll.
 	Concurrency int
 	PerHost     int
+	PerAccount  int
 	// MaxBytes bounds a feed body, after decompression (default 20 MiB).
 	MaxBytes int64
 	// Timeout bounds one fetch, from connecting to the last body byte
@@ -96,6 +111,19 @@ type Config struct {
 	// one poll at the end of the window (default 1 s: an upstream cannot make
 	// calhook poll it more than once a second).
 	PingWindow time.Duration
+	// SyncWindow is the least time between two polls of one calendar
+	// requested by the sync API (default and maximum 1 s, so that
+	// sync?wait=true stays fresh): the syncs in between share one poll at
+	// the end of the window. Repeating the sync call thus cannot make
+	// calhook fetch a feed more than about once a window, while every
+	// sync?wait=true caller still gets a poll whose fetch started after
+	// its request.
+	SyncWindow time.Duration
+	// SyncRate bounds the sync requests of one account, per second, with
+	// bursts of twice as many (default 10); more are refused with a
+	// RateLimitError. It bounds what one account's syncs of many
+	// calendars cost; SyncWindow already bounds each calendar's fetches.
+	SyncRate int
 	// Guard holds mass deletions until a later fetch confirms them; the
 	// zero value is on with the defaults.
 	Guard Guard
@@ -110,6 +138,8 @@ const (
 	DefaultPerHost     = 2
 	DefaultTimeout     = 30 * time.Second
 	DefaultPingWindow  = time.Second
+	DefaultSyncWindow  = time.Second
+	DefaultSyncRate    = 10
 )
 
 // Importer polls imported calendars.
@@ -127,6 +157,9 @@ type Importer struct {
 	// running counts polls in flight, by source host and in all.
 	running     int
 	hostRunning map[string]int
+	// accountClaimed counts the claimed polls of each account, running
+	// or queued behind a host.
+	accountClaimed map[string]int
 	// queued holds claimed calendars waiting for their host's limit.
 	queued map[string][]*store.Calendar
 	nQueue int
@@ -139,10 +172,14 @@ type Importer struct {
 	// waiters are sync?wait=true callers, by calendar id; a poll takes
 	// the waiters present when it starts fetching.
 	waiters map[string][]chan *Result
-	// pinged is when the last ping-triggered poll of each calendar was
-	// requested for.
-	pinged map[string]time.Time
-	polls  sync.WaitGroup
+	// pinged and synced are when the last poll of each calendar that a
+	// ping, or the sync API, triggered was requested for.
+	pinged, synced map[string]time.Time
+	// syncTAT is each account's theoretical arrival time for the sync
+	// rate (GCRA): a request is accepted while it is at most a burst
+	// ahead of the clock.
+	syncTAT map[string]time.Time
+	polls   sync.WaitGroup
 
 	cancel  context.CancelFunc
 	stopped chan struct{}
@@ -166,6 +203,9 @@ func New(cfg Config) *Importer {
 	if cfg.PerHost <= 0 {
 		cfg.PerHost = DefaultPerHost
 	}
+	if cfg.PerAccount <= 0 {
+		cfg.PerAccount = max(1, cfg.Concurrency/2)
+	}
 	if cfg.MaxBytes <= 0 {
 		cfg.MaxBytes = DefaultMaxBytes
 	}
@@ -178,6 +218,12 @@ func New(cfg Config) *Importer {
 	if cfg.PingWindow <= 0 {
 		cfg.PingWindow = DefaultPingWindow
 	}
+	if cfg.SyncWindow <= 0 || cfg.SyncWindow > DefaultSyncWindow {
+		cfg.SyncWindow = DefaultSyncWindow
+	}
+	if cfg.SyncRate <= 0 {
+		cfg.SyncRate = DefaultSyncRate
+	}
 	if cfg.Changed == nil {
 		cfg.Changed = func(string, string) {}
 	}
@@ -188,8 +234,11 @@ func New(cfg Config) *Importer {
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
-		inflight: map[string]bool{}, again: map[string]bool{},
-		waiters: map[string][]chan *Result{}, pinged: map[string]time.Time{},
+		accountClaimed: map[string]int{},
+		inflight:       map[string]bool{}, again: map[string]bool{},
+		waiters: map[string][]chan *Result{},
+		pinged:  map[string]time.Time{}, synced: map[string]time.Time{},
+		syncTAT: map[string]time.Time{},
 	}
 }
 
@@ -262,18 +311,32 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 			exclude = append(exclude, h)
 		}
 	}
+	// One claim may take all its calendars from the account nearest its
+	// share, so it takes no more than that account's room.
+	var excludeAccounts []string
+	limit := free
+	for a, n := range i.accountClaimed {
+		if n >= i.cfg.PerAccount {
+			excludeAccounts = append(excludeAccounts, a)
+		} else {
+			limit = min(limit, i.cfg.PerAccount-n)
+		}
+	}
+	limit = min(limit, i.cfg.PerAccount)
 	i.mu.Unlock()
 	if free <= 0 {
 		return safetyPoll // a finishing poll wakes the loop
 	}
 	slices.Sort(exclude)
+	slices.Sort(excludeAccounts)
 	now := i.cfg.Now()
-	if !force && now.Before(st.skipUntil) && (st.nothingDue || slices.Equal(exclude, st.skipExclude)) {
+	if !force && now.Before(st.skipUntil) &&
+		(st.nothingDue || slices.Equal(exclude, st.skipExclude) && slices.Equal(excludeAccounts, st.skipAccounts)) {
 		return st.skipUntil.Sub(now)
 	}
 	st.skipUntil = time.Time{}
 	cals, err := i.store.ClaimPolls(ctx, store.ClaimPollsParams{
-		Now: now, Limit: free, Lease: i.cfg.Lease, ExcludeHosts: exclude,
+		Now: now, Limit: limit, Lease: i.cfg.Lease, ExcludeHosts: exclude, ExcludeAccounts: excludeAccounts,
 	})
 	if err != nil {
 		if ctx.Err() == nil {
@@ -284,7 +347,7 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 	for _, c := range cals {
 		i.enqueue(ctx, c)
 	}
-	if len(cals) == free {
+	if len(cals) == limit {
 		return 0 // more may be due
 	}
 	at, ok, err := i.store.NextPollAt(ctx)
@@ -303,14 +366,16 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 		}
 		st.skipUntil, st.nothingDue = now.Add(wait), true
 		return wait
-	case len(exclude) == 0:
+	case len(exclude) == 0 && len(excludeAccounts) == 0:
 		// It became due after the claim looked: claim again at once.
 		return 0
 	default:
-		// Due, but perhaps on a busy host: a finishing poll wakes the
-		// loop; look again soon in case it is on another host.
+		// Due, but perhaps on a busy host or of a busy account: a
+		// finishing poll wakes the loop; look again soon in case it is
+		// on another host.
 		if len(cals) == 0 {
-			st.skipUntil, st.nothingDue, st.skipExclude = now.Add(hostBusyRetry), false, exclude
+			st.skipUntil, st.nothingDue = now.Add(hostBusyRetry), false
+			st.skipExclude, st.skipAccounts = exclude, excludeAccounts
 		}
 		return hostBusyRetry
 	}
@@ -319,10 +384,12 @@ func (i *Importer) dispatch(ctx context.Context, force bool, st *dispatchState) 
 // dispatchState is what the scheduler loop remembers between dispatches.
 type dispatchState struct {
 	// Until skipUntil, an unforced dispatch need not claim: nothing is
-	// due (nothingDue), or only calendars of the busy hosts skipExclude.
-	skipUntil   time.Time
-	nothingDue  bool
-	skipExclude []string
+	// due (nothingDue), or only calendars of the busy hosts skipExclude
+	// and busy accounts skipAccounts.
+	skipUntil    time.Time
+	nothingDue   bool
+	skipExclude  []string
+	skipAccounts []string
 }
 
 // hostBusyRetry is how soon the scheduler looks again when a due poll may
@@ -335,6 +402,7 @@ func (i *Importer) enqueue(ctx context.Context, c *store.Calendar) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
 	i.inflight[c.ID] = true
+	i.accountClaimed[c.AccountID]++
 	if i.hostRunning[host] >= i.cfg.PerHost {
 		i.queued[host] = append(i.queued[host], c)
 		i.nQueue++
@@ -357,6 +425,9 @@ func (i *Importer) startLocked(ctx context.Context, c *store.Calendar, host stri
 		i.running--
 		if i.hostRunning[host]--; i.hostRunning[host] == 0 {
 			delete(i.hostRunning, host)
+		}
+		if i.accountClaimed[c.AccountID]--; i.accountClaimed[c.AccountID] == 0 {
+			delete(i.accountClaimed, c.AccountID)
 		}
 		if q := i.queued[host]; len(q) > 0 && ctx.Err() == nil {
 			next := q[0]
@@ -407,8 +478,12 @@ func (i *Importer) RunOnce(ctx context.Context) (int, error) {
 	return len(cals), nil
 }
 
-// Sync requests an immediate poll of an imported calendar.
+// Sync requests an immediate poll of an imported calendar; requests within
+// SyncWindow of the last one share one poll at the end of the window.
 func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error {
+	if err := i.allowSync(accountID); err != nil {
+		return err
+	}
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return err
@@ -416,17 +491,87 @@ func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error
 	if c.Kind != store.KindImported {
 		return ErrNotImported
 	}
-	if err := i.store.RequestPoll(ctx, accountID, calendarID, i.cfg.Now()); err != nil {
+	i.mu.Lock()
+	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
+	i.mu.Unlock()
+	return i.requestPoll(ctx, accountID, calendarID, at)
+}
+
+// allowSync applies the account's sync rate: it returns a RateLimitError
+// when the account has used up its burst.
+func (i *Importer) allowSync(accountID string) error {
+	interval := time.Second / time.Duration(i.cfg.SyncRate)
+	burst := 2 * time.Duration(i.cfg.SyncRate) * interval
+	now := i.cfg.Now()
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	tat := i.syncTAT[accountID]
+	if tat.Before(now) {
+		tat = now
+	}
+	if wait := tat.Add(interval).Sub(now) - burst; wait > 0 {
+		return &RateLimitError{RetryAfter: wait}
+	}
+	i.syncTAT[accountID] = tat.Add(interval)
+	// Forget accounts whose burst is whole again, so the map stays small.
+	if len(i.syncTAT) > 1024 {
+		for a, t := range i.syncTAT {
+			if !t.After(now) {
+				delete(i.syncTAT, a)
+			}
+		}
+	}
+	return nil
+}
+
+// requestPoll asks the store for a poll of the calendar at the given time
+// and wakes the scheduler.
+func (i *Importer) requestPoll(ctx context.Context, accountID, calendarID string, at time.Time) error {
+	if err := i.store.RequestPoll(ctx, accountID, calendarID, at); err != nil {
 		return err
 	}
 	i.requested(calendarID)
 	return nil
 }
 
+// windowLocked coalesces requests for polls of one calendar, at most one
+// per window: it returns when the requested poll should run (now, or the
+// end of the window of the last request) and whether a request for that
+// time was already made. last remembers the requests; i.mu must be held.
+//
+// Syncs request again even then: the store keeps the earliest request of
+// a calendar that is not being polled and a claim clears it, so a claim
+// between two requests could otherwise leave the second unserved. The
+// write is small; what the window bounds is the fetches.
+func (i *Importer) windowLocked(last map[string]time.Time, calendarID string, window time.Duration) (time.Time, bool) {
+	now := i.cfg.Now()
+	at := now
+	if prev, ok := last[calendarID]; ok && now.Before(prev.Add(window)) {
+		if prev.After(now) {
+			return prev, true
+		}
+		at = prev.Add(window)
+	}
+	last[calendarID] = at
+	// Forget calendars whose window has passed, so the map stays small.
+	if len(last) > 1024 {
+		for k, t := range last {
+			if now.Sub(t) > window {
+				delete(last, k)
+			}
+		}
+	}
+	return at, false
+}
+
 // SyncWait requests an immediate poll and waits for its outcome: a poll
 // whose fetch starts after the request, so it sees the feed as it is now.
-// The scheduler must be running.
+// Requests within SyncWindow of the last one share one poll at the end of
+// the window. The scheduler must be running.
 func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (*Result, error) {
+	if err := i.allowSync(accountID); err != nil {
+		return nil, err
+	}
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return nil, err
@@ -437,12 +582,12 @@ func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (
 	ch := make(chan *Result, 1)
 	i.mu.Lock()
 	i.waiters[calendarID] = append(i.waiters[calendarID], ch)
+	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
 	i.mu.Unlock()
 	defer i.dropWaiter(calendarID, ch)
-	if err := i.store.RequestPoll(ctx, accountID, calendarID, i.cfg.Now()); err != nil {
+	if err := i.requestPoll(ctx, accountID, calendarID, at); err != nil {
 		return nil, err
 	}
-	i.requested(calendarID)
 	select {
 	case r := <-ch:
 		return r, nil
@@ -478,31 +623,13 @@ func (i *Importer) Ping(ctx context.Context, token string) error {
 	if err != nil {
 		return err
 	}
-	now := i.cfg.Now()
 	i.mu.Lock()
-	at := now
-	if prev, ok := i.pinged[c.ID]; ok && now.Before(prev.Add(i.cfg.PingWindow)) {
-		if prev.After(now) {
-			i.mu.Unlock()
-			return nil // a coalesced poll is already requested
-		}
-		at = prev.Add(i.cfg.PingWindow)
-	}
-	i.pinged[c.ID] = at
-	// Forget calendars whose window has passed, so the map stays small.
-	if len(i.pinged) > 1024 {
-		for k, t := range i.pinged {
-			if now.Sub(t) > i.cfg.PingWindow {
-				delete(i.pinged, k)
-			}
-		}
-	}
+	at, pending := i.windowLocked(i.pinged, c.ID, i.cfg.PingWindow)
 	i.mu.Unlock()
-	if err := i.store.RequestPoll(ctx, c.AccountID, c.ID, at); err != nil {
-		return err
+	if pending {
+		return nil // a coalesced poll is already requested
 	}
-	i.requested(c.ID)
-	return nil
+	return i.requestPoll(ctx, c.AccountID, c.ID, at)
 }
 
 // maxConflictRetries bounds how often a poll re-reads the stored events

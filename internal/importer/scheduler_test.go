@@ -3,8 +3,10 @@ package importer
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -51,7 +53,7 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 // the global and per-host limits on polls in flight.
 func TestSchedulerLimits(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, harnessOpts{realClock: true, conc: 4, perHost: 2})
+	h := newHarness(t, harnessOpts{realClock: true, conc: 4, perHost: 2, perAccount: 4})
 	cc := &concurrency{hostNow: map[string]int{}, hostMx: map[string]int{}}
 	body := feed(stamp(1, evA))
 	var cals []*store.Calendar
@@ -164,6 +166,171 @@ func TestSyncWait(t *testing.T) {
 	}
 	if _, err := h.imp.SyncWait(ctx, native.AccountID, "cal_missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("SyncWait(missing) = %v; want ErrNotFound", err)
+	}
+}
+
+// TestSyncCoalesced repeats the sync call, with and without wait, and
+// counts the upstream's fetches: the calls within one SyncWindow share one
+// poll, and every waiting caller still gets a poll that started after its
+// request. The clock stands still until the test moves it past the
+// window, so the count does not depend on the machine's speed.
+func TestSyncCoalesced(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "")
+	up.serveFeed(feed(stamp(1, evA)), "", "")
+	h := newHarness(t, harnessOpts{})
+	h.imp.cfg.SyncRate = 100 // the account's rate is TestSyncRate's
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cal := h.calendar(up.URL+"/cal.ics", time.Hour)
+	if err := h.imp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	waitFor(t, "the first poll to be recorded", 10*time.Second, func() bool {
+		return !h.get(cal).Import.LastSyncAt.IsZero()
+	})
+	base := up.hits.Load()
+
+	const waiting, queued = 30, 10
+	errs := make(chan error, waiting)
+	var returned atomic.Int64
+	for range waiting {
+		go func() {
+			res, err := h.imp.SyncWait(ctx, cal.AccountID, cal.ID)
+			if err == nil && res.Status == StatusError {
+				err = res.Err
+			}
+			returned.Add(1)
+			errs <- err
+		}()
+	}
+	for range queued {
+		if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); err != nil {
+			t.Fatalf("Sync: %v", err)
+		}
+	}
+	// Every waiting caller is either answered by the first poll or
+	// waits for the one at the end of the window.
+	waitFor(t, "the waiting callers to register", 10*time.Second, func() bool {
+		h.imp.mu.Lock()
+		defer h.imp.mu.Unlock()
+		return int(returned.Load())+len(h.imp.waiters[cal.ID]) == waiting
+	})
+	h.clock.Advance(DefaultSyncWindow)
+	h.imp.Notify()
+	for range waiting {
+		if err := <-errs; err != nil {
+			t.Errorf("SyncWait: %v", err)
+		}
+	}
+	if got := up.hits.Load() - base; got < 1 || got > 2 {
+		t.Errorf("%d sync calls in one window made %d fetches; want 1 or 2 (one now, one at the end of the window)", waiting+queued, got)
+	}
+}
+
+// TestSlotsSharedBetweenAccounts gives one account eight calendars whose
+// hosts (eight names, so the per-host limit does not apply) accept the
+// connection and never answer, then creates another account's calendar:
+// it must be polled while the hanging fetches still hold their slots.
+func TestSlotsSharedBetweenAccounts(t *testing.T) {
+	t.Parallel()
+	// The hanging fetches outlast the test's wait, so the other
+	// account's poll can only come from a free slot, not a timeout.
+	h := newHarness(t, harnessOpts{realClock: true, conc: 8, perHost: 2, timeout: time.Minute})
+	release := make(chan struct{})
+	var hanging atomic.Int64
+	var hostile []*store.Calendar
+	for k := range 8 {
+		up := newUpstream(t, fmt.Sprintf("127.0.0.%d:0", k+2))
+		up.set(func(w http.ResponseWriter, r *http.Request) {
+			hanging.Add(1)
+			select {
+			case <-release:
+			case <-r.Context().Done():
+			}
+		})
+		hostile = append(hostile, h.calendar(up.URL+"/cal.ics", time.Hour))
+	}
+	// Unblock the handlers before the servers close (cleanups run last
+	// in, first out).
+	t.Cleanup(func() { close(release) })
+	if err := h.imp.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop()
+	want := int64(h.imp.cfg.PerAccount)
+	waitFor(t, "the first account's fetches to hang", 10*time.Second, func() bool { return hanging.Load() >= want })
+
+	good := newUpstream(t, "127.0.0.10:0")
+	good.serveFeed(feed(stamp(1, evA)), "", "")
+	other := &store.Account{
+		ID: id.New("acc"), Name: "Other", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),
+		CreatedAt: time.Now(), UpdatedAt: time.Now(),
+	}
+	if err := h.store.CreateAccount(context.Background(), other); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	cal := &store.Calendar{
+		ID: id.New("cal"), AccountID: other.ID, Name: "Good", TimeZone: "UTC", Kind: store.KindImported,
+		SourceURL: good.URL + "/cal.ics", PollInterval: time.Hour, CreatedAt: now, UpdatedAt: now,
+		Import: store.ImportState{HookToken: id.FeedToken(), NextPollAt: now},
+	}
+	if err := h.store.CreateCalendar(context.Background(), cal); err != nil {
+		t.Fatal(err)
+	}
+	h.imp.Notify()
+	waitFor(t, "the other account's first poll", 30*time.Second, func() bool {
+		return !h.get(cal).Import.LastSuccessAt.IsZero()
+	})
+	if got := hanging.Load(); got != want {
+		t.Errorf("fetches of the first account in flight = %d; want its share, %d", got, want)
+	}
+	for _, c := range hostile {
+		if !h.get(c).Import.LastSyncAt.IsZero() {
+			t.Errorf("calendar %s of the first account finished a poll; want every fetch still hanging", c.ID)
+		}
+	}
+}
+
+// TestSyncRate asks for syncs of one account on a clock that stands still:
+// the burst is accepted, the next one is refused with the time to wait,
+// another account is not affected, and after the wait one more is
+// accepted.
+func TestSyncRate(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, harnessOpts{})
+	ctx := context.Background()
+	cal := h.calendar("http://127.0.0.1:9/cal.ics", time.Hour)
+	burst := 2 * DefaultSyncRate
+	for k := range burst {
+		if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); err != nil {
+			t.Fatalf("Sync %d of the burst of %d: %v", k+1, burst, err)
+		}
+	}
+	var rle *RateLimitError
+	if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); !errors.As(err, &rle) || rle.RetryAfter <= 0 || rle.RetryAfter > time.Second/DefaultSyncRate {
+		t.Fatalf("Sync past the burst = %v; want a RateLimitError with a wait within (0, %s]", err, time.Second/DefaultSyncRate)
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID); !errors.As(err, &rle) {
+		t.Errorf("SyncWait past the burst = %v; want a RateLimitError at once", err)
+	}
+	other := &store.Account{
+		ID: id.New("acc"), Name: "Other", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),
+		CreatedAt: h.clock.Now(), UpdatedAt: h.clock.Now(),
+	}
+	if err := h.store.CreateAccount(ctx, other); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.imp.Sync(ctx, other.ID, cal.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Sync by another account = %v; want its own answer (not found), not the first account's limit", err)
+	}
+	h.clock.Advance(rle.RetryAfter)
+	if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); err != nil {
+		t.Errorf("Sync after the wait = %v; want it accepted", err)
 	}
 }
 

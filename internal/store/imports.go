@@ -171,6 +171,9 @@ type ClaimPollsParams struct {
 	// must not be claimed now: they already have as many polls in flight
 	// as politeness allows.
 	ExcludeHosts []string
+	// ExcludeAccounts lists accounts whose calendars must not be claimed
+	// now: they already hold their share of the poll slots.
+	ExcludeAccounts []string
 }
 
 // ApplyImportParams is the outcome of one poll of an imported calendar.

@@ -14,6 +14,10 @@ import (
 // account: callers must not be able to tell the two apart.
 var ErrNotFound = errors.New("not found")
 
+// ErrLimit is returned when a write would take an account past a bound,
+// such as its number of subscriptions.
+var ErrLimit = errors.New("limit reached")
+
 // ErrConflict is returned when a write would break a uniqueness rule, such as
 // a second event with the same UID in one calendar.
 var ErrConflict = errors.New("conflict")

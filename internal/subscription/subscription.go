@@ -82,6 +82,21 @@ func invalid(field, format string, args ...any) error {
 // ErrDisabled is returned when redelivering to a disabled subscription.
 var ErrDisabled = errors.New("the subscription is disabled: re-enable it with PATCH {\"disabled\":false} first")
 
+// DefaultMaxPerAccount is how many subscriptions an account may have when
+// Service.MaxPerAccount is not set: every event write is matched against
+// each of them, so one account's subscriptions are a cost to all.
+const DefaultMaxPerAccount = 100
+
+// LimitError is returned when an account already has as many
+// subscriptions as it may.
+type LimitError struct {
+	Max int
+}
+
+func (e *LimitError) Error() string {
+	return fmt.Sprintf("the account already has %d subscriptions, the most it may have: delete one first, or subscribe to all calendars with one", e.Max)
+}
+
 // URLChecker validates a webhook URL: scheme, and that it does not point
 // at a private address.
 type URLChecker interface {
@@ -102,6 +117,9 @@ type Service struct {
 	// Overlap is how long the previous secret keeps signing after a
 	// rotation.
 	overlap time.Duration
+	// MaxPerAccount bounds an account's subscriptions; zero or less
+	// means DefaultMaxPerAccount. Set it before the Service is used.
+	MaxPerAccount int
 }
 
 // NewService returns a Service; now may be nil.
@@ -147,9 +165,16 @@ func (s *Service) Create(ctx context.Context, accountID string, in Input, defaul
 	if err := s.apply(ctx, sub, in); err != nil {
 		return nil, err
 	}
-	if err := s.store.CreateSubscription(ctx, sub); err != nil {
+	limit := s.MaxPerAccount
+	if limit <= 0 {
+		limit = DefaultMaxPerAccount
+	}
+	if err := s.store.CreateSubscription(ctx, sub, limit); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, invalid("calendarId", "no calendar %q in this account", sub.CalendarID)
+		}
+		if errors.Is(err, store.ErrLimit) {
+			return nil, &LimitError{Max: limit}
 		}
 		return nil, err
 	}

@@ -22,6 +22,10 @@ func (db *DB) ClaimPolls(ctx context.Context, p store.ClaimPollsParams) ([]*stor
 		args = append(args, p.ExcludeHosts)
 		where += fmt.Sprintf(` AND source_host <> ALL($%d)`, len(args))
 	}
+	if len(p.ExcludeAccounts) > 0 {
+		args = append(args, p.ExcludeAccounts)
+		where += fmt.Sprintf(` AND account_id <> ALL($%d)`, len(args))
+	}
 	args = append(args, p.Limit)
 	cals, err := queryCalendars(ctx, db.pool, `UPDATE calendars SET next_poll_at = $1, lease_until = $1, requested_poll_at = NULL
 		WHERE id IN (SELECT id FROM calendars WHERE `+where+fmt.Sprintf(` ORDER BY next_poll_at LIMIT $%d FOR UPDATE SKIP LOCKED)`, len(args))+`

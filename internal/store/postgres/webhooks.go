@@ -52,8 +52,26 @@ func rateKey(subscriptionID string) string { return "sub:" + subscriptionID }
 
 // CreateSubscription stores a new subscription; a calendar that is not the
 // account's is store.ErrNotFound.
-func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error {
 	err := db.tx(ctx, func(tx *txn) error {
+		if maxPerAccount > 0 {
+			// Serialise the creates of one account, so that two
+			// cannot both see room for one more. An advisory lock
+			// rather than the account row, which every event write
+			// updates.
+			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('calhook.subscriptions:' || $1, 0))`,
+				s.AccountID); err != nil {
+				return err
+			}
+			var n int
+			if err := tx.QueryRow(ctx, `SELECT count(*) FROM subscriptions WHERE account_id = $1`,
+				s.AccountID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerAccount {
+				return store.ErrLimit
+			}
+		}
 		if s.CalendarID != "" {
 			var one int
 			if err := tx.QueryRow(ctx, `SELECT 1 FROM calendars WHERE id = $1 AND account_id = $2`,

@@ -20,6 +20,10 @@ func (db *DB) ClaimPolls(ctx context.Context, p store.ClaimPollsParams) ([]*stor
 		where += ` AND source_host NOT IN (` + placeholders(len(p.ExcludeHosts)) + `)`
 		args = append(args, anys(p.ExcludeHosts)...)
 	}
+	if len(p.ExcludeAccounts) > 0 {
+		where += ` AND account_id NOT IN (` + placeholders(len(p.ExcludeAccounts)) + `)`
+		args = append(args, anys(p.ExcludeAccounts)...)
+	}
 	var out []*store.Calendar
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		rows, err := tx.QueryContext(ctx, `UPDATE calendars SET next_poll_at = ?, lease_until = ?, requested_poll_at = 0

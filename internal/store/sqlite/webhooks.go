@@ -69,8 +69,19 @@ func eventTypesJSON(types []string) string {
 
 // CreateSubscription stores a new subscription; a calendar that is not the
 // account's is store.ErrNotFound.
-func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription) error {
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error {
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		// The single writer makes the count and the insert atomic.
+		if maxPerAccount > 0 {
+			var n int
+			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions WHERE account_id = ?`,
+				s.AccountID).Scan(&n); err != nil {
+				return err
+			}
+			if n >= maxPerAccount {
+				return store.ErrLimit
+			}
+		}
 		if s.CalendarID != "" {
 			var one int
 			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calendars WHERE id = ? AND account_id = ?`,

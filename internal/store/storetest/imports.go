@@ -20,6 +20,7 @@ var importTests = []struct {
 	{"ImportedCalendarState", testImportedCalendar},
 	{"ClaimPollsLeasesAndExpires", testClaimPolls},
 	{"ClaimPollsExcludesHosts", testClaimPollsExcludesHosts},
+	{"ClaimPollsExcludesAccounts", testClaimPollsExcludesAccounts},
 	{"RequestPollDuringLease", testRequestPoll},
 	{"ApplyImportWritesEventsAndChanges", testApplyImport},
 	{"ApplyImportConflict", testApplyImportConflict},
@@ -204,6 +205,17 @@ func testClaimPollsExcludesHosts(t *testing.T, s store.Store) {
 	got = claimIDs(t, s, store.ClaimPollsParams{Now: base, Limit: 10, Lease: time.Minute})
 	if want := sorted(busy1.ID, busy2.ID); !reflect.DeepEqual(got, want) {
 		t.Errorf("ClaimPolls = %v; want %v", got, want)
+	}
+}
+
+func testClaimPollsExcludesAccounts(t *testing.T, s store.Store) {
+	busy, other, third := newAccount(t, s), newAccount(t, s), newAccount(t, s)
+	newImported(t, s, busy.ID, "https://a.example.com/1.ics", base)
+	newImported(t, s, other.ID, "https://b.example.com/2.ics", base)
+	free := newImported(t, s, third.ID, "https://c.example.com/3.ics", base)
+	got := claimIDs(t, s, store.ClaimPollsParams{Now: base, Limit: 10, Lease: time.Minute, ExcludeAccounts: []string{busy.ID, other.ID}})
+	if want := []string{free.ID}; !reflect.DeepEqual(got, want) {
+		t.Errorf("ClaimPolls(exclude two accounts) = %v; want %v", got, want)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +28,7 @@ var webhookTests = []struct {
 	{"RecordAfterSubscriptionDeleted", testRecordAfterDelete},
 	{"DisabledSubscriptionsAreParked", testParked},
 	{"PruneKeepsUnreadChanges", testPrune},
+	{"SubscriptionLimit", testSubscriptionLimit},
 }
 
 func newSubscription(t *testing.T, s store.Store, accountID string, rate int) *store.Subscription {
@@ -35,7 +37,7 @@ func newSubscription(t *testing.T, s store.Store, accountID string, rate int) *s
 		ID: id.New("sub"), AccountID: accountID, URL: "https://example.com/hook", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
 		RateLimit: rate, CreatedAt: base, UpdatedAt: base,
 	}
-	if err := s.CreateSubscription(context.Background(), sub); err != nil {
+	if err := s.CreateSubscription(context.Background(), sub, 0); err != nil {
 		t.Fatalf("CreateSubscription: %v", err)
 	}
 	return sub
@@ -549,5 +551,51 @@ func testFanOutLeased(t *testing.T, s store.Store) {
 	}
 	if got := claim(t, s, lease, 10); len(got) != 2 {
 		t.Errorf("claim after the leases = %d; want both, the leased one taken over", len(got))
+	}
+}
+
+// testSubscriptionLimit creates subscriptions concurrently against a bound
+// and checks that exactly the bound is stored, per account.
+func testSubscriptionLimit(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, other := newAccount(t, s), newAccount(t, s)
+	const limit, tries = 5, 20
+	newSub := func(accountID string) *store.Subscription {
+		return &store.Subscription{
+			ID: id.New("sub"), AccountID: accountID, URL: "https://example.com/hook", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
+			RateLimit: 1, CreatedAt: base, UpdatedAt: base,
+		}
+	}
+	errs := make(chan error, tries)
+	var wg sync.WaitGroup
+	for range tries {
+		wg.Go(func() { errs <- s.CreateSubscription(ctx, newSub(a.ID), limit) })
+	}
+	wg.Wait()
+	close(errs)
+	created, refused := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			created++
+		case errors.Is(err, store.ErrLimit):
+			refused++
+		default:
+			t.Errorf("CreateSubscription: %v", err)
+		}
+	}
+	if created != limit || refused != tries-limit {
+		t.Errorf("%d concurrent creates with limit %d: %d created, %d refused; want %d and %d", tries, limit, created, refused, limit, tries-limit)
+	}
+	subs, err := s.ListSubscriptions(ctx, store.ListSubscriptionsParams{AccountID: a.ID, Page: store.Page{Limit: 100}})
+	if err != nil || len(subs) != limit {
+		t.Errorf("ListSubscriptions = %d subscriptions, %v; want %d", len(subs), err, limit)
+	}
+	// The bound is per account, and zero means none.
+	if err := s.CreateSubscription(ctx, newSub(other.ID), limit); err != nil {
+		t.Errorf("CreateSubscription(other account) = %v; want it stored", err)
+	}
+	if err := s.CreateSubscription(ctx, newSub(a.ID), 0); err != nil {
+		t.Errorf("CreateSubscription(no limit) = %v; want it stored", err)
 	}
 }
