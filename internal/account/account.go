@@ -11,6 +11,7 @@ import (
 
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -18,9 +19,9 @@ import (
 type Service struct {
 	store store.Store
 	now   func() time.Time
-	// feedsChanged is called after the feed token of an account changed
-	// or the account was deleted.
-	feedsChanged func(accountID string)
+	// bus hears that an account's feed token changed or that it was
+	// deleted (FeedsChanged).
+	bus *notify.Bus
 
 	// keys remembers recent authentications by key hash, so that an API
 	// call costs no database read for its key (see Authenticate).
@@ -34,15 +35,23 @@ const (
 	maxKeys = 10000
 )
 
-// NewService returns a Service; now and feedsChanged may be nil.
-func NewService(s store.Store, now func() time.Time, feedsChanged func(accountID string)) *Service {
+// NewService returns a Service publishing to and following bus; now and
+// bus may be nil.
+func NewService(s store.Store, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	if feedsChanged == nil {
-		feedsChanged = func(string) {}
+	svc := &Service{store: s, now: now, bus: notify.Or(bus), keys: memo.New[string, *store.Account](keyTTL, maxKeys)}
+	svc.bus.FeedsChanged.Subscribe(svc.feedsChanged)
+	return svc
+}
+
+// feedsChanged forgets the accounts a change of an account itself (or of
+// anything) may have touched, whichever node wrote it.
+func (s *Service) feedsChanged(c notify.FeedChange) {
+	if c.CalendarID == "" {
+		s.Forget(c.AccountID)
 	}
-	return &Service{store: s, now: now, feedsChanged: feedsChanged, keys: memo.New[string, *store.Account](keyTTL, maxKeys)}
 }
 
 // Created is a new account with the API key, which is shown only once.
@@ -121,7 +130,7 @@ func (s *Service) Delete(ctx context.Context, accountID string) error {
 		return err
 	}
 	s.Forget(accountID)
-	s.feedsChanged(accountID)
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID})
 	return nil
 }
 
@@ -133,6 +142,6 @@ func (s *Service) RotateFeedToken(ctx context.Context, accountID string) (string
 		return "", err
 	}
 	s.Forget(accountID)
-	s.feedsChanged(accountID)
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID})
 	return token, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/webhook"
 )
@@ -51,6 +52,9 @@ type DispatcherConfig struct {
 	Registerer prometheus.Registerer
 	// Rand is the jitter source; nil seeds one.
 	Rand *rand.Rand
+	// Bus wakes the dispatcher when messages may be due (MessagesDue);
+	// nil leaves waking to Notify.
+	Bus *notify.Bus
 }
 
 // Dispatcher delivers queued messages. It claims due messages in batches,
@@ -130,6 +134,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		rnd:      cfg.Rand,
 		results:  make(chan *store.AttemptResult, 4*cfg.Workers),
 		released: make(chan string, 4*cfg.Workers),
+	}
+	if cfg.Bus != nil {
+		cfg.Bus.MessagesDue.Subscribe(func(notify.Due) { d.Notify() })
 	}
 	d.metrics = &dispatchMetrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{

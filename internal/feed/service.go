@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -103,6 +104,9 @@ type Options struct {
 	RefreshInterval time.Duration
 	// MaxCached bounds the number of cached feeds.
 	MaxCached int
+	// Bus tells the cache which feeds changed, on any node
+	// (FeedsChanged). Nil leaves invalidation to the caller.
+	Bus *notify.Bus
 }
 
 type key struct{ accountID, calendarID string }
@@ -117,7 +121,20 @@ func NewService(s store.Store, opts Options) *Service {
 	if opts.MaxCached <= 0 {
 		opts.MaxCached = 10000
 	}
-	return &Service{store: s, opts: opts, cache: map[key]*entry{}, epochs: map[string]uint64{}}
+	svc := &Service{store: s, opts: opts, cache: map[key]*entry{}, epochs: map[string]uint64{}}
+	if opts.Bus != nil {
+		opts.Bus.FeedsChanged.Subscribe(svc.feedsChanged)
+	}
+	return svc
+}
+
+// feedsChanged drops the cached feeds a change may have touched.
+func (s *Service) feedsChanged(c notify.FeedChange) {
+	if c.All() {
+		s.InvalidateAll()
+		return
+	}
+	s.Invalidate(c.AccountID, c.CalendarID)
 }
 
 // Get returns the feed of one calendar, or of all the account's calendars

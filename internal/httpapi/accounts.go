@@ -81,9 +81,6 @@ func (h *Handler) rotateFeedToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.log.InfoContext(r.Context(), "feed token rotated; its iCal Hooks were dropped", "account", a.ID)
-	if h.cfg.Hooks != nil {
-		h.cfg.Hooks.Forget(a.ID)
-	}
 	h.writeFeedToken(w, r, a.ID, token)
 }
 

@@ -107,11 +107,10 @@ func (h *Handler) listHooks(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) deleteHook(w http.ResponseWriter, r *http.Request) {
 	acct := accountFrom(r.Context()).ID
-	if err := h.cfg.Store.DeleteHook(r.Context(), acct, r.PathValue("hookId")); err != nil {
+	if err := h.cfg.Hooks.Delete(r.Context(), acct, r.PathValue("hookId")); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
-	h.cfg.Hooks.Forget(acct)
 	h.log.InfoContext(r.Context(), "icalhook deleted through the API", "account", acct, "hook", r.PathValue("hookId"))
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -43,10 +43,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Subscriptions manages webhook subscriptions.
 	Subscriptions *subscription.Service
-	// Delivered, when set, is called after a message was made due again,
-	// to wake the delivery loop.
-	Delivered func()
-	Logger    *slog.Logger
+	Logger        *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// AdminToken authorises the account routes; empty disables them.

@@ -226,9 +226,6 @@ func (h *Handler) redeliver(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	if h.cfg.Delivered != nil {
-		h.cfg.Delivered()
-	}
 	writeJSON(w, http.StatusAccepted, toMessageJSON(m))
 }
 

@@ -8,6 +8,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/calhook/calhook/internal/notify"
 )
 
 // ErrNotFound is returned when a record does not exist or belongs to another
@@ -32,6 +34,10 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+	// Listen publishes to bus what other nodes sharing the database
+	// write (FeedsChanged, MessagesDue) until ctx ends, then returns nil.
+	// A store that only this process uses returns nil at once.
+	Listen(ctx context.Context, bus *notify.Bus) error
 
 	// CreateAccount stores a new account.
 	CreateAccount(ctx context.Context, a *Account) error

@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/webhook"
 )
@@ -114,6 +115,7 @@ type Service struct {
 	store store.Store
 	urls  URLChecker
 	now   func() time.Time
+	bus   *notify.Bus
 	// Overlap is how long the previous secret keeps signing after a
 	// rotation.
 	overlap time.Duration
@@ -122,12 +124,13 @@ type Service struct {
 	MaxPerAccount int
 }
 
-// NewService returns a Service; now may be nil.
-func NewService(s store.Store, urls URLChecker, now func() time.Time) *Service {
+// NewService returns a Service that tells bus of messages made due
+// again (MessagesDue); now and bus may be nil.
+func NewService(s store.Store, urls URLChecker, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, urls: urls, now: now, overlap: 24 * time.Hour}
+	return &Service{store: s, urls: urls, now: now, bus: notify.Or(bus), overlap: 24 * time.Hour}
 }
 
 // Input is what a client may set; nil fields keep their value (or the
@@ -243,7 +246,12 @@ func (s *Service) Redeliver(ctx context.Context, accountID, messageID string) (*
 	if sub.Disabled {
 		return nil, ErrDisabled
 	}
-	return s.store.RedeliverMessage(ctx, accountID, messageID, s.now().UTC())
+	m, err = s.store.RedeliverMessage(ctx, accountID, messageID, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	s.bus.MessagesDue.Publish(notify.Due{})
+	return m, nil
 }
 
 func (s *Service) apply(ctx context.Context, sub *store.Subscription, in Input) error {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/postgres"
 	"github.com/calhook/calhook/internal/store/storetest"
@@ -236,13 +237,16 @@ func listen(t *testing.T, db *postgres.DB) <-chan string {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- db.Listen(ctx, func(c postgres.Change) {
+		bus := &notify.Bus{}
+		bus.FeedsChanged.Subscribe(func(c notify.FeedChange) {
 			s := c.AccountID + ":" + c.CalendarID
 			if c.Calendar {
 				s += " (calendar)"
 			}
 			send(s)
-		}, func() { send("messages") })
+		})
+		bus.MessagesDue.Subscribe(func(notify.Due) { send("messages") })
+		done <- db.Listen(ctx, bus)
 	}()
 	t.Cleanup(func() {
 		cancel()

@@ -25,6 +25,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -161,6 +162,10 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Listen returns nil at once: only this process writes to a SQLite
+// database, and its services publish their own writes.
+func (db *DB) Listen(context.Context, *notify.Bus) error { return nil }
 
 // Close closes both pools.
 func (db *DB) Close() error {
