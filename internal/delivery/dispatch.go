@@ -164,24 +164,16 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// claimRecoverer is implemented by stores that only one process uses
-// (SQLite): at start, every claim left behind is from a dead process.
-type claimRecoverer interface {
-	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
-}
-
 // Start runs the dispatcher until Stop. With a single-process store,
 // messages claimed by a previous run that died are due again at once
 // rather than when their lease ends.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	if r, ok := d.cfg.Store.(claimRecoverer); ok {
-		n, err := r.RecoverClaims(ctx, d.cfg.Now())
-		if err != nil {
-			return fmt.Errorf("recover claims: %w", err)
-		}
-		if n > 0 {
-			d.log.Info("messages claimed by a previous run are due again", "messages", n)
-		}
+	n, err := d.cfg.Store.RecoverClaims(ctx, d.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("recover claims: %w", err)
+	}
+	if n > 0 {
+		d.log.Info("messages claimed by a previous run are due again", "messages", n)
 	}
 	loopCtx, cancelLoop := context.WithCancel(ctx)
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))

@@ -26,12 +26,6 @@ type Pruner struct {
 	once   sync.Once
 }
 
-// exclusiveRunner is implemented by stores shared by several nodes: a
-// periodic job runs on one node at a time.
-type exclusiveRunner interface {
-	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
-}
-
 // Start runs the pruner until Stop.
 func (p *Pruner) Start(ctx context.Context) error {
 	if p.Now == nil {
@@ -50,12 +44,8 @@ func (p *Pruner) Start(ctx context.Context) error {
 		ticker := time.NewTicker(p.Every)
 		defer ticker.Stop()
 		for {
-			if x, ok := p.Store.(exclusiveRunner); ok {
-				if _, err := x.RunExclusive(ctx, "prune", p.runOnce); err != nil && ctx.Err() == nil {
-					p.Logger.Error("prune", "error", err)
-				}
-			} else {
-				p.runOnce(ctx)
+			if _, err := p.Store.RunExclusive(ctx, "prune", p.runOnce); err != nil && ctx.Err() == nil {
+				p.Logger.Error("prune", "error", err)
 			}
 			select {
 			case <-ctx.Done():

@@ -34,6 +34,17 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+	// SchemaVersion returns the number of the newest applied migration.
+	SchemaVersion(ctx context.Context) (int, error)
+	// RunExclusive runs fn unless another node sharing the database is
+	// running the job of that name, and reports whether it ran: periodic
+	// jobs run once per cluster rather than once per node.
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+	// RecoverClaims makes due at now the messages an earlier run of this
+	// process left claimed, and returns how many. Only a store that one
+	// process uses can tell a dead run's claims from a live node's; a
+	// shared store recovers none and leaves them to their leases.
+	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
 	// Listen publishes to bus what other nodes sharing the database
 	// write (FeedsChanged, MessagesDue) until ctx ends, then returns nil.
 	// A store that only this process uses returns nil at once.

@@ -37,7 +37,7 @@ func TestStore(t *testing.T) {
 // open opens a store on an existing schema URL, as a second node would.
 func open(t *testing.T, schemaURL string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), schemaURL)
+	db, err := postgres.Open(context.Background(), schemaURL, nil)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -81,7 +81,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			dbs[i], errs[i] = postgres.Open(context.Background(), u)
+			dbs[i], errs[i] = postgres.Open(context.Background(), u, nil)
 		}()
 	}
 	close(start)
@@ -118,7 +118,7 @@ func TestOpenUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Port 1 on loopback refuses at once.
-	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"); err == nil {
+	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5", nil); err == nil {
 		t.Errorf("Open(unreachable) = nil error; want one")
 	}
 }
