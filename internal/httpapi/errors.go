@@ -30,6 +30,8 @@ func (e *apiError) Error() string { return e.message }
 
 var errNotFound = &apiError{http.StatusNotFound, "not_found", "not found"}
 
+var errMethodNotAllowed = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "the route does not take this method: see the Allow header"}
+
 func errInvalid(format string, args ...any) error {
 	return &apiError{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
 }

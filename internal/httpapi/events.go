@@ -80,8 +80,8 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		for name, dst := range map[string]*time.Time{"from": &params.From, "to": &params.To} {
 			if s := r.URL.Query().Get(name); s != "" {
 				var err error
-				if *dst, err = time.Parse(time.RFC3339, s); err != nil {
-					return nil, errInvalid("%s must be an RFC 3339 date-time like 2026-12-01T00:00:00Z", name)
+				if *dst, err = parseInstant(s); err != nil {
+					return nil, errInvalid("%s must be an RFC 3339 date-time like 2026-12-01T00:00:00Z or a date like 2026-12-01", name)
 				}
 			}
 		}
@@ -129,4 +129,13 @@ func (h *Handler) deleteEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseInstant reads a list filter's bound: an RFC 3339 date-time, or a
+// date (as event bodies take), meaning its midnight UTC.
+func parseInstant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
 }
