@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/notify"
@@ -60,19 +61,14 @@ type Created struct {
 	APIKey string
 }
 
-// InvalidNameError reports an unusable account name.
-type InvalidNameError struct{ Reason string }
-
-func (e *InvalidNameError) Error() string { return "name " + e.Reason }
-
 // Create stores a new account with a fresh API key and feed token.
 func (s *Service) Create(ctx context.Context, name string) (*Created, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return nil, &InvalidNameError{"is required"}
+		return nil, fault.Invalidf("", "name is required")
 	case len(name) > 255 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return nil, &InvalidNameError{"must be 1 to 255 bytes of text without control characters"}
+		return nil, fault.Invalidf("", "name must be 1 to 255 bytes of text without control characters")
 	}
 	key := id.APIKey()
 	now := s.now().UTC()

@@ -13,33 +13,36 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
-// ValidationError reports input that breaks a rule; the HTTP layer answers
-// it with 400.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string {
-	if e.Field == "" {
-		return e.Message
-	}
-	return e.Field + ": " + e.Message
-}
-
+// invalid reports input that breaks a rule (fault.Invalid).
 func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return fault.Invalidf(field, format, args...)
 }
 
 // ErrReadOnly is returned for event writes to an imported calendar, whose
 // events come only from its source feed.
-var ErrReadOnly = errors.New("the events of an imported calendar are read-only: they follow its source feed")
+var ErrReadOnly error = &fault.Error{Code: fault.Conflict, Reason: fault.ReadOnly,
+	Message: "the events of an imported calendar are read-only: they follow its source feed"}
+
+// ErrDuplicateUID is returned for an event write that would give a
+// second event of the calendar the same UID.
+var ErrDuplicateUID error = &fault.Error{Code: fault.Conflict, Reason: fault.DuplicateUID,
+	Message: "an event with this uid already exists in the calendar"}
+
+// eventConflict turns the store's conflict on an event write, which is a
+// duplicate UID (store.Store.CreateEvent), into ErrDuplicateUID.
+func eventConflict(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w (%w)", ErrDuplicateUID, err)
+	}
+	return err
+}
 
 // Limits on what one event may hold, so a single write cannot bloat every
 // feed that contains it.

@@ -9,12 +9,13 @@ import (
 	"errors"
 	"time"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/notify"
 )
 
 // ErrNotFound is returned when a record does not exist or belongs to another
 // account: callers must not be able to tell the two apart.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound error = &fault.Error{Code: fault.NotFound, Message: "not found"}
 
 // ErrLimit is returned when a write would take an account past a bound,
 // such as its number of subscriptions.
@@ -22,7 +23,7 @@ var ErrLimit = errors.New("limit reached")
 
 // ErrConflict is returned when a write would break a uniqueness rule, such as
 // a second event with the same UID in one calendar.
-var ErrConflict = errors.New("conflict")
+var ErrConflict error = &fault.Error{Code: fault.Conflict, Reason: fault.Exists, Message: "the object already exists"}
 
 // Store is everything calhook keeps. Every method is safe for concurrent use.
 type Store interface {

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
@@ -68,20 +69,14 @@ func Wants(sub *store.Subscription, changeType string) (string, bool) {
 	return "", false
 }
 
-// ValidationError reports input that breaks a rule.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
+// invalid reports input that breaks a rule (fault.Invalid).
 func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return fault.Invalidf(field, format, args...)
 }
 
 // ErrDisabled is returned when redelivering to a disabled subscription.
-var ErrDisabled = errors.New("the subscription is disabled: re-enable it with PATCH {\"disabled\":false} first")
+var ErrDisabled error = &fault.Error{Code: fault.Conflict, Reason: fault.Disabled,
+	Message: "the subscription is disabled: re-enable it with PATCH {\"disabled\":false} first"}
 
 // DefaultMaxPerAccount is how many subscriptions an account may have when
 // Service.MaxPerAccount is not set: every event write is matched against
