@@ -63,7 +63,7 @@ func (f *Feed) Gzip() *Encoded {
 		buf.Grow(len(f.Body) / 4)
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
 		// Writes to a bytes.Buffer do not fail.
-		zw.Write(f.Body)
+		_, _ = zw.Write(f.Body)
 		zw.Close()
 		if buf.Len() >= len(f.Body) {
 			return
