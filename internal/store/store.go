@@ -1,7 +1,9 @@
-// Package store defines calhook's persistence interface, the records it
-// keeps and the sentinel errors its implementations return. Adapters live in
-// subpackages (sqlite, and postgres later); domain packages depend only on
-// this package.
+// Package store defines calhook's storage contract: the Store interface
+// (every capability a caller may use, declared rather than found by type
+// assertion), the records it keeps, and the sentinel errors its adapters
+// return. The adapters, sqlite and postgres, hold SQL and transactions
+// only; storetest is the conformance suite both pass. Domain packages
+// depend only on this package.
 package store
 
 import (
