@@ -94,7 +94,7 @@ func (h *Handler) writeFeedToken(w http.ResponseWriter, r *http.Request, account
 	}
 	p := store.Page{Limit: 1000}
 	for {
-		cals, err := h.cfg.Store.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountID, Page: p})
+		cals, err := h.cfg.Calendars.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountID, Page: p})
 		if err != nil {
 			writeError(w, r, h.log, err)
 			return

@@ -85,7 +85,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 				}
 			}
 		}
-		return h.cfg.Store.ListEvents(r.Context(), params)
+		return h.cfg.Calendars.ListEvents(r.Context(), params)
 	}, func(e *store.Event) int64 { return e.Seq }, toEventJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -95,7 +95,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
-	e, err := h.cfg.Store.Event(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"), r.PathValue("eventId"))
+	e, err := h.cfg.Calendars.Event(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"), r.PathValue("eventId"))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -105,7 +105,7 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) updateEvent(w http.ResponseWriter, r *http.Request) {
 	acct, cal := accountFrom(r.Context()).ID, r.PathValue("calendarId")
-	if _, err := h.cfg.Store.Event(r.Context(), acct, cal, r.PathValue("eventId")); err != nil {
+	if _, err := h.cfg.Calendars.Event(r.Context(), acct, cal, r.PathValue("eventId")); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}

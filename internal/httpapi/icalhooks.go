@@ -96,7 +96,7 @@ func (h *Handler) toHookJSON(k *store.Hook) hookJSON {
 
 func (h *Handler) listHooks(w http.ResponseWriter, r *http.Request) {
 	pg, err := listPage(r, func(p store.Page) ([]*store.Hook, error) {
-		return h.cfg.Store.ListHooks(r.Context(), store.ListHooksParams{AccountID: accountFrom(r.Context()).ID, Page: p})
+		return h.cfg.Hooks.List(r.Context(), store.ListHooksParams{AccountID: accountFrom(r.Context()).ID, Page: p})
 	}, func(k *store.Hook) int64 { return k.Seq }, h.toHookJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)

@@ -31,6 +31,8 @@ const maxBodyBytes = 1 << 20
 
 // Config is what the handlers need.
 type Config struct {
+	// Store answers the readiness check; handlers reach data only
+	// through the services below.
 	Store     store.Store
 	Accounts  *account.Service
 	Calendars *calendar.Service

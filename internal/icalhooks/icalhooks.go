@@ -194,6 +194,11 @@ func (s *Service) Register(ctx context.Context, r Registration) string {
 	return StatusActive
 }
 
+// List returns a page of an account's hooks.
+func (s *Service) List(ctx context.Context, p store.ListHooksParams) ([]*store.Hook, error) {
+	return s.cfg.Store.ListHooks(ctx, p)
+}
+
 // Delete deletes one of an account's hooks, and forgets what the service
 // remembers of the account's hooks.
 func (s *Service) Delete(ctx context.Context, accountID, hookID string) error {

@@ -283,3 +283,28 @@ func (s *Service) apply(ctx context.Context, sub *store.Subscription, in Input) 
 	}
 	return nil
 }
+
+// Get returns one of an account's subscriptions.
+func (s *Service) Get(ctx context.Context, accountID, subID string) (*store.Subscription, error) {
+	return s.store.Subscription(ctx, accountID, subID)
+}
+
+// List returns a page of an account's subscriptions.
+func (s *Service) List(ctx context.Context, p store.ListSubscriptionsParams) ([]*store.Subscription, error) {
+	return s.store.ListSubscriptions(ctx, p)
+}
+
+// Delete removes one of an account's subscriptions.
+func (s *Service) Delete(ctx context.Context, accountID, subID string) error {
+	return s.store.DeleteSubscription(ctx, accountID, subID)
+}
+
+// ListMessages returns a page of a subscription's messages.
+func (s *Service) ListMessages(ctx context.Context, p store.ListMessagesParams) ([]*store.Message, error) {
+	return s.store.ListMessages(ctx, p)
+}
+
+// ListAttempts returns a page of a message's delivery attempts.
+func (s *Service) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error) {
+	return s.store.ListAttempts(ctx, p)
+}
