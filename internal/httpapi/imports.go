@@ -222,7 +222,7 @@ func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
 	calID := r.PathValue("calendarId")
 	imp := h.cfg.Importer
 	if imp == nil {
-		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
 		switch {
 		case err != nil:
 			writeError(w, r, h.log, err)
