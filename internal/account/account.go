@@ -16,9 +16,18 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
+// Store is what the account service keeps accounts in.
+type Store interface {
+	CreateAccount(ctx context.Context, a *store.Account) error
+	Account(ctx context.Context, id string) (*store.Account, error)
+	AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error)
+	DeleteAccount(ctx context.Context, id string) error
+	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
+}
+
 // Service creates and authenticates accounts.
 type Service struct {
-	store store.Store
+	store Store
 	now   func() time.Time
 	// bus hears that an account's feed token changed or that it was
 	// deleted (FeedsChanged).
@@ -38,7 +47,7 @@ const (
 
 // NewService returns a Service publishing to and following bus; now and
 // bus may be nil.
-func NewService(s store.Store, now func() time.Time, bus *notify.Bus) *Service {
+func NewService(s Store, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}

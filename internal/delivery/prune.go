@@ -9,10 +9,17 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
+// PruneStore is what a Pruner prunes.
+type PruneStore interface {
+	Prune(ctx context.Context, before time.Time) (store.PruneStats, error)
+	ExpireHooks(ctx context.Context, before time.Time) (int64, error)
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+}
+
 // Pruner deletes delivery attempts, finished messages and changes older
 // than the retention, once at start and then periodically.
 type Pruner struct {
-	Store     store.Store
+	Store     PruneStore
 	Logger    *slog.Logger
 	Retention time.Duration
 	// HookLease deletes iCal hooks not registered again for this long;

@@ -80,9 +80,17 @@ func (f *Feed) Gzip() *Encoded {
 	return f.gzip
 }
 
-// Service renders feeds and caches them per feed version.
+// Store is what the feed service reads: a feed's content and version,
+// and its account (for the feed token).
+type Store interface {
+	Account(ctx context.Context, id string) (*store.Account, error)
+	FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error)
+	FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error)
+}
+
+// Service renders feeds and caches them until a change drops them.
 type Service struct {
-	store store.Store
+	store Store
 	opts  Options
 
 	mu    sync.RWMutex
@@ -117,7 +125,7 @@ type entry struct {
 }
 
 // NewService returns a Service reading from s.
-func NewService(s store.Store, opts Options) *Service {
+func NewService(s Store, opts Options) *Service {
 	if opts.MaxCached <= 0 {
 		opts.MaxCached = 10000
 	}

@@ -41,9 +41,17 @@ type URLChecker interface {
 	CheckURL(ctx context.Context, raw string) (*url.URL, error)
 }
 
+// Store is what the service keeps hooks in.
+type Store interface {
+	RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error)
+	VerifyHook(ctx context.Context, id string, ok bool) error
+	ListHooks(ctx context.Context, p store.ListHooksParams) ([]*store.Hook, error)
+	DeleteHook(ctx context.Context, accountID, id string) error
+}
+
 // Config configures a Service.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	URLs   URLChecker
 	Client *http.Client
 	Logger *slog.Logger
