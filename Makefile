@@ -31,9 +31,10 @@ run: ## run calhook on 127.0.0.1:8080 with ./calhook.db
 test: ## set up and run the whole test suite (the README's test command)
 	bash scripts/test.sh
 
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet and golangci-lint (scripts/test.sh installs the pinned version)
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
 	go vet ./...
+	golangci-lint run ./...
 
 fuzz: ## run every fuzz test for FUZZTIME each
 	go test -run XXX -fuzz FuzzFoldUnfold -fuzztime $(FUZZTIME) ./internal/ical

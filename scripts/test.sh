@@ -5,13 +5,18 @@
 #     (ical.js, Mozilla's iCalendar parser; svix, the webhook verifier);
 #   - Debian's python3-icalendar, run by /usr/bin/python3;
 #   - Debian's nginx-light and wrk, the feed benchmark's peer and load
-#     generator, for the bench-check that ends the run.
+#     generator, for the bench-check that ends the run;
+#   - golangci-lint at GOLANGCI_LINT_VERSION (go install), run before the
+#     tests with the repository's .golangci.yml.
 # Debian packages are installed only when missing (as root, or with sudo).
 # Extra arguments go to `go test`, e.g. scripts/test.sh -run Feed ./internal/...
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '==> %s\n' "$*" >&2; }
+
+# The golangci-lint release the configuration is written for.
+GOLANGCI_LINT_VERSION=v2.15.0
 
 as_root() {
 	if [ "$(id -u)" = 0 ]; then "$@"
@@ -49,6 +54,16 @@ if [ -n "$unformatted" ]; then
 	exit 1
 fi
 go vet ./...
+
+gobin=$(go env GOBIN)
+gobin=${gobin:-$(go env GOPATH)/bin}
+lint="$gobin/golangci-lint"
+if ! "$lint" version 2>/dev/null | grep -q "version ${GOLANGCI_LINT_VERSION#v} "; then
+	log "installing golangci-lint $GOLANGCI_LINT_VERSION"
+	go install "github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$GOLANGCI_LINT_VERSION"
+fi
+log "running golangci-lint"
+"$lint" run ./...
 
 log "running go test"
 if [ $# -gt 0 ]; then

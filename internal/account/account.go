@@ -9,18 +9,29 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
+// Store is what the account service keeps accounts in.
+type Store interface {
+	CreateAccount(ctx context.Context, a *store.Account) error
+	Account(ctx context.Context, id string) (*store.Account, error)
+	AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error)
+	DeleteAccount(ctx context.Context, id string) error
+	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
+}
+
 // Service creates and authenticates accounts.
 type Service struct {
-	store store.Store
+	store Store
 	now   func() time.Time
-	// feedsChanged is called after the feed token of an account changed
-	// or the account was deleted.
-	feedsChanged func(accountID string)
+	// bus hears that an account's feed token changed or that it was
+	// deleted (FeedsChanged).
+	bus *notify.Bus
 
 	// keys remembers recent authentications by key hash, so that an API
 	// call costs no database read for its key (see Authenticate).
@@ -34,15 +45,23 @@ const (
 	maxKeys = 10000
 )
 
-// NewService returns a Service; now and feedsChanged may be nil.
-func NewService(s store.Store, now func() time.Time, feedsChanged func(accountID string)) *Service {
+// NewService returns a Service publishing to and following bus; now and
+// bus may be nil.
+func NewService(s Store, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	if feedsChanged == nil {
-		feedsChanged = func(string) {}
+	svc := &Service{store: s, now: now, bus: notify.Or(bus), keys: memo.New[string, *store.Account](keyTTL, maxKeys)}
+	svc.bus.FeedsChanged.Subscribe(svc.feedsChanged)
+	return svc
+}
+
+// feedsChanged forgets the accounts a change of an account itself (or of
+// anything) may have touched, whichever node wrote it.
+func (s *Service) feedsChanged(c notify.FeedChange) {
+	if c.CalendarID == "" {
+		s.Forget(c.AccountID)
 	}
-	return &Service{store: s, now: now, feedsChanged: feedsChanged, keys: memo.New[string, *store.Account](keyTTL, maxKeys)}
 }
 
 // Created is a new account with the API key, which is shown only once.
@@ -51,19 +70,14 @@ type Created struct {
 	APIKey string
 }
 
-// InvalidNameError reports an unusable account name.
-type InvalidNameError struct{ Reason string }
-
-func (e *InvalidNameError) Error() string { return "name " + e.Reason }
-
 // Create stores a new account with a fresh API key and feed token.
 func (s *Service) Create(ctx context.Context, name string) (*Created, error) {
 	name = strings.TrimSpace(name)
 	switch {
 	case name == "":
-		return nil, &InvalidNameError{"is required"}
+		return nil, fault.Invalidf("", "name is required")
 	case len(name) > 255 || !utf8.ValidString(name) || strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
-		return nil, &InvalidNameError{"must be 1 to 255 bytes of text without control characters"}
+		return nil, fault.Invalidf("", "name must be 1 to 255 bytes of text without control characters")
 	}
 	key := id.APIKey()
 	now := s.now().UTC()
@@ -121,7 +135,7 @@ func (s *Service) Delete(ctx context.Context, accountID string) error {
 		return err
 	}
 	s.Forget(accountID)
-	s.feedsChanged(accountID)
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID})
 	return nil
 }
 
@@ -133,6 +147,6 @@ func (s *Service) RotateFeedToken(ctx context.Context, accountID string) (string
 		return "", err
 	}
 	s.Forget(accountID)
-	s.feedsChanged(accountID)
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID})
 	return token, nil
 }

@@ -13,32 +13,36 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
-// ValidationError reports input that breaks a rule; the HTTP layer answers
-// it with 400.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string {
-	if e.Field == "" {
-		return e.Message
-	}
-	return e.Field + ": " + e.Message
-}
-
+// invalid reports input that breaks a rule (fault.Invalid).
 func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return fault.Invalidf(field, format, args...)
 }
 
 // ErrReadOnly is returned for event writes to an imported calendar, whose
 // events come only from its source feed.
-var ErrReadOnly = errors.New("the events of an imported calendar are read-only: they follow its source feed")
+var ErrReadOnly error = &fault.Error{Code: fault.Conflict, Reason: fault.ReadOnly,
+	Message: "the events of an imported calendar are read-only: they follow its source feed"}
+
+// ErrDuplicateUID is returned for an event write that would give a
+// second event of the calendar the same UID.
+var ErrDuplicateUID error = &fault.Error{Code: fault.Conflict, Reason: fault.DuplicateUID,
+	Message: "an event with this uid already exists in the calendar"}
+
+// eventConflict turns the store's conflict on an event write, which is a
+// duplicate UID (store.Store.CreateEvent), into ErrDuplicateUID.
+func eventConflict(err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w (%w)", ErrDuplicateUID, err)
+	}
+	return err
+}
 
 // Limits on what one event may hold, so a single write cannot bloat every
 // feed that contains it.
@@ -58,9 +62,9 @@ const (
 type Service struct {
 	store store.Store
 	now   func() time.Time
-	// changed is called after every committed write to a calendar or its
-	// events, with the calendar's account and id.
-	changed func(accountID, calendarID string)
+	// bus hears of every committed write to a calendar or its events
+	// (FeedsChanged), and of imported calendars due for a poll (PollsDue).
+	bus *notify.Bus
 	// imports, when set, allows imported calendars.
 	imports *ImportRules
 
@@ -92,9 +96,6 @@ type ImportRules struct {
 	// MinPollInterval is the shortest pollIntervalSeconds accepted: the
 	// importer never polls more often.
 	MinPollInterval time.Duration
-	// Created, if set, is called after an imported calendar was created:
-	// it is due for its first poll at once.
-	Created func()
 }
 
 // maxPollInterval is the longest pollIntervalSeconds accepted.
@@ -107,16 +108,33 @@ func (s *Service) EnableImports(rules ImportRules) {
 	s.imports = &rules
 }
 
-// NewService returns a Service. now may be nil for time.Now; changed may be
-// nil when nobody listens.
-func NewService(s store.Store, now func() time.Time, changed func(accountID, calendarID string)) *Service {
+// NewService returns a Service publishing to and following bus. now may be
+// nil for time.Now, bus nil when nobody listens.
+func NewService(s store.Store, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	if changed == nil {
-		changed = func(string, string) {}
+	svc := &Service{store: s, now: now, bus: notify.Or(bus), known: memo.New[calendarKey, *store.Calendar](calendarTTL, maxCalendars)}
+	svc.bus.FeedsChanged.Subscribe(svc.feedsChanged)
+	return svc
+}
+
+// feedsChanged forgets the calendars a change may have touched, whichever
+// node wrote it: a calendar itself, an account, or anything.
+func (s *Service) feedsChanged(c notify.FeedChange) {
+	if c.Calendar || c.CalendarID == "" {
+		s.Forget(c.AccountID, c.CalendarID)
 	}
-	return &Service{store: s, now: now, changed: changed, known: memo.New[calendarKey, *store.Calendar](calendarTTL, maxCalendars)}
+}
+
+// changed publishes a committed write to a calendar's events.
+func (s *Service) changed(accountID, calendarID string) {
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID, CalendarID: calendarID})
+}
+
+// calendarChanged publishes a committed write to a calendar itself.
+func (s *Service) calendarChanged(accountID, calendarID string) {
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID, CalendarID: calendarID, Calendar: true})
 }
 
 // CalendarInput is what a client may set on a calendar; nil fields are left
@@ -158,9 +176,9 @@ func (s *Service) CreateCalendar(ctx context.Context, accountID string, in Calen
 	if err := s.store.CreateCalendar(ctx, c); err != nil {
 		return nil, err
 	}
-	s.changed(accountID, c.ID)
-	if c.Kind == store.KindImported && s.imports.Created != nil {
-		s.imports.Created()
+	s.calendarChanged(accountID, c.ID)
+	if c.Kind == store.KindImported {
+		s.bus.PollsDue.Publish(notify.Due{}) // its first poll is due at once
 	}
 	return c, nil
 }
@@ -221,7 +239,7 @@ func (s *Service) UpdateCalendar(ctx context.Context, accountID, calendarID stri
 		return nil, err
 	}
 	s.Forget(accountID, c.ID)
-	s.changed(accountID, c.ID)
+	s.calendarChanged(accountID, c.ID)
 	return c, nil
 }
 
@@ -232,7 +250,7 @@ func (s *Service) DeleteCalendar(ctx context.Context, accountID, calendarID stri
 		return err
 	}
 	s.Forget(accountID, calendarID)
-	s.changed(accountID, calendarID)
+	s.calendarChanged(accountID, calendarID)
 	return nil
 }
 

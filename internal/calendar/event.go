@@ -65,7 +65,7 @@ func (s *Service) CreateEvent(ctx context.Context, accountID, calendarID string,
 		return nil, err
 	}
 	if _, err := s.store.CreateEvent(ctx, e); err != nil {
-		return nil, err
+		return nil, eventConflict(err)
 	}
 	s.changed(accountID, calendarID)
 	return e, nil
@@ -87,7 +87,7 @@ func (s *Service) UpdateEvent(ctx context.Context, accountID, calendarID, eventI
 	e.Sequence++
 	e.UpdatedAt = s.now().UTC()
 	if _, err := s.store.UpdateEvent(ctx, e); err != nil {
-		return nil, err
+		return nil, eventConflict(err)
 	}
 	s.changed(accountID, calendarID)
 	return e, nil

@@ -9,6 +9,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
@@ -104,20 +105,16 @@ func run(ctx context.Context, env Env) error {
 
 // openStore opens the store named by dsn: a postgres:// or postgresql://
 // URL opens PostgreSQL; anything else is a SQLite path (or sqlite:// URL).
-func openStore(ctx context.Context, dsn string) (store.Store, error) {
+// log receives what the store's background work recovers from; nil
+// discards it.
+func openStore(ctx context.Context, dsn string, log *slog.Logger) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return postgres.Open(ctx, dsn)
+		return postgres.Open(ctx, dsn, log)
 	case strings.HasPrefix(dsn, "sqlite://"):
 		dsn = strings.TrimPrefix(dsn, "sqlite://")
 	}
 	return sqlite.Open(ctx, dsn)
-}
-
-// schemaVersioner is a store that reports its migration level; both
-// adapters are.
-type schemaVersioner interface {
-	SchemaVersion(ctx context.Context) (int, error)
 }
 
 // redactDSN hides the password of a database URL, for output and logs.
@@ -138,16 +135,12 @@ func migrate(ctx context.Context, env Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg.DB) // Open applies the migrations
+	db, err := openStore(ctx, cfg.DB, nil) // Open applies the migrations
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	sv, ok := db.(schemaVersioner)
-	if !ok {
-		return fmt.Errorf("store %T does not report its schema version", db)
-	}
-	v, err := sv.SchemaVersion(ctx)
+	v, err := db.SchemaVersion(ctx)
 	if err != nil {
 		return err
 	}
@@ -166,7 +159,7 @@ func createAccount(ctx context.Context, env Env, args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	db, err := openStore(ctx, cfg.DB)
+	db, err := openStore(ctx, cfg.DB, nil)
 	if err != nil {
 		return err
 	}
@@ -197,14 +190,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	log := cfg.logger(env.Stderr)
 
-	db, err := openStore(ctx, cfg.DB)
+	db, err := openStore(ctx, cfg.DB, log.With("component", "store"))
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if pg, ok := db.(*postgres.DB); ok {
-		pg.SetLogger(log.With("component", "store"))
-	}
 
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {

@@ -438,7 +438,7 @@ func (c *Config) Validate() error {
 // logger builds the configured slog logger.
 func (c *Config) logger(w io.Writer) *slog.Logger {
 	var lvl slog.Level
-	lvl.UnmarshalText([]byte(c.LogLevel))
+	_ = lvl.UnmarshalText([]byte(c.LogLevel)) // Validate refused an unknown level
 	opts := &slog.HandlerOptions{Level: lvl}
 	if c.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))

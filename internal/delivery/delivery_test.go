@@ -20,6 +20,7 @@ import (
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/delivery"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/sqlite"
@@ -156,17 +157,18 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 	}
 	policy := outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	p := &pipeline{t: t, db: db, store: &countingStore{Store: db}, clock: clk}
+	bus := &notify.Bus{}
 	p.disp = delivery.NewDispatcher(delivery.DispatcherConfig{
 		Store: p.store, Now: now, Timeout: o.timeout, PerSubscription: o.perSub, Workers: o.workers,
 		Client: outbound.NewClient(outbound.Options{Policy: policy, Timeout: o.timeout, MaxRedirects: outbound.NoRedirects}),
 		Retry:  delivery.RetryPolicy{Schedule: o.schedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
-		Rand:   rand.New(rand.NewPCG(1, 2)), UserAgent: "calhook/test",
+		Rand:   rand.New(rand.NewPCG(1, 2)), UserAgent: "calhook/test", Bus: bus,
 	})
 	p.fan = delivery.NewFanOut(delivery.FanOutConfig{
-		Store: db, Now: now, BaseURL: "https://calhook.example", Enqueued: p.disp.Notify, Direct: p.disp,
+		Store: db, Now: now, BaseURL: "https://calhook.example", Bus: bus, Direct: p.disp,
 	})
-	p.cals = calendar.NewService(db, now, func(string, string) { p.fan.Notify() })
-	p.subs = subscription.NewService(db, policy, now)
+	p.cals = calendar.NewService(db, now, bus)
+	p.subs = subscription.NewService(db, policy, now, nil)
 	a, err := account.NewService(db, now, nil).Create(ctx, "Acme")
 	if err != nil {
 		t.Fatal(err)
@@ -318,9 +320,8 @@ func TestRetrySchedule(t *testing.T) {
 		p.clock.Advance(due / 2)
 		p.disp.Notify()
 		select {
-		case d := <-rc.arrived:
+		case <-rc.arrived:
 			t.Fatalf("attempt %d arrived %v early", i+2, due/2)
-			_ = d
 		case <-time.After(50 * time.Millisecond):
 		}
 		p.clock.Advance(due - due/2)

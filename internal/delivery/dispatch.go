@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/webhook"
 )
@@ -51,6 +52,9 @@ type DispatcherConfig struct {
 	Registerer prometheus.Registerer
 	// Rand is the jitter source; nil seeds one.
 	Rand *rand.Rand
+	// Bus wakes the dispatcher when messages may be due (MessagesDue);
+	// nil leaves waking to Notify.
+	Bus *notify.Bus
 }
 
 // Dispatcher delivers queued messages. It claims due messages in batches,
@@ -131,6 +135,9 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		results:  make(chan *store.AttemptResult, 4*cfg.Workers),
 		released: make(chan string, 4*cfg.Workers),
 	}
+	if cfg.Bus != nil {
+		cfg.Bus.MessagesDue.Subscribe(func(notify.Due) { d.Notify() })
+	}
 	d.metrics = &dispatchMetrics{
 		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "calhook_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome.",
@@ -157,24 +164,16 @@ func (d *Dispatcher) Notify() {
 	}
 }
 
-// claimRecoverer is implemented by stores that only one process uses
-// (SQLite): at start, every claim left behind is from a dead process.
-type claimRecoverer interface {
-	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
-}
-
 // Start runs the dispatcher until Stop. With a single-process store,
 // messages claimed by a previous run that died are due again at once
 // rather than when their lease ends.
 func (d *Dispatcher) Start(ctx context.Context) error {
-	if r, ok := d.cfg.Store.(claimRecoverer); ok {
-		n, err := r.RecoverClaims(ctx, d.cfg.Now())
-		if err != nil {
-			return fmt.Errorf("recover claims: %w", err)
-		}
-		if n > 0 {
-			d.log.Info("messages claimed by a previous run are due again", "messages", n)
-		}
+	n, err := d.cfg.Store.RecoverClaims(ctx, d.cfg.Now())
+	if err != nil {
+		return fmt.Errorf("recover claims: %w", err)
+	}
+	if n > 0 {
+		d.log.Info("messages claimed by a previous run are due again", "messages", n)
 	}
 	loopCtx, cancelLoop := context.WithCancel(ctx)
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))

@@ -14,6 +14,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -35,9 +36,9 @@ type FanOut struct {
 	baseURL string
 	batch   int
 	direct  Direct
-	// enqueued is called after messages were stored pending, to wake
-	// delivery.
-	enqueued func()
+	// bus hears that messages were stored pending (MessagesDue), and
+	// wakes the fan-out when feeds changed (FeedsChanged).
+	bus *notify.Bus
 
 	wake    chan struct{}
 	stopped chan struct{}
@@ -54,8 +55,10 @@ type FanOutConfig struct {
 	BaseURL string
 	// Batch is how many changes one transaction handles.
 	Batch int
-	// Enqueued is called after new messages were stored pending.
-	Enqueued func()
+	// Bus wakes the fan-out when feeds changed (FeedsChanged) and hears
+	// that new messages were stored pending (MessagesDue). Nil gives the
+	// FanOut a Bus of its own.
+	Bus *notify.Bus
 	// Direct, if set, delivers new webhooks without a claim.
 	Direct Direct
 }
@@ -84,13 +87,12 @@ func NewFanOut(cfg FanOutConfig) *FanOut {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 500
 	}
-	if cfg.Enqueued == nil {
-		cfg.Enqueued = func() {}
-	}
-	return &FanOut{
+	f := &FanOut{
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, batch: cfg.Batch,
-		enqueued: cfg.Enqueued, direct: cfg.Direct, wake: make(chan struct{}, 1),
+		bus: notify.Or(cfg.Bus), direct: cfg.Direct, wake: make(chan struct{}, 1),
 	}
+	f.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { f.Notify() })
+	return f
 }
 
 // Notify tells the fan-out that new changes may be there. It never blocks.
@@ -199,7 +201,7 @@ func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
 		return res, err
 	}
 	if res.Messages > len(res.Leased) {
-		f.enqueued()
+		f.bus.MessagesDue.Publish(notify.Due{})
 	}
 	return res, nil
 }

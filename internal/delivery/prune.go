@@ -9,10 +9,17 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
+// PruneStore is what a Pruner prunes.
+type PruneStore interface {
+	Prune(ctx context.Context, before time.Time) (store.PruneStats, error)
+	ExpireHooks(ctx context.Context, before time.Time) (int64, error)
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+}
+
 // Pruner deletes delivery attempts, finished messages and changes older
 // than the retention, once at start and then periodically.
 type Pruner struct {
-	Store     store.Store
+	Store     PruneStore
 	Logger    *slog.Logger
 	Retention time.Duration
 	// HookLease deletes iCal hooks not registered again for this long;
@@ -24,12 +31,6 @@ type Pruner struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 	once   sync.Once
-}
-
-// exclusiveRunner is implemented by stores shared by several nodes: a
-// periodic job runs on one node at a time.
-type exclusiveRunner interface {
-	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
 }
 
 // Start runs the pruner until Stop.
@@ -50,12 +51,8 @@ func (p *Pruner) Start(ctx context.Context) error {
 		ticker := time.NewTicker(p.Every)
 		defer ticker.Stop()
 		for {
-			if x, ok := p.Store.(exclusiveRunner); ok {
-				if _, err := x.RunExclusive(ctx, "prune", p.runOnce); err != nil && ctx.Err() == nil {
-					p.Logger.Error("prune", "error", err)
-				}
-			} else {
-				p.runOnce(ctx)
+			if _, err := p.Store.RunExclusive(ctx, "prune", p.runOnce); err != nil && ctx.Err() == nil {
+				p.Logger.Error("prune", "error", err)
 			}
 			select {
 			case <-ctx.Done():

@@ -1,8 +1,3 @@
-// Package delivery turns recorded changes into webhook messages (fan-out)
-// and delivers them (dispatch): batched claiming from the durable queue,
-// bounded concurrency, per-subscription rate limits and in-flight caps,
-// signed attempts, retries on a schedule, and batched recording of
-// outcomes.
 package delivery
 
 import (

@@ -1,7 +1,6 @@
 package feed_test
 
 import (
-	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/store/sqlite"
 )
@@ -75,12 +75,11 @@ func TestDateRangeInterop(t *testing.T) {
 		_, err := cals.CreateEvent(ctx, acct.ID, cal.ID, calendar.EventInput{
 			Summary: &tt.start, TimeZone: &tt.zone, Start: &tt.start, End: &tt.end,
 		})
-		var ve *calendar.ValidationError
 		switch {
 		case tt.ok && err != nil:
 			t.Errorf("event %s–%s in %s: %v; want it accepted", tt.start, tt.end, tt.zone, err)
-		case !tt.ok && !errors.As(err, &ve):
-			t.Errorf("event %s–%s in %s: %v; want a ValidationError", tt.start, tt.end, tt.zone, err)
+		case !tt.ok && fault.CodeOf(err) != fault.Invalid:
+			t.Errorf("event %s–%s in %s: %v; want a fault.Invalid error", tt.start, tt.end, tt.zone, err)
 		case tt.ok:
 			accepted++
 		}

@@ -1,5 +1,3 @@
-// Package feed publishes calendars as token-protected iCalendar feeds:
-// rendering (RFC 5545), ETags, and a render cache keyed by feed version.
 package feed
 
 import (

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -62,7 +63,7 @@ func (f *Feed) Gzip() *Encoded {
 		buf.Grow(len(f.Body) / 4)
 		zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression) // the level is valid
 		// Writes to a bytes.Buffer do not fail.
-		zw.Write(f.Body)
+		_, _ = zw.Write(f.Body)
 		zw.Close()
 		if buf.Len() >= len(f.Body) {
 			return
@@ -79,9 +80,17 @@ func (f *Feed) Gzip() *Encoded {
 	return f.gzip
 }
 
-// Service renders feeds and caches them per feed version.
+// Store is what the feed service reads: a feed's content and version,
+// and its account (for the feed token).
+type Store interface {
+	Account(ctx context.Context, id string) (*store.Account, error)
+	FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error)
+	FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error)
+}
+
+// Service renders feeds and caches them until a change drops them.
 type Service struct {
-	store store.Store
+	store Store
 	opts  Options
 
 	mu    sync.RWMutex
@@ -103,6 +112,9 @@ type Options struct {
 	RefreshInterval time.Duration
 	// MaxCached bounds the number of cached feeds.
 	MaxCached int
+	// Bus tells the cache which feeds changed, on any node
+	// (FeedsChanged). Nil leaves invalidation to the caller.
+	Bus *notify.Bus
 }
 
 type key struct{ accountID, calendarID string }
@@ -113,11 +125,24 @@ type entry struct {
 }
 
 // NewService returns a Service reading from s.
-func NewService(s store.Store, opts Options) *Service {
+func NewService(s Store, opts Options) *Service {
 	if opts.MaxCached <= 0 {
 		opts.MaxCached = 10000
 	}
-	return &Service{store: s, opts: opts, cache: map[key]*entry{}, epochs: map[string]uint64{}}
+	svc := &Service{store: s, opts: opts, cache: map[key]*entry{}, epochs: map[string]uint64{}}
+	if opts.Bus != nil {
+		opts.Bus.FeedsChanged.Subscribe(svc.feedsChanged)
+	}
+	return svc
+}
+
+// feedsChanged drops the cached feeds a change may have touched.
+func (s *Service) feedsChanged(c notify.FeedChange) {
+	if c.All() {
+		s.InvalidateAll()
+		return
+	}
+	s.Invalidate(c.AccountID, c.CalendarID)
 }
 
 // Get returns the feed of one calendar, or of all the account's calendars

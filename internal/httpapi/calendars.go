@@ -58,7 +58,7 @@ func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) listCalendars(w http.ResponseWriter, r *http.Request) {
 	pg, err := listPage(r, func(p store.Page) ([]*store.Calendar, error) {
-		return h.cfg.Store.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountFrom(r.Context()).ID, Page: p})
+		return h.cfg.Calendars.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountFrom(r.Context()).ID, Page: p})
 	}, func(c *store.Calendar) int64 { return c.Seq }, toCalendarJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -68,7 +68,7 @@ func (h *Handler) listCalendars(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getCalendar(w http.ResponseWriter, r *http.Request) {
-	c, err := h.cfg.Store.Calendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"))
+	c, err := h.cfg.Calendars.Calendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -80,7 +80,7 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 	acct := accountFrom(r.Context())
 	// Look the calendar up first so a foreign id is a 404 even when the
 	// body is invalid.
-	if _, err := h.cfg.Store.Calendar(r.Context(), acct.ID, r.PathValue("calendarId")); err != nil {
+	if _, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, r.PathValue("calendarId")); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -120,7 +120,7 @@ type changeJSON struct {
 func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 	acct := accountFrom(r.Context())
 	calID := r.PathValue("calendarId")
-	if _, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID); err != nil {
+	if _, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -129,28 +129,16 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	var after store.ChangePos
-	if since := r.URL.Query().Get("since"); since != "" {
-		if after, err = decodeChangeCursor(since); err != nil {
+	var since *store.ChangePos
+	if s := r.URL.Query().Get("since"); s != "" {
+		pos, err := decodeChangeCursor(s)
+		if err != nil {
 			writeError(w, r, h.log, errInvalid("since is not a cursor this server issued"))
 			return
 		}
-		horizon, err := h.cfg.Store.ChangeHorizon(r.Context())
-		if err != nil {
-			writeError(w, r, h.log, err)
-			return
-		}
-		if after.Before(horizon) {
-			writeError(w, r, h.log, store.ErrGone)
-			return
-		}
-	} else if after, err = h.cfg.Store.ChangeCursor(r.Context(), acct.ID); err != nil {
-		writeError(w, r, h.log, err)
-		return
+		since = &pos
 	}
-	changes, err := h.cfg.Store.ListChanges(r.Context(), store.ListChangesParams{
-		AccountID: acct.ID, CalendarID: calID, After: after, Limit: p.Limit,
-	})
+	changes, after, err := h.cfg.Calendars.Changes(r.Context(), acct.ID, calID, since, p.Limit)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return

@@ -13,13 +13,15 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/calhook/calhook/internal/account"
-	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
 
-// apiError is an error with the status and code the client sees.
+// apiError is a failure of the HTTP exchange itself (authentication, media
+// type, method, a disabled feature), with the status and code the client
+// sees. Failures of the domain are *fault.Error values, mapped by
+// faultResponse.
 type apiError struct {
 	status  int
 	code    string
@@ -28,10 +30,12 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
-var errNotFound = &apiError{http.StatusNotFound, "not_found", "not found"}
+var errNotFound error = &fault.Error{Code: fault.NotFound, Message: "not found"}
+
+var errMethodNotAllowed = &apiError{http.StatusMethodNotAllowed, "method_not_allowed", "the route does not take this method: see the Allow header"}
 
 func errInvalid(format string, args ...any) error {
-	return &apiError{http.StatusBadRequest, "invalid_request", fmt.Sprintf(format, args...)}
+	return fault.Invalidf("", format, args...)
 }
 
 func errUnauthorized(msg string) error {
@@ -39,11 +43,44 @@ func errUnauthorized(msg string) error {
 }
 
 func errForbidden(msg string) error {
-	return &apiError{http.StatusForbidden, "forbidden", msg}
+	return &fault.Error{Code: fault.Forbidden, Message: msg}
 }
 
 func errorBody(code, message string) map[string]any {
 	return map[string]any{"error": map[string]string{"code": code, "message": message}}
+}
+
+// faultStatus maps each fault code to its status and JSON error code.
+var faultStatus = map[fault.Code]struct {
+	status int
+	code   string
+}{
+	fault.Invalid:     {http.StatusBadRequest, "invalid_request"},
+	fault.NotFound:    {http.StatusNotFound, "not_found"},
+	fault.Conflict:    {http.StatusConflict, "conflict"},
+	fault.Gone:        {http.StatusGone, "gone"},
+	fault.Forbidden:   {http.StatusForbidden, "forbidden"},
+	fault.RateLimited: {http.StatusTooManyRequests, "rate_limited"},
+}
+
+// reasonCodes are the JSON error codes of the reasons clients tell apart.
+var reasonCodes = map[fault.Reason]string{
+	fault.ReadOnly:      "read_only",
+	fault.Disabled:      "subscription_disabled",
+	fault.CursorExpired: "cursor_expired",
+}
+
+// faultResponse returns the response to a domain failure.
+func faultResponse(fe *fault.Error) *apiError {
+	st, ok := faultStatus[fe.Code]
+	if !ok {
+		return nil
+	}
+	code := st.code
+	if c, ok := reasonCodes[fe.Reason]; ok {
+		code = c
+	}
+	return &apiError{st.status, code, fe.Message}
 }
 
 // writeError maps err to a status in one place. Only unexpected errors are
@@ -51,47 +88,26 @@ func errorBody(code, message string) map[string]any {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var (
 		ae  *apiError
-		ve  *calendar.ValidationError
-		ane *account.InvalidNameError
-		sve *subscription.ValidationError
 		sle *subscription.LimitError
 		mbe *http.MaxBytesError
 	)
 	switch {
 	case errors.As(err, &ae):
-	case errors.As(err, &ve):
-		ae = &apiError{http.StatusBadRequest, "invalid_request", ve.Error()}
-	case errors.As(err, &sve):
-		ae = &apiError{http.StatusBadRequest, "invalid_request", sve.Error()}
-	case errors.As(err, &ane):
-		ae = &apiError{http.StatusBadRequest, "invalid_request", ane.Error()}
 	case errors.As(err, &mbe):
 		ae = &apiError{http.StatusRequestEntityTooLarge, "payload_too_large",
 			fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
-	case errors.Is(err, store.ErrNotFound):
-		ae = errNotFound
-	case errors.Is(err, calendar.ErrReadOnly):
-		ae = &apiError{http.StatusConflict, "read_only", calendar.ErrReadOnly.Error()}
 	case errors.As(err, &sle):
 		ae = &apiError{http.StatusConflict, "subscription_limit", sle.Error()}
-	case errors.Is(err, subscription.ErrDisabled):
-		ae = &apiError{http.StatusConflict, "subscription_disabled", subscription.ErrDisabled.Error()}
-	case errors.Is(err, store.ErrGone):
-		ae = &apiError{http.StatusGone, "cursor_expired", "the cursor is older than the change log's retention: read the calendar's events in full, then start again without since"}
-	case errors.Is(err, store.ErrConflict):
-		ae = &apiError{http.StatusConflict, "conflict", conflictMessage(err)}
 	default:
+		if fe := fault.As(err); fe != nil {
+			ae = faultResponse(fe)
+		}
+	}
+	if ae == nil {
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "error", err)
 		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
 	}
 	writeJSON(w, ae.status, errorBody(ae.code, ae.message))
-}
-
-func conflictMessage(err error) string {
-	if strings.Contains(err.Error(), "uid") {
-		return "an event with this uid already exists in the calendar"
-	}
-	return "the object already exists"
 }
 
 // writeJSON writes v with the given status.

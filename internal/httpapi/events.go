@@ -80,12 +80,12 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 		for name, dst := range map[string]*time.Time{"from": &params.From, "to": &params.To} {
 			if s := r.URL.Query().Get(name); s != "" {
 				var err error
-				if *dst, err = time.Parse(time.RFC3339, s); err != nil {
-					return nil, errInvalid("%s must be an RFC 3339 date-time like 2026-12-01T00:00:00Z", name)
+				if *dst, err = parseInstant(s); err != nil {
+					return nil, errInvalid("%s must be an RFC 3339 date-time like 2026-12-01T00:00:00Z or a date like 2026-12-01", name)
 				}
 			}
 		}
-		return h.cfg.Store.ListEvents(r.Context(), params)
+		return h.cfg.Calendars.ListEvents(r.Context(), params)
 	}, func(e *store.Event) int64 { return e.Seq }, toEventJSON)
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -95,7 +95,7 @@ func (h *Handler) listEvents(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
-	e, err := h.cfg.Store.Event(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"), r.PathValue("eventId"))
+	e, err := h.cfg.Calendars.Event(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"), r.PathValue("eventId"))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -105,7 +105,7 @@ func (h *Handler) getEvent(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) updateEvent(w http.ResponseWriter, r *http.Request) {
 	acct, cal := accountFrom(r.Context()).ID, r.PathValue("calendarId")
-	if _, err := h.cfg.Store.Event(r.Context(), acct, cal, r.PathValue("eventId")); err != nil {
+	if _, err := h.cfg.Calendars.Event(r.Context(), acct, cal, r.PathValue("eventId")); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -129,4 +129,13 @@ func (h *Handler) deleteEvent(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// parseInstant reads a list filter's bound: an RFC 3339 date-time, or a
+// date (as event bodies take), meaning its midnight UTC.
+func parseInstant(s string) (time.Time, error) {
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Parse(time.RFC3339, s)
 }

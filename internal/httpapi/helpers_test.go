@@ -20,6 +20,8 @@ import (
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
+	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/storetest"
@@ -88,15 +90,17 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 	cs := &countingStore{Store: openTestStore(t)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute})
+	bus := &notify.Bus{}
+	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute, Bus: bus})
 	h := httpapi.New(httpapi.Config{
 		Store:     cs,
-		Accounts:  account.NewService(cs, nil, func(id string) { feeds.Invalidate(id, "") }),
-		Calendars: calendar.NewService(cs, nil, feeds.Invalidate),
+		Accounts:  account.NewService(cs, nil, bus),
+		Calendars: calendar.NewService(cs, nil, bus),
 		Feeds:     feeds,
+		Hooks:     icalhooks.NewService(icalhooks.Config{Store: cs, Bus: bus}),
 		Subscriptions: subscription.NewService(cs, outbound.Policy{
 			AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
-		}, nil),
+		}, nil, nil),
 		Logger:     log,
 		AdminToken: admin,
 	})

@@ -164,7 +164,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 	imp := h.cfg.Importer
 	if imp == nil {
 		// Still answer 404 and 409 as usual.
-		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
 		switch {
 		case err != nil:
 			writeError(w, r, h.log, err)
@@ -180,7 +180,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 			h.writeSyncError(w, r, err)
 			return
 		}
-		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
 		if err != nil {
 			writeError(w, r, h.log, err)
 			return
@@ -198,7 +198,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 		h.writeSyncError(w, r, err)
 		return
 	}
-	c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+	c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -222,7 +222,7 @@ func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
 	calID := r.PathValue("calendarId")
 	imp := h.cfg.Importer
 	if imp == nil {
-		c, err := h.cfg.Store.Calendar(r.Context(), acct.ID, calID)
+		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
 		switch {
 		case err != nil:
 			writeError(w, r, h.log, err)

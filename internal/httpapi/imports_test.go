@@ -19,6 +19,7 @@ import (
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -39,15 +40,20 @@ func newImportServer(t *testing.T) *testServer {
 	cs := &countingStore{Store: openTestStore(t)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute})
-	cals := calendar.NewService(cs, nil, feeds.Invalidate)
+	bus := &notify.Bus{}
+	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute, Bus: bus})
+	cals := calendar.NewService(cs, nil, bus)
 	cals.EnableImports(calendar.ImportRules{URLs: importTestPolicy, MinPollInterval: 30 * time.Second})
 	var h *httpapi.Handler
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.ServeHTTP(w, r) }))
 	srv.Start()
 	t.Cleanup(srv.Close)
+	// The importer has a bus of its own whose changes reach the feed
+	// cache, so that creating a calendar does not wake its scheduler.
+	impBus := &notify.Bus{}
+	impBus.FeedsChanged.Subscribe(bus.FeedsChanged.Publish)
 	imp := importer.New(importer.Config{
-		Store: cs, Logger: log, Changed: feeds.Invalidate, PublicURL: srv.URL,
+		Store: cs, Logger: log, Bus: impBus, PublicURL: srv.URL,
 		Client: outbound.NewClient(outbound.Options{Policy: importTestPolicy, Timeout: 5 * time.Second, MaxRedirects: 5}),
 	})
 	if err := imp.Start(context.Background()); err != nil {
@@ -56,11 +62,11 @@ func newImportServer(t *testing.T) *testServer {
 	t.Cleanup(imp.Stop)
 	h = httpapi.New(httpapi.Config{
 		Store:         cs,
-		Accounts:      account.NewService(cs, nil, func(id string) { feeds.Invalidate(id, "") }),
+		Accounts:      account.NewService(cs, nil, bus),
 		Calendars:     cals,
 		Feeds:         feeds,
 		Importer:      imp,
-		Subscriptions: subscription.NewService(cs, importTestPolicy, nil),
+		Subscriptions: subscription.NewService(cs, importTestPolicy, nil, nil),
 		Logger:        log,
 		AdminToken:    adminToken,
 	})

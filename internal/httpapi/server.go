@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +31,8 @@ const maxBodyBytes = 1 << 20
 
 // Config is what the handlers need.
 type Config struct {
+	// Store answers the readiness check; handlers reach data only
+	// through the services below.
 	Store     store.Store
 	Accounts  *account.Service
 	Calendars *calendar.Service
@@ -43,10 +46,7 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Subscriptions manages webhook subscriptions.
 	Subscriptions *subscription.Service
-	// Delivered, when set, is called after a message was made due again,
-	// to wake the delivery loop.
-	Delivered func()
-	Logger    *slog.Logger
+	Logger        *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// AdminToken authorises the account routes; empty disables them.
@@ -130,12 +130,35 @@ func New(cfg Config) *Handler {
 	h.handle("GET /hooks/in/{token}", h.hookIn)
 	h.handle("POST /hooks/in/{token}", h.hookIn)
 
-	// Everything else under /v1 answers a JSON 404 instead of the mux's
-	// plain-text one.
+	// Everything else answers JSON instead of the mux's plain text: a
+	// 405 with an Allow header for a known path with the wrong method (the
+	// catch-all would otherwise hide those from the mux), else a 404.
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := h.allowed(r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			writeError(w, r, h.log, errMethodNotAllowed)
+			return
+		}
 		writeError(w, r, h.log, errNotFound)
 	})
 	return h
+}
+
+// routeMethods are the methods a route may be registered for.
+var routeMethods = []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete}
+
+// allowed returns the methods that a route serves at r's path, none if no
+// route but the catch-all matches it. It runs only for requests no route
+// took, so it costs the routed ones nothing.
+func (h *Handler) allowed(r *http.Request) []string {
+	var allow []string
+	for _, m := range routeMethods {
+		probe := &http.Request{Method: m, URL: r.URL, Host: r.Host}
+		if _, pattern := h.mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
+		}
+	}
+	return allow
 }
 
 // ServeHTTP serves a request.

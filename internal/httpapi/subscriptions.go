@@ -91,7 +91,7 @@ func subscriptionSeq(s *store.Subscription) int64 { return s.Seq }
 
 func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 	pg, err := listPage(r, func(p store.Page) ([]*store.Subscription, error) {
-		return h.cfg.Store.ListSubscriptions(r.Context(), store.ListSubscriptionsParams{
+		return h.cfg.Subscriptions.List(r.Context(), store.ListSubscriptionsParams{
 			AccountID: accountFrom(r.Context()).ID, CalendarID: r.URL.Query().Get("calendarId"), Page: p,
 		})
 	}, subscriptionSeq, toSubscriptionJSON)
@@ -103,7 +103,7 @@ func (h *Handler) listSubscriptions(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
-	sub, err := h.cfg.Store.Subscription(r.Context(), accountFrom(r.Context()).ID, r.PathValue("subscriptionId"))
+	sub, err := h.cfg.Subscriptions.Get(r.Context(), accountFrom(r.Context()).ID, r.PathValue("subscriptionId"))
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -113,7 +113,7 @@ func (h *Handler) getSubscription(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request) {
 	acct, subID := accountFrom(r.Context()).ID, r.PathValue("subscriptionId")
-	if _, err := h.cfg.Store.Subscription(r.Context(), acct, subID); err != nil {
+	if _, err := h.cfg.Subscriptions.Get(r.Context(), acct, subID); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -131,7 +131,7 @@ func (h *Handler) updateSubscription(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteSubscription(w http.ResponseWriter, r *http.Request) {
-	if err := h.cfg.Store.DeleteSubscription(r.Context(), accountFrom(r.Context()).ID, r.PathValue("subscriptionId")); err != nil {
+	if err := h.cfg.Subscriptions.Delete(r.Context(), accountFrom(r.Context()).ID, r.PathValue("subscriptionId")); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}
@@ -181,7 +181,7 @@ func toMessageJSON(m *store.Message) messageJSON {
 
 func (h *Handler) listMessages(w http.ResponseWriter, r *http.Request) {
 	pg, err := listPage(r, func(p store.Page) ([]*store.Message, error) {
-		return h.cfg.Store.ListMessages(r.Context(), store.ListMessagesParams{
+		return h.cfg.Subscriptions.ListMessages(r.Context(), store.ListMessagesParams{
 			AccountID: accountFrom(r.Context()).ID, SubscriptionID: r.PathValue("subscriptionId"), Page: p,
 		})
 	}, func(m *store.Message) int64 { return m.Seq }, toMessageJSON)
@@ -204,7 +204,7 @@ type attemptJSON struct {
 
 func (h *Handler) listAttempts(w http.ResponseWriter, r *http.Request) {
 	pg, err := listPage(r, func(p store.Page) ([]*store.Attempt, error) {
-		return h.cfg.Store.ListAttempts(r.Context(), store.ListAttemptsParams{
+		return h.cfg.Subscriptions.ListAttempts(r.Context(), store.ListAttemptsParams{
 			AccountID: accountFrom(r.Context()).ID, MessageID: r.PathValue("messageId"), Page: p,
 		})
 	}, func(a *store.Attempt) int64 { return a.ID }, func(a *store.Attempt) attemptJSON {
@@ -225,9 +225,6 @@ func (h *Handler) redeliver(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
-	}
-	if h.cfg.Delivered != nil {
-		h.cfg.Delivered()
 	}
 	writeJSON(w, http.StatusAccepted, toMessageJSON(m))
 }
@@ -292,7 +289,7 @@ func (h *Handler) listOneCal(w http.ResponseWriter, r *http.Request) {
 	}
 	// OneCal's list has no calendarId filter: a query's is ignored.
 	pg, err := listPage(r, func(p store.Page) ([]*store.Subscription, error) {
-		return h.cfg.Store.ListSubscriptions(r.Context(), store.ListSubscriptionsParams{AccountID: acct, Page: p})
+		return h.cfg.Subscriptions.List(r.Context(), store.ListSubscriptionsParams{AccountID: acct, Page: p})
 	}, subscriptionSeq, toOneCalSubscription)
 	if err != nil {
 		writeError(w, r, h.log, err)
@@ -347,7 +344,7 @@ func (h *Handler) deleteOneCal(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, errInvalid("subscriptionId: is required"))
 		return
 	}
-	if err := h.cfg.Store.DeleteSubscription(r.Context(), acct, in.SubscriptionID); err != nil {
+	if err := h.cfg.Subscriptions.Delete(r.Context(), acct, in.SubscriptionID); err != nil {
 		writeError(w, r, h.log, err)
 		return
 	}

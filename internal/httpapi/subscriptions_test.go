@@ -98,7 +98,7 @@ func TestSubscriptionLifecycle(t *testing.T) {
 		t.Errorf("rotated secret = %v", rot["endpointSecret"])
 	}
 	exp, err := time.Parse(time.RFC3339, rot["previousSecretExpiresAt"].(string))
-	if err != nil || exp.Sub(time.Now()) < 23*time.Hour || exp.Sub(time.Now()) > 25*time.Hour {
+	if err != nil || time.Until(exp) < 23*time.Hour || time.Until(exp) > 25*time.Hour {
 		t.Errorf("previousSecretExpiresAt = %v; want in 24 h", rot["previousSecretExpiresAt"])
 	}
 	if del := s.must(200, "DELETE", "/v1/subscriptions/"+id, a.key, nil); del["success"] != true {

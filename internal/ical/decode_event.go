@@ -479,7 +479,7 @@ func parseDuration(v string) (duration, error) {
 		return bad()
 	}
 	s = s[1:]
-	inTime, any := false, false
+	inTime, sawAny := false, false
 	for s != "" {
 		if s[0] == 'T' {
 			if inTime {
@@ -511,10 +511,10 @@ func parseDuration(v string) (duration, error) {
 		default:
 			return bad()
 		}
-		any = true
+		sawAny = true
 		s = s[i+1:]
 	}
-	if !any {
+	if !sawAny {
 		return bad()
 	}
 	return d, nil

@@ -291,12 +291,12 @@ func isName(s string) bool {
 
 // snippet returns the start of s for an error message.
 func snippet(s string) string {
-	const max = 40
+	const maxLen = 40
 	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
 		s = s[:i]
 	}
-	if len(s) > max {
-		cut := max
+	if len(s) > maxLen {
+		cut := maxLen
 		for cut > 0 && s[cut]&0xC0 == 0x80 {
 			cut--
 		}

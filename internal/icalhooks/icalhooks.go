@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -40,9 +41,17 @@ type URLChecker interface {
 	CheckURL(ctx context.Context, raw string) (*url.URL, error)
 }
 
+// Store is what the service keeps hooks in.
+type Store interface {
+	RegisterHook(ctx context.Context, p store.RegisterHookParams) (*store.HookRegistration, error)
+	VerifyHook(ctx context.Context, id string, ok bool) error
+	ListHooks(ctx context.Context, p store.ListHooksParams) ([]*store.Hook, error)
+	DeleteHook(ctx context.Context, accountID, id string) error
+}
+
 // Config configures a Service.
 type Config struct {
-	Store  store.Store
+	Store  Store
 	URLs   URLChecker
 	Client *http.Client
 	Logger *slog.Logger
@@ -57,8 +66,11 @@ type Config struct {
 	// unchanged feed is written to the database (its last registration
 	// time); in between, such GETs cost no write.
 	RenewEvery time.Duration
-	// Pinged is called when a registration queued a ping at once.
-	Pinged func()
+	// Bus hears of pings a registration queued at once (MessagesDue),
+	// and tells the service which accounts' hooks to forget
+	// (FeedsChanged of an account, HooksDropped). Nil gives the Service
+	// a Bus of its own.
+	Bus *notify.Bus
 }
 
 // MaxURLBytes bounds a hook URL.
@@ -94,10 +106,23 @@ func NewService(cfg Config) *Service {
 	if cfg.RenewEvery <= 0 {
 		cfg.RenewEvery = 10 * time.Minute
 	}
-	if cfg.Pinged == nil {
-		cfg.Pinged = func() {}
+	cfg.Bus = notify.Or(cfg.Bus)
+	s := &Service{cfg: cfg, armed: map[regKey]armedAt{}, verifying: make(chan struct{}, 16)}
+	cfg.Bus.FeedsChanged.Subscribe(s.feedsChanged)
+	cfg.Bus.HooksDropped.Subscribe(func(d notify.HooksDrop) { s.Forget(d.AccountID) })
+	return s
+}
+
+// feedsChanged forgets the hooks of an account whose feed token rotated
+// or that was deleted, on any node; or every hook, when anything may
+// have changed.
+func (s *Service) feedsChanged(c notify.FeedChange) {
+	switch {
+	case c.All():
+		s.ForgetAll()
+	case c.CalendarID == "":
+		s.Forget(c.AccountID)
 	}
-	return &Service{cfg: cfg, armed: map[regKey]armedAt{}, verifying: make(chan struct{}, 16)}
 }
 
 // Registration is one GET of a feed with the X-ICALHOOKS-URL header.
@@ -159,7 +184,7 @@ func (s *Service) Register(ctx context.Context, r Registration) string {
 		log.Info("icalhook registered", "hook", h.ID, "verify", !h.Verified)
 	}
 	if reg.Pinged {
-		s.cfg.Pinged()
+		s.cfg.Bus.MessagesDue.Publish(notify.Due{})
 	}
 	if !h.Verified {
 		if reg.Created {
@@ -175,6 +200,21 @@ func (s *Service) Register(ctx context.Context, r Registration) string {
 	}
 	s.mu.Unlock()
 	return StatusActive
+}
+
+// List returns a page of an account's hooks.
+func (s *Service) List(ctx context.Context, p store.ListHooksParams) ([]*store.Hook, error) {
+	return s.cfg.Store.ListHooks(ctx, p)
+}
+
+// Delete deletes one of an account's hooks, and forgets what the service
+// remembers of the account's hooks.
+func (s *Service) Delete(ctx context.Context, accountID, hookID string) error {
+	if err := s.cfg.Store.DeleteHook(ctx, accountID, hookID); err != nil {
+		return err
+	}
+	s.cfg.Bus.HooksDropped.Publish(notify.HooksDrop{AccountID: accountID})
+	return nil
 }
 
 // Forget drops what the service remembers of an account's hooks, after

@@ -11,6 +11,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/sqlite"
@@ -47,8 +48,10 @@ func TestRegistrationRacingAChange(t *testing.T) {
 	ctx := context.Background()
 	db, a, cals, cal := newFeed(t)
 	pinged := 0
+	bus := &notify.Bus{}
+	bus.MessagesDue.Subscribe(func(notify.Due) { pinged++ })
 	svc := icalhooks.NewService(icalhooks.Config{
-		Store: db, BaseURL: "https://calhook.example", Pinged: func() { pinged++ },
+		Store: db, BaseURL: "https://calhook.example", Bus: bus,
 		URLs: outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 	})
 	served, err := db.FeedVersion(ctx, a.ID, cal.ID) // the version the GET rendered

@@ -113,7 +113,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 	if resp.ContentLength > limit {
 		return nil, tooLarge
 	}
-	var r io.Reader = io.LimitReader(resp.Body, limit+1)
+	r := io.LimitReader(resp.Body, limit+1)
 	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 	case "gzip", "x-gzip":

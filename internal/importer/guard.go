@@ -187,7 +187,7 @@ func (i *Importer) ConfirmHeld(ctx context.Context, accountID, calendarID string
 			return nil, fmt.Errorf("confirm held deletes of %s: %w", calendarID, err)
 		}
 		if len(deletes) > 0 {
-			i.cfg.Changed(accountID, calendarID)
+			i.changed(accountID, calendarID)
 		}
 		st.EventCount = c.Import.EventCount - len(deletes)
 		status := StatusUnchanged

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/sqlite"
@@ -199,11 +200,13 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	if o.realClock {
 		now = time.Now
 	}
+	bus := &notify.Bus{}
+	bus.FeedsChanged.Subscribe(func(notify.FeedChange) { h.changed.Add(1) })
 	h.imp = New(Config{
 		Store: h.store, Client: client, Now: now, Rand: func() float64 { return 0.5 },
 		Schedule: o.schedule, Timeout: o.timeout, PublicURL: o.publicURL,
 		Concurrency: o.conc, PerHost: o.perHost, PerAccount: o.perAccount,
-		Changed: func(string, string) { h.changed.Add(1) },
+		Bus: bus,
 	})
 	h.account = &store.Account{
 		ID: id.New("acc"), Name: "Test", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),

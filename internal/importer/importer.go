@@ -33,6 +33,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -127,9 +128,10 @@ type Config struct {
 	// Guard holds mass deletions until a later fetch confirms them; the
 	// zero value is on with the defaults.
 	Guard Guard
-	// Changed is called after a poll stored changes (events or sync
-	// health), to invalidate feed caches and wake the fan-out.
-	Changed func(accountID, calendarID string)
+	// Bus hears of polls that stored changes (FeedsChanged: events or
+	// sync health), and wakes the scheduler when polls become due
+	// (PollsDue). Nil gives the Importer a Bus of its own.
+	Bus *notify.Bus
 }
 
 // Defaults of Config.
@@ -224,13 +226,11 @@ func New(cfg Config) *Importer {
 	if cfg.SyncRate <= 0 {
 		cfg.SyncRate = DefaultSyncRate
 	}
-	if cfg.Changed == nil {
-		cfg.Changed = func(string, string) {}
-	}
+	cfg.Bus = notify.Or(cfg.Bus)
 	cfg.PublicURL = strings.TrimRight(cfg.PublicURL, "/")
 	sched := cfg.Schedule.withDefaults()
 	cfg.Guard = cfg.Guard.withDefaults(sched.Min)
-	return &Importer{
+	i := &Importer{
 		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
@@ -240,6 +240,13 @@ func New(cfg Config) *Importer {
 		pinged:  map[string]time.Time{}, synced: map[string]time.Time{},
 		syncTAT: map[string]time.Time{},
 	}
+	cfg.Bus.PollsDue.Subscribe(func(notify.Due) { i.Notify() })
+	return i
+}
+
+// changed publishes that a poll stored changes to a calendar.
+func (i *Importer) changed(accountID, calendarID string) {
+	i.cfg.Bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID, CalendarID: calendarID})
 }
 
 // Notify tells the scheduler that a poll may have become due (a calendar
@@ -785,7 +792,7 @@ func (i *Importer) failed(ctx context.Context, c *store.Calendar, fetchErr error
 		return nil, fmt.Errorf("record failed poll of %s: %w", c.ID, err)
 	}
 	if len(changes) > 0 {
-		i.cfg.Changed(c.AccountID, c.ID)
+		i.changed(c.AccountID, c.ID)
 	}
 	i.log.Debug("poll failed", "calendar", c.ID, "error", fetchErr, "failures", st.Failures, "next", st.NextPollAt)
 	return &Result{Status: StatusError, Err: fetchErr, Calendar: after(c, st)}, nil
@@ -821,7 +828,7 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 		return nil, fmt.Errorf("record poll of %s: %w", c.ID, err)
 	}
 	if len(changes) > 0 {
-		i.cfg.Changed(c.AccountID, c.ID)
+		i.changed(c.AccountID, c.ID)
 	}
 	st.EventCount = c.Import.EventCount + res.Created - res.Deleted
 	res.Calendar = after(c, st)

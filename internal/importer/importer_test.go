@@ -441,7 +441,7 @@ func TestBackoffAndAdaptiveSchedule(t *testing.T) {
 	cal := h.calendar(up.URL+"/cal.ics", 0)
 	next := func() time.Duration { return h.get(cal).Import.NextPollAt.Sub(h.clock.Now()) }
 
-	up.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", 503) })
+	up.set(func(w http.ResponseWriter, r *http.Request) { http.Error(w, "down", http.StatusServiceUnavailable) })
 	var got []time.Duration
 	for range 8 {
 		h.poll(cal)

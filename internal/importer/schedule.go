@@ -92,7 +92,7 @@ func (s Schedule) Healthy(pollInterval time.Duration, lastChange, created, now t
 	if !lastChange.IsZero() {
 		quiet = now.Sub(lastChange)
 	}
-	d := base
+	var d time.Duration
 	switch {
 	case !lastChange.IsZero() && quiet < 15*time.Minute:
 		d = base / 4

@@ -24,8 +24,8 @@ type entry[V any] struct {
 }
 
 // New returns an empty Map.
-func New[K comparable, V any](ttl time.Duration, max int) *Map[K, V] {
-	return &Map[K, V]{ttl: ttl, max: max, entries: map[K]entry[V]{}}
+func New[K comparable, V any](ttl time.Duration, maxEntries int) *Map[K, V] {
+	return &Map[K, V]{ttl: ttl, max: maxEntries, entries: map[K]entry[V]{}}
 }
 
 // Get returns the value of k if it was put less than ttl before now.

@@ -77,10 +77,10 @@ type URLError struct {
 
 // Error implements error.
 func (e *URLError) Error() string {
-	const max = 128 // the URL may be up to MaxURLLength and more; keep logs readable
+	const maxLen = 128 // the URL may be up to MaxURLLength and more; keep logs readable
 	u := e.URL
-	if len(u) > max {
-		u = u[:max] + "..."
+	if len(u) > maxLen {
+		u = u[:maxLen] + "..."
 	}
 	return fmt.Sprintf("url %q: %s", u, e.Reason)
 }

@@ -1,18 +1,23 @@
-// Package store defines calhook's persistence interface, the records it
-// keeps and the sentinel errors its implementations return. Adapters live in
-// subpackages (sqlite, and postgres later); domain packages depend only on
-// this package.
+// Package store defines calhook's storage contract: the Store interface
+// (every capability a caller may use, declared rather than found by type
+// assertion), the records it keeps, and the sentinel errors its adapters
+// return. The adapters, sqlite and postgres, hold SQL and transactions
+// only; storetest is the conformance suite both pass. Domain packages
+// depend only on this package.
 package store
 
 import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/calhook/calhook/internal/fault"
+	"github.com/calhook/calhook/internal/notify"
 )
 
 // ErrNotFound is returned when a record does not exist or belongs to another
 // account: callers must not be able to tell the two apart.
-var ErrNotFound = errors.New("not found")
+var ErrNotFound error = &fault.Error{Code: fault.NotFound, Message: "not found"}
 
 // ErrLimit is returned when a write would take an account past a bound,
 // such as its number of subscriptions.
@@ -20,7 +25,7 @@ var ErrLimit = errors.New("limit reached")
 
 // ErrConflict is returned when a write would break a uniqueness rule, such as
 // a second event with the same UID in one calendar.
-var ErrConflict = errors.New("conflict")
+var ErrConflict error = &fault.Error{Code: fault.Conflict, Reason: fault.Exists, Message: "the object already exists"}
 
 // Store is everything calhook keeps. Every method is safe for concurrent use.
 type Store interface {
@@ -32,6 +37,21 @@ type Store interface {
 	Ping(ctx context.Context) error
 	// Close releases the database.
 	Close() error
+	// SchemaVersion returns the number of the newest applied migration.
+	SchemaVersion(ctx context.Context) (int, error)
+	// RunExclusive runs fn unless another node sharing the database is
+	// running the job of that name, and reports whether it ran: periodic
+	// jobs run once per cluster rather than once per node.
+	RunExclusive(ctx context.Context, name string, fn func(context.Context) error) (bool, error)
+	// RecoverClaims makes due at now the messages an earlier run of this
+	// process left claimed, and returns how many. Only a store that one
+	// process uses can tell a dead run's claims from a live node's; a
+	// shared store recovers none and leaves them to their leases.
+	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
+	// Listen publishes to bus what other nodes sharing the database
+	// write (FeedsChanged, MessagesDue) until ctx ends, then returns nil.
+	// A store that only this process uses returns nil at once.
+	Listen(ctx context.Context, bus *notify.Bus) error
 
 	// CreateAccount stores a new account.
 	CreateAccount(ctx context.Context, a *Account) error

@@ -2,14 +2,16 @@ package store
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
+
+	"github.com/calhook/calhook/internal/fault"
 )
 
 // ErrGone is returned for a change cursor older than the retention of the
 // change log: the client must do a full read.
-var ErrGone = errors.New("cursor is older than the change log's retention")
+var ErrGone error = &fault.Error{Code: fault.Gone, Reason: fault.CursorExpired,
+	Message: "the cursor is older than the change log's retention: read the calendar's events in full, then start again without since"}
 
 // FanOutCursor names the fan-out's position in the change log.
 const FanOutCursor = "fanout"

@@ -13,7 +13,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/webhook"
 )
@@ -67,20 +69,14 @@ func Wants(sub *store.Subscription, changeType string) (string, bool) {
 	return "", false
 }
 
-// ValidationError reports input that breaks a rule.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
+// invalid reports input that breaks a rule (fault.Invalid).
 func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return fault.Invalidf(field, format, args...)
 }
 
 // ErrDisabled is returned when redelivering to a disabled subscription.
-var ErrDisabled = errors.New("the subscription is disabled: re-enable it with PATCH {\"disabled\":false} first")
+var ErrDisabled error = &fault.Error{Code: fault.Conflict, Reason: fault.Disabled,
+	Message: "the subscription is disabled: re-enable it with PATCH {\"disabled\":false} first"}
 
 // DefaultMaxPerAccount is how many subscriptions an account may have when
 // Service.MaxPerAccount is not set: every event write is matched against
@@ -114,6 +110,7 @@ type Service struct {
 	store store.Store
 	urls  URLChecker
 	now   func() time.Time
+	bus   *notify.Bus
 	// Overlap is how long the previous secret keeps signing after a
 	// rotation.
 	overlap time.Duration
@@ -122,12 +119,13 @@ type Service struct {
 	MaxPerAccount int
 }
 
-// NewService returns a Service; now may be nil.
-func NewService(s store.Store, urls URLChecker, now func() time.Time) *Service {
+// NewService returns a Service that tells bus of messages made due
+// again (MessagesDue); now and bus may be nil.
+func NewService(s store.Store, urls URLChecker, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: s, urls: urls, now: now, overlap: 24 * time.Hour}
+	return &Service{store: s, urls: urls, now: now, bus: notify.Or(bus), overlap: 24 * time.Hour}
 }
 
 // Input is what a client may set; nil fields keep their value (or the
@@ -243,7 +241,12 @@ func (s *Service) Redeliver(ctx context.Context, accountID, messageID string) (*
 	if sub.Disabled {
 		return nil, ErrDisabled
 	}
-	return s.store.RedeliverMessage(ctx, accountID, messageID, s.now().UTC())
+	m, err = s.store.RedeliverMessage(ctx, accountID, messageID, s.now().UTC())
+	if err != nil {
+		return nil, err
+	}
+	s.bus.MessagesDue.Publish(notify.Due{})
+	return m, nil
 }
 
 func (s *Service) apply(ctx context.Context, sub *store.Subscription, in Input) error {
@@ -279,4 +282,29 @@ func (s *Service) apply(ctx context.Context, sub *store.Subscription, in Input) 
 		sub.Description = *in.Description
 	}
 	return nil
+}
+
+// Get returns one of an account's subscriptions.
+func (s *Service) Get(ctx context.Context, accountID, subID string) (*store.Subscription, error) {
+	return s.store.Subscription(ctx, accountID, subID)
+}
+
+// List returns a page of an account's subscriptions.
+func (s *Service) List(ctx context.Context, p store.ListSubscriptionsParams) ([]*store.Subscription, error) {
+	return s.store.ListSubscriptions(ctx, p)
+}
+
+// Delete removes one of an account's subscriptions.
+func (s *Service) Delete(ctx context.Context, accountID, subID string) error {
+	return s.store.DeleteSubscription(ctx, accountID, subID)
+}
+
+// ListMessages returns a page of a subscription's messages.
+func (s *Service) ListMessages(ctx context.Context, p store.ListMessagesParams) ([]*store.Message, error) {
+	return s.store.ListMessages(ctx, p)
+}
+
+// ListAttempts returns a page of a message's delivery attempts.
+func (s *Service) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error) {
+	return s.store.ListAttempts(ctx, p)
 }

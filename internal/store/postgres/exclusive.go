@@ -23,6 +23,10 @@ func (db *DB) RunExclusive(ctx context.Context, name string, fn func(context.Con
 	if !got {
 		return false, nil
 	}
-	defer conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+	defer func() {
+		// A failed unlock is not fn's failure; the lock then ends with
+		// the connection's session.
+		_, _ = conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, key)
+	}()
 	return true, fn(ctx)
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/calhook/calhook/internal/notify"
 )
 
 // Backoff bounds of Listen's reconnects.
@@ -15,37 +17,28 @@ const (
 	listenMaxBackoff = 10 * time.Second
 )
 
-// Change is what a notification of a write reports.
-type Change struct {
-	// AccountID is the account written to; empty means "anything may have
-	// changed" (notifications may have been missed).
-	AccountID string
-	// CalendarID is the calendar written to; empty means the account
-	// itself: its feed token changed, or it was deleted.
-	CalendarID string
-	// Calendar reports that the calendar itself changed (it was created,
-	// renamed, moved to another zone or deleted), not only its events.
-	Calendar bool
-}
+// Change is what a notification of a write reports: the seam's
+// FeedChange, so that no subscriber names a PostgreSQL type.
+type Change = notify.FeedChange
 
 // Listen receives the notifications that writes on any node send, on a
 // dedicated connection outside the pool, until ctx ends; then it returns
-// nil. It calls onChange when a calendar's feed, a calendar or an account
-// changed (every such change also changes the account's all-calendars
-// feed), and onMessages when messages became due. Both callbacks must be
-// set; they run on Listen's goroutine, one at a time, and should return
-// quickly.
+// nil. It publishes to bus's FeedsChanged when a calendar's feed, a
+// calendar or an account changed (every such change also changes the
+// account's all-calendars feed), and to MessagesDue when messages became
+// due, on Listen's goroutine, one note at a time.
 //
 // Notifications are database-wide: stores on other schemas of the same
 // database are heard too, which costs a spurious re-check at worst.
 //
 // Notifications sent while the connection is down are lost, so after every
-// (re)connect, once LISTEN is in effect, Listen calls onMessages() and
-// onChange(Change{}), which means "anything may have changed": callers
-// re-check what they cache. The first such call also tells that Listen is
+// (re)connect, once LISTEN is in effect, Listen publishes MessagesDue and
+// a FeedChange that means "anything may have changed": subscribers
+// re-check what they cache. The first such note also tells that Listen is
 // ready. A lost connection is retried with exponential backoff; its errors
-// go to the store's logger (SetLogger).
-func (db *DB) Listen(ctx context.Context, onChange func(Change), onMessages func()) error {
+// go to the store's logger.
+func (db *DB) Listen(ctx context.Context, bus *notify.Bus) error {
+	onChange, onMessages := bus.FeedsChanged.Publish, func() { bus.MessagesDue.Publish(notify.Due{}) }
 	cfg := db.pool.Config().ConnConfig.Copy()
 	if cfg.RuntimeParams["application_name"] == "" {
 		cfg.RuntimeParams["application_name"] = "calhook listen"

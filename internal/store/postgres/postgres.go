@@ -38,7 +38,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -55,9 +54,9 @@ var migrations embed.FS
 // DB is a store.Store backed by a PostgreSQL database (one schema of it).
 type DB struct {
 	pool *pgxpool.Pool
-	// log receives the errors that background work recovers from (see
-	// SetLogger); nil discards them.
-	log atomic.Pointer[slog.Logger]
+	// log receives the errors that background work recovers from (given
+	// to Open; never nil).
+	log *slog.Logger
 
 	// Advisory lock keys, derived from the schema so that several calhook
 	// installations (or test schemas) in one database do not contend.
@@ -88,8 +87,13 @@ var _ store.Store = (*DB)(nil)
 // options such as pool_max_conns, and run-time parameters such as
 // search_path, are accepted as query parameters) and applies pending
 // migrations. The pool holds at most pool_max_conns connections (default
-// 4 per CPU, at least 10); Listen uses one more.
-func Open(ctx context.Context, url string) (*DB, error) {
+// 4 per CPU, at least 10); Listen uses one more. log receives the errors
+// that background work recovers from (lost notification connections,
+// failed notifications); nil discards them.
+func Open(ctx context.Context, url string, log *slog.Logger) (*DB, error) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
@@ -105,7 +109,7 @@ func Open(ctx context.Context, url string) (*DB, error) {
 		return nil, fmt.Errorf("open PostgreSQL store: %w", err)
 	}
 	db := &DB{
-		pool: pool, versionSlot: randomSlot, settleWait: settleWait,
+		pool: pool, log: log, versionSlot: randomSlot, settleWait: settleWait,
 		writes: make(chan *eventWrite), closing: make(chan struct{}), committed: make(chan struct{}),
 	}
 	db.notifier = newNotifier(pool, db.logger)
@@ -216,17 +220,12 @@ func (db *DB) Ping(ctx context.Context) error {
 	return nil
 }
 
-// SetLogger sets where the errors that background work recovers from go:
-// lost notification connections, failed notifications.
-func (db *DB) SetLogger(l *slog.Logger) { db.log.Store(l) }
+// logger returns the logger given to Open.
+func (db *DB) logger() *slog.Logger { return db.log }
 
-// logger returns the logger SetLogger set, or one that discards.
-func (db *DB) logger() *slog.Logger {
-	if l := db.log.Load(); l != nil {
-		return l
-	}
-	return slog.New(slog.DiscardHandler)
-}
+// RecoverClaims recovers nothing: other nodes share the database, so a
+// claim may be a live node's, and only its lease's end makes it due again.
+func (db *DB) RecoverClaims(context.Context, time.Time) (int64, error) { return 0, nil }
 
 // Close stops taking writes, lets the group being committed finish, and
 // closes the pool, waiting for connections in use to be returned.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/postgres"
 	"github.com/calhook/calhook/internal/store/storetest"
@@ -36,7 +37,7 @@ func TestStore(t *testing.T) {
 // open opens a store on an existing schema URL, as a second node would.
 func open(t *testing.T, schemaURL string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), schemaURL)
+	db, err := postgres.Open(context.Background(), schemaURL, nil)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -80,7 +81,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			<-start
-			dbs[i], errs[i] = postgres.Open(context.Background(), u)
+			dbs[i], errs[i] = postgres.Open(context.Background(), u, nil)
 		}()
 	}
 	close(start)
@@ -117,7 +118,7 @@ func TestOpenUnreachable(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	// Port 1 on loopback refuses at once.
-	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5"); err == nil {
+	if _, err := postgres.Open(ctx, "postgres://postgres@127.0.0.1:1/test?sslmode=disable&connect_timeout=5", nil); err == nil {
 		t.Errorf("Open(unreachable) = nil error; want one")
 	}
 }
@@ -236,13 +237,16 @@ func listen(t *testing.T, db *postgres.DB) <-chan string {
 	}
 	done := make(chan error, 1)
 	go func() {
-		done <- db.Listen(ctx, func(c postgres.Change) {
+		bus := &notify.Bus{}
+		bus.FeedsChanged.Subscribe(func(c notify.FeedChange) {
 			s := c.AccountID + ":" + c.CalendarID
 			if c.Calendar {
 				s += " (calendar)"
 			}
 			send(s)
-		}, func() { send("messages") })
+		})
+		bus.MessagesDue.Subscribe(func(notify.Due) { send("messages") })
+		done <- db.Listen(ctx, bus)
 	}()
 	t.Cleanup(func() {
 		cancel()

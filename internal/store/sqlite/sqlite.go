@@ -25,6 +25,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -161,6 +162,16 @@ func (db *DB) Ping(ctx context.Context) error {
 	}
 	return nil
 }
+
+// RunExclusive runs fn and reports that it ran: only this process uses a
+// SQLite database, so no other node can be running the job.
+func (db *DB) RunExclusive(ctx context.Context, _ string, fn func(context.Context) error) (bool, error) {
+	return true, fn(ctx)
+}
+
+// Listen returns nil at once: only this process writes to a SQLite
+// database, and its services publish their own writes.
+func (db *DB) Listen(context.Context, *notify.Bus) error { return nil }
 
 // Close closes both pools.
 func (db *DB) Close() error {

@@ -60,7 +60,7 @@ func OpenSQLite(t testing.TB) *sqlite.DB {
 // OpenPostgres returns a store on a new schema of the database at dbURL.
 func OpenPostgres(t testing.TB, dbURL string) *postgres.DB {
 	t.Helper()
-	db, err := postgres.Open(context.Background(), PostgresSchema(t, dbURL))
+	db, err := postgres.Open(context.Background(), PostgresSchema(t, dbURL), nil)
 	if err != nil {
 		t.Fatalf("open PostgreSQL store: %v", err)
 	}
