@@ -25,8 +25,8 @@ const (
 	Lower  Better = "lower"
 )
 
-// GrossFactor is how much worse than its target or its baseline a headline
-// figure must be to count as a gross fall: far beyond the noise of a
+// GrossFactor is how much worse than its target and its baseline a
+// headline figure must be to count as a gross fall: far beyond the noise of a
 // shared 2-core machine, far short of a 17× fall.
 const GrossFactor = 3
 
@@ -52,15 +52,15 @@ var headlines = []Headline{
 	{Scenario: throughputName, Metric: "delivered_rps", Better: Higher},
 	{Scenario: throughputName, Metric: "fanout_delivered_rps", Better: Higher},
 	{Scenario: latencyName, Metric: "latency_p50_ms", Better: Lower, Floor: 10},
-	{Scenario: latencyName, Metric: "latency_p99_ms", Better: Lower, Floor: 40},
+	{Scenario: latencyName, Metric: "latency_p99_ms", Better: Lower, Floor: 60},
 	{Scenario: baselineName, Metric: "baseline_rps", Better: Higher},
 	{Scenario: pgThroughputName, Metric: "sqlite_delivered_rps", Better: Higher},
 	{Scenario: pgThroughputName, Metric: "pg1_delivered_rps", Better: Higher},
 	{Scenario: pgThroughputName, Metric: "pg3_delivered_rps", Better: Higher},
 	{Scenario: pgThroughputName, Metric: "pg3_vs_pg1_delivered", Better: Higher},
-	{Scenario: pgLatencyName, Metric: "sqlite_latency_p99_ms", Better: Lower, Floor: 40},
-	{Scenario: pgLatencyName, Metric: "pg1_latency_p99_ms", Better: Lower, Floor: 40},
-	{Scenario: pgLatencyName, Metric: "pg3_latency_p99_ms", Better: Lower, Floor: 40},
+	{Scenario: pgLatencyName, Metric: "sqlite_latency_p99_ms", Better: Lower, Floor: 60},
+	{Scenario: pgLatencyName, Metric: "pg1_latency_p99_ms", Better: Lower, Floor: 60},
+	{Scenario: pgLatencyName, Metric: "pg3_latency_p99_ms", Better: Lower, Floor: 60},
 	{Scenario: importCPUName, Metric: "calhook_cpu_percent", Better: Lower, Floor: 5},
 	{Scenario: importLatencyName, Metric: "push_p99_ms", Better: Lower, Floor: 50},
 	{Scenario: importLatencyName, Metric: "poll_after_fetch_p99_ms", Better: Lower, Floor: 50},
@@ -90,7 +90,7 @@ var checkArgs = map[string][]string{
 // Fail modes of CheckConfig.Fail.
 const (
 	// FailGross fails only on a gross fall (GrossFactor past the target
-	// or the baseline), confirmed by a second run of its scenario.
+	// and the baseline), confirmed by a second run of its scenario.
 	FailGross = "gross"
 	// FailTarget also fails on a figure that misses its target.
 	FailTarget = "target"
@@ -381,36 +381,40 @@ func compare(hs []Headline, results []Result, runErr error, base BaselineFile) [
 }
 
 // grossLimit is the figure past which h is a gross fall: GrossFactor times
-// worse than its target or its baseline (with the headline's floor of
-// slack over the baseline), whichever is stricter. NaN means no limit.
+// worse than its target and than its baseline (with the headline's floor
+// of slack over the baseline). Both must be missed so that a figure the
+// machine never reached its target on (pg1_delivered_rps here, which the
+// target puts at 2,000/s) is judged by its baseline and not failed by
+// noise, while a fall like the 17x of iCal Hooks pings misses both. NaN
+// means no limit.
 func grossLimit(h Headline, target, baseline *float64) float64 {
 	limit := math.NaN()
-	tighter := func(v float64) {
+	looser := func(v float64) {
 		switch {
 		case math.IsNaN(limit):
 			limit = v
 		case h.Better == Higher:
-			limit = max(limit, v)
-		default:
 			limit = min(limit, v)
+		default:
+			limit = max(limit, v)
 		}
 	}
 	if target != nil {
 		if h.Better == Higher {
-			tighter(*target / GrossFactor)
+			looser(*target / GrossFactor)
 		} else {
-			tighter(*target * GrossFactor)
+			looser(*target * GrossFactor)
 		}
 	}
 	if baseline != nil {
 		b := *baseline
 		if h.Better == Higher {
-			tighter(min(b/GrossFactor, b-h.Floor))
+			looser(min(b/GrossFactor, b-h.Floor))
 		} else {
 			// A figure that can fall below zero (an overhead in noise)
 			// is compared as if it were zero.
 			b = max(b, 0)
-			tighter(max(b*GrossFactor, b+h.Floor))
+			looser(max(b*GrossFactor, b+h.Floor))
 		}
 	}
 	return limit

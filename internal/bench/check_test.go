@@ -23,12 +23,13 @@ func TestGrossLimit(t *testing.T) {
 		want             float64
 	}{
 		{"lower, target only", lower, ptr(100), nil, 300},
-		{"lower, baseline stricter than target", lower, ptr(100), ptr(15), 45},
-		{"lower, floor for a figure near zero", lower, ptr(100), ptr(2), 12},
-		{"lower, target stricter than baseline", lower, ptr(10), ptr(50), 30},
-		{"lower, a baseline below zero counts as zero", lower, ptr(100), ptr(-0.2), 10},
+		{"lower, baseline far better than the target", lower, ptr(100), ptr(15), 300},
+		{"lower, baseline worse than the target", lower, ptr(10), ptr(50), 150},
+		{"lower, floor for a figure near zero", lower, nil, ptr(2), 12},
+		{"lower, a baseline below zero counts as zero", lower, nil, ptr(-0.2), 10},
 		{"higher, target only", higher, ptr(2000), nil, 2000.0 / 3},
-		{"higher, baseline stricter", higher, ptr(600), ptr(3000), 1000},
+		{"higher, a target the machine does not reach", higher, ptr(2000), ptr(1200), 400},
+		{"higher, baseline better than the target", higher, ptr(600), ptr(3000), 200},
 		{"higher, baseline only", higher, nil, ptr(90), 30},
 	}
 	for _, tt := range tests {
