@@ -163,16 +163,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 	}
 	imp := h.cfg.Importer
 	if imp == nil {
-		// Still answer 404 and 409 as usual.
-		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
-		switch {
-		case err != nil:
-			writeError(w, r, h.log, err)
-		case c.Kind != store.KindImported:
-			writeError(w, r, h.log, errNotImported)
-		default:
-			writeError(w, r, h.log, errNoImporter)
-		}
+		h.writeNoImporter(w, r, acct.ID, calID)
 		return
 	}
 	if !wait {
@@ -222,15 +213,7 @@ func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
 	calID := r.PathValue("calendarId")
 	imp := h.cfg.Importer
 	if imp == nil {
-		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
-		switch {
-		case err != nil:
-			writeError(w, r, h.log, err)
-		case c.Kind != store.KindImported:
-			writeError(w, r, h.log, errNotImported)
-		default:
-			writeError(w, r, h.log, errNoImporter)
-		}
+		h.writeNoImporter(w, r, acct.ID, calID)
 		return
 	}
 	res, err := imp.ConfirmHeld(r.Context(), acct.ID, calID)
@@ -243,6 +226,20 @@ func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
 		Status: res.Status, Created: &zero, Updated: &zero, Deleted: &res.Deleted, Held: &zero,
 		Calendar: toCalendarJSON(res.Calendar),
 	})
+}
+
+// writeNoImporter answers a sync route on a server without an importer:
+// still 404 for an unknown calendar and 409 for a native one.
+func (h *Handler) writeNoImporter(w http.ResponseWriter, r *http.Request, accountID, calendarID string) {
+	c, err := h.cfg.Calendars.Calendar(r.Context(), accountID, calendarID)
+	switch {
+	case err != nil:
+		writeError(w, r, h.log, err)
+	case c.Kind != store.KindImported:
+		writeError(w, r, h.log, errNotImported)
+	default:
+		writeError(w, r, h.log, errNoImporter)
+	}
 }
 
 func (h *Handler) writeSyncError(w http.ResponseWriter, r *http.Request, err error) {
