@@ -10,7 +10,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/calhook/calhook/internal/cli"
 )
@@ -47,32 +46,8 @@ func env(vars map[string]string, args ...string) (cli.Env, *lockedBuffer, *locke
 // URL.
 func startServe(t *testing.T, vars map[string]string, args ...string) string {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	e, _, stderr := env(vars, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
-	ready := make(chan string, 1)
-	e.Ready = func(addr string) { ready <- addr }
-	done := make(chan int, 1)
-	go func() { done <- cli.Main(ctx, e) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case code := <-done:
-			if code != 0 {
-				t.Errorf("serve exited with %d after shutdown: %s", code, stderr)
-			}
-		case <-time.After(20 * time.Second):
-			t.Errorf("serve did not stop after its context was cancelled")
-		}
-	})
-	select {
-	case addr := <-ready:
-		return "http://" + addr
-	case code := <-done:
-		t.Fatalf("serve exited early with %d: %s", code, stderr)
-	case <-time.After(60 * time.Second):
-		t.Fatalf("serve did not become ready: %s", stderr)
-	}
-	return ""
+	base, _ := serveUntil(t, vars, args...)
+	return base
 }
 
 func TestServeCreatesDatabaseAndServes(t *testing.T) {
