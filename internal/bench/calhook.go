@@ -64,11 +64,11 @@ func startCalhook(ctx context.Context, bin, dir string, extra ...string) (*calho
 	}.start(ctx)
 }
 
-// benchEnv lifts the per-tenant limits that a benchmark's one account
+// benchMaxSubscriptions lifts the per-tenant limits that a benchmark's one account
 // would hit (the fan-out part subscribes 1,000 endpoints). Set through the
 // environment, which binaries from before a limit existed ignore, so that
 // any commit can be measured.
-var benchEnv = []string{"CALHOOK_MAX_SUBSCRIPTIONS=1000000"}
+const benchMaxSubscriptions = "CALHOOK_MAX_SUBSCRIPTIONS=1000000"
 
 // serveSpec is how to run one calhook serve process; startCalhook,
 // startCalhookAt and startNode fill it in for their kinds of server.
@@ -98,7 +98,7 @@ func (s serveSpec) start(ctx context.Context) (*calhookServer, error) {
 		}
 	}
 	env = append(env, "CALHOOK_ADMIN_TOKEN="+s.adminToken)
-	env = append(env, benchEnv...)
+	env = append(env, benchMaxSubscriptions)
 	env = append(env, s.env...)
 	p, err := startProc(s.name, filepath.Join(s.dir, "calhook.log"), s.bin,
 		append([]string{"serve", "--db", s.db, "--addr", s.addr}, s.extra...), env)

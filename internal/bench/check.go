@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -111,11 +112,8 @@ type CheckConfig struct {
 	Scenarios []string
 	// Fail is FailGross, FailTarget or FailNever.
 	Fail string
-	// Logger receives progress.
-	Logger interface {
-		Info(msg string, args ...any)
-		Warn(msg string, args ...any)
-	}
+	// Logger receives progress; nil discards it.
+	Logger *slog.Logger
 }
 
 // CheckRow is one headline figure of a check.
@@ -219,6 +217,7 @@ func RunCheck(ctx context.Context, cfg CheckConfig) (CheckReport, error) {
 	if cfg.Fail == "" {
 		cfg.Fail = FailGross
 	}
+
 	switch cfg.Fail {
 	case FailGross, FailTarget, FailNever:
 	default:
@@ -278,6 +277,9 @@ func newFlagSet(name string) *flag.FlagSet {
 
 // check is RunCheck after its setup.
 func check(ctx context.Context, cfg CheckConfig, base BaselineFile, run runFunc) (CheckReport, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
 	var report CheckReport
 	for _, sc := range Scenarios() {
 		if len(cfg.Scenarios) > 0 && !slices.Contains(cfg.Scenarios, sc.Name) {
@@ -292,10 +294,10 @@ func check(ctx context.Context, cfg CheckConfig, base BaselineFile, run runFunc)
 				report.Rows = append(report.Rows, CheckRow{Headline: h, Status: StatusSkipped,
 					Note: "no PostgreSQL: set " + PostgresEnv + " or pass -postgres"})
 			}
-			cfg.log().Warn("skipping: no PostgreSQL", "scenario", sc.Name)
+			cfg.Logger.Warn("skipping: no PostgreSQL", "scenario", sc.Name)
 			continue
 		}
-		cfg.log().Info("running", "scenario", sc.Name, "args", strings.Join(checkArgs[sc.Name], " "))
+		cfg.Logger.Info("running", "scenario", sc.Name, "args", strings.Join(checkArgs[sc.Name], " "))
 		results, runErr := run(ctx, sc, checkArgs[sc.Name])
 		if ctx.Err() != nil {
 			return report, ctx.Err()
@@ -303,7 +305,7 @@ func check(ctx context.Context, cfg CheckConfig, base BaselineFile, run runFunc)
 		rows := compare(hs, results, runErr, base)
 		if anyGross(rows) {
 			// Confirm before failing: a fall that is real is there twice.
-			cfg.log().Warn("gross fall: running the scenario again to confirm", "scenario", sc.Name)
+			cfg.Logger.Warn("gross fall: running the scenario again to confirm", "scenario", sc.Name)
 			again, err2 := run(ctx, sc, checkArgs[sc.Name])
 			if ctx.Err() != nil {
 				return report, ctx.Err()
@@ -317,21 +319,6 @@ func check(ctx context.Context, cfg CheckConfig, base BaselineFile, run runFunc)
 	}
 	return report, nil
 }
-
-func (cfg CheckConfig) log() interface {
-	Info(msg string, args ...any)
-	Warn(msg string, args ...any)
-} {
-	if cfg.Logger == nil {
-		return nopLogger{}
-	}
-	return cfg.Logger
-}
-
-type nopLogger struct{}
-
-func (nopLogger) Info(string, ...any) {}
-func (nopLogger) Warn(string, ...any) {}
 
 // scenarioHeadlines returns the headlines of one scenario.
 func scenarioHeadlines(name string) []Headline {
