@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -290,49 +291,90 @@ func wrapErr(what string, err error) error {
 // insertMessages stores messages, skipping (change, target) pairs that
 // exist, and returns how many it stored and which of them it stored
 // claimed (see store.Store's FanOut). A ping is stored only if it disarms
-// its hook: a hook gets one ping per arming.
+// its hook: a hook gets one ping per arming. Both are multi-row
+// statements: one change can ping ten thousand hooks.
 func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, []string, error) {
-	stmt, err := tx.PrepareContext(ctx, `INSERT INTO messages
-		(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer stmt.Close()
-	disarm, err := tx.PrepareContext(ctx, `UPDATE icalhooks SET armed = 0 WHERE id = ? AND armed = 1 AND verified = 1`)
-	if err != nil {
-		return 0, nil, err
-	}
-	defer disarm.Close()
-	stored := 0
-	var leased []string
+	keep := make([]*store.Message, 0, len(msgs))
+	var pings []*store.Message
 	for _, m := range msgs {
 		if m.HookID != "" {
-			res, err := disarm.ExecContext(ctx, m.HookID)
-			if err != nil {
-				return 0, nil, err
-			}
-			if n, _ := res.RowsAffected(); n == 0 {
-				continue
-			}
-		}
-		status := m.Status
-		if status == "" {
-			status = store.MessagePending
-		}
-		res, err := stmt.ExecContext(ctx, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
-			m.EventType, m.Payload, status, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt))
-		if err != nil {
-			return 0, nil, err
-		}
-		if n, _ := res.RowsAffected(); n > 0 {
-			stored++
-			if status == store.MessageDelivering {
-				leased = append(leased, m.ID)
-			}
+			pings = append(pings, m)
+		} else {
+			keep = append(keep, m)
 		}
 	}
+	err := inChunks(pings, func(pings []*store.Message) error {
+		disarmed, err := disarmHooks(ctx, tx, pings)
+		if err != nil {
+			return err
+		}
+		for _, m := range pings {
+			if disarmed[m.HookID] {
+				keep = append(keep, m)
+				delete(disarmed, m.HookID) // one ping per hook
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	stored := 0
+	var leased []string
+	err = inChunks(keep, func(msgs []*store.Message) error {
+		args := make([]any, 0, 11*len(msgs))
+		for _, m := range msgs {
+			status := cmp.Or(m.Status, store.MessagePending)
+			args = append(args, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
+				m.EventType, m.Payload, status, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt))
+		}
+		rows, err := tx.QueryContext(ctx, `INSERT INTO messages
+			(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at)
+			VALUES `+valueRows(len(msgs), 11)+` ON CONFLICT DO NOTHING RETURNING id, status`, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, status string
+			if err := rows.Scan(&id, &status); err != nil {
+				return err
+			}
+			stored++
+			if status == store.MessageDelivering {
+				leased = append(leased, id)
+			}
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return 0, nil, err
+	}
 	return stored, leased, nil
+}
+
+// disarmHooks disarms the armed, verified hooks of pings and returns which
+// it disarmed.
+func disarmHooks(ctx context.Context, tx *wtx, pings []*store.Message) (map[string]bool, error) {
+	ids := make([]any, len(pings))
+	for i, m := range pings {
+		ids[i] = m.HookID
+	}
+	rows, err := tx.QueryContext(ctx, `UPDATE icalhooks SET armed = 0
+		WHERE armed = 1 AND verified = 1 AND id IN (`+placeholders(len(ids))+`) RETURNING id`, ids...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	disarmed := make(map[string]bool, len(pings))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		disarmed[id] = true
+	}
+	return disarmed, rows.Err()
 }
 
 // ClaimMessages leases due messages, applying rate limits, in one
@@ -352,7 +394,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 				next, err = nextDue(ctx, tx, after)
 			}
 		}()
-		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved,
+		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), coalesce(h.url, ''), m.slot_reserved,
 				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(s.rate_next, 0), coalesce(r.tat, 0), coalesce(r.next, 0)
 			FROM messages m
 			LEFT JOIN subscriptions s ON s.id = m.subscription_id
@@ -381,16 +423,16 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			return err
 		}
 		type candidate struct {
-			id, sub, host string
-			reserved      bool
-			rate          int
-			subRate       [2]int64
-			hostRate      [2]int64
+			id, sub, host, url string
+			reserved           bool
+			rate               int
+			subRate            [2]int64
+			hostRate           [2]int64
 		}
 		var cands []candidate
 		for rows.Next() {
 			var c candidate
-			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate, &c.subRate[0], &c.subRate[1],
+			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.url, &c.reserved, &c.rate, &c.subRate[0], &c.subRate[1],
 				&c.hostRate[0], &c.hostRate[1]); err != nil {
 				rows.Close()
 				return err
@@ -407,12 +449,12 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 
 		subStates, hostStates := map[string]*store.RateState{}, map[string]*store.RateState{}
 		var claim []string
-		snooze, err := tx.PrepareContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1 WHERE id = ?`)
-		if err != nil {
-			return err
-		}
-		defer snooze.Close()
+		// A ping's target was read with it.
+		pingTargets := map[string]candidate{}
 		for _, c := range cands {
+			if c.host != "" {
+				pingTargets[c.id] = c
+			}
 			// Pick the limiter: the subscription's rate, or the host's.
 			states, key, rate, stored := subStates, c.sub, c.rate, c.subRate
 			if c.host != "" {
@@ -429,7 +471,8 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			}
 			if send, at := st.Pace(p.Now, rate, c.reserved); send {
 				claim = append(claim, c.id)
-			} else if _, err := snooze.ExecContext(ctx, micros(at), c.id); err != nil {
+			} else if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1
+				WHERE id = ?`, micros(at), c.id); err != nil {
 				return err
 			}
 		}
@@ -456,7 +499,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		if err != nil {
 			return err
 		}
-		subIDs, hookIDs := map[string]bool{}, map[string]bool{}
+		subIDs := map[string]bool{}
 		for rows.Next() {
 			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: p.Now.Add(p.Lease)}
 			d := &store.Delivery{Message: m}
@@ -469,7 +512,8 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			m.CreatedAt = fromMicros(created)
 			out = append(out, d)
 			if m.HookID != "" {
-				hookIDs[m.HookID] = true
+				t := pingTargets[m.ID]
+				d.URL, d.Host = t.url, t.host
 			} else {
 				subIDs[m.SubscriptionID] = true
 			}
@@ -478,7 +522,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		if err := rows.Err(); err != nil {
 			return err
 		}
-		return fillTargets(ctx, tx, out, subIDs, hookIDs, p.Now)
+		return fillSubscriptions(ctx, tx, out, subIDs, p.Now)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("claim messages: %w", err)
@@ -486,56 +530,28 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 	return &store.Claim{Deliveries: out, NextDue: next}, nil
 }
 
-// fillTargets sets the URL, secrets or host of each claimed delivery.
-func fillTargets(ctx context.Context, tx *wtx, out []*store.Delivery, subIDs, hookIDs map[string]bool, now time.Time) error {
-	keys := func(m map[string]bool) []string {
-		ks := make([]string, 0, len(m))
-		for k := range m {
-			ks = append(ks, k)
-		}
-		return ks
+// fillSubscriptions sets the URL and secrets of each claimed webhook.
+func fillSubscriptions(ctx context.Context, tx *wtx, out []*store.Delivery, subIDs map[string]bool, now time.Time) error {
+	if len(subIDs) == 0 {
+		return nil
 	}
-	byID := map[string]*store.Subscription{}
-	if len(subIDs) > 0 {
-		ids := keys(subIDs)
-		subs, err := querySubscriptions(ctx, tx, `WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
-		if err != nil {
-			return err
-		}
-		for _, s := range subs {
-			byID[s.ID] = s
-		}
+	ids := make([]string, 0, len(subIDs))
+	for id := range subIDs {
+		ids = append(ids, id)
 	}
-	type target struct{ url, host string }
-	hooks := map[string]target{}
-	if len(hookIDs) > 0 {
-		ids := keys(hookIDs)
-		rows, err := tx.QueryContext(ctx, `SELECT id, url, host FROM icalhooks WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var id string
-			var t target
-			if err := rows.Scan(&id, &t.url, &t.host); err != nil {
-				rows.Close()
-				return err
-			}
-			hooks[id] = t
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
+	subs, err := querySubscriptions(ctx, tx, `WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+	if err != nil {
+		return err
+	}
+	byID := make(map[string]*store.Subscription, len(subs))
+	for _, s := range subs {
+		byID[s.ID] = s
 	}
 	for _, d := range out {
-		if d.Message.HookID != "" {
-			t := hooks[d.Message.HookID]
-			d.URL, d.Host = t.url, t.host
-			continue
+		if d.Message.HookID == "" {
+			s := byID[d.Message.SubscriptionID]
+			d.URL, d.Secrets = s.URL, s.SigningSecrets(now)
 		}
-		s := byID[d.Message.SubscriptionID]
-		d.URL, d.Secrets = s.URL, s.SigningSecrets(now)
 	}
 	return nil
 }
@@ -563,43 +579,31 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 	return nil
 }
 
-// RecordAttempts stores attempt outcomes in one transaction.
+// RecordAttempts stores attempt outcomes in one transaction, with
+// multi-row statements: a fan-out of ten thousand pings records ten
+// thousand attempts.
 func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error) {
 	var disabled []string
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		disabled = disabled[:0]
-		// A message deleted since its claim (its subscription or hook was
-		// deleted) has nothing left to record.
-		insert, err := tx.PrepareContext(ctx, `INSERT INTO attempts
-			(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
-			SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM messages WHERE id = ?)`)
-		if err != nil {
+		if err := inChunks(results, func(rs []*store.AttemptResult) error { return insertAttempts(ctx, tx, rs) }); err != nil {
 			return err
 		}
-		defer insert.Close()
-		update, err := tx.PrepareContext(ctx, `UPDATE messages SET status = ?, next_attempt_at = ?, attempts = attempts + 1,
-			schedule_pos = schedule_pos + 1, last_status = ?, last_error = ?, updated_at = ?,
-			delivered_at = CASE WHEN ? = 'delivered' THEN ? ELSE delivered_at END
-			WHERE id = ? AND status = 'delivering'`)
-		if err != nil {
-			return err
-		}
-		defer update.Close()
+		// A message has one attempt in flight (its claim's): a second
+		// result of it in one batch would find it no longer claimed.
+		seen := make(map[string]bool, len(results))
+		first := make([]*store.AttemptResult, 0, len(results))
 		for _, r := range results {
-			if _, err := insert.ExecContext(ctx, r.MessageID, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode,
-				r.Latency.Microseconds(), r.Error, r.Response, r.MessageID); err != nil {
-				return err
+			if !seen[r.MessageID] {
+				seen[r.MessageID] = true
+				first = append(first, r)
 			}
-			status, next := r.MessageState()
-			if _, err := update.ExecContext(ctx, status, optToMicros(next), r.StatusCode, r.Error, micros(p.Now), status,
-				micros(r.AttemptedAt), r.MessageID); err != nil {
-				return err
-			}
-			if r.HookID != "" {
-				if err := recordPing(ctx, tx, r); err != nil {
-					return err
-				}
-			}
+		}
+		if err := inChunks(first, func(rs []*store.AttemptResult) error { return finishMessages(ctx, tx, rs, p.Now) }); err != nil {
+			return err
+		}
+		if err := recordPings(ctx, tx, results); err != nil {
+			return err
 		}
 		for _, h := range store.HealthOf(results) {
 			if h.OK {
@@ -640,20 +644,100 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 	return disabled, nil
 }
 
-// recordPing updates a hook's health after a ping; a ping that is
-// undeliverable drops the hook.
-func recordPing(ctx context.Context, tx *wtx, r *store.AttemptResult) error {
-	if r.Outcome == store.OutcomeUndeliverable {
-		_, err := tx.ExecContext(ctx, `DELETE FROM icalhooks WHERE id = ?`, r.HookID)
+// insertAttempts stores attempts. A message deleted since its claim (its
+// subscription or hook was deleted) has nothing left to record.
+func insertAttempts(ctx context.Context, tx *wtx, rs []*store.AttemptResult) error {
+	args := make([]any, 0, 7*len(rs))
+	for _, r := range rs {
+		args = append(args, r.MessageID, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode, r.Latency.Microseconds(),
+			r.Error, r.Response)
+	}
+	_, err := tx.ExecContext(ctx, `INSERT INTO attempts
+		(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
+		SELECT * FROM (VALUES `+valueRows(len(rs), 7)+`) AS v
+		WHERE EXISTS (SELECT 1 FROM messages WHERE id = v.column1)`, args...)
+	return err
+}
+
+// finishMessages moves claimed messages to the state their attempts left
+// them in; rs holds one result per message.
+func finishMessages(ctx context.Context, tx *wtx, rs []*store.AttemptResult, now time.Time) error {
+	args := make([]any, 0, 1+6*len(rs))
+	args = append(args, micros(now))
+	for _, r := range rs {
+		status, next := r.MessageState()
+		args = append(args, r.MessageID, status, optToMicros(next), r.StatusCode, r.Error, micros(r.AttemptedAt))
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE messages SET status = v.column2, next_attempt_at = v.column3,
+		attempts = attempts + 1, schedule_pos = schedule_pos + 1, last_status = v.column4, last_error = v.column5, updated_at = ?,
+		delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column6 ELSE delivered_at END
+		FROM (VALUES `+valueRows(len(rs), 6)+`) AS v
+		WHERE messages.id = v.column1 AND messages.status = 'delivering'`, args...)
+	return err
+}
+
+// hookPing is what a batch of attempts tells of one hook: its last ping,
+// whether a ping of the batch was undeliverable (which drops the hook), and
+// its failure count, reset to failures by a delivered ping or otherwise
+// increased by them.
+type hookPing struct {
+	last     *store.AttemptResult
+	drop     bool
+	reset    bool
+	failures int
+}
+
+// recordPings updates the health of the hooks pinged; a ping that is
+// undeliverable drops its hook.
+func recordPings(ctx context.Context, tx *wtx, results []*store.AttemptResult) error {
+	byHook := map[string]*hookPing{}
+	var order []string
+	for _, r := range results {
+		if r.HookID == "" {
+			continue
+		}
+		h := byHook[r.HookID]
+		if h == nil {
+			h = &hookPing{}
+			byHook[r.HookID] = h
+			order = append(order, r.HookID)
+		}
+		h.last = r
+		switch r.Outcome {
+		case store.OutcomeUndeliverable:
+			h.drop = true
+		case store.OutcomeDelivered:
+			h.reset, h.failures = true, 0
+		default:
+			h.failures++
+		}
+	}
+	var drop []string
+	var update []*hookPing
+	for _, id := range order {
+		if h := byHook[id]; h.drop {
+			drop = append(drop, id)
+		} else {
+			update = append(update, h)
+		}
+	}
+	err := inChunks(drop, func(ids []string) error {
+		_, err := tx.ExecContext(ctx, `DELETE FROM icalhooks WHERE id IN (`+placeholders(len(ids))+`)`, anys(ids)...)
+		return err
+	})
+	if err != nil {
 		return err
 	}
-	failures := `failures + 1`
-	if r.Outcome == store.OutcomeDelivered {
-		failures = `0`
-	}
-	_, err := tx.ExecContext(ctx, `UPDATE icalhooks SET last_ping_at = ?, last_ping_status = ?, last_ping_error = ?,
-		failures = `+failures+` WHERE id = ?`, micros(r.AttemptedAt), r.StatusCode, r.Error, r.HookID)
-	return err
+	return inChunks(update, func(hs []*hookPing) error {
+		args := make([]any, 0, 6*len(hs))
+		for _, h := range hs {
+			args = append(args, h.last.HookID, micros(h.last.AttemptedAt), h.last.StatusCode, h.last.Error, h.reset, h.failures)
+		}
+		_, err := tx.ExecContext(ctx, `UPDATE icalhooks SET last_ping_at = v.column2, last_ping_status = v.column3,
+			last_ping_error = v.column4, failures = CASE WHEN v.column5 THEN v.column6 ELSE failures + v.column6 END
+			FROM (VALUES `+valueRows(len(hs), 6)+`) AS v WHERE icalhooks.id = v.column1`, args...)
+		return err
+	})
 }
 
 // nextDue returns when the earliest queued message due after after (any,

@@ -26,6 +26,7 @@ var webhookTests = []struct {
 	{"FanOutStoresClaimedMessages", testFanOutLeased},
 	{"RecordOutcomes", testRecordOutcomes},
 	{"RecordAfterSubscriptionDeleted", testRecordAfterDelete},
+	{"PingsDisarmAndRecordHookHealth", testPings},
 	{"DisabledSubscriptionsAreParked", testParked},
 	{"PruneKeepsUnreadChanges", testPrune},
 	{"SubscriptionLimit", testSubscriptionLimit},
@@ -320,6 +321,134 @@ func testRecordOutcomes(t *testing.T, s store.Store) {
 	}
 	_, err = s.RedeliverMessage(ctx, newAccount(t, s).ID, ds[2].Message.ID, base)
 	wantNotFound(t, "RedeliverMessage(other account)", err)
+}
+
+// registerHooks registers n verified hooks on c's feed at its current
+// version, so that no ping is queued at registration.
+func registerHooks(t *testing.T, s store.Store, c *store.Calendar, n int) []*store.Hook {
+	t.Helper()
+	ctx := context.Background()
+	st, err := s.FeedVersion(ctx, c.AccountID, c.ID)
+	if err != nil {
+		t.Fatalf("FeedVersion: %v", err)
+	}
+	hooks := make([]*store.Hook, n)
+	for i := range hooks {
+		reg, err := s.RegisterHook(ctx, store.RegisterHookParams{
+			Hook: store.Hook{
+				AccountID: c.AccountID, CalendarID: c.ID, URL: fmt.Sprintf("https://example.com/ping/%d", i),
+				Host: "example.com", TokenHash: "t", ServedVersion: st.Version,
+			},
+			Now: base,
+		})
+		if err != nil || reg.Pinged || !reg.Hook.Armed {
+			t.Fatalf("RegisterHook %d = %+v, %v; want armed and not pinged", i, reg, err)
+		}
+		hooks[i] = reg.Hook
+	}
+	return hooks
+}
+
+// pingAll fans the unread changes out as one ping to each armed hook of
+// the calendars they touched, as the fan-out does.
+func pingAll(t *testing.T, s store.Store) []*store.Message {
+	t.Helper()
+	return FanOut(t, s, func(changes []*store.Change) []*store.Message {
+		var feeds []store.FeedKey
+		last := map[store.FeedKey]int64{}
+		for _, ch := range changes {
+			k := store.FeedKey{AccountID: ch.AccountID, CalendarID: ch.CalendarID}
+			if _, ok := last[k]; !ok {
+				feeds = append(feeds, k)
+			}
+			last[k] = ch.ID
+		}
+		hooks, err := s.ArmedHooks(context.Background(), feeds)
+		if err != nil {
+			t.Fatalf("ArmedHooks: %v", err)
+		}
+		var msgs []*store.Message
+		for _, h := range hooks {
+			msgs = append(msgs, &store.Message{
+				ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID, ChangeID: last[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}],
+				EventType: store.PingEventType, Payload: []byte("https://calhook.example/feed"), NextAttemptAt: base, CreatedAt: base,
+			})
+		}
+		return msgs
+	})
+}
+
+// testPings checks that storing pings disarms their hooks (one ping per
+// arming, however many changes), and that recording a batch of ping
+// outcomes sets each hook's health and drops the hooks that are gone.
+func testPings(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	hooks := registerHooks(t, s, c, 3)
+	events(t, s, c, 2)
+	if msgs := pingAll(t, s); len(msgs) != 3 {
+		t.Fatalf("fan-out queued %d pings; want one per hook", len(msgs))
+	}
+	if armed, _ := s.ArmedHooks(ctx, []store.FeedKey{{AccountID: a.ID, CalendarID: c.ID}}); len(armed) != 0 {
+		t.Fatalf("%d hooks still armed after their pings were stored", len(armed))
+	}
+	mustCreateEvent(t, s, newEvent(c, "later", base))
+	if msgs := pingAll(t, s); len(msgs) != 0 {
+		t.Fatalf("fan-out queued %d more pings to disarmed hooks", len(msgs))
+	}
+	ds := claim(t, s, base, 10)
+	if len(ds) != 3 {
+		t.Fatalf("claimed %d pings; want 3", len(ds))
+	}
+	outcome := map[string]string{
+		hooks[0].ID: store.OutcomeDelivered, hooks[1].ID: store.OutcomeRetry, hooks[2].ID: store.OutcomeUndeliverable,
+	}
+	var results []*store.AttemptResult
+	for _, d := range ds {
+		if d.URL == "" || d.Host != "example.com" {
+			t.Errorf("claimed ping to %q on host %q; want the hook's URL and host", d.URL, d.Host)
+		}
+		r := &store.AttemptResult{
+			Attempt: store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: base.Add(time.Second), StatusCode: 503},
+			HookID:  d.Message.HookID, Outcome: outcome[d.Message.HookID], NextAttemptAt: base.Add(time.Minute),
+		}
+		if r.Outcome == store.OutcomeDelivered {
+			r.StatusCode = 200
+		}
+		results = append(results, r)
+	}
+	if _, err := s.RecordAttempts(ctx, results, store.RecordParams{Now: base}); err != nil {
+		t.Fatalf("RecordAttempts: %v", err)
+	}
+	left, err := s.ListHooks(ctx, store.ListHooksParams{AccountID: a.ID, Page: store.Page{Limit: 10}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*store.Hook{}
+	for _, h := range left {
+		got[h.ID] = h
+	}
+	if len(got) != 2 || got[hooks[2].ID] != nil {
+		t.Fatalf("hooks left %v; want all but the one whose ping was undeliverable", left)
+	}
+	if h := got[hooks[0].ID]; h == nil || h.LastPingStatus != 200 || h.Failures != 0 || !h.LastPingAt.Equal(base.Add(time.Second)) {
+		t.Errorf("delivered hook = %+v; want last ping 200 at +1s, no failures", h)
+	}
+	if h := got[hooks[1].ID]; h == nil || h.LastPingStatus != 503 || h.Failures != 1 {
+		t.Errorf("failing hook = %+v; want last ping 503, one failure", h)
+	}
+	for _, d := range ds {
+		m, err := s.Message(ctx, a.ID, d.Message.ID)
+		if d.Message.HookID == hooks[2].ID {
+			wantNotFound(t, "the dropped hook's ping", err)
+			continue
+		}
+		att, _ := s.ListAttempts(ctx, store.ListAttemptsParams{AccountID: a.ID, MessageID: d.Message.ID, Page: store.Page{Limit: 10}})
+		if err != nil || m.Attempts != 1 || len(att) != 1 {
+			t.Errorf("ping %s: %+v, %d attempts logged, %v; want one attempt", d.Message.ID, m, len(att), err)
+		}
+	}
 }
 
 func testParked(t *testing.T, s store.Store) {
