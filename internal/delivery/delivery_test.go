@@ -691,3 +691,57 @@ func TestDirectDeliveryOverflowsToQueue(t *testing.T) {
 		t.Errorf("claims handed out %d deliveries; want those the 2 busy workers could not take (1 to %d)", c, n-2)
 	}
 }
+
+// TestSendsStayWithinBounds: deliveries claimed ahead wait for a worker, so
+// no more than Workers are sent at once, nor more than PerSubscription to
+// one endpoint, and the bounds are reached when the queue is long.
+func TestSendsStayWithinBounds(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name            string
+		workers, perSub int
+		endpoints       int
+		want            int
+	}{
+		{"workers", 3, 16, 2, 3},
+		{"per endpoint", 64, 2, 1, 2},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			p := newPipeline(t, pipelineOpts{timeout: 5 * time.Second, realTime: true, workers: tc.workers, perSub: tc.perSub})
+			var mu sync.Mutex
+			now, peak := 0, 0
+			respond := func(_ int, w http.ResponseWriter, _ *http.Request) {
+				mu.Lock()
+				now++
+				peak = max(peak, now)
+				mu.Unlock()
+				time.Sleep(20 * time.Millisecond)
+				mu.Lock()
+				now--
+				mu.Unlock()
+				w.WriteHeader(http.StatusNoContent)
+			}
+			var rcs []*receiver
+			for range tc.endpoints {
+				rc := newReceiver(t, respond)
+				p.subscribe(rc.URL, subscription.Input{})
+				rcs = append(rcs, rc)
+			}
+			const n = 40
+			for i := range n {
+				p.event(fmt.Sprintf("Booking %d", i))
+			}
+			for _, rc := range rcs {
+				for range n {
+					rc.wait(t, 10*time.Second)
+				}
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if peak != tc.want {
+				t.Errorf("at most %d deliveries were sent at once; want %d", peak, tc.want)
+			}
+		})
+	}
+}

@@ -34,8 +34,10 @@ type DispatcherConfig struct {
 	Now   func() time.Time
 	Retry RetryPolicy
 	// Workers bounds the deliveries in flight; PerSubscription bounds them
-	// per subscription, so a slow or dead endpoint cannot take every
-	// worker.
+	// per subscription (per host for pings), so a slow or dead endpoint
+	// cannot take every worker. As many claimed deliveries again may wait
+	// for a worker, so that a freed worker never waits for a claim and a
+	// claim is worth its cost.
 	Workers         int
 	PerSubscription int
 	// Timeout bounds one attempt; a slower answer is a failure.
@@ -67,7 +69,14 @@ type Dispatcher struct {
 
 	wake  chan struct{}
 	freed chan struct{}
+	// slots holds a token per delivery being sent (Workers at most), and
+	// keySlots one per delivery being sent to its target key
+	// (PerSubscription at most), while the key has deliveries.
+	slots    chan struct{}
+	keySlots map[string]chan struct{}
 
+	// inflight and total count the deliveries being sent or waiting for
+	// a worker, per target key and in all: at most twice the bounds.
 	mu       sync.Mutex
 	inflight map[string]int
 	total    int
@@ -125,11 +134,14 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	}
 	d := &Dispatcher{
 		cfg: cfg, log: cfg.Logger,
-		// A claim must outlive the attempt and the wait to record it, or
-		// a live delivery would be claimed twice.
-		lease:    cfg.Timeout + 30*time.Second,
+		// A claim must outlive the wait for a worker (one attempt ahead of
+		// it: a worker frees within Timeout), the attempt, and the wait to
+		// record it, or a live delivery would be claimed twice.
+		lease:    2*cfg.Timeout + 30*time.Second,
 		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
+		slots:    make(chan struct{}, cfg.Workers),
+		keySlots: map[string]chan struct{}{},
 		inflight: map[string]int{},
 		rnd:      cfg.Rand,
 		results:  make(chan *store.AttemptResult, 4*cfg.Workers),
@@ -274,14 +286,20 @@ type claimed struct {
 	next       time.Time
 }
 
-// claim leases as many due messages as there are free workers and starts
-// sending them.
+// claim leases as many due messages as there is room for and starts
+// sending them. While deliveries are under way, it waits until there is
+// room for half as many as there are workers: a claim costs the store
+// about as much for one message as for dozens, and the deliveries waiting
+// for a worker keep every worker busy meanwhile.
 func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	d.mu.Lock()
-	free := d.cfg.Workers - d.total
+	free := 2*d.cfg.Workers - d.total
+	if d.total > 0 && free < d.cfg.Workers/2 {
+		free = 0
+	}
 	var exclude []string
 	for sub, n := range d.inflight {
-		if n >= d.cfg.PerSubscription {
+		if n >= 2*d.cfg.PerSubscription {
 			exclude = append(exclude, sub)
 		}
 	}
@@ -303,17 +321,13 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	var release []string
 	d.mu.Lock()
 	for _, dl := range deliveries {
-		sub := targetKey(dl)
-		if d.inflight[sub] >= d.cfg.PerSubscription {
+		key := targetKey(dl)
+		if !d.reserveLocked(key) {
 			release = append(release, dl.Message.ID)
 			continue
 		}
-		d.inflight[sub]++
-		d.total++
-		d.sends.Add(1)
 		go d.send(sendCtx, dl)
 	}
-	d.metrics.inflight.Set(float64(d.total))
 	d.mu.Unlock()
 	if len(release) > 0 {
 		c.excluded = true
@@ -335,13 +349,21 @@ func (d *Dispatcher) Lease() time.Duration { return d.lease }
 func (d *Dispatcher) Reserve(key string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.running || d.total >= d.cfg.Workers || d.inflight[key] >= d.cfg.PerSubscription {
+	return d.running && d.reserveLocked(key)
+}
+
+// reserveLocked counts a delivery to key if the bounds have room for it
+// (sent or waiting), and reports whether they had. d.mu must be held.
+func (d *Dispatcher) reserveLocked(key string) bool {
+	if d.total >= 2*d.cfg.Workers || d.inflight[key] >= 2*d.cfg.PerSubscription {
 		return false
+	}
+	if d.inflight[key] == 0 {
+		d.keySlots[key] = make(chan struct{}, d.cfg.PerSubscription)
 	}
 	d.inflight[key]++
 	d.total++
 	d.sends.Add(1)
-	d.metrics.inflight.Set(float64(d.total))
 	return true
 }
 
@@ -360,9 +382,9 @@ func (d *Dispatcher) done(key string) {
 	d.mu.Lock()
 	if d.inflight[key]--; d.inflight[key] <= 0 {
 		delete(d.inflight, key)
+		delete(d.keySlots, key)
 	}
 	d.total--
-	d.metrics.inflight.Set(float64(d.total))
 	d.mu.Unlock()
 	d.sends.Done()
 	select {
@@ -371,13 +393,52 @@ func (d *Dispatcher) done(key string) {
 	}
 }
 
+// acquire waits for a worker free to send to key: first a slot of the
+// key, then one of all, so a delivery waiting for its busy endpoint holds
+// no worker. It reports false if ctx ended first.
+func (d *Dispatcher) acquire(ctx context.Context, key string) bool {
+	d.mu.Lock()
+	keySlot := d.keySlots[key] // there while this delivery counts
+	d.mu.Unlock()
+	select {
+	case keySlot <- struct{}{}:
+	case <-ctx.Done():
+		return false
+	}
+	select {
+	case d.slots <- struct{}{}:
+		d.metrics.inflight.Inc()
+		return true
+	case <-ctx.Done():
+		<-keySlot
+		return false
+	}
+}
+
+// release frees the slots acquire took.
+func (d *Dispatcher) release(key string) {
+	d.metrics.inflight.Dec()
+	<-d.slots
+	d.mu.Lock()
+	keySlot := d.keySlots[key]
+	d.mu.Unlock()
+	<-keySlot
+}
+
 // maxSnippet is how much of a response body the attempt log keeps.
 const maxSnippet = 1024
 
-// send makes one attempt and hands its outcome to the recorder.
+// send waits for a worker, makes one attempt and hands its outcome to the
+// recorder.
 func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
-	defer d.done(targetKey(dl))
+	key := targetKey(dl)
+	defer d.done(key)
 	m := dl.Message
+	if !d.acquire(ctx, key) {
+		d.released <- m.ID // shutting down: back to the queue as it was
+		return
+	}
+	defer d.release(key)
 	started := d.cfg.Now()
 	res := &store.AttemptResult{
 		Attempt:        store.Attempt{MessageID: m.ID, DeliveryID: id.UUID(), AttemptedAt: started},
