@@ -1,9 +1,9 @@
 package console
 
 import (
+	"html/template"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -70,31 +70,44 @@ func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request, v *view
 
 // day is one cell of the month view.
 type day struct {
-	Date    time.Time
+	Num     int
 	InMonth bool
-	Events  []*store.Event
+	Events  []eventRow
+	// More counts the events of the day not listed.
+	More int
+}
+
+// eventRow is an event as a page lists it, prepared in Go so that the
+// template does no per-row function calls.
+type eventRow struct {
+	Href, Summary, Location, Status string
+	Start, End                      template.HTML
 }
 
 type calendarData struct {
 	Calendar *store.Calendar
 	View     string
-	// Agenda: the events from From for 31 days, by start.
-	Events   []*store.Event
+	Events   []eventRow
 	From     time.Time
 	Prev     string
 	Next     string
-	More     string
-	Weeks    [][]day
-	Month    time.Time
-	Imported bool
-	CanSync  bool
+	// More links to the next page of the agenda.
+	More string
+	// Truncated says the month holds more events than the view reads.
+	Truncated bool
+	Weeks     [][]day
+	Month     time.Time
+	Imported  bool
+	CanSync   bool
 }
 
-// agendaDays is the span of one agenda page; maxEventsPage bounds the
-// events one page reads.
+// Bounds of the calendar page: the agenda's span and page, the events
+// the month view reads and those one of its days lists.
 const (
-	agendaDays    = 31
-	maxEventsPage = 500
+	agendaDays     = 31
+	agendaPageSize = 100
+	maxMonthEvents = 2000
+	eventsPerDay   = 3
 )
 
 func (h *Handler) calendarPage(w http.ResponseWriter, r *http.Request, v *view) {
@@ -133,42 +146,68 @@ func (h *Handler) calendarPage(w http.ResponseWriter, r *http.Request, v *view) 
 		d.Prev = "?from=" + f.AddDate(0, 0, -agendaDays).Format("2006-01-02")
 		d.Next = "?from=" + to.Format("2006-01-02")
 	}
-	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
-	events, err := h.cfg.Calendars.ListEvents(r.Context(), store.ListEventsParams{
-		AccountID: v.accountID(), CalendarID: c.ID, From: from, To: to, Page: store.Page{After: after, Limit: maxEventsPage},
+	page := 0
+	limit := maxMonthEvents
+	if d.View == "agenda" {
+		page, _ = strconv.Atoi(q.Get("page"))
+		page, limit = max(page, 0), agendaPageSize+1
+	}
+	events, err := h.cfg.Calendars.EventsByStart(r.Context(), store.EventsByStartParams{
+		AccountID: v.accountID(), CalendarID: c.ID, From: from, To: to, Offset: page * agendaPageSize, Limit: limit,
 	})
 	if err != nil {
 		h.renderError(w, r, v, err)
 		return
 	}
-	if len(events) == maxEventsPage {
-		more := url.Values{"after": {strconv.FormatInt(events[len(events)-1].Seq, 10)}}
-		for k, vs := range q {
-			if k != "after" && k != "notice" {
-				more[k] = vs
-			}
-		}
-		d.More = "?" + more.Encode()
-	}
-	slices.SortStableFunc(events, func(a, b *store.Event) int { return a.Start.Compare(b.Start) })
 	if d.View == "month" {
-		d.Weeks = monthGrid(from, d.Month, events, loc)
+		d.Truncated = len(events) == maxMonthEvents
+		d.Weeks = h.monthGrid(c.ID, from, d.Month, events)
 	} else {
-		d.Events = events
+		if len(events) > agendaPageSize {
+			events = events[:agendaPageSize]
+			d.More = "?" + url.Values{"from": {d.From.Format("2006-01-02")}, "page": {strconv.Itoa(page + 1)}}.Encode()
+		}
+		for _, e := range events {
+			d.Events = append(d.Events, h.row(c.ID, e))
+		}
 	}
 	h.render(w, r, v, http.StatusOK, "calendar", &pageData{Title: c.Name, Nav: "calendars", Data: d})
 }
 
-// monthGrid lays events out in six weeks from start.
-func monthGrid(start, month time.Time, events []*store.Event, loc *time.Location) [][]day {
+func (h *Handler) row(calendarID string, e *store.Event) eventRow {
+	row := eventRow{
+		Href:    "/console/calendars/" + url.PathEscape(calendarID) + "/events/" + url.PathEscape(e.ID),
+		Summary: e.Summary, Location: e.Location, Status: e.Status,
+	}
+	if e.AllDay {
+		row.Start = template.HTML(template.HTMLEscapeString(e.Start.UTC().Format("2006-01-02")))
+		row.End = template.HTML(template.HTMLEscapeString(e.End.UTC().Format("2006-01-02")))
+	} else {
+		row.Start, row.End = timeTag(e.Start), timeTag(e.End)
+	}
+	return row
+}
+
+// monthGrid lays sorted events out in six weeks from start.
+func (h *Handler) monthGrid(calendarID string, start, month time.Time, events []*store.Event) [][]day {
 	weeks := make([][]day, 6)
 	for i := range 42 {
 		dt := start.AddDate(0, 0, i)
 		next := dt.AddDate(0, 0, 1)
-		cell := day{Date: dt, InMonth: dt.Month() == month.Month()}
+		cell := day{Num: dt.Day(), InMonth: dt.Month() == month.Month()}
 		for _, e := range events {
-			if e.Start.Before(next) && e.End.After(dt) || e.Start.Equal(dt) {
-				cell.Events = append(cell.Events, e)
+			if !e.Start.Before(next) {
+				break
+			}
+			if e.End.After(dt) || e.Start.Equal(dt) {
+				if len(cell.Events) < eventsPerDay {
+					cell.Events = append(cell.Events, eventRow{
+						Href:    "/console/calendars/" + url.PathEscape(calendarID) + "/events/" + url.PathEscape(e.ID),
+						Summary: e.Summary,
+					})
+				} else {
+					cell.More++
+				}
 			}
 		}
 		weeks[i/7] = append(weeks[i/7], cell)

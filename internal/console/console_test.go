@@ -36,7 +36,7 @@ const (
 // env is a console on a real store behind a real HTTP server, with the
 // API beside it as calhook serves them.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	srv      *httptest.Server
 	db       store.Store
 	accounts *account.Service
@@ -45,7 +45,7 @@ type env struct {
 	sessions *session.Service
 }
 
-func newEnv(t *testing.T, db store.Store, frameAncestors ...string) *env {
+func newEnv(t testing.TB, db store.Store, frameAncestors ...string) *env {
 	t.Helper()
 	bus := &notify.Bus{}
 	policy := outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
@@ -72,7 +72,7 @@ func newEnv(t *testing.T, db store.Store, frameAncestors ...string) *env {
 
 // browser is a cookie-keeping client that does not follow redirects.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	e    *env
 	c    *http.Client
 	csrf string
@@ -433,7 +433,7 @@ func TestForms(t *testing.T) {
 			if status, body, _ = b.post(sp+"/rotate", nil); status != http.StatusOK || !strings.Contains(body, "New signing secret") {
 				t.Errorf("rotate: status %d", status)
 			}
-			msgs, _ := e.subs.FilterMessages(ctx, store.ConsoleMessagesParams{AccountID: a.ID, SubscriptionID: subs[0].ID, Page: store.Page{Limit: 10}})
+			msgs, _, _ := e.subs.FilterMessages(ctx, store.ConsoleMessagesParams{AccountID: a.ID, SubscriptionID: subs[0].ID, Page: store.Page{Limit: 10}})
 			if len(msgs) != 1 || msgs[0].EventType != subscription.EventTest {
 				t.Errorf("messages after test: %+v", msgs)
 			}

@@ -32,7 +32,7 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *view) {
 		case !s.FailingSince.IsZero():
 			d.Failing = append(d.Failing, s)
 		}
-		failed, err := h.cfg.Subscriptions.FilterMessages(ctx, store.ConsoleMessagesParams{
+		failed, _, err := h.cfg.Subscriptions.FilterMessages(ctx, store.ConsoleMessagesParams{
 			AccountID: v.accountID(), SubscriptionID: s.ID, Status: store.MessageUndeliverable, Page: store.Page{Limit: 1},
 		})
 		if err != nil {

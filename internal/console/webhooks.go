@@ -134,7 +134,7 @@ func (h *Handler) showSubscription(w http.ResponseWriter, r *http.Request, v *vi
 		EventTypes: append(append([]string{}, subscription.EventTypes...), subscription.EventTest),
 	}
 	after, _ := strconv.ParseInt(q.Get("after"), 10, 64)
-	msgs, err := h.cfg.Subscriptions.FilterMessages(r.Context(), store.ConsoleMessagesParams{
+	msgs, next, err := h.cfg.Subscriptions.FilterMessages(r.Context(), store.ConsoleMessagesParams{
 		AccountID: v.accountID(), SubscriptionID: sub.ID, Status: d.Status, EventType: d.EventType,
 		Page: store.Page{After: after, Limit: messagesPage},
 	})
@@ -143,9 +143,9 @@ func (h *Handler) showSubscription(w http.ResponseWriter, r *http.Request, v *vi
 		return
 	}
 	d.Messages = msgs
-	if len(msgs) == messagesPage {
+	if next != 0 {
 		d.More = "?" + url.Values{"status": {d.Status}, "type": {d.EventType},
-			"after": {strconv.FormatInt(msgs[len(msgs)-1].Seq, 10)}}.Encode()
+			"after": {strconv.FormatInt(next, 10)}}.Encode()
 	}
 	h.render(w, r, v, http.StatusOK, "subscription", &pageData{Title: "Webhook " + sub.URL, Nav: "webhooks", Data: d})
 }

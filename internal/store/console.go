@@ -51,8 +51,17 @@ type ConsoleStore interface {
 	RedeemPortalLink(ctx context.Context, id string, now time.Time) (*PortalLink, error)
 
 	// ConsoleMessages returns a page of a subscription's messages, newest
-	// first, filtered by status and event type when they are set.
-	ConsoleMessages(ctx context.Context, p ConsoleMessagesParams) ([]*Message, error)
+	// first, filtered by status and event type when they are set, and the
+	// Seq to continue after (0 at the end of the log). A filtered read
+	// examines at most p.Scan messages, so it costs the same however rare
+	// the match: a page may then hold fewer than p.Limit messages and still
+	// have a next one.
+	ConsoleMessages(ctx context.Context, p ConsoleMessagesParams) ([]*Message, int64, error)
+	// EventsByStart returns up to p.Limit events of a calendar that start
+	// in [p.From, p.To), by start time, after skipping p.Offset of them.
+	// Only the fields a list shows are set: ID, CalendarID, Summary,
+	// Location, Status, Start, End, AllDay, TimeZone and RRule.
+	EventsByStart(ctx context.Context, p EventsByStartParams) ([]*Event, error)
 	// EnqueueMessage stores one message for a subscription, due at its
 	// NextAttemptAt, outside the change log (such as a test event).
 	EnqueueMessage(ctx context.Context, m *Message) error
@@ -137,4 +146,20 @@ type ConsoleMessagesParams struct {
 	EventType string
 	// Page.After is a Seq; pages go from newest to oldest.
 	Page
+	// Scan bounds the messages a filtered read examines; zero means
+	// DefaultMessageScan.
+	Scan int
+}
+
+// DefaultMessageScan is how many messages a filtered ConsoleMessages
+// examines when Scan is not set.
+const DefaultMessageScan = 1000
+
+// EventsByStartParams selects events for EventsByStart.
+type EventsByStartParams struct {
+	AccountID  string
+	CalendarID string
+	From, To   time.Time
+	Offset     int
+	Limit      int
 }

@@ -62,22 +62,22 @@ func (s *Service) RedeliverFailed(ctx context.Context, accountID, subID string, 
 	p := store.ConsoleMessagesParams{AccountID: accountID, SubscriptionID: subID, Status: store.MessageUndeliverable,
 		Page: store.Page{Limit: 200}}
 	for len(ids) < maxRedeliverAll {
-		msgs, err := s.store.ConsoleMessages(ctx, p)
+		msgs, next, err := s.store.ConsoleMessages(ctx, p)
 		if err != nil {
 			return 0, err
 		}
-		done := len(msgs) < p.Limit
+		old := false
 		for _, m := range msgs {
 			if m.CreatedAt.Before(since) {
-				done = true
+				old = true
 				break
 			}
 			ids = append(ids, m.ID)
 		}
-		if done || len(msgs) == 0 {
+		if old || next == 0 {
 			break
 		}
-		p.After = msgs[len(msgs)-1].Seq
+		p.After = next
 	}
 	now := s.now().UTC()
 	for _, mid := range ids {
@@ -92,8 +92,9 @@ func (s *Service) RedeliverFailed(ctx context.Context, accountID, subID string, 
 }
 
 // FilterMessages returns a page of a subscription's messages, newest
-// first, filtered by status and event type when set.
-func (s *Service) FilterMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, error) {
+// first, filtered by status and event type when set, and the cursor of
+// the next page (0 at the end); see store.ConsoleStore.
+func (s *Service) FilterMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, int64, error) {
 	return s.store.ConsoleMessages(ctx, p)
 }
 

@@ -253,31 +253,83 @@ func (db *DB) RedeemPortalLink(ctx context.Context, id string, now time.Time) (*
 }
 
 // ConsoleMessages returns a filtered page of a subscription's messages.
-func (db *DB) ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, error) {
-	where, args := `WHERE subscription_id = $1 AND account_id = $2`, []any{p.SubscriptionID, p.AccountID}
-	if p.Status != "" {
-		args = append(args, p.Status)
-		where += fmt.Sprintf(` AND status = $%d`, len(args))
-	}
-	if p.EventType != "" {
-		args = append(args, p.EventType)
-		where += fmt.Sprintf(` AND event_type = $%d`, len(args))
-	}
+// A filter applies to a window of the p.Scan newest messages after the
+// cursor, read through messages_subscription_seq, so no index on status
+// or event type burdens the delivery path.
+func (db *DB) ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, int64, error) {
+	window, args := `FROM messages WHERE subscription_id = $1 AND account_id = $2`, []any{p.SubscriptionID, p.AccountID}
 	if p.After > 0 {
 		args = append(args, p.After)
-		where += fmt.Sprintf(` AND seq < $%d`, len(args))
+		window += fmt.Sprintf(` AND seq < $%d`, len(args))
 	}
-	args = append(args, p.Limit)
-	rows, err := db.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages `+where+
-		fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d`, len(args)), args...)
+	filtered := p.Status != "" || p.EventType != ""
+	scan := p.Scan
+	if scan <= 0 {
+		scan = store.DefaultMessageScan
+	}
+	query, qargs := `SELECT `+messageColumns+` `+window, append([]any{}, args...)
+	if filtered {
+		qargs = append(qargs, scan)
+		query = fmt.Sprintf(`SELECT `+messageColumns+` FROM (SELECT * %s ORDER BY seq DESC LIMIT $%d) w WHERE true`, window, len(qargs))
+		if p.Status != "" {
+			qargs = append(qargs, p.Status)
+			query += fmt.Sprintf(` AND status = $%d`, len(qargs))
+		}
+		if p.EventType != "" {
+			qargs = append(qargs, p.EventType)
+			query += fmt.Sprintf(` AND event_type = $%d`, len(qargs))
+		}
+	}
+	qargs = append(qargs, p.Limit)
+	rows, err := db.pool.Query(ctx, query+fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d`, len(qargs)), qargs...)
 	if err != nil {
-		return nil, fmt.Errorf("console messages: %w", err)
+		return nil, 0, fmt.Errorf("console messages: %w", err)
 	}
 	msgs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Message, error) { return scanMessage(row) })
 	if err != nil {
-		return nil, fmt.Errorf("console messages: %w", err)
+		return nil, 0, fmt.Errorf("console messages: %w", err)
 	}
-	return msgs, nil
+	if len(msgs) == p.Limit {
+		return msgs, msgs[len(msgs)-1].Seq, nil
+	}
+	if !filtered {
+		return msgs, 0, nil
+	}
+	// Fewer matches than asked: go on after the window, if it was full.
+	var n, low int64
+	args = append(args, scan)
+	err = db.pool.QueryRow(ctx, fmt.Sprintf(`SELECT count(*), coalesce(min(seq), 0) FROM (SELECT seq %s ORDER BY seq DESC LIMIT $%d) w`,
+		window, len(args)), args...).Scan(&n, &low)
+	if err != nil {
+		return nil, 0, fmt.Errorf("console messages: %w", err)
+	}
+	if n < int64(scan) {
+		return msgs, 0, nil
+	}
+	return msgs, low, nil
+}
+
+// EventsByStart returns a calendar's events starting in a window, by start.
+func (db *DB) EventsByStart(ctx context.Context, p store.EventsByStartParams) ([]*store.Event, error) {
+	rows, err := db.pool.Query(ctx, `SELECT id, summary, location, status, start_at, end_at, all_day, time_zone, rrule
+		FROM events WHERE calendar_id = $1 AND account_id = $2 AND start_at >= $3 AND start_at < $4
+		ORDER BY start_at, seq LIMIT $5 OFFSET $6`,
+		p.CalendarID, p.AccountID, p.From, p.To, p.Limit, p.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("events by start: %w", err)
+	}
+	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) {
+		e := &store.Event{CalendarID: p.CalendarID, AccountID: p.AccountID}
+		if err := row.Scan(&e.ID, &e.Summary, &e.Location, &e.Status, &e.Start, &e.End, &e.AllDay, &e.TimeZone, &e.RRule); err != nil {
+			return nil, err
+		}
+		e.Start, e.End = utc(e.Start), utc(e.End)
+		return e, nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("events by start: %w", err)
+	}
+	return events, nil
 }
 
 // EnqueueMessage stores one message for a subscription outside the change

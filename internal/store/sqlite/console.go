@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"modernc.org/sqlite"
@@ -283,36 +284,94 @@ func (db *DB) RedeemPortalLink(ctx context.Context, id string, now time.Time) (*
 }
 
 // ConsoleMessages returns a filtered page of a subscription's messages.
-func (db *DB) ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, error) {
-	where, args := `WHERE subscription_id = ? AND account_id = ?`, []any{p.SubscriptionID, p.AccountID}
-	if p.Status != "" {
-		where += ` AND status = ?`
-		args = append(args, p.Status)
-	}
-	if p.EventType != "" {
-		where += ` AND event_type = ?`
-		args = append(args, p.EventType)
-	}
+// A filter applies to a window of the p.Scan newest messages after the
+// cursor, read through messages_subscription_seq, so no index on status
+// or event type burdens the delivery path.
+func (db *DB) ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, int64, error) {
+	window, args := `SELECT * FROM messages WHERE subscription_id = ? AND account_id = ?`, []any{p.SubscriptionID, p.AccountID}
 	if p.After > 0 {
-		where += ` AND seq < ?`
+		window += ` AND seq < ?`
 		args = append(args, p.After)
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT `+messageColumns+` FROM messages `+where+` ORDER BY seq DESC LIMIT ?`,
-		append(args, p.Limit)...)
+	filtered := p.Status != "" || p.EventType != ""
+	scan := p.Scan
+	if scan <= 0 {
+		scan = store.DefaultMessageScan
+	}
+	query := `SELECT ` + messageColumns + ` FROM messages ` + strings.TrimPrefix(window, `SELECT * FROM messages `)
+	qargs := append([]any{}, args...)
+	if filtered {
+		// The window is read from the index alone; only its rows are
+		// looked up by seq (the rowid) and tested.
+		query = `SELECT ` + messageColumns + ` FROM messages WHERE seq IN (` +
+			strings.Replace(window, `SELECT *`, `SELECT seq`, 1) + ` ORDER BY seq DESC LIMIT ?)`
+		qargs = append(qargs, scan)
+		if p.Status != "" {
+			query += ` AND status = ?`
+			qargs = append(qargs, p.Status)
+		}
+		if p.EventType != "" {
+			query += ` AND event_type = ?`
+			qargs = append(qargs, p.EventType)
+		}
+	}
+	rows, err := db.read.QueryContext(ctx, query+` ORDER BY seq DESC LIMIT ?`, append(qargs, p.Limit)...)
 	if err != nil {
-		return nil, fmt.Errorf("console messages: %w", err)
+		return nil, 0, fmt.Errorf("console messages: %w", err)
 	}
 	defer rows.Close()
 	var out []*store.Message
 	for rows.Next() {
 		m, err := scanMessage(rows)
 		if err != nil {
-			return nil, fmt.Errorf("console messages: %w", err)
+			return nil, 0, fmt.Errorf("console messages: %w", err)
 		}
 		out = append(out, m)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("console messages: %w", err)
+		return nil, 0, fmt.Errorf("console messages: %w", err)
+	}
+	if len(out) == p.Limit {
+		return out, out[len(out)-1].Seq, nil
+	}
+	if !filtered {
+		return out, 0, nil
+	}
+	// Fewer matches than asked: go on after the window, if it was full.
+	var n, low int64
+	err = db.read.QueryRowContext(ctx, `SELECT count(*), coalesce(min(seq), 0) FROM (`+
+		strings.Replace(window, `SELECT *`, `SELECT seq`, 1)+` ORDER BY seq DESC LIMIT ?)`, append(args, scan)...).Scan(&n, &low)
+	if err != nil {
+		return nil, 0, fmt.Errorf("console messages: %w", err)
+	}
+	if n < int64(scan) {
+		return out, 0, nil
+	}
+	return out, low, nil
+}
+
+// EventsByStart returns a calendar's events starting in a window, by start.
+func (db *DB) EventsByStart(ctx context.Context, p store.EventsByStartParams) ([]*store.Event, error) {
+	rows, err := db.read.QueryContext(ctx, `SELECT id, summary, location, status, start_at, end_at, all_day, time_zone, rrule
+		FROM events WHERE calendar_id = ? AND account_id = ? AND start_at >= ? AND start_at < ?
+		ORDER BY start_at, seq LIMIT ? OFFSET ?`,
+		p.CalendarID, p.AccountID, micros(p.From), micros(p.To), p.Limit, p.Offset)
+	if err != nil {
+		return nil, fmt.Errorf("events by start: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Event
+	for rows.Next() {
+		e := &store.Event{CalendarID: p.CalendarID, AccountID: p.AccountID}
+		var start, end int64
+		if err := rows.Scan(&e.ID, &e.Summary, &e.Location, &e.Status, &start, &end, &e.AllDay, &e.TimeZone, &e.RRule); err != nil {
+			return nil, fmt.Errorf("events by start: %w", err)
+		}
+		e.Start, e.End = fromMicros(start), fromMicros(end)
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("events by start: %w", err)
 	}
 	return out, nil
 }

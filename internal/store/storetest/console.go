@@ -199,14 +199,39 @@ func testConsoleMessages(t *testing.T, s store.Store) {
 		if p.Limit == 0 {
 			p.Limit = 10
 		}
-		got, err := s.ConsoleMessages(ctx, p)
+		got, _, err := s.ConsoleMessages(ctx, p)
 		if err != nil || len(got) != tt.want {
 			t.Errorf("ConsoleMessages(%+v) = %d, %v; want %d", tt.p, len(got), err, tt.want)
 		}
 	}
-	got, err := s.ConsoleMessages(ctx, store.ConsoleMessagesParams{AccountID: other.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 10}})
+	got, _, err := s.ConsoleMessages(ctx, store.ConsoleMessagesParams{AccountID: other.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 10}})
 	if err != nil || len(got) != 0 {
 		t.Errorf("ConsoleMessages(other account) = %d, %v; want none", len(got), err)
+	}
+	// A filtered read examines a bounded window and says where to go on.
+	p := store.ConsoleMessagesParams{AccountID: a.ID, SubscriptionID: sub.ID, Status: store.MessageUndeliverable, Scan: 2,
+		Page: store.Page{Limit: 10}}
+	seen := 0
+	for range 5 {
+		got, next, err := s.ConsoleMessages(ctx, p)
+		if err != nil || len(got) != 0 {
+			t.Fatalf("ConsoleMessages(window) = %d, %v; want none", len(got), err)
+		}
+		seen++
+		if next == 0 {
+			break
+		}
+		if p.After != 0 && next >= p.After {
+			t.Fatalf("ConsoleMessages cursor went from %d to %d; want it to fall", p.After, next)
+		}
+		p.After = next
+	}
+	if seen != 2 {
+		t.Errorf("reading 3 messages 2 at a time took %d pages; want 2", seen)
+	}
+	all, next, err := s.ConsoleMessages(ctx, store.ConsoleMessagesParams{AccountID: a.ID, SubscriptionID: sub.ID, Page: store.Page{Limit: 2}})
+	if err != nil || len(all) != 2 || next != all[1].Seq {
+		t.Errorf("ConsoleMessages(limit 2) = %d, next %d, %v; want 2 and the second's seq", len(all), next, err)
 	}
 	// The due message is claimed like any other.
 	claim, err := s.ClaimMessages(ctx, store.ClaimParams{Now: base.Add(time.Second), Limit: 10, Lease: time.Minute})

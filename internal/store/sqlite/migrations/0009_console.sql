@@ -51,5 +51,5 @@ CREATE TABLE portal_links (
 ) STRICT;
 CREATE INDEX portal_links_expires ON portal_links (expires_at);
 
--- The console's message log filters a subscription's messages by status.
-CREATE INDEX messages_subscription_status_seq ON messages (subscription_id, status, seq);
+-- The console lists a calendar's events by start time (agenda and month).
+CREATE INDEX events_calendar_start ON events (calendar_id, start_at);
