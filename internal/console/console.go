@@ -183,8 +183,9 @@ func (v *view) accountID() string {
 	return v.sess.AccountID
 }
 
-// scoped reports whether a portal session limits calendars, and whether
-// calendarID is among them.
+// allows reports whether the session may see what belongs to calendarID
+// (empty: every calendar of the account): always, unless a portal session
+// is limited to calendars and calendarID is not among them.
 func (v *view) allows(calendarID string) bool {
 	if v.sess == nil || v.sess.Portal == nil || len(v.sess.Portal.CalendarIDs) == 0 {
 		return true

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
@@ -185,6 +186,18 @@ func TestPages(t *testing.T) {
 				t.Fatal(err)
 			}
 
+			// The receiver answered with markup: it is shown, escaped.
+			if _, err := e.db.ClaimMessages(ctx, store.ClaimParams{Now: time.Now(), Limit: 10, Lease: time.Minute}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := e.db.RecordAttempts(ctx, []*store.AttemptResult{{
+				Attempt: store.Attempt{MessageID: msg.ID, DeliveryID: "dlv_1", AttemptedAt: time.Now(), StatusCode: 500,
+					Latency: time.Millisecond, Error: hostileAttr, Response: hostileScript + `<a href="javascript:alert(1)">x</a>`},
+				SubscriptionID: sub.ID, Outcome: store.OutcomeRetry, NextAttemptAt: time.Now().Add(time.Hour),
+			}}, store.RecordParams{Now: time.Now()}); err != nil {
+				t.Fatal(err)
+			}
+
 			b := e.browser()
 			b.signIn(a.APIKey)
 			pages := []struct {
@@ -200,7 +213,7 @@ func TestPages(t *testing.T) {
 				{"/console/feeds", []string{"/feeds/" + a.ID + ".ics?token=", "Regenerate token", "No iCal Hooks"}},
 				{"/console/webhooks", []string{"New endpoint", "calendar.event.created", "&lt;script&gt;"}},
 				{"/console/webhooks/" + sub.ID, []string{"Send test event", "Message log", "calhook.test"}},
-				{"/console/messages/" + msg.ID, []string{"Request body", "calhook.test", "No attempt yet"}},
+				{"/console/messages/" + msg.ID, []string{"Request body", "calhook.test", "dlv_1", "&lt;script&gt;alert(1)&lt;/script&gt;&lt;a href=", "webhook-id"}},
 				{"/console/keys", []string{"default", "(this session)", "New key"}},
 			}
 			for _, p := range pages {
@@ -323,7 +336,7 @@ func TestCSRFRefusals(t *testing.T) {
 				{"/console/webhooks/" + sub.ID + "/disable", nil},
 				{"/console/webhooks/" + sub.ID + "/test", nil},
 				{"/console/keys", url.Values{"name": {"x"}}},
-				{"/console/keys/" + store.DefaultKeyID(a.APIKeyHash) + "/revoke", nil},
+				{"/console/keys/" + store.DefaultKeyID(a.ID) + "/revoke", nil},
 				{"/console/signout", nil},
 			}
 			for _, f := range forms {
@@ -469,7 +482,7 @@ func TestForms(t *testing.T) {
 			if status != http.StatusCreated || !strings.Contains(body, "chk_") {
 				t.Fatalf("create key: status %d", status)
 			}
-			if status, _, _ = b.post("/console/keys/"+store.DefaultKeyID(a.APIKeyHash)+"/revoke", nil); status != http.StatusSeeOther {
+			if status, _, _ = b.post("/console/keys/"+store.DefaultKeyID(a.ID)+"/revoke", nil); status != http.StatusSeeOther {
 				t.Errorf("revoke: status %d", status)
 			}
 			if status, _ := b.get("/console/overview"); status != http.StatusSeeOther {

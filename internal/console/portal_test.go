@@ -162,7 +162,7 @@ func TestPortalScope(t *testing.T) {
 				t.Errorf("scoped portal feeds page: %d, shows only its calendar's feed: %v", status, !strings.Contains(body, outCal.ID))
 			}
 			// Revoking the key that made the link ends the portal session.
-			if err := e.accounts.RevokeKey(ctx, a.ID, store.DefaultKeyID(a.APIKeyHash)); err != nil {
+			if err := e.accounts.RevokeKey(ctx, a.ID, store.DefaultKeyID(a.ID)); err != nil {
 				t.Fatal(err)
 			}
 			if status, _ := b.get("/console/webhooks"); status != http.StatusSeeOther {

@@ -1,6 +1,8 @@
 package console
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -209,6 +211,9 @@ type messageData struct {
 	Subscription *store.Subscription
 	Attempts     []*store.Attempt
 	Payload      string
+	// Headers are the request headers every attempt carries; the
+	// signatures and timestamp differ per attempt and are not kept.
+	Headers [][2]string
 }
 
 // scopedMessage returns a message and its subscription, if the session
@@ -241,8 +246,17 @@ func (h *Handler) messagePage(w http.ResponseWriter, r *http.Request, v *view) {
 		h.renderError(w, r, v, err)
 		return
 	}
+	payload := string(m.Payload)
+	var pretty bytes.Buffer
+	if json.Indent(&pretty, m.Payload, "", "  ") == nil {
+		payload = pretty.String()
+	}
 	h.render(w, r, v, http.StatusOK, "message", &pageData{Title: "Message " + m.ID, Nav: "webhooks", Data: &messageData{
-		Message: m, Subscription: sub, Attempts: attempts, Payload: string(m.Payload),
+		Message: m, Subscription: sub, Attempts: attempts, Payload: payload,
+		Headers: [][2]string{
+			{"Content-Type", "application/json"}, {"webhook-id", m.ID}, {"svix-id", m.ID}, {"X-Calhook-Event", m.EventType},
+			{"webhook-timestamp, webhook-signature, svix-timestamp, svix-signature, X-Calhook-Signature", "set for each attempt"},
+		},
 	}})
 }
 

@@ -87,8 +87,9 @@ type APIKey struct {
 	RevokedAt  time.Time
 }
 
-// DefaultKeyID returns the id the key an account is created with gets.
-func DefaultKeyID(keyHash string) string { return "key_" + keyHash[:min(len(keyHash), 24)] }
+// DefaultKeyID returns the id of the key an account is created with, its
+// "default" named key.
+func DefaultKeyID(accountID string) string { return "key_" + accountID }
 
 // Session is a signed-in console (or portal) session.
 type Session struct {

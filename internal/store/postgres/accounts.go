@@ -34,7 +34,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
 		(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id)
 		INSERT INTO api_keys (id, account_id, name, key_hash, created_at) SELECT $8, a.id, 'default', $3, $6 FROM a`,
-		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, a.CreatedAt, a.UpdatedAt, store.DefaultKeyID(a.APIKeyHash))
+		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, a.CreatedAt, a.UpdatedAt, store.DefaultKeyID(a.ID))
 	if isUnique(err) {
 		return fmt.Errorf("create account %s: %w", a.ID, store.ErrConflict)
 	}

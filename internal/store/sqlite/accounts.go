@@ -36,7 +36,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
 		// The account's first key is its "default" named key (see
 		// AccountByKeyHash).
 		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, name, key_hash, created_at) VALUES (?, ?, 'default', ?, ?)`,
-			store.DefaultKeyID(a.APIKeyHash), a.ID, a.APIKeyHash, micros(a.CreatedAt))
+			store.DefaultKeyID(a.ID), a.ID, a.APIKeyHash, micros(a.CreatedAt))
 		return err
 	})
 	if isUnique(err) {

@@ -47,12 +47,12 @@ func testAPIKeys(t *testing.T, s store.Store) {
 	}
 	wantNotFound(t, "RevokeAPIKey(other account)", s.RevokeAPIKey(ctx, other.ID, k.ID, base))
 	// Revoking the default key leaves the account reachable by the other.
-	if err := s.RevokeAPIKey(ctx, a.ID, store.DefaultKeyID(a.APIKeyHash), base); err != nil {
+	if err := s.RevokeAPIKey(ctx, a.ID, store.DefaultKeyID(a.ID), base); err != nil {
 		t.Fatalf("RevokeAPIKey(default): %v", err)
 	}
 	_, err = s.AccountByKeyHash(ctx, a.APIKeyHash)
 	wantNotFound(t, "AccountByKeyHash(revoked default key)", err)
-	wantNotFound(t, "RevokeAPIKey(twice)", s.RevokeAPIKey(ctx, a.ID, store.DefaultKeyID(a.APIKeyHash), base))
+	wantNotFound(t, "RevokeAPIKey(twice)", s.RevokeAPIKey(ctx, a.ID, store.DefaultKeyID(a.ID), base))
 	keys, err = s.ListAPIKeys(ctx, a.ID)
 	if err != nil || len(keys) != 1 || keys[0].ID != k.ID {
 		t.Errorf("ListAPIKeys after revoking default = %+v, %v; want only %s", keys, err, k.ID)
@@ -73,7 +73,7 @@ func testSessions(t *testing.T, s store.Store) {
 	a := newAccount(t, s)
 	const idle = time.Hour
 	sess := &store.Session{
-		ID: id.HashKey(id.APIKey()), AccountID: a.ID, KeyID: store.DefaultKeyID(a.APIKeyHash), CSRF: "csrf",
+		ID: id.HashKey(id.APIKey()), AccountID: a.ID, KeyID: store.DefaultKeyID(a.ID), CSRF: "csrf",
 		Portal:    &store.PortalScope{Feeds: true, CalendarIDs: []string{"cal_1"}, DisplayName: `<b>"x"</b>`, Accent: "#ff0000"},
 		CreatedAt: base, LastSeenAt: base, ExpiresAt: base.Add(24 * time.Hour),
 	}
@@ -128,7 +128,7 @@ func testPortalLinks(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := newAccount(t, s)
 	l := &store.PortalLink{
-		ID: id.HashKey(id.APIKey()), AccountID: a.ID, KeyID: store.DefaultKeyID(a.APIKeyHash),
+		ID: id.HashKey(id.APIKey()), AccountID: a.ID, KeyID: store.DefaultKeyID(a.ID),
 		Scope: store.PortalScope{DisplayName: "Acme"}, SessionTTL: 24 * time.Hour, CreatedAt: base, ExpiresAt: base.Add(10 * time.Minute),
 	}
 	if err := s.CreatePortalLink(ctx, l); err != nil {

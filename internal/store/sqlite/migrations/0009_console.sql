@@ -16,7 +16,7 @@ CREATE TABLE api_keys (
 ) STRICT;
 CREATE INDEX api_keys_account_seq ON api_keys (account_id, seq);
 INSERT INTO api_keys (id, account_id, name, key_hash, created_at)
-    SELECT 'key_' || substr(api_key_hash, 1, 24), id, 'default', api_key_hash, created_at FROM accounts;
+    SELECT 'key_' || id, id, 'default', api_key_hash, created_at FROM accounts;
 
 -- Console sessions live in the database, so any node serves them. id is the
 -- SHA-256 of the cookie's secret. A session opened with an API key (or a
