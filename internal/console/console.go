@@ -173,6 +173,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 type view struct {
 	sess    *store.Session
 	account *store.Account
+	// mark is the activity mark read before the page's data (see stream).
+	mark string
 }
 
 // accountID returns the id of the account shown.
@@ -242,6 +244,16 @@ func (h *Handler) route(pattern string, level access, fn pageFunc) {
 				h.renderError(w, r, v, errCSRF)
 				return
 			}
+		}
+		if v.sess != nil && r.Method == http.MethodGet {
+			// Read before the page's data, so that a write between the two
+			// reads makes the live stream refresh the page.
+			mark, err := h.cfg.Reader.ActivityMark(r.Context())
+			if err != nil {
+				h.renderError(w, r, v, err)
+				return
+			}
+			v.mark = mark
 		}
 		if v.sess != nil && v.sess.AccountID != "" && level != public {
 			a, err := h.cfg.Accounts.Get(r.Context(), v.sess.AccountID)

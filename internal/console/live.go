@@ -61,16 +61,30 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, v *view) {
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
-	mark, err := h.cfg.Reader.ActivityMark(r.Context())
-	if err != nil {
-		return
-	}
-	fmt.Fprintf(w, "retry: 3000\nevent: hello\ndata: %s\n\n", mark)
+	// The page says which mark it was read at: anything recorded since
+	// refreshes it at once.
+	mark := r.URL.Query().Get("mark")
+	fmt.Fprint(w, "retry: 3000\nevent: hello\ndata: \n\n")
 	if rc.Flush() != nil {
 		return
 	}
 	wake := h.live.add()
 	defer h.live.remove(wake)
+	check := func() bool {
+		next, err := h.cfg.Reader.ActivityMark(r.Context())
+		if err != nil {
+			return false
+		}
+		if next != mark {
+			mark = next
+			fmt.Fprintf(w, "event: change\ndata: %s\n\n", mark)
+			return rc.Flush() == nil
+		}
+		return true
+	}
+	if !check() {
+		return
+	}
 	poll := time.NewTicker(livePoll)
 	defer poll.Stop()
 	beat := time.NewTicker(liveHeartbeat)
@@ -92,16 +106,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, v *view) {
 		case <-wake:
 		case <-poll.C:
 		}
-		next, err := h.cfg.Reader.ActivityMark(r.Context())
-		if err != nil {
-			return
-		}
-		if next == mark {
-			continue
-		}
-		mark = next
-		fmt.Fprintf(w, "event: change\ndata: %s\n\n", mark)
-		if rc.Flush() != nil {
+		if !check() {
 			return
 		}
 	}

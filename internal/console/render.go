@@ -169,6 +169,9 @@ type pageData struct {
 	Portal  *store.PortalScope
 	CSRF    string
 	Notice  string
+	// Mark is the activity mark the page was read at; its live stream
+	// starts from it.
+	Mark string
 	// Data is the page's own.
 	Data any
 }
@@ -197,7 +200,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v *view, status
 	t := h.pages.byName[name]
 	if v != nil && v.sess != nil {
 		d.Session, d.CSRF, d.Portal = v.sess, v.sess.CSRF, v.sess.Portal
-		d.Account = v.account
+		d.Account, d.Mark = v.account, v.mark
 	}
 	if d.Notice == "" {
 		d.Notice = notices[r.URL.Query().Get("notice")]

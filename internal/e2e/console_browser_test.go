@@ -143,7 +143,7 @@ func TestConsoleInBrowser(t *testing.T) {
 
 	admin := randomHex(16)
 	srv := startServer(t, filepath.Join(t.TempDir(), "calhook.db"), admin,
-		"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32", "--retry-schedule", "1s,1s,1s",
+		"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32", "--retry-schedule", "3s,3s,3s,3s,3s",
 		"--portal-frame-ancestors", host.URL)
 	base := srv.baseURL()
 	c := newClient()
@@ -186,7 +186,7 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	poll := func(step, expr string) {
 		t.Helper()
-		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(30*time.Second))); err != nil {
+		if _, err := chromedp.Run(ctx, chromedp.Poll[bool](expr, chromedp.WithPollingTimeout(60*time.Second))); err != nil {
 			loc, _ := chromedp.Run(ctx, chromedp.Location())
 			t.Fatalf("%s: %v (at %s)", step, err, loc)
 		}
@@ -283,8 +283,8 @@ func TestConsoleInBrowser(t *testing.T) {
 	rcv.failing.Store(true)
 	event("Late booking")
 	run("failure appears live", chromedp.WaitVisible(`//div[@id="log"]//td[contains(text(), "500")]`))
-	check("subscription-failing")
 	rcv.failing.Store(false)
+	check("subscription-failing")
 	poll("retry delivers", `document.querySelectorAll("#log td.st-delivered").length >= 2`)
 
 	// Redeliver one message and see its attempt.
@@ -306,6 +306,18 @@ func TestConsoleInBrowser(t *testing.T) {
 	check("keys")
 	run("overview", chromedp.Navigate(base+"/console/overview"), chromedp.WaitVisible(css("#latest")))
 	check("overview")
+
+	// Readable at 360 px: no page scrolls sideways (wide tables scroll
+	// within themselves).
+	run("narrow", chromedp.EmulateViewport(360, 800))
+	for _, p := range []string{"/console/overview", calPath, "/console/webhooks", "/console/feeds"} {
+		run("narrow "+p, chromedp.Navigate(base+p), chromedp.WaitVisible(css("main")))
+		if w := eval("width of "+p, `String(document.documentElement.scrollWidth)`); w != "360" {
+			t.Errorf("%s at 360 px is %s px wide", p, w)
+		}
+	}
+	check("narrow-calendar")
+	run("wide again", chromedp.EmulateReset())
 
 	// The portal, framed by another origin: manage an endpoint there.
 	var link struct {
