@@ -42,10 +42,16 @@ fuzz: ## run every fuzz test for FUZZTIME each
 	go test -run XXX -fuzz FuzzEventInput -fuzztime $(FUZZTIME) ./internal/httpapi
 	go test -run XXX -fuzz FuzzVerify -fuzztime $(FUZZTIME) ./webhook
 
+screenshots: ## regenerate docs/screenshots/*.png with the console's browser test (needs chromium and test/console's npm packages)
+	CALHOOK_SCREENSHOTS=$(CURDIR)/docs/screenshots go test -count=1 -run TestConsoleInBrowser ./internal/e2e
+
+bench-console: ## page render benchmarks: a calendar of 10,000 events, a message log of 100,000 messages
+	go test -run XXX -bench . -benchtime 200x ./internal/console
+
 bench: ## run the benchmark scenarios against the real binary
 	for s in $$(go run ./cmd/calhookbench list | awk '{print $$1}'); do go run ./cmd/calhookbench $$s || exit 1; done
 
 bench-check: ## every scenario at a small size, against targets and bench/baseline.json
 	go run ./cmd/calhookbench check
 
-.PHONY: help build image release-snapshot release-check run test lint fuzz bench bench-check
+.PHONY: help build image release-snapshot release-check run test lint fuzz screenshots bench-console bench bench-check

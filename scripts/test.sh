@@ -6,6 +6,8 @@
 #   - Debian's python3-icalendar, run by /usr/bin/python3;
 #   - Debian's nginx-light and wrk, the feed benchmark's peer and load
 #     generator, for the bench-check that ends the run;
+#   - Debian's chromium and axe-core (test/console/package-lock.json), for
+#     the console's browser test;
 #   - golangci-lint at GOLANGCI_LINT_VERSION (go install), run before the
 #     tests with the repository's .golangci.yml.
 # Debian packages are installed only when missing (as root, or with sudo).
@@ -34,13 +36,15 @@ command -v npm >/dev/null 2>&1 || missing+=(npm)
 # The feed benchmark's peer and load generator, for bench-check.
 command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# The console's browser test drives Debian's chromium.
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq
 	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-for dir in test/interop test/webhooks; do
+for dir in test/interop test/webhooks test/console; do
 	if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules" ]; then
 		log "installing npm packages from $dir/package-lock.json"
 		npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error

@@ -23,6 +23,12 @@ type Store interface {
 	AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error)
 	DeleteAccount(ctx context.Context, id string) error
 	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
+	CreateAPIKey(ctx context.Context, k *store.APIKey) error
+	ListAPIKeys(ctx context.Context, accountID string) ([]*store.APIKey, error)
+	APIKeyByHash(ctx context.Context, keyHash string) (*store.APIKey, error)
+	RevokeAPIKey(ctx context.Context, accountID, id string, now time.Time) error
+	TouchAPIKey(ctx context.Context, id string, now time.Time) error
+	ListAccounts(ctx context.Context, afterID string, limit int) ([]*store.Account, error)
 }
 
 // Service creates and authenticates accounts.
@@ -35,7 +41,14 @@ type Service struct {
 
 	// keys remembers recent authentications by key hash, so that an API
 	// call costs no database read for its key (see Authenticate).
-	keys *memo.Map[string, *store.Account]
+	keys *memo.Map[string, keyAuth]
+}
+
+// keyAuth is what an authenticated key opens: its account and the key
+// record itself.
+type keyAuth struct {
+	account *store.Account
+	key     *store.APIKey
 }
 
 // Bounds of the authentication cache. An entry outlives neither keyTTL nor
@@ -51,7 +64,7 @@ func NewService(s Store, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
-	svc := &Service{store: s, now: now, bus: notify.Or(bus), keys: memo.New[string, *store.Account](keyTTL, maxKeys)}
+	svc := &Service{store: s, now: now, bus: notify.Or(bus), keys: memo.New[string, keyAuth](keyTTL, maxKeys)}
 	svc.bus.FeedsChanged.Subscribe(svc.feedsChanged)
 	return svc
 }
@@ -101,27 +114,42 @@ func (s *Service) Create(ctx context.Context, name string) (*Created, error) {
 // are never remembered. The account returned may be that old: read it
 // afresh (Get) where its feed token matters.
 func (s *Service) Authenticate(ctx context.Context, key string) (*store.Account, error) {
+	a, _, err := s.AuthenticateKey(ctx, key)
+	return a, err
+}
+
+// AuthenticateKey is Authenticate that also returns the named key used.
+// A key that was not remembered has its last-used time recorded (at most
+// once a minute).
+func (s *Service) AuthenticateKey(ctx context.Context, key string) (*store.Account, *store.APIKey, error) {
 	if key == "" {
-		return nil, store.ErrNotFound
+		return nil, nil, store.ErrNotFound
 	}
 	hash := id.HashKey(key)
 	now := s.now()
-	if a, ok := s.keys.Get(hash, now); ok {
-		return a, nil
+	if k, ok := s.keys.Get(hash, now); ok {
+		return k.account, k.key, nil
 	}
-	a, err := s.store.AccountByKeyHash(ctx, hash)
+	k, err := s.store.APIKeyByHash(ctx, hash)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	s.keys.Put(hash, a, now)
-	return a, nil
+	a, err := s.store.Account(ctx, k.AccountID)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := s.store.TouchAPIKey(ctx, k.ID, now.UTC()); err != nil {
+		return nil, nil, err
+	}
+	s.keys.Put(hash, keyAuth{account: a, key: k}, now)
+	return a, k, nil
 }
 
 // Forget drops what Authenticate remembers of an account, or of every
 // account when accountID is empty: the account changed, here or on another
 // node.
 func (s *Service) Forget(accountID string) {
-	s.keys.DeleteFunc(func(_ string, a *store.Account) bool { return accountID == "" || a.ID == accountID })
+	s.keys.DeleteFunc(func(_ string, k keyAuth) bool { return accountID == "" || k.account.ID == accountID })
 }
 
 // Get returns an account.

@@ -19,9 +19,9 @@ type readCounter struct {
 	reads atomic.Int64
 }
 
-func (r *readCounter) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error) {
+func (r *readCounter) APIKeyByHash(ctx context.Context, keyHash string) (*store.APIKey, error) {
 	r.reads.Add(1)
-	return r.Store.AccountByKeyHash(ctx, keyHash)
+	return r.Store.APIKeyByHash(ctx, keyHash)
 }
 
 type clock struct {
@@ -119,5 +119,53 @@ func TestRotationForgetsKey(t *testing.T) {
 	got, err := svc.Authenticate(ctx, a.APIKey)
 	if err != nil || got.FeedToken != token {
 		t.Errorf("Authenticate after rotation = %+v, %v; want feed token %s", got, err, token)
+	}
+}
+
+func TestNamedKeys(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			svc := account.NewService(b.Open(t), nil, nil)
+			a, err := svc.Create(ctx, "Beach Rentals")
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, name := range []string{"", "  ", "bad\x00name", string(make([]byte, 101))} {
+				if _, err := svc.CreateKey(ctx, a.ID, name); err == nil {
+					t.Errorf("CreateKey(%q) = nil error; want invalid", name)
+				}
+			}
+			k, err := svc.CreateKey(ctx, a.ID, "deploy <script>")
+			if err != nil {
+				t.Fatalf("CreateKey: %v", err)
+			}
+			got, key, err := svc.AuthenticateKey(ctx, k.Key)
+			if err != nil || got.ID != a.ID || key.ID != k.ID {
+				t.Fatalf("AuthenticateKey(new key) = %v, %v, %v; want %s, %s", got, key, err, a.ID, k.ID)
+			}
+			keys, err := svc.ListKeys(ctx, a.ID)
+			if err != nil || len(keys) != 2 || keys[1].LastUsedAt.IsZero() {
+				t.Fatalf("ListKeys = %+v, %v; want default and the new key, used", keys, err)
+			}
+			// Rotation without downtime: revoke the default key, the new one
+			// keeps working, the old one stops at once.
+			if err := svc.RevokeKey(ctx, a.ID, keys[0].ID); err != nil {
+				t.Fatalf("RevokeKey: %v", err)
+			}
+			if _, err := svc.Authenticate(ctx, a.APIKey); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("Authenticate(revoked key) = %v; want ErrNotFound", err)
+			}
+			if _, err := svc.Authenticate(ctx, k.Key); err != nil {
+				t.Errorf("Authenticate(kept key) = %v", err)
+			}
+			other, err := svc.Create(ctx, "Other")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := svc.RevokeKey(ctx, other.ID, k.ID); !errors.Is(err, store.ErrNotFound) {
+				t.Errorf("RevokeKey(other account's key) = %v; want ErrNotFound", err)
+			}
+		})
 	}
 }

@@ -54,3 +54,9 @@ func (s *Service) Changes(ctx context.Context, accountID, calendarID string, sin
 	})
 	return changes, after, err
 }
+
+// EventsByStart returns a calendar's events that start in a window, by
+// start time, with the fields a list shows.
+func (s *Service) EventsByStart(ctx context.Context, p store.EventsByStartParams) ([]*store.Event, error) {
+	return s.store.EventsByStart(ctx, p)
+}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/console"
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
@@ -21,6 +22,7 @@ import (
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
+	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -91,10 +93,21 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	})
 	subs := subscription.NewService(db, out.webhookPolicy, time.Now, bus)
 	subs.MaxPerAccount = cfg.MaxSubscriptions
+	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
+	web, err := console.New(console.Config{
+		Accounts: accounts, Calendars: calendars, Subscriptions: subs, Hooks: hooks, Importer: a.importer,
+		Sessions: sessions, Reader: db, Bus: bus, Logger: log, PublicURL: cfg.PublicURL,
+		FrameAncestors: cfg.PortalFrameAncestors,
+		ClientIP:       func(r *http.Request) string { return httpapi.ClientIP(r, out.trusted) },
+	})
+	if err != nil {
+		return nil, err
+	}
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: a.importer,
 		Subscriptions: subs, TrustedProxies: out.trusted,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
+		Sessions: sessions, Console: web,
 	})
 	return a, nil
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
+	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/subscription"
 )
 
@@ -71,6 +72,10 @@ type Config struct {
 	HooksLease time.Duration
 	// TrustedProxies may set X-Forwarded-For.
 	TrustedProxies []string
+	// ConsoleIdle ends a console session idle this long.
+	ConsoleIdle time.Duration
+	// PortalFrameAncestors are the origins that may frame the portal.
+	PortalFrameAncestors []string
 
 	// AllowHTTPFeeds allows http:// source URLs for imported calendars
 	// (the address rules still apply).
@@ -132,6 +137,7 @@ func defaultConfig() Config {
 		HooksVerify:          "off",
 		HooksMaxPerFeed:      100,
 		MaxSubscriptions:     subscription.DefaultMaxPerAccount,
+		ConsoleIdle:          session.DefaultIdle,
 		HooksMaxPerToken:     1000,
 		HooksMaxPerHost:      1000,
 		HooksHostRate:        10,
@@ -189,7 +195,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
 		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
-		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY"} {
+		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY", "CONSOLE_IDLE", "PORTAL_FRAME_ANCESTORS"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
 			return err
@@ -223,6 +229,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-max-interval", "IMPORT_MAX_INTERVAL", &cfg.ImportMaxInterval, "longest poll interval of a quiet or failing feed"},
 		{"import-timeout", "IMPORT_TIMEOUT", &cfg.ImportTimeout, "how long one fetch of an imported feed may take"},
 		{"import-hold-delay", "IMPORT_HOLD_DELAY", &cfg.ImportHoldDelay, "how long held deletes wait for the fetch that confirms them (at least import-min-interval)"},
+		{"console-idle", "CONSOLE_IDLE", &cfg.ConsoleIdle, "end a console session idle this long"},
 	} {
 		if v := *vals[d.env]; v != "" {
 			parsed, err := time.ParseDuration(v)
@@ -298,6 +305,14 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		})
 	fs.StringVar(&cfg.HooksVerify, "icalhooks-verify", def("ICALHOOKS_VERIFY", cfg.HooksVerify),
 		"off, or challenge: new iCal hooks must echo GET ?icalhooks.challenge=X before they are armed (env CALHOOK_ICALHOOKS_VERIFY)")
+	if v := *vals["PORTAL_FRAME_ANCESTORS"]; v != "" {
+		cfg.PortalFrameAncestors = splitList(v)
+	}
+	fs.Func("portal-frame-ancestors", "an origin that may frame the portal, e.g. https://app.example.com; repeatable or comma-separated (env CALHOOK_PORTAL_FRAME_ANCESTORS)",
+		func(v string) error {
+			cfg.PortalFrameAncestors = append(cfg.PortalFrameAncestors, splitList(v)...)
+			return nil
+		})
 	if v := *vals["TRUSTED_PROXY"]; v != "" {
 		cfg.TrustedProxies = splitList(v)
 	}

@@ -146,15 +146,15 @@ func (h *Handler) registerHook(w http.ResponseWriter, r *http.Request, accountID
 	}
 	status := h.cfg.Hooks.Register(r.Context(), icalhooks.Registration{
 		AccountID: accountID, CalendarID: calendarID, URL: hookURL, Token: token,
-		ClientIP: clientIP(r, h.cfg.TrustedProxies), UserAgent: r.UserAgent(), Version: version,
+		ClientIP: ClientIP(r, h.cfg.TrustedProxies), UserAgent: r.UserAgent(), Version: version,
 	})
 	w.Header().Set("X-Icalhooks-Status", status)
 }
 
-// clientIP is the address of the client: the connection's peer, or, when
+// ClientIP is the address of the client: the connection's peer, or, when
 // the peer is a trusted proxy, the last address in X-Forwarded-For that is
 // not one.
-func clientIP(r *http.Request, trusted []netip.Prefix) string {
+func ClientIP(r *http.Request, trusted []netip.Prefix) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
 		host = r.RemoteAddr

@@ -141,6 +141,15 @@ func levelFor(status int) slog.Level {
 
 type ctxKey struct{}
 
+// keyCtxKey holds the *store.APIKey a request authenticated with.
+type keyCtxKey struct{}
+
+// keyFrom returns the API key a request authenticated with.
+func keyFrom(ctx context.Context) *store.APIKey {
+	k, _ := ctx.Value(keyCtxKey{}).(*store.APIKey)
+	return k
+}
+
 // accountFrom returns the authenticated account of a request.
 func accountFrom(ctx context.Context) *store.Account {
 	a, _ := ctx.Value(ctxKey{}).(*store.Account)
@@ -168,7 +177,7 @@ func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, h.log, errUnauthorized("missing API key: send Authorization: Bearer KEY or x-api-key: KEY"))
 			return
 		}
-		a, err := h.cfg.Accounts.Authenticate(r.Context(), key)
+		a, k, err := h.cfg.Accounts.AuthenticateKey(r.Context(), key)
 		if errors.Is(err, store.ErrNotFound) {
 			writeError(w, r, h.log, errUnauthorized("invalid API key"))
 			return
@@ -177,7 +186,8 @@ func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 			writeError(w, r, h.log, err)
 			return
 		}
-		next(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, a)))
+		ctx := context.WithValue(r.Context(), ctxKey{}, a)
+		next(w, r.WithContext(context.WithValue(ctx, keyCtxKey{}, k)))
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -54,6 +55,10 @@ type Config struct {
 	// PublicURL is the base of URLs handed out (feed URLs); when empty the
 	// request's own scheme and host are used.
 	PublicURL string
+	// Sessions makes portal links; nil disables /v1/portal-links.
+	Sessions *session.Service
+	// Console serves /console/; nil leaves it out.
+	Console http.Handler
 }
 
 // Handler serves the whole HTTP interface.
@@ -116,6 +121,14 @@ func New(cfg Config) *Handler {
 	h.handle("GET /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.listOneCal))
 	h.handle("POST /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.createOneCal))
 	h.handle("DELETE /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.deleteOneCal))
+
+	h.handle("POST /v1/api-keys", h.auth(h.createKey))
+	h.handle("GET /v1/api-keys", h.auth(h.listKeys))
+	h.handle("DELETE /v1/api-keys/{keyId}", h.auth(h.revokeKey))
+	h.handle("POST /v1/portal-links", h.auth(h.createPortalLink))
+	if cfg.Console != nil {
+		h.handleHTTP("/console/", cfg.Console)
+	}
 
 	h.handle("GET /v1/icalhooks", h.auth(h.listHooks))
 	h.handle("DELETE /v1/icalhooks/{hookId}", h.auth(h.deleteHook))

@@ -30,6 +30,7 @@ var ErrConflict error = &fault.Error{Code: fault.Conflict, Reason: fault.Exists,
 // Store is everything calhook keeps. Every method is safe for concurrent use.
 type Store interface {
 	WebhookStore
+	ConsoleStore
 	ImportStore
 	HookStore
 

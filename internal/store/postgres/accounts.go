@@ -28,10 +28,13 @@ func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
 	if a.FeedVersion == 0 {
 		a.FeedVersion = 1
 	}
-	_, err := db.pool.Exec(ctx, `INSERT INTO accounts
+	// The account's first key is its "default" named key (see
+	// AccountByKeyHash), stored by the same statement.
+	_, err := db.pool.Exec(ctx, `WITH a AS (INSERT INTO accounts
 		(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $6, $7)`,
-		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, a.CreatedAt, a.UpdatedAt)
+		VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id)
+		INSERT INTO api_keys (id, account_id, name, key_hash, created_at) SELECT $8, a.id, 'default', $3, $6 FROM a`,
+		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, a.CreatedAt, a.UpdatedAt, store.DefaultKeyID(a.ID))
 	if isUnique(err) {
 		return fmt.Errorf("create account %s: %w", a.ID, store.ErrConflict)
 	}
@@ -50,9 +53,11 @@ func (db *DB) Account(ctx context.Context, id string) (*store.Account, error) {
 	return a, nil
 }
 
-// AccountByKeyHash returns the account whose API key hashes to keyHash.
+// AccountByKeyHash returns the account one of whose API keys (not
+// revoked) hashes to keyHash.
 func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error) {
-	a, err := scanAccount(db.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts WHERE api_key_hash = $1`, keyHash))
+	a, err := scanAccount(db.pool.QueryRow(ctx, `SELECT `+accountColumns+` FROM accounts
+		WHERE id = (SELECT account_id FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL)`, keyHash))
 	if err != nil {
 		return nil, fmt.Errorf("get account by key: %w", err)
 	}

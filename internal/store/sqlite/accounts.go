@@ -26,10 +26,19 @@ func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
 	if a.FeedVersion == 0 {
 		a.FeedVersion = 1
 	}
-	_, err := db.write.ExecContext(ctx, `INSERT INTO accounts
-		(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, micros(a.CreatedAt), micros(a.CreatedAt), micros(a.UpdatedAt))
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO accounts
+			(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			a.ID, a.Name, a.APIKeyHash, a.FeedToken, a.FeedVersion, micros(a.CreatedAt), micros(a.CreatedAt), micros(a.UpdatedAt)); err != nil {
+			return err
+		}
+		// The account's first key is its "default" named key (see
+		// AccountByKeyHash).
+		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, name, key_hash, created_at) VALUES (?, ?, 'default', ?, ?)`,
+			store.DefaultKeyID(a.ID), a.ID, a.APIKeyHash, micros(a.CreatedAt))
+		return err
+	})
 	if isUnique(err) {
 		return fmt.Errorf("create account %s: %w", a.ID, store.ErrConflict)
 	}
@@ -48,9 +57,11 @@ func (db *DB) Account(ctx context.Context, id string) (*store.Account, error) {
 	return a, nil
 }
 
-// AccountByKeyHash returns the account whose API key hashes to keyHash.
+// AccountByKeyHash returns the account one of whose API keys (not
+// revoked) hashes to keyHash.
 func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error) {
-	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts WHERE api_key_hash = ?`, keyHash))
+	a, err := scanAccount(db.read.QueryRowContext(ctx, `SELECT `+accountColumns+` FROM accounts
+		WHERE id = (SELECT account_id FROM api_keys WHERE key_hash = ? AND revoked_at = 0)`, keyHash))
 	if err != nil {
 		return nil, fmt.Errorf("get account by key: %w", err)
 	}

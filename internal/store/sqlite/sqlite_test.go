@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/calhook/calhook/internal/store"
@@ -33,7 +35,16 @@ func TestMigrateIsIdempotent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := len(files)
+	// The newest migration's number: numbers may have gaps while branches
+	// that take the numbers between are not merged yet.
+	want := 0
+	for _, f := range files {
+		n, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s has no number: %v", f.Name(), err)
+		}
+		want = max(want, n)
+	}
 	for i := range 2 {
 		db, err := sqlite.Open(ctx, path)
 		if err != nil {
