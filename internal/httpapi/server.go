@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/icalhooks"
@@ -46,7 +47,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Subscriptions manages webhook subscriptions.
 	Subscriptions *subscription.Service
-	Logger        *slog.Logger
+	// Availability manages units, conflicts and export feeds; nil
+	// disables the unit routes.
+	Availability *availability.Service
+	Logger       *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// AdminToken authorises the account routes; empty disables them.
@@ -116,6 +120,19 @@ func New(cfg Config) *Handler {
 	h.handle("GET /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.listOneCal))
 	h.handle("POST /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.createOneCal))
 	h.handle("DELETE /v1/calendarSubscriptions/{endUserAccountId}", h.auth(h.deleteOneCal))
+
+	if cfg.Availability != nil {
+		h.handle("POST /v1/units", h.auth(h.createUnit))
+		h.handle("GET /v1/units", h.auth(h.listUnits))
+		h.handle("GET /v1/units/{unitId}", h.auth(h.getUnit))
+		h.handle("PATCH /v1/units/{unitId}", h.auth(h.updateUnit))
+		h.handle("DELETE /v1/units/{unitId}", h.auth(h.deleteUnit))
+		h.handle("GET /v1/units/{unitId}/availability", h.auth(h.unitAvailability))
+		h.handle("GET /v1/units/{unitId}/conflicts", h.auth(h.listConflicts))
+		h.handle("GET /v1/units/{unitId}/conflicts/{conflictId}", h.auth(h.getConflict))
+		h.handle("GET /v1/availability", h.auth(h.availability))
+		h.handle("GET /feeds/{accountId}/{calendarId}/{file}", h.exportFeed)
+	}
 
 	h.handle("GET /v1/icalhooks", h.auth(h.listHooks))
 	h.handle("DELETE /v1/icalhooks/{hookId}", h.auth(h.deleteHook))

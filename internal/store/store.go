@@ -32,6 +32,7 @@ type Store interface {
 	WebhookStore
 	ImportStore
 	HookStore
+	UnitStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
