@@ -204,9 +204,10 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 	if len(unitIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := db.pool.Query(ctx, `SELECT m.unit_id, `+calendarColumns+`
-		FROM calendars JOIN unit_calendars m ON m.calendar_id = calendars.id
-		WHERE m.account_id = $1 AND m.unit_id = ANY($2) ORDER BY calendars.seq`, accountID, unitIDs)
+	rows, err := db.pool.Query(ctx, `SELECT (SELECT m.unit_id FROM unit_calendars m WHERE m.calendar_id = calendars.id),
+		`+calendarColumns+` FROM calendars
+		WHERE id IN (SELECT calendar_id FROM unit_calendars WHERE account_id = $1 AND unit_id = ANY($2)) ORDER BY seq`,
+		accountID, unitIDs)
 	if err != nil {
 		return nil, fmt.Errorf("read unit calendars: %w", err)
 	}
@@ -238,7 +239,7 @@ func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) 
 		return nil, nil
 	}
 	out, err := queryEvents(ctx, db.pool, `WHERE calendar_id = ANY($1) AND account_id = $2
-		AND (status <> 'cancelled' AND start_at < $3 AND (end_at > $4 OR rrule <> '') OR recurrence_id <> '' AND start_at < $3)
+		AND (status <> 'cancelled' AND start_at < $3 AND (end_at > $4 OR rrule <> '') OR recurrence_id <> '')
 		ORDER BY start_at, id`, p.CalendarIDs, p.AccountID, p.To, p.From)
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)

@@ -133,7 +133,7 @@ func (db *DB) DeleteUnit(ctx context.Context, accountID, id string) error {
 // conflict's id.
 func insertUnitChange(ctx context.Context, tx *wtx, accountID, subject, typ string, at time.Time) error {
 	_, err := tx.ExecContext(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		VALUES (?, '', ?, '', ?, '{}', ?)`, accountID, subject, typ, micros(at))
+		VALUES (?, '', ?, '', ?, CAST('{}' AS BLOB), ?)`, accountID, subject, typ, micros(at))
 	if err != nil {
 		return fmt.Errorf("insert change: %w", err)
 	}
@@ -247,9 +247,9 @@ func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) 
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	args := append(anys(p.CalendarIDs), p.AccountID, micros(p.To), micros(p.From), micros(p.To))
+	args := append(anys(p.CalendarIDs), p.AccountID, micros(p.To), micros(p.From))
 	out, err := queryEvents(ctx, db.read, `WHERE calendar_id IN (`+placeholders(len(p.CalendarIDs))+`) AND account_id = ?
-		AND (status <> 'cancelled' AND start_at < ? AND (end_at > ? OR rrule <> '') OR recurrence_id <> '' AND start_at < ?)
+		AND (status <> 'cancelled' AND start_at < ? AND (end_at > ? OR rrule <> '') OR recurrence_id <> '')
 		ORDER BY start_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
