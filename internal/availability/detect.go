@@ -4,11 +4,13 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
@@ -20,6 +22,8 @@ type Store interface {
 	Calendar(ctx context.Context, accountID, id string) (*store.Calendar, error)
 	Event(ctx context.Context, accountID, calendarID, id string) (*store.Event, error)
 	FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error)
+	FanOut(ctx context.Context, cursor string, limit int, build store.FanOutFunc) (store.FanOutResult, error)
+	ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.Hook, error)
 }
 
 // Detector finds conflicts. It is a consumer of the change log with its
@@ -41,6 +45,8 @@ type Detector struct {
 	horizon time.Duration
 	batch   int
 	stored  func()
+	baseURL string
+	bus     *notify.Bus
 
 	wake    chan struct{}
 	stopped chan struct{}
@@ -64,6 +70,9 @@ type DetectorConfig struct {
 	// Stored, if set, is called after a step stored conflicts or
 	// resolutions: new changes are in the log (wire the fan-out's Notify).
 	Stored func()
+	// BaseURL is the public URL of this calhook, for the feed URLs of
+	// export feed pings.
+	BaseURL string
 }
 
 // DefaultHorizon is how far ahead recurring events block by default.
@@ -85,9 +94,9 @@ func NewDetector(cfg DetectorConfig) *Detector {
 	}
 	d := &Detector{
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, horizon: cfg.Horizon, batch: cfg.Batch, stored: cfg.Stored,
-		wake: make(chan struct{}, 1),
+		baseURL: cfg.BaseURL, bus: notify.Or(cfg.Bus), wake: make(chan struct{}, 1),
 	}
-	notify.Or(cfg.Bus).FeedsChanged.Subscribe(func(notify.FeedChange) { d.Notify() })
+	d.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { d.Notify() })
 	return d
 }
 
@@ -160,7 +169,10 @@ func (d *Detector) Stop() {
 	})
 }
 
-// RunOnce runs one detection step.
+// RunOnce runs one detection step, then one step of the export feeds'
+// iCal Hooks pings (a consumer of the change log with a cursor of its
+// own, store.ExportPingCursor). The result is the detection step's, with
+// the ping step's reading of the log joined in.
 func (d *Detector) RunOnce(ctx context.Context) (store.DetectResult, error) {
 	res, err := d.store.DetectConflicts(ctx, d.batch, d.detect)
 	if err != nil {
@@ -169,7 +181,106 @@ func (d *Detector) RunOnce(ctx context.Context) (store.DetectResult, error) {
 	if res.Detected+res.Resolved > 0 && d.stored != nil {
 		d.stored()
 	}
+	pr, err := d.store.FanOut(ctx, store.ExportPingCursor, d.batch, d.pings)
+	if err != nil {
+		return res, fmt.Errorf("export feed pings: %w", err)
+	}
+	if pr.Messages > 0 {
+		d.bus.MessagesDue.Publish(notify.Due{})
+	}
+	res.Changes = max(res.Changes, pr.Changes)
+	res.Unsettled = res.Unsettled || pr.Unsettled
+	res.Busy = res.Busy && pr.Busy
 	return res, nil
+}
+
+// pings returns one iCal Hooks ping per armed hook of every export feed
+// whose content changes may have changed: those of the other calendars
+// of the unit of every calendar an event change touched, and of every
+// calendar of a unit that changed itself. As in the fan-out, storing a
+// ping disarms its hook, and a hook already served every change is left
+// armed.
+func (d *Detector) pings(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+	type acctCal struct{ accountID, id string }
+	calsOf := map[string][]string{}
+	for _, ch := range changes {
+		if store.IsEventChange(ch.Type) && ch.CalendarID != "" {
+			calsOf[ch.AccountID] = append(calsOf[ch.AccountID], ch.CalendarID)
+		}
+	}
+	unitOf := map[acctCal]string{}
+	units := map[string][]string{}
+	for acct, cals := range calsOf {
+		m, err := d.store.CalendarUnits(ctx, acct, cals)
+		if err != nil {
+			return nil, err
+		}
+		for c, u := range m {
+			unitOf[acctCal{acct, c}] = u
+			units[acct] = append(units[acct], u)
+		}
+	}
+	for _, ch := range changes {
+		if ch.Type == store.ChangeUnitChanged {
+			units[ch.AccountID] = append(units[ch.AccountID], ch.EventID)
+		}
+	}
+	members := map[acctCal][]string{} // unit → its calendars
+	for acct, us := range units {
+		slices.Sort(us)
+		cals, err := d.store.UnitCalendars(ctx, acct, slices.Compact(us))
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cals {
+			members[acctCal{acct, c.UnitID}] = append(members[acctCal{acct, c.UnitID}], c.ID)
+		}
+	}
+	touched := map[store.FeedKey][]*store.Change{}
+	var feeds []store.FeedKey
+	touch := func(ch *store.Change, unitID, except string) {
+		for _, c := range members[acctCal{ch.AccountID, unitID}] {
+			if c == except {
+				continue
+			}
+			k := store.FeedKey{AccountID: ch.AccountID, CalendarID: store.ExportFeedKey(c)}
+			if _, ok := touched[k]; !ok {
+				feeds = append(feeds, k)
+			}
+			touched[k] = append(touched[k], ch)
+		}
+	}
+	for _, ch := range changes {
+		switch {
+		case ch.Type == store.ChangeUnitChanged:
+			touch(ch, ch.EventID, "")
+		case store.IsEventChange(ch.Type) && ch.CalendarID != "":
+			if u, ok := unitOf[acctCal{ch.AccountID, ch.CalendarID}]; ok {
+				touch(ch, u, ch.CalendarID)
+			}
+		}
+	}
+	if len(feeds) == 0 {
+		return nil, nil
+	}
+	hooks, err := d.store.ArmedHooks(ctx, feeds)
+	if err != nil {
+		return nil, err
+	}
+	now := d.now().UTC()
+	var msgs []*store.Message
+	for _, h := range hooks {
+		chs := touched[store.FeedKey{AccountID: h.AccountID, CalendarID: h.CalendarID}]
+		if !slices.ContainsFunc(chs, h.Lacks) {
+			continue
+		}
+		msgs = append(msgs, &store.Message{
+			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID, ChangeID: chs[len(chs)-1].ID,
+			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(d.baseURL, h.AccountID, h.CalendarID)),
+			NextAttemptAt: now, CreatedAt: now,
+		})
+	}
+	return msgs, nil
 }
 
 // group is the events of one UID of one calendar that a step looks at.

@@ -26,7 +26,8 @@ import (
 //
 // A wrong token is feed.ErrForbidden; a calendar in no unit is
 // store.ErrNotFound. Feeds are cached until a change of the account's
-// calendars or units drops them.
+// calendars or units drops them. The feed's Version is the account's feed
+// version (see store.ExportFeedCalendar), for iCal Hooks registrations.
 func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token string) (*feed.Feed, error) {
 	if token == "" {
 		return nil, feed.ErrForbidden
@@ -51,7 +52,7 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 	if subtle.ConstantTimeCompare([]byte(st.FeedToken), []byte(token)) != 1 {
 		return nil, feed.ErrForbidden
 	}
-	f, err := s.renderExport(ctx, accountID, calendarID, now, day)
+	f, err := s.renderExport(ctx, accountID, calendarID, st.Version, now, day)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +60,7 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 	return f, nil
 }
 
-func (s *Service) renderExport(ctx context.Context, accountID, calendarID string, now, day time.Time) (*feed.Feed, error) {
+func (s *Service) renderExport(ctx context.Context, accountID, calendarID string, version int64, now, day time.Time) (*feed.Feed, error) {
 	units, err := s.store.CalendarUnits(ctx, accountID, []string{calendarID})
 	if err != nil {
 		return nil, err
@@ -114,7 +115,7 @@ func (s *Service) renderExport(ctx context.Context, accountID, calendarID string
 	if err != nil {
 		return nil, fmt.Errorf("render export feed: %w", err)
 	}
-	return feed.New(buf.Bytes(), lastModified, 0), nil
+	return feed.New(buf.Bytes(), lastModified, version), nil
 }
 
 // exportEvent is the opaque event of a block in an export feed. All-day

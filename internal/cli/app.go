@@ -97,7 +97,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	})
 	a.detector = availability.NewDetector(availability.DetectorConfig{
 		Store: db, Logger: log.With("component", "conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: bus,
-		Stored: a.fanout.Notify,
+		Stored: a.fanout.Notify, BaseURL: baseURL,
 	})
 	subs := subscription.NewService(db, out.webhookPolicy, time.Now, bus)
 	subs.MaxPerAccount = cfg.MaxSubscriptions

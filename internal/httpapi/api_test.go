@@ -42,6 +42,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	feedPaths := map[string]string{
 		"GET /feeds/{file}":             "GET /feeds/{accountId}.ics",
 		"GET /feeds/{accountId}/{file}": "GET /feeds/{accountId}/{calendarId}.ics",
+		// Only blocked.ics is served there.
+		"GET /feeds/{accountId}/{calendarId}/{file}": "GET /feeds/{accountId}/{calendarId}/blocked.ics",
 	}
 	var registered []string
 	for _, p := range s.handler.Routes() {

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -137,6 +138,15 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) deleteCalendar(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Availability != nil {
+		// Leaving its unit first records the unit's change, so the unit's
+		// other export feeds are pinged (a foreign id fails below).
+		if err := h.cfg.Availability.SetCalendarUnit(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"), ""); err != nil &&
+			!errors.Is(err, store.ErrNotFound) {
+			writeError(w, r, h.log, err)
+			return
+		}
+	}
 	if err := h.cfg.Calendars.DeleteCalendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId")); err != nil {
 		writeError(w, r, h.log, err)
 		return

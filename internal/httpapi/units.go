@@ -358,5 +358,6 @@ func (h *Handler) exportFeed(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
+	h.registerHook(w, r, accountID, store.ExportFeedKey(calendarID), token, f.Version)
 	h.writeFeed(w, r, f)
 }

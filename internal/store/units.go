@@ -2,12 +2,30 @@ package store
 
 import (
 	"context"
+	"strings"
 	"time"
 )
 
 // AvailabilityCursor names the conflict detector's position in the change
-// log.
-const AvailabilityCursor = "availability"
+// log, and ExportPingCursor that of the iCal Hooks pings of export feeds.
+const (
+	AvailabilityCursor = "availability"
+	ExportPingCursor   = "exportpings"
+)
+
+// exportFeedSuffix marks the feed key (FeedKey.CalendarID, Hook.CalendarID)
+// of a calendar's blocked-dates export feed.
+const exportFeedSuffix = "/blocked"
+
+// ExportFeedKey returns the feed key of a calendar's export feed, under
+// which iCal Hooks registered on it are kept.
+func ExportFeedKey(calendarID string) string { return calendarID + exportFeedSuffix }
+
+// ExportFeedCalendar returns the calendar of an export feed key, and
+// whether key is one. An export feed's version is its account's feed
+// version: it changes whenever any calendar of the account does, so it
+// never misses a change of the unit's other calendars.
+func ExportFeedCalendar(key string) (string, bool) { return strings.CutSuffix(key, exportFeedSuffix) }
 
 // Change types of the availability domain. ChangeUnitChanged is internal:
 // it asks the conflict detector to look at a whole unit again (a calendar

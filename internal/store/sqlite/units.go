@@ -105,6 +105,11 @@ func (db *DB) UpdateUnit(ctx context.Context, u *store.Unit) error {
 		if err := mustAffect(res, "unit "+u.ID); err != nil {
 			return err
 		}
+		// The export feeds of the unit change (their version is the
+		// account's feed version).
+		if err := bumpAccount(ctx, tx, u.AccountID, u.UpdatedAt); err != nil {
+			return err
+		}
 		return insertUnitChange(ctx, tx, u.AccountID, u.ID, store.ChangeUnitChanged, u.UpdatedAt)
 	})
 	if err != nil {
@@ -170,6 +175,9 @@ func (db *DB) SetCalendarUnit(ctx context.Context, accountID, calendarID, unitID
 				ON CONFLICT (calendar_id) DO UPDATE SET unit_id = excluded.unit_id`, calendarID, unitID, accountID)
 		}
 		if err != nil {
+			return err
+		}
+		if err := bumpAccount(ctx, tx, accountID, now); err != nil {
 			return err
 		}
 		for _, u := range []string{old, unitID} {

@@ -50,3 +50,5 @@ CREATE INDEX events_calendar_start ON events (calendar_id, start_at);
 -- no unit existed before it.
 INSERT INTO cursors (name, position, xid) VALUES ('availability', 0, pg_current_xact_id())
     ON CONFLICT (name) DO NOTHING;
+INSERT INTO cursors (name, position, xid) VALUES ('exportpings', 0, pg_current_xact_id())
+    ON CONFLICT (name) DO NOTHING;

@@ -51,3 +51,7 @@ CREATE INDEX events_calendar_start ON events (calendar_id, start_at);
 -- existed before this migration.
 INSERT INTO cursors (name, position) SELECT 'availability', coalesce(max(id), 0) FROM changes
     WHERE true ON CONFLICT (name) DO NOTHING;
+
+-- The export feeds' iCal Hooks pings read the log from its end as well.
+INSERT INTO cursors (name, position) SELECT 'exportpings', coalesce(max(id), 0) FROM changes
+    WHERE true ON CONFLICT (name) DO NOTHING;
