@@ -280,6 +280,17 @@ func TestBlockingRules(t *testing.T) {
 			want: []string{"daily|day3"},
 		},
 		{
+			name: "the horizon caps recurring events only", zone: "UTC", turnover: true,
+			events: []ev{
+				{cal: "native", uid: "far", start: "2030-01-10", end: "2030-01-12"},
+				{cal: "airbnb", uid: "far-too", start: "2030-01-11", end: "2030-01-13"},
+				{cal: "native", uid: "yearly", start: "2027-05-05", end: "2027-05-06", rrule: "FREQ=YEARLY"},
+				{cal: "booking", uid: "in-2028", start: "2028-05-05", end: "2028-05-06"},
+				{cal: "booking", uid: "in-2029", start: "2029-05-05", end: "2029-05-06"},
+			},
+			want: []string{"far|far-too", "in-2028|yearly"},
+		},
+		{
 			name: "overlaps in the past are history", zone: "UTC", turnover: true,
 			events: []ev{
 				{cal: "native", uid: "old", start: "2026-12-01", end: "2026-12-05"},

@@ -78,6 +78,10 @@ type DetectorConfig struct {
 // DefaultHorizon is how far ahead recurring events block by default.
 const DefaultHorizon = 2 * 365 * 24 * time.Hour
 
+// endOfTime bounds the windows that look at every future event: the
+// horizon caps recurring events only, and calhook keeps no time after it.
+var endOfTime = time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+
 // NewDetector returns a Detector; call Start to run it.
 func NewDetector(cfg DetectorConfig) *Detector {
 	if cfg.Logger == nil {
@@ -373,12 +377,12 @@ func (d *Detector) reconcileUnit(ctx context.Context, k unitKey, now time.Time, 
 	kinds, calByID, ids := calendarIndex(cals)
 	rules := RulesOf(u, now.Add(d.horizon))
 	events, err := d.store.BlockingEvents(ctx, store.BlockingEventsParams{
-		AccountID: k.accountID, CalendarIDs: ids, From: now, To: rules.Horizon,
+		AccountID: k.accountID, CalendarIDs: ids, From: now, To: endOfTime,
 	})
 	if err != nil {
 		return err
 	}
-	bs, err := Blocks(events, rules, now, rules.Horizon)
+	bs, err := Blocks(events, rules, now, endOfTime)
 	if err != nil {
 		return err
 	}
@@ -415,7 +419,7 @@ func (d *Detector) reconcileGroup(ctx context.Context, g *group, unitID string, 
 		rules := RulesOf(u, now.Add(d.horizon))
 		if g.recurring {
 			all, err := d.store.BlockingEvents(ctx, store.BlockingEventsParams{
-				AccountID: g.accountID, CalendarIDs: []string{g.calendarID}, From: now, To: rules.Horizon,
+				AccountID: g.accountID, CalendarIDs: []string{g.calendarID}, From: now, To: endOfTime,
 			})
 			if err != nil {
 				return err
@@ -442,7 +446,7 @@ func (d *Detector) reconcileGroup(ctx context.Context, g *group, unitID string, 
 				ids = append(ids, e.ID)
 			}
 		}
-		sb, err := Blocks(subject, rules, now, rules.Horizon)
+		sb, err := Blocks(subject, rules, now, endOfTime)
 		if err != nil {
 			return err
 		}

@@ -91,12 +91,12 @@ func (s *Service) renderExport(ctx context.Context, accountID, calendarID string
 	from := day.Add(-24 * time.Hour)
 	rules := RulesOf(u, now.Add(s.horizon))
 	events, err := s.store.BlockingEvents(ctx, store.BlockingEventsParams{
-		AccountID: accountID, CalendarIDs: others, From: from, To: rules.Horizon,
+		AccountID: accountID, CalendarIDs: others, From: from, To: endOfTime,
 	})
 	if err != nil {
 		return nil, err
 	}
-	bs, err := Blocks(events, rules, from, rules.Horizon)
+	bs, err := Blocks(events, rules, from, endOfTime)
 	if err != nil {
 		return nil, err
 	}

@@ -66,6 +66,9 @@ func NewService(s Store, opts Options) *Service {
 	if opts.Horizon <= 0 {
 		opts.Horizon = DefaultHorizon
 	}
+	if opts.ProdID == "" {
+		opts.ProdID = "-//calhook//calhook//EN"
+	}
 	svc := &Service{store: s, now: opts.Now, bus: notify.Or(opts.Bus), horizon: opts.Horizon, opts: opts, exports: newExportCache()}
 	svc.bus.FeedsChanged.Subscribe(svc.exports.changed)
 	return svc

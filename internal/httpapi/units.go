@@ -219,6 +219,11 @@ func window(r *http.Request) (from, to time.Time, err error) {
 }
 
 func (h *Handler) unitAvailability(w http.ResponseWriter, r *http.Request) {
+	// A foreign unit is a 404 whatever the query.
+	if _, err := h.cfg.Availability.Unit(r.Context(), accountFrom(r.Context()).ID, r.PathValue("unitId")); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
 	from, to, err := window(r)
 	if err != nil {
 		writeError(w, r, h.log, err)
