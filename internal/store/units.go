@@ -99,6 +99,12 @@ type UnitStore interface {
 	DetectConflicts(ctx context.Context, limit int, detect DetectFunc) (DetectResult, error)
 }
 
+// LongEvent is the length beyond which an event counts as long for
+// BlockingEvents' indexes (events_long): a window's events are found
+// among those that start at most this long before it, and the long ones.
+// Changing it needs a migration of those indexes.
+const LongEvent = 32 * 24 * time.Hour
+
 // Unit is one bookable thing (a rental, a room, a space) and the rules by
 // which its calendars' events block it.
 type Unit struct {

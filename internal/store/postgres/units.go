@@ -241,19 +241,35 @@ type prefixRow struct {
 
 func (p prefixRow) Scan(dest ...any) error { return p.row.Scan(append([]any{p.dst}, dest...)...) }
 
-// BlockingEvents returns the events that may block time in [From, To).
+// BlockingEvents returns the events that may block time in [From, To). It
+// reads in three parts, each along an index: single events that start in
+// [From - store.LongEvent, To) (events_calendar_start), longer ones still
+// running at From (events_long), and recurring series and overrides
+// (events_recurring); so a window costs the events near it, not every
+// event before it.
 func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) ([]*store.Event, error) {
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	out, err := queryEvents(ctx, db.pool, `WHERE calendar_id = ANY($1) AND account_id = $2
-		AND (status <> 'cancelled' AND start_at < $3 AND (end_at > $4 OR rrule <> '') OR recurrence_id <> '')
-		ORDER BY start_at, id`, p.CalendarIDs, p.AccountID, p.To, p.From)
+	out, err := queryEvents(ctx, db.pool, `WHERE id IN (
+		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND rrule = '' AND recurrence_id = ''
+			AND status <> 'cancelled' AND start_at >= $5 AND start_at < $3 AND end_at > $4
+		UNION ALL
+		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND `+longEvent+`
+			AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled' AND start_at < $5 AND end_at > $4
+		UNION ALL
+		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND (rrule <> '' OR recurrence_id <> '')
+			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < $3))
+		ORDER BY start_at, id`, p.CalendarIDs, p.AccountID, p.To, p.From, p.From.Add(-store.LongEvent))
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
 	}
 	return out, nil
 }
+
+// longEvent is the condition of the events_long index: events longer than
+// store.LongEvent (a literal, so the index applies).
+var longEvent = fmt.Sprintf("end_at - start_at > interval '%d seconds'", int64(store.LongEvent/time.Second))
 
 const conflictColumns = `seq, id, account_id, unit_id, state, sides, overlap_start, overlap_end, detected_at, resolved_at`
 

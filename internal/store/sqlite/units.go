@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/calhook/calhook/internal/store"
@@ -250,20 +251,40 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 	return out, nil
 }
 
-// BlockingEvents returns the events that may block time in [From, To).
+// BlockingEvents returns the events that may block time in [From, To). It
+// reads in three parts, each along an index: single events that start in
+// [From - store.LongEvent, To) (events_calendar_start), longer ones still
+// running at From (events_long), and recurring series and overrides
+// (events_recurring); so a window costs the events near it, not every
+// event before it.
 func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) ([]*store.Event, error) {
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	args := append(anys(p.CalendarIDs), p.AccountID, micros(p.To), micros(p.From))
-	out, err := queryEvents(ctx, db.read, `WHERE calendar_id IN (`+placeholders(len(p.CalendarIDs))+`) AND account_id = ?
-		AND (status <> 'cancelled' AND start_at < ? AND (end_at > ? OR rrule <> '') OR recurrence_id <> '')
+	in := `calendar_id IN (` + placeholders(len(p.CalendarIDs)) + `) AND account_id = ?`
+	cals := append(anys(p.CalendarIDs), p.AccountID)
+	from, to, lookback := micros(p.From), micros(p.To), micros(p.From.Add(-store.LongEvent))
+	args := append(append(append(slices.Clone(cals), lookback, to, from), append(slices.Clone(cals), lookback, from)...),
+		append(slices.Clone(cals), to)...)
+	out, err := queryEvents(ctx, db.read, `WHERE id IN (
+		SELECT id FROM events WHERE `+in+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
+			AND start_at >= ? AND start_at < ? AND end_at > ?
+		UNION ALL
+		SELECT id FROM events WHERE `+in+` AND `+longEvent+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
+			AND start_at < ? AND end_at > ?
+		UNION ALL
+		SELECT id FROM events WHERE `+in+` AND (rrule <> '' OR recurrence_id <> '')
+			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < ?))
 		ORDER BY start_at, id`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
 	}
 	return out, nil
 }
+
+// longEvent is the condition of the events_long index: events longer than
+// store.LongEvent (in microseconds; a literal, so the index applies).
+var longEvent = fmt.Sprintf("end_at - start_at > %d", store.LongEvent.Microseconds())
 
 // prefixScanner scans one leading column into dst, then the rest.
 type prefixScanner struct {

@@ -213,6 +213,9 @@ func testBlockingEvents(t *testing.T, s store.Store) {
 	mk("before", day.Add(-5*time.Hour), 2, nil)
 	spans := mk("spans", day.Add(-5*time.Hour), 10, nil)
 	mk("after", day.Add(30*time.Hour), 2, nil)
+	// Longer than store.LongEvent: found however long before it started.
+	long := mk("long", day.Add(-60*24*time.Hour), 60*24+1, nil)
+	mk("long-over", day.Add(-60*24*time.Hour), 50*24, nil)
 	mk("cancelled", day.Add(10*time.Hour), 2, func(e *store.Event) { e.Status = store.StatusCancelled })
 	tentative := mk("tentative", day.Add(12*time.Hour), 2, func(e *store.Event) { e.Status = store.StatusTentative })
 	series := mk("series", day.Add(-30*24*time.Hour), 1, func(e *store.Event) { e.RRule = "FREQ=DAILY" })
@@ -230,7 +233,7 @@ func testBlockingEvents(t *testing.T, s store.Store) {
 	for _, e := range got {
 		ids = append(ids, e.ID)
 	}
-	want := []string{series.ID, spans.ID, in.ID, tentative.ID, override.ID}
+	want := []string{series.ID, spans.ID, in.ID, tentative.ID, override.ID, long.ID}
 	slices.Sort(ids)
 	slices.Sort(want)
 	if !slices.Equal(ids, want) {

@@ -47,6 +47,12 @@ CREATE INDEX conflicts_unit ON conflicts (unit_id, state, seq);
 -- Overlap queries of a unit's calendars read events by start time.
 CREATE INDEX events_calendar_start ON events (calendar_id, start_at);
 
+-- BlockingEvents finds a window's events along three indexes: the single
+-- events that start at most store.LongEvent (32 days) before it, the
+-- longer ones, and the recurring ones with their overrides.
+CREATE INDEX events_long ON events (calendar_id) WHERE end_at - start_at > 2764800000000;
+CREATE INDEX events_recurring ON events (calendar_id) WHERE rrule <> '' OR recurrence_id <> '';
+
 -- The conflict detector's cursor starts at the end of the log: no unit
 -- existed before this migration.
 INSERT INTO cursors (name, position) SELECT 'availability', coalesce(max(id), 0) FROM changes
