@@ -85,8 +85,8 @@ func (db *DB) UnitsByID(ctx context.Context, accountID string, ids []string) ([]
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	out, err := queryUnits(ctx, db.read, `WHERE account_id = ? AND id IN (`+placeholders(len(ids))+`) ORDER BY seq`,
-		append([]any{accountID}, anys(ids)...)...)
+	out, err := queryUnits(ctx, db.read, `WHERE account_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+		accountID, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("read units: %w", err)
 	}
@@ -204,8 +204,7 @@ func (db *DB) CalendarUnits(ctx context.Context, accountID string, calendarIDs [
 		return out, nil
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT calendar_id, unit_id FROM unit_calendars
-		WHERE account_id = ? AND calendar_id IN (`+placeholders(len(calendarIDs))+`)`,
-		append([]any{accountID}, anys(calendarIDs)...)...)
+		WHERE account_id = ? AND calendar_id IN (SELECT value FROM json_each(?))`, accountID, jsonList(calendarIDs))
 	if err != nil {
 		return nil, fmt.Errorf("read calendar units: %w", err)
 	}
@@ -230,8 +229,8 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 	}
 	rows, err := db.read.QueryContext(ctx, `SELECT m.unit_id, `+qualifiedColumns("c", calendarColumns)+`
 		FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
-		WHERE m.account_id = ? AND m.unit_id IN (`+placeholders(len(unitIDs))+`) ORDER BY c.seq`,
-		append([]any{accountID}, anys(unitIDs)...)...)
+		WHERE m.account_id = ? AND m.unit_id IN (SELECT value FROM json_each(?)) ORDER BY c.seq`,
+		accountID, jsonList(unitIDs))
 	if err != nil {
 		return nil, fmt.Errorf("read unit calendars: %w", err)
 	}
@@ -256,21 +255,29 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 // [From - store.LongEvent, To) (events_calendar_start), longer ones still
 // running at From (events_long), and recurring series and overrides
 // (events_recurring); so a window costs the events near it, not every
-// event before it.
-func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) ([]*store.Event, error) {
+// event before it. The long part names its index: without statistics
+// SQLite would rather scan events_calendar_start up to the window.
+func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) (out []*store.Event, err error) {
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	in := `calendar_id IN (` + placeholders(len(p.CalendarIDs)) + `) AND account_id = ?`
-	cals := append(anys(p.CalendarIDs), p.AccountID)
+	// The ids travel as one JSON array: a unit query may name a thousand
+	// calendars, and a placeholder each makes SQLite's IN list slow.
+	ids, err := json.Marshal(p.CalendarIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read blocking events: %w", err)
+	}
+	in := `calendar_id IN (SELECT value FROM json_each(?)) AND account_id = ?`
+	cals := []any{string(ids), p.AccountID}
 	from, to, lookback := micros(p.From), micros(p.To), micros(p.From.Add(-store.LongEvent))
 	args := append(append(append(slices.Clone(cals), lookback, to, from), append(slices.Clone(cals), lookback, from)...),
 		append(slices.Clone(cals), to)...)
-	out, err := queryEvents(ctx, db.read, `WHERE id IN (
+	out, err = queryEvents(ctx, db.read, `WHERE id IN (
 		SELECT id FROM events WHERE `+in+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
 			AND start_at >= ? AND start_at < ? AND end_at > ?
 		UNION ALL
-		SELECT id FROM events WHERE `+in+` AND `+longEvent+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
+		SELECT id FROM events INDEXED BY events_long WHERE `+in+` AND `+longEvent+` AND rrule = '' AND recurrence_id = ''
+			AND status <> 'cancelled'
 			AND start_at < ? AND end_at > ?
 		UNION ALL
 		SELECT id FROM events WHERE `+in+` AND (rrule <> '' OR recurrence_id <> '')
@@ -285,6 +292,13 @@ func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) 
 // longEvent is the condition of the events_long index: events longer than
 // store.LongEvent (in microseconds; a literal, so the index applies).
 var longEvent = fmt.Sprintf("end_at - start_at > %d", store.LongEvent.Microseconds())
+
+// jsonList encodes ids as a JSON array, for `IN (SELECT value FROM
+// json_each(?))`: one parameter however many ids.
+func jsonList(ids []string) string {
+	b, _ := json.Marshal(ids) // a []string always encodes
+	return string(b)
+}
 
 // prefixScanner scans one leading column into dst, then the rest.
 type prefixScanner struct {
