@@ -351,14 +351,28 @@ func (d *Detector) detect(ctx context.Context, changes []*store.Change) (*store.
 			unitOf[[2]string{acct, c}] = u
 		}
 	}
+	// Events of calendars in no unit can only end conflicts (their
+	// calendar left its unit, or was deleted): one read for them all.
+	var loose []string
 	for _, g := range groupOrder {
 		u := unitOf[[2]string{g.accountID, g.calendarID}]
-		if units[unitKey{g.accountID, u}] {
-			continue // the whole unit was looked at
+		switch {
+		case u == "":
+			loose = append(loose, g.ids...)
+		case units[unitKey{g.accountID, u}]:
+			// the whole unit was looked at
+		default:
+			if err := d.reconcileGroup(ctx, g, u, now, up); err != nil {
+				return nil, err
+			}
 		}
-		if err := d.reconcileGroup(ctx, g, u, now, up); err != nil {
+	}
+	if len(loose) > 0 {
+		open, err := d.store.OpenConflicts(ctx, store.OpenConflictsParams{EventIDs: loose})
+		if err != nil {
 			return nil, err
 		}
+		d.diff(nil, nil, open, nil, now, up)
 	}
 	return up, nil
 }
