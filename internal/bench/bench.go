@@ -151,6 +151,12 @@ var scenarios = []Scenario{
 		Flags:   importLatencyFlags,
 	},
 	{
+		Name:    availabilityName,
+		Summary: "units: conflict detection per change, availability queries (one unit over a year, 500 units over a month), upstream push to availability.conflict.detected",
+		Run:     runAvailability,
+		Flags:   availabilityFlags,
+	},
+	{
 		Name:    "icalhooks",
 		Summary: "one change to a feed with 10,000 iCal hooks: time until every HEAD arrived; and the feed's GET rate with the X-ICALHOOKS-URL header against without",
 		Run:     runIcalhooks,
@@ -237,6 +243,11 @@ type Config struct {
 	// import-latency); both scenarios default them themselves.
 	Feeds        int
 	PollInterval time.Duration
+
+	// Calendars and Units shape availability: the calendars of its big
+	// unit (of Events events each), and the units of its many-unit query.
+	Calendars int
+	Units     int
 
 	// Postgres is the postgres:// URL of the database in which the pg-*
 	// scenarios make a fresh schema per round and target. Nodes are the

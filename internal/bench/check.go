@@ -68,6 +68,10 @@ var headlines = []Headline{
 	{Scenario: icalhooksName, Metric: "register_rps", Better: Higher},
 	{Scenario: icalhooksName, Metric: "pings_all_received_ms", Better: Lower, Floor: 250},
 	{Scenario: icalhooksName, Metric: "header_overhead", Better: Lower, Floor: 0.25},
+	{Scenario: availabilityName, Metric: "detect_p99_ms", Better: Lower, Floor: 2},
+	{Scenario: availabilityName, Metric: "year_query_p99_ms", Better: Lower, Floor: 5},
+	{Scenario: availabilityName, Metric: "many_units_month_p99_ms", Better: Lower, Floor: 25},
+	{Scenario: availabilityName, Metric: "push_to_conflict_p99_ms", Better: Lower, Floor: 50},
 }
 
 // Headlines returns the figures bench-check compares.
@@ -86,6 +90,7 @@ var checkArgs = map[string][]string{
 	importCPUName:     {"-feeds", "1000", "-poll-interval", "10s", "-duration", "10s", "-warmup", "10s"},
 	importLatencyName: {"-changes", "20"},
 	icalhooksName:     {"-hooks", "2000", "-duration", "1s", "-warmup", "300ms"},
+	availabilityName:  {"-calendars", "10", "-events", "200", "-units", "100", "-samples", "20"},
 }
 
 // Fail modes of CheckConfig.Fail.

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/console"
 	"github.com/calhook/calhook/internal/delivery"
@@ -37,6 +38,7 @@ type app struct {
 	dispatcher *delivery.Dispatcher
 	pruner     *delivery.Pruner
 	importer   *importer.Importer
+	detector   *availability.Detector
 
 	// stopListen ends the store's Listen; listenDone closes when it has.
 	stopListen context.CancelFunc
@@ -91,6 +93,14 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 			MinDeletes: cfg.ImportHoldMinDeletes, Delay: cfg.ImportHoldDelay,
 		},
 	})
+	units := availability.NewService(db, availability.Options{
+		Bus: bus, Horizon: cfg.AvailabilityHorizon,
+		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval,
+	})
+	a.detector = availability.NewDetector(availability.DetectorConfig{
+		Store: db, Logger: log.With("component", "conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: bus,
+		Stored: a.fanout.Notify, BaseURL: baseURL,
+	})
 	subs := subscription.NewService(db, out.webhookPolicy, time.Now, bus)
 	subs.MaxPerAccount = cfg.MaxSubscriptions
 	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
@@ -105,7 +115,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	}
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: a.importer,
-		Subscriptions: subs, TrustedProxies: out.trusted,
+		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
 		Sessions: sessions, Console: web,
 	})
@@ -175,7 +185,7 @@ func (a *app) start(ctx context.Context) error {
 		defer close(a.listenDone)
 		_ = a.db.Listen(lctx, a.bus) // it returns nil once lctx ends
 	}()
-	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.pruner.Start, a.importer.Start} {
+	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.detector.Start, a.pruner.Start, a.importer.Start} {
 		if err := start(ctx); err != nil {
 			a.stop(0)
 			return err
@@ -190,6 +200,7 @@ func (a *app) start(ctx context.Context) error {
 func (a *app) stop(grace time.Duration) {
 	a.importer.Stop()
 	a.pruner.Stop()
+	a.detector.Stop()
 	a.fanout.Stop()
 	a.dispatcher.Stop(max(grace, time.Second))
 	if a.stopListen != nil {

@@ -37,6 +37,8 @@ type Config struct {
 	FeedRefreshInterval time.Duration
 	// ShutdownTimeout bounds the graceful part of shutdown.
 	ShutdownTimeout time.Duration
+	// AvailabilityHorizon is how far ahead recurring events block a unit.
+	AvailabilityHorizon time.Duration
 
 	// AllowHTTPWebhooks allows http:// webhook URLs (tests, development).
 	AllowHTTPWebhooks bool
@@ -128,6 +130,7 @@ func defaultConfig() Config {
 		LogLevel:             "info",
 		FeedRefreshInterval:  15 * time.Minute,
 		ShutdownTimeout:      15 * time.Second,
+		AvailabilityHorizon:  2 * 365 * 24 * time.Hour,
 		DeliveryWorkers:      64,
 		DeliveryPerEndpoint:  16,
 		WebhookTimeout:       10 * time.Second,
@@ -195,7 +198,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
 		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
-		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY", "CONSOLE_IDLE", "PORTAL_FRAME_ANCESTORS"} {
+		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY", "CONSOLE_IDLE", "PORTAL_FRAME_ANCESTORS", "AVAILABILITY_HORIZON"} {
 		v, err := envOr(getenv, name, "")
 		if err != nil {
 			return err
@@ -220,6 +223,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}{
 		{"feed-refresh-interval", "FEED_REFRESH_INTERVAL", &cfg.FeedRefreshInterval, "REFRESH-INTERVAL hint in feeds"},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout, "how long shutdown waits for requests in flight"},
+		{"availability-horizon", "AVAILABILITY_HORIZON", &cfg.AvailabilityHorizon, "how far ahead recurring events block a unit"},
 		{"webhook-timeout", "WEBHOOK_TIMEOUT", &cfg.WebhookTimeout, "how long one webhook attempt may take"},
 		{"retention", "RETENTION", &cfg.Retention, "how long delivery logs and changes are kept"},
 		{"disable-after", "DISABLE_AFTER", &cfg.DisableAfter, "disable a subscription whose deliveries all failed this long"},
@@ -375,6 +379,9 @@ func (c *Config) Validate() error {
 	var lvl slog.Level
 	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
 		errs = append(errs, &ConfigError{"log-level", c.LogLevel, "must be debug, info, warn or error"})
+	}
+	if c.AvailabilityHorizon < 24*time.Hour || c.AvailabilityHorizon > 10*366*24*time.Hour {
+		errs = append(errs, &ConfigError{"availability-horizon", c.AvailabilityHorizon.String(), "must be between 24h and ten years"})
 	}
 	if c.FeedRefreshInterval < 0 {
 		errs = append(errs, &ConfigError{"feed-refresh-interval", c.FeedRefreshInterval.String(), "must not be negative"})

@@ -3,6 +3,7 @@ package delivery
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
@@ -231,8 +232,20 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 	var msgs []*store.Message
 	direct := map[string]*store.Delivery{}
 	for _, ch := range changes {
+		if store.IsInternalChange(ch.Type) {
+			continue
+		}
+		var cfl *store.Conflict
+		if isConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
+			if cfl, err = f.store.Conflict(ctx, ch.AccountID, ch.EventID); errors.Is(err, store.ErrNotFound) {
+				continue // its unit was deleted
+			} else if err != nil {
+				f.unreserve(direct)
+				return nil, nil, err
+			}
+		}
 		for _, s := range byAccount[ch.AccountID] {
-			if s.CalendarID != "" && s.CalendarID != ch.CalendarID {
+			if cfl != nil && !conflictMatches(s, cfl) || cfl == nil && s.CalendarID != "" && s.CalendarID != ch.CalendarID {
 				continue
 			}
 			if ch.OccurredAt.Before(s.CreatedAt) {
@@ -246,7 +259,12 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 				ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: s.ID, ChangeID: ch.ID, EventType: typ,
 				NextAttemptAt: now, CreatedAt: now,
 			}
-			if m.Payload, err = f.payload(m, ch); err != nil {
+			if cfl != nil {
+				m.Payload, err = f.conflictPayload(m, ch, cfl)
+			} else {
+				m.Payload, err = f.payload(m, ch)
+			}
+			if err != nil {
 				f.unreserve(direct)
 				return nil, nil, err
 			}

@@ -42,6 +42,8 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 	feedPaths := map[string]string{
 		"GET /feeds/{file}":             "GET /feeds/{accountId}.ics",
 		"GET /feeds/{accountId}/{file}": "GET /feeds/{accountId}/{calendarId}.ics",
+		// Only blocked.ics is served there.
+		"GET /feeds/{accountId}/{calendarId}/{file}": "GET /feeds/{accountId}/{calendarId}/blocked.ics",
 	}
 	var registered []string
 	for _, p := range s.handler.Routes() {
@@ -173,8 +175,10 @@ func TestCrossAccountIsolation(t *testing.T) {
 		t.Fatalf("owner's subscription has %d messages; want 1", len(msgs))
 	}
 	msgID := msgs[0].(map[string]any)["id"].(string)
+	unitID := s.must(201, "POST", "/v1/units", owner.key, map[string]any{"name": "Private unit"})["id"].(string)
+	s.must(200, "PATCH", "/v1/calendars/"+calID, owner.key, map[string]any{"unitId": unitID})
 	ids := strings.NewReplacer("{calendarId}", calID, "{eventId}", evID, "{accountId}", owner.id,
-		"{subscriptionId}", subID, "{messageId}", msgID, "{endUserAccountId}", owner.id)
+		"{subscriptionId}", subID, "{messageId}", msgID, "{endUserAccountId}", owner.id, "{unitId}", unitID)
 	bodies := map[string]any{
 		"PATCH":  map[string]string{"summary": "Hacked", "name": "Hacked"},
 		"POST":   map[string]string{"summary": "Planted", "start": "2026-12-02T10:00:00Z", "end": "2026-12-02T11:00:00Z"},

@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -19,6 +21,10 @@ type calendarJSON struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"createdAt"`
 	UpdatedAt time.Time `json:"updatedAt"`
+	// UnitID is the unit the calendar belongs to (null for none), and
+	// ExportFeedURL its blocked-dates feed then (see units.go).
+	UnitID        *string `json:"unitId"`
+	ExportFeedURL string  `json:"exportFeedUrl,omitempty"`
 }
 
 func toCalendarJSON(c *store.Calendar) calendarJSON {
@@ -36,6 +42,8 @@ type calendarInput struct {
 	Name     *string      `json:"name"`
 	TimeZone *string      `json:"timeZone"`
 	Source   *sourceInput `json:"source"`
+	// UnitID attaches the calendar to a unit; null detaches it.
+	UnitID json.RawMessage `json:"unitId"`
 }
 
 func (in calendarInput) domain() calendar.CalendarInput {
@@ -53,13 +61,21 @@ func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, toCalendarJSON(c))
+	out := toCalendarJSON(c)
+	if err := h.withUnits(r, []calendarJSON{out}); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
 }
 
 func (h *Handler) listCalendars(w http.ResponseWriter, r *http.Request) {
 	pg, err := listPage(r, func(p store.Page) ([]*store.Calendar, error) {
 		return h.cfg.Calendars.ListCalendars(r.Context(), store.ListCalendarsParams{AccountID: accountFrom(r.Context()).ID, Page: p})
 	}, func(c *store.Calendar) int64 { return c.Seq }, toCalendarJSON)
+	if err == nil {
+		err = h.withUnits(r, pg.Data)
+	}
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -73,7 +89,17 @@ func (h *Handler) getCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toCalendarJSON(c))
+	h.writeCalendar(w, r, c)
+}
+
+// writeCalendar answers one calendar with its unit.
+func (h *Handler) writeCalendar(w http.ResponseWriter, r *http.Request, c *store.Calendar) {
+	out := []calendarJSON{toCalendarJSON(c)}
+	if err := h.withUnits(r, out); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out[0])
 }
 
 func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
@@ -89,15 +115,38 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	c, err := h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, r.PathValue("calendarId"), in.domain())
-	if err != nil {
-		writeError(w, r, h.log, err)
-		return
+	calID := r.PathValue("calendarId")
+	var c *store.Calendar
+	var err error
+	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.UnitID == nil {
+		if c, err = h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, calID, in.domain()); err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
 	}
-	writeJSON(w, http.StatusOK, toCalendarJSON(c))
+	if in.UnitID != nil {
+		if err := h.setCalendarUnit(r.Context(), acct.ID, calID, in.UnitID); err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
+		if c, err = h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID); err != nil {
+			writeError(w, r, h.log, err)
+			return
+		}
+	}
+	h.writeCalendar(w, r, c)
 }
 
 func (h *Handler) deleteCalendar(w http.ResponseWriter, r *http.Request) {
+	if h.cfg.Availability != nil {
+		// Leaving its unit first records the unit's change, so the unit's
+		// other export feeds are pinged (a foreign id fails below).
+		if err := h.cfg.Availability.SetCalendarUnit(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId"), ""); err != nil &&
+			!errors.Is(err, store.ErrNotFound) {
+			writeError(w, r, h.log, err)
+			return
+		}
+	}
 	if err := h.cfg.Calendars.DeleteCalendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId")); err != nil {
 		writeError(w, r, h.log, err)
 		return

@@ -58,6 +58,11 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, c
 		return
 	}
 	h.registerHook(w, r, accountID, calendarID, token, f.Version)
+	h.writeFeed(w, r, f)
+}
+
+// writeFeed answers a rendered feed, or 304 when the client has it.
+func (h *Handler) writeFeed(w http.ResponseWriter, r *http.Request, f *feed.Feed) {
 	// The representation: gzip, compressed once per feed version, for a
 	// client that accepts it, else the plain bytes. Each has its own ETag.
 	body, etag, etagHdr, length, coding := f.Body, f.ETag, f.Header.ETag, f.Header.ContentLength, []string(nil)

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
@@ -101,8 +102,9 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 		Subscriptions: subscription.NewService(cs, outbound.Policy{
 			AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		}, nil, nil),
-		Logger:     log,
-		AdminToken: admin,
+		Availability: availability.NewService(cs, availability.Options{Bus: bus}),
+		Logger:       log,
+		AdminToken:   admin,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

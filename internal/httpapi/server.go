@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/icalhooks"
@@ -47,7 +48,10 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// Subscriptions manages webhook subscriptions.
 	Subscriptions *subscription.Service
-	Logger        *slog.Logger
+	// Availability manages units, conflicts and export feeds; nil
+	// disables the unit routes.
+	Availability *availability.Service
+	Logger       *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// AdminToken authorises the account routes; empty disables them.
@@ -128,6 +132,18 @@ func New(cfg Config) *Handler {
 	h.handle("POST /v1/portal-links", h.auth(h.createPortalLink))
 	if cfg.Console != nil {
 		h.handleHTTP("/console/", cfg.Console)
+	}
+	if cfg.Availability != nil {
+		h.handle("POST /v1/units", h.auth(h.createUnit))
+		h.handle("GET /v1/units", h.auth(h.listUnits))
+		h.handle("GET /v1/units/{unitId}", h.auth(h.getUnit))
+		h.handle("PATCH /v1/units/{unitId}", h.auth(h.updateUnit))
+		h.handle("DELETE /v1/units/{unitId}", h.auth(h.deleteUnit))
+		h.handle("GET /v1/units/{unitId}/availability", h.auth(h.unitAvailability))
+		h.handle("GET /v1/units/{unitId}/conflicts", h.auth(h.listConflicts))
+		h.handle("GET /v1/units/{unitId}/conflicts/{conflictId}", h.auth(h.getConflict))
+		h.handle("GET /v1/availability", h.auth(h.availability))
+		h.handle("GET /feeds/{accountId}/{calendarId}/{file}", h.exportFeed)
 	}
 
 	h.handle("GET /v1/icalhooks", h.auth(h.listHooks))

@@ -246,6 +246,9 @@ func (s *Service) FeedURL(accountID, calendarID string) string {
 // FeedURL returns the URL of a feed under base, without its token: the
 // account's all-calendars feed when calendarID is empty.
 func FeedURL(base, accountID, calendarID string) string {
+	if cal, ok := store.ExportFeedCalendar(calendarID); ok {
+		return base + "/feeds/" + url.PathEscape(accountID) + "/" + url.PathEscape(cal) + "/blocked.ics"
+	}
 	if calendarID == "" {
 		return base + "/feeds/" + url.PathEscape(accountID) + ".ics"
 	}

@@ -33,6 +33,7 @@ type Store interface {
 	ConsoleStore
 	ImportStore
 	HookStore
+	UnitStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

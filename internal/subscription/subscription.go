@@ -34,12 +34,15 @@ const (
 	EventAccountUpdated     = "enduseraccount.updated"
 	EventAccountDeleted     = "enduseraccount.deleted"
 	EventAccountCredentials = store.ChangeCredentials
+	EventConflictDetected   = store.ChangeConflictDetected
+	EventConflictResolved   = store.ChangeConflictResolved
 )
 
 // EventTypes lists every event type, in documentation order.
 var EventTypes = []string{
 	EventCreated, EventUpdated, EventDeleted, EventChanged, EventUnknown, EventSyncFailed, EventSyncRecovered,
 	EventSyncHeld, EventAccountCreated, EventAccountUpdated, EventAccountDeleted, EventAccountCredentials,
+	EventConflictDetected, EventConflictResolved,
 }
 
 // OneCalEventTypes is the filter of subscriptions made through the

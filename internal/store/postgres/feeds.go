@@ -26,6 +26,9 @@ func (db *DB) FeedVersion(ctx context.Context, accountID, calendarID string) (*s
 // write of the feed in flight committed.
 func feedState(ctx context.Context, q querier, accountID, calendarID string, lock bool) (*store.FeedState, error) {
 	var st store.FeedState
+	if _, export := store.ExportFeedCalendar(calendarID); export {
+		calendarID = "" // an export feed goes by its account's version
+	}
 	if lock {
 		if err := lockFeed(ctx, q, accountID, calendarID); err != nil {
 			return nil, err

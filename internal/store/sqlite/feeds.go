@@ -22,6 +22,9 @@ func feedState(ctx context.Context, q queryer, accountID, calendarID string) (*s
 	var st store.FeedState
 	var updated int64
 	var err error
+	if _, export := store.ExportFeedCalendar(calendarID); export {
+		calendarID = "" // an export feed goes by its account's version
+	}
 	if calendarID == "" {
 		err = q.QueryRowContext(ctx, `SELECT feed_token, feed_version, feed_updated_at FROM accounts WHERE id = ?`,
 			accountID).Scan(&st.FeedToken, &st.Version, &updated)

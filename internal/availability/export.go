@@ -1,0 +1,216 @@
+package availability
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// ExportFeed returns the blocked-dates feed of a calendar of a unit: the
+// busy time of every other calendar of the unit, as opaque events whose
+// SUMMARY is the unit's ExportSummary, with no summary, description or
+// location of the source events, and UIDs derived from the source events
+// (and occurrence), so consumers see no churn. A calendar's own events
+// are left out, so no channel gets its own bookings echoed back.
+//
+// A wrong token is feed.ErrForbidden; a calendar in no unit is
+// store.ErrNotFound. Feeds are cached until a change of the account's
+// calendars or units drops them. The feed's Version is the account's feed
+// version (see store.ExportFeedCalendar), for iCal Hooks registrations.
+func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token string) (*feed.Feed, error) {
+	if token == "" {
+		return nil, feed.ErrForbidden
+	}
+	k := exportKey{accountID, calendarID}
+	now := s.now().UTC()
+	day := now.Truncate(24 * time.Hour)
+	if e, ok := s.exports.get(k); ok && e.day.Equal(day) {
+		if subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) != 1 {
+			return nil, feed.ErrForbidden
+		}
+		return e.feed, nil
+	}
+	epoch := s.exports.epoch(accountID)
+	st, err := s.store.FeedVersion(ctx, accountID, "")
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, feed.ErrForbidden
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read feed token: %w", err)
+	}
+	if subtle.ConstantTimeCompare([]byte(st.FeedToken), []byte(token)) != 1 {
+		return nil, feed.ErrForbidden
+	}
+	f, err := s.renderExport(ctx, accountID, calendarID, st.Version, now, day)
+	if err != nil {
+		return nil, err
+	}
+	s.exports.put(k, epoch, &exportEntry{token: st.FeedToken, feed: f, day: day})
+	return f, nil
+}
+
+func (s *Service) renderExport(ctx context.Context, accountID, calendarID string, version int64, now, day time.Time) (*feed.Feed, error) {
+	units, err := s.store.CalendarUnits(ctx, accountID, []string{calendarID})
+	if err != nil {
+		return nil, err
+	}
+	unitID, ok := units[calendarID]
+	if !ok {
+		return nil, fmt.Errorf("calendar %s is in no unit: %w", calendarID, store.ErrNotFound)
+	}
+	us, err := s.store.UnitsByID(ctx, accountID, []string{unitID})
+	if err != nil {
+		return nil, err
+	}
+	if len(us) == 0 {
+		return nil, fmt.Errorf("unit %s: %w", unitID, store.ErrNotFound)
+	}
+	u := us[0]
+	cals, err := s.store.UnitCalendars(ctx, accountID, []string{u.ID})
+	if err != nil {
+		return nil, err
+	}
+	var others []string
+	for _, c := range cals {
+		if c.ID != calendarID {
+			others = append(others, c.ID)
+		}
+	}
+	// From the day before today: a stay that ends today still shows.
+	from := day.Add(-24 * time.Hour)
+	rules := RulesOf(u, now.Add(s.horizon))
+	events, err := s.store.BlockingEvents(ctx, store.BlockingEventsParams{
+		AccountID: accountID, CalendarIDs: others, From: from, To: endOfTime,
+	})
+	if err != nil {
+		return nil, err
+	}
+	bs, err := Blocks(events, rules, from, endOfTime)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*store.Event, 0, len(bs))
+	lastModified := u.UpdatedAt
+	for _, b := range bs {
+		out = append(out, exportEvent(b, u, calendarID))
+		if b.Event.UpdatedAt.After(lastModified) {
+			lastModified = b.Event.UpdatedAt
+		}
+	}
+	var buf bytes.Buffer
+	err = feed.Render(&buf, out, feed.RenderOptions{
+		ProdID: s.opts.ProdID, Name: u.Name + " (blocked dates)", TimeZone: u.TimeZone, RefreshInterval: s.opts.RefreshInterval,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("render export feed: %w", err)
+	}
+	return feed.New(buf.Bytes(), lastModified, version), nil
+}
+
+// exportEvent is the opaque event of a block in an export feed. All-day
+// blocks stay dates; timed ones are absolute times in UTC.
+func exportEvent(b Block, u *store.Unit, calendarID string) *store.Event {
+	src := b.Event
+	key := src.ID
+	if src.RRule != "" {
+		key += "/" + strconv.FormatInt(b.OccStart.Unix(), 10)
+	}
+	sum := sha256.Sum256([]byte(key))
+	e := &store.Event{
+		CalendarID: calendarID, UID: hex.EncodeToString(sum[:12]) + "@blocked.calhook",
+		Summary: u.ExportSummary, Status: store.StatusConfirmed, Sequence: src.Sequence,
+		AllDay: src.AllDay, CreatedAt: src.CreatedAt, UpdatedAt: src.UpdatedAt,
+		Extra: map[string]string{"TRANSP": "OPAQUE"},
+	}
+	if src.AllDay {
+		e.Start, e.End = b.OccStart, b.OccEnd
+		if !u.SameDayTurnover {
+			e.End = e.End.AddDate(0, 0, 1)
+		}
+	} else {
+		e.Start, e.End = b.Start, b.End
+	}
+	return e
+}
+
+type exportKey struct{ accountID, calendarID string }
+
+type exportEntry struct {
+	token string
+	feed  *feed.Feed
+	// day is the UTC day the feed was rendered on: the window moves
+	// with the date.
+	day time.Time
+}
+
+// exportCache holds rendered export feeds until a change of their
+// account drops them. A unit's export feeds depend on every calendar of
+// the unit, so any change of the account drops all of its entries; an
+// epoch per account keeps a render that raced a change out of the cache.
+type exportCache struct {
+	mu      sync.Mutex
+	entries map[exportKey]*exportEntry
+	epochs  map[string]uint64
+	gen     uint64
+}
+
+// maxExports bounds the cached export feeds.
+const maxExports = 10000
+
+func newExportCache() *exportCache {
+	return &exportCache{entries: map[exportKey]*exportEntry{}, epochs: map[string]uint64{}}
+}
+
+func (c *exportCache) get(k exportKey) (*exportEntry, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[k]
+	return e, ok
+}
+
+// epoch returns the state a render must find unchanged to be cached.
+func (c *exportCache) epoch(accountID string) [2]uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return [2]uint64{c.epochs[accountID], c.gen}
+}
+
+func (c *exportCache) put(k exportKey, epoch [2]uint64, e *exportEntry) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.epochs[k.accountID] != epoch[0] || c.gen != epoch[1] {
+		return
+	}
+	if len(c.entries) >= maxExports {
+		clear(c.entries)
+	}
+	c.entries[k] = e
+}
+
+// changed drops the entries a change may have touched.
+func (c *exportCache) changed(ch notify.FeedChange) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ch.All() {
+		c.gen++
+		clear(c.entries)
+		return
+	}
+	c.epochs[ch.AccountID]++
+	for k := range c.entries {
+		if k.accountID == ch.AccountID {
+			delete(c.entries, k)
+		}
+	}
+}

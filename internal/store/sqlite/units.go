@@ -1,0 +1,518 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/calhook/calhook/internal/store"
+)
+
+const unitColumns = `seq, id, account_id, name, time_zone, same_day_turnover, export_summary, created_at, updated_at`
+
+func scanUnit(row interface{ Scan(...any) error }) (*store.Unit, error) {
+	var u store.Unit
+	var created, updated int64
+	if err := row.Scan(&u.Seq, &u.ID, &u.AccountID, &u.Name, &u.TimeZone, &u.SameDayTurnover, &u.ExportSummary,
+		&created, &updated); err != nil {
+		return nil, notFound(err)
+	}
+	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
+	return &u, nil
+}
+
+func queryUnits(ctx context.Context, q queryer, where string, args ...any) ([]*store.Unit, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+unitColumns+` FROM units `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Unit
+	for rows.Next() {
+		u, err := scanUnit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}
+
+// CreateUnit stores a new unit.
+func (db *DB) CreateUnit(ctx context.Context, u *store.Unit) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		return tx.QueryRowContext(ctx, `INSERT INTO units
+			(id, account_id, name, time_zone, same_day_turnover, export_summary, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+			u.ID, u.AccountID, u.Name, u.TimeZone, u.SameDayTurnover, u.ExportSummary,
+			micros(u.CreatedAt), micros(u.UpdatedAt)).Scan(&u.Seq)
+	})
+	if isUnique(err) {
+		return fmt.Errorf("create unit %s: %w", u.ID, store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create unit %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// Unit returns one unit of an account.
+func (db *DB) Unit(ctx context.Context, accountID, id string) (*store.Unit, error) {
+	u, err := scanUnit(db.read.QueryRowContext(ctx, `SELECT `+unitColumns+` FROM units WHERE id = ? AND account_id = ?`,
+		id, accountID))
+	if err != nil {
+		return nil, fmt.Errorf("get unit %s: %w", id, err)
+	}
+	return u, nil
+}
+
+// ListUnits returns a page of an account's units in creation order.
+func (db *DB) ListUnits(ctx context.Context, p store.ListUnitsParams) ([]*store.Unit, error) {
+	out, err := queryUnits(ctx, db.read, `WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+		p.AccountID, p.After, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list units: %w", err)
+	}
+	return out, nil
+}
+
+// UnitsByID returns the account's units among ids.
+func (db *DB) UnitsByID(ctx context.Context, accountID string, ids []string) ([]*store.Unit, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	out, err := queryUnits(ctx, db.read, `WHERE account_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+		accountID, jsonList(ids))
+	if err != nil {
+		return nil, fmt.Errorf("read units: %w", err)
+	}
+	return out, nil
+}
+
+// UpdateUnit stores a unit's fields and asks the detector to look at it
+// again.
+func (db *DB) UpdateUnit(ctx context.Context, u *store.Unit) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE units SET name = ?, time_zone = ?, same_day_turnover = ?,
+			export_summary = ?, updated_at = ? WHERE id = ? AND account_id = ?`,
+			u.Name, u.TimeZone, u.SameDayTurnover, u.ExportSummary, micros(u.UpdatedAt), u.ID, u.AccountID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(res, "unit "+u.ID); err != nil {
+			return err
+		}
+		// The export feeds of the unit change (their version is the
+		// account's feed version).
+		if err := bumpAccount(ctx, tx, u.AccountID, u.UpdatedAt); err != nil {
+			return err
+		}
+		return insertUnitChange(ctx, tx, u.AccountID, u.ID, store.ChangeUnitChanged, u.UpdatedAt)
+	})
+	if err != nil {
+		return fmt.Errorf("update unit %s: %w", u.ID, err)
+	}
+	return nil
+}
+
+// DeleteUnit removes a unit; its membership rows and conflicts cascade.
+func (db *DB) DeleteUnit(ctx context.Context, accountID, id string) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM units WHERE id = ? AND account_id = ?`, id, accountID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "unit "+id)
+	})
+	if err != nil {
+		return fmt.Errorf("delete unit %s: %w", id, err)
+	}
+	return nil
+}
+
+// insertUnitChange appends a change that is about a unit or a conflict
+// (no calendar, no event snapshot) inside tx; subject is the unit's or
+// conflict's id.
+func insertUnitChange(ctx context.Context, tx *wtx, accountID, subject, typ string, at time.Time) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+		VALUES (?, '', ?, '', ?, CAST('{}' AS BLOB), ?)`, accountID, subject, typ, micros(at))
+	if err != nil {
+		return fmt.Errorf("insert change: %w", err)
+	}
+	return nil
+}
+
+// SetCalendarUnit moves a calendar into a unit, or out of its unit.
+func (db *DB) SetCalendarUnit(ctx context.Context, accountID, calendarID, unitID string, now time.Time) (string, error) {
+	var old string
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		old = ""
+		var one int
+		if err := tx.QueryRowContext(ctx, `SELECT 1 FROM calendars WHERE id = ? AND account_id = ?`,
+			calendarID, accountID).Scan(&one); err != nil {
+			return notFound(err)
+		}
+		if unitID != "" {
+			if err := tx.QueryRowContext(ctx, `SELECT 1 FROM units WHERE id = ? AND account_id = ?`,
+				unitID, accountID).Scan(&one); err != nil {
+				return fmt.Errorf("unit %s: %w", unitID, notFound(err))
+			}
+		}
+		err := tx.QueryRowContext(ctx, `SELECT unit_id FROM unit_calendars WHERE calendar_id = ?`, calendarID).Scan(&old)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if old == unitID {
+			return nil
+		}
+		if unitID == "" {
+			_, err = tx.ExecContext(ctx, `DELETE FROM unit_calendars WHERE calendar_id = ?`, calendarID)
+		} else {
+			_, err = tx.ExecContext(ctx, `INSERT INTO unit_calendars (calendar_id, unit_id, account_id) VALUES (?, ?, ?)
+				ON CONFLICT (calendar_id) DO UPDATE SET unit_id = excluded.unit_id`, calendarID, unitID, accountID)
+		}
+		if err != nil {
+			return err
+		}
+		if err := bumpAccount(ctx, tx, accountID, now); err != nil {
+			return err
+		}
+		for _, u := range []string{old, unitID} {
+			if u == "" {
+				continue
+			}
+			if err := insertUnitChange(ctx, tx, accountID, u, store.ChangeUnitChanged, now); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("set unit of calendar %s: %w", calendarID, err)
+	}
+	return old, nil
+}
+
+// CalendarUnits returns the unit of each given calendar that has one.
+func (db *DB) CalendarUnits(ctx context.Context, accountID string, calendarIDs []string) (map[string]string, error) {
+	out := map[string]string{}
+	if len(calendarIDs) == 0 {
+		return out, nil
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT calendar_id, unit_id FROM unit_calendars
+		WHERE account_id = ? AND calendar_id IN (SELECT value FROM json_each(?))`, accountID, jsonList(calendarIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read calendar units: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c, u string
+		if err := rows.Scan(&c, &u); err != nil {
+			return nil, fmt.Errorf("read calendar units: %w", err)
+		}
+		out[c] = u
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read calendar units: %w", err)
+	}
+	return out, nil
+}
+
+// UnitCalendars returns the calendars of the given units.
+func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []string) ([]*store.UnitCalendar, error) {
+	if len(unitIDs) == 0 {
+		return nil, nil
+	}
+	rows, err := db.read.QueryContext(ctx, `SELECT m.unit_id, `+qualifiedColumns("c", calendarColumns)+`
+		FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
+		WHERE m.account_id = ? AND m.unit_id IN (SELECT value FROM json_each(?)) ORDER BY c.seq`,
+		accountID, jsonList(unitIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read unit calendars: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.UnitCalendar
+	for rows.Next() {
+		var unitID string
+		c, err := scanCalendar(prefixScanner{rows, &unitID})
+		if err != nil {
+			return nil, fmt.Errorf("read unit calendars: %w", err)
+		}
+		out = append(out, &store.UnitCalendar{UnitID: unitID, Calendar: c})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read unit calendars: %w", err)
+	}
+	return out, nil
+}
+
+// BlockingEvents returns the events that may block time in [From, To). It
+// reads in three parts, each along an index: single events that start in
+// [From - store.LongEvent, To) (events_calendar_start), longer ones still
+// running at From (events_long), and recurring series and overrides
+// (events_recurring); so a window costs the events near it, not every
+// event before it. The long part names its index: without statistics
+// SQLite would rather scan events_calendar_start up to the window.
+func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) (out []*store.Event, err error) {
+	if len(p.CalendarIDs) == 0 {
+		return nil, nil
+	}
+	// The ids travel as one JSON array: a unit query may name a thousand
+	// calendars, and a placeholder each makes SQLite's IN list slow.
+	ids, err := json.Marshal(p.CalendarIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read blocking events: %w", err)
+	}
+	in := `calendar_id IN (SELECT value FROM json_each(?)) AND account_id = ?`
+	cals := []any{string(ids), p.AccountID}
+	from, to, lookback := micros(p.From), micros(p.To), micros(p.From.Add(-store.LongEvent))
+	args := append(append(append(slices.Clone(cals), lookback, to, from), append(slices.Clone(cals), lookback, from)...),
+		append(slices.Clone(cals), to)...)
+	out, err = queryEvents(ctx, db.read, `WHERE id IN (
+		SELECT id FROM events WHERE `+in+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
+			AND start_at >= ? AND start_at < ? AND end_at > ?
+		UNION ALL
+		SELECT id FROM events INDEXED BY events_long WHERE `+in+` AND `+longEvent+` AND rrule = '' AND recurrence_id = ''
+			AND status <> 'cancelled'
+			AND start_at < ? AND end_at > ?
+		UNION ALL
+		SELECT id FROM events WHERE `+in+` AND (rrule <> '' OR recurrence_id <> '')
+			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < ?))
+		ORDER BY start_at, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read blocking events: %w", err)
+	}
+	return out, nil
+}
+
+// longEvent is the condition of the events_long index: events longer than
+// store.LongEvent (in microseconds; a literal, so the index applies).
+var longEvent = fmt.Sprintf("end_at - start_at > %d", store.LongEvent.Microseconds())
+
+// jsonList encodes ids as a JSON array, for `IN (SELECT value FROM
+// json_each(?))`: one parameter however many ids.
+func jsonList(ids []string) string {
+	b, _ := json.Marshal(ids) // a []string always encodes
+	return string(b)
+}
+
+// prefixScanner scans one leading column into dst, then the rest.
+type prefixScanner struct {
+	row interface{ Scan(...any) error }
+	dst any
+}
+
+func (p prefixScanner) Scan(dest ...any) error { return p.row.Scan(append([]any{p.dst}, dest...)...) }
+
+// qualifiedColumns prefixes each of a comma-separated column list with
+// alias.
+func qualifiedColumns(alias, columns string) string {
+	var out []byte
+	for i, c := range splitColumns(columns) {
+		if i > 0 {
+			out = append(out, ", "...)
+		}
+		out = append(out, alias+"."+c...)
+	}
+	return string(out)
+}
+
+func splitColumns(columns string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(columns); i++ {
+		if i == len(columns) || columns[i] == ',' {
+			c := columns[start:i]
+			for len(c) > 0 && (c[0] == ' ' || c[0] == '\n' || c[0] == '\t') {
+				c = c[1:]
+			}
+			if c != "" {
+				out = append(out, c)
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
+
+const conflictColumns = `seq, id, account_id, unit_id, state, sides, overlap_start, overlap_end, detected_at, resolved_at`
+
+// conflictSides is the stored form of a conflict's two sides.
+type conflictSides struct {
+	A store.ConflictSide `json:"a"`
+	B store.ConflictSide `json:"b"`
+}
+
+func scanConflict(row interface{ Scan(...any) error }) (*store.Conflict, error) {
+	var c store.Conflict
+	var sides string
+	var start, end, detected, resolved int64
+	if err := row.Scan(&c.Seq, &c.ID, &c.AccountID, &c.UnitID, &c.State, &sides, &start, &end, &detected, &resolved); err != nil {
+		return nil, notFound(err)
+	}
+	var s conflictSides
+	if err := json.Unmarshal([]byte(sides), &s); err != nil {
+		return nil, fmt.Errorf("conflict %s: decode sides: %w", c.ID, err)
+	}
+	c.A, c.B = s.A, s.B
+	c.OverlapStart, c.OverlapEnd = fromMicros(start), fromMicros(end)
+	c.DetectedAt, c.ResolvedAt = fromMicros(detected), optMicros(resolved)
+	return &c, nil
+}
+
+func queryConflicts(ctx context.Context, q queryer, where string, args ...any) ([]*store.Conflict, error) {
+	rows, err := q.QueryContext(ctx, `SELECT `+conflictColumns+` FROM conflicts `+where, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*store.Conflict
+	for rows.Next() {
+		c, err := scanConflict(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// Conflict returns one conflict of an account.
+func (db *DB) Conflict(ctx context.Context, accountID, id string) (*store.Conflict, error) {
+	c, err := scanConflict(db.read.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
+		WHERE id = ? AND account_id = ?`, id, accountID))
+	if err != nil {
+		return nil, fmt.Errorf("get conflict %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// ListConflicts returns a page of a unit's conflicts, oldest first.
+func (db *DB) ListConflicts(ctx context.Context, p store.ListConflictsParams) ([]*store.Conflict, error) {
+	out, err := queryConflicts(ctx, db.read, `WHERE account_id = ? AND unit_id = ? AND (? = '' OR state = ?) AND seq > ?
+		ORDER BY seq LIMIT ?`, p.AccountID, p.UnitID, p.State, p.State, p.After, p.Limit)
+	if err != nil {
+		return nil, fmt.Errorf("list conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// OpenConflicts returns the open conflicts of a unit or of events.
+func (db *DB) OpenConflicts(ctx context.Context, p store.OpenConflictsParams) ([]*store.Conflict, error) {
+	var out []*store.Conflict
+	var err error
+	switch {
+	case p.UnitID != "":
+		out, err = queryConflicts(ctx, db.read, `WHERE unit_id = ? AND state = 'open' ORDER BY seq`, p.UnitID)
+	case len(p.EventIDs) > 0:
+		in := placeholders(len(p.EventIDs))
+		out, err = queryConflicts(ctx, db.read, `WHERE state = 'open' AND (event_a IN (`+in+`) OR event_b IN (`+in+`))
+			ORDER BY seq`, append(anys(p.EventIDs), anys(p.EventIDs)...)...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read open conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// DetectConflicts runs one step of the conflict detector. As in FanOut,
+// the changes are read and detect runs outside the write transaction; the
+// outcome is stored with a compare-and-set of the cursor.
+func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.DetectFunc) (store.DetectResult, error) {
+	pos, err := cursorPosition(ctx, db.read, store.AvailabilityCursor)
+	if err != nil {
+		return store.DetectResult{}, fmt.Errorf("read cursor: %w", err)
+	}
+	changes, err := queryChanges(ctx, db.read, `WHERE id > ? ORDER BY id LIMIT ?`, pos, limit)
+	if err != nil || len(changes) == 0 {
+		return store.DetectResult{}, wrapErr("read changes", err)
+	}
+	up, err := detect(ctx, changes)
+	if err != nil {
+		return store.DetectResult{}, err
+	}
+	res := store.DetectResult{Changes: len(changes)}
+	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		res.Detected, res.Resolved = 0, 0
+		now, err := cursorPosition(ctx, tx, store.AvailabilityCursor)
+		if err != nil {
+			return err
+		}
+		if now != pos {
+			return errOvertaken
+		}
+		if up != nil {
+			if res.Resolved, err = resolveConflicts(ctx, tx, up.Resolved); err != nil {
+				return err
+			}
+			if res.Detected, err = insertConflicts(ctx, tx, up.Detected); err != nil {
+				return err
+			}
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES (?, ?)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
+			store.AvailabilityCursor, changes[len(changes)-1].ID)
+		return err
+	})
+	if errors.Is(err, errOvertaken) {
+		return store.DetectResult{Busy: true}, nil
+	}
+	if err != nil {
+		return store.DetectResult{}, fmt.Errorf("store conflicts: %w", err)
+	}
+	return res, nil
+}
+
+// resolveConflicts ends the open conflicts among cs and records a change
+// for each it ended.
+func resolveConflicts(ctx context.Context, tx *wtx, cs []*store.Conflict) (int, error) {
+	n := 0
+	for _, c := range cs {
+		res, err := tx.ExecContext(ctx, `UPDATE conflicts SET state = 'resolved', resolved_at = ?
+			WHERE id = ? AND state = 'open'`, micros(c.ResolvedAt), c.ID)
+		if err != nil {
+			return 0, fmt.Errorf("resolve conflict %s: %w", c.ID, err)
+		}
+		if k, err := res.RowsAffected(); err != nil || k == 0 {
+			continue
+		}
+		if err := insertUnitChange(ctx, tx, c.AccountID, c.ID, store.ChangeConflictResolved, c.ResolvedAt); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// insertConflicts stores the conflicts among cs whose pair has no open
+// conflict and records a change for each it stored.
+func insertConflicts(ctx context.Context, tx *wtx, cs []*store.Conflict) (int, error) {
+	n := 0
+	for _, c := range cs {
+		sides, err := json.Marshal(conflictSides{A: c.A, B: c.B})
+		if err != nil {
+			return 0, fmt.Errorf("encode conflict: %w", err)
+		}
+		err = tx.QueryRowContext(ctx, `INSERT INTO conflicts
+			(id, account_id, unit_id, event_a, event_b, state, sides, overlap_start, overlap_end, detected_at)
+			SELECT ?, ?, ?, ?, ?, 'open', ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM units WHERE id = ?)
+			ON CONFLICT DO NOTHING RETURNING seq`,
+			c.ID, c.AccountID, c.UnitID, c.A.EventID, c.B.EventID, string(sides),
+			micros(c.OverlapStart), micros(c.OverlapEnd), micros(c.DetectedAt), c.UnitID).Scan(&c.Seq)
+		if errors.Is(err, sql.ErrNoRows) {
+			continue // the pair is open already, or the unit is gone
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store conflict %s: %w", c.ID, err)
+		}
+		if err := insertUnitChange(ctx, tx, c.AccountID, c.ID, store.ChangeConflictDetected, c.DetectedAt); err != nil {
+			return 0, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,402 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+var unitTests = []struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}{
+	{"Units", testUnits},
+	{"UnitIsolation", testUnitIsolation},
+	{"CalendarUnitMembership", testCalendarUnitMembership},
+	{"BlockingEvents", testBlockingEvents},
+	{"DetectConflictsOnce", testDetectConflictsOnce},
+	{"DetectConflictsCursor", testDetectConflictsCursor},
+}
+
+func newUnit(t *testing.T, s store.Store, accountID, name string) *store.Unit {
+	t.Helper()
+	u := &store.Unit{
+		ID: id.New("unit"), AccountID: accountID, Name: name, TimeZone: "Europe/Berlin", SameDayTurnover: true,
+		ExportSummary: "Not available", CreatedAt: base, UpdatedAt: base,
+	}
+	if err := s.CreateUnit(context.Background(), u); err != nil {
+		t.Fatalf("CreateUnit: %v", err)
+	}
+	return u
+}
+
+// logTypes returns the types of the change log entries of the given
+// types, in log order, read through a fan-out cursor of the test's own.
+func logTypes(t *testing.T, s store.Store, cursor string, types ...string) []*store.Change {
+	t.Helper()
+	var out []*store.Change
+	for {
+		res, err := s.FanOut(context.Background(), cursor, 500, func(_ context.Context, chs []*store.Change) ([]*store.Message, error) {
+			for _, ch := range chs {
+				if slices.Contains(types, ch.Type) {
+					out = append(out, ch)
+				}
+			}
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatalf("FanOut(%s): %v", cursor, err)
+		}
+		if res.Unsettled {
+			time.Sleep(time.Millisecond)
+			continue
+		}
+		if res.Changes == 0 {
+			return out
+		}
+	}
+}
+
+func testUnits(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	u1 := newUnit(t, s, a.ID, "Beach house")
+	u2 := newUnit(t, s, a.ID, "Cabin")
+	got, err := s.Unit(ctx, a.ID, u1.ID)
+	if err != nil {
+		t.Fatalf("Unit: %v", err)
+	}
+	if got.Name != "Beach house" || !got.SameDayTurnover || got.TimeZone != "Europe/Berlin" || !got.CreatedAt.Equal(base) {
+		t.Errorf("Unit = %+v; want the stored unit", got)
+	}
+	page, err := s.ListUnits(ctx, store.ListUnitsParams{AccountID: a.ID, Page: store.Page{Limit: 1}})
+	if err != nil || len(page) != 1 || page[0].ID != u1.ID {
+		t.Fatalf("ListUnits page 1 = %v, %v; want [%s]", page, err, u1.ID)
+	}
+	page, err = s.ListUnits(ctx, store.ListUnitsParams{AccountID: a.ID, Page: store.Page{After: page[0].Seq, Limit: 10}})
+	if err != nil || len(page) != 1 || page[0].ID != u2.ID {
+		t.Fatalf("ListUnits page 2 = %v, %v; want [%s]", page, err, u2.ID)
+	}
+	u1.Name, u1.SameDayTurnover, u1.ExportSummary, u1.UpdatedAt = "Beach house 2", false, "Busy", base.Add(time.Hour)
+	if err := s.UpdateUnit(ctx, u1); err != nil {
+		t.Fatalf("UpdateUnit: %v", err)
+	}
+	got, _ = s.Unit(ctx, a.ID, u1.ID)
+	if got.Name != "Beach house 2" || got.SameDayTurnover || got.ExportSummary != "Busy" {
+		t.Errorf("after UpdateUnit: %+v", got)
+	}
+	if chs := logTypes(t, s, "test-units", store.ChangeUnitChanged); len(chs) != 1 || chs[0].EventID != u1.ID || chs[0].CalendarID != "" {
+		t.Errorf("unit changes = %v; want one for %s, of no calendar", chs, u1.ID)
+	}
+	byID, err := s.UnitsByID(ctx, a.ID, []string{u2.ID, "unit_missing", u1.ID})
+	if err != nil || len(byID) != 2 {
+		t.Errorf("UnitsByID = %v, %v; want both units", byID, err)
+	}
+	if err := s.DeleteUnit(ctx, a.ID, u2.ID); err != nil {
+		t.Fatalf("DeleteUnit: %v", err)
+	}
+	_, err = s.Unit(ctx, a.ID, u2.ID)
+	wantNotFound(t, "Unit after delete", err)
+	wantNotFound(t, "DeleteUnit twice", s.DeleteUnit(ctx, a.ID, u2.ID))
+}
+
+func testUnitIsolation(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a, b := newAccount(t, s), newAccount(t, s)
+	u := newUnit(t, s, a.ID, "A's")
+	calB := newCalendar(t, s, b.ID)
+	calA := newCalendar(t, s, a.ID)
+	_, err := s.Unit(ctx, b.ID, u.ID)
+	wantNotFound(t, "Unit of another account", err)
+	wantNotFound(t, "DeleteUnit of another account", s.DeleteUnit(ctx, b.ID, u.ID))
+	u2 := *u
+	u2.AccountID, u2.Name = b.ID, "stolen"
+	wantNotFound(t, "UpdateUnit of another account", s.UpdateUnit(ctx, &u2))
+	_, err = s.SetCalendarUnit(ctx, b.ID, calB.ID, u.ID, base)
+	wantNotFound(t, "attach to another account's unit", err)
+	_, err = s.SetCalendarUnit(ctx, a.ID, calB.ID, u.ID, base)
+	wantNotFound(t, "attach another account's calendar", err)
+	if _, err := s.SetCalendarUnit(ctx, a.ID, calA.ID, u.ID, base); err != nil {
+		t.Fatalf("SetCalendarUnit: %v", err)
+	}
+	if cs, err := s.UnitCalendars(ctx, b.ID, []string{u.ID}); err != nil || len(cs) != 0 {
+		t.Errorf("UnitCalendars of another account = %v, %v; want none", cs, err)
+	}
+	if m, err := s.CalendarUnits(ctx, b.ID, []string{calA.ID}); err != nil || len(m) != 0 {
+		t.Errorf("CalendarUnits of another account = %v, %v; want none", m, err)
+	}
+	if us, err := s.UnitsByID(ctx, b.ID, []string{u.ID}); err != nil || len(us) != 0 {
+		t.Errorf("UnitsByID of another account = %v, %v; want none", us, err)
+	}
+}
+
+func testCalendarUnitMembership(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	u1, u2 := newUnit(t, s, a.ID, "one"), newUnit(t, s, a.ID, "two")
+	c1, c2 := newCalendar(t, s, a.ID), newCalendar(t, s, a.ID)
+	for _, c := range []*store.Calendar{c1, c2} {
+		old, err := s.SetCalendarUnit(ctx, a.ID, c.ID, u1.ID, base)
+		if err != nil || old != "" {
+			t.Fatalf("attach %s = %q, %v; want no previous unit", c.ID, old, err)
+		}
+	}
+	cals, err := s.UnitCalendars(ctx, a.ID, []string{u1.ID})
+	if err != nil || len(cals) != 2 || cals[0].ID != c1.ID || cals[1].ID != c2.ID || cals[0].UnitID != u1.ID {
+		t.Fatalf("UnitCalendars = %v, %v; want c1, c2 in creation order", cals, err)
+	}
+	if cals[0].Kind != store.KindNative || cals[0].Name != "Cal" {
+		t.Errorf("UnitCalendars calendar = %+v; want the whole calendar", cals[0].Calendar)
+	}
+	// Moving c2 names both units in the log.
+	old, err := s.SetCalendarUnit(ctx, a.ID, c2.ID, u2.ID, base)
+	if err != nil || old != u1.ID {
+		t.Fatalf("move = %q, %v; want previous unit %s", old, err, u1.ID)
+	}
+	m, err := s.CalendarUnits(ctx, a.ID, []string{c1.ID, c2.ID})
+	if err != nil || m[c1.ID] != u1.ID || m[c2.ID] != u2.ID {
+		t.Errorf("CalendarUnits = %v, %v", m, err)
+	}
+	// Setting the same unit again writes nothing.
+	if _, err := s.SetCalendarUnit(ctx, a.ID, c2.ID, u2.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SetCalendarUnit(ctx, a.ID, c1.ID, "", base); err != nil {
+		t.Fatalf("detach: %v", err)
+	}
+	var units []string
+	for _, ch := range logTypes(t, s, "test-membership", store.ChangeUnitChanged) {
+		units = append(units, ch.EventID)
+	}
+	want := []string{u1.ID, u1.ID, u1.ID, u2.ID, u1.ID}
+	if !slices.Equal(units, want) {
+		t.Errorf("unit changes name %v; want %v", units, want)
+	}
+	// A deleted calendar leaves its unit; a deleted unit frees its calendars.
+	if err := s.DeleteCalendar(ctx, a.ID, c2.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if cs, _ := s.UnitCalendars(ctx, a.ID, []string{u2.ID}); len(cs) != 0 {
+		t.Errorf("UnitCalendars after the calendar's deletion = %v; want none", cs)
+	}
+	if _, err := s.SetCalendarUnit(ctx, a.ID, c1.ID, u1.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUnit(ctx, a.ID, u1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if m, _ := s.CalendarUnits(ctx, a.ID, []string{c1.ID}); len(m) != 0 {
+		t.Errorf("CalendarUnits after the unit's deletion = %v; want none", m)
+	}
+}
+
+func testBlockingEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c, other := newCalendar(t, s, a.ID), newCalendar(t, s, a.ID)
+	day := time.Date(2027, 6, 1, 0, 0, 0, 0, time.UTC)
+	mk := func(uid string, start time.Time, hours int, mut func(*store.Event)) *store.Event {
+		e := newEvent(c, uid, start)
+		e.End = start.Add(time.Duration(hours) * time.Hour)
+		if mut != nil {
+			mut(e)
+		}
+		mustCreateEvent(t, s, e)
+		return e
+	}
+	in := mk("in", day.Add(10*time.Hour), 2, nil)
+	mk("before", day.Add(-5*time.Hour), 2, nil)
+	spans := mk("spans", day.Add(-5*time.Hour), 10, nil)
+	mk("after", day.Add(30*time.Hour), 2, nil)
+	// Longer than store.LongEvent: found however long before it started.
+	long := mk("long", day.Add(-60*24*time.Hour), 60*24+1, nil)
+	mk("long-over", day.Add(-60*24*time.Hour), 50*24, nil)
+	mk("cancelled", day.Add(10*time.Hour), 2, func(e *store.Event) { e.Status = store.StatusCancelled })
+	tentative := mk("tentative", day.Add(12*time.Hour), 2, func(e *store.Event) { e.Status = store.StatusTentative })
+	series := mk("series", day.Add(-30*24*time.Hour), 1, func(e *store.Event) { e.RRule = "FREQ=DAILY" })
+	override := mk("series", day.Add(90*24*time.Hour), 1, func(e *store.Event) {
+		e.RecurrenceID, e.Status = "20270830T000000Z", store.StatusCancelled
+	})
+	mustCreateEvent(t, s, newEvent(other, "elsewhere", day.Add(10*time.Hour)))
+	got, err := s.BlockingEvents(ctx, store.BlockingEventsParams{
+		AccountID: a.ID, CalendarIDs: []string{c.ID}, From: day, To: day.Add(24 * time.Hour),
+	})
+	if err != nil {
+		t.Fatalf("BlockingEvents: %v", err)
+	}
+	var ids []string
+	for _, e := range got {
+		ids = append(ids, e.ID)
+	}
+	want := []string{series.ID, spans.ID, in.ID, tentative.ID, override.ID, long.ID}
+	slices.Sort(ids)
+	slices.Sort(want)
+	if !slices.Equal(ids, want) {
+		t.Errorf("BlockingEvents = %v; want %v (overlapping, recurring and overrides; not cancelled, outside or other calendars)", ids, want)
+	}
+	b := newAccount(t, s)
+	if got, _ := s.BlockingEvents(ctx, store.BlockingEventsParams{
+		AccountID: b.ID, CalendarIDs: []string{c.ID}, From: day, To: day.Add(24 * time.Hour),
+	}); len(got) != 0 {
+		t.Errorf("BlockingEvents of another account = %v; want none", got)
+	}
+}
+
+// conflictOf returns a conflict of events x and y of unit u.
+func conflictOf(u *store.Unit, x, y *store.Event, at time.Time) *store.Conflict {
+	if x.ID > y.ID {
+		x, y = y, x
+	}
+	side := func(e *store.Event) store.ConflictSide {
+		return store.ConflictSide{CalendarID: e.CalendarID, EventID: e.ID, UID: e.UID, Kind: store.KindNative,
+			Start: e.Start, End: e.End, Status: e.Status}
+	}
+	return &store.Conflict{
+		ID: id.New("cfl"), AccountID: u.AccountID, UnitID: u.ID, A: side(x), B: side(y), State: store.ConflictOpen,
+		OverlapStart: y.Start, OverlapEnd: x.End, DetectedAt: at,
+	}
+}
+
+// detectOnce runs DetectConflicts steps until one reads changes, with
+// detect's outcome.
+func detectOnce(t *testing.T, s store.Store, up *store.ConflictUpdate) store.DetectResult {
+	t.Helper()
+	for {
+		res, err := s.DetectConflicts(context.Background(), 1000, func(context.Context, []*store.Change) (*store.ConflictUpdate, error) {
+			return up, nil
+		})
+		if err != nil {
+			t.Fatalf("DetectConflicts: %v", err)
+		}
+		if res.Changes > 0 || !res.Unsettled {
+			return res
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func testDetectConflictsOnce(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	u := newUnit(t, s, a.ID, "u")
+	c := newCalendar(t, s, a.ID)
+	x, y := newEvent(c, "x", base), newEvent(c, "y", base.Add(time.Hour))
+	mustCreateEvent(t, s, x)
+	mustCreateEvent(t, s, y)
+	first := conflictOf(u, x, y, base)
+	if res := detectOnce(t, s, &store.ConflictUpdate{Detected: []*store.Conflict{first}}); res.Detected != 1 || res.Changes == 0 {
+		t.Fatalf("first step = %+v; want one detected", res)
+	}
+	// The same pair again (a replay, or a second node's view) stores nothing.
+	mustCreateEvent(t, s, newEvent(c, "z", base.Add(24*time.Hour)))
+	if res := detectOnce(t, s, &store.ConflictUpdate{Detected: []*store.Conflict{conflictOf(u, y, x, base)}}); res.Detected != 0 {
+		t.Errorf("second detection of the pair = %+v; want none stored", res)
+	}
+	open, err := s.OpenConflicts(ctx, store.OpenConflictsParams{EventIDs: []string{y.ID}})
+	if err != nil || len(open) != 1 || open[0].ID != first.ID {
+		t.Fatalf("OpenConflicts = %v, %v; want %s", open, err, first.ID)
+	}
+	got, err := s.Conflict(ctx, a.ID, first.ID)
+	if err != nil || got.A.EventID != first.A.EventID || got.B.UID != first.B.UID || !got.OverlapStart.Equal(first.OverlapStart) {
+		t.Errorf("Conflict = %+v, %v; want the stored one", got, err)
+	}
+	_, err = s.Conflict(ctx, newAccount(t, s).ID, first.ID)
+	wantNotFound(t, "Conflict of another account", err)
+	// Resolving twice reports once; the pair may then open again.
+	res := *first
+	res.State, res.ResolvedAt = store.ConflictResolved, base.Add(2*time.Hour)
+	mustCreateEvent(t, s, newEvent(c, "w", base.Add(48*time.Hour)))
+	again := conflictOf(u, x, y, base.Add(3*time.Hour))
+	if r := detectOnce(t, s, &store.ConflictUpdate{Resolved: []*store.Conflict{&res, &res}, Detected: []*store.Conflict{again}}); r.Resolved != 1 || r.Detected != 1 {
+		t.Errorf("resolve and reopen = %+v; want one of each", r)
+	}
+	list, err := s.ListConflicts(ctx, store.ListConflictsParams{AccountID: a.ID, UnitID: u.ID, State: store.ConflictResolved, Page: store.Page{Limit: 10}})
+	if err != nil || len(list) != 1 || list[0].ID != first.ID || !list[0].ResolvedAt.Equal(res.ResolvedAt) {
+		t.Errorf("resolved conflicts = %v, %v; want %s", list, err, first.ID)
+	}
+	list, _ = s.ListConflicts(ctx, store.ListConflictsParams{AccountID: a.ID, UnitID: u.ID, Page: store.Page{Limit: 10}})
+	if len(list) != 2 {
+		t.Errorf("all conflicts = %d; want 2", len(list))
+	}
+	var types []string
+	for _, ch := range logTypes(t, s, "test-conflicts", store.ChangeConflictDetected, store.ChangeConflictResolved) {
+		types = append(types, ch.Type+" "+ch.EventID)
+	}
+	want := []string{
+		store.ChangeConflictDetected + " " + first.ID,
+		store.ChangeConflictResolved + " " + first.ID,
+		store.ChangeConflictDetected + " " + again.ID,
+	}
+	if !slices.Equal(types, want) {
+		t.Errorf("conflict changes = %v; want %v", types, want)
+	}
+	// A deleted unit takes its conflicts with it.
+	if err := s.DeleteUnit(ctx, a.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Conflict(ctx, a.ID, again.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Conflict after its unit's deletion: %v; want ErrNotFound", err)
+	}
+}
+
+func testDetectConflictsCursor(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	e := newEvent(c, "e", base)
+	mustCreateEvent(t, s, e)
+	seen := 0
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		res, err := s.DetectConflicts(ctx, 1000, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
+			for _, ch := range chs {
+				if ch.EventID == e.ID {
+					seen++
+					if ch.Event == nil || ch.Event.UID != "e" {
+						t.Errorf("change of %s carries event %+v; want its snapshot", e.ID, ch.Event)
+					}
+				}
+			}
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Changes == 0 && !res.Unsettled {
+			break
+		}
+	}
+	if seen != 1 {
+		t.Errorf("the event's change was read %d times; want once", seen)
+	}
+	// A failing step moves nothing.
+	e2 := newEvent(c, "e2", base)
+	mustCreateEvent(t, s, e2)
+	boom := errors.New("boom")
+	for {
+		_, err := s.DetectConflicts(ctx, 1000, func(context.Context, []*store.Change) (*store.ConflictUpdate, error) { return nil, boom })
+		if errors.Is(err, boom) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := false
+	for !found {
+		res, err := s.DetectConflicts(ctx, 1000, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
+			found = slices.ContainsFunc(chs, func(ch *store.Change) bool { return ch.EventID == e2.ID })
+			return nil, nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Changes == 0 && !res.Unsettled && !found {
+			t.Fatal("the change of a failed step was not read again")
+		}
+	}
+}
