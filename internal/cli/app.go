@@ -21,6 +21,7 @@ import (
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/metrics"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/session"
@@ -51,7 +52,8 @@ type app struct {
 // that they forget a change before any worker it wakes reads them.
 func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*app, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewStoreCollector(metrics.StoreCollectorConfig{Store: db, Logger: log.With("component", "metrics")}))
 	baseURL := cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)
 	out, err := newOutbound(cfg)
 	if err != nil {
@@ -81,7 +83,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 	})
 	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease}
 	a.importer = importer.New(importer.Config{
-		Store: db, Logger: log.With("component", "importer"), Client: out.feed, Bus: bus,
+		Store: db, Logger: log.With("component", "importer"), Client: out.feed, Bus: bus, Registerer: reg,
 		Schedule: importer.Schedule{
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},

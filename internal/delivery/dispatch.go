@@ -98,9 +98,104 @@ type Dispatcher struct {
 }
 
 type dispatchMetrics struct {
-	attempts *prometheus.CounterVec
-	duration prometheus.Histogram
+	// attempts and pings count attempts by outcome and status class, in
+	// counters resolved once (see outcomeIndex, classIndex).
+	attempts, pings [3][len(statusClasses)]prometheus.Counter
+	duration        prometheus.Histogram
+	// latency is the time from a change to its delivery: of webhooks
+	// [0], of pings [1].
+	latency  [2]prometheus.Observer
 	inflight prometheus.Gauge
+}
+
+// statusClasses label attempts by their answer: a status class, or the
+// failure that left no answer.
+var statusClasses = [...]string{"2xx", "3xx", "4xx", "5xx", "timeout", "network"}
+
+// outcomes label attempts by what they came to, in outcomeIndex order.
+var outcomes = [...]string{store.OutcomeDelivered, store.OutcomeRetry, store.OutcomeUndeliverable}
+
+func outcomeIndex(o string) int {
+	switch o {
+	case store.OutcomeDelivered:
+		return 0
+	case store.OutcomeRetry:
+		return 1
+	}
+	return 2
+}
+
+// classIndex returns the statusClasses index of an attempt's answer.
+func classIndex(status int, err error) int {
+	switch {
+	case err == nil && status >= 200 && status < 600:
+		return status/100 - 2
+	case err == nil:
+		return 3 // a status outside 2xx-5xx: count it with the server errors
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return 4
+	}
+	return 5
+}
+
+// isTimeout reports whether err says it is a timeout (as the HTTP
+// client's own timeout does).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "calhook_webhook_attempts_total",
+		Help: "Webhook delivery attempts, by outcome (delivered, retry, undeliverable) and answer (status class, timeout, network).",
+	}, []string{"outcome", "class"})
+	pings := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "calhook_icalhooks_pings_total",
+		Help: "iCal Hooks pings sent, by outcome (delivered, retry, undeliverable) and answer (status class, timeout, network).",
+	}, []string{"outcome", "class"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "calhook_delivery_latency_seconds",
+		Help: "Time from a change to its delivery (the 2xx of a webhook, the answer to a ping), retries included, by target (webhook, ping).",
+		// 5 ms to about 4 days: first attempts and the whole retry schedule.
+		Buckets: prometheus.ExponentialBuckets(0.005, 4, 14),
+	}, []string{"target"})
+	m := &dispatchMetrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "calhook_webhook_attempt_duration_seconds", Help: "Time from sending a webhook or ping to its answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "calhook_webhook_inflight", Help: "Webhook deliveries in flight.",
+		}),
+		latency: [2]prometheus.Observer{latency.WithLabelValues("webhook"), latency.WithLabelValues("ping")},
+	}
+	for o, outcome := range outcomes {
+		for c, class := range statusClasses {
+			m.attempts[o][c] = attempts.WithLabelValues(outcome, class)
+			m.pings[o][c] = pings.WithLabelValues(outcome, class)
+		}
+	}
+	if reg != nil {
+		reg.MustRegister(attempts, pings, latency, m.duration, m.inflight)
+	}
+	return m
+}
+
+// observe counts an attempt's outcome, and the time from its change to
+// its delivery.
+func (m *dispatchMetrics) observe(dl *store.Delivery, res *store.AttemptResult, err error, now time.Time) {
+	o, c := outcomeIndex(res.Outcome), classIndex(res.StatusCode, err)
+	target := 0
+	if dl.Message.HookID != "" {
+		target = 1
+		m.pings[o][c].Inc()
+	} else {
+		m.attempts[o][c].Inc()
+	}
+	if res.Outcome == store.OutcomeDelivered && !dl.Message.ChangedAt.IsZero() {
+		m.latency[target].Observe(now.Sub(dl.Message.ChangedAt).Seconds())
+	}
 }
 
 // NewDispatcher returns a Dispatcher with defaults filled in.
@@ -150,21 +245,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Bus != nil {
 		cfg.Bus.MessagesDue.Subscribe(func(notify.Due) { d.Notify() })
 	}
-	d.metrics = &dispatchMetrics{
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "calhook_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome.",
-		}, []string{"outcome"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "calhook_webhook_attempt_duration_seconds", Help: "Time from sending a webhook to its answer.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "calhook_webhook_inflight", Help: "Webhook deliveries in flight.",
-		}),
-	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(d.metrics.attempts, d.metrics.duration, d.metrics.inflight)
-	}
+	d.metrics = newDispatchMetrics(cfg.Registerer)
 	return d
 }
 
@@ -491,7 +572,7 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		d.log.Info("icalhook dropped: its pings kept failing", "hook", m.HookID, "account", m.AccountID,
 			"hook_url", dl.URL, "error", res.Error)
 	}
-	d.metrics.attempts.WithLabelValues(res.Outcome).Inc()
+	d.metrics.observe(dl, res, err, started.Add(res.Latency))
 	d.results <- res
 }
 

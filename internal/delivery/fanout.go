@@ -257,7 +257,7 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 			}
 			m := &store.Message{
 				ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: s.ID, ChangeID: ch.ID, EventType: typ,
-				NextAttemptAt: now, CreatedAt: now,
+				NextAttemptAt: now, CreatedAt: now, ChangedAt: ch.OccurredAt,
 			}
 			if cfl != nil {
 				m.Payload, err = f.conflictPayload(m, ch, cfl)
@@ -325,7 +325,7 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 		ch := chs[len(chs)-1]
 		msgs = append(msgs, &store.Message{
 			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
-			ChangeID:  ch.ID,
+			ChangeID: ch.ID, ChangedAt: ch.OccurredAt,
 			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(f.baseURL, h.AccountID, h.CalendarID)),
 			NextAttemptAt: now, CreatedAt: now,
 		})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -38,11 +39,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// statusWriter records the status code a handler wrote.
+// statusWriter records the status code a handler wrote, and the
+// condition of the database the request met, if any.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status    int
+	condition fault.Reason
 }
+
+func (w *statusWriter) noteCondition(r fault.Reason) { w.condition = r }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -90,6 +95,9 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 			status := sw.status
 			if status == 0 {
 				status = http.StatusOK
+			}
+			if sw.condition != "" {
+				h.conditions.note(r, sw.condition)
 			}
 			observer.Observe(elapsed.Seconds())
 			counters.get(r.Method, status).Inc()

@@ -32,6 +32,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
@@ -107,6 +109,8 @@ type Config struct {
 	// PublicURL, when set, is calhook's public base URL: each fetch then
 	// sends X-ICALHOOKS-URL: PublicURL/hooks/in/{token}.
 	PublicURL string
+	// Registerer receives the import metrics; nil registers nothing.
+	Registerer prometheus.Registerer
 	// PingWindow is the least time between two polls triggered by iCal
 	// Hooks pings of one calendar; pings in between are coalesced into
 	// one poll at the end of the window (default 1 s: an upstream cannot make
@@ -150,6 +154,8 @@ type Importer struct {
 	store store.Store
 	log   *slog.Logger
 	sched Schedule
+	// metrics count polls, parse time and changed events.
+	metrics *pollMetrics
 
 	wake chan struct{}
 	// done is signalled when a poll ends, freeing a slot.
@@ -231,7 +237,7 @@ func New(cfg Config) *Importer {
 	sched := cfg.Schedule.withDefaults()
 	cfg.Guard = cfg.Guard.withDefaults(sched.Min)
 	i := &Importer{
-		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched, metrics: newPollMetrics(cfg.Registerer),
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
 		accountClaimed: map[string]int{},
@@ -664,6 +670,9 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 		}
 		res = &Result{Status: StatusError, Err: err, Calendar: c}
 	}
+	if ctx.Err() == nil && !errors.Is(res.Err, store.ErrNotFound) {
+		i.metrics.observe(res)
+	}
 	for _, w := range waiters {
 		w <- res
 	}
@@ -708,7 +717,9 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
+	parseStart := time.Now()
 	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes)
+	i.metrics.observeParse(time.Since(parseStart))
 	if err != nil {
 		return i.failed(ctx, c, err)
 	}

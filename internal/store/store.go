@@ -34,6 +34,7 @@ type Store interface {
 	ImportStore
 	HookStore
 	UnitStore
+	StatsStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

@@ -133,7 +133,7 @@ const (
 // listSettled reads up to p.Limit settled changes after p.After, and
 // whether a committed change among the first p.Limit is held back.
 func (db *DB) listSettled(ctx context.Context, p store.ListChangesParams) ([]*store.Change, bool, error) {
-	rows, err := db.pool.Query(ctx, `SELECT xid < pg_snapshot_xmin(pg_current_snapshot()), `+changeColumns+`
+	rows, err := db.query(ctx, `SELECT xid < pg_snapshot_xmin(pg_current_snapshot()), `+changeColumns+`
 		FROM changes WHERE calendar_id = $1 AND account_id = $2 AND (xid, id) > ($3, $4)
 		ORDER BY xid, id LIMIT $5`, p.CalendarID, p.AccountID, p.After.TxID, p.After.ID, p.Limit)
 	if err != nil {

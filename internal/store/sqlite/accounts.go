@@ -71,7 +71,7 @@ func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Acco
 // DeleteAccount removes an account; its calendars, events and changes go
 // with it through ON DELETE CASCADE.
 func (db *DB) DeleteAccount(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	res, err := db.exec(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete account %s: %w", id, err)
 	}

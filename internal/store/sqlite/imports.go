@@ -69,7 +69,7 @@ func (db *DB) NextPollAt(ctx context.Context) (time.Time, bool, error) {
 // than with the clock, needs no clock: a lease ending before at leaves
 // next_poll_at at min(lease end, at) = lease end as well.)
 func (db *DB) RequestPoll(ctx context.Context, accountID, calendarID string, at time.Time) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE calendars SET
+	res, err := db.exec(ctx, `UPDATE calendars SET
 			requested_poll_at = CASE WHEN requested_poll_at = 0 OR requested_poll_at > ?1 THEN ?1 ELSE requested_poll_at END,
 			next_poll_at = CASE WHEN lease_until > ?1 THEN next_poll_at ELSE min(next_poll_at, ?1) END
 		WHERE id = ?2 AND account_id = ?3 AND kind = 'imported'`,
