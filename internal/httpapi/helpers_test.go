@@ -88,7 +88,13 @@ func newServer(t testing.TB) *testServer {
 // newServerAdmin is newServer with the given admin token.
 func newServerAdmin(t testing.TB, admin string) *testServer {
 	t.Helper()
-	cs := &countingStore{Store: openTestStore(t)}
+	return newServerOn(t, openTestStore(t), admin)
+}
+
+// newServerOn is newServerAdmin on the given store.
+func newServerOn(t testing.TB, st store.Store, admin string) *testServer {
+	t.Helper()
+	cs := &countingStore{Store: st}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus := &notify.Bus{}
