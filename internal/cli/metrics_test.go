@@ -1,10 +1,13 @@
 package cli_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -185,4 +188,49 @@ func TestMetricsAnswerQuestions(t *testing.T) {
 		`calhook_import_events_changed_total{change="created"}`: 2,
 		`calhook_import_parse_seconds_count`:                    1,
 	})
+}
+
+// TestMonitoringNamesExist checks that every metric the Grafana dashboard
+// and the Prometheus rules under deploy/ use is one a running calhook
+// exports, so renaming a metric cannot leave them silently empty.
+func TestMonitoringNamesExist(t *testing.T) {
+	t.Parallel()
+	s := newHookServer(t)
+	exported := map[string]bool{}
+	for series := range scrape(t, s.base) {
+		name, _, _ := strings.Cut(series, "{")
+		exported[strings.TrimSuffix(strings.TrimSuffix(strings.TrimSuffix(name, "_bucket"), "_count"), "_sum")] = true
+	}
+	dash, err := os.ReadFile("../../deploy/grafana/calhook.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		Panels []struct {
+			Type, Title string
+			Targets     []struct{ Expr string }
+		}
+	}
+	if err := json.Unmarshal(dash, &d); err != nil {
+		t.Fatalf("deploy/grafana/calhook.json: %v", err)
+	}
+	for _, p := range d.Panels {
+		if p.Type != "row" && len(p.Targets) == 0 {
+			t.Errorf("dashboard panel %q has no query", p.Title)
+		}
+	}
+	rules, err := os.ReadFile("../../deploy/prometheus/calhook.rules.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	used := regexp.MustCompile(`calhook_[a-z_]+`).FindAllString(string(dash)+string(rules), -1)
+	if len(used) < 20 {
+		t.Fatalf("found %d metric names in the dashboard and rules; want them all", len(used))
+	}
+	for _, name := range used {
+		base := strings.TrimSuffix(name, "_bucket")
+		if !exported[base] {
+			t.Errorf("deploy/ uses %s; calhook does not export it", name)
+		}
+	}
 }
