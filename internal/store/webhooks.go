@@ -170,6 +170,9 @@ type Message struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	DeliveredAt   time.Time
+	// Trace is the traceparent of the change's span (Change.Trace): the
+	// deliveries continue its trace.
+	Trace string
 }
 
 // PingEventType is the event type of iCal Hooks pings.

@@ -391,7 +391,7 @@ func queueClaim(b *pgx.Batch, ids []string, p store.ClaimParams, done func([]*st
 			WHERE x.id = ANY($2)) t
 		WHERE m.id = t.id
 		RETURNING m.id, m.account_id, coalesce(m.subscription_id, ''), coalesce(m.hook_id, ''), m.change_id, m.event_type,
-			m.payload, m.attempts, m.schedule_pos, m.created_at, m.changed_at, t.url, t.host, t.secret, t.prev_secret, t.prev_secret_expires_at`,
+			m.payload, m.attempts, m.schedule_pos, m.created_at, m.changed_at, m.trace, t.url, t.host, t.secret, t.prev_secret, t.prev_secret_expires_at`,
 		lease, ids).Query(func(rows pgx.Rows) error {
 		byID := map[string]*store.Delivery{}
 		for rows.Next() {
@@ -400,7 +400,7 @@ func queueClaim(b *pgx.Batch, ids []string, p store.ClaimParams, done func([]*st
 			var secret, prev string
 			var prevExp, changed pgtype.Timestamptz
 			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
-				&m.Attempts, &d.SchedulePos, &m.CreatedAt, &changed, &d.URL, &d.Host, &secret, &prev, &prevExp); err != nil {
+				&m.Attempts, &d.SchedulePos, &m.CreatedAt, &changed, &m.Trace, &d.URL, &d.Host, &secret, &prev, &prevExp); err != nil {
 				return err
 			}
 			m.CreatedAt, m.ChangedAt = utc(m.CreatedAt), fromOpt(changed)

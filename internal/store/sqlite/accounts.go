@@ -97,8 +97,9 @@ func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now tim
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO changes
-			(account_id, calendar_id, event_id, event_uid, type, event, occurred_at) VALUES (?, '', '', '', ?, CAST('{}' AS BLOB), ?)`,
-			accountID, store.ChangeCredentials, micros(now))
+			(account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+			VALUES (?, '', '', '', ?, CAST('{}' AS BLOB), ?, ?)`,
+			accountID, store.ChangeCredentials, micros(now), store.TraceFrom(ctx))
 		return err
 	})
 	if err != nil {

@@ -104,12 +104,12 @@ func insertChange(ctx context.Context, tx *wtx, e *store.Event, typ string, at t
 	}
 	ch := &store.Change{
 		AccountID: e.AccountID, CalendarID: e.CalendarID, EventID: e.ID, EventUID: e.UID,
-		Type: typ, Event: e, OccurredAt: at,
+		Type: typ, Event: e, OccurredAt: at, Trace: store.TraceFrom(ctx),
 	}
 	err = tx.QueryRowContext(ctx, `INSERT INTO changes
-		(account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, snap, micros(at)).Scan(&ch.ID)
+		(account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, snap, micros(at), ch.Trace).Scan(&ch.ID)
 	if err != nil {
 		return nil, fmt.Errorf("insert change: %w", err)
 	}

@@ -121,13 +121,13 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 		}
 		for _, typ := range p.SyncChanges() {
 			ch := &store.Change{
-				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now,
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now, Trace: store.TraceFrom(ctx),
 			}
 			// The change has no event: its snapshot is the BLOB '{}'.
 			err := tx.QueryRowContext(ctx, `INSERT INTO changes
-				(account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-				VALUES (?, ?, '', '', ?, X'7B7D', ?) RETURNING id`,
-				ch.AccountID, ch.CalendarID, ch.Type, micros(p.Now)).Scan(&ch.ID)
+				(account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+				VALUES (?, ?, '', '', ?, X'7B7D', ?, ?) RETURNING id`,
+				ch.AccountID, ch.CalendarID, ch.Type, micros(p.Now), ch.Trace).Scan(&ch.ID)
 			if err != nil {
 				return fmt.Errorf("insert sync change: %w", err)
 			}

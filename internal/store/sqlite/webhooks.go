@@ -322,17 +322,17 @@ func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, [
 	stored := 0
 	var leased []string
 	err = inChunks(keep, func(msgs []*store.Message) error {
-		args := make([]any, 0, 12*len(msgs))
+		args := make([]any, 0, 13*len(msgs))
 		for _, m := range msgs {
 			status := cmp.Or(m.Status, store.MessagePending)
 			args = append(args, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
 				m.EventType, m.Payload, status, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt),
-				optToMicros(m.ChangedAt))
+				optToMicros(m.ChangedAt), m.Trace)
 		}
 		rows, err := tx.QueryContext(ctx, `INSERT INTO messages
 			(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at,
-			 changed_at)
-			VALUES `+valueRows(len(msgs), 12)+` ON CONFLICT DO NOTHING RETURNING id, status`, args...)
+			 changed_at, trace)
+			VALUES `+valueRows(len(msgs), 13)+` ON CONFLICT DO NOTHING RETURNING id, status`, args...)
 		if err != nil {
 			return err
 		}
@@ -496,7 +496,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		rows, err = tx.QueryContext(ctx, `UPDATE messages SET status = 'delivering', next_attempt_at = ?, slot_reserved = 0
 			WHERE id IN (`+placeholders(len(claim))+`)
 			RETURNING id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
-				attempts, schedule_pos, created_at, changed_at`,
+				attempts, schedule_pos, created_at, changed_at, trace`,
 			append([]any{micros(p.Now.Add(p.Lease))}, anys(claim)...)...)
 		if err != nil {
 			return err
@@ -507,7 +507,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			d := &store.Delivery{Message: m}
 			var created, changed int64
 			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
-				&m.Attempts, &d.SchedulePos, &created, &changed); err != nil {
+				&m.Attempts, &d.SchedulePos, &created, &changed, &m.Trace); err != nil {
 				rows.Close()
 				return err
 			}

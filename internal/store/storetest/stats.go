@@ -16,6 +16,7 @@ var statsTests = []struct {
 	{"StatsQueueByState", testStatsQueue},
 	{"StatsFanOutLagHooksImports", testStatsLag},
 	{"PoolStats", testPoolStats},
+	{"TraceTravelsWithChangesAndMessages", testTraceTravels},
 }
 
 func stats(t *testing.T, s store.Store, now time.Time) *store.Stats {
