@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -74,7 +75,11 @@ func atLeast(v float64) float64 { return -v }
 func TestMetricsAnswerQuestions(t *testing.T) {
 	t.Parallel()
 	// Receivers: one answers 204, one 500 (retried in a minute), one 410.
+	var traced atomic.Bool // a traceparent arrived: tracing is off, so none may
 	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("traceparent") != "" {
+			traced.Store(true)
+		}
 		switch r.URL.Path {
 		case "/ok":
 			w.WriteHeader(http.StatusNoContent)
@@ -165,6 +170,10 @@ func TestMetricsAnswerQuestions(t *testing.T) {
 		`calhook_subscriptions_disabled`:                    2,
 		`calhook_delivery_oldest_undelivered_age_seconds`:   0,
 	})
+
+	if traced.Load() {
+		t.Error("a delivery carried a traceparent with tracing off")
+	}
 
 	// Feed reads: a 200, then a 304 with its ETag.
 	resp := s.fetch(s.feedPath(0), "")

@@ -16,10 +16,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/tracing"
 	"github.com/calhook/calhook/webhook"
 )
 
@@ -57,6 +61,10 @@ type DispatcherConfig struct {
 	// Bus wakes the dispatcher when messages may be due (MessagesDue);
 	// nil leaves waking to Notify.
 	Bus *notify.Bus
+	// Tracer traces each attempt as a child of its change's write (the
+	// message's trace context), and sends the attempt's traceparent to the
+	// receiver; nil is tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Dispatcher delivers queued messages. It claims due messages in batches,
@@ -520,6 +528,10 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		return
 	}
 	defer d.release(key)
+	var span trace.Span
+	if d.cfg.Tracer != nil {
+		ctx, span = d.startAttempt(ctx, dl)
+	}
 	started := d.cfg.Now()
 	res := &store.AttemptResult{
 		Attempt:        store.Attempt{MessageID: m.ID, DeliveryID: id.UUID(), AttemptedAt: started},
@@ -535,6 +547,9 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	res.Latency = d.cfg.Now().Sub(started)
 	if err != nil && ctx.Err() != nil {
 		// Shutting down: the message goes back to the queue as it was.
+		if span != nil {
+			span.End()
+		}
 		d.released <- m.ID
 		return
 	}
@@ -573,7 +588,35 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 			"hook_url", dl.URL, "error", res.Error)
 	}
 	d.metrics.observe(dl, res, err, started.Add(res.Latency))
+	if span != nil {
+		endAttempt(span, res)
+	}
 	d.results <- res
+}
+
+// startAttempt starts the span of an attempt, a child of the span of the
+// write that made its change.
+func (d *Dispatcher) startAttempt(ctx context.Context, dl *store.Delivery) (context.Context, trace.Span) {
+	m := dl.Message
+	name, target := "deliver webhook", attribute.String("calhook.subscription_id", m.SubscriptionID)
+	if m.HookID != "" {
+		name, target = "ping icalhook", attribute.String("calhook.hook_id", m.HookID)
+	}
+	return d.cfg.Tracer.Start(tracing.Remote(ctx, m.Trace), name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("calhook.message_id", m.ID), target,
+			attribute.String("calhook.event_type", m.EventType), attribute.Int("calhook.attempt", m.Attempts+1)))
+}
+
+// endAttempt ends the span of an attempt with its outcome.
+func endAttempt(span trace.Span, res *store.AttemptResult) {
+	span.SetAttributes(attribute.String("calhook.outcome", res.Outcome))
+	if res.StatusCode != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+	}
+	if res.Outcome != store.OutcomeDelivered {
+		span.SetStatus(codes.Error, res.Error)
+	}
+	span.End()
 }
 
 // post sends the signed request of one attempt. Each attempt is signed
@@ -604,6 +647,9 @@ func (d *Dispatcher) post(ctx context.Context, dl *store.Delivery, deliveryID st
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
 	req.Header.Set(webhook.HeaderEvent, dl.Message.EventType)
 	req.Header.Set(webhook.HeaderDeliveryID, deliveryID)
+	if d.cfg.Tracer != nil {
+		tracing.Inject(ctx, req.Header)
+	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		return nil, err
@@ -627,6 +673,9 @@ func (d *Dispatcher) ping(ctx context.Context, dl *store.Delivery) (*http.Respon
 	}
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
 	req.Header.Set("X-ICALHOOKS-FEED", string(dl.Message.Payload))
+	if d.cfg.Tracer != nil {
+		tracing.Inject(ctx, req.Header)
+	}
 	client := d.cfg.PingClient
 	if client == nil {
 		client = d.cfg.Client

@@ -24,6 +24,7 @@ import (
 	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 //go:embed openapi.json
@@ -55,6 +56,8 @@ type Config struct {
 	Logger       *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
+	// Tracer traces API writes; nil is tracing off.
+	Tracer *tracing.Tracer
 	// AdminToken authorises the account routes; empty disables them.
 	AdminToken string
 	// PublicURL is the base of URLs handed out (feed URLs); when empty the

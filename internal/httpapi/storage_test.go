@@ -69,7 +69,7 @@ func TestFullDiskAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	s := newServerOn(t, db, adminToken)
+	s := newServerOn(t, db, adminToken, nil)
 	a := s.newAccount("Full")
 	cal := s.newCalendar(a, "Cal", "UTC")
 	// Leave about 256 KiB free.
@@ -183,7 +183,7 @@ func TestDatabaseOutageAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	s := newServerOn(t, db, adminToken)
+	s := newServerOn(t, db, adminToken, nil)
 	a := s.newAccount("Outage")
 	cal := s.newCalendar(a, "Cal", "UTC")
 	var acked []string

@@ -33,10 +33,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 // ErrNotImported is returned when a sync is asked of a native calendar.
@@ -111,6 +115,9 @@ type Config struct {
 	PublicURL string
 	// Registerer receives the import metrics; nil registers nothing.
 	Registerer prometheus.Registerer
+	// Tracer traces each poll; the changes it stores link to its span.
+	// Nil is tracing off.
+	Tracer *tracing.Tracer
 	// PingWindow is the least time between two polls triggered by iCal
 	// Hooks pings of one calendar; pings in between are coalesced into
 	// one poll at the end of the window (default 1 s: an upstream cannot make
@@ -657,6 +664,12 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 	delete(i.waiters, c.ID)
 	i.mu.Unlock()
 
+	var span trace.Span
+	if i.cfg.Tracer != nil {
+		ctx, span = i.cfg.Tracer.Start(ctx, "import poll", trace.WithAttributes(
+			attribute.String("calhook.calendar_id", c.ID), attribute.String("calhook.account_id", c.AccountID)))
+		ctx = store.WithTrace(ctx, tracing.Parent(ctx))
+	}
 	res, err := i.pollCalendar(ctx, c)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
 		// What stops a poll (a store write that failed, conflicts that
@@ -672,6 +685,15 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 	}
 	if ctx.Err() == nil && !errors.Is(res.Err, store.ErrNotFound) {
 		i.metrics.observe(res)
+	}
+	if span != nil {
+		span.SetAttributes(attribute.String("calhook.outcome", pollOutcome(res)),
+			attribute.Int("calhook.created", res.Created), attribute.Int("calhook.updated", res.Updated),
+			attribute.Int("calhook.deleted", res.Deleted))
+		if res.Err != nil {
+			span.SetStatus(codes.Error, res.Err.Error())
+		}
+		span.End()
 	}
 	for _, w := range waiters {
 		w <- res

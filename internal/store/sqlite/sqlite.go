@@ -228,6 +228,9 @@ func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, 
 // (SQLITE_FULL: the disk or its quota is full, or the file reached
 // max_page_count) with store.ErrStorageFull.
 func classify(err error) error {
+	if err == nil {
+		return nil // before errors.As, whose target would escape
+	}
 	var se *sqlite.Error
 	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
 		return store.MarkCondition(err, store.ErrStorageFull)
