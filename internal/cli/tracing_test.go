@@ -136,7 +136,7 @@ func linksTo(s tracetest.SpanStub, sc trace.SpanContext) bool {
 
 func hasAttr(s tracetest.SpanStub, key, value string) bool {
 	for _, a := range s.Attributes {
-		if string(a.Key) == key && a.Value.Emit() == value {
+		if string(a.Key) == key && a.Value.AsString() == value {
 			return true
 		}
 	}
