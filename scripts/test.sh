@@ -8,6 +8,8 @@
 #     generator, for the bench-check that ends the run;
 #   - Debian's chromium and axe-core (test/console/package-lock.json), for
 #     the console's browser test;
+#   - Debian's prometheus, for promtool, which checks and unit-tests the
+#     alert rules under deploy/prometheus;
 #   - golangci-lint at GOLANGCI_LINT_VERSION (go install), run before the
 #     tests with the repository's .golangci.yml.
 # Debian packages are installed only when missing (as root, or with sudo).
@@ -38,6 +40,8 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-li
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
 # The console's browser test drives Debian's chromium.
 [ -x /usr/bin/chromium ] || missing+=(chromium)
+# promtool checks the alert rules; Debian ships it in prometheus.
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [ ${#missing[@]} -gt 0 ]; then
 	log "installing Debian packages: ${missing[*]}"
 	as_root apt-get update -qq
@@ -91,9 +95,14 @@ log "running bench-check (gross falls only)"
 go run ./cmd/calhookbench check -fail gross
 
 # Deployment artefacts: the container image (built and, where podman can
-# run containers here, started) and the systemd unit.
+# run containers here, started), the systemd unit and the alert rules (the
+# metric names they and the Grafana dashboard use are checked against a
+# running calhook by TestMonitoringNamesExist).
 bash scripts/check-image.sh
 bash scripts/check-unit.sh
+log "checking the Prometheus alert rules"
+promtool check rules deploy/prometheus/calhook.rules.yml
+promtool test rules deploy/prometheus/calhook.rules.test.yml
 if command -v goreleaser >/dev/null 2>&1; then
 	log "checking .goreleaser.yaml"
 	goreleaser check

@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -140,6 +142,18 @@ func runFeed(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := os.WriteFile(file, snap.calhook.body, 0o644); err != nil {
 		return nil, fmt.Errorf("feed: %w", err)
 	}
+	// The compressed pair: calhook's gzip bytes, which nginx serves with
+	// gzip_static from the file beside the plain one.
+	gz, err := probeFeedEncoded(ctx, srv.baseURL+snap.path, "gzip", 0)
+	if err != nil {
+		return nil, fmt.Errorf("calhook gzip: %w", err)
+	}
+	if !bytes.Equal(gz.plain, snap.calhook.body) {
+		return nil, errors.New("calhook: the gzip feed decompresses to other bytes than the plain one")
+	}
+	if err := os.WriteFile(file+".gz", gz.body, 0o644); err != nil {
+		return nil, fmt.Errorf("feed: %w", err)
+	}
 	ngPort, err := freePort()
 	if err != nil {
 		return nil, err
@@ -166,6 +180,16 @@ func runFeed(ctx context.Context, cfg Config) ([]Result, error) {
 	for _, n := range ngResp.notes {
 		log.Warn("nginx feed check", "note", n)
 	}
+	ngGz, err := probeFeedEncoded(ctx, ng.baseURL+snap.path, "gzip", len(gz.body))
+	if err != nil {
+		return nil, fmt.Errorf("nginx gzip: %w", err)
+	}
+	if !bytes.Equal(ngGz.body, gz.body) {
+		return nil, errors.New("nginx: served gzip bytes differ from calhook's")
+	}
+	gzSize := int64(len(gz.body))
+	log.Info("compressed feed", "bytes", gzSize, "plain_bytes", len(snap.calhook.body),
+		"compression", round3(ratio(float64(gzSize), float64(len(snap.calhook.body)))))
 
 	bodySize := int64(len(snap.calhook.body))
 	// Within a round each calhook run has its nginx twin right after it,
@@ -179,6 +203,10 @@ func runFeed(ctx context.Context, cfg Config) ([]Result, error) {
 		{target{Name: "nginx_200", URL: ng.baseURL + snap.path, Status: 200, BodySize: bodySize, HeaderSize: ngResp.header200}, ng.proc},
 		{target{Name: "calhook_304", URL: srv.baseURL + snap.path, IfNoneMatch: snap.calhook.etag, Status: 304, BodySize: bodySize, HeaderSize: snap.calhook.header304}, srv.proc},
 		{target{Name: "nginx_304", URL: ng.baseURL + snap.path, IfNoneMatch: ngResp.etag, Status: 304, BodySize: bodySize, HeaderSize: ngResp.header304}, ng.proc},
+		{target{Name: "calhook_gzip_200", URL: srv.baseURL + snap.path, AcceptEncoding: "gzip", Status: 200, BodySize: gzSize, HeaderSize: gz.header200}, srv.proc},
+		{target{Name: "nginx_gzip_200", URL: ng.baseURL + snap.path, AcceptEncoding: "gzip", Status: 200, BodySize: gzSize, HeaderSize: ngGz.header200}, ng.proc},
+		{target{Name: "calhook_gzip_304", URL: srv.baseURL + snap.path, AcceptEncoding: "gzip", IfNoneMatch: gz.etag, Status: 304, BodySize: gzSize, HeaderSize: gz.header304}, srv.proc},
+		{target{Name: "nginx_gzip_304", URL: ng.baseURL + snap.path, AcceptEncoding: "gzip", IfNoneMatch: ngGz.etag, Status: 304, BodySize: gzSize, HeaderSize: ngGz.header304}, ng.proc},
 	}
 
 	log.Info("load", "loadgen", lg.Name(), "connections", cfg.Connections,
@@ -232,6 +260,13 @@ func runFeed(ctx context.Context, cfg Config) ([]Result, error) {
 			"nginx_etag":   ngResp.etag,
 			"notes":        snap.calhook.notes,
 		},
+	}, {
+		Scenario: "feed", Metric: "feed_gzip_bytes", Value: float64(gzSize), Unit: "bytes",
+		Info: map[string]any{
+			"compression":       round3(ratio(float64(gzSize), float64(bodySize))),
+			"calhook_gzip_etag": gz.etag,
+			"nginx_gzip_etag":   ngGz.etag,
+		},
 	}}
 	names := make([]string, len(targets))
 	for i, t := range targets {
@@ -249,7 +284,7 @@ func runFeed(ctx context.Context, cfg Config) ([]Result, error) {
 }
 
 // throughputResults returns the median rate of each target and the
-// calhook/nginx ratios for 200 and 304.
+// calhook/nginx ratio of each pair (200, 304, gzip_200, gzip_304).
 func throughputResults(names []string, rps map[string][]float64, errs map[string]int64) []Result {
 	var results []Result
 	for _, name := range names {
@@ -259,7 +294,13 @@ func throughputResults(names []string, rps map[string][]float64, errs map[string
 			Runs: roundAll(rps[name], round1), Errors: &e,
 		})
 	}
-	for _, status := range []string{"200", "304"} {
+	// A ratio for each calhook target with its nginx twin: 200, 304 and
+	// the compressed pair.
+	for _, name := range names {
+		status, ok := strings.CutPrefix(name, "calhook_")
+		if !ok || !slices.Contains(names, "nginx_"+status) {
+			continue
+		}
 		c, n := rps["calhook_"+status], rps["nginx_"+status]
 		perRound := make([]float64, min(len(c), len(n)))
 		for i := range perRound {

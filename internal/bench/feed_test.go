@@ -107,7 +107,8 @@ func TestFeedScenarioEndToEnd(t *testing.T) {
 				}
 				got[r.Metric] = r
 			}
-			for _, m := range []string{"calhook_200_rps", "nginx_200_rps", "calhook_304_rps", "nginx_304_rps"} {
+			for _, m := range []string{"calhook_200_rps", "nginx_200_rps", "calhook_304_rps", "nginx_304_rps",
+				"calhook_gzip_200_rps", "nginx_gzip_200_rps", "calhook_gzip_304_rps", "nginx_gzip_304_rps"} {
 				r, ok := got[m]
 				switch {
 				case !ok:
@@ -118,7 +119,7 @@ func TestFeedScenarioEndToEnd(t *testing.T) {
 					t.Errorf("%s errors = %v; want 0", m, r.Errors)
 				}
 			}
-			for _, m := range []string{"ratio_200", "ratio_304"} {
+			for _, m := range []string{"ratio_200", "ratio_304", "ratio_gzip_200", "ratio_gzip_304"} {
 				r := got[m]
 				if r.Value <= 0 || r.Unit != "ratio" || r.Target == nil || *r.Target != ratioTarget {
 					t.Errorf("%s = %+v; want a positive ratio with target %v", m, r, ratioTarget)
@@ -126,6 +127,9 @@ func TestFeedScenarioEndToEnd(t *testing.T) {
 			}
 			if r := got["feed_bytes"]; r.Value < 50*100 {
 				t.Errorf("feed_bytes = %v; want at least 100 bytes an event", r.Value)
+			}
+			if r := got["feed_gzip_bytes"]; r.Value <= 0 || r.Value >= got["feed_bytes"].Value {
+				t.Errorf("feed_gzip_bytes = %v; want fewer bytes than the plain feed's %v", r.Value, got["feed_bytes"].Value)
 			}
 			if r := got["machine"]; r.Info["loadgen"] != lg || r.Info["nproc"] == nil {
 				t.Errorf("machine = %+v; want loadgen %q and nproc", r, lg)

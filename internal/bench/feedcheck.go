@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -14,7 +15,9 @@ import (
 // feedResponse is one server's answer for the feed, probed plainly and
 // conditionally.
 type feedResponse struct {
-	body    []byte
+	body []byte
+	// plain is the decompressed body of a compressed answer.
+	plain   []byte
 	etag    string
 	vevents int
 	// header200 and header304 are the sizes of the status line and
@@ -27,6 +30,13 @@ type feedResponse struct {
 // probeFeed GETs u, then GETs it again with If-None-Match. wantLen, when
 // not zero, is the body length to expect.
 func probeFeed(ctx context.Context, u string, wantLen int) (*feedResponse, error) {
+	return probeFeedEncoded(ctx, u, "", wantLen)
+}
+
+// probeFeedEncoded is probeFeed asking for a content coding (gzip), or
+// for none when enc is empty; the body is then the compressed bytes as
+// served, which must be that coding.
+func probeFeedEncoded(ctx context.Context, u, enc string, wantLen int) (*feedResponse, error) {
 	// No transparent gzip: the body must be the bytes on the wire.
 	client := &http.Client{Timeout: time.Minute, Transport: &http.Transport{DisableCompression: true}}
 	defer client.CloseIdleConnections()
@@ -37,6 +47,9 @@ func probeFeed(ctx context.Context, u string, wantLen int) (*feedResponse, error
 		}
 		if inm != "" {
 			req.Header.Set("If-None-Match", inm)
+		}
+		if enc != "" {
+			req.Header.Set("Accept-Encoding", enc)
 		}
 		resp, err := client.Do(req)
 		if err != nil {
@@ -61,8 +74,22 @@ func probeFeed(ctx context.Context, u string, wantLen int) (*feedResponse, error
 	if f.etag == "" {
 		return nil, errors.New("get feed: no ETag header, so there is nothing to revalidate with")
 	}
+	if got := resp.Header.Get("Content-Encoding"); got != enc {
+		return nil, fmt.Errorf("get feed with Accept-Encoding %q: Content-Encoding %q", enc, got)
+	}
 	f.notes = append(f.notes, checkFeedHeaders(resp)...)
-	f.vevents, f.notes = checkFeedBody(body, f.notes)
+	plain := body
+	if enc == "gzip" {
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return nil, fmt.Errorf("get feed: gzip body: %w", err)
+		}
+		if plain, err = io.ReadAll(zr); err != nil {
+			return nil, fmt.Errorf("get feed: gzip body: %w", err)
+		}
+		f.plain = plain
+	}
+	f.vevents, f.notes = checkFeedBody(plain, f.notes)
 
 	resp, body, err = get(f.etag)
 	if err != nil {

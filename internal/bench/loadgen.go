@@ -22,6 +22,8 @@ type target struct {
 	URL  string
 	// IfNoneMatch, when set, is sent as If-None-Match.
 	IfNoneMatch string
+	// AcceptEncoding, when set, is sent as Accept-Encoding.
+	AcceptEncoding string
 	// Status is the expected status code.
 	Status int
 	// BodySize is the feed's length: what a 200 must carry.
@@ -211,6 +213,9 @@ func fetch(ctx context.Context, client *http.Client, t target) (int, int64, erro
 	}
 	if t.IfNoneMatch != "" {
 		req.Header.Set("If-None-Match", t.IfNoneMatch)
+	}
+	if t.AcceptEncoding != "" {
+		req.Header.Set("Accept-Encoding", t.AcceptEncoding)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

@@ -103,7 +103,10 @@ http {
 
         # /feeds/{accountId}/{calendarId}.ics?token=… maps to a file; the
         # query string plays no part in static serving.
+        # gzip_static serves file.ics.gz, calhook's own compressed
+        # bytes, to clients that accept gzip: the compressed pair.
         location /feeds/ {
+            gzip_static on;
             try_files $uri =404;
         }
     }

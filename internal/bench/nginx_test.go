@@ -31,6 +31,7 @@ func TestNginxConfig(t *testing.T) {
 		"listen 127.0.0.1:18080;",
 		`root "/tmp/b/www";`,
 		"location /feeds/ {",
+		"gzip_static on;",
 	} {
 		if !strings.Contains(conf, want) {
 			t.Errorf("nginxConfig() lacks %q:\n%s", want, conf)

@@ -174,6 +174,9 @@ func wrkArgs(t target, conns int, d time.Duration) []string {
 	if t.IfNoneMatch != "" {
 		args = append(args, "-H", "If-None-Match: "+t.IfNoneMatch)
 	}
+	if t.AcceptEncoding != "" {
+		args = append(args, "-H", "Accept-Encoding: "+t.AcceptEncoding)
+	}
 	return append(args, t.URL)
 }
 

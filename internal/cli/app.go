@@ -21,11 +21,13 @@ import (
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/metrics"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 // app is calhook's parts, wired: the HTTP handler and the background
@@ -49,9 +51,10 @@ type app struct {
 // URL, used for links when no public URL is configured. Every component
 // publishes to and subscribes on one bus; the caches are made first, so
 // that they forget a change before any worker it wakes reads them.
-func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*app, error) {
+func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, tracer *tracing.Tracer) (*app, error) {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewStoreCollector(metrics.StoreCollectorConfig{Store: db, Logger: log.With("component", "metrics")}))
 	baseURL := cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)
 	out, err := newOutbound(cfg)
 	if err != nil {
@@ -74,14 +77,14 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		Store: db, Client: out.webhook, PingClient: out.ping, HostRate: cfg.HooksHostRate, Logger: log.With("component", "delivery"),
 		Retry:   delivery.RetryPolicy{Schedule: cfg.RetrySchedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
 		Workers: cfg.DeliveryWorkers, PerSubscription: cfg.DeliveryPerEndpoint, Timeout: cfg.WebhookTimeout,
-		DisableAfter: cfg.DisableAfter, UserAgent: out.userAgent, Registerer: reg, Bus: bus,
+		DisableAfter: cfg.DisableAfter, UserAgent: out.userAgent, Registerer: reg, Bus: bus, Tracer: tracer,
 	})
 	a.fanout = delivery.NewFanOut(delivery.FanOutConfig{
-		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Bus: bus, Direct: a.dispatcher,
+		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Bus: bus, Direct: a.dispatcher, Tracer: tracer,
 	})
 	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease}
 	a.importer = importer.New(importer.Config{
-		Store: db, Logger: log.With("component", "importer"), Client: out.feed, Bus: bus,
+		Store: db, Logger: log.With("component", "importer"), Client: out.feed, Bus: bus, Registerer: reg, Tracer: tracer,
 		Schedule: importer.Schedule{
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},
@@ -117,7 +120,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string) (*ap
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: a.importer,
 		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
-		Sessions: sessions, Console: web,
+		Sessions: sessions, Console: web, Tracer: tracer,
 	})
 	return a, nil
 }

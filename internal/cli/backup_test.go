@@ -24,8 +24,14 @@ import (
 // the test ends) and returns its base URL.
 func serveUntil(t *testing.T, vars map[string]string, args ...string) (base string, stop func()) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
 	e, _, stderr := env(vars, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	return serveEnv(t, e, stderr)
+}
+
+// serveEnv is serveUntil with the Env made.
+func serveEnv(t *testing.T, e cli.Env, stderr *lockedBuffer) (base string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan string, 1)
 	e.Ready = func(addr string) { ready <- addr }
 	done := make(chan int, 1)

@@ -17,12 +17,15 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/listen"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/postgres"
 	"github.com/calhook/calhook/internal/store/sqlite"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 // Version is the calhook version, set at build time with
@@ -38,6 +41,10 @@ type Env struct {
 	// Ready, when set, receives the listening address once serve accepts
 	// connections (tests listen on port 0).
 	Ready func(addr string)
+	// TracerProvider, when set, receives serve's spans (tests pass an
+	// in-memory one); otherwise the OTEL_* variables decide (see
+	// internal/tracing).
+	TracerProvider trace.TracerProvider
 }
 
 const usage = `calhook — real-time calendar change notification
@@ -200,7 +207,26 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", cfg.Addr, err)
 	}
-	a, err := newApp(db, cfg, log, "http://"+ln.Addr().String())
+	tp := env.TracerProvider
+	if tp == nil {
+		sdk, err := tracing.Setup(ctx, env.Getenv, Version)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		if sdk != nil {
+			tp = sdk
+			log.Info("tracing on: spans go out over OTLP/HTTP")
+			defer func() {
+				sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+				defer cancel()
+				if err := sdk.Shutdown(sctx); err != nil {
+					log.Warn("send the last spans", "error", err)
+				}
+			}()
+		}
+	}
+	a, err := newApp(db, cfg, log, "http://"+ln.Addr().String(), tracing.New(tp))
 	if err != nil {
 		ln.Close()
 		return err

@@ -16,10 +16,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/tracing"
 	"github.com/calhook/calhook/webhook"
 )
 
@@ -57,6 +61,10 @@ type DispatcherConfig struct {
 	// Bus wakes the dispatcher when messages may be due (MessagesDue);
 	// nil leaves waking to Notify.
 	Bus *notify.Bus
+	// Tracer traces each attempt as a child of its change's write (the
+	// message's trace context), and sends the attempt's traceparent to the
+	// receiver; nil is tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Dispatcher delivers queued messages. It claims due messages in batches,
@@ -98,9 +106,104 @@ type Dispatcher struct {
 }
 
 type dispatchMetrics struct {
-	attempts *prometheus.CounterVec
-	duration prometheus.Histogram
+	// attempts and pings count attempts by outcome and status class, in
+	// counters resolved once (see outcomeIndex, classIndex).
+	attempts, pings [3][len(statusClasses)]prometheus.Counter
+	duration        prometheus.Histogram
+	// latency is the time from a change to its delivery: of webhooks
+	// [0], of pings [1].
+	latency  [2]prometheus.Observer
 	inflight prometheus.Gauge
+}
+
+// statusClasses label attempts by their answer: a status class, or the
+// failure that left no answer.
+var statusClasses = [...]string{"2xx", "3xx", "4xx", "5xx", "timeout", "network"}
+
+// outcomes label attempts by what they came to, in outcomeIndex order.
+var outcomes = [...]string{store.OutcomeDelivered, store.OutcomeRetry, store.OutcomeUndeliverable}
+
+func outcomeIndex(o string) int {
+	switch o {
+	case store.OutcomeDelivered:
+		return 0
+	case store.OutcomeRetry:
+		return 1
+	}
+	return 2
+}
+
+// classIndex returns the statusClasses index of an attempt's answer.
+func classIndex(status int, err error) int {
+	switch {
+	case err == nil && status >= 200 && status < 600:
+		return status/100 - 2
+	case err == nil:
+		return 3 // a status outside 2xx-5xx: count it with the server errors
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		return 4
+	}
+	return 5
+}
+
+// isTimeout reports whether err says it is a timeout (as the HTTP
+// client's own timeout does).
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+func newDispatchMetrics(reg prometheus.Registerer) *dispatchMetrics {
+	attempts := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "calhook_webhook_attempts_total",
+		Help: "Webhook delivery attempts, by outcome (delivered, retry, undeliverable) and answer (status class, timeout, network).",
+	}, []string{"outcome", "class"})
+	pings := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "calhook_icalhooks_pings_total",
+		Help: "iCal Hooks pings sent, by outcome (delivered, retry, undeliverable) and answer (status class, timeout, network).",
+	}, []string{"outcome", "class"})
+	latency := prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "calhook_delivery_latency_seconds",
+		Help: "Time from a change to its delivery (the 2xx of a webhook, the answer to a ping), retries included, by target (webhook, ping).",
+		// 5 ms to about 4 days: first attempts and the whole retry schedule.
+		Buckets: prometheus.ExponentialBuckets(0.005, 4, 14),
+	}, []string{"target"})
+	m := &dispatchMetrics{
+		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "calhook_webhook_attempt_duration_seconds", Help: "Time from sending a webhook or ping to its answer.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
+		}),
+		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "calhook_webhook_inflight", Help: "Webhook deliveries in flight.",
+		}),
+		latency: [2]prometheus.Observer{latency.WithLabelValues("webhook"), latency.WithLabelValues("ping")},
+	}
+	for o, outcome := range outcomes {
+		for c, class := range statusClasses {
+			m.attempts[o][c] = attempts.WithLabelValues(outcome, class)
+			m.pings[o][c] = pings.WithLabelValues(outcome, class)
+		}
+	}
+	if reg != nil {
+		reg.MustRegister(attempts, pings, latency, m.duration, m.inflight)
+	}
+	return m
+}
+
+// observe counts an attempt's outcome, and the time from its change to
+// its delivery.
+func (m *dispatchMetrics) observe(dl *store.Delivery, res *store.AttemptResult, err error, now time.Time) {
+	o, c := outcomeIndex(res.Outcome), classIndex(res.StatusCode, err)
+	target := 0
+	if dl.Message.HookID != "" {
+		target = 1
+		m.pings[o][c].Inc()
+	} else {
+		m.attempts[o][c].Inc()
+	}
+	if res.Outcome == store.OutcomeDelivered && !dl.Message.ChangedAt.IsZero() {
+		m.latency[target].Observe(now.Sub(dl.Message.ChangedAt).Seconds())
+	}
 }
 
 // NewDispatcher returns a Dispatcher with defaults filled in.
@@ -150,21 +253,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 	if cfg.Bus != nil {
 		cfg.Bus.MessagesDue.Subscribe(func(notify.Due) { d.Notify() })
 	}
-	d.metrics = &dispatchMetrics{
-		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "calhook_webhook_attempts_total", Help: "Webhook delivery attempts, by outcome.",
-		}, []string{"outcome"}),
-		duration: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "calhook_webhook_attempt_duration_seconds", Help: "Time from sending a webhook to its answer.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2.5, 14),
-		}),
-		inflight: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "calhook_webhook_inflight", Help: "Webhook deliveries in flight.",
-		}),
-	}
-	if cfg.Registerer != nil {
-		cfg.Registerer.MustRegister(d.metrics.attempts, d.metrics.duration, d.metrics.inflight)
-	}
+	d.metrics = newDispatchMetrics(cfg.Registerer)
 	return d
 }
 
@@ -439,6 +528,10 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		return
 	}
 	defer d.release(key)
+	var span trace.Span
+	if d.cfg.Tracer != nil {
+		ctx, span = d.startAttempt(ctx, dl)
+	}
 	started := d.cfg.Now()
 	res := &store.AttemptResult{
 		Attempt:        store.Attempt{MessageID: m.ID, DeliveryID: id.UUID(), AttemptedAt: started},
@@ -454,6 +547,9 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	res.Latency = d.cfg.Now().Sub(started)
 	if err != nil && ctx.Err() != nil {
 		// Shutting down: the message goes back to the queue as it was.
+		if span != nil {
+			span.End()
+		}
 		d.released <- m.ID
 		return
 	}
@@ -491,8 +587,36 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		d.log.Info("icalhook dropped: its pings kept failing", "hook", m.HookID, "account", m.AccountID,
 			"hook_url", dl.URL, "error", res.Error)
 	}
-	d.metrics.attempts.WithLabelValues(res.Outcome).Inc()
+	d.metrics.observe(dl, res, err, started.Add(res.Latency))
+	if span != nil {
+		endAttempt(span, res)
+	}
 	d.results <- res
+}
+
+// startAttempt starts the span of an attempt, a child of the span of the
+// write that made its change.
+func (d *Dispatcher) startAttempt(ctx context.Context, dl *store.Delivery) (context.Context, trace.Span) {
+	m := dl.Message
+	name, target := "deliver webhook", attribute.String("calhook.subscription_id", m.SubscriptionID)
+	if m.HookID != "" {
+		name, target = "ping icalhook", attribute.String("calhook.hook_id", m.HookID)
+	}
+	return d.cfg.Tracer.Start(tracing.Remote(ctx, m.Trace), name, trace.WithSpanKind(trace.SpanKindClient),
+		trace.WithAttributes(attribute.String("calhook.message_id", m.ID), target,
+			attribute.String("calhook.event_type", m.EventType), attribute.Int("calhook.attempt", m.Attempts+1)))
+}
+
+// endAttempt ends the span of an attempt with its outcome.
+func endAttempt(span trace.Span, res *store.AttemptResult) {
+	span.SetAttributes(attribute.String("calhook.outcome", res.Outcome))
+	if res.StatusCode != 0 {
+		span.SetAttributes(attribute.Int("http.response.status_code", res.StatusCode))
+	}
+	if res.Outcome != store.OutcomeDelivered {
+		span.SetStatus(codes.Error, res.Error)
+	}
+	span.End()
 }
 
 // post sends the signed request of one attempt. Each attempt is signed
@@ -523,6 +647,9 @@ func (d *Dispatcher) post(ctx context.Context, dl *store.Delivery, deliveryID st
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
 	req.Header.Set(webhook.HeaderEvent, dl.Message.EventType)
 	req.Header.Set(webhook.HeaderDeliveryID, deliveryID)
+	if d.cfg.Tracer != nil {
+		tracing.Inject(ctx, req.Header)
+	}
 	resp, err := d.cfg.Client.Do(req)
 	if err != nil {
 		return nil, err
@@ -546,6 +673,9 @@ func (d *Dispatcher) ping(ctx context.Context, dl *store.Delivery) (*http.Respon
 	}
 	req.Header.Set("User-Agent", d.cfg.UserAgent)
 	req.Header.Set("X-ICALHOOKS-FEED", string(dl.Message.Payload))
+	if d.cfg.Tracer != nil {
+		tracing.Inject(ctx, req.Header)
+	}
 	client := d.cfg.PingClient
 	if client == nil {
 		client = d.cfg.Client

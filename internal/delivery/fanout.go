@@ -12,12 +12,17 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 // FanOut turns changes into one message per matching subscription. It
@@ -37,6 +42,8 @@ type FanOut struct {
 	baseURL string
 	batch   int
 	direct  Direct
+	// tracer traces fan-out steps; nil is tracing off.
+	tracer *tracing.Tracer
 	// bus hears that messages were stored pending (MessagesDue), and
 	// wakes the fan-out when feeds changed (FeedsChanged).
 	bus *notify.Bus
@@ -62,6 +69,9 @@ type FanOutConfig struct {
 	Bus *notify.Bus
 	// Direct, if set, delivers new webhooks without a claim.
 	Direct Direct
+	// Tracer traces each step, linked to the spans of the writes whose
+	// changes it read; nil is tracing off.
+	Tracer *tracing.Tracer
 }
 
 // Direct is a dispatcher the fan-out hands new messages to (Dispatcher).
@@ -90,7 +100,7 @@ func NewFanOut(cfg FanOutConfig) *FanOut {
 	}
 	f := &FanOut{
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, batch: cfg.Batch,
-		bus: notify.Or(cfg.Bus), direct: cfg.Direct, wake: make(chan struct{}, 1),
+		bus: notify.Or(cfg.Bus), direct: cfg.Direct, wake: make(chan struct{}, 1), tracer: cfg.Tracer,
 	}
 	f.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { f.Notify() })
 	return f
@@ -184,11 +194,18 @@ func (f *FanOut) Stop() {
 // RunOnce runs one fan-out step (see store.Store's FanOut).
 func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
 	var direct map[string]*store.Delivery
+	var span trace.Span
 	res, err := f.store.FanOut(ctx, store.FanOutCursor, f.batch, func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+		if f.tracer != nil {
+			ctx, span = f.startStep(ctx, span, changes)
+		}
 		msgs, d, err := f.build(ctx, changes)
 		direct = d
 		return msgs, err
 	})
+	if span != nil {
+		endStep(span, res, err)
+	}
 	for _, id := range res.Leased {
 		if d := direct[id]; d != nil {
 			f.direct.Deliver(d)
@@ -205,6 +222,41 @@ func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
 		f.bus.MessagesDue.Publish(notify.Due{})
 	}
 	return res, nil
+}
+
+// maxLinks bounds the links of a fan-out step's span to the writes it
+// fanned out.
+const maxLinks = 128
+
+// startStep starts the span of a fan-out step (ending prev, a span of an
+// earlier try of the same step), linked to the spans of the writes whose
+// changes it reads.
+func (f *FanOut) startStep(ctx context.Context, prev trace.Span, changes []*store.Change) (context.Context, trace.Span) {
+	if prev != nil {
+		prev.End()
+	}
+	var links []trace.Link
+	seen := map[string]bool{}
+	for _, ch := range changes {
+		if ch.Trace == "" || seen[ch.Trace] || len(links) == maxLinks {
+			continue
+		}
+		seen[ch.Trace] = true
+		if l, ok := tracing.Link(ch.Trace); ok {
+			links = append(links, l)
+		}
+	}
+	return f.tracer.Start(ctx, "fanout", trace.WithLinks(links...),
+		trace.WithAttributes(attribute.Int("calhook.changes", len(changes))))
+}
+
+// endStep ends the span of a fan-out step with what it did.
+func endStep(span trace.Span, res store.FanOutResult, err error) {
+	span.SetAttributes(attribute.Int("calhook.messages", res.Messages), attribute.Bool("calhook.busy", res.Busy))
+	if err != nil {
+		span.SetStatus(codes.Error, err.Error())
+	}
+	span.End()
 }
 
 // build returns the messages of changes: one per matching subscription,
@@ -257,7 +309,7 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 			}
 			m := &store.Message{
 				ID: id.UUID(), AccountID: ch.AccountID, SubscriptionID: s.ID, ChangeID: ch.ID, EventType: typ,
-				NextAttemptAt: now, CreatedAt: now,
+				NextAttemptAt: now, CreatedAt: now, ChangedAt: ch.OccurredAt, Trace: ch.Trace,
 			}
 			if cfl != nil {
 				m.Payload, err = f.conflictPayload(m, ch, cfl)
@@ -325,7 +377,7 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 		ch := chs[len(chs)-1]
 		msgs = append(msgs, &store.Message{
 			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
-			ChangeID:  ch.ID,
+			ChangeID: ch.ID, ChangedAt: ch.OccurredAt, Trace: ch.Trace,
 			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(f.baseURL, h.AccountID, h.CalendarID)),
 			NextAttemptAt: now, CreatedAt: now,
 		})

@@ -29,6 +29,9 @@ const (
 	Forbidden
 	// RateLimited: too many requests; retry later.
 	RateLimited
+	// Unavailable: a resource the request needs is out of service for a
+	// while (see Reason); retry later.
+	Unavailable
 )
 
 // Reason qualifies a Code (which conflict, what is gone), for clients
@@ -48,6 +51,16 @@ const (
 	// CursorExpired: a change cursor is older than the change log keeps
 	// (with Gone).
 	CursorExpired Reason = "cursor_expired"
+)
+
+// Unavailable reasons.
+const (
+	// StorageFull: the database has no room for the write (disk full,
+	// or read-only).
+	StorageFull Reason = "storage_full"
+	// DatabaseDown: the database does not answer (restarting, or the
+	// connection was lost).
+	DatabaseDown Reason = "database_unavailable"
 )
 
 // Error is a failure with a code and a message for the client.

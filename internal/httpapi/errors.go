@@ -61,6 +61,7 @@ var faultStatus = map[fault.Code]struct {
 	fault.Gone:        {http.StatusGone, "gone"},
 	fault.Forbidden:   {http.StatusForbidden, "forbidden"},
 	fault.RateLimited: {http.StatusTooManyRequests, "rate_limited"},
+	fault.Unavailable: {http.StatusServiceUnavailable, "unavailable"},
 }
 
 // reasonCodes are the JSON error codes of the reasons clients tell apart.
@@ -68,6 +69,16 @@ var reasonCodes = map[fault.Reason]string{
 	fault.ReadOnly:      "read_only",
 	fault.Disabled:      "subscription_disabled",
 	fault.CursorExpired: "cursor_expired",
+	fault.StorageFull:   "storage_full",
+	fault.DatabaseDown:  "database_unavailable",
+}
+
+// retryAfter is the Retry-After, in seconds, of the answers to a
+// condition of the database: space is freed by a person, a restarting
+// database is back in seconds.
+var retryAfter = map[fault.Reason]string{
+	fault.StorageFull:  "60",
+	fault.DatabaseDown: "5",
 }
 
 // faultResponse returns the response to a domain failure.
@@ -101,6 +112,10 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	default:
 		if fe := fault.As(err); fe != nil {
 			ae = faultResponse(fe)
+			if fe.Code == fault.Unavailable {
+				w.Header().Set("Retry-After", retryAfter[fe.Reason])
+				noteCondition(w, fe.Reason)
+			}
 		}
 	}
 	if ae == nil {

@@ -27,6 +27,7 @@ import (
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/storetest"
 	"github.com/calhook/calhook/internal/subscription"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 const adminToken = "test-admin-token"
@@ -88,7 +89,14 @@ func newServer(t testing.TB) *testServer {
 // newServerAdmin is newServer with the given admin token.
 func newServerAdmin(t testing.TB, admin string) *testServer {
 	t.Helper()
-	cs := &countingStore{Store: openTestStore(t)}
+	return newServerOn(t, openTestStore(t), admin, nil)
+}
+
+// newServerOn is newServerAdmin on the given store, tracing its writes
+// with tracer unless it is nil.
+func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer) *testServer {
+	t.Helper()
+	cs := &countingStore{Store: st}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus := &notify.Bus{}
@@ -105,6 +113,7 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 		Availability: availability.NewService(cs, availability.Options{Bus: bus}),
 		Logger:       log,
 		AdminToken:   admin,
+		Tracer:       tracer,
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)

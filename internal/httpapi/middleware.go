@@ -13,8 +13,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 type metrics struct {
@@ -38,11 +43,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	return m
 }
 
-// statusWriter records the status code a handler wrote.
+// statusWriter records the status code a handler wrote, and the
+// condition of the database the request met, if any.
 type statusWriter struct {
 	http.ResponseWriter
-	status int
+	status    int
+	condition fault.Reason
 }
+
+func (w *statusWriter) noteCondition(r fault.Reason) { w.condition = r }
 
 func (w *statusWriter) WriteHeader(code int) {
 	if w.status == 0 {
@@ -91,6 +100,9 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 			if status == 0 {
 				status = http.StatusOK
 			}
+			if sw.condition != "" {
+				h.conditions.note(r, sw.condition)
+			}
 			observer.Observe(elapsed.Seconds())
 			counters.get(r.Method, status).Inc()
 			if h.log.Enabled(r.Context(), slog.LevelDebug) || status >= 500 {
@@ -99,8 +111,40 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 					slog.Int("status", status), slog.Duration("duration", elapsed))
 			}
 		}()
+		if h.cfg.Tracer != nil && isWrite(r.Method) {
+			var span trace.Span
+			r, span = h.traceWrite(r, route)
+			defer func() { endWriteSpan(span, sw.status) }()
+		}
 		next.ServeHTTP(sw, r)
 	})
+}
+
+// isWrite reports whether method writes: API writes get a span each.
+func isWrite(method string) bool {
+	return method == http.MethodPost || method == http.MethodPatch || method == http.MethodPut || method == http.MethodDelete
+}
+
+// traceWrite starts the span of an API write, continuing the client's
+// trace if it sent a traceparent, and puts its trace context where the
+// store keeps it with the changes the write makes.
+func (h *Handler) traceWrite(r *http.Request, route string) (*http.Request, trace.Span) {
+	ctx, span := h.cfg.Tracer.Start(tracing.FromRequest(r.Context(), r), r.Method+" "+route,
+		trace.WithSpanKind(trace.SpanKindServer),
+		trace.WithAttributes(attribute.String("http.request.method", r.Method), attribute.String("http.route", route)))
+	return r.WithContext(store.WithTrace(ctx, tracing.Parent(ctx))), span
+}
+
+// endWriteSpan ends the span of an API write with its status.
+func endWriteSpan(span trace.Span, status int) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	span.SetAttributes(attribute.Int("http.response.status_code", status))
+	if status >= 500 {
+		span.SetStatus(codes.Error, http.StatusText(status))
+	}
+	span.End()
 }
 
 type codeKey struct {

@@ -17,12 +17,14 @@ import (
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 //go:embed openapi.json
@@ -54,6 +56,8 @@ type Config struct {
 	Logger       *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
+	// Tracer traces API writes; nil is tracing off.
+	Tracer *tracing.Tracer
 	// AdminToken authorises the account routes; empty disables them.
 	AdminToken string
 	// PublicURL is the base of URLs handed out (feed URLs); when empty the
@@ -71,6 +75,8 @@ type Handler struct {
 	log     *slog.Logger
 	mux     *http.ServeMux
 	metrics *metrics
+	// conditions are the database conditions requests met, for /readyz.
+	conditions *conditions
 	// routes lists the registered patterns, for the OpenAPI check.
 	routes []string
 }
@@ -84,6 +90,7 @@ func New(cfg Config) *Handler {
 		cfg.Registry = prometheus.NewRegistry()
 	}
 	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry)}
+	h.conditions = newConditions(h.log, cfg.Registry, time.Now)
 
 	h.handle("GET /healthz", h.healthz)
 	h.handle("GET /readyz", h.readyz)
@@ -226,13 +233,28 @@ func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// readyz answers 200 when the database answers and no request met a
+// condition of it (no room for writes, no answer) within the last
+// minute; otherwise 503 with the condition's code and a Retry-After.
 func (h *Handler) readyz(w http.ResponseWriter, r *http.Request) {
 	if err := h.cfg.Store.Ping(r.Context()); err != nil {
 		h.log.ErrorContext(r.Context(), "readiness check failed", "error", err)
-		writeJSON(w, http.StatusServiceUnavailable, errorBody("unavailable", "database not reachable"))
+		w.Header().Set("Retry-After", retryAfter[fault.DatabaseDown])
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(reasonCodes[fault.DatabaseDown], "database not reachable"))
+		return
+	}
+	if reason, ok := h.conditions.current(); ok {
+		w.Header().Set("Retry-After", retryAfter[reason])
+		writeJSON(w, http.StatusServiceUnavailable, errorBody(reasonCodes[reason], readyText[reason]))
 		return
 	}
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+}
+
+// readyText is what /readyz says of a condition requests met.
+var readyText = map[fault.Reason]string{
+	fault.StorageFull:  "writes failed within the last minute: the database has no room for them",
+	fault.DatabaseDown: "requests failed within the last minute: the database did not answer",
 }
 
 func (h *Handler) openapi(w http.ResponseWriter, r *http.Request) {

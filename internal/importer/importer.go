@@ -32,9 +32,15 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/tracing"
 )
 
 // ErrNotImported is returned when a sync is asked of a native calendar.
@@ -107,6 +113,11 @@ type Config struct {
 	// PublicURL, when set, is calhook's public base URL: each fetch then
 	// sends X-ICALHOOKS-URL: PublicURL/hooks/in/{token}.
 	PublicURL string
+	// Registerer receives the import metrics; nil registers nothing.
+	Registerer prometheus.Registerer
+	// Tracer traces each poll; the changes it stores link to its span.
+	// Nil is tracing off.
+	Tracer *tracing.Tracer
 	// PingWindow is the least time between two polls triggered by iCal
 	// Hooks pings of one calendar; pings in between are coalesced into
 	// one poll at the end of the window (default 1 s: an upstream cannot make
@@ -150,6 +161,8 @@ type Importer struct {
 	store store.Store
 	log   *slog.Logger
 	sched Schedule
+	// metrics count polls, parse time and changed events.
+	metrics *pollMetrics
 
 	wake chan struct{}
 	// done is signalled when a poll ends, freeing a slot.
@@ -231,7 +244,7 @@ func New(cfg Config) *Importer {
 	sched := cfg.Schedule.withDefaults()
 	cfg.Guard = cfg.Guard.withDefaults(sched.Min)
 	i := &Importer{
-		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched,
+		cfg: cfg, store: cfg.Store, log: cfg.Logger, sched: sched, metrics: newPollMetrics(cfg.Registerer),
 		wake: make(chan struct{}, 1), done: make(chan struct{}, 1),
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
 		accountClaimed: map[string]int{},
@@ -651,6 +664,12 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 	delete(i.waiters, c.ID)
 	i.mu.Unlock()
 
+	var span trace.Span
+	if i.cfg.Tracer != nil {
+		ctx, span = i.cfg.Tracer.Start(ctx, "import poll", trace.WithAttributes(
+			attribute.String("calhook.calendar_id", c.ID), attribute.String("calhook.account_id", c.AccountID)))
+		ctx = store.WithTrace(ctx, tracing.Parent(ctx))
+	}
 	res, err := i.pollCalendar(ctx, c)
 	if err != nil && ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
 		// What stops a poll (a store write that failed, conflicts that
@@ -663,6 +682,18 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 			i.log.Error("poll failed", "calendar", c.ID, "error", err)
 		}
 		res = &Result{Status: StatusError, Err: err, Calendar: c}
+	}
+	if ctx.Err() == nil && !errors.Is(res.Err, store.ErrNotFound) {
+		i.metrics.observe(res)
+	}
+	if span != nil {
+		span.SetAttributes(attribute.String("calhook.outcome", pollOutcome(res)),
+			attribute.Int("calhook.created", res.Created), attribute.Int("calhook.updated", res.Updated),
+			attribute.Int("calhook.deleted", res.Deleted))
+		if res.Err != nil {
+			span.SetStatus(codes.Error, res.Err.Error())
+		}
+		span.End()
 	}
 	for _, w := range waiters {
 		w <- res
@@ -708,7 +739,9 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
+	parseStart := time.Now()
 	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes)
+	i.metrics.observeParse(time.Since(parseStart))
 	if err != nil {
 		return i.failed(ctx, c, err)
 	}

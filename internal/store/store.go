@@ -34,6 +34,7 @@ type Store interface {
 	ImportStore
 	HookStore
 	UnitStore
+	StatsStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error
@@ -222,6 +223,9 @@ type Change struct {
 	// deletion); nil for account changes.
 	Event      *Event
 	OccurredAt time.Time
+	// Trace is the W3C traceparent of the span that made the change (see
+	// WithTrace); "" when tracing is off.
+	Trace string
 }
 
 // Pos returns the change's position in the log.

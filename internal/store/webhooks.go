@@ -155,7 +155,9 @@ type Message struct {
 	SubscriptionID string
 	HookID         string
 	ChangeID       int64
-	EventType      string
+	// ChangedAt is when that change occurred; zero if unknown.
+	ChangedAt time.Time
+	EventType string
 	// Payload is the exact body, fixed when the message is made; for a
 	// ping, the feed URL (without token) it is about.
 	Payload       []byte
@@ -168,6 +170,9 @@ type Message struct {
 	CreatedAt     time.Time
 	UpdatedAt     time.Time
 	DeliveredAt   time.Time
+	// Trace is the traceparent of the change's span (Change.Trace): the
+	// deliveries continue its trace.
+	Trace string
 }
 
 // PingEventType is the event type of iCal Hooks pings.

@@ -30,7 +30,7 @@ func (db *DB) CreateAccount(ctx context.Context, a *store.Account) error {
 	}
 	// The account's first key is its "default" named key (see
 	// AccountByKeyHash), stored by the same statement.
-	_, err := db.pool.Exec(ctx, `WITH a AS (INSERT INTO accounts
+	_, err := db.exec(ctx, `WITH a AS (INSERT INTO accounts
 		(id, name, api_key_hash, feed_token, feed_version, feed_updated_at, created_at, updated_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id)
 		INSERT INTO api_keys (id, account_id, name, key_hash, created_at) SELECT $8, a.id, 'default', $3, $6 FROM a`,

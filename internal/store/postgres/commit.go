@@ -210,7 +210,7 @@ func writeError(err error) error {
 func (w *eventWrite) record() *store.Change {
 	return &store.Change{
 		AccountID: w.accountID, CalendarID: w.calendarID, EventID: w.event.ID, EventUID: w.event.UID,
-		Type: w.kind, Event: w.event, OccurredAt: w.at,
+		Type: w.kind, Event: w.event, OccurredAt: w.at, Trace: store.TraceFrom(w.ctx),
 	}
 }
 
@@ -277,7 +277,8 @@ func runGroup(ctx context.Context, tx *pipeTx, group []*eventWrite, slot int16) 
 			return err
 		}
 		ch := w.record()
-		batch.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).
+		batch.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt,
+			ch.Trace).
 			QueryRow(func(row pgx.Row) error {
 				w.change = ch
 				return row.Scan(&ch.ID, &ch.TxID)

@@ -78,8 +78,8 @@ const (
 	ON CONFLICT (account_id, slot) DO UPDATE SET n = account_versions.n + excluded.n,
 		updated_at = greatest(account_versions.updated_at, excluded.updated_at)`
 	logCreatesSQL = createdSQL + `
-	INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-	SELECT account_id, calendar_id, id, uid, $7, snapshot::jsonb, updated_at FROM done ORDER BY ord
+	INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+	SELECT account_id, calendar_id, id, uid, $7, snapshot::jsonb, updated_at, ($8::text[])[ord] FROM done ORDER BY ord
 	RETURNING id, xid, event_id`
 )
 
@@ -154,7 +154,11 @@ func runCreates(ctx context.Context, tx *pipeTx, group []*eventWrite, slot int16
 	for _, w := range group {
 		byID[w.event.ID] = w
 	}
-	batch.Queue(logCreatesSQL, ids, calendars, accounts, uids, updated, snapshots, store.ChangeCreated).Query(func(rows pgx.Rows) error {
+	traces := make([]string, n)
+	for i, w := range group {
+		traces[i] = store.TraceFrom(w.ctx)
+	}
+	batch.Queue(logCreatesSQL, ids, calendars, accounts, uids, updated, snapshots, store.ChangeCreated, traces).Query(func(rows pgx.Rows) error {
 		var changeID int64
 		var xid uint64
 		var eventID string

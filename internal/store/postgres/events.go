@@ -158,16 +158,19 @@ func appendChange(ctx context.Context, tx pgx.Tx, ch *store.Change, snap []byte)
 	if snap == nil {
 		snap = []byte(`{}`)
 	}
+	if ch.Trace == "" {
+		ch.Trace = store.TraceFrom(ctx)
+	}
 	err := tx.QueryRow(ctx, insertChangeSQL,
-		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt).Scan(&ch.ID, &ch.TxID)
+		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt, ch.Trace).Scan(&ch.ID, &ch.TxID)
 	if err != nil {
 		return nil, fmt.Errorf("insert change: %w", err)
 	}
 	return ch, nil
 }
 
-const insertChangeSQL = `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-	VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7) RETURNING id, xid`
+const insertChangeSQL = `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+	VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8) RETURNING id, xid`
 
 // CreateEvent stores a new event with its change record in one transaction
 // (group-committed; see commitGroup).

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -67,7 +68,7 @@ func (db *DB) FanOut(ctx context.Context, cursor string, limit int, build store.
 // log.
 func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, to store.ChangePos, changes []*store.Change, unsettled bool, err error) {
 	// One row more than limit tells what follows the last one.
-	rows, err := db.pool.Query(ctx, `SELECT c.xid, c.position, ch.settled, `+qualified("ch", changeColumns)+`
+	rows, err := db.query(ctx, `SELECT c.xid, c.position, ch.settled, `+qualified("ch", changeColumns)+`
 		FROM cursors c LEFT JOIN LATERAL (
 			SELECT x.*, x.xid < pg_snapshot_xmin(pg_current_snapshot()) AS settled FROM changes x
 			WHERE (x.xid, x.id) > (c.xid, c.position) ORDER BY x.xid, x.id LIMIT $2) ch ON true
@@ -103,7 +104,7 @@ func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, 
 		return from, to, nil, false, fmt.Errorf("read changes: %w", err)
 	}
 	if !found {
-		if _, err := db.pool.Exec(ctx, `INSERT INTO cursors (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, cursor); err != nil {
+		if _, err := db.exec(ctx, `INSERT INTO cursors (name, position) VALUES ($1, 0) ON CONFLICT (name) DO NOTHING`, cursor); err != nil {
 			return from, to, nil, false, fmt.Errorf("make cursor %s: %w", cursor, err)
 		}
 		return db.readSettled(ctx, cursor, limit)
@@ -139,7 +140,8 @@ func queueMessages(b *pgx.Batch, msgs []*store.Message, move *cursorMove, st *st
 		ids, accounts, subs, hooks, types, statuses = make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
 		changes                                     = make([]int64, 0, n)
 		payloads                                    = make([][]byte, 0, n)
-		due, created                                = make([]time.Time, 0, n), make([]time.Time, 0, n)
+		due, created, changedAt                     = make([]time.Time, 0, n), make([]time.Time, 0, n), make([]time.Time, 0, n)
+		traces                                      = make([]string, 0, n)
 		pinged                                      = map[string]bool{}
 		pings                                       = []string{}
 	)
@@ -158,6 +160,7 @@ func queueMessages(b *pgx.Batch, msgs []*store.Message, move *cursorMove, st *st
 		ids, accounts, subs, hooks = append(ids, m.ID), append(accounts, m.AccountID), append(subs, m.SubscriptionID), append(hooks, m.HookID)
 		changes, types, payloads, statuses = append(changes, m.ChangeID), append(types, m.EventType), append(payloads, m.Payload), append(statuses, status)
 		due, created = append(due, m.NextAttemptAt), append(created, m.CreatedAt)
+		changedAt, traces = append(changedAt, m.ChangedAt), append(traces, m.Trace)
 	}
 	args := []any{pings, ids, accounts, subs, hooks, changes, types, payloads, statuses, due, created}
 	moved, guard := `SELECT 1`, `true`
@@ -166,17 +169,19 @@ func queueMessages(b *pgx.Batch, msgs []*store.Message, move *cursorMove, st *st
 		guard = `EXISTS (SELECT 1 FROM moved)`
 		args = append(args, move.to.TxID, move.to.ID, move.name, move.from.TxID, move.from.ID)
 	}
+	args = append(args, changedAt, traces)
+	changedArg, traceArg := "$"+strconv.Itoa(len(args)-1), "$"+strconv.Itoa(len(args))
 	b.Queue(`WITH moved AS (`+moved+`),
 		disarmed AS (
 			UPDATE icalhooks SET armed = false WHERE id = ANY($1) AND armed AND verified AND `+guard+` RETURNING id),
 		stored AS (
 			INSERT INTO messages (id, account_id, subscription_id, hook_id, change_id, event_type, payload, status,
-				next_attempt_at, created_at, updated_at)
+				next_attempt_at, created_at, updated_at, changed_at, trace)
 			SELECT u.id, u.account_id, nullif(u.sub, ''), nullif(u.hook, ''), u.change_id, u.event_type, u.payload, u.status,
-				u.due, u.created, u.created
+				u.due, u.created, u.created, u.changed, u.trace
 			FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bigint[], $7::text[], $8::bytea[], $9::text[],
-				$10::timestamptz[], $11::timestamptz[])
-				AS u(id, account_id, sub, hook, change_id, event_type, payload, status, due, created)
+				$10::timestamptz[], $11::timestamptz[], `+changedArg+`::timestamptz[], `+traceArg+`::text[])
+				AS u(id, account_id, sub, hook, change_id, event_type, payload, status, due, created, changed, trace)
 			WHERE `+guard+` AND (u.hook = '' OR u.hook IN (SELECT id FROM disarmed))
 			ON CONFLICT DO NOTHING RETURNING id, status)
 		SELECT EXISTS (SELECT 1 FROM moved), (SELECT count(*) FROM stored WHERE status = 'pending'),

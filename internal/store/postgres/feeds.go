@@ -133,7 +133,7 @@ const (
 // listSettled reads up to p.Limit settled changes after p.After, and
 // whether a committed change among the first p.Limit is held back.
 func (db *DB) listSettled(ctx context.Context, p store.ListChangesParams) ([]*store.Change, bool, error) {
-	rows, err := db.pool.Query(ctx, `SELECT xid < pg_snapshot_xmin(pg_current_snapshot()), `+changeColumns+`
+	rows, err := db.query(ctx, `SELECT xid < pg_snapshot_xmin(pg_current_snapshot()), `+changeColumns+`
 		FROM changes WHERE calendar_id = $1 AND account_id = $2 AND (xid, id) > ($3, $4)
 		ORDER BY xid, id LIMIT $5`, p.CalendarID, p.AccountID, p.After.TxID, p.After.ID, p.Limit)
 	if err != nil {
@@ -160,7 +160,7 @@ func (db *DB) listSettled(ctx context.Context, p store.ListChangesParams) ([]*st
 }
 
 // changeColumns are the columns of a change that nullChange reads.
-const changeColumns = `id, xid, account_id, calendar_id, event_id, event_uid, type, event, occurred_at`
+const changeColumns = `id, xid, account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace`
 
 // nullChange scans changeColumns from an outer join, where they may be
 // NULL.
@@ -168,18 +168,19 @@ type nullChange struct {
 	id                                        *int64
 	xid                                       *uint64
 	account, calendar, eventID, eventUID, typ *string
+	trace                                     *string
 	snap                                      []byte
 	occurred                                  *time.Time
 }
 
 func (n *nullChange) dest() []any {
-	return []any{&n.id, &n.xid, &n.account, &n.calendar, &n.eventID, &n.eventUID, &n.typ, &n.snap, &n.occurred}
+	return []any{&n.id, &n.xid, &n.account, &n.calendar, &n.eventID, &n.eventUID, &n.typ, &n.snap, &n.occurred, &n.trace}
 }
 
 // change returns the scanned change; the columns must not be NULL.
 func (n *nullChange) change() (*store.Change, error) {
 	return decodeChange(&store.Change{ID: *n.id, TxID: *n.xid, AccountID: *n.account, CalendarID: *n.calendar,
-		EventID: *n.eventID, EventUID: *n.eventUID, Type: *n.typ, OccurredAt: *n.occurred}, n.snap)
+		EventID: *n.eventID, EventUID: *n.eventUID, Type: *n.typ, OccurredAt: *n.occurred, Trace: *n.trace}, n.snap)
 }
 
 // decodeChange completes a scanned change: UTC times, and the event of an

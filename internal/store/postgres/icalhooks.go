@@ -187,7 +187,7 @@ func (db *DB) VerifyHook(ctx context.Context, id string, ok bool) error {
 	if !ok {
 		query = `DELETE FROM icalhooks WHERE id = $1`
 	}
-	tag, err := db.pool.Exec(ctx, query, id)
+	tag, err := db.exec(ctx, query, id)
 	if err != nil {
 		return fmt.Errorf("verify hook %s: %w", id, err)
 	}
@@ -205,7 +205,7 @@ func (db *DB) ListHooks(ctx context.Context, p store.ListHooksParams) ([]*store.
 
 // DeleteHook removes one hook of an account.
 func (db *DB) DeleteHook(ctx context.Context, accountID, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM icalhooks WHERE id = $1 AND account_id = $2`, id, accountID)
+	tag, err := db.exec(ctx, `DELETE FROM icalhooks WHERE id = $1 AND account_id = $2`, id, accountID)
 	if err != nil {
 		return fmt.Errorf("delete hook %s: %w", id, err)
 	}
@@ -232,7 +232,7 @@ func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.H
 
 // ExpireHooks deletes hooks not registered since before.
 func (db *DB) ExpireHooks(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM icalhooks WHERE last_registered_at < $1`, before)
+	tag, err := db.exec(ctx, `DELETE FROM icalhooks WHERE last_registered_at < $1`, before)
 	if err != nil {
 		return 0, fmt.Errorf("expire hooks: %w", err)
 	}

@@ -56,7 +56,7 @@ func (db *DB) NextPollAt(ctx context.Context) (time.Time, bool, error) {
 // than with the clock, needs no clock: a lease ending before at leaves
 // next_poll_at at least(lease end, at) = lease end as well.)
 func (db *DB) RequestPoll(ctx context.Context, accountID, calendarID string, at time.Time) error {
-	tag, err := db.pool.Exec(ctx, `UPDATE calendars SET
+	tag, err := db.exec(ctx, `UPDATE calendars SET
 			requested_poll_at = least(requested_poll_at, $1),
 			next_poll_at = CASE WHEN lease_until > $1 THEN next_poll_at ELSE least(next_poll_at, $1) END
 		WHERE id = $2 AND account_id = $3 AND kind = 'imported'`,

@@ -30,14 +30,17 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"io"
 	"io/fs"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -409,7 +412,7 @@ func (db *DB) retry(ctx context.Context, fn func() error) error {
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil || attempt == maxTxAttempts || !retryable(err) {
-			return err
+			return classify(err)
 		}
 		wait := time.Duration(attempt) * time.Duration(1+rand.IntN(10)) * time.Millisecond
 		select {
@@ -447,10 +450,58 @@ func isForeignKey(err error) bool {
 	return errors.As(err, &pe) && pe.Code == "23503"
 }
 
-// notFound maps pgx.ErrNoRows to store.ErrNotFound.
+// notFound maps pgx.ErrNoRows to store.ErrNotFound, and marks the
+// errors classify knows.
 func notFound(err error) error {
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.ErrNotFound
+	}
+	return classify(err)
+}
+
+// exec runs one statement on a pooled connection.
+func (db *DB) exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	tag, err := db.pool.Exec(ctx, sql, args...)
+	return tag, classify(err)
+}
+
+// query runs a query on a pooled connection.
+func (db *DB) query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := db.pool.Query(ctx, sql, args...)
+	return rows, classify(err)
+}
+
+// classify marks the errors that say the database has no room for a
+// write with store.ErrStorageFull (disk_full; read_only_sql_transaction,
+// as on a standby or a server set read-only when its disk filled up), and
+// those that say it does not answer with store.ErrUnavailable: a
+// connection that failed or broke, and a server that is shutting down,
+// starting up or out of connections.
+func classify(err error) error {
+	if err == nil {
+		return nil
+	}
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		switch {
+		case pe.Code == "53100" || pe.Code == "25006":
+			return store.MarkCondition(err, store.ErrStorageFull)
+		case strings.HasPrefix(pe.Code, "08"), strings.HasPrefix(pe.Code, "57P"), pe.Code == "53300":
+			// connection_exception; admin_shutdown, crash_shutdown,
+			// cannot_connect_now; too_many_connections.
+			return store.MarkCondition(err, store.ErrUnavailable)
+		}
+		return err
+	}
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, net.ErrClosed) {
+		if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+		return store.MarkCondition(err, store.ErrUnavailable)
 	}
 	return err
 }

@@ -391,19 +391,19 @@ func queueClaim(b *pgx.Batch, ids []string, p store.ClaimParams, done func([]*st
 			WHERE x.id = ANY($2)) t
 		WHERE m.id = t.id
 		RETURNING m.id, m.account_id, coalesce(m.subscription_id, ''), coalesce(m.hook_id, ''), m.change_id, m.event_type,
-			m.payload, m.attempts, m.schedule_pos, m.created_at, t.url, t.host, t.secret, t.prev_secret, t.prev_secret_expires_at`,
+			m.payload, m.attempts, m.schedule_pos, m.created_at, m.changed_at, m.trace, t.url, t.host, t.secret, t.prev_secret, t.prev_secret_expires_at`,
 		lease, ids).Query(func(rows pgx.Rows) error {
 		byID := map[string]*store.Delivery{}
 		for rows.Next() {
 			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: lease}
 			d := &store.Delivery{Message: m}
 			var secret, prev string
-			var prevExp pgtype.Timestamptz
+			var prevExp, changed pgtype.Timestamptz
 			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
-				&m.Attempts, &d.SchedulePos, &m.CreatedAt, &d.URL, &d.Host, &secret, &prev, &prevExp); err != nil {
+				&m.Attempts, &d.SchedulePos, &m.CreatedAt, &changed, &m.Trace, &d.URL, &d.Host, &secret, &prev, &prevExp); err != nil {
 				return err
 			}
-			m.CreatedAt = utc(m.CreatedAt)
+			m.CreatedAt, m.ChangedAt = utc(m.CreatedAt), fromOpt(changed)
 			if m.HookID == "" {
 				sub := store.Subscription{Secret: secret, PrevSecret: prev, PrevSecretExpiresAt: fromOpt(prevExp)}
 				d.Host, d.Secrets = "", sub.SigningSecrets(p.Now)
@@ -645,7 +645,7 @@ func (db *DB) ListMessages(ctx context.Context, p store.ListMessagesParams) ([]*
 		where += ` AND seq < $3`
 	}
 	args = append(args, p.Limit)
-	rows, err := db.pool.Query(ctx, `SELECT `+messageColumns+` FROM messages `+where+
+	rows, err := db.query(ctx, `SELECT `+messageColumns+` FROM messages `+where+
 		fmt.Sprintf(` ORDER BY seq DESC LIMIT $%d`, len(args)), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list messages: %w", err)
@@ -672,7 +672,7 @@ func (db *DB) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*
 	if _, err := db.Message(ctx, p.AccountID, p.MessageID); err != nil {
 		return nil, err
 	}
-	rows, err := db.pool.Query(ctx, `SELECT id, message_id, delivery_id, attempted_at, status_code, latency_us, error, response
+	rows, err := db.query(ctx, `SELECT id, message_id, delivery_id, attempted_at, status_code, latency_us, error, response
 		FROM attempts WHERE message_id = $1 AND id > $2 ORDER BY id LIMIT $3`, p.MessageID, p.After, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
@@ -724,7 +724,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	loop := func(query string) (int64, error) {
 		var total int64
 		for {
-			tag, err := db.pool.Exec(ctx, query, before, pruneBatch)
+			tag, err := db.exec(ctx, query, before, pruneBatch)
 			if err != nil {
 				return total, err
 			}

@@ -71,7 +71,7 @@ func (db *DB) AccountByKeyHash(ctx context.Context, keyHash string) (*store.Acco
 // DeleteAccount removes an account; its calendars, events and changes go
 // with it through ON DELETE CASCADE.
 func (db *DB) DeleteAccount(ctx context.Context, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	res, err := db.exec(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 	if err != nil {
 		return fmt.Errorf("delete account %s: %w", id, err)
 	}
@@ -97,8 +97,9 @@ func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now tim
 			return err
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO changes
-			(account_id, calendar_id, event_id, event_uid, type, event, occurred_at) VALUES (?, '', '', '', ?, CAST('{}' AS BLOB), ?)`,
-			accountID, store.ChangeCredentials, micros(now))
+			(account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+			VALUES (?, '', '', '', ?, CAST('{}' AS BLOB), ?, ?)`,
+			accountID, store.ChangeCredentials, micros(now), store.TraceFrom(ctx))
 		return err
 	})
 	if err != nil {

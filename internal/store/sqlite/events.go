@@ -96,6 +96,14 @@ func queryEvents(ctx context.Context, q queryer, where string, args ...any) ([]*
 	return out, nil
 }
 
+// The statements of insertChange, without and with a trace context.
+const (
+	insertChangeSQL = `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`
+	insertTracedChangeSQL = `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`
+)
+
 // insertChange appends a change record for e inside tx.
 func insertChange(ctx context.Context, tx *wtx, e *store.Event, typ string, at time.Time) (*store.Change, error) {
 	snap, err := store.MarshalSnapshot(e)
@@ -104,12 +112,14 @@ func insertChange(ctx context.Context, tx *wtx, e *store.Event, typ string, at t
 	}
 	ch := &store.Change{
 		AccountID: e.AccountID, CalendarID: e.CalendarID, EventID: e.ID, EventUID: e.UID,
-		Type: typ, Event: e, OccurredAt: at,
+		Type: typ, Event: e, OccurredAt: at, Trace: store.TraceFrom(ctx),
 	}
-	err = tx.QueryRowContext(ctx, `INSERT INTO changes
-		(account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id`,
-		ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, snap, micros(at)).Scan(&ch.ID)
+	args := []any{ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, snap, micros(at)}
+	query := insertChangeSQL
+	if ch.Trace != "" { // with tracing off, the column keeps its default: no extra parameter to bind
+		query, args = insertTracedChangeSQL, append(args, ch.Trace)
+	}
+	err = tx.QueryRowContext(ctx, query, args...).Scan(&ch.ID)
 	if err != nil {
 		return nil, fmt.Errorf("insert change: %w", err)
 	}

@@ -94,7 +94,7 @@ func (db *DB) ListChanges(ctx context.Context, p store.ListChangesParams) ([]*st
 }
 
 func queryChanges(ctx context.Context, q queryer, where string, args ...any) ([]*store.Change, error) {
-	rows, err := q.QueryContext(ctx, `SELECT id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at
+	rows, err := q.QueryContext(ctx, `SELECT id, account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace
 		FROM changes `+where, args...)
 	if err != nil {
 		return nil, err
@@ -105,7 +105,7 @@ func queryChanges(ctx context.Context, q queryer, where string, args ...any) ([]
 		var ch store.Change
 		var snap []byte
 		var at int64
-		if err := rows.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &at); err != nil {
+		if err := rows.Scan(&ch.ID, &ch.AccountID, &ch.CalendarID, &ch.EventID, &ch.EventUID, &ch.Type, &snap, &at, &ch.Trace); err != nil {
 			return nil, err
 		}
 		ch.OccurredAt = fromMicros(at)

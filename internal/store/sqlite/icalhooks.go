@@ -155,7 +155,7 @@ func (db *DB) VerifyHook(ctx context.Context, id string, ok bool) error {
 	if !ok {
 		query = `DELETE FROM icalhooks WHERE id = ?`
 	}
-	res, err := db.write.ExecContext(ctx, query, id)
+	res, err := db.exec(ctx, query, id)
 	if err != nil {
 		return fmt.Errorf("verify hook %s: %w", id, err)
 	}
@@ -173,7 +173,7 @@ func (db *DB) ListHooks(ctx context.Context, p store.ListHooksParams) ([]*store.
 
 // DeleteHook removes one hook of an account.
 func (db *DB) DeleteHook(ctx context.Context, accountID, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM icalhooks WHERE id = ? AND account_id = ?`, id, accountID)
+	res, err := db.exec(ctx, `DELETE FROM icalhooks WHERE id = ? AND account_id = ?`, id, accountID)
 	if err != nil {
 		return fmt.Errorf("delete hook %s: %w", id, err)
 	}
@@ -203,7 +203,7 @@ func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.H
 
 // ExpireHooks deletes hooks not registered since before.
 func (db *DB) ExpireHooks(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM icalhooks WHERE last_registered_at < ?`, micros(before))
+	res, err := db.exec(ctx, `DELETE FROM icalhooks WHERE last_registered_at < ?`, micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("expire hooks: %w", err)
 	}

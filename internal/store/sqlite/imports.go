@@ -69,7 +69,7 @@ func (db *DB) NextPollAt(ctx context.Context) (time.Time, bool, error) {
 // than with the clock, needs no clock: a lease ending before at leaves
 // next_poll_at at min(lease end, at) = lease end as well.)
 func (db *DB) RequestPoll(ctx context.Context, accountID, calendarID string, at time.Time) error {
-	res, err := db.write.ExecContext(ctx, `UPDATE calendars SET
+	res, err := db.exec(ctx, `UPDATE calendars SET
 			requested_poll_at = CASE WHEN requested_poll_at = 0 OR requested_poll_at > ?1 THEN ?1 ELSE requested_poll_at END,
 			next_poll_at = CASE WHEN lease_until > ?1 THEN next_poll_at ELSE min(next_poll_at, ?1) END
 		WHERE id = ?2 AND account_id = ?3 AND kind = 'imported'`,
@@ -121,13 +121,13 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 		}
 		for _, typ := range p.SyncChanges() {
 			ch := &store.Change{
-				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now,
+				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now, Trace: store.TraceFrom(ctx),
 			}
 			// The change has no event: its snapshot is the BLOB '{}'.
 			err := tx.QueryRowContext(ctx, `INSERT INTO changes
-				(account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
-				VALUES (?, ?, '', '', ?, X'7B7D', ?) RETURNING id`,
-				ch.AccountID, ch.CalendarID, ch.Type, micros(p.Now)).Scan(&ch.ID)
+				(account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+				VALUES (?, ?, '', '', ?, X'7B7D', ?, ?) RETURNING id`,
+				ch.AccountID, ch.CalendarID, ch.Type, micros(p.Now), ch.Trace).Scan(&ch.ID)
 			if err != nil {
 				return fmt.Errorf("insert sync change: %w", err)
 			}

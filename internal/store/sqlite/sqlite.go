@@ -215,7 +215,27 @@ func (db *DB) tx(ctx context.Context, fn func(context.Context, *wtx) error) erro
 	}
 	// Once queued, the job runs to its end: the caller waits for the
 	// outcome so it never reports failure for a write that committed.
-	return <-job.done
+	return classify(<-job.done)
+}
+
+// exec runs one statement on the writer, outside the group committer.
+func (db *DB) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	res, err := db.write.ExecContext(ctx, query, args...)
+	return res, classify(err)
+}
+
+// classify marks an error of SQLite that says the database has no room
+// (SQLITE_FULL: the disk or its quota is full, or the file reached
+// max_page_count) with store.ErrStorageFull.
+func classify(err error) error {
+	if err == nil {
+		return nil // before errors.As, whose target would escape
+	}
+	var se *sqlite.Error
+	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_FULL {
+		return store.MarkCondition(err, store.ErrStorageFull)
+	}
+	return err
 }
 
 // commitLoop runs queued write jobs in groups until Close.

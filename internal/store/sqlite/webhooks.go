@@ -191,7 +191,7 @@ func parkMessages(ctx context.Context, tx *wtx, subscriptionID string) error {
 // DeleteSubscription removes a subscription; its messages and attempts go
 // with it.
 func (db *DB) DeleteSubscription(ctx context.Context, accountID, id string) error {
-	res, err := db.write.ExecContext(ctx, `DELETE FROM subscriptions WHERE id = ? AND account_id = ?`, id, accountID)
+	res, err := db.exec(ctx, `DELETE FROM subscriptions WHERE id = ? AND account_id = ?`, id, accountID)
 	if err != nil {
 		return fmt.Errorf("delete subscription %s: %w", id, err)
 	}
@@ -322,15 +322,17 @@ func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, [
 	stored := 0
 	var leased []string
 	err = inChunks(keep, func(msgs []*store.Message) error {
-		args := make([]any, 0, 11*len(msgs))
+		args := make([]any, 0, 13*len(msgs))
 		for _, m := range msgs {
 			status := cmp.Or(m.Status, store.MessagePending)
 			args = append(args, m.ID, m.AccountID, nullable(m.SubscriptionID), nullable(m.HookID), m.ChangeID,
-				m.EventType, m.Payload, status, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt))
+				m.EventType, m.Payload, status, micros(m.NextAttemptAt), micros(m.CreatedAt), micros(m.CreatedAt),
+				optToMicros(m.ChangedAt), m.Trace)
 		}
 		rows, err := tx.QueryContext(ctx, `INSERT INTO messages
-			(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at)
-			VALUES `+valueRows(len(msgs), 11)+` ON CONFLICT DO NOTHING RETURNING id, status`, args...)
+			(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at,
+			 changed_at, trace)
+			VALUES `+valueRows(len(msgs), 13)+` ON CONFLICT DO NOTHING RETURNING id, status`, args...)
 		if err != nil {
 			return err
 		}
@@ -494,7 +496,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		rows, err = tx.QueryContext(ctx, `UPDATE messages SET status = 'delivering', next_attempt_at = ?, slot_reserved = 0
 			WHERE id IN (`+placeholders(len(claim))+`)
 			RETURNING id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
-				attempts, schedule_pos, created_at`,
+				attempts, schedule_pos, created_at, changed_at, trace`,
 			append([]any{micros(p.Now.Add(p.Lease))}, anys(claim)...)...)
 		if err != nil {
 			return err
@@ -503,13 +505,13 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		for rows.Next() {
 			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: p.Now.Add(p.Lease)}
 			d := &store.Delivery{Message: m}
-			var created int64
+			var created, changed int64
 			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
-				&m.Attempts, &d.SchedulePos, &created); err != nil {
+				&m.Attempts, &d.SchedulePos, &created, &changed, &m.Trace); err != nil {
 				rows.Close()
 				return err
 			}
-			m.CreatedAt = fromMicros(created)
+			m.CreatedAt, m.ChangedAt = fromMicros(created), optMicros(changed)
 			out = append(out, d)
 			if m.HookID != "" {
 				t := pingTargets[m.ID]
@@ -559,7 +561,7 @@ func fillSubscriptions(ctx context.Context, tx *wtx, out []*store.Delivery, subI
 // RecoverClaims makes every claimed message due at now. Only one process
 // uses a SQLite database, so at start-up every claim is a dead run's.
 func (db *DB) RecoverClaims(ctx context.Context, now time.Time) (int64, error) {
-	res, err := db.write.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ? WHERE status = 'delivering'`, micros(now))
+	res, err := db.exec(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ? WHERE status = 'delivering'`, micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("recover claims: %w", err)
 	}
@@ -571,7 +573,7 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 	if len(ids) == 0 {
 		return nil
 	}
-	_, err := db.write.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?
+	_, err := db.exec(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?
 		WHERE status = 'delivering' AND id IN (`+placeholders(len(ids))+`)`, append([]any{micros(at)}, anys(ids)...)...)
 	if err != nil {
 		return fmt.Errorf("release messages: %w", err)
@@ -847,7 +849,7 @@ func (db *DB) RedeliverMessage(ctx context.Context, accountID, id string, now ti
 		    next_attempt_at = CASE WHEN (SELECT disabled FROM subscriptions WHERE id = subscription_id) THEN ? ELSE ? END
 		WHERE id = ? AND account_id = ? RETURNING `+messageColumns, micros(now), parked, micros(now), id, accountID))
 	if err != nil {
-		return nil, fmt.Errorf("redeliver message %s: %w", id, err)
+		return nil, fmt.Errorf("redeliver message %s: %w", id, classify(err))
 	}
 	return m, nil
 }
@@ -862,7 +864,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	loop := func(query string, args ...any) (int64, error) {
 		var total int64
 		for {
-			res, err := db.write.ExecContext(ctx, query, append(args, pruneBatch)...)
+			res, err := db.exec(ctx, query, append(args, pruneBatch)...)
 			if err != nil {
 				return total, err
 			}

@@ -1,0 +1,16 @@
+-- What operators watch (store.StatsStore) and what a delivery reports.
+
+-- changed_at is when the change a message is about occurred, so that a
+-- delivery can tell the time from the write to the receiver (0 for
+-- messages stored before this migration).
+ALTER TABLE messages ADD COLUMN changed_at INTEGER NOT NULL DEFAULT 0;
+
+-- The scrape-time counts read only the rows they count.
+CREATE INDEX messages_undeliverable ON messages (updated_at) WHERE status = 'undeliverable';
+CREATE INDEX subscriptions_disabled ON subscriptions (id) WHERE disabled = 1;
+
+-- trace is the W3C traceparent of the span that made a change (the API
+-- write, the import poll), and of a message the change it is about: the
+-- fan-out's and the deliveries' spans link to it. '' when tracing is off.
+ALTER TABLE changes ADD COLUMN trace TEXT NOT NULL DEFAULT '';
+ALTER TABLE messages ADD COLUMN trace TEXT NOT NULL DEFAULT '';
