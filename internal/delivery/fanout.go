@@ -375,12 +375,9 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 			continue
 		}
 		ch := chs[len(chs)-1]
-		msgs = append(msgs, &store.Message{
-			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
-			ChangeID: ch.ID, ChangedAt: ch.OccurredAt, Trace: ch.Trace,
-			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(f.baseURL, h.AccountID, h.CalendarID)),
-			NextAttemptAt: now, CreatedAt: now,
-		})
+		ping := icalhooks.NewPing(f.baseURL, h, ch.ID, now)
+		ping.ChangedAt, ping.Trace = ch.OccurredAt, ch.Trace
+		msgs = append(msgs, ping)
 	}
 	return msgs, nil
 }

@@ -51,6 +51,9 @@ const (
 	// CursorExpired: a change cursor is older than the change log keeps
 	// (with Gone).
 	CursorExpired Reason = "cursor_expired"
+	// HookLimit: a feed, feed token or host has as many iCal Hooks as
+	// it may.
+	HookLimit Reason = "hook_limit"
 )
 
 // Unavailable reasons.

@@ -199,7 +199,18 @@ func (f fixture) hookParams(served int64) store.RegisterHookParams {
 	return store.RegisterHookParams{
 		Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
 			Host: "example.com", TokenHash: "t", ServedVersion: served},
-		MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
+		Count: []store.HookScope{store.HooksOfFeed, store.HooksOfToken, store.HooksOfHost},
+		Admit: func(counts []int) error {
+			if slices.Max(counts) >= 10 {
+				return errors.New("too many hooks")
+			}
+			return nil
+		},
+		Ping: func(h *store.Hook, changeID int64) *store.Message {
+			return &store.Message{ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID, ChangeID: changeID,
+				EventType: store.PingEventType, Payload: []byte("feed"), NextAttemptAt: base, CreatedAt: base}
+		},
+		Now: base,
 	}
 }
 
