@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -714,11 +714,11 @@ func attemptError(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out waiting for the endpoint"
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "Post ") {
-		msg = msg[i+2:] // drop `Post "URL": `; the URL is the subscription's
+	// Drop `Post "URL": `; the URL is the subscription's.
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && ue.Op == "Post" {
+		return ue.Err.Error()
 	}
-	return msg
+	return err.Error()
 }
 
 func snippet(r io.Reader) string {

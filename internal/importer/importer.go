@@ -37,6 +37,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
@@ -44,17 +45,15 @@ import (
 )
 
 // ErrNotImported is returned when a sync is asked of a native calendar.
-var ErrNotImported = errors.New("the calendar is not imported: only imported calendars have a source feed to sync")
+var ErrNotImported error = &fault.Error{Code: fault.Conflict, Reason: fault.NotImported,
+	Message: "the calendar is not imported: only imported calendars have a source feed to sync"}
 
-// RateLimitError is returned when an account asks for syncs faster than
-// Config.SyncRate allows.
-type RateLimitError struct {
-	// RetryAfter is when the next sync of the account is accepted.
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("too many sync requests for this account: retry in %s", e.RetryAfter.Round(time.Millisecond))
+// rateLimited is returned when an account asks for syncs faster than
+// Config.SyncRate allows: a RateLimited fault whose RetryAfter is when
+// the next sync of the account is accepted.
+func rateLimited(wait time.Duration) error {
+	return &fault.Error{Code: fault.RateLimited, RetryAfter: wait,
+		Message: fmt.Sprintf("too many sync requests for this account: retry in %s", wait.Round(time.Millisecond))}
 }
 
 // Poll outcomes, as the sync API reports them.
@@ -133,7 +132,7 @@ type Config struct {
 	SyncWindow time.Duration
 	// SyncRate bounds the sync requests of one account, per second, with
 	// bursts of twice as many (default 10); more are refused with a
-	// RateLimitError. It bounds what one account's syncs of many
+	// RateLimited fault. It bounds what one account's syncs of many
 	// calendars cost; SyncWindow already bounds each calendar's fetches.
 	SyncRate int
 	// Guard holds mass deletions until a later fetch confirms them; the
@@ -517,7 +516,7 @@ func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error
 	return i.requestPoll(ctx, accountID, calendarID, at)
 }
 
-// allowSync applies the account's sync rate: it returns a RateLimitError
+// allowSync applies the account's sync rate: it returns a RateLimited fault
 // when the account has used up its burst.
 func (i *Importer) allowSync(accountID string) error {
 	interval := time.Second / time.Duration(i.cfg.SyncRate)
@@ -530,7 +529,7 @@ func (i *Importer) allowSync(accountID string) error {
 		tat = now
 	}
 	if wait := tat.Add(interval).Sub(now) - burst; wait > 0 {
-		return &RateLimitError{RetryAfter: wait}
+		return rateLimited(wait)
 	}
 	i.syncTAT[accountID] = tat.Add(interval)
 	// Forget accounts whose burst is whole again, so the map stays small.

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/store"
 )
@@ -309,14 +310,15 @@ func TestSyncRate(t *testing.T) {
 			t.Fatalf("Sync %d of the burst of %d: %v", k+1, burst, err)
 		}
 	}
-	var rle *RateLimitError
-	if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); !errors.As(err, &rle) || rle.RetryAfter <= 0 || rle.RetryAfter > time.Second/DefaultSyncRate {
-		t.Fatalf("Sync past the burst = %v; want a RateLimitError with a wait within (0, %s]", err, time.Second/DefaultSyncRate)
+	err := h.imp.Sync(ctx, cal.AccountID, cal.ID)
+	rle := fault.As(err)
+	if rle == nil || rle.Code != fault.RateLimited || rle.RetryAfter <= 0 || rle.RetryAfter > time.Second/DefaultSyncRate {
+		t.Fatalf("Sync past the burst = %v; want a RateLimited fault with a wait within (0, %s]", err, time.Second/DefaultSyncRate)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID); !errors.As(err, &rle) {
-		t.Errorf("SyncWait past the burst = %v; want a RateLimitError at once", err)
+	if _, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID); fault.CodeOf(err) != fault.RateLimited {
+		t.Errorf("SyncWait past the burst = %v; want a RateLimited fault at once", err)
 	}
 	other := &store.Account{
 		ID: id.New("acc"), Name: "Other", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),

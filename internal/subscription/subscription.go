@@ -86,14 +86,11 @@ var ErrDisabled error = &fault.Error{Code: fault.Conflict, Reason: fault.Disable
 // each of them, so one account's subscriptions are a cost to all.
 const DefaultMaxPerAccount = 100
 
-// LimitError is returned when an account already has as many
-// subscriptions as it may.
-type LimitError struct {
-	Max int
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("the account already has %d subscriptions, the most it may have: delete one first, or subscribe to all calendars with one", e.Max)
+// limitError is returned when an account already has limit subscriptions,
+// as many as it may.
+func limitError(limit int) error {
+	return fault.Conflictf(fault.SubscriptionLimit,
+		"the account already has %d subscriptions, the most it may have: delete one first, or subscribe to all calendars with one", limit)
 }
 
 // URLChecker validates a webhook URL: scheme, and that it does not point
@@ -175,7 +172,7 @@ func (s *Service) Create(ctx context.Context, accountID string, in Input, defaul
 			return nil, invalid("calendarId", "no calendar %q in this account", sub.CalendarID)
 		}
 		if errors.Is(err, store.ErrLimit) {
-			return nil, &LimitError{Max: limit}
+			return nil, limitError(limit)
 		}
 		return nil, err
 	}
