@@ -27,9 +27,18 @@ import (
 	"github.com/calhook/calhook/webhook"
 )
 
+// DispatchStore is the delivery queue a Dispatcher claims messages from
+// and records attempts in.
+type DispatchStore interface {
+	ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Claim, error)
+	ReleaseMessages(ctx context.Context, ids []string, at time.Time) error
+	RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error)
+	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
+}
+
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
-	Store  store.Store
+	Store  DispatchStore
 	Client *http.Client
 	// PingClient sends iCal Hooks pings; nil uses Client.
 	PingClient *http.Client

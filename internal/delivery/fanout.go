@@ -36,7 +36,7 @@ import (
 // saving the queue a claim per message; what is rate-limited or finds no
 // free worker is stored pending for any node's dispatcher to claim.
 type FanOut struct {
-	store   store.Store
+	store   FanOutStore
 	log     *slog.Logger
 	now     func() time.Time
 	baseURL string
@@ -54,9 +54,18 @@ type FanOut struct {
 	once    sync.Once
 }
 
+// FanOutStore is what the fan-out reads changes and their targets from
+// and stores messages in.
+type FanOutStore interface {
+	FanOut(ctx context.Context, cursor string, limit int, build store.FanOutFunc) (store.FanOutResult, error)
+	ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*store.Subscription, error)
+	ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.Hook, error)
+	Conflict(ctx context.Context, accountID, id string) (*store.Conflict, error)
+}
+
 // FanOutConfig configures a FanOut.
 type FanOutConfig struct {
-	Store  store.Store
+	Store  FanOutStore
 	Logger *slog.Logger
 	Now    func() time.Time
 	// BaseURL is the public URL of this calhook, for the links in payloads.
@@ -191,7 +200,7 @@ func (f *FanOut) Stop() {
 	})
 }
 
-// RunOnce runs one fan-out step (see store.Store's FanOut).
+// RunOnce runs one fan-out step (see store.WebhookStore's FanOut).
 func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
 	var direct map[string]*store.Delivery
 	var span trace.Span

@@ -78,9 +78,17 @@ type Result struct {
 	Calendar *store.Calendar
 }
 
+// Store is what the importer keeps imported calendars in: the import
+// role of the store, and the reads a diff starts from.
+type Store interface {
+	store.ImportStore
+	Calendar(ctx context.Context, accountID, id string) (*store.Calendar, error)
+	FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error)
+}
+
 // Config configures an Importer. Zero fields take the defaults.
 type Config struct {
-	Store store.Store
+	Store Store
 	// Client fetches the feeds: outbound.NewClient, which applies the
 	// SSRF rules on every connection and redirect.
 	Client *http.Client
@@ -157,7 +165,7 @@ const (
 // Importer polls imported calendars.
 type Importer struct {
 	cfg   Config
-	store store.Store
+	store Store
 	log   *slog.Logger
 	sched Schedule
 	// metrics count polls, parse time and changed events.

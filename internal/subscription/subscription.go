@@ -105,9 +105,25 @@ const (
 	maxDescriptionBytes = 1024
 )
 
+// Store is what the service keeps subscriptions and their messages in.
+type Store interface {
+	CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error
+	Subscription(ctx context.Context, accountID, id string) (*store.Subscription, error)
+	ListSubscriptions(ctx context.Context, p store.ListSubscriptionsParams) ([]*store.Subscription, error)
+	UpdateSubscription(ctx context.Context, s *store.Subscription) error
+	DeleteSubscription(ctx context.Context, accountID, id string) error
+
+	ListMessages(ctx context.Context, p store.ListMessagesParams) ([]*store.Message, error)
+	Message(ctx context.Context, accountID, id string) (*store.Message, error)
+	ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error)
+	RedeliverMessage(ctx context.Context, accountID, id string, now time.Time) (*store.Message, error)
+	ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, int64, error)
+	EnqueueMessage(ctx context.Context, m *store.Message) error
+}
+
 // Service creates and changes subscriptions.
 type Service struct {
-	store store.Store
+	store Store
 	urls  URLChecker
 	now   func() time.Time
 	bus   *notify.Bus
@@ -121,7 +137,7 @@ type Service struct {
 
 // NewService returns a Service that tells bus of messages made due
 // again (MessagesDue); now and bus may be nil.
-func NewService(s store.Store, urls URLChecker, now func() time.Time, bus *notify.Bus) *Service {
+func NewService(s Store, urls URLChecker, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
