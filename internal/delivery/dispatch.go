@@ -21,6 +21,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/tracing"
@@ -102,10 +103,11 @@ type Dispatcher struct {
 	results  chan *store.AttemptResult
 	released chan string
 
-	cancelLoop, cancelSends context.CancelFunc
-	loopDone, recorderDone  chan struct{}
-	sends                   sync.WaitGroup
-	stopOnce                sync.Once
+	loop         lifecycle.Loop
+	cancelSends  context.CancelFunc
+	recorderDone chan struct{}
+	sends        sync.WaitGroup
+	stopOnce     sync.Once
 	// sendCtx is the context of deliveries; running is true between
 	// Start and Stop, while reservations are taken (under mu).
 	sendCtx context.Context
@@ -285,40 +287,35 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if n > 0 {
 		d.log.Info("messages claimed by a previous run are due again", "messages", n)
 	}
-	loopCtx, cancelLoop := context.WithCancel(ctx)
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
-	d.cancelLoop, d.cancelSends = cancelLoop, cancelSends
+	d.cancelSends = cancelSends
 	d.mu.Lock()
 	d.sendCtx, d.running = sendCtx, true
 	d.mu.Unlock()
-	d.loopDone, d.recorderDone = make(chan struct{}), make(chan struct{})
+	d.recorderDone = make(chan struct{})
 	go d.record()
-	go func() {
-		defer close(d.loopDone)
-		d.loop(loopCtx, sendCtx)
-	}()
+	d.loop.Go(ctx, func(ctx context.Context) { d.claimLoop(ctx, sendCtx) })
 	return nil
 }
 
-// Stop stops claiming, lets deliveries in flight finish for up to grace,
+// Stop stops claiming, lets deliveries in flight finish until ctx ends,
 // cancels the rest (their messages go back to the queue, no attempt
 // counted), and records every outcome before it returns. It is safe to
 // call more than once, and before Start.
-func (d *Dispatcher) Stop(grace time.Duration) {
+func (d *Dispatcher) Stop(ctx context.Context) {
 	d.stopOnce.Do(func() {
-		if d.cancelLoop == nil {
+		if d.cancelSends == nil {
 			return
 		}
 		d.mu.Lock()
 		d.running = false
 		d.mu.Unlock()
-		d.cancelLoop()
-		<-d.loopDone
+		d.loop.Stop()
 		done := make(chan struct{})
 		go func() { d.sends.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(grace):
+		case <-ctx.Done():
 			d.cancelSends()
 			<-done
 		}
@@ -328,8 +325,8 @@ func (d *Dispatcher) Stop(grace time.Duration) {
 	})
 }
 
-// loop claims due messages whenever workers are free.
-func (d *Dispatcher) loop(ctx, sendCtx context.Context) {
+// claimLoop claims due messages whenever workers are free.
+func (d *Dispatcher) claimLoop(ctx, sendCtx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for ctx.Err() == nil {

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -19,6 +18,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
@@ -48,10 +48,8 @@ type FanOut struct {
 	// wakes the fan-out when feeds changed (FeedsChanged).
 	bus *notify.Bus
 
-	wake    chan struct{}
-	stopped chan struct{}
-	cancel  context.CancelFunc
-	once    sync.Once
+	wake chan struct{}
+	loop lifecycle.Loop
 }
 
 // FanOutStore is what the fan-out reads changes and their targets from
@@ -137,67 +135,59 @@ const (
 
 // Start runs the fan-out loop until Stop or ctx ends.
 func (f *FanOut) Start(ctx context.Context) error {
-	ctx, f.cancel = context.WithCancel(ctx)
-	f.stopped = make(chan struct{})
-	go func() {
-		defer close(f.stopped)
-		ticker := time.NewTicker(pollInterval)
-		defer ticker.Stop()
-		retry := time.NewTimer(time.Hour)
-		retry.Stop()
-		backoff := unsettledMin
-		for {
-			var last store.FanOutResult
-			for {
-				res, err := f.RunOnce(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					f.log.Error("fan-out failed", "error", err)
-					break
-				}
-				if res.Changes > 0 {
-					backoff = unsettledMin
-				}
-				if last = res; res.Changes < f.batch {
-					break
-				}
-			}
-			wake := f.wake
-			switch {
-			case last.Busy:
-				// Another node is fanning out, and it heard of the same
-				// writes: leave it to that node until the next tick,
-				// which also takes over from a node that died.
-				wake = nil
-			case last.Unsettled:
-				retry.Reset(backoff)
-				backoff = min(2*backoff, unsettledMax)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-wake:
-			case <-ticker.C:
-			case <-retry.C:
-			}
-			retry.Stop()
-		}
-	}()
+	f.loop.Go(ctx, f.run)
 	return nil
 }
 
 // Stop ends the loop and waits for it. It is safe to call more than once,
 // and before Start.
-func (f *FanOut) Stop() {
-	f.once.Do(func() {
-		if f.cancel == nil {
-			return
+func (f *FanOut) Stop(context.Context) { f.loop.Stop() }
+
+// run is the fan-out loop: a step whenever changes may be there.
+func (f *FanOut) run(ctx context.Context) {
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := unsettledMin
+	for {
+		var last store.FanOutResult
+		for {
+			res, err := f.RunOnce(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				f.log.Error("fan-out failed", "error", err)
+				break
+			}
+			if res.Changes > 0 {
+				backoff = unsettledMin
+			}
+			if last = res; res.Changes < f.batch {
+				break
+			}
 		}
-		f.cancel()
-		<-f.stopped
-	})
+		wake := f.wake
+		switch {
+		case last.Busy:
+			// Another node is fanning out, and it heard of the same
+			// writes: leave it to that node until the next tick,
+			// which also takes over from a node that died.
+			wake = nil
+		case last.Unsettled:
+			retry.Reset(backoff)
+			backoff = min(2*backoff, unsettledMax)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-ticker.C:
+		case <-retry.C:
+		}
+		retry.Stop()
+	}
 }
 
 // RunOnce runs one fan-out step (see store.WebhookStore's FanOut).

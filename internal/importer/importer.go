@@ -39,6 +39,7 @@ import (
 
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/tracing"
@@ -203,9 +204,7 @@ type Importer struct {
 	syncTAT map[string]time.Time
 	polls   sync.WaitGroup
 
-	cancel  context.CancelFunc
-	stopped chan struct{}
-	once    sync.Once
+	loop lifecycle.Loop
 }
 
 // New returns an Importer; call Start to run its scheduler.
@@ -284,42 +283,37 @@ const safetyPoll = 5 * time.Second
 
 // Start runs the scheduler until Stop or ctx ends.
 func (i *Importer) Start(ctx context.Context) error {
-	ctx, i.cancel = context.WithCancel(ctx)
-	i.stopped = make(chan struct{})
-	go func() {
-		defer close(i.stopped)
-		timer := time.NewTimer(0)
-		defer timer.Stop()
-		var st dispatchState
-		force := true
-		for {
-			timer.Reset(i.dispatch(ctx, force, &st))
-			select {
-			case <-ctx.Done():
-				return
-			case <-i.wake:
-				force = true
-			case <-i.done:
-				force = false
-			case <-timer.C:
-				force = true
-			}
-		}
-	}()
+	i.loop.Go(ctx, i.schedule)
 	return nil
 }
 
 // Stop ends the scheduler and waits for polls in flight (their requests are
 // cancelled). It is safe to call more than once, and before Start.
-func (i *Importer) Stop() {
-	i.once.Do(func() {
-		if i.cancel == nil {
+func (i *Importer) Stop(context.Context) {
+	i.loop.Stop()
+	i.polls.Wait()
+}
+
+// schedule starts the polls that are due whenever a slot is free, a poll
+// is requested, or the next one falls due.
+func (i *Importer) schedule(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var st dispatchState
+	force := true
+	for {
+		timer.Reset(i.dispatch(ctx, force, &st))
+		select {
+		case <-ctx.Done():
 			return
+		case <-i.wake:
+			force = true
+		case <-i.done:
+			force = false
+		case <-timer.C:
+			force = true
 		}
-		i.cancel()
-		<-i.stopped
-		i.polls.Wait()
-	})
+	}
 }
 
 // dispatch claims due calendars for the free slots, starts their polls and

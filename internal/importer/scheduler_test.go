@@ -74,7 +74,7 @@ func TestSchedulerLimits(t *testing.T) {
 	if err := h.imp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	waitFor(t, "every calendar to be polled", 20*time.Second, func() bool {
 		for _, c := range cals {
 			if h.get(c).Import.LastSuccessAt.IsZero() {
@@ -119,7 +119,7 @@ func TestSyncWait(t *testing.T) {
 	if err := h.imp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	<-fetching // the scheduler's first poll is under way
 	type outcome struct {
 		res *Result
@@ -187,7 +187,7 @@ func TestSyncCoalesced(t *testing.T) {
 	if err := h.imp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	waitFor(t, "the first poll to be recorded", 10*time.Second, func() bool {
 		return !h.get(cal).Import.LastSyncAt.IsZero()
 	})
@@ -259,7 +259,7 @@ func TestSlotsSharedBetweenAccounts(t *testing.T) {
 	if err := h.imp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	want := int64(h.imp.cfg.PerAccount)
 	waitFor(t, "the first account's fetches to hang", 10*time.Second, func() bool { return hanging.Load() >= want })
 
@@ -339,6 +339,6 @@ func TestSyncRate(t *testing.T) {
 func TestStopBeforeStart(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	h.imp.Stop()
-	h.imp.Stop()
+	h.imp.Stop(context.Background())
+	h.imp.Stop(context.Background())
 }
