@@ -2,8 +2,9 @@
 // that GETs a feed with an X-ICALHOOKS-URL header registers that URL, and
 // gets one HEAD when the feed next changes (one-shot; its next GET with the
 // header re-arms it). The package decides whether a registration is
-// allowed (public URL, caps, optional challenge) and keeps re-arming an
-// already armed hook free of database writes.
+// allowed (public URL, caps, optional challenge), builds the pings
+// (NewPing, for registrations and the fan-out alike), and keeps re-arming
+// an already armed hook free of database writes.
 package icalhooks
 
 import (
