@@ -161,9 +161,9 @@ func (d *Detector) Start(ctx context.Context) error {
 	return nil
 }
 
-// Stop ends the loop and waits for it. It is safe to call more than once,
-// and before Start.
-func (d *Detector) Stop() {
+// Stop ends the loop and waits for it (a lifecycle.Component). It is safe
+// to call more than once, and before Start.
+func (d *Detector) Stop(context.Context) {
 	d.once.Do(func() {
 		if d.cancel == nil {
 			return

@@ -36,7 +36,7 @@ var ErrDuplicateUID error = &fault.Error{Code: fault.Conflict, Reason: fault.Dup
 	Message: "an event with this uid already exists in the calendar"}
 
 // eventConflict turns the store's conflict on an event write, which is a
-// duplicate UID (store.Store.CreateEvent), into ErrDuplicateUID.
+// duplicate UID (Store.CreateEvent), into ErrDuplicateUID.
 func eventConflict(err error) error {
 	if errors.Is(err, store.ErrConflict) {
 		return fmt.Errorf("%w (%w)", ErrDuplicateUID, err)
@@ -58,9 +58,30 @@ const (
 	maxExDates          = 1000
 )
 
+// Store is what the service keeps calendars, events and their change log
+// in.
+type Store interface {
+	CreateCalendar(ctx context.Context, c *store.Calendar) error
+	Calendar(ctx context.Context, accountID, id string) (*store.Calendar, error)
+	ListCalendars(ctx context.Context, p store.ListCalendarsParams) ([]*store.Calendar, error)
+	UpdateCalendar(ctx context.Context, c *store.Calendar) error
+	DeleteCalendar(ctx context.Context, accountID, id string, now time.Time) error
+
+	CreateEvent(ctx context.Context, e *store.Event) (*store.Change, error)
+	Event(ctx context.Context, accountID, calendarID, id string) (*store.Event, error)
+	ListEvents(ctx context.Context, p store.ListEventsParams) ([]*store.Event, error)
+	EventsByStart(ctx context.Context, p store.EventsByStartParams) ([]*store.Event, error)
+	UpdateEvent(ctx context.Context, e *store.Event) (*store.Change, error)
+	DeleteEvent(ctx context.Context, accountID, calendarID, id string, now time.Time) (*store.Change, error)
+
+	ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error)
+	ChangeCursor(ctx context.Context, accountID string) (store.ChangePos, error)
+	ChangeHorizon(ctx context.Context) (store.ChangePos, error)
+}
+
 // Service applies the rules and writes through the store.
 type Service struct {
-	store store.Store
+	store Store
 	now   func() time.Time
 	// bus hears of every committed write to a calendar or its events
 	// (FeedsChanged), and of imported calendars due for a poll (PollsDue).
@@ -110,7 +131,7 @@ func (s *Service) EnableImports(rules ImportRules) {
 
 // NewService returns a Service publishing to and following bus. now may be
 // nil for time.Now, bus nil when nobody listens.
-func NewService(s store.Store, now func() time.Time, bus *notify.Bus) *Service {
+func NewService(s Store, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}

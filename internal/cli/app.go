@@ -21,6 +21,7 @@ import (
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/metrics"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
@@ -31,60 +32,156 @@ import (
 )
 
 // app is calhook's parts, wired: the HTTP handler and the background
-// workers of the delivery pipeline, all joined by one notify.Bus.
+// components of the delivery pipeline, all joined by one notify.Bus.
 type app struct {
-	handler    http.Handler
-	db         store.Store
-	bus        *notify.Bus
-	fanout     *delivery.FanOut
-	dispatcher *delivery.Dispatcher
-	pruner     *delivery.Pruner
-	importer   *importer.Importer
-	detector   *availability.Detector
-
-	// stopListen ends the store's Listen; listenDone closes when it has.
-	stopListen context.CancelFunc
-	listenDone chan struct{}
+	handler http.Handler
+	// workers are the background components, in start order.
+	workers *lifecycle.Group
 }
 
 // newApp wires the services around a store. listenURL is the server's own
 // URL, used for links when no public URL is configured. Every component
-// publishes to and subscribes on one bus; the caches are made first, so
-// that they forget a change before any worker it wakes reads them.
+// publishes to and subscribes on one bus (in its constructor); the caches
+// are made first, so that they forget a change before any worker it wakes
+// reads them.
 func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, tracer *tracing.Tracer) (*app, error) {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		metrics.NewStoreCollector(metrics.StoreCollectorConfig{Store: db, Logger: log.With("component", "metrics")}))
-	baseURL := cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)
 	out, err := newOutbound(cfg)
 	if err != nil {
 		return nil, err
 	}
-	bus := &notify.Bus{}
+	w := wiring{db: db, cfg: cfg, log: log, out: out, bus: &notify.Bus{}, reg: newRegistry(db, log), tracer: tracer,
+		baseURL: cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)}
 	feeds := feed.NewService(db, feed.Options{
-		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval, Bus: bus,
+		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval, Bus: w.bus,
 	})
-	accounts := account.NewService(db, time.Now, bus)
-	calendars := calendar.NewService(db, time.Now, bus)
+	accounts := account.NewService(db, time.Now, w.bus)
+	calendars := calendar.NewService(db, time.Now, w.bus)
 	calendars.EnableImports(calendar.ImportRules{URLs: out.feedPolicy, MinPollInterval: cfg.ImportMinInterval})
-	hooks := icalhooks.NewService(icalhooks.Config{
-		Store: db, URLs: out.hookPolicy, Client: out.ping, Logger: log.With("component", "icalhooks"), BaseURL: baseURL,
-		Verify: cfg.HooksVerify == "challenge", MaxPerFeed: cfg.HooksMaxPerFeed, MaxPerToken: cfg.HooksMaxPerToken,
-		MaxPerHost: cfg.HooksMaxPerHost, Bus: bus,
+	hooks := w.hooks()
+
+	// Workers start in this order and stop in reverse: the importer and
+	// the fan-out stop before the dispatcher they hand work to, and the
+	// listener of other nodes' writes last.
+	listener := lifecycle.Func(w.listen)
+	dispatcher := w.dispatcher()
+	fanout := delivery.NewFanOut(delivery.FanOutConfig{
+		Store: db, Logger: w.logger("fanout"), BaseURL: w.baseURL, Bus: w.bus, Direct: dispatcher, Tracer: tracer,
 	})
-	a := &app{db: db, bus: bus}
-	a.dispatcher = delivery.NewDispatcher(delivery.DispatcherConfig{
-		Store: db, Client: out.webhook, PingClient: out.ping, HostRate: cfg.HooksHostRate, Logger: log.With("component", "delivery"),
+	pruner := delivery.NewPruner(delivery.PrunerConfig{
+		Store: db, Logger: w.logger("pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease,
+	})
+	imports := w.importer()
+	units := availability.NewService(db, availability.Options{
+		Bus: w.bus, Horizon: cfg.AvailabilityHorizon,
+		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval,
+	})
+	detector := availability.NewDetector(availability.DetectorConfig{
+		Store: db, Logger: w.logger("conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: w.bus,
+		Stored: fanout.Notify, BaseURL: w.baseURL,
+	})
+	subs := subscription.NewService(db, out.webhookPolicy, time.Now, w.bus)
+	subs.MaxPerAccount = cfg.MaxSubscriptions
+	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
+	web, err := w.console(accounts, calendars, subs, hooks, imports, sessions)
+	if err != nil {
+		return nil, err
+	}
+	handler := httpapi.New(httpapi.Config{
+		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: imports,
+		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
+		Logger: log, Registry: w.reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
+		Sessions: sessions, Console: web, Tracer: tracer,
+	})
+	workers := lifecycle.NewGroup(listener, dispatcher, fanout, detector, pruner, imports)
+	return &app{handler: handler, workers: workers}, nil
+}
+
+// console returns the web console and portal.
+func (w *wiring) console(accounts *account.Service, calendars *calendar.Service, subs *subscription.Service,
+	hooks *icalhooks.Service, imports *importer.Importer, sessions *session.Service) (*console.Handler, error) {
+	return console.New(console.Config{
+		Accounts: accounts, Calendars: calendars, Subscriptions: subs, Hooks: hooks, Importer: imports,
+		Sessions: sessions, Reader: w.db, Bus: w.bus, Logger: w.log, PublicURL: w.cfg.PublicURL,
+		FrameAncestors: w.cfg.PortalFrameAncestors,
+		ClientIP:       func(r *http.Request) string { return httpapi.ClientIP(r, w.out.trusted) },
+	})
+}
+
+// start starts the workers; if one fails, those started are stopped.
+func (a *app) start(ctx context.Context) error {
+	if err := a.workers.Start(ctx); err != nil {
+		a.stop(0)
+		return err
+	}
+	return nil
+}
+
+// stop stops the workers in reverse start order: the importer (polls in
+// flight are cancelled; their leases bring them back), the pruner, the
+// conflict detector, the fan-out, then delivery, which lets attempts in flight finish for up to
+// grace (at least a second), and last the listener.
+func (a *app) stop(grace time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), max(grace, time.Second))
+	defer cancel()
+	a.workers.Stop(ctx)
+}
+
+// wiring is what the constructors of newApp share.
+type wiring struct {
+	db      store.Store
+	cfg     Config
+	log     *slog.Logger
+	out     *outboundSet
+	bus     *notify.Bus
+	reg     *prometheus.Registry
+	tracer  *tracing.Tracer
+	baseURL string
+}
+
+// listen publishes on the bus what other nodes sharing the store write,
+// until ctx ends.
+func (w *wiring) listen(ctx context.Context) {
+	_ = w.db.Listen(ctx, w.bus) // nil once ctx ends
+}
+
+// logger returns the logger of a component.
+func (w *wiring) logger(component string) *slog.Logger { return w.log.With("component", component) }
+
+// newRegistry returns the Prometheus registry of the process, with the
+// Go runtime, process and store collectors.
+func newRegistry(db store.Store, log *slog.Logger) *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		metrics.NewStoreCollector(metrics.StoreCollectorConfig{Store: db, Logger: log.With("component", "metrics")}))
+	return reg
+}
+
+// hooks returns the iCal Hooks service.
+func (w *wiring) hooks() *icalhooks.Service {
+	cfg := w.cfg
+	return icalhooks.NewService(icalhooks.Config{
+		Store: w.db, URLs: w.out.hookPolicy, Client: w.out.ping, Logger: w.logger("icalhooks"), BaseURL: w.baseURL,
+		Verify: cfg.HooksVerify == "challenge", MaxPerFeed: cfg.HooksMaxPerFeed, MaxPerToken: cfg.HooksMaxPerToken,
+		MaxPerHost: cfg.HooksMaxPerHost, Bus: w.bus,
+	})
+}
+
+// dispatcher returns the webhook and ping dispatcher.
+func (w *wiring) dispatcher() *delivery.Dispatcher {
+	cfg := w.cfg
+	return delivery.NewDispatcher(delivery.DispatcherConfig{
+		Store: w.db, Client: w.out.webhook, PingClient: w.out.ping, HostRate: cfg.HooksHostRate, Logger: w.logger("delivery"),
 		Retry:   delivery.RetryPolicy{Schedule: cfg.RetrySchedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
 		Workers: cfg.DeliveryWorkers, PerSubscription: cfg.DeliveryPerEndpoint, Timeout: cfg.WebhookTimeout,
-		DisableAfter: cfg.DisableAfter, UserAgent: out.userAgent, Registerer: reg, Bus: bus, Tracer: tracer,
+		DisableAfter: cfg.DisableAfter, UserAgent: w.out.userAgent, Registerer: w.reg, Bus: w.bus, Tracer: w.tracer,
 	})
-	a.fanout = delivery.NewFanOut(delivery.FanOutConfig{
-		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Bus: bus, Direct: a.dispatcher, Tracer: tracer,
-	})
-	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease}
-	a.importer = importer.New(importer.Config{
-		Store: db, Logger: log.With("component", "importer"), Client: out.feed, Bus: bus, Registerer: reg, Tracer: tracer,
+}
+
+// importer returns the importer of imported calendars.
+func (w *wiring) importer() *importer.Importer {
+	cfg := w.cfg
+	return importer.New(importer.Config{
+		Store: w.db, Logger: w.logger("importer"), Client: w.out.feed, Bus: w.bus, Registerer: w.reg, Tracer: w.tracer,
 		Schedule: importer.Schedule{
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},
@@ -96,33 +193,6 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 			MinDeletes: cfg.ImportHoldMinDeletes, Delay: cfg.ImportHoldDelay,
 		},
 	})
-	units := availability.NewService(db, availability.Options{
-		Bus: bus, Horizon: cfg.AvailabilityHorizon,
-		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval,
-	})
-	a.detector = availability.NewDetector(availability.DetectorConfig{
-		Store: db, Logger: log.With("component", "conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: bus,
-		Stored: a.fanout.Notify, BaseURL: baseURL,
-	})
-	subs := subscription.NewService(db, out.webhookPolicy, time.Now, bus)
-	subs.MaxPerAccount = cfg.MaxSubscriptions
-	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
-	web, err := console.New(console.Config{
-		Accounts: accounts, Calendars: calendars, Subscriptions: subs, Hooks: hooks, Importer: a.importer,
-		Sessions: sessions, Reader: db, Bus: bus, Logger: log, PublicURL: cfg.PublicURL,
-		FrameAncestors: cfg.PortalFrameAncestors,
-		ClientIP:       func(r *http.Request) string { return httpapi.ClientIP(r, out.trusted) },
-	})
-	if err != nil {
-		return nil, err
-	}
-	a.handler = httpapi.New(httpapi.Config{
-		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: a.importer,
-		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
-		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
-		Sessions: sessions, Console: web, Tracer: tracer,
-	})
-	return a, nil
 }
 
 // outboundSet is the outbound HTTP clients and the address rules they,
@@ -177,37 +247,4 @@ func newOutbound(cfg Config) (*outboundSet, error) {
 		MaxRedirects: outbound.DefaultMaxRedirects, MaxIdleConnsPerHost: cfg.ImportPerHost,
 	})
 	return o, nil
-}
-
-// start runs the store's listener (other nodes' writes, published on the
-// bus) and the workers.
-func (a *app) start(ctx context.Context) error {
-	lctx, cancel := context.WithCancel(ctx)
-	a.stopListen, a.listenDone = cancel, make(chan struct{})
-	go func() {
-		defer close(a.listenDone)
-		_ = a.db.Listen(lctx, a.bus) // it returns nil once lctx ends
-	}()
-	for _, start := range []func(context.Context) error{a.dispatcher.Start, a.fanout.Start, a.detector.Start, a.pruner.Start, a.importer.Start} {
-		if err := start(ctx); err != nil {
-			a.stop(0)
-			return err
-		}
-	}
-	return nil
-}
-
-// stop stops the workers: the importer (polls in flight are cancelled;
-// their leases bring them back), the fan-out, then delivery, which lets
-// attempts in flight finish for up to grace.
-func (a *app) stop(grace time.Duration) {
-	a.importer.Stop()
-	a.pruner.Stop()
-	a.detector.Stop()
-	a.fanout.Stop()
-	a.dispatcher.Stop(max(grace, time.Second))
-	if a.stopListen != nil {
-		a.stopListen()
-		<-a.listenDone
-	}
 }

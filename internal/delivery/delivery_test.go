@@ -186,8 +186,10 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		p.fan.Stop()
-		p.disp.Stop(time.Second)
+		p.fan.Stop(context.Background())
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		p.disp.Stop(sctx)
 	})
 	return p
 }

@@ -9,8 +9,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -21,15 +21,25 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/tracing"
 	"github.com/calhook/calhook/webhook"
 )
 
+// DispatchStore is the delivery queue a Dispatcher claims messages from
+// and records attempts in.
+type DispatchStore interface {
+	ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Claim, error)
+	ReleaseMessages(ctx context.Context, ids []string, at time.Time) error
+	RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error)
+	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
+}
+
 // DispatcherConfig configures a Dispatcher.
 type DispatcherConfig struct {
-	Store  store.Store
+	Store  DispatchStore
 	Client *http.Client
 	// PingClient sends iCal Hooks pings; nil uses Client.
 	PingClient *http.Client
@@ -81,22 +91,23 @@ type Dispatcher struct {
 	// keySlots one per delivery being sent to its target key
 	// (PerSubscription at most), while the key has deliveries.
 	slots    chan struct{}
-	keySlots map[string]chan struct{}
+	keySlots map[target]chan struct{}
 
 	// inflight and total count the deliveries being sent or waiting for
 	// a worker, per target key and in all: at most twice the bounds.
 	mu       sync.Mutex
-	inflight map[string]int
+	inflight map[target]int
 	total    int
 	rnd      *rand.Rand
 
 	results  chan *store.AttemptResult
 	released chan string
 
-	cancelLoop, cancelSends context.CancelFunc
-	loopDone, recorderDone  chan struct{}
-	sends                   sync.WaitGroup
-	stopOnce                sync.Once
+	loop         lifecycle.Loop
+	cancelSends  context.CancelFunc
+	recorderDone chan struct{}
+	sends        sync.WaitGroup
+	stopOnce     sync.Once
 	// sendCtx is the context of deliveries; running is true between
 	// Start and Stop, while reservations are taken (under mu).
 	sendCtx context.Context
@@ -244,8 +255,8 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		slots:    make(chan struct{}, cfg.Workers),
-		keySlots: map[string]chan struct{}{},
-		inflight: map[string]int{},
+		keySlots: map[target]chan struct{}{},
+		inflight: map[target]int{},
 		rnd:      cfg.Rand,
 		results:  make(chan *store.AttemptResult, 4*cfg.Workers),
 		released: make(chan string, 4*cfg.Workers),
@@ -276,40 +287,35 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	if n > 0 {
 		d.log.Info("messages claimed by a previous run are due again", "messages", n)
 	}
-	loopCtx, cancelLoop := context.WithCancel(ctx)
 	sendCtx, cancelSends := context.WithCancel(context.WithoutCancel(ctx))
-	d.cancelLoop, d.cancelSends = cancelLoop, cancelSends
+	d.cancelSends = cancelSends
 	d.mu.Lock()
 	d.sendCtx, d.running = sendCtx, true
 	d.mu.Unlock()
-	d.loopDone, d.recorderDone = make(chan struct{}), make(chan struct{})
+	d.recorderDone = make(chan struct{})
 	go d.record()
-	go func() {
-		defer close(d.loopDone)
-		d.loop(loopCtx, sendCtx)
-	}()
+	d.loop.Go(ctx, func(ctx context.Context) { d.claimLoop(ctx, sendCtx) })
 	return nil
 }
 
-// Stop stops claiming, lets deliveries in flight finish for up to grace,
+// Stop stops claiming, lets deliveries in flight finish until ctx ends,
 // cancels the rest (their messages go back to the queue, no attempt
 // counted), and records every outcome before it returns. It is safe to
 // call more than once, and before Start.
-func (d *Dispatcher) Stop(grace time.Duration) {
+func (d *Dispatcher) Stop(ctx context.Context) {
 	d.stopOnce.Do(func() {
-		if d.cancelLoop == nil {
+		if d.cancelSends == nil {
 			return
 		}
 		d.mu.Lock()
 		d.running = false
 		d.mu.Unlock()
-		d.cancelLoop()
-		<-d.loopDone
+		d.loop.Stop()
 		done := make(chan struct{})
 		go func() { d.sends.Wait(); close(done) }()
 		select {
 		case <-done:
-		case <-time.After(grace):
+		case <-ctx.Done():
 			d.cancelSends()
 			<-done
 		}
@@ -319,8 +325,8 @@ func (d *Dispatcher) Stop(grace time.Duration) {
 	})
 }
 
-// loop claims due messages whenever workers are free.
-func (d *Dispatcher) loop(ctx, sendCtx context.Context) {
+// claimLoop claims due messages whenever workers are free.
+func (d *Dispatcher) claimLoop(ctx, sendCtx context.Context) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	for ctx.Err() == nil {
@@ -386,21 +392,25 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	if d.total > 0 && free < d.cfg.Workers/2 {
 		free = 0
 	}
-	var exclude []string
-	for sub, n := range d.inflight {
-		if n >= 2*d.cfg.PerSubscription {
-			exclude = append(exclude, sub)
+	var subs, hosts []string
+	for t, n := range d.inflight {
+		switch {
+		case n < 2*d.cfg.PerSubscription:
+		case t.ping:
+			hosts = append(hosts, t.id)
+		default:
+			subs = append(subs, t.id)
 		}
 	}
 	d.mu.Unlock()
-	c := claimed{excluded: len(exclude) > 0}
+	c := claimed{excluded: len(subs)+len(hosts) > 0}
 	if free <= 0 {
 		return c, nil
 	}
 	c.asked = free
 	now := d.cfg.Now()
 	cl, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{
-		Now: now, Limit: free, Lease: d.lease, Exclude: exclude, HostRate: d.cfg.HostRate,
+		Now: now, Limit: free, Lease: d.lease, ExcludeSubscriptions: subs, ExcludeHosts: hosts, HostRate: d.cfg.HostRate,
 	})
 	if err != nil {
 		return c, err
@@ -410,8 +420,7 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	var release []string
 	d.mu.Lock()
 	for _, dl := range deliveries {
-		key := targetKey(dl)
-		if !d.reserveLocked(key) {
+		if !d.reserveLocked(targetOf(dl)) {
 			release = append(release, dl.Message.ID)
 			continue
 		}
@@ -431,19 +440,19 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 // claimed for Deliver must be leased this long.
 func (d *Dispatcher) Lease() time.Duration { return d.lease }
 
-// Reserve takes a free worker for a message to the target key (a
-// subscription id) if the worker bounds allow one, for the fan-out to hand
-// the message over with Deliver, or back with Unreserve. It reports
-// whether it did; a dispatcher that is not running reserves nothing.
-func (d *Dispatcher) Reserve(key string) bool {
+// Reserve takes a free worker for a message to the subscription if the
+// worker bounds allow one, for the fan-out to hand the message over with
+// Deliver, or back with Unreserve. It reports whether it did; a
+// dispatcher that is not running reserves nothing.
+func (d *Dispatcher) Reserve(subscriptionID string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.running && d.reserveLocked(key)
+	return d.running && d.reserveLocked(target{id: subscriptionID})
 }
 
 // reserveLocked counts a delivery to key if the bounds have room for it
 // (sent or waiting), and reports whether they had. d.mu must be held.
-func (d *Dispatcher) reserveLocked(key string) bool {
+func (d *Dispatcher) reserveLocked(key target) bool {
 	if d.total >= 2*d.cfg.Workers || d.inflight[key] >= 2*d.cfg.PerSubscription {
 		return false
 	}
@@ -457,7 +466,7 @@ func (d *Dispatcher) reserveLocked(key string) bool {
 }
 
 // Unreserve gives back a reservation that will not be delivered.
-func (d *Dispatcher) Unreserve(key string) { d.done(key) }
+func (d *Dispatcher) Unreserve(subscriptionID string) { d.done(target{id: subscriptionID}) }
 
 // Deliver sends a message on the worker Reserve took for it. The message
 // must be claimed for this dispatcher in the store (stored with its
@@ -467,7 +476,7 @@ func (d *Dispatcher) Deliver(dl *store.Delivery) {
 }
 
 // done frees a worker of the target key.
-func (d *Dispatcher) done(key string) {
+func (d *Dispatcher) done(key target) {
 	d.mu.Lock()
 	if d.inflight[key]--; d.inflight[key] <= 0 {
 		delete(d.inflight, key)
@@ -485,7 +494,7 @@ func (d *Dispatcher) done(key string) {
 // acquire waits for a worker free to send to key: first a slot of the
 // key, then one of all, so a delivery waiting for its busy endpoint holds
 // no worker. It reports false if ctx ended first.
-func (d *Dispatcher) acquire(ctx context.Context, key string) bool {
+func (d *Dispatcher) acquire(ctx context.Context, key target) bool {
 	d.mu.Lock()
 	keySlot := d.keySlots[key] // there while this delivery counts
 	d.mu.Unlock()
@@ -505,7 +514,7 @@ func (d *Dispatcher) acquire(ctx context.Context, key string) bool {
 }
 
 // release frees the slots acquire took.
-func (d *Dispatcher) release(key string) {
+func (d *Dispatcher) release(key target) {
 	d.metrics.inflight.Dec()
 	<-d.slots
 	d.mu.Lock()
@@ -520,7 +529,7 @@ const maxSnippet = 1024
 // send waits for a worker, makes one attempt and hands its outcome to the
 // recorder.
 func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
-	key := targetKey(dl)
+	key := targetOf(dl)
 	defer d.done(key)
 	m := dl.Message
 	if !d.acquire(ctx, key) {
@@ -689,13 +698,20 @@ func (d *Dispatcher) ping(ctx context.Context, dl *store.Delivery) (*http.Respon
 	return resp, nil
 }
 
-// targetKey is what the in-flight cap counts by: the subscription of a
-// webhook, the host of a ping.
-func targetKey(dl *store.Delivery) string {
+// target is what the in-flight cap counts by: the subscription of a
+// webhook (id is its id), or the host of a ping (ping is set; id is the
+// host name).
+type target struct {
+	ping bool
+	id   string
+}
+
+// targetOf returns the target a delivery counts against.
+func targetOf(dl *store.Delivery) target {
 	if dl.Message.HookID != "" {
-		return "host:" + dl.Host
+		return target{ping: true, id: dl.Host}
 	}
-	return dl.Message.SubscriptionID
+	return target{id: dl.Message.SubscriptionID}
 }
 
 // attemptError describes a transport failure for the attempt log.
@@ -704,11 +720,11 @@ func attemptError(err error) string {
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out waiting for the endpoint"
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "Post ") {
-		msg = msg[i+2:] // drop `Post "URL": `; the URL is the subscription's
+	// Drop `Post "URL": `; the URL is the subscription's.
+	if ue := (*url.Error)(nil); errors.As(err, &ue) && ue.Op == "Post" {
+		return ue.Err.Error()
 	}
-	return msg
+	return err.Error()
 }
 
 func snippet(r io.Reader) string {

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -19,6 +18,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
@@ -36,7 +36,7 @@ import (
 // saving the queue a claim per message; what is rate-limited or finds no
 // free worker is stored pending for any node's dispatcher to claim.
 type FanOut struct {
-	store   store.Store
+	store   FanOutStore
 	log     *slog.Logger
 	now     func() time.Time
 	baseURL string
@@ -48,15 +48,22 @@ type FanOut struct {
 	// wakes the fan-out when feeds changed (FeedsChanged).
 	bus *notify.Bus
 
-	wake    chan struct{}
-	stopped chan struct{}
-	cancel  context.CancelFunc
-	once    sync.Once
+	wake chan struct{}
+	loop lifecycle.Loop
+}
+
+// FanOutStore is what the fan-out reads changes and their targets from
+// and stores messages in.
+type FanOutStore interface {
+	FanOut(ctx context.Context, cursor string, limit int, build store.FanOutFunc) (store.FanOutResult, error)
+	ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*store.Subscription, error)
+	ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.Hook, error)
+	Conflict(ctx context.Context, accountID, id string) (*store.Conflict, error)
 }
 
 // FanOutConfig configures a FanOut.
 type FanOutConfig struct {
-	Store  store.Store
+	Store  FanOutStore
 	Logger *slog.Logger
 	Now    func() time.Time
 	// BaseURL is the public URL of this calhook, for the links in payloads.
@@ -128,70 +135,62 @@ const (
 
 // Start runs the fan-out loop until Stop or ctx ends.
 func (f *FanOut) Start(ctx context.Context) error {
-	ctx, f.cancel = context.WithCancel(ctx)
-	f.stopped = make(chan struct{})
-	go func() {
-		defer close(f.stopped)
-		ticker := time.NewTicker(pollInterval)
-		defer ticker.Stop()
-		retry := time.NewTimer(time.Hour)
-		retry.Stop()
-		backoff := unsettledMin
-		for {
-			var last store.FanOutResult
-			for {
-				res, err := f.RunOnce(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					f.log.Error("fan-out failed", "error", err)
-					break
-				}
-				if res.Changes > 0 {
-					backoff = unsettledMin
-				}
-				if last = res; res.Changes < f.batch {
-					break
-				}
-			}
-			wake := f.wake
-			switch {
-			case last.Busy:
-				// Another node is fanning out, and it heard of the same
-				// writes: leave it to that node until the next tick,
-				// which also takes over from a node that died.
-				wake = nil
-			case last.Unsettled:
-				retry.Reset(backoff)
-				backoff = min(2*backoff, unsettledMax)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-wake:
-			case <-ticker.C:
-			case <-retry.C:
-			}
-			retry.Stop()
-		}
-	}()
+	f.loop.Go(ctx, f.run)
 	return nil
 }
 
 // Stop ends the loop and waits for it. It is safe to call more than once,
 // and before Start.
-func (f *FanOut) Stop() {
-	f.once.Do(func() {
-		if f.cancel == nil {
-			return
+func (f *FanOut) Stop(context.Context) { f.loop.Stop() }
+
+// run is the fan-out loop: a step whenever changes may be there.
+func (f *FanOut) run(ctx context.Context) {
+	ticker := time.NewTicker(pollInterval)
+	defer ticker.Stop()
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	backoff := unsettledMin
+	for {
+		var last store.FanOutResult
+		for {
+			res, err := f.RunOnce(ctx)
+			if err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				f.log.Error("fan-out failed", "error", err)
+				break
+			}
+			if res.Changes > 0 {
+				backoff = unsettledMin
+			}
+			if last = res; res.Changes < f.batch {
+				break
+			}
 		}
-		f.cancel()
-		<-f.stopped
-	})
+		wake := f.wake
+		switch {
+		case last.Busy:
+			// Another node is fanning out, and it heard of the same
+			// writes: leave it to that node until the next tick,
+			// which also takes over from a node that died.
+			wake = nil
+		case last.Unsettled:
+			retry.Reset(backoff)
+			backoff = min(2*backoff, unsettledMax)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-wake:
+		case <-ticker.C:
+		case <-retry.C:
+		}
+		retry.Stop()
+	}
 }
 
-// RunOnce runs one fan-out step (see store.Store's FanOut).
+// RunOnce runs one fan-out step (see store.WebhookStore's FanOut).
 func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
 	var direct map[string]*store.Delivery
 	var span trace.Span
@@ -375,12 +374,9 @@ func (f *FanOut) pings(ctx context.Context, changes []*store.Change, now time.Ti
 			continue
 		}
 		ch := chs[len(chs)-1]
-		msgs = append(msgs, &store.Message{
-			ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID,
-			ChangeID: ch.ID, ChangedAt: ch.OccurredAt, Trace: ch.Trace,
-			EventType: store.PingEventType, Payload: []byte(icalhooks.FeedURL(f.baseURL, h.AccountID, h.CalendarID)),
-			NextAttemptAt: now, CreatedAt: now,
-		})
+		ping := icalhooks.NewPing(f.baseURL, h, ch.ID, now)
+		ping.ChangedAt, ping.Trace = ch.OccurredAt, ch.Trace
+		msgs = append(msgs, ping)
 	}
 	return msgs, nil
 }

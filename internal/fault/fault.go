@@ -9,6 +9,7 @@ package fault
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Code is the kind of a failure.
@@ -51,6 +52,15 @@ const (
 	// CursorExpired: a change cursor is older than the change log keeps
 	// (with Gone).
 	CursorExpired Reason = "cursor_expired"
+	// HookLimit: a feed, feed token or host has as many iCal Hooks as
+	// it may.
+	HookLimit Reason = "hook_limit"
+	// SubscriptionLimit: the account has as many subscriptions as it may.
+	SubscriptionLimit Reason = "subscription_limit"
+	// NotImported: only an imported calendar has a source feed to sync.
+	NotImported Reason = "not_imported"
+	// NothingHeld: the calendar holds no deletion to confirm.
+	NothingHeld Reason = "nothing_held"
 )
 
 // Unavailable reasons.
@@ -71,6 +81,8 @@ type Error struct {
 	// Message explains the failure to the client; it must not reveal
 	// internals.
 	Message string
+	// RetryAfter, for RateLimited, is when a retry is accepted.
+	RetryAfter time.Duration
 }
 
 // Error returns the message.

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
@@ -22,7 +23,7 @@ import (
 // ErrForbidden is returned for a missing or wrong feed token. An unknown
 // account gets it too, so feed URLs reveal nothing about which accounts
 // exist.
-var ErrForbidden = errors.New("invalid feed token")
+var ErrForbidden error = &fault.Error{Code: fault.Forbidden, Message: "invalid feed token"}
 
 // Feed is a rendered feed, ready to serve.
 type Feed struct {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"mime"
 	"net/http"
 	"strconv"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/store"
-	"github.com/calhook/calhook/internal/subscription"
 )
 
 // apiError is a failure of the HTTP exchange itself (authentication, media
@@ -66,11 +66,14 @@ var faultStatus = map[fault.Code]struct {
 
 // reasonCodes are the JSON error codes of the reasons clients tell apart.
 var reasonCodes = map[fault.Reason]string{
-	fault.ReadOnly:      "read_only",
-	fault.Disabled:      "subscription_disabled",
-	fault.CursorExpired: "cursor_expired",
-	fault.StorageFull:   "storage_full",
-	fault.DatabaseDown:  "database_unavailable",
+	fault.ReadOnly:          "read_only",
+	fault.Disabled:          "subscription_disabled",
+	fault.CursorExpired:     "cursor_expired",
+	fault.StorageFull:       "storage_full",
+	fault.DatabaseDown:      "database_unavailable",
+	fault.SubscriptionLimit: "subscription_limit",
+	fault.NotImported:       "not_imported",
+	fault.NothingHeld:       "nothing_held",
 }
 
 // retryAfter is the Retry-After, in seconds, of the answers to a
@@ -99,7 +102,6 @@ func faultResponse(fe *fault.Error) *apiError {
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var (
 		ae  *apiError
-		sle *subscription.LimitError
 		mbe *http.MaxBytesError
 	)
 	switch {
@@ -107,14 +109,17 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 	case errors.As(err, &mbe):
 		ae = &apiError{http.StatusRequestEntityTooLarge, "payload_too_large",
 			fmt.Sprintf("request body is larger than %d bytes", mbe.Limit)}
-	case errors.As(err, &sle):
-		ae = &apiError{http.StatusConflict, "subscription_limit", sle.Error()}
 	default:
 		if fe := fault.As(err); fe != nil {
 			ae = faultResponse(fe)
-			if fe.Code == fault.Unavailable {
+			switch {
+			case fe.Code == fault.Unavailable:
 				w.Header().Set("Retry-After", retryAfter[fe.Reason])
 				noteCondition(w, fe.Reason)
+			case ae != nil && fe.RetryAfter > 0:
+				// Whole seconds, rounded up: a client that waits as told
+				// is accepted.
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(fe.RetryAfter.Seconds()))))
 			}
 		}
 	}

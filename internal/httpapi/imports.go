@@ -2,8 +2,6 @@ package httpapi
 
 import (
 	"context"
-	"errors"
-	"math"
 	"net/http"
 	"strconv"
 	"time"
@@ -125,9 +123,7 @@ func (in *sourceInput) domain() *calendar.SourceInput {
 const maxSyncWait = 2 * time.Minute
 
 var (
-	errNotImported = &apiError{http.StatusConflict, "not_imported", importer.ErrNotImported.Error()}
 	errNoImporter  = &apiError{http.StatusServiceUnavailable, "imports_disabled", "importing feeds is not enabled on this server"}
-	errNothingHeld = &apiError{http.StatusConflict, "nothing_held", importer.ErrNothingHeld.Error()}
 	errSyncTimeout = &apiError{http.StatusServiceUnavailable, "sync_timeout",
 		"the poll did not finish in time; it is still requested: read the calendar later"}
 )
@@ -168,7 +164,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 	}
 	if !wait {
 		if err := imp.Sync(r.Context(), acct.ID, calID); err != nil {
-			h.writeSyncError(w, r, err)
+			writeError(w, r, h.log, err)
 			return
 		}
 		c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
@@ -186,7 +182,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 		if ctx.Err() != nil && r.Context().Err() == nil {
 			err = errSyncTimeout
 		}
-		h.writeSyncError(w, r, err)
+		writeError(w, r, h.log, err)
 		return
 	}
 	c, err := h.cfg.Calendars.Calendar(r.Context(), acct.ID, calID)
@@ -218,7 +214,7 @@ func (h *Handler) confirmSync(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := imp.ConfirmHeld(r.Context(), acct.ID, calID)
 	if err != nil {
-		h.writeSyncError(w, r, err)
+		writeError(w, r, h.log, err)
 		return
 	}
 	zero := 0
@@ -236,26 +232,10 @@ func (h *Handler) writeNoImporter(w http.ResponseWriter, r *http.Request, accoun
 	case err != nil:
 		writeError(w, r, h.log, err)
 	case c.Kind != store.KindImported:
-		writeError(w, r, h.log, errNotImported)
+		writeError(w, r, h.log, importer.ErrNotImported)
 	default:
 		writeError(w, r, h.log, errNoImporter)
 	}
-}
-
-func (h *Handler) writeSyncError(w http.ResponseWriter, r *http.Request, err error) {
-	var rle *importer.RateLimitError
-	switch {
-	case errors.As(err, &rle):
-		// Whole seconds, rounded up: a client that waits as told is
-		// accepted.
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(rle.RetryAfter.Seconds()))))
-		err = &apiError{http.StatusTooManyRequests, "rate_limited", rle.Error()}
-	case errors.Is(err, importer.ErrNotImported):
-		err = errNotImported
-	case errors.Is(err, importer.ErrNothingHeld):
-		err = errNothingHeld
-	}
-	writeError(w, r, h.log, err)
 }
 
 // hookIn is calhook's own iCal Hooks receiver: an upstream feed that

@@ -59,7 +59,7 @@ func newImportServer(t *testing.T) *testServer {
 	if err := imp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(imp.Stop)
+	t.Cleanup(func() { imp.Stop(context.Background()) })
 	h = httpapi.New(httpapi.Config{
 		Store:         cs,
 		Accounts:      account.NewService(cs, nil, bus),

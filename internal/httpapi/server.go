@@ -4,6 +4,7 @@
 package httpapi
 
 import (
+	"context"
 	_ "embed"
 	"log/slog"
 	"net/http"
@@ -22,7 +23,6 @@ import (
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/session"
-	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 	"github.com/calhook/calhook/internal/tracing"
 )
@@ -33,11 +33,16 @@ var openAPI []byte
 // maxBodyBytes bounds every request body.
 const maxBodyBytes = 1 << 20
 
+// Pinger is what the readiness check asks whether the database answers.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
+
 // Config is what the handlers need.
 type Config struct {
 	// Store answers the readiness check; handlers reach data only
 	// through the services below.
-	Store     store.Store
+	Store     Pinger
 	Accounts  *account.Service
 	Calendars *calendar.Service
 	Feeds     *feed.Service

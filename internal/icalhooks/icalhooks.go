@@ -2,8 +2,9 @@
 // that GETs a feed with an X-ICALHOOKS-URL header registers that URL, and
 // gets one HEAD when the feed next changes (one-shot; its next GET with the
 // header re-arms it). The package decides whether a registration is
-// allowed (public URL, caps, optional challenge) and keeps re-arming an
-// already armed hook free of database writes.
+// allowed (public URL, caps, optional challenge), builds the pings
+// (NewPing, for registrations and the fan-out alike), and keeps re-arming
+// an already armed hook free of database writes.
 package icalhooks
 
 import (
@@ -21,6 +22,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/calhook/calhook/internal/fault"
+	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
@@ -78,7 +81,8 @@ const MaxURLBytes = 2048
 
 // Service registers hooks.
 type Service struct {
-	cfg Config
+	cfg  Config
+	caps caps
 
 	mu    sync.RWMutex
 	armed map[regKey]armedAt
@@ -107,7 +111,10 @@ func NewService(cfg Config) *Service {
 		cfg.RenewEvery = 10 * time.Minute
 	}
 	cfg.Bus = notify.Or(cfg.Bus)
-	s := &Service{cfg: cfg, armed: map[regKey]armedAt{}, verifying: make(chan struct{}, 16)}
+	s := &Service{
+		cfg: cfg, armed: map[regKey]armedAt{}, verifying: make(chan struct{}, 16),
+		caps: newCaps(cfg.MaxPerFeed, cfg.MaxPerToken, cfg.MaxPerHost),
+	}
 	cfg.Bus.FeedsChanged.Subscribe(s.feedsChanged)
 	cfg.Bus.HooksDropped.Subscribe(func(d notify.HooksDrop) { s.Forget(d.AccountID) })
 	return s
@@ -166,13 +173,15 @@ func (s *Service) Register(ctx context.Context, r Registration) string {
 			AccountID: r.AccountID, CalendarID: r.CalendarID, URL: r.URL, Host: u.Hostname(), TokenHash: tokenHash,
 			ClientIP: r.ClientIP, UserAgent: truncate(r.UserAgent, 512), ServedVersion: r.Version,
 		},
-		Verify: s.cfg.Verify, MaxPerFeed: s.cfg.MaxPerFeed, MaxPerToken: s.cfg.MaxPerToken, MaxPerHost: s.cfg.MaxPerHost,
-		PingPayload: []byte(s.FeedURL(r.AccountID, r.CalendarID)), Now: now,
+		Verify: s.cfg.Verify, Count: s.caps.scopes(), Admit: s.caps.admit,
+		Ping: func(h *store.Hook, changeID int64) *store.Message { return NewPing(s.cfg.BaseURL, h, changeID, now) },
+		Now:  now,
 	})
+	if fe := fault.As(err); fe != nil && fe.Reason == fault.HookLimit {
+		log.Warn("icalhook refused", "reason", fe.Message)
+		return Rejected(fe.Message)
+	}
 	switch {
-	case errors.Is(err, store.ErrHookCap):
-		log.Warn("icalhook refused", "reason", err.Error())
-		return Rejected(strings.TrimPrefix(err.Error(), "register hook: "))
 	case errors.Is(err, store.ErrNotFound):
 		return Rejected("the feed no longer exists")
 	case err != nil:
@@ -253,6 +262,16 @@ func FeedURL(base, accountID, calendarID string) string {
 		return base + "/feeds/" + url.PathEscape(accountID) + ".ics"
 	}
 	return base + "/feeds/" + url.PathEscape(accountID) + "/" + url.PathEscape(calendarID) + ".ics"
+}
+
+// NewPing returns the ping that tells hook h its feed changed, as of the
+// change changeID: a HEAD to the hook's URL whose X-ICALHOOKS-FEED names
+// the feed under base (its payload), due at now.
+func NewPing(base string, h *store.Hook, changeID int64, now time.Time) *store.Message {
+	return &store.Message{
+		ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID, ChangeID: changeID, EventType: store.PingEventType,
+		Payload: []byte(FeedURL(base, h.AccountID, h.CalendarID)), NextAttemptAt: now, CreatedAt: now,
+	}
 }
 
 // ChallengeParam is the query parameter of the verification request.

@@ -192,6 +192,7 @@ func describe(err error) string {
 	var (
 		ue   *url.Error
 		oe   *outbound.URLError
+		re   *outbound.RedirectError
 		dnse *net.DNSError
 		cve  *tls.CertificateVerificationError
 		uae  x509.UnknownAuthorityError
@@ -202,8 +203,8 @@ func describe(err error) string {
 	)
 	switch {
 	case errors.As(err, &oe):
-		if errors.As(err, &ue) && strings.HasPrefix(ue.Err.Error(), "redirect") {
-			return ue.Err.Error() // "redirect 2 refused: url …: resolves to 10.0.0.1, …"
+		if errors.As(err, &re) {
+			return re.Error() // "redirect 2 refused: url …: resolves to 10.0.0.1, …"
 		}
 		return oe.Error()
 	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -139,7 +140,8 @@ func keysOf(lists ...[]*store.Event) []store.EventKey {
 
 // ErrNothingHeld is returned when deletes are confirmed for a calendar
 // that holds none.
-var ErrNothingHeld = errors.New("the calendar holds no deletes to confirm")
+var ErrNothingHeld error = &fault.Error{Code: fault.Conflict, Reason: fault.NothingHeld,
+	Message: "the calendar holds no deletes to confirm"}
 
 // ConfirmHeld applies the deletes an imported calendar holds at once, for
 // an operator who knows the channel really cancelled those events. Held

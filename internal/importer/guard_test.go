@@ -325,7 +325,7 @@ func TestStoppedPollIsRecorded(t *testing.T) {
 	if err := h.imp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	res, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID)

@@ -37,24 +37,24 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/ical"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/tracing"
 )
 
 // ErrNotImported is returned when a sync is asked of a native calendar.
-var ErrNotImported = errors.New("the calendar is not imported: only imported calendars have a source feed to sync")
+var ErrNotImported error = &fault.Error{Code: fault.Conflict, Reason: fault.NotImported,
+	Message: "the calendar is not imported: only imported calendars have a source feed to sync"}
 
-// RateLimitError is returned when an account asks for syncs faster than
-// Config.SyncRate allows.
-type RateLimitError struct {
-	// RetryAfter is when the next sync of the account is accepted.
-	RetryAfter time.Duration
-}
-
-func (e *RateLimitError) Error() string {
-	return fmt.Sprintf("too many sync requests for this account: retry in %s", e.RetryAfter.Round(time.Millisecond))
+// rateLimited is returned when an account asks for syncs faster than
+// Config.SyncRate allows: a RateLimited fault whose RetryAfter is when
+// the next sync of the account is accepted.
+func rateLimited(wait time.Duration) error {
+	return &fault.Error{Code: fault.RateLimited, RetryAfter: wait,
+		Message: fmt.Sprintf("too many sync requests for this account: retry in %s", wait.Round(time.Millisecond))}
 }
 
 // Poll outcomes, as the sync API reports them.
@@ -79,9 +79,17 @@ type Result struct {
 	Calendar *store.Calendar
 }
 
+// Store is what the importer keeps imported calendars in: the import
+// role of the store, and the reads a diff starts from.
+type Store interface {
+	store.ImportStore
+	Calendar(ctx context.Context, accountID, id string) (*store.Calendar, error)
+	FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error)
+}
+
 // Config configures an Importer. Zero fields take the defaults.
 type Config struct {
-	Store store.Store
+	Store Store
 	// Client fetches the feeds: outbound.NewClient, which applies the
 	// SSRF rules on every connection and redirect.
 	Client *http.Client
@@ -133,7 +141,7 @@ type Config struct {
 	SyncWindow time.Duration
 	// SyncRate bounds the sync requests of one account, per second, with
 	// bursts of twice as many (default 10); more are refused with a
-	// RateLimitError. It bounds what one account's syncs of many
+	// RateLimited fault. It bounds what one account's syncs of many
 	// calendars cost; SyncWindow already bounds each calendar's fetches.
 	SyncRate int
 	// Guard holds mass deletions until a later fetch confirms them; the
@@ -158,7 +166,7 @@ const (
 // Importer polls imported calendars.
 type Importer struct {
 	cfg   Config
-	store store.Store
+	store Store
 	log   *slog.Logger
 	sched Schedule
 	// metrics count polls, parse time and changed events.
@@ -196,9 +204,7 @@ type Importer struct {
 	syncTAT map[string]time.Time
 	polls   sync.WaitGroup
 
-	cancel  context.CancelFunc
-	stopped chan struct{}
-	once    sync.Once
+	loop lifecycle.Loop
 }
 
 // New returns an Importer; call Start to run its scheduler.
@@ -277,42 +283,37 @@ const safetyPoll = 5 * time.Second
 
 // Start runs the scheduler until Stop or ctx ends.
 func (i *Importer) Start(ctx context.Context) error {
-	ctx, i.cancel = context.WithCancel(ctx)
-	i.stopped = make(chan struct{})
-	go func() {
-		defer close(i.stopped)
-		timer := time.NewTimer(0)
-		defer timer.Stop()
-		var st dispatchState
-		force := true
-		for {
-			timer.Reset(i.dispatch(ctx, force, &st))
-			select {
-			case <-ctx.Done():
-				return
-			case <-i.wake:
-				force = true
-			case <-i.done:
-				force = false
-			case <-timer.C:
-				force = true
-			}
-		}
-	}()
+	i.loop.Go(ctx, i.schedule)
 	return nil
 }
 
 // Stop ends the scheduler and waits for polls in flight (their requests are
 // cancelled). It is safe to call more than once, and before Start.
-func (i *Importer) Stop() {
-	i.once.Do(func() {
-		if i.cancel == nil {
+func (i *Importer) Stop(context.Context) {
+	i.loop.Stop()
+	i.polls.Wait()
+}
+
+// schedule starts the polls that are due whenever a slot is free, a poll
+// is requested, or the next one falls due.
+func (i *Importer) schedule(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	var st dispatchState
+	force := true
+	for {
+		timer.Reset(i.dispatch(ctx, force, &st))
+		select {
+		case <-ctx.Done():
 			return
+		case <-i.wake:
+			force = true
+		case <-i.done:
+			force = false
+		case <-timer.C:
+			force = true
 		}
-		i.cancel()
-		<-i.stopped
-		i.polls.Wait()
-	})
+	}
 }
 
 // dispatch claims due calendars for the free slots, starts their polls and
@@ -517,7 +518,7 @@ func (i *Importer) Sync(ctx context.Context, accountID, calendarID string) error
 	return i.requestPoll(ctx, accountID, calendarID, at)
 }
 
-// allowSync applies the account's sync rate: it returns a RateLimitError
+// allowSync applies the account's sync rate: it returns a RateLimited fault
 // when the account has used up its burst.
 func (i *Importer) allowSync(accountID string) error {
 	interval := time.Second / time.Duration(i.cfg.SyncRate)
@@ -530,7 +531,7 @@ func (i *Importer) allowSync(accountID string) error {
 		tat = now
 	}
 	if wait := tat.Add(interval).Sub(now) - burst; wait > 0 {
-		return &RateLimitError{RetryAfter: wait}
+		return rateLimited(wait)
 	}
 	i.syncTAT[accountID] = tat.Add(interval)
 	// Forget accounts whose burst is whole again, so the map stays small.

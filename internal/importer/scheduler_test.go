@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/store"
 )
@@ -73,7 +74,7 @@ func TestSchedulerLimits(t *testing.T) {
 	if err := h.imp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	waitFor(t, "every calendar to be polled", 20*time.Second, func() bool {
 		for _, c := range cals {
 			if h.get(c).Import.LastSuccessAt.IsZero() {
@@ -118,7 +119,7 @@ func TestSyncWait(t *testing.T) {
 	if err := h.imp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	<-fetching // the scheduler's first poll is under way
 	type outcome struct {
 		res *Result
@@ -186,7 +187,7 @@ func TestSyncCoalesced(t *testing.T) {
 	if err := h.imp.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	waitFor(t, "the first poll to be recorded", 10*time.Second, func() bool {
 		return !h.get(cal).Import.LastSyncAt.IsZero()
 	})
@@ -258,7 +259,7 @@ func TestSlotsSharedBetweenAccounts(t *testing.T) {
 	if err := h.imp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	defer h.imp.Stop()
+	defer h.imp.Stop(context.Background())
 	want := int64(h.imp.cfg.PerAccount)
 	waitFor(t, "the first account's fetches to hang", 10*time.Second, func() bool { return hanging.Load() >= want })
 
@@ -309,14 +310,15 @@ func TestSyncRate(t *testing.T) {
 			t.Fatalf("Sync %d of the burst of %d: %v", k+1, burst, err)
 		}
 	}
-	var rle *RateLimitError
-	if err := h.imp.Sync(ctx, cal.AccountID, cal.ID); !errors.As(err, &rle) || rle.RetryAfter <= 0 || rle.RetryAfter > time.Second/DefaultSyncRate {
-		t.Fatalf("Sync past the burst = %v; want a RateLimitError with a wait within (0, %s]", err, time.Second/DefaultSyncRate)
+	err := h.imp.Sync(ctx, cal.AccountID, cal.ID)
+	rle := fault.As(err)
+	if rle == nil || rle.Code != fault.RateLimited || rle.RetryAfter <= 0 || rle.RetryAfter > time.Second/DefaultSyncRate {
+		t.Fatalf("Sync past the burst = %v; want a RateLimited fault with a wait within (0, %s]", err, time.Second/DefaultSyncRate)
 	}
 	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if _, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID); !errors.As(err, &rle) {
-		t.Errorf("SyncWait past the burst = %v; want a RateLimitError at once", err)
+	if _, err := h.imp.SyncWait(wctx, cal.AccountID, cal.ID); fault.CodeOf(err) != fault.RateLimited {
+		t.Errorf("SyncWait past the burst = %v; want a RateLimited fault at once", err)
 	}
 	other := &store.Account{
 		ID: id.New("acc"), Name: "Other", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(),
@@ -337,6 +339,6 @@ func TestSyncRate(t *testing.T) {
 func TestStopBeforeStart(t *testing.T) {
 	t.Parallel()
 	h := newHarness(t, harnessOpts{})
-	h.imp.Stop()
-	h.imp.Stop()
+	h.imp.Stop(context.Background())
+	h.imp.Stop(context.Background())
 }

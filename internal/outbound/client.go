@@ -174,11 +174,11 @@ func (r *redirects) check(req *http.Request, via []*http.Request) error {
 	}
 	hop := len(via)
 	if hop > r.max {
-		return fmt.Errorf("redirect %d refused: stopped after %d redirects, the limit", hop, r.max)
+		return &RedirectError{Hop: hop, Err: fmt.Errorf("stopped after %d redirects, the limit", r.max)}
 	}
 	target := req.URL.String()
 	if prev := via[len(via)-1].URL; prev.Scheme == "https" && req.URL.Scheme == "http" && !r.policy.AllowHTTP {
-		return fmt.Errorf("redirect %d refused: %w", hop, &URLError{URL: target, Reason: "downgrade from https to http is not allowed", Err: ErrForbiddenAddress})
+		return &RedirectError{Hop: hop, Err: &URLError{URL: target, Reason: "downgrade from https to http is not allowed", Err: ErrForbiddenAddress}}
 	}
 	if err := r.policy.checkURL(req.Context(), target, req.URL); err != nil {
 		// A malformed hop is refused like a forbidden one; a resolver
@@ -186,10 +186,23 @@ func (r *redirects) check(req *http.Request, via []*http.Request) error {
 		if ue := (*URLError)(nil); errors.As(err, &ue) && ue.Err == nil {
 			ue.Err = ErrForbiddenAddress
 		}
-		return fmt.Errorf("redirect %d refused: %w", hop, err)
+		return &RedirectError{Hop: hop, Err: err}
 	}
 	return nil
 }
+
+// RedirectError is a redirect the client refused to follow: past the
+// limit, or to a URL the Policy refuses (Err is then a [*URLError]).
+type RedirectError struct {
+	// Hop counts the redirects, this one included.
+	Hop int
+	Err error
+}
+
+func (e *RedirectError) Error() string { return fmt.Sprintf("redirect %d refused: %v", e.Hop, e.Err) }
+
+// Unwrap returns why the redirect was refused.
+func (e *RedirectError) Unwrap() error { return e.Err }
 
 // dialer resolves names itself, so that the addresses it checks are the
 // addresses it connects to.

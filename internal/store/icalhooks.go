@@ -2,16 +2,16 @@ package store
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 )
 
 // HookStore is the part of Store that iCal Hooks use.
 type HookStore interface {
-	// RegisterHook creates or re-arms the hook of p's feed and URL, within
-	// the caps, in one transaction. If the feed has moved past the version
-	// the registration was served, a ping is queued at once.
+	// RegisterHook creates or re-arms the hook of p's feed and URL in one
+	// transaction. Before creating one it counts the hooks of p.Count and
+	// lets p.Admit refuse it. If the feed has moved past the version the
+	// registration was served, it stores the ping p.Ping builds at once.
 	RegisterHook(ctx context.Context, p RegisterHookParams) (*HookRegistration, error)
 	// VerifyHook records the outcome of a hook's challenge: verified hooks
 	// become active, failed ones are deleted.
@@ -25,10 +25,6 @@ type HookStore interface {
 	// ExpireHooks deletes hooks not registered since before.
 	ExpireHooks(ctx context.Context, before time.Time) (int64, error)
 }
-
-// ErrHookCap is returned by RegisterHook when a cap is reached; the
-// message says which.
-var ErrHookCap = errors.New("hook limit reached")
 
 // FeedKey names a feed: one calendar, or the account's all-calendars feed
 // when CalendarID is empty.
@@ -81,13 +77,32 @@ type RegisterHookParams struct {
 	Hook
 	// Verify makes a new hook wait for its challenge before it is armed.
 	Verify bool
-	// Caps bound the hooks per feed, per token and per target host.
-	MaxPerFeed, MaxPerToken, MaxPerHost int
-	// PingPayload is the payload of a ping queued at once: the feed URL
-	// without its token.
-	PingPayload []byte
-	Now         time.Time
+	// Count lists the sets of hooks to count before a new hook is
+	// stored. Admit, if set, is called with their sizes, in the same
+	// order, inside the registering transaction, so that registrations
+	// racing each other cannot both pass a bound; an error from it stores
+	// nothing and is returned. Re-arming a hook counts nothing.
+	Count []HookScope
+	Admit func(counts []int) error
+	// Ping builds the ping to store when the feed has moved past
+	// ServedVersion: for hook h, about the account's newest change.
+	Ping func(h *Hook, changeID int64) *Message
+	Now  time.Time
 }
+
+// HookScope names a set of hooks that a cap on new hooks counts.
+type HookScope int
+
+// Hook scopes.
+const (
+	// HooksOfFeed are the hooks of the registration's feed.
+	HooksOfFeed HookScope = iota + 1
+	// HooksOfToken are the hooks registered with the registration's
+	// feed token (same TokenHash).
+	HooksOfToken
+	// HooksOfHost are the hooks whose URL has the registration's Host.
+	HooksOfHost
+)
 
 // HookRegistration is the outcome of RegisterHook.
 type HookRegistration struct {

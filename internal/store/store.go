@@ -2,8 +2,11 @@
 // (every capability a caller may use, declared rather than found by type
 // assertion), the records it keeps, and the sentinel errors its adapters
 // return. The adapters, sqlite and postgres, hold SQL and transactions
-// only; storetest is the conformance suite both pass. Domain packages
-// depend only on this package.
+// only: rules (such as the iCal Hooks caps) and the messages they store
+// are decided by domain code and passed in. migrate is the migration
+// runner both adapters use; storetest is the conformance suite both pass.
+// Domain packages import no adapter: each declares the small part of
+// Store it uses as an interface of its own, and the wiring passes a Store.
 package store
 
 import (

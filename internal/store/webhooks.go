@@ -245,10 +245,11 @@ type ClaimParams struct {
 	Limit int
 	// Lease is how long a claim holds before the message is due again.
 	Lease time.Duration
-	// Exclude lists subscriptions (and ping hosts) whose messages must not
-	// be claimed now: they already have as many deliveries in flight as
-	// allowed.
-	Exclude []string
+	// ExcludeSubscriptions lists subscriptions, and ExcludeHosts the
+	// target hosts of pings, whose messages must not be claimed now: they
+	// already have as many deliveries in flight as allowed.
+	ExcludeSubscriptions []string
+	ExcludeHosts         []string
 	// HostRate is the most pings per second to one host; 0 is unlimited.
 	HostRate int
 }

@@ -86,14 +86,11 @@ var ErrDisabled error = &fault.Error{Code: fault.Conflict, Reason: fault.Disable
 // each of them, so one account's subscriptions are a cost to all.
 const DefaultMaxPerAccount = 100
 
-// LimitError is returned when an account already has as many
-// subscriptions as it may.
-type LimitError struct {
-	Max int
-}
-
-func (e *LimitError) Error() string {
-	return fmt.Sprintf("the account already has %d subscriptions, the most it may have: delete one first, or subscribe to all calendars with one", e.Max)
+// limitError is returned when an account already has limit subscriptions,
+// as many as it may.
+func limitError(limit int) error {
+	return fault.Conflictf(fault.SubscriptionLimit,
+		"the account already has %d subscriptions, the most it may have: delete one first, or subscribe to all calendars with one", limit)
 }
 
 // URLChecker validates a webhook URL: scheme, and that it does not point
@@ -108,9 +105,25 @@ const (
 	maxDescriptionBytes = 1024
 )
 
+// Store is what the service keeps subscriptions and their messages in.
+type Store interface {
+	CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error
+	Subscription(ctx context.Context, accountID, id string) (*store.Subscription, error)
+	ListSubscriptions(ctx context.Context, p store.ListSubscriptionsParams) ([]*store.Subscription, error)
+	UpdateSubscription(ctx context.Context, s *store.Subscription) error
+	DeleteSubscription(ctx context.Context, accountID, id string) error
+
+	ListMessages(ctx context.Context, p store.ListMessagesParams) ([]*store.Message, error)
+	Message(ctx context.Context, accountID, id string) (*store.Message, error)
+	ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error)
+	RedeliverMessage(ctx context.Context, accountID, id string, now time.Time) (*store.Message, error)
+	ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams) ([]*store.Message, int64, error)
+	EnqueueMessage(ctx context.Context, m *store.Message) error
+}
+
 // Service creates and changes subscriptions.
 type Service struct {
-	store store.Store
+	store Store
 	urls  URLChecker
 	now   func() time.Time
 	bus   *notify.Bus
@@ -124,7 +137,7 @@ type Service struct {
 
 // NewService returns a Service that tells bus of messages made due
 // again (MessagesDue); now and bus may be nil.
-func NewService(s store.Store, urls URLChecker, now func() time.Time, bus *notify.Bus) *Service {
+func NewService(s Store, urls URLChecker, now func() time.Time, bus *notify.Bus) *Service {
 	if now == nil {
 		now = time.Now
 	}
@@ -175,7 +188,7 @@ func (s *Service) Create(ctx context.Context, accountID string, in Input, defaul
 			return nil, invalid("calendarId", "no calendar %q in this account", sub.CalendarID)
 		}
 		if errors.Is(err, store.ErrLimit) {
-			return nil, &LimitError{Max: limit}
+			return nil, limitError(limit)
 		}
 		return nil, err
 	}

@@ -115,10 +115,7 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			}
 			var st stored
 			batch := &pgx.Batch{}
-			queueMessages(batch, []*store.Message{{
-				ID: id.UUID(), AccountID: p.AccountID, HookID: h.ID, ChangeID: cursor, EventType: store.PingEventType,
-				Payload: p.PingPayload, NextAttemptAt: p.Now, CreatedAt: p.Now,
-			}}, nil, &st)
+			queueMessages(batch, []*store.Message{p.Ping(h, cursor)}, nil, &st)
 			if err := tx.SendBatch(ctx, batch).Close(); err != nil {
 				return err
 			}
@@ -136,29 +133,32 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 	return reg, nil
 }
 
-// checkCaps refuses a new hook over any of the caps. It first locks the
-// caps' keys (in a fixed order), so counting and inserting are atomic with
-// respect to other registrations.
+// checkCaps counts the hooks of p.Count and lets p.Admit refuse a new
+// hook. It first locks the counted sets' keys (in a fixed order), so
+// counting and inserting are atomic with respect to other registrations.
 func (db *DB) checkCaps(ctx context.Context, tx pgx.Tx, p store.RegisterHookParams) error {
-	caps := []struct {
-		max   int
-		what  string
+	type count struct {
 		key   int64
 		query string
 		args  []any
-	}{
-		{p.MaxPerFeed, "hooks per feed", lockKey("hookcap", db.schema, "feed", p.AccountID, p.CalendarID),
-			`SELECT count(*) FROM icalhooks WHERE account_id = $1 AND calendar_id = $2`, []any{p.AccountID, p.CalendarID}},
-		{p.MaxPerToken, "hooks per feed token", lockKey("hookcap", db.schema, "token", p.TokenHash),
-			`SELECT count(*) FROM icalhooks WHERE token_hash = $1`, []any{p.TokenHash}},
-		{p.MaxPerHost, "hooks per target host", lockKey("hookcap", db.schema, "host", p.Host),
-			`SELECT count(*) FROM icalhooks WHERE host = $1`, []any{p.Host}},
 	}
-	var keys []int64
-	for _, c := range caps {
-		if c.max > 0 {
-			keys = append(keys, c.key)
+	counts := make([]count, len(p.Count))
+	keys := make([]int64, len(p.Count))
+	for i, scope := range p.Count {
+		switch scope {
+		case store.HooksOfFeed:
+			counts[i] = count{lockKey("hookcap", db.schema, "feed", p.AccountID, p.CalendarID),
+				`SELECT count(*) FROM icalhooks WHERE account_id = $1 AND calendar_id = $2`, []any{p.AccountID, p.CalendarID}}
+		case store.HooksOfToken:
+			counts[i] = count{lockKey("hookcap", db.schema, "token", p.TokenHash),
+				`SELECT count(*) FROM icalhooks WHERE token_hash = $1`, []any{p.TokenHash}}
+		case store.HooksOfHost:
+			counts[i] = count{lockKey("hookcap", db.schema, "host", p.Host),
+				`SELECT count(*) FROM icalhooks WHERE host = $1`, []any{p.Host}}
+		default:
+			return fmt.Errorf("unknown hook scope %d", scope)
 		}
+		keys[i] = counts[i].key
 	}
 	slices.Sort(keys)
 	for _, k := range keys {
@@ -166,19 +166,16 @@ func (db *DB) checkCaps(ctx context.Context, tx pgx.Tx, p store.RegisterHookPara
 			return err
 		}
 	}
-	for _, c := range caps {
-		if c.max <= 0 {
-			continue
-		}
-		var n int
-		if err := tx.QueryRow(ctx, c.query, c.args...).Scan(&n); err != nil {
+	n := make([]int, len(counts))
+	for i, c := range counts {
+		if err := tx.QueryRow(ctx, c.query, c.args...).Scan(&n[i]); err != nil {
 			return err
 		}
-		if n >= c.max {
-			return fmt.Errorf("%w: %d %s", store.ErrHookCap, c.max, c.what)
-		}
 	}
-	return nil
+	if p.Admit == nil {
+		return nil
+	}
+	return p.Admit(n)
 }
 
 // VerifyHook arms a hook whose challenge was answered, or deletes it.

@@ -31,13 +31,10 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/rand/v2"
 	"net"
 	"runtime"
-	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -49,6 +46,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -152,57 +150,47 @@ func lockKey(parts ...string) int64 {
 // first takes a transaction-scoped advisory lock, so nodes starting at once
 // apply each migration exactly once, one after the other.
 func (db *DB) Migrate(ctx context.Context) error {
-	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, db.migrateKey); err != nil {
-			return err
-		}
-		_, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+	return migrate.Run(ctx, migrations, "migrations", migrator{db})
+}
+
+// migrator runs migrations on the database (see migrate.Executor).
+type migrator struct{ db *DB }
+
+func (m migrator) Init(ctx context.Context) error {
+	return m.InTx(ctx, func(ctx context.Context, tx migrate.Tx) error {
+		return tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`)
-		return err
 	})
-	if err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("list migrations: %w", err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", base)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("read migration %s: %w", base, err)
-		}
-		err = pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, db.migrateKey); err != nil {
-				return err
-			}
-			var done bool
-			if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`,
-				version).Scan(&done); err != nil {
-				return err
-			}
-			if done {
-				return nil
-			}
-			// Without arguments Exec uses the simple protocol, which runs
-			// a file of several statements.
-			if _, err := tx.Exec(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, version, base)
+}
+
+func (m migrator) InTx(ctx context.Context, fn func(context.Context, migrate.Tx) error) error {
+	return pgx.BeginFunc(ctx, m.db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, m.db.migrateKey); err != nil {
 			return err
-		})
-		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", base, err)
 		}
-	}
-	return nil
+		return fn(ctx, migrationTx{tx})
+	})
+}
+
+// migrationTx is a migration's transaction (see migrate.Tx).
+type migrationTx struct{ tx pgx.Tx }
+
+func (t migrationTx) Applied(ctx context.Context, version int) (bool, error) {
+	var done bool
+	err := t.tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)`, version).Scan(&done)
+	return done, err
+}
+
+// Exec runs sql without arguments, so with the simple protocol, which
+// runs a file of several statements.
+func (t migrationTx) Exec(ctx context.Context, sql string) error {
+	_, err := t.tx.Exec(ctx, sql)
+	return err
+}
+
+func (t migrationTx) Record(ctx context.Context, m migrate.Migration) error {
+	_, err := t.tx.Exec(ctx, `INSERT INTO schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
+	return err
 }
 
 // SchemaVersion returns the number of the newest applied migration.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -125,6 +126,60 @@ func TestMigrateConcurrently(t *testing.T) {
 	}
 }
 
+// TestOpenSchemaMigratedBefore opens a schema migrated the way calhook
+// did before the shared runner (each file applied and recorded with that
+// runner's statements): the records must be read as they are, so Open
+// applies nothing again (a second CREATE TABLE would fail) and keeps them.
+func TestOpenSchemaMigratedBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	conn := connect(t, u)
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	newest := 0
+	for _, f := range files {
+		body, err := os.ReadFile(filepath.Join("migrations", f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, string(body)); err != nil {
+			t.Fatalf("apply %s: %v", f.Name(), err)
+		}
+		version, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest = max(newest, version)
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, '2026-01-01Z')`,
+			version, f.Name()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := postgres.Open(ctx, u, nil)
+	if err != nil {
+		t.Fatalf("Open on a schema migrated before: %v", err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != newest {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, newest)
+	}
+	var rows, kept int
+	if err := conn.QueryRow(ctx, `SELECT count(*), count(*) FILTER (WHERE applied_at = '2026-01-01Z') FROM schema_migrations`).
+		Scan(&rows, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(files) || kept != len(files) {
+		t.Errorf("schema_migrations has %d rows, %d as recorded before; want %d, all kept", rows, kept, len(files))
+	}
+}
+
 func TestOpenUnreachable(t *testing.T) {
 	t.Parallel()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -199,7 +254,18 @@ func (f fixture) hookParams(served int64) store.RegisterHookParams {
 	return store.RegisterHookParams{
 		Hook: store.Hook{AccountID: f.account.ID, CalendarID: f.calendar.ID, URL: "https://example.com/hook",
 			Host: "example.com", TokenHash: "t", ServedVersion: served},
-		MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
+		Count: []store.HookScope{store.HooksOfFeed, store.HooksOfToken, store.HooksOfHost},
+		Admit: func(counts []int) error {
+			if slices.Max(counts) >= 10 {
+				return errors.New("too many hooks")
+			}
+			return nil
+		},
+		Ping: func(h *store.Hook, changeID int64) *store.Message {
+			return &store.Message{ID: id.UUID(), AccountID: h.AccountID, HookID: h.ID, ChangeID: changeID,
+				EventType: store.PingEventType, Payload: []byte("feed"), NextAttemptAt: base, CreatedAt: base}
+		},
+		Now: base,
 	}
 }
 

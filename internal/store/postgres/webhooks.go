@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -348,14 +347,7 @@ func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate)
 		LEFT JOIN icalhooks h ON h.id = m.hook_id
 		WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= $1 AND NOT coalesce(s.disabled, false)`
 	args := []any{p.Now}
-	var subs, hosts []string
-	for _, k := range p.Exclude {
-		if host, ok := strings.CutPrefix(k, "host:"); ok {
-			hosts = append(hosts, host)
-		} else {
-			subs = append(subs, k)
-		}
-	}
+	subs, hosts := p.ExcludeSubscriptions, p.ExcludeHosts
 	if len(subs) > 0 {
 		args = append(args, subs)
 		query += fmt.Sprintf(` AND (m.subscription_id IS NULL OR m.subscription_id <> ALL($%d))`, len(args))

@@ -99,10 +99,7 @@ func (db *DB) RegisterHook(ctx context.Context, p store.RegisterHookParams) (*st
 			if err != nil {
 				return err
 			}
-			_, _, err = insertMessages(ctx, tx, []*store.Message{{
-				ID: id.UUID(), AccountID: p.AccountID, HookID: h.ID, ChangeID: cursor, EventType: store.PingEventType,
-				Payload: p.PingPayload, NextAttemptAt: p.Now, CreatedAt: p.Now,
-			}})
+			_, _, err = insertMessages(ctx, tx, []*store.Message{p.Ping(h, cursor)})
 			if err != nil {
 				return err
 			}
@@ -122,31 +119,31 @@ func accountChangeCursor(ctx context.Context, q queryer, accountID string) (int6
 	return cursor.Int64, err
 }
 
-// checkCaps refuses a new hook over any of the caps.
+// checkCaps counts the hooks of p.Count and lets p.Admit refuse a new
+// hook; the single writer makes the count and the insert atomic.
 func checkCaps(ctx context.Context, tx *wtx, p store.RegisterHookParams) error {
-	caps := []struct {
-		max   int
-		what  string
-		query string
-		args  []any
-	}{
-		{p.MaxPerFeed, "hooks per feed", `SELECT count(*) FROM icalhooks WHERE account_id = ? AND calendar_id = ?`, []any{p.AccountID, p.CalendarID}},
-		{p.MaxPerToken, "hooks per feed token", `SELECT count(*) FROM icalhooks WHERE token_hash = ?`, []any{p.TokenHash}},
-		{p.MaxPerHost, "hooks per target host", `SELECT count(*) FROM icalhooks WHERE host = ?`, []any{p.Host}},
-	}
-	for _, c := range caps {
-		if c.max <= 0 {
-			continue
+	counts := make([]int, len(p.Count))
+	for i, scope := range p.Count {
+		var query string
+		var args []any
+		switch scope {
+		case store.HooksOfFeed:
+			query, args = `SELECT count(*) FROM icalhooks WHERE account_id = ? AND calendar_id = ?`, []any{p.AccountID, p.CalendarID}
+		case store.HooksOfToken:
+			query, args = `SELECT count(*) FROM icalhooks WHERE token_hash = ?`, []any{p.TokenHash}
+		case store.HooksOfHost:
+			query, args = `SELECT count(*) FROM icalhooks WHERE host = ?`, []any{p.Host}
+		default:
+			return fmt.Errorf("unknown hook scope %d", scope)
 		}
-		var n int
-		if err := tx.QueryRowContext(ctx, c.query, c.args...).Scan(&n); err != nil {
+		if err := tx.QueryRowContext(ctx, query, args...).Scan(&counts[i]); err != nil {
 			return err
 		}
-		if n >= c.max {
-			return fmt.Errorf("%w: %d %s", store.ErrHookCap, c.max, c.what)
-		}
 	}
-	return nil
+	if p.Admit == nil {
+		return nil
+	}
+	return p.Admit(counts)
 }
 
 // VerifyHook arms a hook whose challenge was answered, or deletes it.

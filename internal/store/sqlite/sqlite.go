@@ -13,12 +13,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"runtime"
-	"sort"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,6 +23,7 @@ import (
 
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
+	"github.com/calhook/calhook/internal/store/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -104,45 +101,40 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // Migrate applies the embedded migrations that have not run yet, each in its
 // own transaction, and records them in schema_migrations.
 func (db *DB) Migrate(ctx context.Context) error {
-	if _, err := db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("create schema_migrations: %w", err)
-	}
-	names, err := fs.Glob(migrations, "migrations/*.sql")
-	if err != nil {
-		return fmt.Errorf("list migrations: %w", err)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		base := strings.TrimPrefix(name, "migrations/")
-		version, err := strconv.Atoi(strings.SplitN(base, "_", 2)[0])
-		if err != nil {
-			return fmt.Errorf("migration %s: name must start with a number", base)
-		}
-		body, err := migrations.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("read migration %s: %w", base, err)
-		}
-		err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
-			var n int
-			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n); err != nil {
-				return err
-			}
-			if n > 0 {
-				return nil
-			}
-			if _, err := tx.ExecContext(ctx, string(body)); err != nil {
-				return err
-			}
-			_, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				version, base, time.Now().UnixMicro())
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("apply migration %s: %w", base, err)
-		}
-	}
-	return nil
+	return migrate.Run(ctx, migrations, "migrations", migrator{db})
+}
+
+// migrator runs migrations on the database (see migrate.Executor).
+type migrator struct{ db *DB }
+
+func (m migrator) Init(ctx context.Context) error {
+	_, err := m.db.write.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`)
+	return err
+}
+
+func (m migrator) InTx(ctx context.Context, fn func(context.Context, migrate.Tx) error) error {
+	return m.db.tx(ctx, func(ctx context.Context, tx *wtx) error { return fn(ctx, migrationTx{tx}) })
+}
+
+// migrationTx is a migration's transaction (see migrate.Tx).
+type migrationTx struct{ tx *wtx }
+
+func (t migrationTx) Applied(ctx context.Context, version int) (bool, error) {
+	var n int
+	err := t.tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, version).Scan(&n)
+	return n > 0, err
+}
+
+func (t migrationTx) Exec(ctx context.Context, sql string) error {
+	_, err := t.tx.ExecContext(ctx, sql)
+	return err
+}
+
+func (t migrationTx) Record(ctx context.Context, m migrate.Migration) error {
+	_, err := t.tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+		m.Version, m.Name, time.Now().UnixMicro())
+	return err
 }
 
 // SchemaVersion returns the number of the newest applied migration.

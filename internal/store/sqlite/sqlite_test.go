@@ -2,6 +2,7 @@ package sqlite_test
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,6 +59,66 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			t.Errorf("Migrate again: %v", err)
 		}
 		db.Close()
+	}
+}
+
+// TestOpenFileMigratedBefore opens a database file migrated the way
+// calhook did before the shared runner (each file applied and recorded
+// with that runner's statements): the records must be read as they are,
+// so Open applies nothing again (a second CREATE TABLE would fail) and
+// keeps them.
+func TestOpenFileMigratedBefore(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "calhook.db")
+	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=foreign_keys(1)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	raw.SetMaxOpenConns(1)
+	if _, err := raw.Exec(`CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const appliedAt = 1767225600000000 // 2026-01-01, in microseconds
+	newest := 0
+	for _, f := range files {
+		body, err := os.ReadFile(filepath.Join("migrations", f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := raw.Exec(string(body)); err != nil {
+			t.Fatalf("apply %s: %v", f.Name(), err)
+		}
+		version, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		newest = max(newest, version)
+		if _, err := raw.Exec(`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
+			version, f.Name(), appliedAt); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open on a file migrated before: %v", err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != newest {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, newest)
+	}
+	var rows, kept int
+	if err := raw.QueryRow(`SELECT count(*), sum(applied_at = ?) FROM schema_migrations`, appliedAt).Scan(&rows, &kept); err != nil {
+		t.Fatal(err)
+	}
+	if rows != len(files) || kept != len(files) {
+		t.Errorf("schema_migrations has %d rows, %d as recorded before; want %d, all kept", rows, kept, len(files))
 	}
 }
 

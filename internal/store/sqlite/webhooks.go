@@ -404,14 +404,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			LEFT JOIN host_rates r ON r.host = h.host
 			WHERE m.status IN ('pending', 'delivering') AND m.next_attempt_at <= ? AND coalesce(s.disabled, 0) = 0`
 		args := []any{micros(p.Now)}
-		var subs, hosts []string
-		for _, k := range p.Exclude {
-			if host, ok := strings.CutPrefix(k, "host:"); ok {
-				hosts = append(hosts, host)
-			} else {
-				subs = append(subs, k)
-			}
-		}
+		subs, hosts := p.ExcludeSubscriptions, p.ExcludeHosts
 		if len(subs) > 0 {
 			query += ` AND (m.subscription_id IS NULL OR m.subscription_id NOT IN (` + placeholders(len(subs)) + `))`
 			args = append(args, anys(subs)...)

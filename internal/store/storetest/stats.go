@@ -152,11 +152,7 @@ func testStatsLag(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	for _, url := range []string{"https://example.com/a", "https://example.com/b"} {
-		reg, err := s.RegisterHook(ctx, store.RegisterHookParams{
-			Hook: store.Hook{AccountID: a.ID, CalendarID: c.ID, URL: url, Host: "example.com", TokenHash: "t",
-				ServedVersion: fs.Version},
-			MaxPerFeed: 10, MaxPerToken: 10, MaxPerHost: 10, PingPayload: []byte("feed"), Now: base,
-		})
+		reg, err := s.RegisterHook(ctx, registration(a.ID, c, url, "example.com", "t", fs.Version))
 		if err != nil || !reg.Hook.Armed {
 			t.Fatalf("RegisterHook = %+v, %v; want armed", reg, err)
 		}

@@ -38,7 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ConcurrentMixedWrites", testConcurrentMixedWrites},
 	}
-	for _, tt := range append(append(append(append(append(tests, webhookTests...), importTests...), consoleTests...), unitTests...), statsTests...) {
+	for _, tt := range append(append(append(append(append(append(tests, webhookTests...), importTests...), consoleTests...), unitTests...), statsTests...), hookTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))

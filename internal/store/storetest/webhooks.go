@@ -242,7 +242,7 @@ func testClaimLease(t *testing.T, s store.Store) {
 	if ds := claim(t, s, base.Add(62*time.Second), 10); len(ds) != 1 || ds[0].Message.ID != ids[0] {
 		t.Errorf("claim after release = %v; want the released message", ds)
 	}
-	if _, err := s.ClaimMessages(ctx, store.ClaimParams{Now: base.Add(time.Hour), Limit: 10, Lease: time.Minute, Exclude: []string{sub.ID}}); err != nil {
+	if _, err := s.ClaimMessages(ctx, store.ClaimParams{Now: base.Add(time.Hour), Limit: 10, Lease: time.Minute, ExcludeSubscriptions: []string{sub.ID}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -634,7 +634,7 @@ func testClaimNextDue(t *testing.T, s store.Store) {
 		}
 		return msgs
 	})
-	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: due, Limit: 10, Lease: lease, Exclude: []string{capped.ID}})
+	cl, err = s.ClaimMessages(ctx, store.ClaimParams{Now: due, Limit: 10, Lease: lease, ExcludeSubscriptions: []string{capped.ID}})
 	if err != nil || len(cl.Deliveries) != 0 || !cl.NextDue.Equal(later) {
 		t.Errorf("claim with only an excluded subscription's messages due = %d deliveries, next %v, %v; want none, next %v",
 			len(cl.Deliveries), cl.NextDue, err, later)
