@@ -17,6 +17,7 @@ import (
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -196,7 +197,7 @@ func (s *Service) applySource(ctx context.Context, c *store.Calendar, src *Sourc
 	raw = webcalToHTTPS(raw)
 	u, err := s.imports.URLs.CheckURL(ctx, raw)
 	if err != nil {
-		return invalid("source.url", "%v", err)
+		return invalid("source.url", "%s", outbound.Describe(err))
 	}
 	if p := src.PollIntervalSeconds; p != nil {
 		d := time.Duration(*p) * time.Second

@@ -89,8 +89,8 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},
 		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, PerAccount: cfg.ImportPerAccount,
-		MaxBytes: int64(cfg.ImportMaxBytes),
-		Timeout:  cfg.ImportTimeout, PublicURL: cfg.PublicURL,
+		MaxBytes: int64(cfg.ImportMaxBytes), MaxEvents: cfg.ImportMaxEvents,
+		Timeout: cfg.ImportTimeout, IdleTimeout: cfg.ImportIdleTimeout, PublicURL: cfg.PublicURL,
 		Guard: importer.Guard{
 			Disabled: !cfg.ImportHoldDeletes, Fraction: float64(cfg.ImportHoldPercent) / 100,
 			MinDeletes: cfg.ImportHoldMinDeletes, Delay: cfg.ImportHoldDelay,

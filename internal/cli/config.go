@@ -88,8 +88,12 @@ type Config struct {
 	ImportInterval    time.Duration
 	ImportMinInterval time.Duration
 	ImportMaxInterval time.Duration
-	// ImportTimeout bounds one fetch of a feed.
-	ImportTimeout time.Duration
+	// ImportTimeout bounds one fetch of a feed; ImportIdleTimeout
+	// abandons a fetch that has received nothing for that long.
+	ImportTimeout     time.Duration
+	ImportIdleTimeout time.Duration
+	// ImportMaxEvents bounds the events of one imported calendar.
+	ImportMaxEvents int
 	// ImportConcurrency bounds polls in flight, ImportPerHost those to one
 	// host.
 	ImportConcurrency int
@@ -149,6 +153,8 @@ func defaultConfig() Config {
 		ImportMinInterval:    importer.DefaultMinInterval,
 		ImportMaxInterval:    importer.DefaultMaxInterval,
 		ImportTimeout:        importer.DefaultTimeout,
+		ImportIdleTimeout:    importer.DefaultIdleTimeout,
+		ImportMaxEvents:      importer.DefaultMaxEvents,
 		ImportConcurrency:    importer.DefaultConcurrency,
 		ImportPerHost:        importer.DefaultPerHost,
 		ImportMaxBytes:       importer.DefaultMaxBytes,
@@ -197,6 +203,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
+		"IMPORT_IDLE_TIMEOUT", "IMPORT_MAX_EVENTS",
 		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
 		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY", "CONSOLE_IDLE", "PORTAL_FRAME_ANCESTORS", "AVAILABILITY_HORIZON"} {
 		v, err := envOr(getenv, name, "")
@@ -232,6 +239,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-min-interval", "IMPORT_MIN_INTERVAL", &cfg.ImportMinInterval, "no imported feed is polled more often (also the least pollIntervalSeconds)"},
 		{"import-max-interval", "IMPORT_MAX_INTERVAL", &cfg.ImportMaxInterval, "longest poll interval of a quiet or failing feed"},
 		{"import-timeout", "IMPORT_TIMEOUT", &cfg.ImportTimeout, "how long one fetch of an imported feed may take"},
+		{"import-idle-timeout", "IMPORT_IDLE_TIMEOUT", &cfg.ImportIdleTimeout, "abandon a fetch of an imported feed that has received nothing for this long"},
 		{"import-hold-delay", "IMPORT_HOLD_DELAY", &cfg.ImportHoldDelay, "how long held deletes wait for the fetch that confirms them (at least import-min-interval)"},
 		{"console-idle", "CONSOLE_IDLE", &cfg.ConsoleIdle, "end a console session idle this long"},
 	} {
@@ -260,6 +268,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-per-host", "IMPORT_PER_HOST", &cfg.ImportPerHost, "imported feeds of one host polled at once at most"},
 		{"import-per-account", "IMPORT_PER_ACCOUNT", &cfg.ImportPerAccount, "imported feeds of one account polled at once at most (0: half of import-concurrency)"},
 		{"import-max-bytes", "IMPORT_MAX_BYTES", &cfg.ImportMaxBytes, "largest imported feed in bytes, after decompression"},
+		{"import-max-events", "IMPORT_MAX_EVENTS", &cfg.ImportMaxEvents, "most events of one imported calendar; a feed with more fails its poll"},
 		{"import-hold-percent", "IMPORT_HOLD_PERCENT", &cfg.ImportHoldPercent, "a poll deleting at least this % of an imported calendar's events holds the deletes"},
 		{"import-hold-min-deletes", "IMPORT_HOLD_MIN_DELETES", &cfg.ImportHoldMinDeletes, "fewest deletes a poll holds (deleting every event is always held)"},
 	} {
@@ -415,6 +424,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ImportTimeout <= 0 {
 		errs = append(errs, &ConfigError{"import-timeout", c.ImportTimeout.String(), "must be positive"})
+	}
+	if c.ImportIdleTimeout <= 0 {
+		errs = append(errs, &ConfigError{"import-idle-timeout", c.ImportIdleTimeout.String(), "must be positive"})
+	}
+	if c.ImportMaxEvents < 1 {
+		errs = append(errs, &ConfigError{"import-max-events", strconv.Itoa(c.ImportMaxEvents), "must be at least 1"})
 	}
 	for _, n := range []struct {
 		name string

@@ -10,7 +10,6 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/tracing"
 	"github.com/calhook/calhook/webhook"
@@ -555,6 +555,10 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	}
 	if err != nil {
 		res.Error = attemptError(err)
+		// The attempt log is the tenant's to read and says only the class
+		// of failure; the operator's log gets it in full.
+		d.log.Info("delivery attempt failed", "message", m.ID, "account", m.AccountID, "host", dl.Host,
+			"class", res.Error, "error", err)
 	} else {
 		res.StatusCode = resp.StatusCode
 		res.Response = snippet(resp.Body)
@@ -698,17 +702,15 @@ func targetKey(dl *store.Delivery) string {
 	return dl.Message.SubscriptionID
 }
 
-// attemptError describes a transport failure for the attempt log.
+// attemptError describes a transport failure for the attempt log, which
+// the subscription's owner reads: the class of failure only (see
+// outbound.Describe), never an address calhook resolved or a raw dial
+// error.
 func attemptError(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out waiting for the endpoint"
 	}
-	msg := err.Error()
-	if i := strings.Index(msg, ": "); i >= 0 && strings.HasPrefix(msg, "Post ") {
-		msg = msg[i+2:] // drop `Post "URL": `; the URL is the subscription's
-	}
-	return msg
+	return outbound.Describe(err)
 }
 
 func snippet(r io.Reader) string {

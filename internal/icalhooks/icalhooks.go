@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -159,7 +160,7 @@ func (s *Service) Register(ctx context.Context, r Registration) string {
 	u, err := s.cfg.URLs.CheckURL(ctx, strings.TrimSpace(r.URL))
 	if err != nil {
 		log.Info("icalhook refused", "reason", err.Error())
-		return Rejected(err.Error())
+		return Rejected(outbound.Describe(err))
 	}
 	reg, err := s.cfg.Store.RegisterHook(ctx, store.RegisterHookParams{
 		Hook: store.Hook{

@@ -72,8 +72,11 @@ type Result struct {
 	// Held is the number of deletes the calendar holds after the poll
 	// (see Guard).
 	Held int
-	// Err is why the poll failed, for StatusError.
+	// Err is why the poll failed, for StatusError, in full (for logs).
 	Err error
+	// Message is why the poll failed in words the calendar's owner may
+	// read (the calendar's lastError): the class of failure, no internals.
+	Message string
 	// Calendar is the calendar as it was claimed, with the sync state the
 	// poll left it in.
 	Calendar *store.Calendar
@@ -103,9 +106,19 @@ type Config struct {
 	PerAccount  int
 	// MaxBytes bounds a feed body, after decompression (default 20 MiB).
 	MaxBytes int64
+	// MaxEvents bounds the events of one imported calendar (default
+	// 50,000): a feed with more fails its poll with a clear error and
+	// changes nothing.
+	MaxEvents int
 	// Timeout bounds one fetch, from connecting to the last body byte
 	// (default 30 s).
 	Timeout time.Duration
+	// IdleTimeout abandons a fetch that has received nothing for this
+	// long — no response headers, or no further body byte — however
+	// much of Timeout is left (default 10 s): a feed that stalls frees its
+	// poll slot long before the overall timeout. It should be below
+	// Timeout to matter.
+	IdleTimeout time.Duration
 	// Lease is how long a claimed poll is held before another poller may
 	// take it. It must cover the wait behind the host's limit as well as
 	// the fetch: default max(5 min, 4 × Timeout).
@@ -150,6 +163,8 @@ const (
 	DefaultConcurrency = 8
 	DefaultPerHost     = 2
 	DefaultTimeout     = 30 * time.Second
+	DefaultIdleTimeout = 10 * time.Second
+	DefaultMaxEvents   = 50_000
 	DefaultPingWindow  = time.Second
 	DefaultSyncWindow  = time.Second
 	DefaultSyncRate    = 10
@@ -226,6 +241,12 @@ func New(cfg Config) *Importer {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = DefaultMaxEvents
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = max(5*time.Minute, 4*cfg.Timeout)
@@ -681,7 +702,7 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
 			i.log.Error("poll failed", "calendar", c.ID, "error", err)
 		}
-		res = &Result{Status: StatusError, Err: err, Calendar: c}
+		res = &Result{Status: StatusError, Err: err, Message: quietError(err), Calendar: c}
 	}
 	if ctx.Err() == nil && !errors.Is(res.Err, store.ErrNotFound) {
 		i.metrics.observe(res)
@@ -707,6 +728,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	defer cancel()
 	req := fetchRequest{
 		url: c.SourceURL, etag: c.Import.ETag, lastModified: c.Import.LastModified, maxBytes: i.cfg.MaxBytes,
+		idle: i.cfg.IdleTimeout,
 	}
 	if c.Import.Held != nil {
 		// A held deletion is confirmed only by a body that still lacks
@@ -744,6 +766,10 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	i.metrics.observeParse(time.Since(parseStart))
 	if err != nil {
 		return i.failed(ctx, c, err)
+	}
+	if len(events) > i.cfg.MaxEvents {
+		return i.failed(ctx, c, &FetchError{Msg: fmt.Sprintf(
+			"the feed has %d events, more than the %d an imported calendar may hold", len(events), i.cfg.MaxEvents)})
 	}
 	st.BodyHash = hash
 	st.Skipped = skipped
@@ -809,7 +835,8 @@ type applied struct {
 func (i *Importer) failed(ctx context.Context, c *store.Calendar, fetchErr error) (*Result, error) {
 	now := i.cfg.Now()
 	st := c.Import
-	st.LastSyncAt, st.LastError, st.Failures = now, fetchErr.Error(), c.Import.Failures+1
+	msg := quietError(fetchErr)
+	st.LastSyncAt, st.LastError, st.Failures = now, msg, c.Import.Failures+1
 	next := i.sched.Backoff(c.PollInterval, st.Failures)
 	var fe *FetchError
 	if errors.As(fetchErr, &fe) && fe.RetryAfter > 0 {
@@ -827,8 +854,32 @@ func (i *Importer) failed(ctx context.Context, c *store.Calendar, fetchErr error
 	if len(changes) > 0 {
 		i.changed(c.AccountID, c.ID)
 	}
-	i.log.Debug("poll failed", "calendar", c.ID, "error", fetchErr, "failures", st.Failures, "next", st.NextPollAt)
-	return &Result{Status: StatusError, Err: fetchErr, Calendar: after(c, st)}, nil
+	// The tenant reads msg; the operator gets the cause in full (the
+	// address a name resolved to, the dial error).
+	log := i.log.With("calendar", c.ID, "account", c.AccountID, "error", fetchErr, "failures", st.Failures, "next", st.NextPollAt)
+	if fe != nil && fe.Err != nil {
+		log = log.With("cause", fe.Err.Error())
+	}
+	if fe == nil {
+		log.Warn("poll failed")
+	} else {
+		log.Info("poll failed")
+	}
+	return &Result{Status: StatusError, Err: fetchErr, Message: msg, Calendar: after(c, st)}, nil
+}
+
+// internalPollError is the lastError of a poll that failed inside calhook
+// (a store write refused, conflicts that did not settle): the detail is
+// for the operator's log.
+const internalPollError = "internal error: the poll could not be recorded; it is retried"
+
+// quietError is what the calendar's owner reads about a failed poll: a
+// FetchError's quiet message, or internalPollError.
+func quietError(err error) string {
+	if fe := (*FetchError)(nil); errors.As(err, &fe) {
+		return fe.Msg
+	}
+	return internalPollError
 }
 
 // record stores a successful poll.

@@ -141,7 +141,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper must close the body, even on errors
 		}
-		return nil, &URLError{URL: req.URL.String(), Reason: reason, Err: ErrForbiddenAddress}
+		return nil, &URLError{URL: req.URL.String(), Reason: reason, Err: ErrForbiddenAddress, quiet: reason}
 	}
 	if t.userAgent != "" && req.Header.Get("User-Agent") == "" {
 		// A RoundTripper must not modify the caller's request.
@@ -174,11 +174,11 @@ func (r *redirects) check(req *http.Request, via []*http.Request) error {
 	}
 	hop := len(via)
 	if hop > r.max {
-		return fmt.Errorf("redirect %d refused: stopped after %d redirects, the limit", hop, r.max)
+		return &RedirectError{Hop: hop, Err: fmt.Errorf("%w: stopped after %d redirects, the limit", ErrTooManyRedirects, r.max)}
 	}
 	target := req.URL.String()
 	if prev := via[len(via)-1].URL; prev.Scheme == "https" && req.URL.Scheme == "http" && !r.policy.AllowHTTP {
-		return fmt.Errorf("redirect %d refused: %w", hop, &URLError{URL: target, Reason: "downgrade from https to http is not allowed", Err: ErrForbiddenAddress})
+		return &RedirectError{Hop: hop, Err: &URLError{URL: target, Reason: "downgrade from https to http is not allowed", Err: ErrForbiddenAddress, quiet: "downgrade from https to http is not allowed"}}
 	}
 	if err := r.policy.checkURL(req.Context(), target, req.URL); err != nil {
 		// A malformed hop is refused like a forbidden one; a resolver
@@ -186,7 +186,7 @@ func (r *redirects) check(req *http.Request, via []*http.Request) error {
 		if ue := (*URLError)(nil); errors.As(err, &ue) && ue.Err == nil {
 			ue.Err = ErrForbiddenAddress
 		}
-		return fmt.Errorf("redirect %d refused: %w", hop, err)
+		return &RedirectError{Hop: hop, Err: err}
 	}
 	return nil
 }
