@@ -74,13 +74,15 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 	})
 	a := &app{db: db, bus: bus}
 	a.dispatcher = delivery.NewDispatcher(delivery.DispatcherConfig{
-		Store: db, Client: out.webhook, PingClient: out.ping, HostRate: cfg.HooksHostRate, Logger: log.With("component", "delivery"),
+		Store: db, Client: out.webhook, PingClient: out.ping, HostRate: cfg.HooksHostRate, WebhookHostRate: cfg.WebhookHostRate,
+		Logger:  log.With("component", "delivery"),
 		Retry:   delivery.RetryPolicy{Schedule: cfg.RetrySchedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
 		Workers: cfg.DeliveryWorkers, PerSubscription: cfg.DeliveryPerEndpoint, Timeout: cfg.WebhookTimeout,
 		DisableAfter: cfg.DisableAfter, UserAgent: out.userAgent, Registerer: reg, Bus: bus, Tracer: tracer,
 	})
 	a.fanout = delivery.NewFanOut(delivery.FanOutConfig{
 		Store: db, Logger: log.With("component", "fanout"), BaseURL: baseURL, Bus: bus, Direct: a.dispatcher, Tracer: tracer,
+		HostLimited: cfg.WebhookHostRate > 0,
 	})
 	a.pruner = &delivery.Pruner{Store: db, Logger: log.With("component", "pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease}
 	a.importer = importer.New(importer.Config{

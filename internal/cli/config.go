@@ -62,6 +62,9 @@ type Config struct {
 
 	// MaxSubscriptions bounds the webhook subscriptions of one account.
 	MaxSubscriptions int
+	// WebhookHostRate is the most webhook deliveries per second to one
+	// host, whole instance; 0 is unlimited.
+	WebhookHostRate int
 
 	// HooksVerify is "off" or "challenge": whether new iCal hooks must
 	// echo a challenge before they are armed.
@@ -125,6 +128,12 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Err)
 }
 
+// DefaultWebhookHostRate is the default --webhook-host-rate: enough for a
+// receiver that takes every webhook of many accounts, while one event
+// write fanned out to an account's 100 subscriptions on one host takes
+// two seconds, not a burst.
+const DefaultWebhookHostRate = 50
+
 // defaultConfig returns the settings used when nothing is given.
 func defaultConfig() Config {
 	return Config{
@@ -145,6 +154,7 @@ func defaultConfig() Config {
 		HooksMaxPerFeed:      100,
 		MaxSubscriptions:     subscription.DefaultMaxPerAccount,
 		ConsoleIdle:          session.DefaultIdle,
+		WebhookHostRate:      DefaultWebhookHostRate,
 		HooksMaxPerToken:     1000,
 		HooksMaxPerHost:      1000,
 		HooksHostRate:        10,
@@ -200,7 +210,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	vals := map[string]*string{}
 	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
-		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
+		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "WEBHOOK_HOST_RATE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
 		"IMPORT_IDLE_TIMEOUT", "IMPORT_MAX_EVENTS",
@@ -260,6 +270,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
 		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
 		{"max-subscriptions", "MAX_SUBSCRIPTIONS", &cfg.MaxSubscriptions, "webhook subscriptions per account at most"},
+		{"webhook-host-rate", "WEBHOOK_HOST_RATE", &cfg.WebhookHostRate, "webhook deliveries per second to one host, whole instance, at most (0: no limit)"},
 		{"icalhooks-max-per-feed", "ICALHOOKS_MAX_PER_FEED", &cfg.HooksMaxPerFeed, "iCal hooks per feed at most"},
 		{"icalhooks-max-per-token", "ICALHOOKS_MAX_PER_TOKEN", &cfg.HooksMaxPerToken, "iCal hooks per feed token at most"},
 		{"icalhooks-max-per-host", "ICALHOOKS_MAX_PER_HOST", &cfg.HooksMaxPerHost, "iCal hooks per target host, instance-wide, at most"},
@@ -424,6 +435,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ImportTimeout <= 0 {
 		errs = append(errs, &ConfigError{"import-timeout", c.ImportTimeout.String(), "must be positive"})
+	}
+	if c.WebhookHostRate < 0 {
+		errs = append(errs, &ConfigError{"webhook-host-rate", strconv.Itoa(c.WebhookHostRate), "must not be negative (0: no limit)"})
 	}
 	if c.ImportIdleTimeout <= 0 {
 		errs = append(errs, &ConfigError{"import-idle-timeout", c.ImportIdleTimeout.String(), "must be positive"})

@@ -50,8 +50,13 @@ type DispatcherConfig struct {
 	// this long.
 	DisableAfter time.Duration
 	// HostRate is the most iCal Hooks pings per second to one host.
-	HostRate  int
-	UserAgent string
+	HostRate int
+	// WebhookHostRate is the most webhook deliveries per second to one
+	// host, across subscriptions and accounts; 0 is unlimited. Over it,
+	// messages are delayed, never dropped. A FanOut handing messages to
+	// this dispatcher must then be HostLimited.
+	WebhookHostRate int
+	UserAgent       string
 	// FlushEvery is how long attempt results wait to be recorded together.
 	FlushEvery time.Duration
 	// Registerer receives the delivery metrics; nil registers nothing.
@@ -401,6 +406,7 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	now := d.cfg.Now()
 	cl, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{
 		Now: now, Limit: free, Lease: d.lease, Exclude: exclude, HostRate: d.cfg.HostRate,
+		WebhookHostRate: d.cfg.WebhookHostRate,
 	})
 	if err != nil {
 		return c, err

@@ -72,6 +72,11 @@ type FanOutConfig struct {
 	// Tracer traces each step, linked to the spans of the writes whose
 	// changes it read; nil is tracing off.
 	Tracer *tracing.Tracer
+	// HostLimited says webhook deliveries are limited per host (the
+	// dispatcher's WebhookHostRate): then every webhook goes through the
+	// queue, whose claim applies the limit across nodes, and none is
+	// handed to Direct.
+	HostLimited bool
 }
 
 // Direct is a dispatcher the fan-out hands new messages to (Dispatcher).
@@ -101,6 +106,9 @@ func NewFanOut(cfg FanOutConfig) *FanOut {
 	f := &FanOut{
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, batch: cfg.Batch,
 		bus: notify.Or(cfg.Bus), direct: cfg.Direct, wake: make(chan struct{}, 1), tracer: cfg.Tracer,
+	}
+	if cfg.HostLimited {
+		f.direct = nil
 	}
 	f.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { f.Notify() })
 	return f

@@ -110,6 +110,10 @@ type Config struct {
 	// 50,000): a feed with more fails its poll with a clear error and
 	// changes nothing.
 	MaxEvents int
+	// ChunkSize bounds the event writes of one transaction (default
+	// 500): a bigger import is written in chunks, so that it never holds
+	// the database's writer for long (see applyChunks).
+	ChunkSize int
 	// Timeout bounds one fetch, from connecting to the last body byte
 	// (default 30 s).
 	Timeout time.Duration
@@ -165,6 +169,7 @@ const (
 	DefaultTimeout     = 30 * time.Second
 	DefaultIdleTimeout = 10 * time.Second
 	DefaultMaxEvents   = 50_000
+	DefaultChunkSize   = 500
 	DefaultPingWindow  = time.Second
 	DefaultSyncWindow  = time.Second
 	DefaultSyncRate    = 10
@@ -241,6 +246,9 @@ func New(cfg Config) *Importer {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = DefaultChunkSize
 	}
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = DefaultMaxEvents
@@ -906,6 +914,9 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 		p.Version, p.Create, p.Update, p.Delete = a.version, a.diff.create, a.diff.update, a.diff.delete
 		p.HeldChange = a.heldStarted
 		res.Created, res.Updated, res.Deleted = len(a.diff.create), len(a.diff.update), len(a.diff.delete)
+		if err := i.applyChunks(ctx, c, p); err != nil {
+			return nil, fmt.Errorf("record poll of %s: %w", c.ID, err)
+		}
 	}
 	changes, err := i.store.ApplyImport(ctx, p)
 	if err != nil {
@@ -917,6 +928,49 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 	st.EventCount = c.Import.EventCount + res.Created - res.Deleted
 	res.Calendar = after(c, st)
 	return res, nil
+}
+
+// applyChunks writes the events of a big import in chunks of at most
+// ChunkSize, each its own transaction with its changes, so that other
+// writers (on SQLite's one writer, every other account) get in between;
+// it leaves the last chunk in p for the write that records the poll.
+// Deletes go first, then updates, then creates, as in one write. A poll
+// that stops between chunks has recorded no sync state: its calendar is
+// polled again when the lease ends, and that poll diffs against what the
+// chunks wrote, so it writes only the rest and each change happens once.
+//
+// A written chunk makes the store forget the calendar's validators; so
+// does c, the claimed calendar, so that a failed poll does not record
+// them again.
+func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.ApplyImportParams) error {
+	n := i.cfg.ChunkSize
+	for len(p.Delete)+len(p.Update)+len(p.Create) > n {
+		chunk := &store.ApplyImportParams{
+			AccountID: p.AccountID, CalendarID: p.CalendarID, Version: p.Version, Now: p.Now, Partial: true,
+		}
+		left := n
+		chunk.Delete, p.Delete = cut(p.Delete, &left)
+		chunk.Update, p.Update = cut(p.Update, &left)
+		chunk.Create, p.Create = cut(p.Create, &left)
+		changes, err := i.store.ApplyImport(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		c.Import.ETag, c.Import.LastModified, c.Import.BodyHash = "", "", ""
+		if len(changes) > 0 {
+			i.changed(p.AccountID, p.CalendarID)
+		}
+		p.Version++ // each write of events bumps the version once
+	}
+	return nil
+}
+
+// cut takes up to *left events off the front of es: it returns them and
+// the rest, and counts them off *left.
+func cut(es []*store.Event, left *int) (taken, rest []*store.Event) {
+	k := min(*left, len(es))
+	*left -= k
+	return es[:k:k], es[k:]
 }
 
 // after returns c with the sync state a poll left it in.

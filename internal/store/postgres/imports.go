@@ -114,6 +114,19 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			}
 			changes = append(changes, chs...)
 		}
+		if p.Partial {
+			// Forget the validators, so the poll after a crash fetches
+			// the whole body and repairs a half-written import even if
+			// the upstream went back to what it was.
+			if _, err := tx.Exec(ctx, `UPDATE calendars SET sync_etag = '', sync_last_modified = '', sync_body_hash = ''
+				WHERE id = $1`, p.CalendarID); err != nil {
+				return err
+			}
+			if writes {
+				tx.notifyChange(Change{AccountID: p.AccountID, CalendarID: p.CalendarID})
+			}
+			return nil
+		}
 		syncChanges := p.SyncChanges()
 		for _, typ := range syncChanges {
 			ch, err := appendChange(ctx, tx, &store.Change{

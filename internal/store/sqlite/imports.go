@@ -119,6 +119,14 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 				return err
 			}
 		}
+		if p.Partial {
+			// Forget the validators, so the poll after a crash fetches
+			// the whole body and repairs a half-written import even if
+			// the upstream went back to what it was.
+			_, err := tx.ExecContext(ctx, `UPDATE calendars SET sync_etag = '', sync_last_modified = '', sync_body_hash = ''
+				WHERE id = ? AND account_id = ?`, p.CalendarID, p.AccountID)
+			return err
+		}
 		for _, typ := range p.SyncChanges() {
 			ch := &store.Change{
 				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now, Trace: store.TraceFrom(ctx),
