@@ -56,8 +56,11 @@ const (
 	maxMetadataKeys     = 50
 	maxMetadataKeyBytes = 64
 	maxMetadataValBytes = 1024
-	maxExDates          = 1000
 )
+
+// MaxExDates is the most EXDATEs an event may have; imported events are
+// cut to it too.
+const MaxExDates = 1000
 
 // Service applies the rules and writes through the store.
 type Service struct {

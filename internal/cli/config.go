@@ -29,6 +29,7 @@ type Config struct {
 	// PublicURL is the externally visible base URL, used in feed URLs.
 	PublicURL string
 	// AdminToken authorises the account admin API; empty disables it.
+	// It must have at least MinAdminTokenLength characters.
 	AdminToken string
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string
@@ -378,9 +379,19 @@ func setSchedule(dst *[]time.Duration, v string) error {
 	return nil
 }
 
+// MinAdminTokenLength is the fewest characters an admin token may have:
+// it opens every account, so it must not be guessable (32 hex digits, as
+// `openssl rand -hex 16` gives, are 128 bits).
+const MinAdminTokenLength = 32
+
 // Validate checks every setting and names the first bad one.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.AdminToken != "" && len(strings.TrimSpace(c.AdminToken)) < MinAdminTokenLength {
+		// The value is a secret: the error gives only its length.
+		errs = append(errs, &ConfigError{"CALHOOK_ADMIN_TOKEN", fmt.Sprintf("%d characters", len(strings.TrimSpace(c.AdminToken))),
+			fmt.Sprintf("must have at least %d characters besides spaces (try: openssl rand -hex 16)", MinAdminTokenLength)})
+	}
 	if c.DB == "" {
 		errs = append(errs, &ConfigError{"db", c.DB, "must not be empty"})
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -128,5 +130,36 @@ func TestEventCap(t *testing.T) {
 	}
 	if changes, _ := h.changesSince(cal, cursor); !slices.Equal(changes, []string{"sync.failed"}) {
 		t.Errorf("changes of the refused poll = %q; want only sync.failed", changes)
+	}
+}
+
+// TestImportedExDatesCapped imports a series with 1,500 EXDATEs: the event
+// keeps the latest calendar.MaxExDates of them, as the API would allow,
+// and the operator's log says so.
+func TestImportedExDatesCapped(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "")
+	h := newHarness(t, harnessOpts{})
+	var logs strings.Builder
+	h.imp.log = slog.New(slog.NewTextHandler(&logs, nil))
+	cal := h.calendar(up.URL+"/cal.ics", 0)
+	first := time.Date(2027, 1, 1, 10, 0, 0, 0, time.UTC)
+	props := []string{"UID:daily", "DTSTAMP:20261122T150000Z", "DTSTART:20270101T100000Z", "DTEND:20270101T110000Z", "RRULE:FREQ=DAILY"}
+	for k := range 1500 {
+		props = append(props, "EXDATE:"+first.AddDate(0, 0, k).Format("20060102T150405Z"))
+	}
+	up.serveFeed(feed(vevent(props...)), "", "")
+	if res := h.poll(cal); res.Status != StatusChanged || res.Created != 1 {
+		t.Fatalf("poll = %s, created %d (%v); want the series created", res.Status, res.Created, res.Err)
+	}
+	e := h.events(cal)["daily"]
+	if e == nil || len(e.ExDates) != calendar.MaxExDates {
+		t.Fatalf("event = %+v; want %d EXDATEs", e, calendar.MaxExDates)
+	}
+	if want := first.AddDate(0, 0, 500); !e.ExDates[0].Equal(want) || !e.ExDates[len(e.ExDates)-1].Equal(first.AddDate(0, 0, 1499)) {
+		t.Errorf("kept EXDATEs %v … %v; want the latest, from %v", e.ExDates[0], e.ExDates[len(e.ExDates)-1], want)
+	}
+	if !strings.Contains(logs.String(), "too many EXDATEs") {
+		t.Errorf("log = %q; want a warning about the EXDATEs", logs.String())
 	}
 }

@@ -37,6 +37,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
@@ -770,7 +771,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
 	parseStart := time.Now()
-	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes)
+	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes, i.log)
 	i.metrics.observeParse(time.Since(parseStart))
 	if err != nil {
 		return i.failed(ctx, c, err)
@@ -805,7 +806,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 // parseFeed parses a feed body into the events to store for calendar c,
 // and those skipped (listed, and all their keys). A body that is not a
 // well-formed calendar is an error, so that it never yields deletions.
-func parseFeed(body []byte, c *store.Calendar, maxBytes int64) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
+func parseFeed(body []byte, c *store.Calendar, maxBytes int64, log *slog.Logger) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
 	parsed, err := ical.ParseBytes(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
 	if err != nil {
 		return nil, nil, nil, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err}
@@ -815,6 +816,10 @@ func parseFeed(body []byte, c *store.Calendar, maxBytes int64) ([]*store.Event, 
 	for k := range parsed.Events {
 		events[k] = toEvent(&parsed.Events[k], c)
 		rdates[k] = parsed.Events[k].RDates
+		if n := len(parsed.Events[k].ExDates); n > calendar.MaxExDates {
+			log.Warn("imported event has too many EXDATEs: only the latest are kept",
+				"calendar", c.ID, "account", c.AccountID, "uid", events[k].UID, "exdates", n, "kept", calendar.MaxExDates)
+		}
 	}
 	events, skipped, keys := representable(events, rdates)
 	return events, skipped, keys, nil
