@@ -121,7 +121,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 	a.handler = httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: a.importer,
 		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
-		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
+		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL,
 		Sessions: sessions, Console: web, Tracer: tracer,
 	})
 	return a, nil

@@ -31,6 +31,8 @@ type Config struct {
 	// AdminToken authorises the account admin API; empty disables it.
 	// It must have at least MinAdminTokenLength characters.
 	AdminToken string
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string
 	LogLevel  string
@@ -209,7 +211,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		return err
 	}
 	vals := map[string]*string{}
-	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
+	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "WEBHOOK_HOST_RATE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
@@ -234,6 +236,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	fs.StringVar(&cfg.LogFormat, "log-format", def("LOG_FORMAT", cfg.LogFormat), "log format: text or json (env CALHOOK_LOG_FORMAT)")
 	fs.StringVar(&cfg.LogLevel, "log-level", def("LOG_LEVEL", cfg.LogLevel), "log level: debug, info, warn, error (env CALHOOK_LOG_LEVEL)")
 	cfg.AdminToken = *vals["ADMIN_TOKEN"]
+	cfg.MetricsToken = *vals["METRICS_TOKEN"]
 	for _, d := range []struct {
 		flag, env string
 		dst       *time.Duration

@@ -58,6 +58,8 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Tracer traces API writes; nil is tracing off.
 	Tracer *tracing.Tracer
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
 	// AdminToken authorises the account routes; empty disables them.
 	AdminToken string
 	// PublicURL is the base of URLs handed out (feed URLs); when empty the
@@ -94,7 +96,7 @@ func New(cfg Config) *Handler {
 
 	h.handle("GET /healthz", h.healthz)
 	h.handle("GET /readyz", h.readyz)
-	h.handleHTTP("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	h.handleHTTP("GET /metrics", h.metricsAuth(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 	h.handle("GET /openapi.json", h.openapi)
 
 	h.handle("POST /v1/accounts", h.admin(h.createAccount))
