@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -51,12 +52,19 @@ type app struct {
 // URL, used for links when no public URL is configured. Every component
 // publishes to and subscribes on one bus; the caches are made first, so
 // that they forget a change before any worker it wakes reads them.
-func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, tracer *tracing.Tracer) (*app, error) {
+func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, listenURL string, tracer *tracing.Tracer) (*app, error) {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		metrics.NewStoreCollector(metrics.StoreCollectorConfig{Store: db, Logger: log.With("component", "metrics")}))
 	baseURL := cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)
 	out, err := newOutbound(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The key of the change cursors, the same on every node and run.
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never returns an error; it crashes the program instead
+	cursorSecret, err := db.ServerSecret(ctx, "change-cursor", fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +100,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 		},
 		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, PerAccount: cfg.ImportPerAccount,
 		MaxBytes: int64(cfg.ImportMaxBytes), MaxEvents: cfg.ImportMaxEvents,
-		Timeout: cfg.ImportTimeout, IdleTimeout: cfg.ImportIdleTimeout, PublicURL: cfg.PublicURL,
+		Timeout: cfg.ImportTimeout, IdleTimeout: cfg.ImportIdleTimeout, Lease: cfg.ImportLease, PublicURL: cfg.PublicURL,
 		Guard: importer.Guard{
 			Disabled: !cfg.ImportHoldDeletes, Fraction: float64(cfg.ImportHoldPercent) / 100,
 			MinDeletes: cfg.ImportHoldMinDeletes, Delay: cfg.ImportHoldDelay,
@@ -122,7 +130,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: a.importer,
 		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
 		Logger: log, Registry: reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL,
-		Sessions: sessions, Console: web, Tracer: tracer,
+		Sessions: sessions, Console: web, Tracer: tracer, CursorSecret: cursorSecret,
 	})
 	return a, nil
 }

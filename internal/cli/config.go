@@ -98,6 +98,9 @@ type Config struct {
 	// abandons a fetch that has received nothing for that long.
 	ImportTimeout     time.Duration
 	ImportIdleTimeout time.Duration
+	// ImportLease is how long a claimed poll is held before it is taken
+	// again (its poller died); zero means the importer's default.
+	ImportLease time.Duration
 	// ImportMaxEvents bounds the events of one imported calendar.
 	ImportMaxEvents int
 	// ImportConcurrency bounds polls in flight, ImportPerHost those to one
@@ -216,7 +219,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "WEBHOOK_HOST_RATE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
-		"IMPORT_IDLE_TIMEOUT", "IMPORT_MAX_EVENTS",
+		"IMPORT_IDLE_TIMEOUT", "IMPORT_MAX_EVENTS", "IMPORT_LEASE",
 		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
 		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY", "CONSOLE_IDLE", "PORTAL_FRAME_ANCESTORS", "AVAILABILITY_HORIZON"} {
 		v, err := envOr(getenv, name, "")
@@ -254,6 +257,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-max-interval", "IMPORT_MAX_INTERVAL", &cfg.ImportMaxInterval, "longest poll interval of a quiet or failing feed"},
 		{"import-timeout", "IMPORT_TIMEOUT", &cfg.ImportTimeout, "how long one fetch of an imported feed may take"},
 		{"import-idle-timeout", "IMPORT_IDLE_TIMEOUT", &cfg.ImportIdleTimeout, "abandon a fetch of an imported feed that has received nothing for this long"},
+		{"import-lease", "IMPORT_LEASE", &cfg.ImportLease, "how long a poll whose poller died (a crash) waits before it runs again (0: the larger of 5m and 4 × import-timeout)"},
 		{"import-hold-delay", "IMPORT_HOLD_DELAY", &cfg.ImportHoldDelay, "how long held deletes wait for the fetch that confirms them (at least import-min-interval)"},
 		{"console-idle", "CONSOLE_IDLE", &cfg.ConsoleIdle, "end a console session idle this long"},
 	} {
@@ -452,6 +456,9 @@ func (c *Config) Validate() error {
 	}
 	if c.WebhookHostRate < 0 {
 		errs = append(errs, &ConfigError{"webhook-host-rate", strconv.Itoa(c.WebhookHostRate), "must not be negative (0: no limit)"})
+	}
+	if c.ImportLease != 0 && c.ImportLease <= c.ImportTimeout {
+		errs = append(errs, &ConfigError{"import-lease", c.ImportLease.String(), "must be longer than import-timeout (or 0)"})
 	}
 	if c.ImportIdleTimeout <= 0 {
 		errs = append(errs, &ConfigError{"import-idle-timeout", c.ImportIdleTimeout.String(), "must be positive"})
