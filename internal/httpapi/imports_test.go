@@ -37,6 +37,13 @@ var importTestPolicy = outbound.Policy{
 // pointing at the server.
 func newImportServer(t *testing.T) *testServer {
 	t.Helper()
+	return newImportServerWith(t, nil)
+}
+
+// newImportServerWith is newImportServer with the importer's config
+// changed by tune (nil: the defaults).
+func newImportServerWith(t *testing.T, tune func(*importer.Config)) *testServer {
+	t.Helper()
 	cs := &countingStore{Store: openTestStore(t)}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -52,10 +59,14 @@ func newImportServer(t *testing.T) *testServer {
 	// cache, so that creating a calendar does not wake its scheduler.
 	impBus := &notify.Bus{}
 	impBus.FeedsChanged.Subscribe(bus.FeedsChanged.Publish)
-	imp := importer.New(importer.Config{
+	icfg := importer.Config{
 		Store: cs, Logger: log, Bus: impBus, PublicURL: srv.URL,
 		Client: outbound.NewClient(outbound.Options{Policy: importTestPolicy, Timeout: 5 * time.Second, MaxRedirects: 5}),
-	})
+	}
+	if tune != nil {
+		tune(&icfg)
+	}
+	imp := importer.New(icfg)
 	if err := imp.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
