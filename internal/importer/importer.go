@@ -952,6 +952,9 @@ func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.
 	for len(p.Delete)+len(p.Update)+len(p.Create) > n {
 		chunk := &store.ApplyImportParams{
 			AccountID: p.AccountID, CalendarID: p.CalendarID, Version: p.Version, Now: p.Now, Partial: true,
+			// Each chunk renews the lease, so that no other poller takes
+			// the calendar while this poll still writes.
+			LeaseUntil: i.cfg.Now().Add(i.cfg.Lease),
 		}
 		left := n
 		chunk.Delete, p.Delete = cut(p.Delete, &left)

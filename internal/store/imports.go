@@ -213,6 +213,10 @@ type ApplyImportParams struct {
 	// for a poll that diffs against what the chunks wrote and writes the
 	// rest, each change exactly once.
 	Partial bool
+	// LeaseUntil, with Partial, extends the poll's lease to this time (as
+	// a claim would), so a long import in many chunks is not claimed
+	// again while it still writes; zero leaves the lease as it is.
+	LeaseUntil time.Time
 }
 
 // SyncChanges returns the sync changes p records, in order.

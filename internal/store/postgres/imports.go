@@ -118,8 +118,11 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			// Forget the validators, so the poll after a crash fetches
 			// the whole body and repairs a half-written import even if
 			// the upstream went back to what it was.
-			if _, err := tx.Exec(ctx, `UPDATE calendars SET sync_etag = '', sync_last_modified = '', sync_body_hash = ''
-				WHERE id = $1`, p.CalendarID); err != nil {
+			// A lease extension moves the poll's due time with it, as a
+			// claim sets both.
+			if _, err := tx.Exec(ctx, `UPDATE calendars SET sync_etag = '', sync_last_modified = '', sync_body_hash = '',
+					lease_until = coalesce($2, lease_until), next_poll_at = coalesce($2, next_poll_at)
+				WHERE id = $1`, p.CalendarID, opt(p.LeaseUntil)); err != nil {
 				return err
 			}
 			if writes {

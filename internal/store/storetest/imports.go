@@ -509,6 +509,19 @@ func testApplyImportPartial(t *testing.T, s store.Store) {
 	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(lease), Limit: 10, Lease: lease}); !slices.Contains(ids, c.ID) {
 		t.Errorf("ClaimPolls after the lease = %v; want %s back (its poll stopped after a chunk)", ids, c.ID)
 	}
+	// A chunk that renews the lease keeps the calendar from being claimed
+	// again while its poll writes.
+	if _, err := s.ApplyImport(ctx, &store.ApplyImportParams{
+		AccountID: a.ID, CalendarID: c.ID, Partial: true, Now: base.Add(lease), LeaseUntil: base.Add(time.Hour),
+	}); err != nil {
+		t.Fatalf("ApplyImport(partial, lease): %v", err)
+	}
+	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(30 * time.Minute), Limit: 10, Lease: lease}); slices.Contains(ids, c.ID) {
+		t.Errorf("ClaimPolls within the renewed lease = %v; want %s left to its poller", ids, c.ID)
+	}
+	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(time.Hour), Limit: 10, Lease: lease}); !slices.Contains(ids, c.ID) {
+		t.Errorf("ClaimPolls after the renewed lease = %v; want %s back", ids, c.ID)
+	}
 	_, err = s.ApplyImport(ctx, &store.ApplyImportParams{
 		AccountID: a.ID, CalendarID: c.ID, Version: c.Version, Partial: true, Now: base.Add(time.Second),
 		Create: []*store.Event{importedEvent(c, "three", base)},
