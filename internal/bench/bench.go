@@ -157,6 +157,12 @@ var scenarios = []Scenario{
 		Flags:   availabilityFlags,
 	},
 	{
+		Name:    fairnessName,
+		Summary: "a well-behaved tenant's write p99, feed p99 and first poll, alone and while a hostile tenant imports a big changing feed, stalls feeds, repeats syncs and fans out",
+		Run:     runFairness,
+		Flags:   fairnessFlags,
+	},
+	{
 		Name:    "icalhooks",
 		Summary: "one change to a feed with 10,000 iCal hooks: time until every HEAD arrived; and the feed's GET rate with the X-ICALHOOKS-URL header against without",
 		Run:     runIcalhooks,

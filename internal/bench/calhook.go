@@ -70,6 +70,11 @@ func startCalhook(ctx context.Context, bin, dir string, extra ...string) (*calho
 // any commit can be measured.
 const benchMaxSubscriptions = "CALHOOK_MAX_SUBSCRIPTIONS=1000000"
 
+// benchWebhookHostRate lifts the per-host webhook rate the same way: every
+// receiver of a benchmark is on one loopback host, which in production
+// would be as many hosts as receivers.
+const benchWebhookHostRate = "CALHOOK_WEBHOOK_HOST_RATE=0"
+
 // serveSpec is how to run one calhook serve process; startCalhook,
 // startCalhookAt and startNode fill it in for their kinds of server.
 type serveSpec struct {
@@ -98,7 +103,7 @@ func (s serveSpec) start(ctx context.Context) (*calhookServer, error) {
 		}
 	}
 	env = append(env, "CALHOOK_ADMIN_TOKEN="+s.adminToken)
-	env = append(env, benchMaxSubscriptions)
+	env = append(env, benchMaxSubscriptions, benchWebhookHostRate)
 	env = append(env, s.env...)
 	p, err := startProc(s.name, filepath.Join(s.dir, "calhook.log"), s.bin,
 		append([]string{"serve", "--db", s.db, "--addr", s.addr}, s.extra...), env)

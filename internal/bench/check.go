@@ -72,6 +72,9 @@ var headlines = []Headline{
 	{Scenario: availabilityName, Metric: "year_query_p99_ms", Better: Lower, Floor: 5},
 	{Scenario: availabilityName, Metric: "many_units_month_p99_ms", Better: Lower, Floor: 25},
 	{Scenario: availabilityName, Metric: "push_to_conflict_p99_ms", Better: Lower, Floor: 50},
+	{Scenario: fairnessName, Metric: "hostile_write_p99_ms", Better: Lower, Floor: 50},
+	{Scenario: fairnessName, Metric: "hostile_feed_p99_ms", Better: Lower, Floor: 10},
+	{Scenario: fairnessName, Metric: "hostile_first_poll_ms", Better: Lower, Floor: 1000},
 }
 
 // Headlines returns the figures bench-check compares.
@@ -91,6 +94,7 @@ var checkArgs = map[string][]string{
 	importLatencyName: {"-changes", "20"},
 	icalhooksName:     {"-hooks", "2000", "-duration", "1s", "-warmup", "300ms"},
 	availabilityName:  {"-calendars", "10", "-events", "200", "-units", "100", "-samples", "20"},
+	fairnessName:      {"-events", "5000", "-duration", "6s"},
 }
 
 // Fail modes of CheckConfig.Fail.

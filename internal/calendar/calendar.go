@@ -17,6 +17,7 @@ import (
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -55,7 +56,6 @@ const (
 	maxMetadataKeys     = 50
 	maxMetadataKeyBytes = 64
 	maxMetadataValBytes = 1024
-	maxExDates          = 1000
 )
 
 // Store is what the service keeps calendars, events and their change log
@@ -78,6 +78,10 @@ type Store interface {
 	ChangeCursor(ctx context.Context, accountID string) (store.ChangePos, error)
 	ChangeHorizon(ctx context.Context) (store.ChangePos, error)
 }
+
+// MaxExDates is the most EXDATEs an event may have; imported events are
+// cut to it too.
+const MaxExDates = 1000
 
 // Service applies the rules and writes through the store.
 type Service struct {
@@ -217,7 +221,7 @@ func (s *Service) applySource(ctx context.Context, c *store.Calendar, src *Sourc
 	raw = webcalToHTTPS(raw)
 	u, err := s.imports.URLs.CheckURL(ctx, raw)
 	if err != nil {
-		return invalid("source.url", "%v", err)
+		return invalid("source.url", "%s", outbound.Describe(err))
 	}
 	if p := src.PollIntervalSeconds; p != nil {
 		d := time.Duration(*p) * time.Second

@@ -274,8 +274,8 @@ func applyTimes(e *store.Event, in EventInput, create bool) error {
 	}
 	exdates := e.ExDates
 	if in.ExDates != nil {
-		if len(*in.ExDates) > maxExDates {
-			return invalid("exdates", "may hold at most %d dates", maxExDates)
+		if len(*in.ExDates) > MaxExDates {
+			return invalid("exdates", "may hold at most %d dates", MaxExDates)
 		}
 		exdates = make([]time.Time, 0, len(*in.ExDates))
 		for i, s := range *in.ExDates {

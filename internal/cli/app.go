@@ -3,6 +3,7 @@ package cli
 import (
 	"cmp"
 	"context"
+	"crypto/rand"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -44,8 +45,15 @@ type app struct {
 // publishes to and subscribes on one bus (in its constructor); the caches
 // are made first, so that they forget a change before any worker it wakes
 // reads them.
-func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, tracer *tracing.Tracer) (*app, error) {
+func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, listenURL string, tracer *tracing.Tracer) (*app, error) {
 	out, err := newOutbound(cfg)
+	if err != nil {
+		return nil, err
+	}
+	// The key of the change cursors, the same on every node and run.
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never returns an error; it crashes the program instead
+	cursorSecret, err := db.ServerSecret(ctx, "change-cursor", fresh)
 	if err != nil {
 		return nil, err
 	}
@@ -66,6 +74,7 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 	dispatcher := w.dispatcher()
 	fanout := delivery.NewFanOut(delivery.FanOutConfig{
 		Store: db, Logger: w.logger("fanout"), BaseURL: w.baseURL, Bus: w.bus, Direct: dispatcher, Tracer: tracer,
+		HostLimited: cfg.WebhookHostRate > 0,
 	})
 	pruner := delivery.NewPruner(delivery.PrunerConfig{
 		Store: db, Logger: w.logger("pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease,
@@ -89,8 +98,8 @@ func newApp(db store.Store, cfg Config, log *slog.Logger, listenURL string, trac
 	handler := httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: imports,
 		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
-		Logger: log, Registry: w.reg, AdminToken: cfg.AdminToken, PublicURL: cfg.PublicURL,
-		Sessions: sessions, Console: web, Tracer: tracer,
+		Logger: log, Registry: w.reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL,
+		Sessions: sessions, Console: web, Tracer: tracer, CursorSecret: cursorSecret,
 	})
 	workers := lifecycle.NewGroup(listener, dispatcher, fanout, detector, pruner, imports)
 	return &app{handler: handler, workers: workers}, nil
@@ -170,7 +179,8 @@ func (w *wiring) hooks() *icalhooks.Service {
 func (w *wiring) dispatcher() *delivery.Dispatcher {
 	cfg := w.cfg
 	return delivery.NewDispatcher(delivery.DispatcherConfig{
-		Store: w.db, Client: w.out.webhook, PingClient: w.out.ping, HostRate: cfg.HooksHostRate, Logger: w.logger("delivery"),
+		Store: w.db, Client: w.out.webhook, PingClient: w.out.ping, HostRate: cfg.HooksHostRate, WebhookHostRate: cfg.WebhookHostRate,
+		Logger:  w.logger("delivery"),
 		Retry:   delivery.RetryPolicy{Schedule: cfg.RetrySchedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
 		Workers: cfg.DeliveryWorkers, PerSubscription: cfg.DeliveryPerEndpoint, Timeout: cfg.WebhookTimeout,
 		DisableAfter: cfg.DisableAfter, UserAgent: w.out.userAgent, Registerer: w.reg, Bus: w.bus, Tracer: w.tracer,
@@ -186,8 +196,8 @@ func (w *wiring) importer() *importer.Importer {
 			Default: cfg.ImportInterval, Min: cfg.ImportMinInterval, Max: cfg.ImportMaxInterval, Jitter: importer.DefaultJitter,
 		},
 		Concurrency: cfg.ImportConcurrency, PerHost: cfg.ImportPerHost, PerAccount: cfg.ImportPerAccount,
-		MaxBytes: int64(cfg.ImportMaxBytes),
-		Timeout:  cfg.ImportTimeout, PublicURL: cfg.PublicURL,
+		MaxBytes: int64(cfg.ImportMaxBytes), MaxEvents: cfg.ImportMaxEvents,
+		Timeout: cfg.ImportTimeout, IdleTimeout: cfg.ImportIdleTimeout, Lease: cfg.ImportLease, PublicURL: cfg.PublicURL,
 		Guard: importer.Guard{
 			Disabled: !cfg.ImportHoldDeletes, Fraction: float64(cfg.ImportHoldPercent) / 100,
 			MinDeletes: cfg.ImportHoldMinDeletes, Delay: cfg.ImportHoldDelay,

@@ -126,7 +126,7 @@ func TestBackupRestoreResumesDeliveries(t *testing.T) {
 	sink := &webhookSink{ids: map[string]int{}, events: map[string]string{}}
 	receiver := httptest.NewServer(sink)
 	t.Cleanup(receiver.Close)
-	vars := map[string]string{"CALHOOK_ADMIN_TOKEN": "adm"}
+	vars := map[string]string{"CALHOOK_ADMIN_TOKEN": "adm-0123456789abcdef0123456789abcdef"}
 	// Retries every second, for long enough to outlast the test.
 	args := []string{"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32", "--log-level", "error",
 		"--retry-schedule", strings.TrimSuffix(strings.Repeat("1s,", 60), ",")}
@@ -134,7 +134,7 @@ func TestBackupRestoreResumesDeliveries(t *testing.T) {
 	base, stop := serveUntil(t, vars, append([]string{"--db", live}, args...)...)
 	var acct struct{ APIKey string }
 	var cal struct{ ID string }
-	if _, err := apiCall(base, "POST", "/v1/accounts", "adm", `{"name":"Acme"}`, &acct); err != nil {
+	if _, err := apiCall(base, "POST", "/v1/accounts", "adm-0123456789abcdef0123456789abcdef", `{"name":"Acme"}`, &acct); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := apiCall(base, "POST", "/v1/calendars", acct.APIKey, `{"name":"Cottage"}`, &cal); err != nil {

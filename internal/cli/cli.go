@@ -226,7 +226,7 @@ func serve(ctx context.Context, env Env, args []string) error {
 			}()
 		}
 	}
-	a, err := newApp(db, cfg, log, "http://"+ln.Addr().String(), tracing.New(tp))
+	a, err := newApp(ctx, db, cfg, log, "http://"+ln.Addr().String(), tracing.New(tp))
 	if err != nil {
 		ln.Close()
 		return err

@@ -53,14 +53,14 @@ func startServe(t *testing.T, vars map[string]string, args ...string) string {
 func TestServeCreatesDatabaseAndServes(t *testing.T) {
 	t.Parallel()
 	db := filepath.Join(t.TempDir(), "fresh.db")
-	base := startServe(t, map[string]string{"CALHOOK_ADMIN_TOKEN": "adm", "CALHOOK_DB": db})
+	base := startServe(t, map[string]string{"CALHOOK_ADMIN_TOKEN": "adm-0123456789abcdef0123456789abcdef", "CALHOOK_DB": db})
 	resp, err := http.Get(base + "/readyz")
 	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("GET /readyz = %v, %v; want 200", resp, err)
 	}
 	resp.Body.Close()
 	req, _ := http.NewRequest("POST", base+"/v1/accounts", strings.NewReader(`{"name":"Acme"}`))
-	req.Header.Set("Authorization", "Bearer adm")
+	req.Header.Set("Authorization", "Bearer adm-0123456789abcdef0123456789abcdef")
 	req.Header.Set("Content-Type", "application/json")
 	resp, err = freshClient().Do(req)
 	if err != nil || resp.StatusCode != 201 {
@@ -122,6 +122,10 @@ func TestCommandErrors(t *testing.T) {
 		{"hold percent out of range", []string{"serve", "--import-hold-percent", "0", "--db", filepath.Join(dir, "g.db")}, nil, `invalid import-hold-percent "0"`},
 		{"hold delay below the floor", []string{"serve", "--import-hold-delay", "10s", "--db", filepath.Join(dir, "h.db")}, nil, `invalid import-hold-delay "10s"`},
 		{"bad hold switch env", []string{"serve", "--db", filepath.Join(dir, "i.db")}, map[string]string{"CALHOOK_IMPORT_HOLD_DELETES": "maybe"}, "CALHOOK_IMPORT_HOLD_DELETES"},
+		{"short admin token", []string{"serve", "--db", filepath.Join(dir, "k.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN": "   short-but-spaced   "}, `invalid CALHOOK_ADMIN_TOKEN "16 characters": must have at least 32`},
+		{"blank admin token", []string{"serve", "--db", filepath.Join(dir, "l.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN": " "}, `invalid CALHOOK_ADMIN_TOKEN "0 characters"`},
+		{"negative webhook host rate", []string{"serve", "--webhook-host-rate", "-1", "--db", filepath.Join(dir, "m.db")}, nil, `invalid webhook-host-rate "-1"`},
+		{"no import idle timeout", []string{"serve", "--import-idle-timeout", "0s", "--db", filepath.Join(dir, "n.db")}, nil, `invalid import-idle-timeout "0s"`},
 		{"no subscriptions allowed", []string{"serve", "--max-subscriptions", "0", "--db", filepath.Join(dir, "j.db")}, nil, `invalid max-subscriptions "0"`},
 		{"unreadable secret file", []string{"serve", "--db", filepath.Join(dir, "f.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN_FILE": filepath.Join(dir, "missing")}, "CALHOOK_ADMIN_TOKEN_FILE"},
 	}

@@ -29,7 +29,10 @@ type Config struct {
 	// PublicURL is the externally visible base URL, used in feed URLs.
 	PublicURL string
 	// AdminToken authorises the account admin API; empty disables it.
+	// It must have at least MinAdminTokenLength characters.
 	AdminToken string
+	// MetricsToken, when set, is the bearer token GET /metrics requires.
+	MetricsToken string
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string
 	LogLevel  string
@@ -62,6 +65,9 @@ type Config struct {
 
 	// MaxSubscriptions bounds the webhook subscriptions of one account.
 	MaxSubscriptions int
+	// WebhookHostRate is the most webhook deliveries per second to one
+	// host, whole instance; 0 is unlimited.
+	WebhookHostRate int
 
 	// HooksVerify is "off" or "challenge": whether new iCal hooks must
 	// echo a challenge before they are armed.
@@ -88,8 +94,15 @@ type Config struct {
 	ImportInterval    time.Duration
 	ImportMinInterval time.Duration
 	ImportMaxInterval time.Duration
-	// ImportTimeout bounds one fetch of a feed.
-	ImportTimeout time.Duration
+	// ImportTimeout bounds one fetch of a feed; ImportIdleTimeout
+	// abandons a fetch that has received nothing for that long.
+	ImportTimeout     time.Duration
+	ImportIdleTimeout time.Duration
+	// ImportLease is how long a claimed poll is held before it is taken
+	// again (its poller died); zero means the importer's default.
+	ImportLease time.Duration
+	// ImportMaxEvents bounds the events of one imported calendar.
+	ImportMaxEvents int
 	// ImportConcurrency bounds polls in flight, ImportPerHost those to one
 	// host.
 	ImportConcurrency int
@@ -121,6 +134,12 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Err)
 }
 
+// DefaultWebhookHostRate is the default --webhook-host-rate: enough for a
+// receiver that takes every webhook of many accounts, while one event
+// write fanned out to an account's 100 subscriptions on one host takes
+// two seconds, not a burst.
+const DefaultWebhookHostRate = 50
+
 // defaultConfig returns the settings used when nothing is given.
 func defaultConfig() Config {
 	return Config{
@@ -141,6 +160,7 @@ func defaultConfig() Config {
 		HooksMaxPerFeed:      100,
 		MaxSubscriptions:     subscription.DefaultMaxPerAccount,
 		ConsoleIdle:          session.DefaultIdle,
+		WebhookHostRate:      DefaultWebhookHostRate,
 		HooksMaxPerToken:     1000,
 		HooksMaxPerHost:      1000,
 		HooksHostRate:        10,
@@ -149,6 +169,8 @@ func defaultConfig() Config {
 		ImportMinInterval:    importer.DefaultMinInterval,
 		ImportMaxInterval:    importer.DefaultMaxInterval,
 		ImportTimeout:        importer.DefaultTimeout,
+		ImportIdleTimeout:    importer.DefaultIdleTimeout,
+		ImportMaxEvents:      importer.DefaultMaxEvents,
 		ImportConcurrency:    importer.DefaultConcurrency,
 		ImportPerHost:        importer.DefaultPerHost,
 		ImportMaxBytes:       importer.DefaultMaxBytes,
@@ -192,11 +214,12 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		return err
 	}
 	vals := map[string]*string{}
-	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
+	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
-		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
+		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "WEBHOOK_HOST_RATE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
 		"ALLOW_HTTP_FEEDS", "IMPORT_INTERVAL", "IMPORT_MIN_INTERVAL", "IMPORT_MAX_INTERVAL", "IMPORT_TIMEOUT",
+		"IMPORT_IDLE_TIMEOUT", "IMPORT_MAX_EVENTS", "IMPORT_LEASE",
 		"IMPORT_CONCURRENCY", "IMPORT_PER_HOST", "IMPORT_PER_ACCOUNT", "IMPORT_MAX_BYTES", "IMPORT_HOLD_DELETES", "IMPORT_HOLD_PERCENT",
 		"IMPORT_HOLD_MIN_DELETES", "IMPORT_HOLD_DELAY", "CONSOLE_IDLE", "PORTAL_FRAME_ANCESTORS", "AVAILABILITY_HORIZON"} {
 		v, err := envOr(getenv, name, "")
@@ -216,6 +239,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	fs.StringVar(&cfg.LogFormat, "log-format", def("LOG_FORMAT", cfg.LogFormat), "log format: text or json (env CALHOOK_LOG_FORMAT)")
 	fs.StringVar(&cfg.LogLevel, "log-level", def("LOG_LEVEL", cfg.LogLevel), "log level: debug, info, warn, error (env CALHOOK_LOG_LEVEL)")
 	cfg.AdminToken = *vals["ADMIN_TOKEN"]
+	cfg.MetricsToken = *vals["METRICS_TOKEN"]
 	for _, d := range []struct {
 		flag, env string
 		dst       *time.Duration
@@ -232,6 +256,8 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-min-interval", "IMPORT_MIN_INTERVAL", &cfg.ImportMinInterval, "no imported feed is polled more often (also the least pollIntervalSeconds)"},
 		{"import-max-interval", "IMPORT_MAX_INTERVAL", &cfg.ImportMaxInterval, "longest poll interval of a quiet or failing feed"},
 		{"import-timeout", "IMPORT_TIMEOUT", &cfg.ImportTimeout, "how long one fetch of an imported feed may take"},
+		{"import-idle-timeout", "IMPORT_IDLE_TIMEOUT", &cfg.ImportIdleTimeout, "abandon a fetch of an imported feed that has received nothing for this long"},
+		{"import-lease", "IMPORT_LEASE", &cfg.ImportLease, "how long a poll whose poller died (a crash) waits before it runs again (0: the larger of 5m and 4 × import-timeout)"},
 		{"import-hold-delay", "IMPORT_HOLD_DELAY", &cfg.ImportHoldDelay, "how long held deletes wait for the fetch that confirms them (at least import-min-interval)"},
 		{"console-idle", "CONSOLE_IDLE", &cfg.ConsoleIdle, "end a console session idle this long"},
 	} {
@@ -252,6 +278,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
 		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
 		{"max-subscriptions", "MAX_SUBSCRIPTIONS", &cfg.MaxSubscriptions, "webhook subscriptions per account at most"},
+		{"webhook-host-rate", "WEBHOOK_HOST_RATE", &cfg.WebhookHostRate, "webhook deliveries per second to one host, whole instance, at most (0: no limit)"},
 		{"icalhooks-max-per-feed", "ICALHOOKS_MAX_PER_FEED", &cfg.HooksMaxPerFeed, "iCal hooks per feed at most"},
 		{"icalhooks-max-per-token", "ICALHOOKS_MAX_PER_TOKEN", &cfg.HooksMaxPerToken, "iCal hooks per feed token at most"},
 		{"icalhooks-max-per-host", "ICALHOOKS_MAX_PER_HOST", &cfg.HooksMaxPerHost, "iCal hooks per target host, instance-wide, at most"},
@@ -260,6 +287,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		{"import-per-host", "IMPORT_PER_HOST", &cfg.ImportPerHost, "imported feeds of one host polled at once at most"},
 		{"import-per-account", "IMPORT_PER_ACCOUNT", &cfg.ImportPerAccount, "imported feeds of one account polled at once at most (0: half of import-concurrency)"},
 		{"import-max-bytes", "IMPORT_MAX_BYTES", &cfg.ImportMaxBytes, "largest imported feed in bytes, after decompression"},
+		{"import-max-events", "IMPORT_MAX_EVENTS", &cfg.ImportMaxEvents, "most events of one imported calendar; a feed with more fails its poll"},
 		{"import-hold-percent", "IMPORT_HOLD_PERCENT", &cfg.ImportHoldPercent, "a poll deleting at least this % of an imported calendar's events holds the deletes"},
 		{"import-hold-min-deletes", "IMPORT_HOLD_MIN_DELETES", &cfg.ImportHoldMinDeletes, "fewest deletes a poll holds (deleting every event is always held)"},
 	} {
@@ -358,9 +386,19 @@ func setSchedule(dst *[]time.Duration, v string) error {
 	return nil
 }
 
+// MinAdminTokenLength is the fewest characters an admin token may have:
+// it opens every account, so it must not be guessable (32 hex digits, as
+// `openssl rand -hex 16` gives, are 128 bits).
+const MinAdminTokenLength = 32
+
 // Validate checks every setting and names the first bad one.
 func (c *Config) Validate() error {
 	var errs []error
+	if c.AdminToken != "" && len(strings.TrimSpace(c.AdminToken)) < MinAdminTokenLength {
+		// The value is a secret: the error gives only its length.
+		errs = append(errs, &ConfigError{"CALHOOK_ADMIN_TOKEN", fmt.Sprintf("%d characters", len(strings.TrimSpace(c.AdminToken))),
+			fmt.Sprintf("must have at least %d characters besides spaces (try: openssl rand -hex 16)", MinAdminTokenLength)})
+	}
 	if c.DB == "" {
 		errs = append(errs, &ConfigError{"db", c.DB, "must not be empty"})
 	}
@@ -415,6 +453,18 @@ func (c *Config) Validate() error {
 	}
 	if c.ImportTimeout <= 0 {
 		errs = append(errs, &ConfigError{"import-timeout", c.ImportTimeout.String(), "must be positive"})
+	}
+	if c.WebhookHostRate < 0 {
+		errs = append(errs, &ConfigError{"webhook-host-rate", strconv.Itoa(c.WebhookHostRate), "must not be negative (0: no limit)"})
+	}
+	if c.ImportLease != 0 && c.ImportLease <= c.ImportTimeout {
+		errs = append(errs, &ConfigError{"import-lease", c.ImportLease.String(), "must be longer than import-timeout (or 0)"})
+	}
+	if c.ImportIdleTimeout <= 0 {
+		errs = append(errs, &ConfigError{"import-idle-timeout", c.ImportIdleTimeout.String(), "must be positive"})
+	}
+	if c.ImportMaxEvents < 1 {
+		errs = append(errs, &ConfigError{"import-max-events", strconv.Itoa(c.ImportMaxEvents), "must be at least 1"})
 	}
 	for _, n := range []struct {
 		name string

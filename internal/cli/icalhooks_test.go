@@ -27,12 +27,12 @@ type hookServer struct {
 func newHookServer(t *testing.T, args ...string) *hookServer {
 	t.Helper()
 	db := filepath.Join(t.TempDir(), "calhook.db")
-	base := startServe(t, map[string]string{"CALHOOK_ADMIN_TOKEN": "adm"}, append([]string{
+	base := startServe(t, map[string]string{"CALHOOK_ADMIN_TOKEN": "adm-0123456789abcdef0123456789abcdef"}, append([]string{
 		"--db", db, "--allow-private-cidr", "127.0.0.1/32", "--log-level", "warn",
 	}, args...)...)
 	s := &hookServer{t: t, base: base}
 	var acct struct{ ID, APIKey, FeedToken string }
-	s.call("POST", "/v1/accounts", "adm", `{"name":"Acme"}`, 201, &acct)
+	s.call("POST", "/v1/accounts", "adm-0123456789abcdef0123456789abcdef", `{"name":"Acme"}`, 201, &acct)
 	s.accountID, s.key, s.token = acct.ID, acct.APIKey, acct.FeedToken
 	for i := range s.cals {
 		var cal struct{ ID string }

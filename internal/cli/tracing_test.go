@@ -41,14 +41,14 @@ func TestTracingFollowsChangesToDeliveries(t *testing.T) {
 	}))
 	defer upstream.Close()
 
-	e, _, stderr := env(map[string]string{"CALHOOK_ADMIN_TOKEN": "adm"}, "serve", "--addr", "127.0.0.1:0",
+	e, _, stderr := env(map[string]string{"CALHOOK_ADMIN_TOKEN": "adm-0123456789abcdef0123456789abcdef"}, "serve", "--addr", "127.0.0.1:0",
 		"--db", filepath.Join(t.TempDir(), "calhook.db"), "--allow-private-cidr", "127.0.0.1/32",
 		"--allow-http-webhooks", "--allow-http-feeds", "--log-level", "warn")
 	e.TracerProvider = tp
 	base, _ := serveEnv(t, e, stderr)
 	s := &hookServer{t: t, base: base}
 	var acct struct{ ID, APIKey string }
-	s.call("POST", "/v1/accounts", "adm", `{"name":"Acme"}`, 201, &acct)
+	s.call("POST", "/v1/accounts", "adm-0123456789abcdef0123456789abcdef", `{"name":"Acme"}`, 201, &acct)
 	s.key = acct.APIKey
 	var cal struct{ ID string }
 	s.call("POST", "/v1/calendars", s.key, `{"name":"Cal"}`, 201, &cal)

@@ -458,6 +458,7 @@ func TestTransportFailures(t *testing.T) {
 	}{
 		{"slow", slow.URL, "timed out", 0},
 		{"reset", reset.URL, "connection reset", 0},
+		{"refused", "http://127.0.0.1:1/hook", "connection refused", 0},
 		{"redirect to a private address", redirect.URL, "endpoint answered 307", 307},
 	}
 	subs := map[string]*store.Subscription{}
@@ -478,6 +479,13 @@ func TestTransportFailures(t *testing.T) {
 			})
 			if m.Status != store.MessagePending || m.LastStatus != c.wantStatus || !contains(m.LastError, c.wantErr) {
 				t.Errorf("message = %s, status %d, error %q; want pending, %d, %q", m.Status, m.LastStatus, m.LastError, c.wantStatus, c.wantErr)
+			}
+			// The attempt log is the tenant's: the class of failure, no
+			// address or raw dial text.
+			for _, leak := range []string{"127.0.0.1", "dial tcp", "read tcp"} {
+				if contains(m.LastError, leak) {
+					t.Errorf("message error %q names %q", m.LastError, leak)
+				}
 			}
 		})
 	}

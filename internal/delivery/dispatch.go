@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"net/url"
 	"slices"
 	"sync"
 	"time"
@@ -23,6 +22,7 @@ import (
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/tracing"
 	"github.com/calhook/calhook/webhook"
@@ -60,8 +60,13 @@ type DispatcherConfig struct {
 	// this long.
 	DisableAfter time.Duration
 	// HostRate is the most iCal Hooks pings per second to one host.
-	HostRate  int
-	UserAgent string
+	HostRate int
+	// WebhookHostRate is the most webhook deliveries per second to one
+	// host, across subscriptions and accounts; 0 is unlimited. Over it,
+	// messages are delayed, never dropped. A FanOut handing messages to
+	// this dispatcher must then be HostLimited.
+	WebhookHostRate int
+	UserAgent       string
 	// FlushEvery is how long attempt results wait to be recorded together.
 	FlushEvery time.Duration
 	// Registerer receives the delivery metrics; nil registers nothing.
@@ -411,6 +416,7 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	now := d.cfg.Now()
 	cl, err := d.cfg.Store.ClaimMessages(ctx, store.ClaimParams{
 		Now: now, Limit: free, Lease: d.lease, ExcludeSubscriptions: subs, ExcludeHosts: hosts, HostRate: d.cfg.HostRate,
+		WebhookHostRate: d.cfg.WebhookHostRate,
 	})
 	if err != nil {
 		return c, err
@@ -564,6 +570,10 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	}
 	if err != nil {
 		res.Error = attemptError(err)
+		// The attempt log is the tenant's to read and says only the class
+		// of failure; the operator's log gets it in full.
+		d.log.Info("delivery attempt failed", "message", m.ID, "account", m.AccountID, "host", dl.Host,
+			"class", res.Error, "error", err)
 	} else {
 		res.StatusCode = resp.StatusCode
 		res.Response = snippet(resp.Body)
@@ -714,17 +724,15 @@ func targetOf(dl *store.Delivery) target {
 	return target{id: dl.Message.SubscriptionID}
 }
 
-// attemptError describes a transport failure for the attempt log.
+// attemptError describes a transport failure for the attempt log, which
+// the subscription's owner reads: the class of failure only (see
+// outbound.Describe), never an address calhook resolved or a raw dial
+// error.
 func attemptError(err error) string {
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
+	if errors.Is(err, context.DeadlineExceeded) {
 		return "timed out waiting for the endpoint"
 	}
-	// Drop `Post "URL": `; the URL is the subscription's.
-	if ue := (*url.Error)(nil); errors.As(err, &ue) && ue.Op == "Post" {
-		return ue.Err.Error()
-	}
-	return err.Error()
+	return outbound.Describe(err)
 }
 
 func snippet(r io.Reader) string {

@@ -9,6 +9,8 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -41,7 +43,15 @@ type FanOut struct {
 	now     func() time.Time
 	baseURL string
 	batch   int
-	direct  Direct
+	// step is how many changes the next step reads: batch, or fewer
+	// when an account with many subscriptions wrote lately (see adapt).
+	step atomic.Int64
+	// heavy is the most subscriptions of one account whose changes a
+	// step read, remembered until heavyUntil.
+	heavyMu    sync.Mutex
+	heavy      int
+	heavyUntil time.Time
+	direct     Direct
 	// tracer traces fan-out steps; nil is tracing off.
 	tracer *tracing.Tracer
 	// bus hears that messages were stored pending (MessagesDue), and
@@ -79,6 +89,11 @@ type FanOutConfig struct {
 	// Tracer traces each step, linked to the spans of the writes whose
 	// changes it read; nil is tracing off.
 	Tracer *tracing.Tracer
+	// HostLimited says webhook deliveries are limited per host (the
+	// dispatcher's WebhookHostRate): then every webhook goes through the
+	// queue, whose claim applies the limit across nodes, and none is
+	// handed to Direct.
+	HostLimited bool
 }
 
 // Direct is a dispatcher the fan-out hands new messages to (Dispatcher).
@@ -109,6 +124,10 @@ func NewFanOut(cfg FanOutConfig) *FanOut {
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, baseURL: cfg.BaseURL, batch: cfg.Batch,
 		bus: notify.Or(cfg.Bus), direct: cfg.Direct, wake: make(chan struct{}, 1), tracer: cfg.Tracer,
 	}
+	if cfg.HostLimited {
+		f.direct = nil
+	}
+	f.step.Store(int64(f.batch))
 	f.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { f.Notify() })
 	return f
 }
@@ -164,7 +183,7 @@ func (f *FanOut) run(ctx context.Context) {
 			if res.Changes > 0 {
 				backoff = unsettledMin
 			}
-			if last = res; res.Changes < f.batch {
+			if last = res.FanOutResult; res.Changes < res.Limit {
 				break
 			}
 		}
@@ -190,20 +209,26 @@ func (f *FanOut) run(ctx context.Context) {
 	}
 }
 
-// RunOnce runs one fan-out step (see store.WebhookStore's FanOut).
-func (f *FanOut) RunOnce(ctx context.Context) (store.FanOutResult, error) {
+// RunOnce runs one fan-out step (see store.Store's FanOut).
+func (f *FanOut) RunOnce(ctx context.Context) (FanOutStep, error) {
 	var direct map[string]*store.Delivery
 	var span trace.Span
-	res, err := f.store.FanOut(ctx, store.FanOutCursor, f.batch, func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+	limit := int(f.step.Load())
+	perAccount := 0
+	r, err := f.store.FanOut(ctx, store.FanOutCursor, limit, func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
 		if f.tracer != nil {
 			ctx, span = f.startStep(ctx, span, changes)
 		}
-		msgs, d, err := f.build(ctx, changes)
-		direct = d
+		msgs, d, most, err := f.build(ctx, changes)
+		direct, perAccount = d, most
 		return msgs, err
 	})
 	if span != nil {
-		endStep(span, res, err)
+		endStep(span, r, err)
+	}
+	res := FanOutStep{FanOutResult: r, Limit: limit}
+	if r.Changes > 0 {
+		f.step.Store(int64(f.adapt(perAccount, f.now())))
 	}
 	for _, id := range res.Leased {
 		if d := direct[id]; d != nil {
@@ -258,11 +283,52 @@ func endStep(span trace.Span, res store.FanOutResult, err error) {
 	span.End()
 }
 
+// FanOutStep is the outcome of one fan-out step, and the most changes it
+// could read.
+type FanOutStep struct {
+	store.FanOutResult
+	Limit int
+}
+
+// maxStepMessages bounds the webhooks one fan-out step stores per
+// change it reads, over the account with the most subscriptions: a
+// tenant whose every change goes to many subscriptions (a big import
+// times an account's hundred subscriptions) must not make one step hold
+// SQLite's one writer for seconds while other tenants wait to write.
+const maxStepMessages = 2000
+
+// heavyMemory is how long a step remembers the busiest account it saw:
+// such a tenant's changes come in bursts (each poll of a big feed), and
+// the step must be small when the next burst begins, not only after it.
+const heavyMemory = 30 * time.Second
+
+// adapt notes the most subscriptions of one account among a step's
+// changes and returns how many changes the next step reads: enough that
+// the busiest account seen lately fills at most maxStepMessages, from 1
+// to the batch.
+func (f *FanOut) adapt(perAccount int, now time.Time) int {
+	f.heavyMu.Lock()
+	defer f.heavyMu.Unlock()
+	if perAccount >= f.heavy || now.After(f.heavyUntil) {
+		f.heavy, f.heavyUntil = perAccount, now.Add(heavyMemory)
+	}
+	return stepSize(f.heavy, f.batch)
+}
+
+// stepSize is the number of changes of which an account with perAccount
+// subscriptions fills maxStepMessages, from 1 to batch.
+func stepSize(perAccount, batch int) int {
+	return min(batch, max(1, maxStepMessages/max(1, perAccount)))
+}
+
 // build returns the messages of changes: one per matching subscription,
 // and the iCal Hooks pings of the feeds they touched. The webhooks it
 // could reserve a worker of the direct dispatcher for are claimed for it;
 // it returns their deliveries by message id.
-func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.Message, map[string]*store.Delivery, error) {
+//
+// most is the largest number of subscriptions of one account among the
+// changes' accounts.
+func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.Message, map[string]*store.Delivery, int, error) {
 	accounts := map[string]bool{}
 	var ids []string
 	for _, ch := range changes {
@@ -273,11 +339,13 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 	}
 	subs, err := f.store.ActiveSubscriptions(ctx, ids)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
 	byAccount := map[string][]*store.Subscription{}
+	most := 0
 	for _, s := range subs {
 		byAccount[s.AccountID] = append(byAccount[s.AccountID], s)
+		most = max(most, len(byAccount[s.AccountID]))
 	}
 	now := f.now().UTC()
 	var msgs []*store.Message
@@ -292,7 +360,7 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 				continue // its unit was deleted
 			} else if err != nil {
 				f.unreserve(direct)
-				return nil, nil, err
+				return nil, nil, 0, err
 			}
 		}
 		for _, s := range byAccount[ch.AccountID] {
@@ -317,7 +385,7 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 			}
 			if err != nil {
 				f.unreserve(direct)
-				return nil, nil, err
+				return nil, nil, 0, err
 			}
 			// A rate limit is the queue's to apply.
 			if f.direct != nil && s.RateLimit == 0 && f.direct.Reserve(s.ID) {
@@ -330,9 +398,9 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 	pings, err := f.pings(ctx, changes, now)
 	if err != nil {
 		f.unreserve(direct)
-		return nil, nil, err
+		return nil, nil, 0, err
 	}
-	return append(msgs, pings...), direct, nil
+	return append(msgs, pings...), direct, most, nil
 }
 
 // unreserve gives back the workers of deliveries that will not be made.

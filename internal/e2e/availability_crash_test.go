@@ -65,14 +65,14 @@ func TestConflictCrash(t *testing.T) {
 	defer cancel()
 	db := filepath.Join(t.TempDir(), "calhook.db")
 	flags := []string{"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32", "--webhook-timeout", "1s"}
-	srv := startServer(t, db, "adm", flags...)
+	srv := startServer(t, db, "adm-0123456789abcdef0123456789abcdef", flags...)
 	api := newClient()
 	rcv := &conflictCounter{webhooks: map[string]string{}}
 	hooks := httptest.NewServer(rcv)
 	defer hooks.Close()
 
 	var acc struct{ APIKey string }
-	api.mustDo(t, "POST", srv.baseURL()+"/v1/accounts", "adm", map[string]string{"name": "Crash"}, &acc, 201)
+	api.mustDo(t, "POST", srv.baseURL()+"/v1/accounts", "adm-0123456789abcdef0123456789abcdef", map[string]string{"name": "Crash"}, &acc, 201)
 	key := acc.APIKey
 	var unit struct{ ID string }
 	api.mustDo(t, "POST", srv.baseURL()+"/v1/units", key, map[string]string{"name": "Flat"}, &unit, 201)
@@ -134,7 +134,7 @@ func TestConflictCrash(t *testing.T) {
 	g.down()
 	srv.kill()
 	beforeKill := len(rcv.byConflict())
-	srv = startServer(t, db, "adm", flags...)
+	srv = startServer(t, db, "adm-0123456789abcdef0123456789abcdef", flags...)
 	g.open(srv.baseURL())
 	<-done
 	if t.Failed() {

@@ -180,7 +180,7 @@ func TestChannelsAvailability(t *testing.T) {
 	api := newClient()
 	port := freePort(t)
 	base := "http://127.0.0.1:" + strconv.Itoa(port)
-	srv := startServer(t, filepath.Join(t.TempDir(), "calhook.db"), "adm", "--addr", "127.0.0.1:"+strconv.Itoa(port),
+	srv := startServer(t, filepath.Join(t.TempDir(), "calhook.db"), "adm-0123456789abcdef0123456789abcdef", "--addr", "127.0.0.1:"+strconv.Itoa(port),
 		"--public-url", base, "--allow-private-cidr", "127.0.0.1/32", "--allow-http-feeds", "--allow-http-webhooks")
 
 	airbnb := newChannel("airbnb", "-//Airbnb Inc//Hosting Calendar 0.8.8//EN", "Reserved", "airbnb.com")
@@ -193,7 +193,7 @@ func TestChannelsAvailability(t *testing.T) {
 	channels := []*channel{airbnb, booking, vrbo}
 
 	var acc struct{ ID, APIKey, FeedToken string }
-	api.mustDo(t, "POST", srv.baseURL()+"/v1/accounts", "adm", map[string]string{"name": "Rentals"}, &acc, 201)
+	api.mustDo(t, "POST", srv.baseURL()+"/v1/accounts", "adm-0123456789abcdef0123456789abcdef", map[string]string{"name": "Rentals"}, &acc, 201)
 	var unit struct{ ID string }
 	api.mustDo(t, "POST", srv.baseURL()+"/v1/units", acc.APIKey, map[string]string{"name": "Beach house", "timeZone": "Europe/Lisbon"}, &unit, 201)
 	conflicts := &conflictLog{}

@@ -106,11 +106,11 @@ func TestBrokenUpstreamKeepsBookings(t *testing.T) {
 	rcv := httptest.NewServer(hooks)
 	defer rcv.Close()
 
-	srv := startServer(t, filepath.Join(t.TempDir(), "calhook.db"), "adm", "--allow-private-cidr", "127.0.0.1/32",
+	srv := startServer(t, filepath.Join(t.TempDir(), "calhook.db"), "adm-0123456789abcdef0123456789abcdef", "--allow-private-cidr", "127.0.0.1/32",
 		"--allow-http-feeds", "--allow-http-webhooks", "--import-min-interval", "1s", "--import-hold-delay", "1s")
 	api := newClient()
 	var acc struct{ ID, APIKey string }
-	api.mustDo(t, "POST", srv.baseURL()+"/v1/accounts", "adm", map[string]string{"name": "Rentals"}, &acc, 201)
+	api.mustDo(t, "POST", srv.baseURL()+"/v1/accounts", "adm-0123456789abcdef0123456789abcdef", map[string]string{"name": "Rentals"}, &acc, 201)
 	api.mustDo(t, "POST", srv.baseURL()+"/v1/subscriptions", acc.APIKey, map[string]string{"webhookUrl": rcv.URL}, nil, 201)
 	var cal struct{ ID string }
 	api.mustDo(t, "POST", srv.baseURL()+"/v1/calendars", acc.APIKey, map[string]any{

@@ -21,15 +21,15 @@ func TestTwoInstancesPropagate(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	api := newClient()
-	a := startServer(t, filepath.Join(dir, "a.db"), "adm-a", "--allow-private-cidr", "127.0.0.1/32")
+	a := startServer(t, filepath.Join(dir, "a.db"), "adm-a-0123456789abcdef0123456789abcdef", "--allow-private-cidr", "127.0.0.1/32")
 	portB := freePort(t)
 	bURL := "http://127.0.0.1:" + strconv.Itoa(portB)
-	b := startServer(t, filepath.Join(dir, "b.db"), "adm-b", "--addr", "127.0.0.1:"+strconv.Itoa(portB),
+	b := startServer(t, filepath.Join(dir, "b.db"), "adm-b-0123456789abcdef0123456789abcdef", "--addr", "127.0.0.1:"+strconv.Itoa(portB),
 		"--public-url", bURL, "--allow-private-cidr", "127.0.0.1/32", "--allow-http-feeds", "--allow-http-webhooks")
 
 	var accA, accB struct{ ID, APIKey, FeedToken string }
-	api.mustDo(t, "POST", a.baseURL()+"/v1/accounts", "adm-a", map[string]string{"name": "Upstream"}, &accA, 201)
-	api.mustDo(t, "POST", b.baseURL()+"/v1/accounts", "adm-b", map[string]string{"name": "Downstream"}, &accB, 201)
+	api.mustDo(t, "POST", a.baseURL()+"/v1/accounts", "adm-a-0123456789abcdef0123456789abcdef", map[string]string{"name": "Upstream"}, &accA, 201)
+	api.mustDo(t, "POST", b.baseURL()+"/v1/accounts", "adm-b-0123456789abcdef0123456789abcdef", map[string]string{"name": "Downstream"}, &accB, 201)
 	var calA struct{ ID string }
 	api.mustDo(t, "POST", a.baseURL()+"/v1/calendars", accA.APIKey, map[string]string{"name": "Cottage"}, &calA, 201)
 	feed := fmt.Sprintf("%s/feeds/%s/%s.ics?token=%s", a.baseURL(), accA.ID, calA.ID, accA.FeedToken)

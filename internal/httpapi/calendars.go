@@ -180,7 +180,7 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 	}
 	var since *store.ChangePos
 	if s := r.URL.Query().Get("since"); s != "" {
-		pos, err := decodeChangeCursor(s)
+		pos, err := h.cursors.decode(acct.ID, s)
 		if err != nil {
 			writeError(w, r, h.log, errInvalid("since is not a cursor this server issued"))
 			return
@@ -195,13 +195,13 @@ func (h *Handler) listChanges(w http.ResponseWriter, r *http.Request) {
 	out := struct {
 		Data       []changeJSON `json:"data"`
 		NextCursor string       `json:"nextCursor"`
-	}{Data: make([]changeJSON, 0, len(changes)), NextCursor: encodeChangeCursor(after)}
+	}{Data: make([]changeJSON, 0, len(changes)), NextCursor: h.cursors.encode(acct.ID, after)}
 	for _, ch := range changes {
 		out.Data = append(out.Data, changeJSON{
-			ID: encodeChangeCursor(ch.Pos()), Type: ch.Type, CalendarID: ch.CalendarID, EventID: ch.EventID,
+			ID: h.cursors.encode(acct.ID, ch.Pos()), Type: ch.Type, CalendarID: ch.CalendarID, EventID: ch.EventID,
 			UID: ch.EventUID, OccurredAt: ch.OccurredAt,
 		})
-		out.NextCursor = encodeChangeCursor(ch.Pos())
+		out.NextCursor = h.cursors.encode(acct.ID, ch.Pos())
 	}
 	writeJSON(w, http.StatusOK, out)
 }

@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"math"
 	"mime"
+	"net"
 	"net/http"
+	"os"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -127,6 +130,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 		log.ErrorContext(r.Context(), "request failed", "method", r.Method, "route", r.Pattern, "error", err)
 		ae = &apiError{http.StatusInternalServerError, "internal", "internal error"}
 	}
+	if ae.status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close") // the rest of the body may still come
+	}
 	writeJSON(w, ae.status, errorBody(ae.code, ae.message))
 }
 
@@ -140,8 +146,9 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	enc.Encode(v)
 }
 
-// decode reads a JSON object into v, refusing unknown fields, trailing data
-// and other media types. An empty body decodes as {} when allowEmpty.
+// decode reads a JSON object into v, refusing unknown fields, keys given
+// twice or in another case than the field's (see checkKeys), trailing
+// data and other media types. An empty body decodes as {} when allowEmpty.
 func decode(r *http.Request, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
@@ -151,10 +158,17 @@ func decode(r *http.Request, v any) error {
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {
+		if ne := net.Error(nil); errors.Is(err, os.ErrDeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
+			// The server's read timeout ended a body that did not arrive.
+			return &apiError{http.StatusRequestTimeout, "request_timeout", "the request body did not arrive in time"}
+		}
 		return err // a *http.MaxBytesError becomes 413
 	}
 	if len(bytes.TrimSpace(body)) == 0 {
 		return errInvalid("request body is empty: send a JSON object")
+	}
+	if err := checkKeys(body, reflect.TypeOf(v)); err != nil {
+		return errInvalid("malformed JSON: %v", err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()

@@ -192,9 +192,7 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 	}
 	out := syncJSON{Status: res.Status, Calendar: toCalendarJSON(c)}
 	if res.Status == importer.StatusError {
-		if res.Err != nil {
-			out.Error = res.Err.Error()
-		}
+		out.Error = res.Message
 	} else {
 		out.Created, out.Updated, out.Deleted, out.Held = &res.Created, &res.Updated, &res.Deleted, &res.Held
 	}

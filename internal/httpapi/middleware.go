@@ -235,6 +235,22 @@ func (h *Handler) auth(next http.HandlerFunc) http.HandlerFunc {
 	}
 }
 
+// metricsAuth requires the metrics token on /metrics when one is set:
+// the metrics tell how busy every tenant is.
+func (h *Handler) metricsAuth(next http.Handler) http.Handler {
+	if h.cfg.MetricsToken == "" {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if subtle.ConstantTimeCompare([]byte(credential(r)), []byte(h.cfg.MetricsToken)) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="metrics"`)
+			writeError(w, r, h.log, errUnauthorized("missing or invalid metrics token"))
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // admin requires the operator's admin token.
 func (h *Handler) admin(next http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {

@@ -63,6 +63,12 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Tracer traces API writes; nil is tracing off.
 	Tracer *tracing.Tracer
+	// MetricsToken, when set, is the bearer token /metrics requires.
+	MetricsToken string
+	// CursorSecret keys the change cursors, which are opaque per account
+	// (see cursorCodec); every node must have the same one. Empty makes a
+	// random one: cursors then last as long as the process.
+	CursorSecret []byte
 	// AdminToken authorises the account routes; empty disables them.
 	AdminToken string
 	// PublicURL is the base of URLs handed out (feed URLs); when empty the
@@ -82,6 +88,7 @@ type Handler struct {
 	metrics *metrics
 	// conditions are the database conditions requests met, for /readyz.
 	conditions *conditions
+	cursors    cursorCodec
 	// routes lists the registered patterns, for the OpenAPI check.
 	routes []string
 }
@@ -94,12 +101,13 @@ func New(cfg Config) *Handler {
 	if cfg.Registry == nil {
 		cfg.Registry = prometheus.NewRegistry()
 	}
-	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry)}
+	h := &Handler{cfg: cfg, log: cfg.Logger, mux: http.NewServeMux(), metrics: newMetrics(cfg.Registry),
+		cursors: newCursorCodec(cfg.CursorSecret)}
 	h.conditions = newConditions(h.log, cfg.Registry, time.Now)
 
 	h.handle("GET /healthz", h.healthz)
 	h.handle("GET /readyz", h.readyz)
-	h.handleHTTP("GET /metrics", promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{}))
+	h.handleHTTP("GET /metrics", h.metricsAuth(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
 	h.handle("GET /openapi.json", h.openapi)
 
 	h.handle("POST /v1/accounts", h.admin(h.createAccount))

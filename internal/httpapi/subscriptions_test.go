@@ -24,7 +24,7 @@ func TestSubscriptionValidation(t *testing.T) {
 	}{
 		{"missing url", `{}`, "webhookUrl: is required"},
 		{"ftp url", `{"webhookUrl":"ftp://example.com/x"}`, "webhookUrl"},
-		{"private address", `{"webhookUrl":"http://10.1.2.3/hook"}`, "private"},
+		{"private address", `{"webhookUrl":"http://10.1.2.3/hook"}`, "webhookUrl: forbidden address"},
 		{"metadata address", `{"webhookUrl":"http://169.254.169.254/latest"}`, "webhookUrl"},
 		{"userinfo", `{"webhookUrl":"http://user:pw@127.0.0.1/hook"}`, "webhookUrl"},
 		{"localhost name", `{"webhookUrl":"http://localhost/hook"}`, "webhookUrl"},

@@ -25,6 +25,7 @@ import (
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -166,7 +167,7 @@ func (s *Service) Register(ctx context.Context, r Registration) string {
 	u, err := s.cfg.URLs.CheckURL(ctx, strings.TrimSpace(r.URL))
 	if err != nil {
 		log.Info("icalhook refused", "reason", err.Error())
-		return Rejected(err.Error())
+		return Rejected(outbound.Describe(err))
 	}
 	reg, err := s.cfg.Store.RegisterHook(ctx, store.RegisterHookParams{
 		Hook: store.Hook{

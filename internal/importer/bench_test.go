@@ -2,7 +2,10 @@ package importer
 
 import (
 	"fmt"
+	"net/http"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -81,5 +84,37 @@ func TestParseAndDiff5000(t *testing.T) {
 	}
 	if d := parseAndDiff(t, bigFeed(5000, 2, 0), stored, cal, now); !d.empty() {
 		t.Errorf("DTSTAMP churn on 5,000 events: %d/%d/%d; want no change", len(d.create), len(d.update), len(d.delete))
+	}
+}
+
+// BenchmarkFirstImport100000 is the whole first poll of a 100,000-event
+// feed from a loopback upstream into a real SQLite file, in chunks:
+// fetch, parse, diff, write. It reports the process CPU time and the
+// growth of the peak RSS (the targets: under 5 s of CPU and under
+// 150 MB above idle). Run it alone: -run '^$' -bench FirstImport -benchtime 1x.
+func BenchmarkFirstImport100000(b *testing.B) {
+	const n = 100_000
+	body := bigFeed(n, 1, 0)
+	for b.Loop() {
+		b.StopTimer()
+		up := newUpstream(b, "")
+		h := newHarness(b, harnessOpts{timeout: 5 * time.Minute, maxEvents: n})
+		h.imp.cfg.MaxBytes = 64 << 20
+		cal := h.calendar(up.URL+"/cal.ics", 0)
+		up.set(func(w http.ResponseWriter, r *http.Request) { w.Write(body) })
+		runtime.GC()
+		var before, after syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &before)
+		b.StartTimer()
+		res := h.poll(cal)
+		b.StopTimer()
+		syscall.Getrusage(syscall.RUSAGE_SELF, &after)
+		if res.Status != StatusChanged || res.Created != n {
+			b.Fatalf("poll = %s, created %d (%v)", res.Status, res.Created, res.Err)
+		}
+		cpu := time.Duration(after.Utime.Nano()+after.Stime.Nano()-before.Utime.Nano()-before.Stime.Nano()) * time.Nanosecond
+		b.ReportMetric(cpu.Seconds(), "cpu-s/op")
+		b.ReportMetric(float64(after.Maxrss-before.Maxrss)/1024, "peak-rss-growth-MB")
+		b.StartTimer()
 	}
 }

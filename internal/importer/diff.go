@@ -46,6 +46,12 @@ func toEvent(ev *ical.Event, cal *store.Calendar) *store.Event {
 		}
 		slices.SortFunc(e.ExDates, time.Time.Compare)
 		e.ExDates = slices.CompactFunc(e.ExDates, time.Time.Equal)
+		if n := len(e.ExDates); n > calendar.MaxExDates {
+			// Keep the latest: a dropped EXDATE brings an occurrence
+			// back, which shows a date busy rather than free, and the
+			// dates still to come matter most.
+			e.ExDates = slices.Clip(e.ExDates[n-calendar.MaxExDates:])
+		}
 	}
 	if len(ev.Extra) > 0 || len(ev.RDates) > 0 {
 		e.Extra = make(map[string]string, len(ev.Extra)+1)

@@ -3,14 +3,10 @@ package importer
 import (
 	"compress/gzip"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -30,6 +26,56 @@ type fetchRequest struct {
 	// that speaks iCal Hooks pings calhook when the feed changes.
 	hookURL  string
 	maxBytes int64
+	// idle abandons the fetch when the server sends nothing for this
+	// long: no response headers, or no body byte (zero: no limit).
+	idle time.Duration
+}
+
+// errIdle is the cause of a fetch abandoned for its silence.
+var errIdle = errors.New("the server sent nothing")
+
+// idleTimer cancels a fetch that has received nothing for its duration;
+// every byte received starts the wait anew.
+type idleTimer struct {
+	d time.Duration
+	t *time.Timer
+}
+
+// startIdle arms an idle timer that calls cancel(errIdle); d <= 0 arms
+// none.
+func startIdle(d time.Duration, cancel context.CancelCauseFunc) *idleTimer {
+	if d <= 0 {
+		return &idleTimer{}
+	}
+	return &idleTimer{d: d, t: time.AfterFunc(d, func() { cancel(errIdle) })}
+}
+
+// touch notes that bytes arrived.
+func (it *idleTimer) touch() {
+	if it.t != nil {
+		it.t.Reset(it.d)
+	}
+}
+
+func (it *idleTimer) stop() {
+	if it.t != nil {
+		it.t.Stop()
+	}
+}
+
+// touchReader reads through r and touches the idle timer on every read
+// that returned bytes.
+type touchReader struct {
+	r    io.Reader
+	idle *idleTimer
+}
+
+func (t touchReader) Read(p []byte) (int, error) {
+	n, err := t.r.Read(p)
+	if n > 0 {
+		t.idle.touch()
+	}
+	return n, err
 }
 
 // fetched is a successful answer.
@@ -49,17 +95,37 @@ type FetchError struct {
 	Status int
 	// RetryAfter is the server's Retry-After (429, 503), if any.
 	RetryAfter time.Duration
-	// Msg describes the failure for the calendar's lastError.
+	// Msg describes the failure for the calendar's lastError, in words
+	// any tenant may read: the class of failure, never an address calhook
+	// resolved or a raw dial error (see outbound.Describe).
 	Msg string
+	// Err is the cause in full, for the operator's log.
 	Err error
 }
 
+// Error returns Msg, the quiet description.
 func (e *FetchError) Error() string { return e.Msg }
 
 func (e *FetchError) Unwrap() error { return e.Err }
 
 // fetch GETs a feed conditionally, with gzip, within maxBytes.
+//
+// The fetch is abandoned when the server sends nothing for r.idle, be it
+// the response headers or the next byte of the body; a slow but steady
+// server is bounded only by the caller's overall timeout.
 func fetch(ctx context.Context, client *http.Client, r fetchRequest, now time.Time) (*fetched, error) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	idle := startIdle(r.idle, cancel)
+	defer idle.stop()
+	f, err := fetchBody(ctx, client, r, idle, now)
+	if err != nil && errors.Is(context.Cause(ctx), errIdle) {
+		return nil, &FetchError{Msg: fmt.Sprintf("timed out: the server sent nothing for %s", r.idle), Err: err}
+	}
+	return f, err
+}
+
+func fetchBody(ctx context.Context, client *http.Client, r fetchRequest, idle *idleTimer, now time.Time) (*fetched, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		return nil, &FetchError{Msg: "invalid source URL: " + err.Error(), Err: err}
@@ -80,9 +146,14 @@ func fetch(ctx context.Context, client *http.Client, r fetchRequest, now time.Ti
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, &FetchError{Msg: describe(err), Err: err}
+		return nil, &FetchError{Msg: outbound.Describe(err), Err: err}
 	}
 	defer resp.Body.Close()
+	idle.touch()
+	resp.Body = struct {
+		io.Reader
+		io.Closer
+	}{touchReader{r: resp.Body, idle: idle}, resp.Body}
 	switch {
 	case resp.StatusCode == http.StatusNotModified:
 		io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection reusable
@@ -131,7 +202,7 @@ func readBody(resp *http.Response, limit int64) ([]byte, error) {
 		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
 		}
-		return nil, &FetchError{Status: resp.StatusCode, Msg: "reading body: " + describe(err), Err: err}
+		return nil, &FetchError{Status: resp.StatusCode, Msg: "reading body: " + outbound.Describe(err), Err: err}
 	}
 	if int64(len(body)) > limit {
 		return nil, tooLarge
@@ -184,41 +255,4 @@ func maxAge(h http.Header) time.Duration {
 		}
 	}
 	return 0
-}
-
-// describe turns a client error into a short message for lastError,
-// naming the kind of failure (DNS, TLS, timeout, refused address).
-func describe(err error) string {
-	var (
-		ue   *url.Error
-		oe   *outbound.URLError
-		re   *outbound.RedirectError
-		dnse *net.DNSError
-		cve  *tls.CertificateVerificationError
-		uae  x509.UnknownAuthorityError
-		hne  x509.HostnameError
-		cie  x509.CertificateInvalidError
-		rhe  tls.RecordHeaderError
-		ne   net.Error
-	)
-	switch {
-	case errors.As(err, &oe):
-		if errors.As(err, &re) {
-			return re.Error() // "redirect 2 refused: url …: resolves to 10.0.0.1, …"
-		}
-		return oe.Error()
-	case errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &ne) && ne.Timeout()):
-		return "timed out"
-	case errors.As(err, &dnse):
-		return "DNS: " + dnse.Error()
-	case errors.As(err, &cve), errors.As(err, &uae), errors.As(err, &hne), errors.As(err, &cie), errors.As(err, &rhe):
-		msg := err.Error()
-		if errors.As(err, &ue) {
-			msg = ue.Err.Error()
-		}
-		return "TLS: " + msg
-	case errors.As(err, &ue):
-		return ue.Err.Error()
-	}
-	return err.Error()
 }

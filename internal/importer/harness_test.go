@@ -178,6 +178,9 @@ type harnessOpts struct {
 	perHost    int
 	perAccount int
 	realClock  bool
+	idle       time.Duration
+	maxEvents  int
+	chunk      int
 }
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
@@ -206,6 +209,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		Store: h.store, Client: client, Now: now, Rand: func() float64 { return 0.5 },
 		Schedule: o.schedule, Timeout: o.timeout, PublicURL: o.publicURL,
 		Concurrency: o.conc, PerHost: o.perHost, PerAccount: o.perAccount,
+		IdleTimeout: o.idle, MaxEvents: o.maxEvents, ChunkSize: o.chunk,
 		Bus: bus,
 	})
 	h.account = &store.Account{

@@ -38,6 +38,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/calhook/calhook/internal/fault"
+	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
@@ -72,8 +73,11 @@ type Result struct {
 	// Held is the number of deletes the calendar holds after the poll
 	// (see Guard).
 	Held int
-	// Err is why the poll failed, for StatusError.
+	// Err is why the poll failed, for StatusError, in full (for logs).
 	Err error
+	// Message is why the poll failed in words the calendar's owner may
+	// read (the calendar's lastError): the class of failure, no internals.
+	Message string
 	// Calendar is the calendar as it was claimed, with the sync state the
 	// poll left it in.
 	Calendar *store.Calendar
@@ -111,9 +115,23 @@ type Config struct {
 	PerAccount  int
 	// MaxBytes bounds a feed body, after decompression (default 20 MiB).
 	MaxBytes int64
+	// MaxEvents bounds the events of one imported calendar (default
+	// 50,000): a feed with more fails its poll with a clear error and
+	// changes nothing.
+	MaxEvents int
+	// ChunkSize bounds the event writes of one transaction (default
+	// 500): a bigger import is written in chunks, so that it never holds
+	// the database's writer for long (see applyChunks).
+	ChunkSize int
 	// Timeout bounds one fetch, from connecting to the last body byte
 	// (default 30 s).
 	Timeout time.Duration
+	// IdleTimeout abandons a fetch that has received nothing for this
+	// long — no response headers, or no further body byte — however
+	// much of Timeout is left (default 10 s): a feed that stalls frees its
+	// poll slot long before the overall timeout. It should be below
+	// Timeout to matter.
+	IdleTimeout time.Duration
 	// Lease is how long a claimed poll is held before another poller may
 	// take it. It must cover the wait behind the host's limit as well as
 	// the fetch: default max(5 min, 4 × Timeout).
@@ -158,6 +176,9 @@ const (
 	DefaultConcurrency = 8
 	DefaultPerHost     = 2
 	DefaultTimeout     = 30 * time.Second
+	DefaultIdleTimeout = 10 * time.Second
+	DefaultMaxEvents   = 50_000
+	DefaultChunkSize   = 500
 	DefaultPingWindow  = time.Second
 	DefaultSyncWindow  = time.Second
 	DefaultSyncRate    = 10
@@ -232,6 +253,15 @@ func New(cfg Config) *Importer {
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = DefaultTimeout
+	}
+	if cfg.ChunkSize <= 0 {
+		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.MaxEvents <= 0 {
+		cfg.MaxEvents = DefaultMaxEvents
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
 	}
 	if cfg.Lease <= 0 {
 		cfg.Lease = max(5*time.Minute, 4*cfg.Timeout)
@@ -682,7 +712,7 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 		if ctx.Err() == nil && !errors.Is(err, store.ErrNotFound) {
 			i.log.Error("poll failed", "calendar", c.ID, "error", err)
 		}
-		res = &Result{Status: StatusError, Err: err, Calendar: c}
+		res = &Result{Status: StatusError, Err: err, Message: quietError(err), Calendar: c}
 	}
 	if ctx.Err() == nil && !errors.Is(res.Err, store.ErrNotFound) {
 		i.metrics.observe(res)
@@ -708,6 +738,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	defer cancel()
 	req := fetchRequest{
 		url: c.SourceURL, etag: c.Import.ETag, lastModified: c.Import.LastModified, maxBytes: i.cfg.MaxBytes,
+		idle: i.cfg.IdleTimeout,
 	}
 	if c.Import.Held != nil {
 		// A held deletion is confirmed only by a body that still lacks
@@ -741,10 +772,14 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
 	parseStart := time.Now()
-	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes)
+	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes, i.log)
 	i.metrics.observeParse(time.Since(parseStart))
 	if err != nil {
 		return i.failed(ctx, c, err)
+	}
+	if len(events) > i.cfg.MaxEvents {
+		return i.failed(ctx, c, &FetchError{Msg: fmt.Sprintf(
+			"the feed has %d events, more than the %d an imported calendar may hold", len(events), i.cfg.MaxEvents)})
 	}
 	st.BodyHash = hash
 	st.Skipped = skipped
@@ -772,7 +807,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 // parseFeed parses a feed body into the events to store for calendar c,
 // and those skipped (listed, and all their keys). A body that is not a
 // well-formed calendar is an error, so that it never yields deletions.
-func parseFeed(body []byte, c *store.Calendar, maxBytes int64) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
+func parseFeed(body []byte, c *store.Calendar, maxBytes int64, log *slog.Logger) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
 	parsed, err := ical.ParseBytes(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
 	if err != nil {
 		return nil, nil, nil, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err}
@@ -782,6 +817,10 @@ func parseFeed(body []byte, c *store.Calendar, maxBytes int64) ([]*store.Event, 
 	for k := range parsed.Events {
 		events[k] = toEvent(&parsed.Events[k], c)
 		rdates[k] = parsed.Events[k].RDates
+		if n := len(parsed.Events[k].ExDates); n > calendar.MaxExDates {
+			log.Warn("imported event has too many EXDATEs: only the latest are kept",
+				"calendar", c.ID, "account", c.AccountID, "uid", events[k].UID, "exdates", n, "kept", calendar.MaxExDates)
+		}
 	}
 	events, skipped, keys := representable(events, rdates)
 	return events, skipped, keys, nil
@@ -810,7 +849,8 @@ type applied struct {
 func (i *Importer) failed(ctx context.Context, c *store.Calendar, fetchErr error) (*Result, error) {
 	now := i.cfg.Now()
 	st := c.Import
-	st.LastSyncAt, st.LastError, st.Failures = now, fetchErr.Error(), c.Import.Failures+1
+	msg := quietError(fetchErr)
+	st.LastSyncAt, st.LastError, st.Failures = now, msg, c.Import.Failures+1
 	next := i.sched.Backoff(c.PollInterval, st.Failures)
 	var fe *FetchError
 	if errors.As(fetchErr, &fe) && fe.RetryAfter > 0 {
@@ -828,8 +868,32 @@ func (i *Importer) failed(ctx context.Context, c *store.Calendar, fetchErr error
 	if len(changes) > 0 {
 		i.changed(c.AccountID, c.ID)
 	}
-	i.log.Debug("poll failed", "calendar", c.ID, "error", fetchErr, "failures", st.Failures, "next", st.NextPollAt)
-	return &Result{Status: StatusError, Err: fetchErr, Calendar: after(c, st)}, nil
+	// The tenant reads msg; the operator gets the cause in full (the
+	// address a name resolved to, the dial error).
+	log := i.log.With("calendar", c.ID, "account", c.AccountID, "error", fetchErr, "failures", st.Failures, "next", st.NextPollAt)
+	if fe != nil && fe.Err != nil {
+		log = log.With("cause", fe.Err.Error())
+	}
+	if fe == nil {
+		log.Warn("poll failed")
+	} else {
+		log.Info("poll failed")
+	}
+	return &Result{Status: StatusError, Err: fetchErr, Message: msg, Calendar: after(c, st)}, nil
+}
+
+// internalPollError is the lastError of a poll that failed inside calhook
+// (a store write refused, conflicts that did not settle): the detail is
+// for the operator's log.
+const internalPollError = "internal error: the poll could not be recorded; it is retried"
+
+// quietError is what the calendar's owner reads about a failed poll: a
+// FetchError's quiet message, or internalPollError.
+func quietError(err error) string {
+	if fe := (*FetchError)(nil); errors.As(err, &fe) {
+		return fe.Msg
+	}
+	return internalPollError
 }
 
 // record stores a successful poll.
@@ -856,6 +920,9 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 		p.Version, p.Create, p.Update, p.Delete = a.version, a.diff.create, a.diff.update, a.diff.delete
 		p.HeldChange = a.heldStarted
 		res.Created, res.Updated, res.Deleted = len(a.diff.create), len(a.diff.update), len(a.diff.delete)
+		if err := i.applyChunks(ctx, c, p); err != nil {
+			return nil, fmt.Errorf("record poll of %s: %w", c.ID, err)
+		}
 	}
 	changes, err := i.store.ApplyImport(ctx, p)
 	if err != nil {
@@ -867,6 +934,52 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 	st.EventCount = c.Import.EventCount + res.Created - res.Deleted
 	res.Calendar = after(c, st)
 	return res, nil
+}
+
+// applyChunks writes the events of a big import in chunks of at most
+// ChunkSize, each its own transaction with its changes, so that other
+// writers (on SQLite's one writer, every other account) get in between;
+// it leaves the last chunk in p for the write that records the poll.
+// Deletes go first, then updates, then creates, as in one write. A poll
+// that stops between chunks has recorded no sync state: its calendar is
+// polled again when the lease ends, and that poll diffs against what the
+// chunks wrote, so it writes only the rest and each change happens once.
+//
+// A written chunk makes the store forget the calendar's validators; so
+// does c, the claimed calendar, so that a failed poll does not record
+// them again.
+func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.ApplyImportParams) error {
+	n := i.cfg.ChunkSize
+	for len(p.Delete)+len(p.Update)+len(p.Create) > n {
+		chunk := &store.ApplyImportParams{
+			AccountID: p.AccountID, CalendarID: p.CalendarID, Version: p.Version, Now: p.Now, Partial: true,
+			// Each chunk renews the lease, so that no other poller takes
+			// the calendar while this poll still writes.
+			LeaseUntil: i.cfg.Now().Add(i.cfg.Lease),
+		}
+		left := n
+		chunk.Delete, p.Delete = cut(p.Delete, &left)
+		chunk.Update, p.Update = cut(p.Update, &left)
+		chunk.Create, p.Create = cut(p.Create, &left)
+		changes, err := i.store.ApplyImport(ctx, chunk)
+		if err != nil {
+			return err
+		}
+		c.Import.ETag, c.Import.LastModified, c.Import.BodyHash = "", "", ""
+		if len(changes) > 0 {
+			i.changed(p.AccountID, p.CalendarID)
+		}
+		p.Version++ // each write of events bumps the version once
+	}
+	return nil
+}
+
+// cut takes up to *left events off the front of es: it returns them and
+// the rest, and counts them off *left.
+func cut(es []*store.Event, left *int) (taken, rest []*store.Event) {
+	k := min(*left, len(es))
+	*left -= k
+	return es[:k:k], es[k:]
 }
 
 // after returns c with the sync state a poll left it in.

@@ -343,7 +343,7 @@ func TestFetchFailures(t *testing.T) {
 		}, "", "stopped after 5 redirects"},
 		{"redirect to a private address", func(w http.ResponseWriter, r *http.Request) {
 			http.Redirect(w, r, "http://10.1.2.3/feed.ics", http.StatusFound)
-		}, "", "10.1.2.3 is a private address"},
+		}, "", "redirect 1 refused: forbidden address"},
 		{"connection refused", nil, "http://127.0.0.1:1/cal.ics", "connection refused"},
 	}
 	for _, tt := range tests {
@@ -619,5 +619,69 @@ func TestMapping(t *testing.T) {
 	if res := h.poll(cal); res.Status != StatusUnchanged {
 		t.Errorf("re-poll with RDATEs reordered and a derived UID = %s (%d/%d/%d); want unchanged",
 			res.Status, res.Created, res.Updated, res.Deleted)
+	}
+}
+
+// TestSilentFetchAbandoned stalls a loopback upstream at each point a
+// fetch can wait — before the headers, in the middle of the body — and
+// checks that the poll is abandoned after the idle timeout, long before
+// the overall one, while an upstream that trickles bytes more often than
+// the idle timeout is read to the end.
+func TestSilentFetchAbandoned(t *testing.T) {
+	t.Parallel()
+	good := feed(stamp(1, evA), stamp(1, evB))
+	const idle = 300 * time.Millisecond
+	stall := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(20 * time.Second):
+		}
+	}
+	tests := []struct {
+		name    string
+		handler http.HandlerFunc
+		// wantErr is a substring of lastError, "" for a successful poll.
+		wantErr string
+	}{
+		{"no headers", stall, "the server sent nothing for 300ms"},
+		{"stalls mid-body", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/calendar")
+			w.Write([]byte(good[:len(good)/2]))
+			w.(http.Flusher).Flush()
+			stall(w, r)
+		}, "the server sent nothing for 300ms"},
+		{"trickles steadily", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/calendar")
+			for chunk := range slices.Chunk([]byte(good), len(good)/8+1) {
+				w.Write(chunk)
+				w.(http.Flusher).Flush()
+				time.Sleep(idle / 4)
+			}
+		}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			up := newUpstream(t, "")
+			up.set(tt.handler)
+			h := newHarness(t, harnessOpts{timeout: 20 * time.Second, idle: idle})
+			cal := h.calendar(up.URL+"/cal.ics", 0)
+			started := time.Now()
+			res := h.poll(cal)
+			took := time.Since(started)
+			if tt.wantErr == "" {
+				if res.Status != StatusChanged || res.Created != 2 {
+					t.Fatalf("poll = %s (%v); want changed with 2 events", res.Status, res.Err)
+				}
+				return
+			}
+			if res.Status != StatusError || !strings.Contains(h.get(cal).Import.LastError, tt.wantErr) {
+				t.Fatalf("poll = %s, lastError %q; want an error containing %q", res.Status, h.get(cal).Import.LastError, tt.wantErr)
+			}
+			// Well under the 20 s overall timeout: the idle timeout ended it.
+			if took > 10*time.Second {
+				t.Errorf("the stalled fetch took %s; want it abandoned after about %s", took, idle)
+			}
+		})
 	}
 }

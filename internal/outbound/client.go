@@ -141,7 +141,7 @@ func (t *transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if req.Body != nil {
 			req.Body.Close() // a RoundTripper must close the body, even on errors
 		}
-		return nil, &URLError{URL: req.URL.String(), Reason: reason, Err: ErrForbiddenAddress}
+		return nil, &URLError{URL: req.URL.String(), Reason: reason, Err: ErrForbiddenAddress, quiet: reason}
 	}
 	if t.userAgent != "" && req.Header.Get("User-Agent") == "" {
 		// A RoundTripper must not modify the caller's request.
@@ -174,11 +174,11 @@ func (r *redirects) check(req *http.Request, via []*http.Request) error {
 	}
 	hop := len(via)
 	if hop > r.max {
-		return &RedirectError{Hop: hop, Err: fmt.Errorf("stopped after %d redirects, the limit", r.max)}
+		return &RedirectError{Hop: hop, Err: fmt.Errorf("%w: stopped after %d redirects, the limit", ErrTooManyRedirects, r.max)}
 	}
 	target := req.URL.String()
 	if prev := via[len(via)-1].URL; prev.Scheme == "https" && req.URL.Scheme == "http" && !r.policy.AllowHTTP {
-		return &RedirectError{Hop: hop, Err: &URLError{URL: target, Reason: "downgrade from https to http is not allowed", Err: ErrForbiddenAddress}}
+		return &RedirectError{Hop: hop, Err: &URLError{URL: target, Reason: "downgrade from https to http is not allowed", Err: ErrForbiddenAddress, quiet: "downgrade from https to http is not allowed"}}
 	}
 	if err := r.policy.checkURL(req.Context(), target, req.URL); err != nil {
 		// A malformed hop is refused like a forbidden one; a resolver
@@ -190,19 +190,6 @@ func (r *redirects) check(req *http.Request, via []*http.Request) error {
 	}
 	return nil
 }
-
-// RedirectError is a redirect the client refused to follow: past the
-// limit, or to a URL the Policy refuses (Err is then a [*URLError]).
-type RedirectError struct {
-	// Hop counts the redirects, this one included.
-	Hop int
-	Err error
-}
-
-func (e *RedirectError) Error() string { return fmt.Sprintf("redirect %d refused: %v", e.Hop, e.Err) }
-
-// Unwrap returns why the redirect was refused.
-func (e *RedirectError) Unwrap() error { return e.Err }
 
 // dialer resolves names itself, so that the addresses it checks are the
 // addresses it connects to.

@@ -5,7 +5,7 @@
 // server-side request forgery (SSRF) in three places:
 //
 //   - [Policy.CheckURL] validates a URL when it is registered, so a user gets
-//     a clear error ("resolves to 10.0.0.1, a private address") at once;
+//     a clear error at once;
 //   - the client's dialer resolves host names itself and checks every address
 //     it is about to connect to, and [net.Dialer.ControlContext] checks the
 //     socket address once more, so DNS rebinding (a name that resolved to a
@@ -14,7 +14,9 @@
 //   - every redirect hop is checked again before it is followed.
 //
 // Refusals wrap [ErrForbiddenAddress], so callers can record them in a
-// delivery log and tell them apart from network failures.
+// delivery log and tell them apart from network failures. Error texts are
+// complete, for the operator's log; what a tenant reads comes from
+// [Describe], which names the class of failure and nothing of the network.
 package outbound
 
 import (
@@ -73,6 +75,10 @@ type URLError struct {
 	// be resolved, and nil when CheckURL found the URL malformed (length,
 	// scheme, credentials, missing host, port).
 	Err error
+	// quiet, when set, is the reason in words that say only what the URL
+	// itself says (its scheme, a local name), which [Describe] may repeat
+	// even for a refusal that wraps ErrForbiddenAddress.
+	quiet string
 }
 
 // Error implements error.
@@ -186,7 +192,7 @@ func (p Policy) checkURL(ctx context.Context, raw string, u *url.URL) error {
 	}
 	name, reason, kind := asciiHostName(host)
 	if reason != "" {
-		return &URLError{URL: raw, Reason: reason, Err: kind}
+		return &URLError{URL: raw, Reason: reason, Err: kind, quiet: reason}
 	}
 	addrs, err := p.resolver().LookupNetIP(ctx, "ip", name)
 	if err != nil {

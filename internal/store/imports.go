@@ -51,6 +51,13 @@ type ImportStore interface {
 	// writes events and the calendar is no longer at p.Version (another
 	// write came between the read the diff was made from and now), it
 	// stores nothing and returns ErrConflict.
+	//
+	// With p.Partial it writes only the events (one chunk of a big
+	// import): their changes and one version bump, with the same version
+	// check; it forgets the stored validators (ETag, Last-Modified, body
+	// hash), so the next poll fetches and diffs the whole feed, and leaves
+	// the rest of the sync state, the next poll time and the lease as they
+	// are.
 	ApplyImport(ctx context.Context, p *ApplyImportParams) ([]*Change, error)
 }
 
@@ -200,6 +207,16 @@ type ApplyImportParams struct {
 	State ImportState
 	// Now is when the poll ended: the time of the changes.
 	Now time.Time
+	// Partial marks one chunk of a big import, written before the last:
+	// only the events are written, and the sync state is not recorded, so
+	// a poll that stops after a chunk (a crash) leaves the calendar due
+	// for a poll that diffs against what the chunks wrote and writes the
+	// rest, each change exactly once.
+	Partial bool
+	// LeaseUntil, with Partial, extends the poll's lease to this time (as
+	// a claim would), so a long import in many chunks is not claimed
+	// again while it still writes; zero leaves the lease as it is.
+	LeaseUntil time.Time
 }
 
 // SyncChanges returns the sync changes p records, in order.

@@ -76,3 +76,60 @@ func later(a, b time.Time) time.Time {
 	}
 	return b
 }
+
+// Limit is one rate limiter a due message counts against: its key and
+// its rate in messages per second.
+type Limit struct {
+	Key  string
+	Rate int
+}
+
+// Limiter keys. A subscription's key is its id (the adapters store its
+// state with the subscription or under their own prefix); a host's keys
+// tell pings and webhooks apart, so each has its own rate.
+const (
+	pingHostPrefix    = "host:"
+	webhookHostPrefix = "webhook:"
+)
+
+// WebhookHostKey is the limiter key of webhook deliveries to host.
+func WebhookHostKey(host string) string { return webhookHostPrefix + host }
+
+// MessageLimits returns the limiters a due message counts against, with a
+// rate above zero: a ping its hook's host (at p.HostRate); a webhook its
+// subscription (at subRate, keyed subKey) and the host of the
+// subscription's URL (at p.WebhookHostRate).
+func MessageLimits(p ClaimParams, subKey string, subRate int, subURL, hookHost string) []Limit {
+	var out []Limit
+	if hookHost != "" {
+		if p.HostRate > 0 {
+			out = append(out, Limit{Key: pingHostPrefix + hookHost, Rate: p.HostRate})
+		}
+		return out
+	}
+	if subRate > 0 {
+		out = append(out, Limit{Key: subKey, Rate: subRate})
+	}
+	if p.WebhookHostRate > 0 {
+		if host := SourceHost(subURL); host != "" {
+			out = append(out, Limit{Key: WebhookHostKey(host), Rate: p.WebhookHostRate})
+		}
+	}
+	return out
+}
+
+// PaceAll paces a due message against each of its limiters (their states
+// by key, all present): it goes out now only if every limiter lets it,
+// otherwise it is due again when the latest of them allows. A limiter
+// that let it go has counted a send; the message then waits for that
+// limiter's spacing once more when it comes back, a delay, never a loss.
+func PaceAll(states map[string]*RateState, limits []Limit, now time.Time, reserved bool) (send bool, at time.Time) {
+	send = true
+	for _, l := range limits {
+		ok, t := states[l.Key].Pace(now, l.Rate, reserved)
+		if !ok {
+			send, at = false, later(at, t)
+		}
+	}
+	return send, at
+}

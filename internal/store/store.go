@@ -54,6 +54,10 @@ type Store interface {
 	// process uses can tell a dead run's claims from a live node's; a
 	// shared store recovers none and leaves them to their leases.
 	RecoverClaims(ctx context.Context, now time.Time) (int64, error)
+	// ServerSecret returns the secret of the given name, storing value as
+	// that secret first if there is none yet: every node and every run of
+	// the server gets the same bytes (the first value stored wins).
+	ServerSecret(ctx context.Context, name string, value []byte) ([]byte, error)
 	// Listen publishes to bus what other nodes sharing the database
 	// write (FeedsChanged, MessagesDue) until ctx ends, then returns nil.
 	// A store that only this process uses returns nil at once.

@@ -252,6 +252,10 @@ type ClaimParams struct {
 	ExcludeHosts         []string
 	// HostRate is the most pings per second to one host; 0 is unlimited.
 	HostRate int
+	// WebhookHostRate is the most webhook deliveries per second to one
+	// host (of the subscriptions' URLs), across every subscription and
+	// account; 0 is unlimited. Like every limit it delays, never drops.
+	WebhookHostRate int
 }
 
 // RecordParams are the rules RecordAttempts applies to subscriptions.

@@ -16,6 +16,7 @@ import (
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/webhook"
 )
@@ -269,7 +270,7 @@ func (s *Service) apply(ctx context.Context, sub *store.Subscription, in Input) 
 	if in.URL != nil {
 		u, err := s.urls.CheckURL(ctx, strings.TrimSpace(*in.URL))
 		if err != nil {
-			return invalid("webhookUrl", "%v", err)
+			return invalid("webhookUrl", "%s", outbound.Describe(err))
 		}
 		sub.URL = u.String()
 	}

@@ -114,6 +114,22 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 			}
 			changes = append(changes, chs...)
 		}
+		if p.Partial {
+			// Forget the validators, so the poll after a crash fetches
+			// the whole body and repairs a half-written import even if
+			// the upstream went back to what it was.
+			// A lease extension moves the poll's due time with it, as a
+			// claim sets both.
+			if _, err := tx.Exec(ctx, `UPDATE calendars SET sync_etag = '', sync_last_modified = '', sync_body_hash = '',
+					lease_until = coalesce($2, lease_until), next_poll_at = coalesce($2, next_poll_at)
+				WHERE id = $1`, p.CalendarID, opt(p.LeaseUntil)); err != nil {
+				return err
+			}
+			if writes {
+				tx.notifyChange(Change{AccountID: p.AccountID, CalendarID: p.CalendarID})
+			}
+			return nil
+		}
 		syncChanges := p.SyncChanges()
 		for _, typ := range syncChanges {
 			ch, err := appendChange(ctx, tx, &store.Change{

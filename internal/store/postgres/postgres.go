@@ -565,3 +565,17 @@ const (
 	changesChannel  = "calhook_changes"
 	messagesChannel = "calhook_messages"
 )
+
+// ServerSecret returns the named secret, storing value first if there is
+// none; nodes that start together agree on the first one stored.
+func (db *DB) ServerSecret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	if _, err := db.pool.Exec(ctx, `INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING`,
+		name, value); err != nil {
+		return nil, fmt.Errorf("server secret %s: %w", name, err)
+	}
+	var out []byte
+	if err := db.pool.QueryRow(ctx, `SELECT value FROM server_secrets WHERE name = $1`, name).Scan(&out); err != nil {
+		return nil, fmt.Errorf("server secret %s: %w", name, err)
+	}
+	return out, nil
+}

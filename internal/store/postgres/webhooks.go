@@ -216,6 +216,7 @@ type claimCandidate struct {
 	id, sub, host string
 	reserved      bool
 	rate          int
+	url           string // the subscription's, for the webhook host limit
 }
 
 // ClaimMessages leases due messages, applying rate limits, in one
@@ -266,16 +267,12 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 		}
 
 		// Lock the limiters these messages count against.
-		keyOf := func(c claimCandidate) (key string, rate int) {
-			if c.host != "" {
-				return "host:" + c.host, p.HostRate
-			}
-			return rateKey(c.sub), c.rate
-		}
+		limits := make([][]store.Limit, len(cands))
 		var keys []string
-		for _, c := range cands {
-			if key, rate := keyOf(c); rate > 0 {
-				keys = append(keys, key)
+		for i, c := range cands {
+			limits[i] = store.MessageLimits(p, rateKey(c.sub), c.rate, c.url, c.host)
+			for _, l := range limits[i] {
+				keys = append(keys, l.Key)
 			}
 		}
 		slices.Sort(keys)
@@ -302,13 +299,8 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 
 		var claim, snoozeIDs []string
 		var snoozeAt []time.Time
-		for _, c := range cands {
-			key, rate := keyOf(c)
-			if rate <= 0 {
-				claim = append(claim, c.id)
-				continue
-			}
-			if send, at := states[key].Pace(p.Now, rate, c.reserved); send {
+		for i, c := range cands {
+			if send, at := store.PaceAll(states, limits[i], p.Now, c.reserved); send {
 				claim = append(claim, c.id)
 			} else {
 				snoozeIDs, snoozeAt = append(snoozeIDs, c.id), append(snoozeAt, at)
@@ -341,7 +333,8 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 // queueCandidates adds to b the query that locks the due messages a claim
 // may take and sets *cands to them.
 func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate) {
-	query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved, coalesce(s.rate_limit, 0)
+	query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved, coalesce(s.rate_limit, 0),
+			coalesce(s.url, '')
 		FROM messages m
 		LEFT JOIN subscriptions s ON s.id = m.subscription_id
 		LEFT JOIN icalhooks h ON h.id = m.hook_id
@@ -362,7 +355,7 @@ func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate)
 			var err error
 			*cands, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimCandidate, error) {
 				var c claimCandidate
-				err := row.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate)
+				err := row.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate, &c.url)
 				return c, err
 			})
 			return err

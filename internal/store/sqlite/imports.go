@@ -119,6 +119,18 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 				return err
 			}
 		}
+		if p.Partial {
+			// Forget the validators, so the poll after a crash fetches
+			// the whole body and repairs a half-written import even if
+			// the upstream went back to what it was.
+			// A lease extension moves the poll's due time with it, as a
+			// claim sets both.
+			_, err := tx.ExecContext(ctx, `UPDATE calendars SET sync_etag = '', sync_last_modified = '', sync_body_hash = '',
+					lease_until = CASE WHEN ?3 > 0 THEN ?3 ELSE lease_until END,
+					next_poll_at = CASE WHEN ?3 > 0 THEN ?3 ELSE next_poll_at END
+				WHERE id = ?1 AND account_id = ?2`, p.CalendarID, p.AccountID, optToMicros(p.LeaseUntil))
+			return err
+		}
 		for _, typ := range p.SyncChanges() {
 			ch := &store.Change{
 				AccountID: p.AccountID, CalendarID: p.CalendarID, Type: typ, OccurredAt: p.Now, Trace: store.TraceFrom(ctx),

@@ -347,3 +347,20 @@ func (db *DB) Pragmas(ctx context.Context) (map[string]string, error) {
 	}
 	return out, nil
 }
+
+// ServerSecret returns the named secret, storing value first if there is
+// none.
+func (db *DB) ServerSecret(ctx context.Context, name string, value []byte) ([]byte, error) {
+	var out []byte
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO server_secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING`,
+			name, value); err != nil {
+			return err
+		}
+		return tx.QueryRowContext(ctx, `SELECT value FROM server_secrets WHERE name = ?`, name).Scan(&out)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server secret %s: %w", name, err)
+	}
+	return out, nil
+}

@@ -379,6 +379,12 @@ func disarmHooks(ctx context.Context, tx *wtx, pings []*store.Message) (map[stri
 	return disarmed, rows.Err()
 }
 
+// Limiter key prefixes of ClaimMessages (see store.MessageLimits).
+const (
+	subKeyPrefix   = "sub:"
+	pingHostPrefix = "host:"
+)
+
 // ClaimMessages leases due messages, applying rate limits, in one
 // transaction. Webhooks are limited per subscription, pings per target
 // host; a message over its limit is not claimed but given its slot as due
@@ -397,7 +403,8 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			}
 		}()
 		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), coalesce(h.url, ''), m.slot_reserved,
-				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(s.rate_next, 0), coalesce(r.tat, 0), coalesce(r.next, 0)
+				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(s.rate_next, 0), coalesce(r.tat, 0), coalesce(r.next, 0),
+				coalesce(s.url, '')
 			FROM messages m
 			LEFT JOIN subscriptions s ON s.id = m.subscription_id
 			LEFT JOIN icalhooks h ON h.id = m.hook_id
@@ -423,12 +430,13 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			rate               int
 			subRate            [2]int64
 			hostRate           [2]int64
+			subURL             string // for the webhook host limit
 		}
 		var cands []candidate
 		for rows.Next() {
 			var c candidate
 			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.url, &c.reserved, &c.rate, &c.subRate[0], &c.subRate[1],
-				&c.hostRate[0], &c.hostRate[1]); err != nil {
+				&c.hostRate[0], &c.hostRate[1], &c.subURL); err != nil {
 				rows.Close()
 				return err
 			}
@@ -442,42 +450,71 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			after = p.Now
 		}
 
-		subStates, hostStates := map[string]*store.RateState{}, map[string]*store.RateState{}
+		// The limiters: a subscription's state lives in its row, a ping
+		// host's in host_rates under the bare host, a webhook host's in
+		// host_rates under store.WebhookHostKey.
+		states := map[string]*store.RateState{}
+		limits := make([][]store.Limit, len(cands))
+		var load []string
+		for i, c := range cands {
+			limits[i] = store.MessageLimits(p, subKeyPrefix+c.sub, c.rate, c.subURL, c.host)
+			for _, l := range limits[i] {
+				if states[l.Key] != nil {
+					continue
+				}
+				switch l.Key {
+				case subKeyPrefix + c.sub:
+					states[l.Key] = &store.RateState{TAT: fromMicros(c.subRate[0]), Next: fromMicros(c.subRate[1])}
+				case pingHostPrefix + c.host:
+					states[l.Key] = &store.RateState{TAT: fromMicros(c.hostRate[0]), Next: fromMicros(c.hostRate[1])}
+				default:
+					states[l.Key] = &store.RateState{}
+					load = append(load, l.Key)
+				}
+			}
+		}
+		if len(load) > 0 {
+			rows, err := tx.QueryContext(ctx, `SELECT host, tat, next FROM host_rates WHERE host IN (`+placeholders(len(load))+`)`, anys(load)...)
+			if err != nil {
+				return err
+			}
+			for rows.Next() {
+				var key string
+				var tat, next int64
+				if err := rows.Scan(&key, &tat, &next); err != nil {
+					rows.Close()
+					return err
+				}
+				states[key].TAT, states[key].Next = fromMicros(tat), fromMicros(next)
+			}
+			rows.Close()
+			if err := rows.Err(); err != nil {
+				return err
+			}
+		}
 		var claim []string
 		// A ping's target was read with it.
 		pingTargets := map[string]candidate{}
-		for _, c := range cands {
+		for i, c := range cands {
 			if c.host != "" {
 				pingTargets[c.id] = c
 			}
-			// Pick the limiter: the subscription's rate, or the host's.
-			states, key, rate, stored := subStates, c.sub, c.rate, c.subRate
-			if c.host != "" {
-				states, key, rate, stored = hostStates, c.host, p.HostRate, c.hostRate
-			}
-			if rate <= 0 {
-				claim = append(claim, c.id)
-				continue
-			}
-			st := states[key]
-			if st == nil {
-				st = &store.RateState{TAT: fromMicros(stored[0]), Next: fromMicros(stored[1])}
-				states[key] = st
-			}
-			if send, at := st.Pace(p.Now, rate, c.reserved); send {
+			if send, at := store.PaceAll(states, limits[i], p.Now, c.reserved); send {
 				claim = append(claim, c.id)
 			} else if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1
 				WHERE id = ?`, micros(at), c.id); err != nil {
 				return err
 			}
 		}
-		for sub, st := range subStates {
-			if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET rate_tat = ?, rate_next = ? WHERE id = ?`,
-				micros(st.TAT), micros(st.Next), sub); err != nil {
-				return err
+		for key, st := range states {
+			if sub, ok := strings.CutPrefix(key, subKeyPrefix); ok {
+				if _, err := tx.ExecContext(ctx, `UPDATE subscriptions SET rate_tat = ?, rate_next = ? WHERE id = ?`,
+					micros(st.TAT), micros(st.Next), sub); err != nil {
+					return err
+				}
+				continue
 			}
-		}
-		for host, st := range hostStates {
+			host := strings.TrimPrefix(key, pingHostPrefix) // a webhook host keeps its key
 			if _, err := tx.ExecContext(ctx, `INSERT INTO host_rates (host, tat, next) VALUES (?, ?, ?)
 				ON CONFLICT (host) DO UPDATE SET tat = excluded.tat, next = excluded.next`, host, micros(st.TAT), micros(st.Next)); err != nil {
 				return err

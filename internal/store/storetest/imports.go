@@ -24,6 +24,7 @@ var importTests = []struct {
 	{"RequestPollDuringLease", testRequestPoll},
 	{"ApplyImportWritesEventsAndChanges", testApplyImport},
 	{"ApplyImportConflict", testApplyImportConflict},
+	{"ApplyImportPartialChunk", testApplyImportPartial},
 	{"SyncChangesHaveNoEvent", testSyncChanges},
 	{"CalendarByHookToken", testHookToken},
 	{"ImportNotesRoundTrip", testImportNotes},
@@ -461,5 +462,74 @@ func testHookToken(t *testing.T, s store.Store) {
 	}
 	if err := s.CreateCalendar(ctx, dup); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("CreateCalendar(same hook token) = %v; want ErrConflict", err)
+	}
+}
+
+// testApplyImportPartial: a chunk of a big import writes its events with
+// their changes and one version bump, forgets the validators, and leaves
+// the rest of the sync state and the lease alone, so a poll that stops
+// after it comes back after the lease; a chunk against a stale version
+// is a conflict that writes nothing.
+func testApplyImportPartial(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newImported(t, s, a.ID, "https://chunks.example.com/a.ics", base)
+	st := store.ImportState{ETag: `"v1"`, BodyHash: "old", LastSyncAt: base, LastSuccessAt: base, NextPollAt: base}
+	if _, err := s.ApplyImport(ctx, &store.ApplyImportParams{AccountID: a.ID, CalendarID: c.ID, State: st, Now: base}); err != nil {
+		t.Fatalf("ApplyImport(state): %v", err)
+	}
+	lease := 2 * time.Minute
+	if got := claimIDs(t, s, store.ClaimPollsParams{Now: base, Limit: 10, Lease: lease}); !slices.Contains(got, c.ID) {
+		t.Fatalf("ClaimPolls = %v; want %s", got, c.ID)
+	}
+	changes, err := s.ApplyImport(ctx, &store.ApplyImportParams{
+		AccountID: a.ID, CalendarID: c.ID, Version: c.Version, Partial: true, Now: base.Add(time.Second),
+		Create: []*store.Event{importedEvent(c, "one", base), importedEvent(c, "two", base.Add(time.Hour))},
+		State:  store.ImportState{LastSyncAt: base.Add(time.Second), LastError: "must not be stored", NextPollAt: base.Add(time.Hour)},
+	})
+	if err != nil {
+		t.Fatalf("ApplyImport(partial): %v", err)
+	}
+	if len(changes) != 2 {
+		t.Errorf("partial chunk returned %d changes; want 2", len(changes))
+	}
+	got, err := s.Calendar(ctx, a.ID, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != c.Version+1 {
+		t.Errorf("version after a chunk = %d; want %d", got.Version, c.Version+1)
+	}
+	if got.Import.ETag != "" || got.Import.BodyHash != "" || !got.Import.LastSyncAt.Equal(base) || got.Import.LastError != "" {
+		t.Errorf("sync state after a chunk = %+v; want the validators forgotten and the rest as before", got.Import)
+	}
+	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(time.Minute), Limit: 10, Lease: lease}); slices.Contains(ids, c.ID) {
+		t.Errorf("ClaimPolls after a chunk, during the lease = %v; want %s still leased", ids, c.ID)
+	}
+	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(lease), Limit: 10, Lease: lease}); !slices.Contains(ids, c.ID) {
+		t.Errorf("ClaimPolls after the lease = %v; want %s back (its poll stopped after a chunk)", ids, c.ID)
+	}
+	// A chunk that renews the lease keeps the calendar from being claimed
+	// again while its poll writes.
+	if _, err := s.ApplyImport(ctx, &store.ApplyImportParams{
+		AccountID: a.ID, CalendarID: c.ID, Partial: true, Now: base.Add(lease), LeaseUntil: base.Add(time.Hour),
+	}); err != nil {
+		t.Fatalf("ApplyImport(partial, lease): %v", err)
+	}
+	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(30 * time.Minute), Limit: 10, Lease: lease}); slices.Contains(ids, c.ID) {
+		t.Errorf("ClaimPolls within the renewed lease = %v; want %s left to its poller", ids, c.ID)
+	}
+	if ids := claimIDs(t, s, store.ClaimPollsParams{Now: base.Add(time.Hour), Limit: 10, Lease: lease}); !slices.Contains(ids, c.ID) {
+		t.Errorf("ClaimPolls after the renewed lease = %v; want %s back", ids, c.ID)
+	}
+	_, err = s.ApplyImport(ctx, &store.ApplyImportParams{
+		AccountID: a.ID, CalendarID: c.ID, Version: c.Version, Partial: true, Now: base.Add(time.Second),
+		Create: []*store.Event{importedEvent(c, "three", base)},
+	})
+	if !errors.Is(err, store.ErrConflict) {
+		t.Errorf("chunk at a stale version: %v; want ErrConflict", err)
+	}
+	if fc, err := s.FeedContent(ctx, a.ID, c.ID); err != nil || len(fc.Events) != 2 {
+		t.Errorf("events after the refused chunk = %v, %v; want the chunk's 2", fc, err)
 	}
 }

@@ -3,6 +3,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,6 +38,7 @@ func Run(t *testing.T, open Opener) {
 		{"FeedVersions", testFeedVersions},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ConcurrentMixedWrites", testConcurrentMixedWrites},
+		{"ServerSecretIsKept", testServerSecret},
 	}
 	for _, tt := range append(append(append(append(append(append(tests, webhookTests...), importTests...), consoleTests...), unitTests...), statsTests...), hookTests...) {
 		t.Run(tt.name, func(t *testing.T) {
@@ -636,4 +638,34 @@ func existingIn(events []*store.Event, c *store.Calendar) []*store.Event {
 		}
 	}
 	return out
+}
+
+// testServerSecret: the first value stored under a name is the one every
+// later caller gets, whatever value it offers, even when many ask at once.
+func testServerSecret(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	name := "test-" + id.New("sec")
+	var wg sync.WaitGroup
+	got := make([][]byte, 8)
+	for i := range got {
+		wg.Go(func() {
+			v, err := s.ServerSecret(ctx, name, []byte{byte(i), 1, 2, 3})
+			if err != nil {
+				t.Errorf("ServerSecret: %v", err)
+			}
+			got[i] = v
+		})
+	}
+	wg.Wait()
+	for i, v := range got {
+		if !bytes.Equal(v, got[0]) || len(v) != 4 {
+			t.Errorf("caller %d got %v; want what caller 0 got, %v", i, v, got[0])
+		}
+	}
+	if v, err := s.ServerSecret(ctx, name, []byte("later")); err != nil || !bytes.Equal(v, got[0]) {
+		t.Errorf("ServerSecret later = %v, %v; want the first value %v", v, err, got[0])
+	}
+	if v, err := s.ServerSecret(ctx, name+"-other", []byte("other")); err != nil || string(v) != "other" {
+		t.Errorf("another name = %q, %v; want its own value", v, err)
+	}
 }

@@ -30,6 +30,7 @@ var webhookTests = []struct {
 	{"DisabledSubscriptionsAreParked", testParked},
 	{"PruneKeepsUnreadChanges", testPrune},
 	{"SubscriptionLimit", testSubscriptionLimit},
+	{"ClaimWebhookHostRate", testClaimWebhookHostRate},
 }
 
 func newSubscription(t *testing.T, s store.Store, accountID string, rate int) *store.Subscription {
@@ -726,5 +727,69 @@ func testSubscriptionLimit(t *testing.T, s store.Store) {
 	}
 	if err := s.CreateSubscription(ctx, newSub(a.ID), 0); err != nil {
 		t.Errorf("CreateSubscription(no limit) = %v; want it stored", err)
+	}
+}
+
+// testClaimWebhookHostRate: webhooks to one host, from subscriptions of
+// two accounts without their own limits, go out at the host rate, each
+// later one in its own slot (delayed, never dropped), while another host
+// is paced on its own.
+func testClaimWebhookHostRate(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	var busy []*store.Subscription
+	for range 2 {
+		a := newAccount(t, s)
+		c := newCalendar(t, s, a.ID)
+		sub := newSubscription(t, s, a.ID, 0)
+		sub.URL = "https://busy.example/hook"
+		if err := s.UpdateSubscription(ctx, sub); err != nil {
+			t.Fatalf("UpdateSubscription: %v", err)
+		}
+		busy = append(busy, sub)
+		events(t, s, c, 3)
+		enqueue(t, s, sub, base)
+	}
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	other := newSubscription(t, s, a.ID, 0) // https://example.com/hook
+	events(t, s, c, 3)
+	enqueue(t, s, other, base)
+
+	claimAt := func(now time.Time) []*store.Delivery {
+		cl, err := s.ClaimMessages(ctx, store.ClaimParams{Now: now, Limit: 100, Lease: time.Minute, WebhookHostRate: 2})
+		if err != nil {
+			t.Fatalf("ClaimMessages: %v", err)
+		}
+		return cl.Deliveries
+	}
+	first := claimAt(base)
+	perSub := map[string]int{}
+	for _, d := range first {
+		perSub[d.Message.SubscriptionID]++
+	}
+	if perSub[other.ID] != 1 || perSub[busy[0].ID]+perSub[busy[1].ID] != 1 {
+		t.Fatalf("first claim at 2/s per host = %v; want one message to each host", perSub)
+	}
+	var due []time.Time
+	var others int
+	for now := base; now.Before(base.Add(4 * time.Second)); now = now.Add(100 * time.Millisecond) {
+		for _, d := range claimAt(now) {
+			if d.Message.SubscriptionID == other.ID {
+				others++
+				continue
+			}
+			due = append(due, now)
+		}
+	}
+	if others != 2 {
+		t.Errorf("claimed %d more of example.com; want its 2 others, paced on their own host", others)
+	}
+	if len(due) != 5 {
+		t.Fatalf("claimed %d more of busy.example within 4 s; want the 5 others", len(due))
+	}
+	for i, at := range due {
+		if want := base.Add(time.Duration(i+1) * 500 * time.Millisecond); at.Before(want) {
+			t.Errorf("busy.example message %d went out at +%v; want not before +%v", i+2, at.Sub(base), want.Sub(base))
+		}
 	}
 }
