@@ -37,8 +37,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
