@@ -134,11 +134,13 @@ func (e *ConfigError) Error() string {
 	return fmt.Sprintf("invalid %s %q: %s", e.Field, e.Value, e.Err)
 }
 
-// DefaultWebhookHostRate is the default --webhook-host-rate: enough for a
-// receiver that takes every webhook of many accounts, while one event
-// write fanned out to an account's 100 subscriptions on one host takes
-// two seconds, not a burst.
-const DefaultWebhookHostRate = 50
+// DefaultWebhookHostRate is the default --webhook-host-rate: no limit. A
+// limit caps every endpoint of a host, a SaaS receiving all its accounts'
+// webhooks at one host included, and sends every webhook through the
+// queue (none straight to a free worker), which costs each a claim; an
+// instance whose tenants may point many subscriptions at a third party's
+// host sets one.
+const DefaultWebhookHostRate = 0
 
 // defaultConfig returns the settings used when nothing is given.
 func defaultConfig() Config {
