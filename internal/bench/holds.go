@@ -93,7 +93,7 @@ func runHolds(ctx context.Context, cfg Config) ([]Result, error) {
 	if err := imp.Start(ictx); err != nil {
 		return nil, err
 	}
-	defer imp.Stop()
+	defer imp.Stop(ctx)
 	acct, unit, err := holdsUnit(ctx, db, imp, "http://"+ln.Addr().String())
 	if err != nil {
 		return nil, err

@@ -112,7 +112,7 @@ func benchUnit(b *testing.B) (*holds.Service, *store.Account, *store.Unit) {
 	if err := imp.Start(ictx); err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { cancel(); imp.Stop() })
+	b.Cleanup(func() { cancel(); imp.Stop(context.Background()) })
 	now := time.Now().UTC()
 	acct := &store.Account{ID: id.New("acc"), Name: "b", APIKeyHash: id.HashKey(id.APIKey()), FeedToken: id.FeedToken(), CreatedAt: now, UpdatedAt: now}
 	unit := &store.Unit{ID: id.New("unit"), AccountID: acct.ID, Name: "Flat", TimeZone: "UTC", SameDayTurnover: true, ExportSummary: "x", CreatedAt: now, UpdatedAt: now}

@@ -366,7 +366,7 @@ func importing(t *testing.T, s store.Store, up *upstream) (*env, *store.Calendar
 	if err := imp.Start(ctx); err != nil {
 		t.Fatalf("importer Start: %v", err)
 	}
-	t.Cleanup(func() { cancel(); imp.Stop() })
+	t.Cleanup(func() { cancel(); imp.Stop(context.Background()) })
 	e := newEnv(t, s, holds.Options{Refresher: imp, Now: time.Now})
 	now := time.Now().UTC()
 	c := &store.Calendar{ID: id.New("cal"), AccountID: e.account.ID, Name: "Channel", TimeZone: "UTC", Kind: store.KindImported,
