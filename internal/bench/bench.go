@@ -163,6 +163,12 @@ var scenarios = []Scenario{
 		Flags:   fairnessFlags,
 	},
 	{
+		Name:    holdsName,
+		Summary: "holds on a unit with 3 imported sources answering 304: hold latency at 50 holds/s, and 100 overlapping holds at once (exactly one wins)",
+		Run:     runHolds,
+		Flags:   holdsFlags,
+	},
+	{
 		Name:    "icalhooks",
 		Summary: "one change to a feed with 10,000 iCal hooks: time until every HEAD arrived; and the feed's GET rate with the X-ICALHOOKS-URL header against without",
 		Run:     runIcalhooks,

@@ -75,6 +75,9 @@ var headlines = []Headline{
 	{Scenario: fairnessName, Metric: "hostile_write_p99_ms", Better: Lower, Floor: 50},
 	{Scenario: fairnessName, Metric: "hostile_feed_p99_ms", Better: Lower, Floor: 10},
 	{Scenario: fairnessName, Metric: "hostile_first_poll_ms", Better: Lower, Floor: 1000},
+	{Scenario: holdsName, Metric: "hold_p50_ms", Better: Lower, Floor: 5},
+	{Scenario: holdsName, Metric: "hold_p99_ms", Better: Lower, Floor: 25},
+	{Scenario: holdsName, Metric: "overlap_slowest_ms", Better: Lower, Floor: 250},
 }
 
 // Headlines returns the figures bench-check compares.
@@ -95,6 +98,7 @@ var checkArgs = map[string][]string{
 	icalhooksName:     {"-hooks", "2000", "-duration", "1s", "-warmup", "300ms"},
 	availabilityName:  {"-calendars", "10", "-events", "200", "-units", "100", "-samples", "20"},
 	fairnessName:      {"-events", "5000", "-duration", "6s"},
+	holdsName:         {"-samples", "100"},
 }
 
 // Fail modes of CheckConfig.Fail.

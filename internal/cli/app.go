@@ -19,8 +19,10 @@ import (
 	"github.com/calhook/calhook/internal/console"
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/holds"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/idempotency"
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/metrics"
@@ -88,6 +90,9 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 		Store: db, Logger: w.logger("conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: w.bus,
 		Stored: fanout.Notify, BaseURL: w.baseURL,
 	})
+	holdSvc := holds.NewService(db, holds.Options{
+		Bus: w.bus, Refresher: imports, Horizon: cfg.AvailabilityHorizon, Logger: w.logger("holds"),
+	})
 	subs := subscription.NewService(db, out.webhookPolicy, time.Now, w.bus)
 	subs.MaxPerAccount = cfg.MaxSubscriptions
 	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
@@ -97,11 +102,12 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 	}
 	handler := httpapi.New(httpapi.Config{
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: imports,
-		Subscriptions: subs, Availability: units, TrustedProxies: out.trusted,
-		Logger: log, Registry: w.reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL,
+		Subscriptions: subs, Availability: units, Holds: holdSvc, Idempotency: idempotency.New(db, nil),
+		TrustedProxies: out.trusted,
+		Logger:         log, Registry: w.reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL,
 		Sessions: sessions, Console: web, Tracer: tracer, CursorSecret: cursorSecret,
 	})
-	workers := lifecycle.NewGroup(listener, dispatcher, fanout, detector, pruner, imports)
+	workers := lifecycle.NewGroup(listener, dispatcher, fanout, detector, pruner, imports, holdSvc)
 	return &app{handler: handler, workers: workers}, nil
 }
 

@@ -61,6 +61,17 @@ const (
 	NotImported Reason = "not_imported"
 	// NothingHeld: the calendar holds no deletion to confirm.
 	NothingHeld Reason = "nothing_held"
+	// HoldExpired: the hold passed its expiry (with Gone).
+	HoldExpired Reason = "hold_expired"
+	// HoldReleased: the hold was released.
+	HoldReleased Reason = "hold_released"
+	// HoldConfirmed: the hold is a confirmed booking already.
+	HoldConfirmed Reason = "hold_confirmed"
+	// KeyReused: an Idempotency-Key was sent with another request.
+	KeyReused Reason = "idempotency_key_reused"
+	// KeyInUse: the first request with an Idempotency-Key is still being
+	// answered.
+	KeyInUse Reason = "idempotency_key_in_use"
 )
 
 // Unavailable reasons.

@@ -77,6 +77,11 @@ var reasonCodes = map[fault.Reason]string{
 	fault.SubscriptionLimit: "subscription_limit",
 	fault.NotImported:       "not_imported",
 	fault.NothingHeld:       "nothing_held",
+	fault.HoldExpired:       "hold_expired",
+	fault.HoldReleased:      "hold_released",
+	fault.HoldConfirmed:     "hold_confirmed",
+	fault.KeyReused:         "idempotency_key_reused",
+	fault.KeyInUse:          "idempotency_key_in_use",
 }
 
 // retryAfter is the Retry-After, in seconds, of the answers to a

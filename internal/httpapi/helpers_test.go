@@ -20,8 +20,10 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/holds"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/idempotency"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/store"
@@ -111,6 +113,8 @@ func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tra
 			AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		}, nil, nil),
 		Availability: availability.NewService(cs, availability.Options{Bus: bus}),
+		Holds:        holds.NewService(cs, holds.Options{Bus: bus}),
+		Idempotency:  idempotency.New(cs, nil),
 		Logger:       log,
 		AdminToken:   admin,
 		Tracer:       tracer,

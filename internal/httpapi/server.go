@@ -20,7 +20,9 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/holds"
 	"github.com/calhook/calhook/internal/icalhooks"
+	"github.com/calhook/calhook/internal/idempotency"
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/subscription"
@@ -58,7 +60,12 @@ type Config struct {
 	// Availability manages units, conflicts and export feeds; nil
 	// disables the unit routes.
 	Availability *availability.Service
-	Logger       *slog.Logger
+	// Holds places and ends holds on units; nil disables the hold routes.
+	Holds *holds.Service
+	// Idempotency keeps the answers of hold requests sent with an
+	// Idempotency-Key; nil ignores the header.
+	Idempotency *idempotency.Keeper
+	Logger      *slog.Logger
 	// Registry receives the HTTP metrics and is served on /metrics.
 	Registry *prometheus.Registry
 	// Tracer traces API writes; nil is tracing off.
@@ -164,6 +171,13 @@ func New(cfg Config) *Handler {
 		h.handle("GET /v1/units/{unitId}/conflicts/{conflictId}", h.auth(h.getConflict))
 		h.handle("GET /v1/availability", h.auth(h.availability))
 		h.handle("GET /feeds/{accountId}/{calendarId}/{file}", h.exportFeed)
+	}
+	if cfg.Holds != nil {
+		h.handle("POST /v1/units/{unitId}/holds", h.auth(h.idempotent(h.placeHold)))
+		h.handle("GET /v1/units/{unitId}/holds", h.auth(h.listHolds))
+		h.handle("GET /v1/holds/{holdId}", h.auth(h.getHold))
+		h.handle("POST /v1/holds/{holdId}/confirm", h.auth(h.idempotent(h.confirmHold)))
+		h.handle("DELETE /v1/holds/{holdId}", h.auth(h.releaseHold))
 	}
 
 	h.handle("GET /v1/icalhooks", h.auth(h.listHooks))

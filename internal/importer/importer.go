@@ -623,6 +623,22 @@ func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (
 	if err := i.allowSync(accountID); err != nil {
 		return nil, err
 	}
+	return i.pollWait(ctx, accountID, calendarID, i.cfg.SyncWindow)
+}
+
+// Refresh is SyncWait for the check of a booking (holds): the poll is
+// requested at once rather than at the end of SyncWindow, and outside the
+// account's SyncRate, since a hold must see the feed as it is now. Refreshes
+// of one calendar at the same moment still share one poll whose fetch
+// started after all of them, and Concurrency, PerHost and PerAccount still
+// bound the fetches.
+func (i *Importer) Refresh(ctx context.Context, accountID, calendarID string) (*Result, error) {
+	return i.pollWait(ctx, accountID, calendarID, 0)
+}
+
+// pollWait requests a poll of the calendar at most once per window and
+// waits for the outcome of a poll whose fetch starts after the request.
+func (i *Importer) pollWait(ctx context.Context, accountID, calendarID string, window time.Duration) (*Result, error) {
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return nil, err
@@ -633,7 +649,10 @@ func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (
 	ch := make(chan *Result, 1)
 	i.mu.Lock()
 	i.waiters[calendarID] = append(i.waiters[calendarID], ch)
-	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
+	at := i.cfg.Now()
+	if window > 0 {
+		at, _ = i.windowLocked(i.synced, calendarID, window)
+	}
 	i.mu.Unlock()
 	defer i.dropWaiter(calendarID, ch)
 	if err := i.requestPoll(ctx, accountID, calendarID, at); err != nil {

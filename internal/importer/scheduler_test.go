@@ -342,3 +342,39 @@ func TestStopBeforeStart(t *testing.T) {
 	h.imp.Stop(context.Background())
 	h.imp.Stop(context.Background())
 }
+
+// TestRefresh: Refresh polls at once, each call with a fetch after it, and
+// outside the account's sync rate, where SyncWait would wait out the
+// SyncWindow.
+func TestRefresh(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "")
+	var fetches atomic.Int32
+	up.set(func(w http.ResponseWriter, r *http.Request) {
+		fetches.Add(1)
+		w.Write([]byte(feed(stamp(1, evA))))
+	})
+	h := newHarness(t, harnessOpts{realClock: true})
+	h.imp.cfg.SyncRate = 1
+	cal := h.calendar(up.URL+"/cal.ics", time.Hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.imp.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer h.imp.Stop(context.Background())
+	began := time.Now()
+	for k := range 5 {
+		before := fetches.Load()
+		res, err := h.imp.Refresh(ctx, cal.AccountID, cal.ID)
+		if err != nil || res.Status == StatusError {
+			t.Fatalf("Refresh %d = %+v, %v", k, res, err)
+		}
+		if fetches.Load() <= before {
+			t.Errorf("Refresh %d answered without a fetch after it", k)
+		}
+	}
+	if took := time.Since(began); took > 900*time.Millisecond {
+		t.Errorf("5 refreshes took %s; want them at once, not a SyncWindow apart", took)
+	}
+}

@@ -38,6 +38,8 @@ type Store interface {
 	HookStore
 	UnitStore
 	StatsStore
+	HoldStore
+	IdempotencyStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

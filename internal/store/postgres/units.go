@@ -248,10 +248,15 @@ func (p prefixRow) Scan(dest ...any) error { return p.row.Scan(append([]any{p.ds
 // (events_recurring); so a window costs the events near it, not every
 // event before it.
 func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) ([]*store.Event, error) {
+	return blockingEvents(ctx, db.pool, p)
+}
+
+// blockingEvents is BlockingEvents on q (the pool, or a transaction).
+func blockingEvents(ctx context.Context, q querier, p store.BlockingEventsParams) ([]*store.Event, error) {
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	out, err := queryEvents(ctx, db.pool, `WHERE id IN (
+	out, err := queryEvents(ctx, q, `WHERE id IN (
 		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND rrule = '' AND recurrence_id = ''
 			AND status <> 'cancelled' AND start_at >= $5 AND start_at < $3 AND end_at > $4
 		UNION ALL

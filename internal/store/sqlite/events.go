@@ -128,28 +128,15 @@ func insertChange(ctx context.Context, tx *wtx, e *store.Event, typ string, at t
 
 // CreateEvent stores a new event with its change record in one transaction.
 func (db *DB) CreateEvent(ctx context.Context, e *store.Event) (*store.Change, error) {
-	exdates, metadata, extra, err := encodeEventJSON(e)
-	if err != nil {
-		return nil, fmt.Errorf("create event %s: %w", e.ID, err)
-	}
 	var ch *store.Change
-	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		if err := bumpCalendar(ctx, tx, e.AccountID, e.CalendarID, e.UpdatedAt); err != nil {
 			return err
 		}
-		err := tx.QueryRowContext(ctx, `INSERT INTO events
-			(id, calendar_id, account_id, uid, recurrence_id, summary, description, location, start_at, end_at,
-			 all_day, time_zone, status, rrule, exdates, sequence, metadata, extra, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
-			e.ID, e.CalendarID, e.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
-			micros(e.Start), micros(e.End), e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence,
-			metadata, extra, micros(e.CreatedAt), micros(e.UpdatedAt)).Scan(&e.Seq)
-		if isUnique(err) {
-			return fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
-		}
-		if err != nil {
+		if err := insertEvent(ctx, tx, e); err != nil {
 			return err
 		}
+		var err error
 		ch, err = insertChange(ctx, tx, e, store.ChangeCreated, e.UpdatedAt)
 		return err
 	})
@@ -157,6 +144,25 @@ func (db *DB) CreateEvent(ctx context.Context, e *store.Event) (*store.Change, e
 		return nil, fmt.Errorf("create event: %w", err)
 	}
 	return ch, nil
+}
+
+// insertEvent stores e in its calendar inside tx and sets its Seq.
+func insertEvent(ctx context.Context, tx *wtx, e *store.Event) error {
+	exdates, metadata, extra, err := encodeEventJSON(e)
+	if err != nil {
+		return fmt.Errorf("create event %s: %w", e.ID, err)
+	}
+	err = tx.QueryRowContext(ctx, `INSERT INTO events
+		(id, calendar_id, account_id, uid, recurrence_id, summary, description, location, start_at, end_at,
+		 all_day, time_zone, status, rrule, exdates, sequence, metadata, extra, created_at, updated_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+		e.ID, e.CalendarID, e.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
+		micros(e.Start), micros(e.End), e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence,
+		metadata, extra, micros(e.CreatedAt), micros(e.UpdatedAt)).Scan(&e.Seq)
+	if isUnique(err) {
+		return fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
+	}
+	return err
 }
 
 // Event returns one event of an account's calendar.

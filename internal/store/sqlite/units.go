@@ -257,7 +257,13 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 // (events_recurring); so a window costs the events near it, not every
 // event before it. The long part names its index: without statistics
 // SQLite would rather scan events_calendar_start up to the window.
-func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) (out []*store.Event, err error) {
+func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) ([]*store.Event, error) {
+	return blockingEvents(ctx, db.read, p)
+}
+
+// blockingEvents is BlockingEvents on q (the reader, or a write
+// transaction).
+func blockingEvents(ctx context.Context, q queryer, p store.BlockingEventsParams) (out []*store.Event, err error) {
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
@@ -272,7 +278,7 @@ func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) 
 	from, to, lookback := micros(p.From), micros(p.To), micros(p.From.Add(-store.LongEvent))
 	args := append(append(append(slices.Clone(cals), lookback, to, from), append(slices.Clone(cals), lookback, from)...),
 		append(slices.Clone(cals), to)...)
-	out, err = queryEvents(ctx, db.read, `WHERE id IN (
+	out, err = queryEvents(ctx, q, `WHERE id IN (
 		SELECT id FROM events WHERE `+in+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
 			AND start_at >= ? AND start_at < ? AND end_at > ?
 		UNION ALL
