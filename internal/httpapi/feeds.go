@@ -41,6 +41,18 @@ func (h *Handler) calendarFeed(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, calendarID string) {
 	token := queryParam(r.URL.RawQuery, "token")
 	f, err := h.cfg.Feeds.Get(r.Context(), accountID, calendarID, token)
+	if err != nil {
+		h.feedError(w, r, err, token, "calendar not found", "account", accountID, "calendar", calendarID)
+		return
+	}
+	h.registerHook(w, r, accountID, calendarID, token, f.Version)
+	h.writeFeed(w, r, f)
+}
+
+// feedError answers a feed that could not be read: 403 for a wrong or
+// missing token (saying which), 404 with notFound, else 500 after logging
+// err with the attrs. Feeds answer plain text, not the API's JSON.
+func (h *Handler) feedError(w http.ResponseWriter, r *http.Request, err error, token, notFound string, attrs ...any) {
 	switch {
 	case errors.Is(err, feed.ErrForbidden):
 		reason := "invalid feed token: check that the token in the URL is the account's current one"
@@ -48,17 +60,12 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, c
 			reason = "missing feed token: add ?token=YOUR_FEED_TOKEN to the URL"
 		}
 		http.Error(w, reason, http.StatusForbidden)
-		return
 	case errors.Is(err, store.ErrNotFound):
-		http.Error(w, "calendar not found", http.StatusNotFound)
-		return
-	case err != nil:
-		h.log.ErrorContext(r.Context(), "feed failed", "account", accountID, "calendar", calendarID, "error", err)
+		http.Error(w, notFound, http.StatusNotFound)
+	default:
+		h.log.ErrorContext(r.Context(), "feed failed", append(attrs, "error", err)...)
 		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
 	}
-	h.registerHook(w, r, accountID, calendarID, token, f.Version)
-	h.writeFeed(w, r, f)
 }
 
 // writeFeed answers a rendered feed, or 304 when the client has it.

@@ -5,7 +5,6 @@ package httpapi
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,7 +12,6 @@ import (
 
 	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
-	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -347,20 +345,8 @@ func (h *Handler) exportFeed(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f, err := h.cfg.Availability.ExportFeed(r.Context(), accountID, calendarID, token)
-	switch {
-	case errors.Is(err, feed.ErrForbidden):
-		reason := "invalid feed token: check that the token in the URL is the account's current one"
-		if token == "" {
-			reason = "missing feed token: add ?token=YOUR_FEED_TOKEN to the URL"
-		}
-		http.Error(w, reason, http.StatusForbidden)
-		return
-	case errors.Is(err, store.ErrNotFound):
-		http.Error(w, "no such calendar in a unit", http.StatusNotFound)
-		return
-	case err != nil:
-		h.log.ErrorContext(r.Context(), "export feed failed", "account", accountID, "calendar", calendarID, "error", err)
-		http.Error(w, "internal error", http.StatusInternalServerError)
+	if err != nil {
+		h.feedError(w, r, err, token, "no such calendar in a unit", "account", accountID, "calendar", calendarID, "export", true)
 		return
 	}
 	h.registerHook(w, r, accountID, store.ExportFeedKey(calendarID), token, f.Version)
