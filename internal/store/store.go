@@ -11,7 +11,6 @@ package store
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/calhook/calhook/internal/fault"
@@ -21,10 +20,6 @@ import (
 // ErrNotFound is returned when a record does not exist or belongs to another
 // account: callers must not be able to tell the two apart.
 var ErrNotFound error = &fault.Error{Code: fault.NotFound, Message: "not found"}
-
-// ErrLimit is returned when a write would take an account past a bound,
-// such as its number of subscriptions.
-var ErrLimit = errors.New("limit reached")
 
 // ErrConflict is returned when a write would break a uniqueness rule, such as
 // a second event with the same UID in one calendar.

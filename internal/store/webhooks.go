@@ -19,11 +19,12 @@ const FanOutCursor = "fanout"
 // WebhookStore is the part of Store that webhook subscriptions and the
 // delivery queue use.
 type WebhookStore interface {
-	// CreateSubscription stores a new subscription. When maxPerAccount is
-	// positive and the account already has that many subscriptions, it
-	// stores nothing and returns ErrLimit; the count and the insert are
-	// atomic, so concurrent creates cannot pass the bound.
-	CreateSubscription(ctx context.Context, s *Subscription, maxPerAccount int) error
+	// CreateSubscription stores a new subscription. When admit is set, it
+	// is called inside the storing transaction with the number of
+	// subscriptions the account already has; an error from it stores
+	// nothing and is returned, so concurrent creates cannot pass a bound
+	// that admit enforces.
+	CreateSubscription(ctx context.Context, s *Subscription, admit func(existing int) error) error
 	// Subscription returns one subscription of an account.
 	Subscription(ctx context.Context, accountID, id string) (*Subscription, error)
 	// ListSubscriptions returns a page of an account's subscriptions.

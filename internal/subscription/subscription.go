@@ -108,7 +108,7 @@ const (
 
 // Store is what the service keeps subscriptions and their messages in.
 type Store interface {
-	CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error
+	CreateSubscription(ctx context.Context, s *store.Subscription, admit func(existing int) error) error
 	Subscription(ctx context.Context, accountID, id string) (*store.Subscription, error)
 	ListSubscriptions(ctx context.Context, p store.ListSubscriptionsParams) ([]*store.Subscription, error)
 	UpdateSubscription(ctx context.Context, s *store.Subscription) error
@@ -184,12 +184,15 @@ func (s *Service) Create(ctx context.Context, accountID string, in Input, defaul
 	if limit <= 0 {
 		limit = DefaultMaxPerAccount
 	}
-	if err := s.store.CreateSubscription(ctx, sub, limit); err != nil {
+	admit := func(existing int) error {
+		if existing >= limit {
+			return limitError(limit)
+		}
+		return nil
+	}
+	if err := s.store.CreateSubscription(ctx, sub, admit); err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			return nil, invalid("calendarId", "no calendar %q in this account", sub.CalendarID)
-		}
-		if errors.Is(err, store.ErrLimit) {
-			return nil, limitError(limit)
 		}
 		return nil, err
 	}

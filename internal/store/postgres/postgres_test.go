@@ -355,7 +355,7 @@ func TestListen(t *testing.T) {
 
 	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
 		CreatedAt: base, UpdatedAt: base}
-	if err := writer.CreateSubscription(context.Background(), sub, 0); err != nil {
+	if err := writer.CreateSubscription(context.Background(), sub, nil); err != nil {
 		t.Fatal(err)
 	}
 	storetest.FanOut(t, writer, func(changes []*store.Change) []*store.Message {
@@ -733,7 +733,7 @@ func TestFanOutAcrossNodes(t *testing.T) {
 	f := newFixture(t, nodes[0])
 	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
 		CreatedAt: base, UpdatedAt: base}
-	if err := nodes[0].CreateSubscription(ctx, sub, 0); err != nil {
+	if err := nodes[0].CreateSubscription(ctx, sub, nil); err != nil {
 		t.Fatal(err)
 	}
 	const changes = 200
@@ -822,7 +822,7 @@ func TestClaimRateLimitAcrossNodes(t *testing.T) {
 	f := newFixture(t, nodes[0])
 	sub := &store.Subscription{ID: id.New("sub"), AccountID: f.account.ID, URL: "https://example.com/", Secret: "s",
 		RateLimit: 1, CreatedAt: base, UpdatedAt: base}
-	if err := nodes[0].CreateSubscription(ctx, sub, 0); err != nil {
+	if err := nodes[0].CreateSubscription(ctx, sub, nil); err != nil {
 		t.Fatal(err)
 	}
 	fanOut := func(n int, due time.Time) {

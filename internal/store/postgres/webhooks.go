@@ -51,9 +51,9 @@ func rateKey(subscriptionID string) string { return "sub:" + subscriptionID }
 
 // CreateSubscription stores a new subscription; a calendar that is not the
 // account's is store.ErrNotFound.
-func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error {
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, admit func(existing int) error) error {
 	err := db.tx(ctx, func(tx *txn) error {
-		if maxPerAccount > 0 {
+		if admit != nil {
 			// Serialise the creates of one account, so that two
 			// cannot both see room for one more. An advisory lock
 			// rather than the account row, which every event write
@@ -67,8 +67,8 @@ func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, max
 				s.AccountID).Scan(&n); err != nil {
 				return err
 			}
-			if n >= maxPerAccount {
-				return store.ErrLimit
+			if err := admit(n); err != nil {
+				return err
 			}
 		}
 		if s.CalendarID != "" {

@@ -70,17 +70,17 @@ func eventTypesJSON(types []string) string {
 
 // CreateSubscription stores a new subscription; a calendar that is not the
 // account's is store.ErrNotFound.
-func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, maxPerAccount int) error {
+func (db *DB) CreateSubscription(ctx context.Context, s *store.Subscription, admit func(existing int) error) error {
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		// The single writer makes the count and the insert atomic.
-		if maxPerAccount > 0 {
+		if admit != nil {
 			var n int
 			if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM subscriptions WHERE account_id = ?`,
 				s.AccountID).Scan(&n); err != nil {
 				return err
 			}
-			if n >= maxPerAccount {
-				return store.ErrLimit
+			if err := admit(n); err != nil {
+				return err
 			}
 		}
 		if s.CalendarID != "" {

@@ -39,7 +39,7 @@ func newSubscription(t *testing.T, s store.Store, accountID string, rate int) *s
 		ID: id.New("sub"), AccountID: accountID, URL: "https://example.com/hook", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
 		RateLimit: rate, CreatedAt: base, UpdatedAt: base,
 	}
-	if err := s.CreateSubscription(context.Background(), sub, 0); err != nil {
+	if err := s.CreateSubscription(context.Background(), sub, nil); err != nil {
 		t.Fatalf("CreateSubscription: %v", err)
 	}
 	return sub
@@ -690,6 +690,13 @@ func testSubscriptionLimit(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a, other := newAccount(t, s), newAccount(t, s)
 	const limit, tries = 5, 20
+	errFull := errors.New("full")
+	admit := func(existing int) error {
+		if existing >= limit {
+			return errFull
+		}
+		return nil
+	}
 	newSub := func(accountID string) *store.Subscription {
 		return &store.Subscription{
 			ID: id.New("sub"), AccountID: accountID, URL: "https://example.com/hook", Secret: "whsec_c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0",
@@ -699,7 +706,7 @@ func testSubscriptionLimit(t *testing.T, s store.Store) {
 	errs := make(chan error, tries)
 	var wg sync.WaitGroup
 	for range tries {
-		wg.Go(func() { errs <- s.CreateSubscription(ctx, newSub(a.ID), limit) })
+		wg.Go(func() { errs <- s.CreateSubscription(ctx, newSub(a.ID), admit) })
 	}
 	wg.Wait()
 	close(errs)
@@ -708,7 +715,7 @@ func testSubscriptionLimit(t *testing.T, s store.Store) {
 		switch {
 		case err == nil:
 			created++
-		case errors.Is(err, store.ErrLimit):
+		case errors.Is(err, errFull):
 			refused++
 		default:
 			t.Errorf("CreateSubscription: %v", err)
@@ -721,12 +728,12 @@ func testSubscriptionLimit(t *testing.T, s store.Store) {
 	if err != nil || len(subs) != limit {
 		t.Errorf("ListSubscriptions = %d subscriptions, %v; want %d", len(subs), err, limit)
 	}
-	// The bound is per account, and zero means none.
-	if err := s.CreateSubscription(ctx, newSub(other.ID), limit); err != nil {
+	// The count is per account, and no admit counts nothing.
+	if err := s.CreateSubscription(ctx, newSub(other.ID), admit); err != nil {
 		t.Errorf("CreateSubscription(other account) = %v; want it stored", err)
 	}
-	if err := s.CreateSubscription(ctx, newSub(a.ID), 0); err != nil {
-		t.Errorf("CreateSubscription(no limit) = %v; want it stored", err)
+	if err := s.CreateSubscription(ctx, newSub(a.ID), nil); err != nil {
+		t.Errorf("CreateSubscription(no admit) = %v; want it stored", err)
 	}
 }
 
