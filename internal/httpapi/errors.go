@@ -200,8 +200,6 @@ func jsonProblem(err error) string {
 		return fmt.Sprintf("expected a JSON object, not %s", te.Value)
 	case errors.Is(err, io.ErrUnexpectedEOF):
 		return "the body ends in the middle of a value"
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return "unknown field " + strings.TrimPrefix(err.Error(), "json: unknown field ")
 	}
 	return err.Error()
 }

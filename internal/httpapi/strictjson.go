@@ -9,10 +9,11 @@ import (
 	"strings"
 )
 
-// checkKeys refuses what encoding/json would let through in a request
-// body: a key given twice in one object (the last one would silently
-// win), and a key that names a field only when its case is ignored
-// ("Name" for "name"), which another JSON reader would not accept. t is
+// checkKeys refuses a key that names no field of the type the body
+// decodes into, and what encoding/json would let through: a key given
+// twice in one object (the last one would silently win), and a key that
+// names a field only when its case is ignored ("Name" for "name"), which
+// another JSON reader would not accept. t is
 // the type the body decodes into; objects it does not describe (maps,
 // values with their own decoding) are checked for duplicates only.
 func checkKeys(data []byte, t reflect.Type) error {
@@ -71,6 +72,7 @@ func checkValue(dec *json.Decoder, t reflect.Type, path string) error {
 							return fmt.Errorf("unknown field %q%s (did you mean %q? keys are case-sensitive)", key, at(path), name)
 						}
 					}
+					return fmt.Errorf("unknown field %q%s", key, at(path))
 				}
 				sub = ft
 			}
