@@ -103,7 +103,8 @@ type workerCounts struct {
 
 // Run implements loadGenerator. Only responses that complete inside the
 // measured window count, so the warm-up and the requests cut off at the end
-// neither add nor subtract.
+// neither add nor subtract. The window lasts d, and longer if no response
+// has completed by then (up to the client's timeout).
 func (goLoadGen) Run(ctx context.Context, t target, conns int, warmup, d time.Duration) (runStats, error) {
 	tr := &http.Transport{
 		MaxIdleConnsPerHost: conns,
@@ -121,6 +122,11 @@ func (goLoadGen) Run(ctx context.Context, t target, conns int, warmup, d time.Du
 	loadCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var measuring atomic.Bool
+	// counted is closed by the first response of the window, which waits
+	// for one: a window without any says nothing, and on an overloaded
+	// machine a short one can pass before a request completes.
+	counted := make(chan struct{})
+	var countOnce sync.Once
 	counts := make([]workerCounts, conns)
 	var wg sync.WaitGroup
 	for w := range conns {
@@ -133,6 +139,7 @@ func (goLoadGen) Run(ctx context.Context, t target, conns int, warmup, d time.Du
 				if !measuring.Load() {
 					continue
 				}
+				countOnce.Do(func() { close(counted) })
 				switch {
 				case err != nil:
 					c.errs[shortErr(err)]++
@@ -165,6 +172,14 @@ func (goLoadGen) Run(ctx context.Context, t target, conns int, warmup, d time.Du
 	measuring.Store(true)
 	start := time.Now()
 	err := wait(d)
+	if err == nil {
+		select {
+		case <-counted:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-time.After(client.Timeout):
+		}
+	}
 	measuring.Store(false)
 	elapsed := time.Since(start)
 	cancel()
