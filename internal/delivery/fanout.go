@@ -323,8 +323,8 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 		if store.IsInternalChange(ch.Type) {
 			continue
 		}
-		var cfl *store.Conflict
-		if isConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
+		cfl := ch.Conflict // the change of a deleted unit's conflict carries it
+		if cfl == nil && isConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
 			if cfl, err = f.store.Conflict(ctx, ch.AccountID, ch.EventID); errors.Is(err, store.ErrNotFound) {
 				continue // its unit was deleted
 			} else if err != nil {
