@@ -324,7 +324,7 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 			continue
 		}
 		cfl := ch.Conflict // the change of a deleted unit's conflict carries it
-		if cfl == nil && isConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
+		if cfl == nil && store.IsConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
 			if cfl, err = f.store.Conflict(ctx, ch.AccountID, ch.EventID); errors.Is(err, store.ErrNotFound) {
 				continue // its unit was deleted
 			} else if err != nil {
