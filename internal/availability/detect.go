@@ -12,6 +12,7 @@ import (
 
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
@@ -28,11 +29,13 @@ type Store interface {
 
 // Detector finds conflicts. It is a consumer of the change log with its
 // own durable cursor (store.AvailabilityCursor): each step reads the
-// changes after it, works out which conflicts begin and end, and stores
-// them with the new cursor position in one transaction, so a crash
-// replays the step and the open-pair uniqueness keeps a replay from
-// reporting anything twice. Each stored conflict or resolution is itself
-// a change in the log, which the fan-out turns into webhooks.
+// changes after it, works out which conflicts begin and end (and which
+// export feeds to ping), and stores them with the new cursor position in
+// one transaction, so a crash replays the step and the open-pair
+// uniqueness keeps a replay from reporting anything twice. A step with
+// nothing to store stores nothing, not even the cursor (see step). Each
+// stored conflict or resolution is itself a change in the log, which the
+// fan-out turns into webhooks.
 //
 // Detection is state-based: a step compares the conflicts that the
 // current events imply with the open ones, for the events (or whole
@@ -48,10 +51,15 @@ type Detector struct {
 	baseURL string
 	bus     *notify.Bus
 
-	wake    chan struct{}
-	stopped chan struct{}
-	cancel  context.CancelFunc
-	once    sync.Once
+	wake chan struct{}
+	loop lifecycle.Loop
+
+	// mu serializes steps; resume is where the last one left off (nil:
+	// read the stored cursor), unsaved how many changes it read past the
+	// stored cursor.
+	mu      sync.Mutex
+	resume  *store.DetectResume
+	unsaved int
 }
 
 // DetectorConfig configures a Detector.
@@ -113,88 +121,87 @@ func (d *Detector) Notify() {
 	}
 }
 
-// pollInterval is the safety net for changes written without a note.
+// pollInterval is the safety net for changes written without a note; a
+// tick that finds the detector idle also stores its cursor.
 const pollInterval = time.Second
+
+// saveEvery bounds how many changes the detector reads past its stored
+// cursor before it stores it without anything else to store: what a
+// crash makes it read again.
+const saveEvery = 5000
+
+// Back-off bounds of the retries after a step left unsettled changes.
+const (
+	unsettledMin = time.Millisecond
+	unsettledMax = 50 * time.Millisecond
+)
 
 // Start runs the detector until Stop or ctx ends.
 func (d *Detector) Start(ctx context.Context) error {
-	ctx, d.cancel = context.WithCancel(ctx)
-	d.stopped = make(chan struct{})
-	go func() {
-		defer close(d.stopped)
-		ticker := time.NewTicker(pollInterval)
-		defer ticker.Stop()
-		retry := time.NewTimer(time.Hour)
-		retry.Stop()
-		for {
-			var last store.DetectResult
-			for {
-				res, err := d.RunOnce(ctx)
-				if err != nil {
-					if ctx.Err() != nil {
-						return
-					}
-					d.log.Error("conflict detection failed", "error", err)
-					break
-				}
-				if last = res; res.Changes < d.batch {
-					break
-				}
-			}
-			wake := d.wake
-			switch {
-			case last.Busy:
-				wake = nil // another node is at it; the tick takes over if it dies
-			case last.Unsettled:
-				retry.Reset(5 * time.Millisecond)
-			}
-			select {
-			case <-ctx.Done():
-				return
-			case <-wake:
-			case <-ticker.C:
-			case <-retry.C:
-			}
-			retry.Stop()
-		}
-	}()
+	d.loop.Go(ctx, func(ctx context.Context) {
+		lifecycle.RunSteps(ctx, lifecycle.Steps{
+			Wake: d.wake, Poll: pollInterval, BackoffMin: unsettledMin, BackoffMax: unsettledMax,
+			Failed: func(err error) { d.log.Error("conflict detection failed", "error", err) },
+			Step: func(ctx context.Context, tick bool) (lifecycle.StepResult, error) {
+				res, err := d.step(ctx, tick)
+				return lifecycle.StepResult{
+					Full: res.Changes >= d.batch, Progress: res.Changes > 0, Busy: res.Busy, Unsettled: res.Unsettled,
+				}, err
+			},
+		})
+	})
 	return nil
 }
 
 // Stop ends the loop and waits for it (a lifecycle.Component). It is safe
 // to call more than once, and before Start.
-func (d *Detector) Stop(context.Context) {
-	d.once.Do(func() {
-		if d.cancel == nil {
-			return
-		}
-		d.cancel()
-		<-d.stopped
-	})
+func (d *Detector) Stop(context.Context) { d.loop.Stop() }
+
+// RunOnce runs one step (see step) and stores the cursor with it.
+func (d *Detector) RunOnce(ctx context.Context) (store.DetectResult, error) {
+	return d.step(ctx, false)
 }
 
-// RunOnce runs one detection step, then one step of the export feeds'
-// iCal Hooks pings (a consumer of the change log with a cursor of its
-// own, store.ExportPingCursor). The result is the detection step's, with
-// the ping step's reading of the log joined in.
-func (d *Detector) RunOnce(ctx context.Context) (store.DetectResult, error) {
-	res, err := d.store.DetectConflicts(ctx, d.batch, d.detect)
+// step runs one step of detection and of the export feeds' iCal Hooks
+// pings, both worked out from the same changes and stored together. The
+// detector keeps its place in the log itself: a step that has nothing to
+// store runs no write transaction (SQLite has one writer, which the
+// webhook pipeline needs), and the cursor is stored with the next step
+// that stores something, every saveEvery changes, or when save is set
+// (the loop sets it on an idle tick).
+func (d *Detector) step(ctx context.Context, save bool) (store.DetectResult, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := store.DetectParams{Limit: d.batch, Resume: d.resume, Save: save || d.unsaved >= saveEvery}
+	res, err := d.store.DetectConflicts(ctx, p, func(ctx context.Context, changes []*store.Change) (*store.ConflictUpdate, error) {
+		reads := newStepReads(d.store)
+		up, err := d.detect(ctx, reads, changes)
+		if err != nil {
+			return nil, err
+		}
+		if up.Pings, err = d.pings(ctx, reads, changes); err != nil {
+			return nil, fmt.Errorf("export feed pings: %w", err)
+		}
+		return up, nil
+	})
 	if err != nil {
 		return res, err
+	}
+	d.resume = res.Resume
+	switch {
+	case res.Resume == nil:
+		d.unsaved = 0
+	case res.Resume.Stored == res.Resume.Read:
+		d.unsaved = 0
+	default:
+		d.unsaved += res.Changes
 	}
 	if res.Detected+res.Resolved > 0 && d.stored != nil {
 		d.stored()
 	}
-	pr, err := d.store.FanOut(ctx, store.ExportPingCursor, d.batch, d.pings)
-	if err != nil {
-		return res, fmt.Errorf("export feed pings: %w", err)
-	}
-	if pr.Messages > 0 {
+	if res.Pings > 0 {
 		d.bus.MessagesDue.Publish(notify.Due{})
 	}
-	res.Changes = max(res.Changes, pr.Changes)
-	res.Unsettled = res.Unsettled || pr.Unsettled
-	res.Busy = res.Busy && pr.Busy
 	return res, nil
 }
 
@@ -204,7 +211,7 @@ func (d *Detector) RunOnce(ctx context.Context) (store.DetectResult, error) {
 // calendar of a unit that changed itself. As in the fan-out, storing a
 // ping disarms its hook, and a hook already served every change is left
 // armed.
-func (d *Detector) pings(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+func (d *Detector) pings(ctx context.Context, reads *stepReads, changes []*store.Change) ([]*store.Message, error) {
 	type acctCal struct{ accountID, id string }
 	calsOf := map[string][]string{}
 	for _, ch := range changes {
@@ -215,7 +222,7 @@ func (d *Detector) pings(ctx context.Context, changes []*store.Change) ([]*store
 	unitOf := map[acctCal]string{}
 	units := map[string][]string{}
 	for acct, cals := range calsOf {
-		m, err := d.store.CalendarUnits(ctx, acct, cals)
+		m, err := reads.CalendarUnits(ctx, acct, cals)
 		if err != nil {
 			return nil, err
 		}
@@ -232,7 +239,7 @@ func (d *Detector) pings(ctx context.Context, changes []*store.Change) ([]*store
 	members := map[acctCal][]string{} // unit → its calendars
 	for acct, us := range units {
 		slices.Sort(us)
-		cals, err := d.store.UnitCalendars(ctx, acct, slices.Compact(us))
+		cals, err := reads.UnitCalendars(ctx, acct, slices.Compact(us))
 		if err != nil {
 			return nil, err
 		}
@@ -300,7 +307,7 @@ type group struct {
 type unitKey struct{ accountID, unitID string }
 
 // detect works out what changes did to the conflicts.
-func (d *Detector) detect(ctx context.Context, changes []*store.Change) (*store.ConflictUpdate, error) {
+func (d *Detector) detect(ctx context.Context, reads *stepReads, changes []*store.Change) (*store.ConflictUpdate, error) {
 	now := d.now().UTC()
 	units := map[unitKey]bool{}
 	var unitOrder []unitKey
@@ -332,7 +339,7 @@ func (d *Detector) detect(ctx context.Context, changes []*store.Change) (*store.
 	}
 	up := &store.ConflictUpdate{}
 	for _, k := range unitOrder {
-		if err := d.reconcileUnit(ctx, k, now, up); err != nil {
+		if err := d.reconcileUnit(ctx, reads, k, now, up); err != nil {
 			return nil, err
 		}
 	}
@@ -343,12 +350,40 @@ func (d *Detector) detect(ctx context.Context, changes []*store.Change) (*store.
 	}
 	unitOf := map[[2]string]string{}
 	for acct, cals := range byAccount {
-		m, err := d.store.CalendarUnits(ctx, acct, cals)
+		m, err := reads.CalendarUnits(ctx, acct, cals)
 		if err != nil {
 			return nil, err
 		}
 		for c, u := range m {
 			unitOf[[2]string{acct, c}] = u
+		}
+	}
+	// The groups' units and their calendars, one read of each per
+	// account.
+	need := map[string][]string{}
+	for _, g := range groupOrder {
+		if u := unitOf[[2]string{g.accountID, g.calendarID}]; u != "" && !units[unitKey{g.accountID, u}] {
+			need[g.accountID] = append(need[g.accountID], u)
+		}
+	}
+	unitByKey := map[unitKey]*store.Unit{}
+	calsOf := map[unitKey][]*store.UnitCalendar{}
+	for acct, ids := range need {
+		slices.Sort(ids)
+		ids = slices.Compact(ids)
+		us, err := d.store.UnitsByID(ctx, acct, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range us {
+			unitByKey[unitKey{acct, u.ID}] = u
+		}
+		cals, err := reads.UnitCalendars(ctx, acct, ids)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range cals {
+			calsOf[unitKey{acct, c.UnitID}] = append(calsOf[unitKey{acct, c.UnitID}], c)
 		}
 	}
 	// Events of calendars in no unit can only end conflicts (their
@@ -362,7 +397,8 @@ func (d *Detector) detect(ctx context.Context, changes []*store.Change) (*store.
 		case units[unitKey{g.accountID, u}]:
 			// the whole unit was looked at
 		default:
-			if err := d.reconcileGroup(ctx, g, u, now, up); err != nil {
+			k := unitKey{g.accountID, u}
+			if err := d.reconcileGroup(ctx, g, unitByKey[k], calsOf[k], now, up); err != nil {
 				return nil, err
 			}
 		}
@@ -378,13 +414,13 @@ func (d *Detector) detect(ctx context.Context, changes []*store.Change) (*store.
 }
 
 // reconcileUnit compares every overlap of a unit with its open conflicts.
-func (d *Detector) reconcileUnit(ctx context.Context, k unitKey, now time.Time, up *store.ConflictUpdate) error {
+func (d *Detector) reconcileUnit(ctx context.Context, reads *stepReads, k unitKey, now time.Time, up *store.ConflictUpdate) error {
 	us, err := d.store.UnitsByID(ctx, k.accountID, []string{k.unitID})
 	if err != nil || len(us) == 0 {
 		return err // a deleted unit took its conflicts with it
 	}
 	u := us[0]
-	cals, err := d.store.UnitCalendars(ctx, k.accountID, []string{u.ID})
+	cals, err := reads.UnitCalendars(ctx, k.accountID, []string{u.ID})
 	if err != nil {
 		return err
 	}
@@ -409,24 +445,12 @@ func (d *Detector) reconcileUnit(ctx context.Context, k unitKey, now time.Time, 
 }
 
 // reconcileGroup compares the overlaps of one UID's events with the open
-// conflicts that involve them.
-func (d *Detector) reconcileGroup(ctx context.Context, g *group, unitID string, now time.Time, up *store.ConflictUpdate) error {
+// conflicts that involve them. u is the unit of the group's calendar
+// (nil if it is gone) and cals the unit's calendars.
+func (d *Detector) reconcileGroup(ctx context.Context, g *group, u *store.Unit, cals []*store.UnitCalendar, now time.Time,
+	up *store.ConflictUpdate) error {
 	var subject []*store.Event
 	ids := slices.Clone(g.ids)
-	var u *store.Unit
-	var cals []*store.UnitCalendar
-	if unitID != "" {
-		us, err := d.store.UnitsByID(ctx, g.accountID, []string{unitID})
-		if err != nil {
-			return err
-		}
-		if len(us) > 0 {
-			u = us[0]
-			if cals, err = d.store.UnitCalendars(ctx, g.accountID, []string{u.ID}); err != nil {
-				return err
-			}
-		}
-	}
 	kinds, calByID, calIDs := calendarIndex(cals)
 	var pairs map[[2]string]*pair
 	if u != nil {
@@ -571,4 +595,78 @@ func side(b Block, cals map[string]*store.Calendar) store.ConflictSide {
 		s.Kind, s.SourceURL = c.Kind, c.SourceURL
 	}
 	return s
+}
+
+// stepReads remembers, for one step, the unit of each calendar and the
+// calendars of each unit it read, so that detection and pings read each
+// once.
+type stepReads struct {
+	store  Store
+	unitOf map[[2]string]string                // (account, calendar) → unit, "" for none
+	cals   map[[2]string][]*store.UnitCalendar // (account, unit) → its calendars
+}
+
+func newStepReads(s Store) *stepReads {
+	return &stepReads{store: s, unitOf: map[[2]string]string{}, cals: map[[2]string][]*store.UnitCalendar{}}
+}
+
+// CalendarUnits is Store.CalendarUnits, reading only calendars not read
+// before in the step.
+func (r *stepReads) CalendarUnits(ctx context.Context, accountID string, calendarIDs []string) (map[string]string, error) {
+	var missing []string
+	for _, c := range calendarIDs {
+		if _, ok := r.unitOf[[2]string{accountID, c}]; !ok {
+			missing = append(missing, c)
+		}
+	}
+	if len(missing) > 0 {
+		m, err := r.store.CalendarUnits(ctx, accountID, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range missing {
+			r.unitOf[[2]string{accountID, c}] = m[c]
+		}
+	}
+	out := make(map[string]string, len(calendarIDs))
+	for _, c := range calendarIDs {
+		if u := r.unitOf[[2]string{accountID, c}]; u != "" {
+			out[c] = u
+		}
+	}
+	return out, nil
+}
+
+// UnitCalendars is Store.UnitCalendars, reading only units not read
+// before in the step; the calendars come unit by unit, each unit's in
+// creation order.
+func (r *stepReads) UnitCalendars(ctx context.Context, accountID string, unitIDs []string) ([]*store.UnitCalendar, error) {
+	var missing []string
+	for _, u := range unitIDs {
+		if _, ok := r.cals[[2]string{accountID, u}]; !ok && !slices.Contains(missing, u) {
+			missing = append(missing, u)
+		}
+	}
+	if len(missing) > 0 {
+		cals, err := r.store.UnitCalendars(ctx, accountID, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range missing {
+			r.cals[[2]string{accountID, u}] = []*store.UnitCalendar{}
+		}
+		for _, c := range cals {
+			k := [2]string{accountID, c.UnitID}
+			r.cals[k] = append(r.cals[k], c)
+		}
+	}
+	var out []*store.UnitCalendar
+	seen := map[string]bool{}
+	for _, u := range unitIDs {
+		if !seen[u] {
+			seen[u] = true
+			out = append(out, r.cals[[2]string{accountID, u}]...)
+		}
+	}
+	return out, nil
 }

@@ -287,3 +287,69 @@ func TestExportFeed(t *testing.T) {
 		})
 	}
 }
+
+// errProbe ends a probing DetectConflicts step without storing anything.
+var errProbe = errors.New("probe")
+
+// unstored returns the uids of the event changes after the stored
+// detection cursor, without moving it.
+func (f *fixture) unstored() []string {
+	f.t.Helper()
+	var uids []string
+	_, err := f.s.DetectConflicts(context.Background(), store.DetectParams{Limit: 10000},
+		func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
+			for _, ch := range chs {
+				if store.IsEventChange(ch.Type) {
+					uids = append(uids, ch.EventUID)
+				}
+			}
+			return nil, errProbe
+		})
+	if err != nil && !errors.Is(err, errProbe) {
+		f.t.Fatal(err)
+	}
+	return uids
+}
+
+// TestDetectorStoresOnlyWhatItFinds: a step that finds nothing to store
+// leaves the stored cursor (no write transaction); a step that stores a
+// conflict stores the cursor with it; the running detector stores its
+// cursor when idle.
+func TestDetectorStoresOnlyWhatItFinds(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, b.Open(t), "UTC", true)
+			f.calendar("native", store.KindNative)
+			f.calendar("airbnb", store.KindImported)
+			f.run()
+			f.add(ev{cal: "native", uid: "quiet", start: "2027-06-01", end: "2027-06-05"})
+			f.run()
+			if got := f.unstored(); !slices.Contains(got, "quiet") {
+				t.Fatalf("after a step with nothing to store, the changes after the stored cursor are %v; want quiet's", got)
+			}
+			f.add(ev{cal: "airbnb", uid: "clash", start: "2027-06-03", end: "2027-06-06"})
+			f.run()
+			if got := f.conflicts(store.ConflictOpen); !slices.Equal(got, []string{"clash|quiet"}) {
+				t.Fatalf("open conflicts = %v; want clash|quiet", got)
+			}
+			if got := f.unstored(); len(got) != 0 {
+				t.Fatalf("after a step that stored a conflict, the changes after the stored cursor are %v; want none", got)
+			}
+			f.add(ev{cal: "native", uid: "idle", start: "2027-08-01", end: "2027-08-05"})
+			if err := f.det.Start(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			defer f.det.Stop(context.Background())
+			for deadline := time.Now().Add(10 * time.Second); slices.Contains(f.unstored(), "idle"); time.Sleep(20 * time.Millisecond) {
+				if time.Now().After(deadline) {
+					t.Fatal("the running detector did not store its cursor when idle")
+				}
+			}
+			if got := f.conflicts(store.ConflictOpen); !slices.Equal(got, []string{"clash|quiet"}) {
+				t.Errorf("open conflicts = %v; want clash|quiet still", got)
+			}
+		})
+	}
+}

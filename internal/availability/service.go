@@ -136,7 +136,7 @@ func (s *Service) DeleteUnit(ctx context.Context, accountID, unitID string) erro
 	if err != nil {
 		return err
 	}
-	if err := s.store.DeleteUnit(ctx, accountID, unitID); err != nil {
+	if err := s.store.DeleteUnit(ctx, accountID, unitID, s.now().UTC()); err != nil {
 		return err
 	}
 	for _, c := range cals {
@@ -266,10 +266,14 @@ func (s *Service) Availability(ctx context.Context, accountID string, unitIDs []
 		return nil, err
 	}
 	unitOf := make(map[string]string, len(cals))
-	calByID := make(map[string]*store.Calendar, len(cals))
+	calsOf := make(map[string]map[string]*store.Calendar, len(unitIDs))
 	ids := make([]string, 0, len(cals))
 	for _, c := range cals {
-		unitOf[c.ID], calByID[c.ID] = c.UnitID, c.Calendar
+		unitOf[c.ID] = c.UnitID
+		if calsOf[c.UnitID] == nil {
+			calsOf[c.UnitID] = map[string]*store.Calendar{}
+		}
+		calsOf[c.UnitID][c.ID] = c.Calendar
 		ids = append(ids, c.ID)
 	}
 	// A day's slack each way: a block may begin before from in UTC terms
@@ -301,11 +305,9 @@ func (s *Service) Availability(ctx context.Context, accountID string, unitIDs []
 			bs[i].Start, bs[i].End = maxTime(bs[i].Start, from), minTime(bs[i].End, to)
 		}
 		busy, free := Merge(bs, from, to)
-		ua := &UnitAvailability{Unit: u, Busy: busy, Free: free, Calendars: map[string]*store.Calendar{}}
-		for id, c := range calByID {
-			if unitOf[id] == uid {
-				ua.Calendars[id] = c
-			}
+		ua := &UnitAvailability{Unit: u, Busy: busy, Free: free, Calendars: calsOf[uid]}
+		if ua.Calendars == nil {
+			ua.Calendars = map[string]*store.Calendar{}
 		}
 		out = append(out, ua)
 	}

@@ -2,16 +2,11 @@ package bench
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/calhook/calhook/internal/availability"
@@ -90,20 +85,19 @@ func runAvailability(ctx context.Context, cfg Config) ([]Result, error) {
 	if err != nil {
 		return nil, fmt.Errorf("push to conflict: %w", err)
 	}
-	slices.Sort(push)
-	log.Info("push to conflict", "samples", len(push), "p50_ms", round2(percentile(push, 50)), "p99_ms", round2(percentile(push, 99)))
+	log.Info("push to conflict", "samples", len(push), "p50_ms", round2(pctOf(push, 50)), "p99_ms", round2(pctOf(push, 99)))
 	unitInfo := map[string]any{"calendars": cfg.Calendars, "events_per_calendar": cfg.Events, "samples": cfg.Changes}
 	return []Result{
-		{Scenario: availabilityName, Metric: "detect_p50_ms", Value: round2(percentile(in.detect, 50)), Unit: "ms", Info: unitInfo},
-		{Scenario: availabilityName, Metric: "detect_p99_ms", Value: round2(percentile(in.detect, 99)), Unit: "ms",
+		{Scenario: availabilityName, Metric: "detect_p50_ms", Value: round2(pctOf(in.detect, 50)), Unit: "ms", Info: unitInfo},
+		{Scenario: availabilityName, Metric: "detect_p99_ms", Value: round2(pctOf(in.detect, 99)), Unit: "ms",
 			Target: targetOf(detectTargetMS), Info: unitInfo},
-		{Scenario: availabilityName, Metric: "year_query_p99_ms", Value: round2(percentile(in.year, 99)), Unit: "ms",
+		{Scenario: availabilityName, Metric: "year_query_p99_ms", Value: round2(pctOf(in.year, 99)), Unit: "ms",
 			Target: targetOf(yearQueryTargetMS), Info: unitInfo},
-		{Scenario: availabilityName, Metric: "many_units_month_p99_ms", Value: round2(percentile(in.many, 99)), Unit: "ms",
+		{Scenario: availabilityName, Metric: "many_units_month_p99_ms", Value: round2(pctOf(in.many, 99)), Unit: "ms",
 			Target: targetOf(manyUnitsTargetMS), Info: map[string]any{"units": cfg.Units, "samples": len(in.many)}},
-		{Scenario: availabilityName, Metric: "push_to_conflict_p50_ms", Value: round2(percentile(push, 50)), Unit: "ms",
+		{Scenario: availabilityName, Metric: "push_to_conflict_p50_ms", Value: round2(pctOf(push, 50)), Unit: "ms",
 			Info: map[string]any{"samples": len(push)}},
-		{Scenario: availabilityName, Metric: "push_to_conflict_p99_ms", Value: round2(percentile(push, 99)), Unit: "ms",
+		{Scenario: availabilityName, Metric: "push_to_conflict_p99_ms", Value: round2(pctOf(push, 99)), Unit: "ms",
 			Target: targetOf(pushConflictTargetM), Info: map[string]any{"samples": len(push)}},
 		hostResult(availabilityName),
 	}, nil
@@ -116,7 +110,7 @@ func cmpOrInt(v, def int) int {
 	return v
 }
 
-// inProcess is what the in-process part measured, each sorted, in ms.
+// inProcess is what the in-process part measured, in ms.
 type inProcess struct {
 	detect, year, many []float64
 }
@@ -243,9 +237,6 @@ func measureInProcess(ctx context.Context, cfg Config, dir string, logf func(str
 		}
 	}
 	logf("many-unit query", "units", len(ids), "p50_ms", round2(median(out.many)))
-	slices.Sort(out.detect)
-	slices.Sort(out.year)
-	slices.Sort(out.many)
 	return out, nil
 }
 
@@ -278,74 +269,6 @@ func catchUp(ctx context.Context, det *availability.Detector) error {
 	}
 }
 
-// conflictReceiver records when the first conflict webhook naming each
-// event UID arrived.
-type conflictReceiver struct {
-	URL string
-	srv *http.Server
-
-	mu      sync.Mutex
-	arrived map[string]time.Time
-	bad     int
-}
-
-func newConflictReceiver() (*conflictReceiver, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	cr := &conflictReceiver{URL: "http://" + ln.Addr().String(), arrived: map[string]time.Time{}}
-	cr.srv = &http.Server{Handler: cr, ReadHeaderTimeout: 10 * time.Second}
-	go cr.srv.Serve(ln)
-	return cr, nil
-}
-
-func (cr *conflictReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	at := time.Now()
-	var p struct {
-		EventType string `json:"eventType"`
-		Data      struct {
-			Events []struct {
-				UID string `json:"uid"`
-			} `json:"events"`
-		} `json:"data"`
-	}
-	body, _ := io.ReadAll(r.Body)
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
-	if err := json.Unmarshal(body, &p); err != nil || p.EventType != "availability.conflict.detected" {
-		cr.bad++
-	}
-	for _, e := range p.Data.Events {
-		if _, ok := cr.arrived[e.UID]; !ok {
-			cr.arrived[e.UID] = at
-		}
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (cr *conflictReceiver) arrival(uid string) (time.Time, bool) {
-	cr.mu.Lock()
-	defer cr.mu.Unlock()
-	t, ok := cr.arrived[uid]
-	return t, ok
-}
-
-func (cr *conflictReceiver) waitArrival(ctx context.Context, uid string) (time.Time, error) {
-	deadline := time.Now().Add(sampleTimeout)
-	for {
-		if at, ok := cr.arrival(uid); ok {
-			return at, nil
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("no conflict webhook for %s within %v", uid, sampleTimeout)
-		}
-		if err := sleepCtx(ctx, time.Millisecond); err != nil {
-			return time.Time{}, err
-		}
-	}
-}
-
 // measurePushConflict runs the real binary: each sample adds a booking to
 // an imported feed that overlaps a native booking, pushes it with iCal
 // Hooks and times the conflict webhook.
@@ -355,11 +278,8 @@ func measurePushConflict(ctx context.Context, cfg Config, env *webhookEnv) ([]fl
 		return nil, err
 	}
 	defer feeds.Close()
-	rcv, err := newConflictReceiver()
-	if err != nil {
-		return nil, err
-	}
-	defer rcv.srv.Close()
+	rcv := env.rcv
+	rcv.reset(true)
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
@@ -380,10 +300,11 @@ func measurePushConflict(ctx context.Context, cfg Config, env *webhookEnv) ([]fl
 	if err := api.do(ctx, http.MethodPost, "/v1/units", acc.APIKey, map[string]string{"name": "Bench unit"}, &unit, http.StatusCreated); err != nil {
 		return nil, err
 	}
-	in := map[string]any{"webhookUrl": rcv.URL + "/conflicts", "eventTypes": []string{"availability.conflict.detected"}}
-	if err := api.do(ctx, http.MethodPost, "/v1/subscriptions", acc.APIKey, in, nil, http.StatusCreated); err != nil {
+	secret, err := api.createAccountSubscription(ctx, acc.APIKey, rcv.URL+"/conflicts", "availability.conflict.detected")
+	if err != nil {
 		return nil, err
 	}
+	rcv.addEndpoint("/conflicts", secret)
 	attach := func(calID string) error {
 		return api.do(ctx, http.MethodPatch, "/v1/calendars/"+calID, acc.APIKey, map[string]any{"unitId": unit.ID}, nil, http.StatusOK)
 	}
@@ -422,27 +343,14 @@ func measurePushConflict(ctx context.Context, cfg Config, env *webhookEnv) ([]fl
 	// Each seed conflicts with the direct booking of day 0: its webhook
 	// says the first import is done and the feed knows its hook URL.
 	for i, p := range paths {
-		if _, err := rcv.waitArrival(ctx, "seed-"+strconv.Itoa(i)); err != nil {
+		if _, err := waitArrival(ctx, rcv, "seed-"+strconv.Itoa(i), srv.proc); err != nil {
 			return nil, fmt.Errorf("first import of %s: %w; calhook log: %s", p, err, srv.logTail(20))
 		}
 	}
 	client := &http.Client{Timeout: 10 * time.Second}
 	var out []float64
 	for k := range cfg.Changes {
-		p := paths[k%len(paths)]
-		uid := fmt.Sprintf("push-%d@channel", k)
-		t0 := time.Now()
-		hook := feeds.addEvent(p, uid)
-		req, err := http.NewRequestWithContext(ctx, http.MethodHead, hook, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("push %s: %w", hook, err)
-		}
-		resp.Body.Close()
-		at, err := rcv.waitArrival(ctx, uid)
+		t0, at, err := pushSample(ctx, client, feeds, rcv, srv.proc, paths[k%len(paths)], fmt.Sprintf("push-%d@channel", k))
 		if err != nil {
 			return nil, err
 		}
@@ -451,11 +359,8 @@ func measurePushConflict(ctx context.Context, cfg Config, env *webhookEnv) ([]fl
 			return nil, err
 		}
 	}
-	rcv.mu.Lock()
-	bad := rcv.bad
-	rcv.mu.Unlock()
-	if bad > 0 {
-		return nil, fmt.Errorf("%d unexpected webhooks at the conflict receiver", bad)
+	if st, _, problem := rcv.stats(); st.errors() > 0 {
+		return nil, fmt.Errorf("%d unexpected webhooks at the conflict receiver: %s", st.errors(), problem)
 	}
 	return out, nil
 }

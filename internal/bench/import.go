@@ -193,9 +193,12 @@ func (c *apiClient) createImported(ctx context.Context, apiKey, name, url string
 
 // createAccountSubscription subscribes webhookURL to every calendar of the
 // account.
-func (c *apiClient) createAccountSubscription(ctx context.Context, apiKey, webhookURL string) (webhook.Secret, error) {
+func (c *apiClient) createAccountSubscription(ctx context.Context, apiKey, webhookURL string, eventTypes ...string) (webhook.Secret, error) {
 	var sub subscription
-	in := map[string]any{"webhookUrl": webhookURL, "eventTypes": []string{"calendar.event.created"}}
+	if len(eventTypes) == 0 {
+		eventTypes = []string{"calendar.event.created"}
+	}
+	in := map[string]any{"webhookUrl": webhookURL, "eventTypes": eventTypes}
 	if err := c.do(ctx, http.MethodPost, "/v1/subscriptions", apiKey, in, &sub, http.StatusCreated); err != nil {
 		return webhook.Secret{}, fmt.Errorf("create subscription: %w", err)
 	}

@@ -182,8 +182,7 @@ func pct(samples []sample, p float64, field func(sample) float64) float64 {
 	for i, s := range samples {
 		xs[i] = field(s)
 	}
-	slices.Sort(xs)
-	return percentile(xs, p)
+	return pctOf(xs, p)
 }
 
 // measurePush changes the push feeds one at a time, pinging calhook after
@@ -193,22 +192,7 @@ func measurePush(ctx context.Context, feeds *upstreamFeeds, rcv *hookReceiver, s
 	var out []sample
 	for i := range n {
 		p := paths[i%len(paths)]
-		uid := fmt.Sprintf("push-%d@upstream", i)
-		t0 := time.Now()
-		hook := feeds.addEvent(p, uid)
-		req, err := http.NewRequestWithContext(ctx, http.MethodHead, hook, nil)
-		if err != nil {
-			return nil, err
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return nil, fmt.Errorf("ping %s: %w", hook, err)
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusAccepted {
-			return nil, fmt.Errorf("ping %s: status %d", hook, resp.StatusCode)
-		}
-		at, err := waitArrival(ctx, rcv, uid, srv.proc)
+		t0, at, err := pushSample(ctx, client, feeds, rcv, srv.proc, p, fmt.Sprintf("push-%d@upstream", i))
 		if err != nil {
 			return nil, err
 		}
@@ -246,29 +230,4 @@ func measurePoll(ctx context.Context, feeds *upstreamFeeds, rcv *hookReceiver, s
 		}
 	}
 	return out[:n], nil
-}
-
-// waitArrival waits for the webhook about uid and returns when it arrived.
-func waitArrival(ctx context.Context, rcv *hookReceiver, uid string, server *proc) (time.Time, error) {
-	deadline := time.Now().Add(sampleTimeout)
-	tick := time.NewTicker(time.Millisecond)
-	defer tick.Stop()
-	for {
-		if at, ok := rcv.arrival(uid); ok {
-			return at, nil
-		}
-		if _, _, problem := rcv.stats(); problem != "" {
-			return time.Time{}, fmt.Errorf("receiver: %s", problem)
-		}
-		if time.Now().After(deadline) {
-			return time.Time{}, fmt.Errorf("no webhook for %s within %v", uid, sampleTimeout)
-		}
-		select {
-		case <-ctx.Done():
-			return time.Time{}, ctx.Err()
-		case <-server.Exited():
-			return time.Time{}, fmt.Errorf("calhook exited; log:\n%s", server.logTail(20))
-		case <-tick.C:
-		}
-	}
 }

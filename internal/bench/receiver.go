@@ -32,13 +32,13 @@ type hookReceiver struct {
 	// webhook of a round is verified; 1 verifies every one.
 	verifyEvery int
 	// trackUIDs makes the receiver decode each body and note the first
-	// arrival of every data.uid, for latency.
+	// arrival of every data.uid (and data.events[].uid), for latency.
 	trackUIDs atomic.Bool
 
 	mu        sync.Mutex
 	verifiers map[string]webhook.Verifier // by URL path
 	seen      map[string]struct{}         // webhook ids of this round
-	byUID     map[string]time.Time        // first arrival by data.uid
+	byUID     map[string]time.Time        // first arrival by uid
 	last      time.Time                   // arrival of the newest distinct webhook
 	st        receiverStats
 	firstErr  string
@@ -154,17 +154,28 @@ func (rv *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	id := r.Header.Get(webhook.HeaderID)
-	var uid string
+	var uids []string
 	if rv.trackUIDs.Load() {
+		// An event's webhook names its uid, a conflict's the uids of
+		// both of its events.
 		var p struct {
 			Data struct {
-				UID string `json:"uid"`
+				UID    string `json:"uid"`
+				Events []struct {
+					UID string `json:"uid"`
+				} `json:"events"`
 			} `json:"data"`
 		}
-		if err := json.Unmarshal(body, &p); err != nil || p.Data.UID == "" {
-			rv.fail(&rv.st.BadBody, "%s: body without data.uid: %q", r.URL.Path, truncate(body, 200))
+		err := json.Unmarshal(body, &p)
+		if p.Data.UID != "" {
+			uids = append(uids, p.Data.UID)
 		}
-		uid = p.Data.UID
+		for _, e := range p.Data.Events {
+			uids = append(uids, e.UID)
+		}
+		if err != nil || len(uids) == 0 {
+			rv.fail(&rv.st.BadBody, "%s: body without data.uid or data.events: %q", r.URL.Path, truncate(body, 200))
+		}
 	}
 
 	rv.mu.Lock()
@@ -185,8 +196,8 @@ func (rv *hookReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rv.st.Distinct++
 		rv.last = now
 		verify = rv.st.Distinct%int64(rv.verifyEvery) == 1 || rv.verifyEvery == 1
-		if uid != "" {
-			if _, ok := rv.byUID[uid]; !ok {
+		for _, uid := range uids {
+			if _, ok := rv.byUID[uid]; !ok && uid != "" {
 				rv.byUID[uid] = now
 			}
 		}

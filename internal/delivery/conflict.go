@@ -10,12 +10,6 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
-// isConflictChange reports whether a change is a conflict's detection or
-// resolution: its EventID is the conflict's id.
-func isConflictChange(typ string) bool {
-	return typ == store.ChangeConflictDetected || typ == store.ChangeConflictResolved
-}
-
 // conflictMatches reports whether a subscription receives a conflict's
 // messages: one for every calendar, or for either calendar of the
 // conflict.

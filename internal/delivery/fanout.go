@@ -162,51 +162,20 @@ func (f *FanOut) Start(ctx context.Context) error {
 // and before Start.
 func (f *FanOut) Stop(context.Context) { f.loop.Stop() }
 
-// run is the fan-out loop: a step whenever changes may be there.
+// run is the fan-out loop: a step whenever changes may be there. After a
+// Busy step another node is fanning out, and it heard of the same writes:
+// the loop leaves it to that node until the next tick.
 func (f *FanOut) run(ctx context.Context) {
-	ticker := time.NewTicker(pollInterval)
-	defer ticker.Stop()
-	retry := time.NewTimer(time.Hour)
-	retry.Stop()
-	backoff := unsettledMin
-	for {
-		var last store.FanOutResult
-		for {
+	lifecycle.RunSteps(ctx, lifecycle.Steps{
+		Wake: f.wake, Poll: pollInterval, BackoffMin: unsettledMin, BackoffMax: unsettledMax,
+		Failed: func(err error) { f.log.Error("fan-out failed", "error", err) },
+		Step: func(ctx context.Context, _ bool) (lifecycle.StepResult, error) {
 			res, err := f.RunOnce(ctx)
-			if err != nil {
-				if ctx.Err() != nil {
-					return
-				}
-				f.log.Error("fan-out failed", "error", err)
-				break
-			}
-			if res.Changes > 0 {
-				backoff = unsettledMin
-			}
-			if last = res.FanOutResult; res.Changes < res.Limit {
-				break
-			}
-		}
-		wake := f.wake
-		switch {
-		case last.Busy:
-			// Another node is fanning out, and it heard of the same
-			// writes: leave it to that node until the next tick,
-			// which also takes over from a node that died.
-			wake = nil
-		case last.Unsettled:
-			retry.Reset(backoff)
-			backoff = min(2*backoff, unsettledMax)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-wake:
-		case <-ticker.C:
-		case <-retry.C:
-		}
-		retry.Stop()
-	}
+			return lifecycle.StepResult{
+				Full: res.Changes >= res.Limit, Progress: res.Changes > 0, Busy: res.Busy, Unsettled: res.Unsettled,
+			}, err
+		},
+	})
 }
 
 // RunOnce runs one fan-out step (see store.Store's FanOut).
@@ -354,8 +323,8 @@ func (f *FanOut) build(ctx context.Context, changes []*store.Change) ([]*store.M
 		if store.IsInternalChange(ch.Type) {
 			continue
 		}
-		var cfl *store.Conflict
-		if isConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
+		cfl := ch.Conflict // the change of a deleted unit's conflict carries it
+		if cfl == nil && store.IsConflictChange(ch.Type) && len(byAccount[ch.AccountID]) > 0 {
 			if cfl, err = f.store.Conflict(ctx, ch.AccountID, ch.EventID); errors.Is(err, store.ErrNotFound) {
 				continue // its unit was deleted
 			} else if err != nil {

@@ -249,3 +249,73 @@ func TestExportFeedHTTP(t *testing.T) {
 		t.Error("the feed token appears in the logs")
 	}
 }
+
+// TestUnitDeleteAndDetachResolveConflicts: deleting a unit, or detaching
+// one of a conflict's calendars from it, sends one
+// availability.conflict.resolved webhook per open conflict, naming both
+// events, however often the detector and the fan-out run afterwards.
+func TestUnitDeleteAndDetachResolveConflicts(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		end  func(s *testServer, key, unit, calendar string)
+	}{
+		{"delete unit", func(s *testServer, key, unit, _ string) {
+			s.must(http.StatusNoContent, "DELETE", "/v1/units/"+unit, key, nil)
+		}},
+		{"detach calendar", func(s *testServer, key, _, calendar string) {
+			s.must(http.StatusOK, "PATCH", "/v1/calendars/"+calendar, key, json.RawMessage(`{"unitId":null}`))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := newServer(t)
+			a := s.newAccount("Rentals")
+			unit := s.must(http.StatusCreated, "POST", "/v1/units", a.key, map[string]any{"name": "Beach house"})["id"].(string)
+			direct, channel := s.newCalendar(a, "Direct", "UTC"), s.newCalendar(a, "Channel", "UTC")
+			for _, c := range []string{direct, channel} {
+				s.must(http.StatusOK, "PATCH", "/v1/calendars/"+c, a.key, map[string]any{"unitId": unit})
+			}
+			sub := s.must(http.StatusCreated, "POST", "/v1/subscriptions", a.key, map[string]any{
+				"webhookUrl": "http://127.0.0.1:9/hook", "eventTypes": []string{"availability.conflict.detected", "availability.conflict.resolved"},
+			})["webhookSubscriptionId"].(string)
+			e1 := s.newEvent(a, direct, map[string]any{"summary": "Ann", "start": "2030-06-01", "end": "2030-06-05"})
+			e2 := s.newEvent(a, channel, map[string]any{"summary": "Bob", "start": "2030-06-04", "end": "2030-06-06"})
+			det := availability.NewDetector(availability.DetectorConfig{Store: s.store, BaseURL: s.URL})
+			runDetector(t, det)
+			s.fanOut()
+			open := s.must(http.StatusOK, "GET", "/v1/units/"+unit+"/conflicts?state=open", a.key, nil)["data"].([]any)
+			if len(open) != 1 {
+				t.Fatalf("open conflicts = %v; want one", open)
+			}
+			cid := open[0].(map[string]any)["id"].(string)
+
+			tc.end(s, a.key, unit, channel)
+			for range 2 {
+				runDetector(t, det)
+				s.fanOut()
+			}
+			msgs := s.must(http.StatusOK, "GET", "/v1/subscriptions/"+sub+"/messages", a.key, nil)["data"].([]any)
+			var types []string
+			for _, m := range msgs {
+				m := m.(map[string]any)
+				types = append(types, m["eventType"].(string))
+				data := m["payload"].(map[string]any)["data"].(map[string]any)
+				ids := map[any]bool{}
+				for _, e := range data["events"].([]any) {
+					ids[e.(map[string]any)["eventId"]] = true
+				}
+				if data["conflictId"] != cid || data["unitId"] != unit || !ids[e1["id"]] || !ids[e2["id"]] {
+					t.Errorf("payload = %v; want conflict %s of unit %s with both events", data, cid, unit)
+				}
+				if m["eventType"] == "availability.conflict.resolved" && data["resolvedAt"] == nil {
+					t.Errorf("resolved payload = %v; want resolvedAt", data)
+				}
+			}
+			// Newest first.
+			if strings.Join(types, ",") != "availability.conflict.resolved,availability.conflict.detected" {
+				t.Errorf("messages = %v; want one detected and one resolved", types)
+			}
+		})
+	}
+}

@@ -225,7 +225,11 @@ type Change struct {
 	Type       string
 	// Event is the event as it was after the change (before it, for a
 	// deletion); nil for account changes.
-	Event      *Event
+	Event *Event
+	// Conflict is the conflict of a ChangeConflictResolved written when
+	// its unit was deleted (the conflict's row went with it); nil
+	// otherwise.
+	Conflict   *Conflict
 	OccurredAt time.Time
 	// Trace is the W3C traceparent of the span that made the change (see
 	// WithTrace); "" when tracing is off.

@@ -2,16 +2,17 @@ package store
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 )
 
 // AvailabilityCursor names the conflict detector's position in the change
-// log, and ExportPingCursor that of the iCal Hooks pings of export feeds.
-const (
-	AvailabilityCursor = "availability"
-	ExportPingCursor   = "exportpings"
-)
+// log. The detector also works out the iCal Hooks pings of export feeds
+// in the same step (the "exportpings" cursor of older versions is no
+// longer read).
+const AvailabilityCursor = "availability"
 
 // exportFeedSuffix marks the feed key (FeedKey.CalendarID, Hook.CalendarID)
 // of a calendar's blocked-dates export feed.
@@ -37,6 +38,67 @@ const (
 	ChangeConflictResolved = "availability.conflict.resolved"
 )
 
+// IsConflictChange reports whether a change of type typ is a conflict's
+// detection or resolution: its EventID is the conflict's id.
+func IsConflictChange(typ string) bool {
+	return typ == ChangeConflictDetected || typ == ChangeConflictResolved
+}
+
+// conflictRecord is the stored JSON form of a conflict inside its change
+// record. Its field names are part of the database format: change them
+// only with a migration.
+type conflictRecord struct {
+	ID           string       `json:"id"`
+	UnitID       string       `json:"unitId"`
+	A            ConflictSide `json:"a"`
+	B            ConflictSide `json:"b"`
+	State        string       `json:"state"`
+	OverlapStart time.Time    `json:"overlapStart"`
+	OverlapEnd   time.Time    `json:"overlapEnd"`
+	DetectedAt   time.Time    `json:"detectedAt"`
+	ResolvedAt   time.Time    `json:"resolvedAt,omitzero"`
+}
+
+// MarshalConflict encodes a conflict as its change record keeps it.
+func MarshalConflict(c *Conflict) ([]byte, error) {
+	b, err := json.Marshal(conflictRecord{
+		ID: c.ID, UnitID: c.UnitID, A: c.A, B: c.B, State: c.State,
+		OverlapStart: c.OverlapStart, OverlapEnd: c.OverlapEnd, DetectedAt: c.DetectedAt, ResolvedAt: c.ResolvedAt,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("encode conflict %s: %w", c.ID, err)
+	}
+	return b, nil
+}
+
+// ResolveWithUnit marks c, an open conflict of a unit being deleted,
+// resolved at now, and returns the record its ChangeConflictResolved
+// keeps.
+func ResolveWithUnit(c *Conflict, now time.Time) ([]byte, error) {
+	c.State, c.ResolvedAt = ConflictResolved, now
+	return MarshalConflict(c)
+}
+
+// UnmarshalConflict decodes what MarshalConflict encoded for a change of
+// the account.
+func UnmarshalConflict(data []byte, accountID string) (*Conflict, error) {
+	var r conflictRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("decode conflict: %w", err)
+	}
+	return &Conflict{
+		ID: r.ID, AccountID: accountID, UnitID: r.UnitID, A: r.A, B: r.B, State: r.State,
+		OverlapStart: r.OverlapStart, OverlapEnd: r.OverlapEnd, DetectedAt: r.DetectedAt, ResolvedAt: r.ResolvedAt,
+	}, nil
+}
+
+// HasConflictRecord reports whether the stored record of a change of type
+// typ holds a conflict: changes of conflicts resolved by their unit's
+// deletion do; other changes keep an empty record.
+func HasConflictRecord(typ string, data []byte) bool {
+	return IsConflictChange(typ) && len(data) > 2
+}
+
 // IsInternalChange reports whether a change of type typ is bookkeeping
 // for a consumer of the change log rather than news for subscribers.
 func IsInternalChange(typ string) bool { return typ == ChangeUnitChanged }
@@ -57,8 +119,10 @@ type UnitStore interface {
 	// ChangeUnitChanged, in one transaction.
 	UpdateUnit(ctx context.Context, u *Unit) error
 	// DeleteUnit removes a unit, its calendars' membership and its
-	// conflicts.
-	DeleteUnit(ctx context.Context, accountID, id string) error
+	// conflicts, in one transaction that first resolves its open
+	// conflicts at now: each gets its ChangeConflictResolved, which
+	// carries the conflict (Change.Conflict) since its row is gone.
+	DeleteUnit(ctx context.Context, accountID, id string, now time.Time) error
 
 	// SetCalendarUnit attaches a calendar to a unit, or detaches it when
 	// unitID is empty, and records a ChangeUnitChanged for the unit it
@@ -88,15 +152,43 @@ type UnitStore interface {
 	OpenConflicts(ctx context.Context, p OpenConflictsParams) ([]*Conflict, error)
 
 	// DetectConflicts runs one step of the conflict detector: it reads up
-	// to limit changes after the AvailabilityCursor, calls detect with
-	// them, and stores what detect returns while it moves the cursor past
-	// the changes, as one unit. A detected conflict whose pair has an open
-	// conflict already, and a resolution of a conflict that is not open,
-	// store nothing; every conflict stored or resolved appends its
-	// ChangeConflictDetected or ChangeConflictResolved to the change log,
-	// so the fan-out delivers it once. A step that another worker
-	// overtook stores nothing and is Busy.
-	DetectConflicts(ctx context.Context, limit int, detect DetectFunc) (DetectResult, error)
+	// to p.Limit changes after the AvailabilityCursor (or after
+	// p.Resume.Read), calls detect with them, and stores what detect
+	// returns while it moves the cursor past the changes, as one unit. A
+	// detected conflict whose pair has an open conflict already, and a
+	// resolution of a conflict that is not open, store nothing; every
+	// conflict stored or resolved appends its ChangeConflictDetected or
+	// ChangeConflictResolved to the change log, so the fan-out delivers it
+	// once; pings are stored as FanOut stores them. A step that another
+	// worker overtook stores nothing and is Busy. A resumed step that has
+	// nothing to store runs no write transaction unless p.Save is set.
+	DetectConflicts(ctx context.Context, p DetectParams, detect DetectFunc) (DetectResult, error)
+}
+
+// DetectParams configure one DetectConflicts step.
+type DetectParams struct {
+	// Limit is how many changes the step reads at most.
+	Limit int
+	// Resume, if set, is where this worker's previous step left off: the
+	// step reads after Resume.Read, which may be ahead of the stored
+	// cursor, and a step with nothing to store leaves the stored cursor
+	// where it is (a replay after a crash finds the same conflicts open
+	// and stores nothing twice). Without Resume the step reads after the
+	// stored cursor and always stores it.
+	Resume *DetectResume
+	// Save stores the cursor of a resumed step even when it has nothing
+	// else to store, and even when it reads no change.
+	Save bool
+}
+
+// DetectResume is where a worker's last DetectConflicts step left off.
+type DetectResume struct {
+	// Read is the position of the last change read.
+	Read ChangePos
+	// Stored is the stored cursor as the worker last knew it: storing
+	// moves it from there (a compare-and-set), so a worker that another
+	// one overtook stores nothing and is Busy.
+	Stored ChangePos
 }
 
 // LongEvent is the length beyond which an event counts as long for
@@ -211,19 +303,39 @@ type OpenConflictsParams struct {
 type DetectFunc func(ctx context.Context, changes []*Change) (*ConflictUpdate, error)
 
 // ConflictUpdate is what one detection step found: conflicts that begin
-// and open conflicts that end.
+// and open conflicts that end, and the iCal Hooks pings of the export
+// feeds whose busy time the changes may have changed.
 type ConflictUpdate struct {
 	Detected []*Conflict
 	// Resolved are open conflicts with ResolvedAt set.
 	Resolved []*Conflict
+	// Pings are stored as FanOut stores them: one per arming of a hook.
+	Pings []*Message
+}
+
+// empty reports whether u stores nothing.
+func (u *ConflictUpdate) empty() bool {
+	return u == nil || len(u.Detected) == 0 && len(u.Resolved) == 0 && len(u.Pings) == 0
+}
+
+// Stores reports whether a step with the update u must run a write
+// transaction under p: it has something to store, p asks to save the
+// cursor, or the step is not resumed (and so always stores the cursor).
+func (p DetectParams) Stores(u *ConflictUpdate) bool {
+	return p.Resume == nil || p.Save || !u.empty()
 }
 
 // DetectResult is what one DetectConflicts step did.
 type DetectResult struct {
 	// Changes is how many changes the step read.
 	Changes int
-	// Detected and Resolved count the conflicts it stored and ended.
-	Detected, Resolved int
+	// Detected and Resolved count the conflicts it stored and ended,
+	// and Pings the pings it stored.
+	Detected, Resolved, Pings int
+	// Resume is where the step left off, for the next step's
+	// DetectParams.Resume (nil after a Busy step: read the stored cursor
+	// again).
+	Resume *DetectResume
 	// Busy reports that another worker holds the cursor.
 	Busy bool
 	// Unsettled reports that newer changes exist that the step could not

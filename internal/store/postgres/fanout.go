@@ -67,12 +67,22 @@ func (db *DB) FanOut(ctx context.Context, cursor string, limit int, build store.
 // older transactions to end. A missing cursor is made at the start of the
 // log.
 func (db *DB) readSettled(ctx context.Context, cursor string, limit int) (from, to store.ChangePos, changes []*store.Change, unsettled bool, err error) {
+	return db.readSettledAfter(ctx, cursor, nil, limit)
+}
+
+// readSettledAfter is readSettled after the position after instead of the
+// cursor's when after is set.
+func (db *DB) readSettledAfter(ctx context.Context, cursor string, after *store.ChangePos, limit int) (from, to store.ChangePos, changes []*store.Change, unsettled bool, err error) {
 	// One row more than limit tells what follows the last one.
+	source, args := `cursors c`, []any{cursor, limit + 1}
+	if after != nil {
+		source, args = `(SELECT $3::xid8 AS xid, $4::bigint AS position, $1::text AS name) c`, append(args, after.TxID, after.ID)
+	}
 	rows, err := db.query(ctx, `SELECT c.xid, c.position, ch.settled, `+qualified("ch", changeColumns)+`
-		FROM cursors c LEFT JOIN LATERAL (
+		FROM `+source+` LEFT JOIN LATERAL (
 			SELECT x.*, x.xid < pg_snapshot_xmin(pg_current_snapshot()) AS settled FROM changes x
 			WHERE (x.xid, x.id) > (c.xid, c.position) ORDER BY x.xid, x.id LIMIT $2) ch ON true
-		WHERE c.name = $1`, cursor, limit+1)
+		WHERE c.name = $1`, args...)
 	if err != nil {
 		return from, to, nil, false, fmt.Errorf("read changes: %w", err)
 	}

@@ -193,6 +193,12 @@ func decodeChange(ch *store.Change, snap []byte) (*store.Change, error) {
 			return nil, fmt.Errorf("change %d: %w", ch.ID, err)
 		}
 	}
+	if store.HasConflictRecord(ch.Type, snap) {
+		var err error
+		if ch.Conflict, err = store.UnmarshalConflict(snap, ch.AccountID); err != nil {
+			return nil, fmt.Errorf("change %d: %w", ch.ID, err)
+		}
+	}
 	return ch, nil
 }
 

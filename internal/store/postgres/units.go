@@ -110,11 +110,34 @@ func (db *DB) UpdateUnit(ctx context.Context, u *store.Unit) error {
 }
 
 // DeleteUnit removes a unit; its membership rows and conflicts cascade.
-func (db *DB) DeleteUnit(ctx context.Context, accountID, id string) error {
-	tag, err := db.pool.Exec(ctx, `DELETE FROM units WHERE id = $1 AND account_id = $2`, id, accountID)
-	if err == nil {
-		err = mustAffect(tag, "unit "+id)
-	}
+func (db *DB) DeleteUnit(ctx context.Context, accountID, id string, now time.Time) error {
+	err := db.tx(ctx, func(tx *txn) error {
+		// The unit's row is locked first: a detection step that stores a
+		// conflict of the unit waits, then finds no unit and stores nothing.
+		var one int
+		if err := tx.QueryRow(ctx, `SELECT 1 FROM units WHERE id = $1 AND account_id = $2 FOR UPDATE`, id, accountID).Scan(&one); err != nil {
+			return fmt.Errorf("unit %s: %w", id, notFound(err))
+		}
+		open, err := queryConflicts(ctx, tx, `WHERE unit_id = $1 AND account_id = $2 AND state = 'open' ORDER BY seq FOR UPDATE`, id, accountID)
+		if err != nil {
+			return err
+		}
+		for _, c := range open {
+			rec, err := store.ResolveWithUnit(c, now)
+			if err != nil {
+				return err
+			}
+			if _, err := appendChange(ctx, tx, &store.Change{AccountID: accountID, EventID: c.ID,
+				Type: store.ChangeConflictResolved, OccurredAt: now}, rec); err != nil {
+				return err
+			}
+		}
+		tag, err := tx.Exec(ctx, `DELETE FROM units WHERE id = $1 AND account_id = $2`, id, accountID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(tag, "unit "+id)
+	})
 	if err != nil {
 		return fmt.Errorf("delete unit %s: %w", id, err)
 	}
@@ -348,27 +371,38 @@ func (db *DB) OpenConflicts(ctx context.Context, p store.OpenConflictsParams) ([
 }
 
 // DetectConflicts runs one step of the conflict detector. As in FanOut, it
-// reads the settled changes after the cursor, runs detect with nothing
-// held, and stores the outcome in a transaction that first moves the
-// cursor from where the step read it (compare-and-set): of two nodes that
-// run a step at once, one stores and the other is Busy.
-func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.DetectFunc) (store.DetectResult, error) {
-	from, to, changes, unsettled, err := db.readSettled(ctx, store.AvailabilityCursor, limit)
+// reads the settled changes after the cursor (or after where the resumed
+// worker read), runs detect with nothing held, and stores the outcome in a
+// transaction that first moves the cursor from where the step knew it
+// (compare-and-set): of two nodes that store at once, one stores and the
+// other is Busy. A resumed step with nothing to store writes nothing.
+func (db *DB) DetectConflicts(ctx context.Context, p store.DetectParams, detect store.DetectFunc) (store.DetectResult, error) {
+	var after *store.ChangePos
+	if p.Resume != nil {
+		after = &p.Resume.Read
+	}
+	from, to, changes, unsettled, err := db.readSettledAfter(ctx, store.AvailabilityCursor, after, p.Limit)
 	if err != nil {
 		return store.DetectResult{}, fmt.Errorf("detect conflicts: %w", err)
 	}
-	res := store.DetectResult{Unsettled: unsettled}
-	if len(changes) == 0 {
+	base := from
+	if p.Resume != nil {
+		base = p.Resume.Stored
+	}
+	res := store.DetectResult{Unsettled: unsettled, Changes: len(changes), Resume: &store.DetectResume{Read: to, Stored: base}}
+	var up *store.ConflictUpdate
+	if len(changes) > 0 {
+		if up, err = detect(ctx, changes); err != nil {
+			return store.DetectResult{}, err
+		}
+	}
+	if len(changes) == 0 && (!p.Save || to == base) || !p.Stores(up) {
 		return res, nil
 	}
-	up, err := detect(ctx, changes)
-	if err != nil {
-		return res, err
-	}
 	err = db.tx(ctx, func(tx *txn) error {
-		res.Detected, res.Resolved, res.Busy = 0, 0, false
+		res.Detected, res.Resolved, res.Pings, res.Busy = 0, 0, 0, false
 		tag, err := tx.Exec(ctx, `UPDATE cursors SET xid = $1, position = $2 WHERE name = $3 AND xid = $4 AND position = $5`,
-			to.TxID, to.ID, store.AvailabilityCursor, from.TxID, from.ID)
+			to.TxID, to.ID, store.AvailabilityCursor, base.TxID, base.ID)
 		if err != nil {
 			return err
 		}
@@ -382,8 +416,22 @@ func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.Detec
 		if res.Resolved, err = resolveConflicts(ctx, tx, up.Resolved); err != nil {
 			return err
 		}
-		res.Detected, err = insertConflicts(ctx, tx, up.Detected)
-		return err
+		if res.Detected, err = insertConflicts(ctx, tx, up.Detected); err != nil {
+			return err
+		}
+		if len(up.Pings) == 0 {
+			return nil
+		}
+		var st stored
+		b := &pgx.Batch{}
+		queueMessages(b, up.Pings, nil, &st)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
+			return fmt.Errorf("store pings: %w", err)
+		}
+		if res.Pings = st.pending + len(st.leased); st.pending > 0 {
+			tx.notifyMessages()
+		}
+		return nil
 	})
 	if err != nil {
 		return store.DetectResult{}, fmt.Errorf("store conflicts: %w", err)
@@ -391,7 +439,7 @@ func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.Detec
 	if res.Busy {
 		return store.DetectResult{Busy: true}, nil
 	}
-	res.Changes = len(changes)
+	res.Resume.Stored = to
 	return res, nil
 }
 

@@ -77,7 +77,12 @@ func encodeEventJSON(e *store.Event) (exdates, metadata, extra string, err error
 }
 
 func queryEvents(ctx context.Context, q queryer, where string, args ...any) ([]*store.Event, error) {
-	rows, err := q.QueryContext(ctx, `SELECT `+eventColumns+` FROM events `+where, args...)
+	return queryEventRows(ctx, q, `SELECT `+eventColumns+` FROM events `+where, args...)
+}
+
+// queryEventRows runs query, which selects eventColumns, and scans its rows.
+func queryEventRows(ctx context.Context, q queryer, query string, args ...any) ([]*store.Event, error) {
+	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("query events: %w", err)
 	}
@@ -167,7 +172,7 @@ func insertEvent(ctx context.Context, tx *wtx, e *store.Event) error {
 
 // Event returns one event of an account's calendar.
 func (db *DB) Event(ctx context.Context, accountID, calendarID, id string) (*store.Event, error) {
-	e, err := scanEvent(db.read.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events
+	e, err := scanEvent(db.reads.QueryRowContext(ctx, `SELECT `+eventColumns+` FROM events
 		WHERE id = ? AND calendar_id = ? AND account_id = ?`, id, calendarID, accountID))
 	if err != nil {
 		return nil, fmt.Errorf("get event %s: %w", id, err)

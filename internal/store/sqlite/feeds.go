@@ -114,6 +114,11 @@ func queryChanges(ctx context.Context, q queryer, where string, args ...any) ([]
 				return nil, fmt.Errorf("change %d: %w", ch.ID, err)
 			}
 		}
+		if store.HasConflictRecord(ch.Type, snap) {
+			if ch.Conflict, err = store.UnmarshalConflict(snap, ch.AccountID); err != nil {
+				return nil, fmt.Errorf("change %d: %w", ch.ID, err)
+			}
+		}
 		out = append(out, &ch)
 	}
 	return out, rows.Err()

@@ -33,6 +33,9 @@ var migrations embed.FS
 type DB struct {
 	write *sql.DB
 	read  *sql.DB
+	// reads runs the hot reads (units, availability, the change log's
+	// cursors) on read as prepared statements.
+	reads *readCache
 
 	// jobs feeds the group committer: write transactions that arrive
 	// together share one SQLite transaction (and its WAL frames).
@@ -87,7 +90,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
 	db := &DB{
-		write: write, read: read, jobs: make(chan *writeJob, maxGroup), stmts: newStmtCache(),
+		write: write, read: read, reads: newReadCache(read), jobs: make(chan *writeJob, maxGroup), stmts: newStmtCache(),
 		stop: make(chan struct{}), stopped: make(chan struct{}),
 	}
 	go db.commitLoop()
@@ -171,6 +174,7 @@ func (db *DB) Close() error {
 		close(db.stop)
 		<-db.stopped
 		db.stmts.close()
+		db.reads.close()
 	})
 	return errors.Join(db.read.Close(), db.write.Close())
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/calhook/calhook/internal/store"
@@ -62,7 +63,7 @@ func (db *DB) CreateUnit(ctx context.Context, u *store.Unit) error {
 
 // Unit returns one unit of an account.
 func (db *DB) Unit(ctx context.Context, accountID, id string) (*store.Unit, error) {
-	u, err := scanUnit(db.read.QueryRowContext(ctx, `SELECT `+unitColumns+` FROM units WHERE id = ? AND account_id = ?`,
+	u, err := scanUnit(db.reads.QueryRowContext(ctx, `SELECT `+unitColumns+` FROM units WHERE id = ? AND account_id = ?`,
 		id, accountID))
 	if err != nil {
 		return nil, fmt.Errorf("get unit %s: %w", id, err)
@@ -72,7 +73,7 @@ func (db *DB) Unit(ctx context.Context, accountID, id string) (*store.Unit, erro
 
 // ListUnits returns a page of an account's units in creation order.
 func (db *DB) ListUnits(ctx context.Context, p store.ListUnitsParams) ([]*store.Unit, error) {
-	out, err := queryUnits(ctx, db.read, `WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
+	out, err := queryUnits(ctx, db.reads, `WHERE account_id = ? AND seq > ? ORDER BY seq LIMIT ?`,
 		p.AccountID, p.After, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list units: %w", err)
@@ -85,7 +86,7 @@ func (db *DB) UnitsByID(ctx context.Context, accountID string, ids []string) ([]
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	out, err := queryUnits(ctx, db.read, `WHERE account_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+	out, err := queryUnits(ctx, db.reads, `WHERE account_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
 		accountID, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("read units: %w", err)
@@ -119,9 +120,24 @@ func (db *DB) UpdateUnit(ctx context.Context, u *store.Unit) error {
 	return nil
 }
 
-// DeleteUnit removes a unit; its membership rows and conflicts cascade.
-func (db *DB) DeleteUnit(ctx context.Context, accountID, id string) error {
+// DeleteUnit resolves a unit's open conflicts and removes it; its
+// membership rows and conflicts cascade.
+func (db *DB) DeleteUnit(ctx context.Context, accountID, id string, now time.Time) error {
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		open, err := queryConflicts(ctx, tx, `WHERE unit_id = ? AND account_id = ? AND state = 'open' ORDER BY seq`, id, accountID)
+		if err != nil {
+			return err
+		}
+		for _, c := range open {
+			rec, err := store.ResolveWithUnit(c, now)
+			if err != nil {
+				return err
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO changes (account_id, calendar_id, event_id, event_uid, type, event, occurred_at)
+				VALUES (?, '', ?, '', ?, ?, ?)`, accountID, c.ID, store.ChangeConflictResolved, rec, micros(now)); err != nil {
+				return fmt.Errorf("insert change: %w", err)
+			}
+		}
 		res, err := tx.ExecContext(ctx, `DELETE FROM units WHERE id = ? AND account_id = ?`, id, accountID)
 		if err != nil {
 			return err
@@ -203,7 +219,7 @@ func (db *DB) CalendarUnits(ctx context.Context, accountID string, calendarIDs [
 	if len(calendarIDs) == 0 {
 		return out, nil
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT calendar_id, unit_id FROM unit_calendars
+	rows, err := db.reads.QueryContext(ctx, `SELECT calendar_id, unit_id FROM unit_calendars
 		WHERE account_id = ? AND calendar_id IN (SELECT value FROM json_each(?))`, accountID, jsonList(calendarIDs))
 	if err != nil {
 		return nil, fmt.Errorf("read calendar units: %w", err)
@@ -227,7 +243,7 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 	if len(unitIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT m.unit_id, `+qualifiedColumns("c", calendarColumns)+`
+	rows, err := db.reads.QueryContext(ctx, `SELECT m.unit_id, `+qualifiedColumns("c", calendarColumns)+`
 		FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
 		WHERE m.account_id = ? AND m.unit_id IN (SELECT value FROM json_each(?)) ORDER BY c.seq`,
 		accountID, jsonList(unitIDs))
@@ -258,8 +274,26 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 // event before it. The long part names its index: without statistics
 // SQLite would rather scan events_calendar_start up to the window.
 func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) ([]*store.Event, error) {
-	return blockingEvents(ctx, db.read, p)
+	return blockingEvents(ctx, db.reads, p)
 }
+
+// blockingEventsSQL is the statement of BlockingEvents. Each part reads
+// whole rows along its index, and the parts are sorted in Go: selecting
+// ids first and the rows by id (with ORDER BY over the union) looked up
+// every row twice and sorted it in a temporary b-tree, the most of a
+// 500-unit query's time.
+var blockingEventsSQL = func() string {
+	in := `calendar_id IN (SELECT value FROM json_each(?1)) AND account_id = ?2`
+	sel := `SELECT ` + eventColumns + ` FROM events `
+	return sel + `WHERE ` + in + ` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
+			AND start_at >= ?3 AND start_at < ?4 AND end_at > ?5
+		UNION ALL
+		` + sel + `INDEXED BY events_long WHERE ` + in + ` AND ` + longEvent + ` AND rrule = '' AND recurrence_id = ''
+			AND status <> 'cancelled' AND start_at < ?3 AND end_at > ?5
+		UNION ALL
+		` + sel + `WHERE ` + in + ` AND (rrule <> '' OR recurrence_id <> '')
+			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < ?4)`
+}()
 
 // blockingEvents is BlockingEvents on q (the reader, or a write
 // transaction).
@@ -269,29 +303,17 @@ func blockingEvents(ctx context.Context, q queryer, p store.BlockingEventsParams
 	}
 	// The ids travel as one JSON array: a unit query may name a thousand
 	// calendars, and a placeholder each makes SQLite's IN list slow.
-	ids, err := json.Marshal(p.CalendarIDs)
+	out, err = queryEventRows(ctx, q, blockingEventsSQL, jsonList(p.CalendarIDs), p.AccountID,
+		micros(p.From.Add(-store.LongEvent)), micros(p.To), micros(p.From))
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
 	}
-	in := `calendar_id IN (SELECT value FROM json_each(?)) AND account_id = ?`
-	cals := []any{string(ids), p.AccountID}
-	from, to, lookback := micros(p.From), micros(p.To), micros(p.From.Add(-store.LongEvent))
-	args := append(append(append(slices.Clone(cals), lookback, to, from), append(slices.Clone(cals), lookback, from)...),
-		append(slices.Clone(cals), to)...)
-	out, err = queryEvents(ctx, q, `WHERE id IN (
-		SELECT id FROM events WHERE `+in+` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
-			AND start_at >= ? AND start_at < ? AND end_at > ?
-		UNION ALL
-		SELECT id FROM events INDEXED BY events_long WHERE `+in+` AND `+longEvent+` AND rrule = '' AND recurrence_id = ''
-			AND status <> 'cancelled'
-			AND start_at < ? AND end_at > ?
-		UNION ALL
-		SELECT id FROM events WHERE `+in+` AND (rrule <> '' OR recurrence_id <> '')
-			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < ?))
-		ORDER BY start_at, id`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("read blocking events: %w", err)
-	}
+	slices.SortFunc(out, func(a, b *store.Event) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 	return out, nil
 }
 
@@ -389,7 +411,7 @@ func queryConflicts(ctx context.Context, q queryer, where string, args ...any) (
 
 // Conflict returns one conflict of an account.
 func (db *DB) Conflict(ctx context.Context, accountID, id string) (*store.Conflict, error) {
-	c, err := scanConflict(db.read.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
+	c, err := scanConflict(db.reads.QueryRowContext(ctx, `SELECT `+conflictColumns+` FROM conflicts
 		WHERE id = ? AND account_id = ?`, id, accountID))
 	if err != nil {
 		return nil, fmt.Errorf("get conflict %s: %w", id, err)
@@ -399,7 +421,7 @@ func (db *DB) Conflict(ctx context.Context, accountID, id string) (*store.Confli
 
 // ListConflicts returns a page of a unit's conflicts, oldest first.
 func (db *DB) ListConflicts(ctx context.Context, p store.ListConflictsParams) ([]*store.Conflict, error) {
-	out, err := queryConflicts(ctx, db.read, `WHERE account_id = ? AND unit_id = ? AND (? = '' OR state = ?) AND seq > ?
+	out, err := queryConflicts(ctx, db.reads, `WHERE account_id = ? AND unit_id = ? AND (? = '' OR state = ?) AND seq > ?
 		ORDER BY seq LIMIT ?`, p.AccountID, p.UnitID, p.State, p.State, p.After, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list conflicts: %w", err)
@@ -413,11 +435,15 @@ func (db *DB) OpenConflicts(ctx context.Context, p store.OpenConflictsParams) ([
 	var err error
 	switch {
 	case p.UnitID != "":
-		out, err = queryConflicts(ctx, db.read, `WHERE unit_id = ? AND state = 'open' ORDER BY seq`, p.UnitID)
+		out, err = queryConflicts(ctx, db.reads, `WHERE unit_id = ? AND state = 'open' ORDER BY seq`, p.UnitID)
 	case len(p.EventIDs) > 0:
-		in := placeholders(len(p.EventIDs))
-		out, err = queryConflicts(ctx, db.read, `WHERE state = 'open' AND (event_a IN (`+in+`) OR event_b IN (`+in+`))
-			ORDER BY seq`, append(anys(p.EventIDs), anys(p.EventIDs)...)...)
+		// One SELECT per side, each along its index: with an OR, SQLite
+		// scans the table.
+		out, err = queryConflicts(ctx, db.reads, `WHERE seq IN (
+			SELECT seq FROM conflicts WHERE state = 'open' AND event_a IN (SELECT value FROM json_each(?1))
+			UNION
+			SELECT seq FROM conflicts WHERE state = 'open' AND event_b IN (SELECT value FROM json_each(?1)))
+			ORDER BY seq`, jsonList(p.EventIDs))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read open conflicts: %w", err)
@@ -427,28 +453,42 @@ func (db *DB) OpenConflicts(ctx context.Context, p store.OpenConflictsParams) ([
 
 // DetectConflicts runs one step of the conflict detector. As in FanOut,
 // the changes are read and detect runs outside the write transaction; the
-// outcome is stored with a compare-and-set of the cursor.
-func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.DetectFunc) (store.DetectResult, error) {
-	pos, err := cursorPosition(ctx, db.read, store.AvailabilityCursor)
+// outcome is stored with a compare-and-set of the cursor. A resumed step
+// with nothing to store leaves the single writer alone.
+func (db *DB) DetectConflicts(ctx context.Context, p store.DetectParams, detect store.DetectFunc) (store.DetectResult, error) {
+	var read, stored int64
+	if p.Resume != nil {
+		read, stored = p.Resume.Read.ID, p.Resume.Stored.ID
+	} else {
+		pos, err := cursorPosition(ctx, db.reads, store.AvailabilityCursor)
+		if err != nil {
+			return store.DetectResult{}, fmt.Errorf("read cursor: %w", err)
+		}
+		read, stored = pos, pos
+	}
+	changes, err := queryChanges(ctx, db.reads, `WHERE id > ? ORDER BY id LIMIT ?`, read, p.Limit)
 	if err != nil {
-		return store.DetectResult{}, fmt.Errorf("read cursor: %w", err)
+		return store.DetectResult{}, fmt.Errorf("read changes: %w", err)
 	}
-	changes, err := queryChanges(ctx, db.read, `WHERE id > ? ORDER BY id LIMIT ?`, pos, limit)
-	if err != nil || len(changes) == 0 {
-		return store.DetectResult{}, wrapErr("read changes", err)
+	var up *store.ConflictUpdate
+	if len(changes) > 0 {
+		if up, err = detect(ctx, changes); err != nil {
+			return store.DetectResult{}, err
+		}
+		read = changes[len(changes)-1].ID
 	}
-	up, err := detect(ctx, changes)
-	if err != nil {
-		return store.DetectResult{}, err
+	res := store.DetectResult{Changes: len(changes), Resume: &store.DetectResume{
+		Read: store.ChangePos{ID: read}, Stored: store.ChangePos{ID: stored}}}
+	if len(changes) == 0 && (!p.Save || read == stored) || !p.Stores(up) {
+		return res, nil
 	}
-	res := store.DetectResult{Changes: len(changes)}
 	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
-		res.Detected, res.Resolved = 0, 0
+		res.Detected, res.Resolved, res.Pings = 0, 0, 0
 		now, err := cursorPosition(ctx, tx, store.AvailabilityCursor)
 		if err != nil {
 			return err
 		}
-		if now != pos {
+		if now != stored {
 			return errOvertaken
 		}
 		if up != nil {
@@ -458,10 +498,12 @@ func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.Detec
 			if res.Detected, err = insertConflicts(ctx, tx, up.Detected); err != nil {
 				return err
 			}
+			if res.Pings, _, err = insertMessages(ctx, tx, up.Pings); err != nil {
+				return err
+			}
 		}
 		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES (?, ?)
-			ON CONFLICT (name) DO UPDATE SET position = excluded.position`,
-			store.AvailabilityCursor, changes[len(changes)-1].ID)
+			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, store.AvailabilityCursor, read)
 		return err
 	})
 	if errors.Is(err, errOvertaken) {
@@ -470,6 +512,7 @@ func (db *DB) DetectConflicts(ctx context.Context, limit int, detect store.Detec
 	if err != nil {
 		return store.DetectResult{}, fmt.Errorf("store conflicts: %w", err)
 	}
+	res.Resume.Stored = res.Resume.Read
 	return res, nil
 }
 

@@ -21,6 +21,8 @@ var unitTests = []struct {
 	{"BlockingEvents", testBlockingEvents},
 	{"DetectConflictsOnce", testDetectConflictsOnce},
 	{"DetectConflictsCursor", testDetectConflictsCursor},
+	{"DetectConflictsResume", testDetectConflictsResume},
+	{"DeleteUnitResolvesConflicts", testDeleteUnitResolvesConflicts},
 }
 
 func newUnit(t *testing.T, s store.Store, accountID, name string) *store.Unit {
@@ -97,12 +99,12 @@ func testUnits(t *testing.T, s store.Store) {
 	if err != nil || len(byID) != 2 {
 		t.Errorf("UnitsByID = %v, %v; want both units", byID, err)
 	}
-	if err := s.DeleteUnit(ctx, a.ID, u2.ID); err != nil {
+	if err := s.DeleteUnit(ctx, a.ID, u2.ID, base); err != nil {
 		t.Fatalf("DeleteUnit: %v", err)
 	}
 	_, err = s.Unit(ctx, a.ID, u2.ID)
 	wantNotFound(t, "Unit after delete", err)
-	wantNotFound(t, "DeleteUnit twice", s.DeleteUnit(ctx, a.ID, u2.ID))
+	wantNotFound(t, "DeleteUnit twice", s.DeleteUnit(ctx, a.ID, u2.ID, base))
 }
 
 func testUnitIsolation(t *testing.T, s store.Store) {
@@ -113,7 +115,7 @@ func testUnitIsolation(t *testing.T, s store.Store) {
 	calA := newCalendar(t, s, a.ID)
 	_, err := s.Unit(ctx, b.ID, u.ID)
 	wantNotFound(t, "Unit of another account", err)
-	wantNotFound(t, "DeleteUnit of another account", s.DeleteUnit(ctx, b.ID, u.ID))
+	wantNotFound(t, "DeleteUnit of another account", s.DeleteUnit(ctx, b.ID, u.ID, base))
 	u2 := *u
 	u2.AccountID, u2.Name = b.ID, "stolen"
 	wantNotFound(t, "UpdateUnit of another account", s.UpdateUnit(ctx, &u2))
@@ -187,7 +189,7 @@ func testCalendarUnitMembership(t *testing.T, s store.Store) {
 	if _, err := s.SetCalendarUnit(ctx, a.ID, c1.ID, u1.ID, base); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.DeleteUnit(ctx, a.ID, u1.ID); err != nil {
+	if err := s.DeleteUnit(ctx, a.ID, u1.ID, base); err != nil {
 		t.Fatal(err)
 	}
 	if m, _ := s.CalendarUnits(ctx, a.ID, []string{c1.ID}); len(m) != 0 {
@@ -267,7 +269,7 @@ func conflictOf(u *store.Unit, x, y *store.Event, at time.Time) *store.Conflict 
 func detectOnce(t *testing.T, s store.Store, up *store.ConflictUpdate) store.DetectResult {
 	t.Helper()
 	for {
-		res, err := s.DetectConflicts(context.Background(), 1000, func(context.Context, []*store.Change) (*store.ConflictUpdate, error) {
+		res, err := s.DetectConflicts(context.Background(), store.DetectParams{Limit: 1000}, func(context.Context, []*store.Change) (*store.ConflictUpdate, error) {
 			return up, nil
 		})
 		if err != nil {
@@ -336,7 +338,7 @@ func testDetectConflictsOnce(t *testing.T, s store.Store) {
 		t.Errorf("conflict changes = %v; want %v", types, want)
 	}
 	// A deleted unit takes its conflicts with it.
-	if err := s.DeleteUnit(ctx, a.ID, u.ID); err != nil {
+	if err := s.DeleteUnit(ctx, a.ID, u.ID, base); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Conflict(ctx, a.ID, again.ID); !errors.Is(err, store.ErrNotFound) {
@@ -352,7 +354,7 @@ func testDetectConflictsCursor(t *testing.T, s store.Store) {
 	mustCreateEvent(t, s, e)
 	seen := 0
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
-		res, err := s.DetectConflicts(ctx, 1000, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
+		res, err := s.DetectConflicts(ctx, store.DetectParams{Limit: 1000}, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
 			for _, ch := range chs {
 				if ch.EventID == e.ID {
 					seen++
@@ -378,7 +380,7 @@ func testDetectConflictsCursor(t *testing.T, s store.Store) {
 	mustCreateEvent(t, s, e2)
 	boom := errors.New("boom")
 	for {
-		_, err := s.DetectConflicts(ctx, 1000, func(context.Context, []*store.Change) (*store.ConflictUpdate, error) { return nil, boom })
+		_, err := s.DetectConflicts(ctx, store.DetectParams{Limit: 1000}, func(context.Context, []*store.Change) (*store.ConflictUpdate, error) { return nil, boom })
 		if errors.Is(err, boom) {
 			break
 		}
@@ -388,7 +390,7 @@ func testDetectConflictsCursor(t *testing.T, s store.Store) {
 	}
 	found := false
 	for !found {
-		res, err := s.DetectConflicts(ctx, 1000, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
+		res, err := s.DetectConflicts(ctx, store.DetectParams{Limit: 1000}, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
 			found = slices.ContainsFunc(chs, func(ch *store.Change) bool { return ch.EventID == e2.ID })
 			return nil, nil
 		})
@@ -398,5 +400,140 @@ func testDetectConflictsCursor(t *testing.T, s store.Store) {
 		if res.Changes == 0 && !res.Unsettled && !found {
 			t.Fatal("the change of a failed step was not read again")
 		}
+	}
+}
+
+// detectStep runs DetectConflicts steps with p until one reads a change or
+// the log is settled, and returns it with the event ids it read.
+func detectStep(t *testing.T, s store.Store, p store.DetectParams, up *store.ConflictUpdate) (store.DetectResult, []string) {
+	t.Helper()
+	for {
+		var read []string
+		res, err := s.DetectConflicts(context.Background(), p, func(_ context.Context, chs []*store.Change) (*store.ConflictUpdate, error) {
+			for _, ch := range chs {
+				read = append(read, ch.EventID)
+			}
+			return up, nil
+		})
+		if err != nil {
+			t.Fatalf("DetectConflicts(%+v): %v", p, err)
+		}
+		if res.Changes > 0 || !res.Unsettled {
+			return res, read
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// testDetectConflictsResume: a resumed step with nothing to store reads on
+// from where the last one stopped and leaves the stored cursor; Save and a
+// step that stores something move it; a worker whose view of the stored
+// cursor is stale is Busy.
+func testDetectConflictsResume(t *testing.T, s store.Store) {
+	a := newAccount(t, s)
+	u := newUnit(t, s, a.ID, "u")
+	c := newCalendar(t, s, a.ID)
+	x := newEvent(c, "x", base)
+	mustCreateEvent(t, s, x)
+	// Read to the end of the log, storing the cursor.
+	var first store.DetectResult
+	for {
+		res, _ := detectStep(t, s, store.DetectParams{Limit: 1000}, nil)
+		if res.Changes == 0 {
+			break
+		}
+		first = res
+	}
+	if first.Resume == nil || first.Resume.Read != first.Resume.Stored {
+		t.Fatalf("unresumed step left %+v; want the cursor stored where it read", first.Resume)
+	}
+	y := newEvent(c, "y", base.Add(time.Hour))
+	mustCreateEvent(t, s, y)
+	resumed, read := detectStep(t, s, store.DetectParams{Limit: 1000, Resume: first.Resume}, nil)
+	if !slices.Contains(read, y.ID) || resumed.Resume.Stored != first.Resume.Stored || resumed.Resume.Read == first.Resume.Read {
+		t.Fatalf("resumed step with nothing to store = %+v (read %v); want y read, the cursor left at %+v", resumed.Resume, read, first.Resume.Stored)
+	}
+	// A resumed step that reads nothing new stores nothing either.
+	if res, read := detectStep(t, s, store.DetectParams{Limit: 1000, Resume: resumed.Resume}, nil); res.Changes != 0 || len(read) != 0 {
+		t.Fatalf("resumed step at the end of the log read %v; want nothing", read)
+	}
+	// The stored cursor did not move: a worker without a resume reads y again.
+	if _, again := detectStep(t, s, store.DetectParams{Limit: 1000, Resume: &store.DetectResume{Read: first.Resume.Stored, Stored: first.Resume.Stored}}, nil); !slices.Contains(again, y.ID) {
+		t.Fatalf("a step from the stored cursor read %v; want y's change again", again)
+	}
+	// Save stores the resumed position even with no new change.
+	saved, _ := detectStep(t, s, store.DetectParams{Limit: 1000, Resume: resumed.Resume, Save: true}, nil)
+	if saved.Busy || saved.Resume.Stored != resumed.Resume.Read {
+		t.Fatalf("saving step = %+v; want the cursor stored at %+v", saved, resumed.Resume.Read)
+	}
+	if res, read := detectStep(t, s, store.DetectParams{Limit: 1000}, nil); res.Changes != 0 {
+		t.Fatalf("after the save a step from the stored cursor read %v; want nothing", read)
+	}
+	// A worker that still believes the cursor is where it was is Busy
+	// when it has something to store, and stores nothing.
+	z := newEvent(c, "z", base.Add(2*time.Hour))
+	mustCreateEvent(t, s, z)
+	stale := &store.DetectResume{Read: resumed.Resume.Read, Stored: first.Resume.Stored}
+	res, _ := detectStep(t, s, store.DetectParams{Limit: 1000, Resume: stale}, &store.ConflictUpdate{
+		Detected: []*store.Conflict{conflictOf(u, x, y, base)}})
+	if !res.Busy || res.Detected != 0 {
+		t.Fatalf("step of an overtaken worker = %+v; want Busy, nothing stored", res)
+	}
+	// The worker that is in step stores the conflict with its cursor.
+	res, _ = detectStep(t, s, store.DetectParams{Limit: 1000, Resume: saved.Resume}, &store.ConflictUpdate{
+		Detected: []*store.Conflict{conflictOf(u, x, y, base)}})
+	if res.Busy || res.Detected != 1 || res.Resume.Stored != res.Resume.Read {
+		t.Fatalf("step with a conflict = %+v; want it stored with the cursor", res)
+	}
+}
+
+// testDeleteUnitResolvesConflicts: deleting a unit records one
+// resolution of each of its open conflicts, carrying the conflict, and
+// none of a resolved one or of another unit's.
+func testDeleteUnitResolvesConflicts(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	u, keep := newUnit(t, s, a.ID, "u"), newUnit(t, s, a.ID, "keep")
+	c := newCalendar(t, s, a.ID)
+	x, y, z := newEvent(c, "x", base), newEvent(c, "y", base.Add(time.Hour)), newEvent(c, "z", base.Add(2*time.Hour))
+	for _, e := range []*store.Event{x, y, z} {
+		mustCreateEvent(t, s, e)
+	}
+	open, ended, other := conflictOf(u, x, y, base), conflictOf(u, y, z, base), conflictOf(keep, x, z, base)
+	if res := detectOnce(t, s, &store.ConflictUpdate{Detected: []*store.Conflict{open, ended, other}}); res.Detected != 3 {
+		t.Fatalf("detection = %+v; want three stored", res)
+	}
+	r := *ended
+	r.State, r.ResolvedAt = store.ConflictResolved, base.Add(time.Minute)
+	mustCreateEvent(t, s, newEvent(c, "w", base.Add(3*time.Hour)))
+	if res := detectOnce(t, s, &store.ConflictUpdate{Resolved: []*store.Conflict{&r}}); res.Resolved != 1 {
+		t.Fatalf("resolution = %+v; want one", res)
+	}
+	cursor := "test-delete-unit"
+	logTypes(t, s, cursor) // from here on
+	deleted := base.Add(time.Hour)
+	if err := s.DeleteUnit(ctx, a.ID, u.ID, deleted); err != nil {
+		t.Fatal(err)
+	}
+	var got []*store.Change
+	got = append(got, logTypes(t, s, cursor, store.ChangeConflictResolved, store.ChangeConflictDetected)...)
+	if len(got) != 1 || got[0].EventID != open.ID || got[0].AccountID != a.ID {
+		t.Fatalf("changes of the deletion = %+v; want one resolution of %s", got, open.ID)
+	}
+	cfl := got[0].Conflict
+	if cfl == nil || cfl.ID != open.ID || cfl.UnitID != u.ID || cfl.AccountID != a.ID || cfl.State != store.ConflictResolved ||
+		!cfl.ResolvedAt.Equal(deleted) || cfl.A.EventID != open.A.EventID || cfl.B.UID != open.B.UID ||
+		!cfl.OverlapStart.Equal(open.OverlapStart) {
+		t.Errorf("the resolution carries %+v; want conflict %+v resolved at %v", cfl, open, deleted)
+	}
+	if _, err := s.Conflict(ctx, a.ID, open.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Conflict after its unit's deletion: %v; want ErrNotFound", err)
+	}
+	if still, err := s.OpenConflicts(ctx, store.OpenConflictsParams{UnitID: keep.ID}); err != nil || len(still) != 1 {
+		t.Errorf("the other unit's open conflicts = %v, %v; want its one", still, err)
+	}
+	wantNotFound(t, "DeleteUnit twice", s.DeleteUnit(ctx, a.ID, u.ID, deleted))
+	if again := logTypes(t, s, cursor, store.ChangeConflictResolved); len(again) != 0 {
+		t.Errorf("a second deletion recorded %v; want nothing", again)
 	}
 }
