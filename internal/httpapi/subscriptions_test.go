@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/subscription"
 )
@@ -244,7 +245,8 @@ func TestChangesCursorExpired(t *testing.T) {
 	cal := s.newCalendar(a, "Beach", "UTC")
 	s.newEvent(a, cal, map[string]any{"summary": "old", "start": "2026-12-01", "end": "2026-12-02"})
 	first := s.must(200, "GET", "/v1/calendars/"+cal+"/changes?since="+encodeZeroCursor(), a.key, nil)
-	s.fanOut() // pruning keeps what the fan-out has not read
+	s.fanOut() // pruning keeps what the fan-out and the conflict detector have not read
+	runDetector(t, availability.NewDetector(availability.DetectorConfig{Store: s.store, BaseURL: s.URL}))
 	if _, err := s.store.Prune(context.Background(), time.Now().Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}

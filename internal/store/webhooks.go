@@ -72,7 +72,8 @@ type WebhookStore interface {
 	RedeliverMessage(ctx context.Context, accountID, id string, now time.Time) (*Message, error)
 
 	// Prune deletes attempts, finished messages and changes older than
-	// before, keeping the changes the fan-out has not read yet.
+	// before, keeping the changes that the fan-out, or the conflict
+	// detector once it has stored a cursor, has not read yet.
 	Prune(ctx context.Context, before time.Time) (PruneStats, error)
 	// ChangeHorizon returns the position of the newest change that has
 	// been pruned; cursors before it answer ErrGone.

@@ -730,9 +730,10 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 	err = db.tx(ctx, func(tx *txn) error {
 		st.Changes = 0
 		// The horizon is the newest change older than before, or the
-		// fan-out's cursor if that comes first (reading the cursor without
-		// a lock: it only moves on, and a stale one prunes less). Positions
-		// are (xid, id), as ListChanges and the fan-out read the log.
+		// fan-out's cursor or the conflict detector's (once it has one) if
+		// that comes first (reading the cursors without a lock: they only
+		// move on, and a stale one prunes less). Positions are (xid, id),
+		// as ListChanges and the fan-out read the log.
 		var old, fanout store.ChangePos
 		err := tx.QueryRow(ctx, `SELECT xid, id FROM changes WHERE occurred_at < $1 ORDER BY xid DESC, id DESC LIMIT 1`,
 			before).Scan(&old.TxID, &old.ID)
@@ -749,6 +750,17 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		horizon := old
 		if fanout.Before(old) {
 			horizon = fanout
+		}
+		var detector store.ChangePos
+		err = tx.QueryRow(ctx, `SELECT xid, position FROM cursors WHERE name = $1`, store.AvailabilityCursor).
+			Scan(&detector.TxID, &detector.ID)
+		switch {
+		case err == nil:
+			if detector.Before(horizon) {
+				horizon = detector
+			}
+		case !errors.Is(err, pgx.ErrNoRows):
+			return err
 		}
 		tag, err := tx.Exec(ctx, `DELETE FROM changes WHERE (xid, id) <= ($1, $2)`, horizon.TxID, horizon.ID)
 		if err != nil {

@@ -914,12 +914,22 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		return st, fmt.Errorf("prune messages: %w", err)
 	}
 	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
-		fanout, err := cursorPosition(ctx, tx, store.FanOutCursor)
+		// Changes the fan-out or the conflict detector (once it has a
+		// cursor) has yet to read stay.
+		read, err := cursorPosition(ctx, tx, store.FanOutCursor)
 		if err != nil {
 			return err
 		}
+		var detector sql.NullInt64
+		if err := tx.QueryRowContext(ctx, `SELECT position FROM cursors WHERE name = ?`, store.AvailabilityCursor).
+			Scan(&detector); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		if detector.Valid {
+			read = min(read, detector.Int64)
+		}
 		var horizon sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE occurred_at < ? AND id <= ?`, cut, fanout).Scan(&horizon); err != nil {
+		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE occurred_at < ? AND id <= ?`, cut, read).Scan(&horizon); err != nil {
 			return err
 		}
 		if !horizon.Valid {

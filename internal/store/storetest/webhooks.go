@@ -29,6 +29,7 @@ var webhookTests = []struct {
 	{"PingsDisarmAndRecordHookHealth", testPings},
 	{"DisabledSubscriptionsAreParked", testParked},
 	{"PruneKeepsUnreadChanges", testPrune},
+	{"PruneKeepsUndetectedChanges", testPruneKeepsUndetected},
 	{"SubscriptionLimit", testSubscriptionLimit},
 	{"ClaimWebhookHostRate", testClaimWebhookHostRate},
 }
@@ -502,6 +503,11 @@ func testPrune(t *testing.T, s store.Store) {
 	if _, err := s.RecordAttempts(ctx, results, store.RecordParams{Now: base}); err != nil {
 		t.Fatal(err)
 	}
+	for { // the conflict detector has read them too
+		if res, _ := detectStep(t, s, store.DetectParams{Limit: 1000}, nil); res.Changes == 0 {
+			break
+		}
+	}
 	events(t, s, newCalendar(t, s, a.ID), 1) // not fanned out yet: must survive
 	if st, err := s.Prune(ctx, base.Add(-time.Hour)); err != nil || st.Changes+st.Messages+st.Attempts != 0 {
 		t.Errorf("Prune before everything = %+v, %v; want nothing pruned", st, err)
@@ -526,6 +532,24 @@ func testPrune(t *testing.T, s store.Store) {
 	}
 	if h, err := s.ChangeHorizon(ctx); err != nil || h == (store.ChangePos{}) {
 		t.Errorf("ChangeHorizon = %+v, %v; want the newest pruned change", h, err)
+	}
+}
+
+// testPruneKeepsUndetected: changes the fan-out has read but the conflict
+// detector has not survive Prune.
+func testPruneKeepsUndetected(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	events(t, s, newCalendar(t, s, a.ID), 2)
+	FanOut(t, s, func([]*store.Change) []*store.Message { return nil })
+	if res, _ := detectStep(t, s, store.DetectParams{Limit: 1}, nil); res.Changes != 1 {
+		t.Fatalf("detector step read %d changes; want 1", res.Changes)
+	}
+	if _, err := s.Prune(ctx, time.Now().Add(time.Hour)); err != nil {
+		t.Fatalf("Prune: %v", err)
+	}
+	if res, _ := detectStep(t, s, store.DetectParams{Limit: 1000}, nil); res.Changes != 1 {
+		t.Errorf("changes left for the detector after Prune = %d; want the 1 it had not read", res.Changes)
 	}
 }
 
