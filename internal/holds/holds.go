@@ -127,7 +127,9 @@ type Source struct {
 	// Stale.
 	State string
 	// Outcome is the refresh's poll status (changed, unchanged,
-	// not_modified, error) or timeout.
+	// not_modified, error), recent when a poll fetched the source
+	// successfully less than the importer's sync window ago (so it was
+	// not fetched again), or timeout.
 	Outcome string
 	// LastSuccessAt is the last successful fetch; zero if none.
 	LastSuccessAt time.Time

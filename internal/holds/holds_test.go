@@ -302,12 +302,17 @@ type upstream struct {
 	mu     sync.Mutex
 	events []string // DTSTART dates of its bookings
 	hang   chan struct{}
+	hits   atomic.Int64
 	srv    *httptest.Server
 }
+
+// fetches returns how many requests the upstream has had.
+func (u *upstream) fetches() int { return int(u.hits.Load()) }
 
 func newUpstream(t *testing.T) *upstream {
 	u := &upstream{}
 	u.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u.hits.Add(1)
 		u.mu.Lock()
 		hang, events := u.hang, append([]string(nil), u.events...)
 		u.mu.Unlock()
@@ -352,11 +357,20 @@ func nextDay(d string) string {
 }
 
 // importing returns an env whose unit has an imported calendar of up,
-// polled once, with a running importer.
+// polled once, with a running importer on the env's clock.
 func importing(t *testing.T, s store.Store, up *upstream) (*env, *store.Calendar) {
 	t.Helper()
+	e, cals := importingN(t, s, up, 1)
+	return e, cals[0]
+}
+
+// importingN is importing with n imported calendars of up, each at its own
+// path.
+func importingN(t *testing.T, s store.Store, up *upstream, n int) (*env, []*store.Calendar) {
+	t.Helper()
+	clk := &clock{now: time.Now().UTC().Truncate(time.Microsecond)}
 	imp := importer.New(importer.Config{
-		Store: s, Timeout: 5 * time.Second,
+		Store: s, Timeout: 5 * time.Second, Now: clk.Now,
 		Client: outbound.NewClient(outbound.Options{
 			Policy:    outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}},
 			UserAgent: "calhook-test", Timeout: 5 * time.Second, MaxRedirects: 5,
@@ -367,25 +381,78 @@ func importing(t *testing.T, s store.Store, up *upstream) (*env, *store.Calendar
 		t.Fatalf("importer Start: %v", err)
 	}
 	t.Cleanup(func() { cancel(); imp.Stop(context.Background()) })
-	e := newEnv(t, s, holds.Options{Refresher: imp, Now: time.Now})
-	now := time.Now().UTC()
-	c := &store.Calendar{ID: id.New("cal"), AccountID: e.account.ID, Name: "Channel", TimeZone: "UTC", Kind: store.KindImported,
-		SourceURL: up.srv.URL + "/feed.ics", CreatedAt: now, UpdatedAt: now,
-		Import: store.ImportState{HookToken: id.FeedToken(), NextPollAt: now.Add(time.Hour)}}
-	if err := s.CreateCalendar(context.Background(), c); err != nil {
-		t.Fatalf("CreateCalendar: %v", err)
+	e := newEnv(t, s, holds.Options{Refresher: imp, Now: clk.Now})
+	e.clock = clk
+	now := clk.Now()
+	var cals []*store.Calendar
+	for k := range n {
+		c := &store.Calendar{ID: id.New("cal"), AccountID: e.account.ID, Name: "Channel", TimeZone: "UTC", Kind: store.KindImported,
+			SourceURL: fmt.Sprintf("%s/feed%d.ics", up.srv.URL, k), CreatedAt: now, UpdatedAt: now,
+			Import: store.ImportState{HookToken: id.FeedToken(), NextPollAt: now.Add(time.Hour)}}
+		if err := s.CreateCalendar(context.Background(), c); err != nil {
+			t.Fatalf("CreateCalendar: %v", err)
+		}
+		if _, err := s.SetCalendarUnit(context.Background(), e.account.ID, c.ID, e.unit.ID, now); err != nil {
+			t.Fatalf("SetCalendarUnit: %v", err)
+		}
+		if res, err := imp.SyncWait(context.Background(), e.account.ID, c.ID); err != nil || res.Status == importer.StatusError {
+			t.Fatalf("first poll = %+v, %v", res, err)
+		}
+		cals = append(cals, c)
 	}
-	if _, err := s.SetCalendarUnit(context.Background(), e.account.ID, c.ID, e.unit.ID, now); err != nil {
-		t.Fatalf("SetCalendarUnit: %v", err)
-	}
-	if res, err := imp.SyncWait(context.Background(), e.account.ID, c.ID); err != nil || res.Status == importer.StatusError {
-		t.Fatalf("first poll = %+v, %v", res, err)
-	}
-	return e, c
+	return e, cals
 }
 
-// TestSourceChangedUpstream books dates upstream after the last poll: the
-// hold refreshes the source first, sees the booking and refuses.
+// TestManyHoldsOneFetch places many holds at once on a unit with three
+// imported sources: within importer.DefaultSyncWindow of the last poll
+// they fetch nothing; past it, all of them together fetch each source
+// once (the first fetch; the rest join it or find it recent).
+func TestManyHoldsOneFetch(t *testing.T) {
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			up := newUpstream(t)
+			e, cals := importingN(t, b.Open(t), up, 3)
+			ctx := context.Background()
+			place := func(round, n int, want string) {
+				t.Helper()
+				var wg sync.WaitGroup
+				for k := range n {
+					wg.Go(func() {
+						// A long wait: the test counts fetches, and a
+						// loaded machine must not turn a source stale.
+						p, err := e.svc.Place(ctx, e.account.ID, e.unit.ID, holds.PlaceInput{
+							Start: ptr(day(100*round + 2*k)), End: ptr(day(100*round + 2*k + 1)), MaxWaitMs: ptr(int64(30_000))})
+						if err != nil {
+							t.Errorf("Place %d: %v", k, err)
+							return
+						}
+						for _, s := range p.Sources {
+							if s.State != holds.Fresh || want != "" && s.Outcome != want {
+								t.Errorf("Place %d: source %+v; want fresh, %s", k, s, want)
+							}
+						}
+					})
+				}
+				wg.Wait()
+			}
+			before := up.fetches()
+			place(1, 20, importer.StatusRecent)
+			if got := up.fetches() - before; got != 0 {
+				t.Errorf("20 holds within the window of the last poll fetched %d times; want 0", got)
+			}
+			e.clock.Add(importer.DefaultSyncWindow)
+			place(2, 20, "")
+			if got := up.fetches() - before; got != len(cals) {
+				t.Errorf("20 holds past the window fetched %d times; want %d, once per source", got, len(cals))
+			}
+		})
+	}
+}
+
+// TestSourceChangedUpstream books dates upstream after the last poll: a
+// hold within the sync window of that poll takes the source as fresh
+// (the documented spacing), and one after it refreshes the source first,
+// sees the booking and refuses.
 func TestSourceChangedUpstream(t *testing.T) {
 	for _, b := range storetest.Backends(t) {
 		t.Run(b.Name, func(t *testing.T) {
@@ -396,7 +463,17 @@ func TestSourceChangedUpstream(t *testing.T) {
 			up.mu.Lock()
 			up.events = append(up.events, day(30))
 			up.mu.Unlock()
-			_, err := e.svc.Place(ctx, e.account.ID, e.unit.ID, holds.PlaceInput{Start: ptr(day(30)), End: ptr(day(32))})
+			e.clock.Add(importer.DefaultSyncWindow - time.Millisecond)
+			within := holds.PlaceInput{Start: ptr(day(31)), End: ptr(day(32))}
+			p, err := e.svc.Place(ctx, e.account.ID, e.unit.ID, within)
+			if err != nil || p.Sources[0].Outcome != importer.StatusRecent {
+				t.Fatalf("Place within the sync window = %+v, %v; want it placed on the recent poll", p, err)
+			}
+			if _, err := e.svc.Release(ctx, e.account.ID, p.Hold.ID); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+			e.clock.Add(time.Millisecond)
+			_, err = e.svc.Place(ctx, e.account.ID, e.unit.ID, holds.PlaceInput{Start: ptr(day(30)), End: ptr(day(32))})
 			var ce *holds.ConflictError
 			if !errors.As(err, &ce) {
 				t.Fatalf("Place over a booking made upstream = %v; want a conflict", err)
@@ -407,13 +484,16 @@ func TestSourceChangedUpstream(t *testing.T) {
 			if len(ce.Sources) != 1 || ce.Sources[0].State != holds.Fresh || ce.Sources[0].Outcome != importer.StatusChanged {
 				t.Errorf("sources = %+v; want one fresh, changed source", ce.Sources)
 			}
-			// Free dates are held, the source answering 304 now.
-			p, err := e.svc.Place(ctx, e.account.ID, e.unit.ID, holds.PlaceInput{Start: ptr(day(40)), End: ptr(day(42))})
+			// Free dates are held, the source answering 304 after the
+			// window.
+			e.clock.Add(importer.DefaultSyncWindow)
+			p, err = e.svc.Place(ctx, e.account.ID, e.unit.ID, holds.PlaceInput{Start: ptr(day(40)), End: ptr(day(42))})
 			if err != nil {
 				t.Fatalf("Place on free dates: %v", err)
 			}
-			if len(p.Sources) != 1 || p.Sources[0].State != holds.Fresh || p.Sources[0].LastSuccessAt.IsZero() {
-				t.Errorf("sources = %+v; want one fresh source", p.Sources)
+			if len(p.Sources) != 1 || p.Sources[0].State != holds.Fresh || p.Sources[0].Outcome != importer.StatusNotModified ||
+				!p.Sources[0].LastSuccessAt.Equal(e.clock.Now()) {
+				t.Errorf("sources = %+v; want one fresh source, not modified, successful now", p.Sources)
 			}
 		})
 	}
@@ -430,6 +510,7 @@ func TestSourceHangs(t *testing.T) {
 			up.mu.Lock()
 			up.hang = make(chan struct{})
 			up.mu.Unlock()
+			e.clock.Add(importer.DefaultSyncWindow)
 			began := time.Now()
 			p, err := e.svc.Place(ctx, e.account.ID, e.unit.ID, holds.PlaceInput{Start: ptr(day(5)), End: ptr(day(6)), MaxWaitMs: ptr(int64(300))})
 			if err != nil {

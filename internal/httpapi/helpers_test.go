@@ -95,14 +95,18 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 }
 
 // newServerOn is newServerAdmin on the given store, tracing its writes
-// with tracer unless it is nil.
-func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer) *testServer {
+// with tracer unless it is nil; tune changes the holds service's options.
+func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer, tune ...func(*holds.Options)) *testServer {
 	t.Helper()
 	cs := &countingStore{Store: st}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus := &notify.Bus{}
 	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute, Bus: bus})
+	holdOpts := holds.Options{Bus: bus}
+	for _, f := range tune {
+		f(&holdOpts)
+	}
 	h := httpapi.New(httpapi.Config{
 		Store:     cs,
 		Accounts:  account.NewService(cs, nil, bus),
@@ -113,7 +117,7 @@ func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tra
 			AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")},
 		}, nil, nil),
 		Availability: availability.NewService(cs, availability.Options{Bus: bus}),
-		Holds:        holds.NewService(cs, holds.Options{Bus: bus}),
+		Holds:        holds.NewService(cs, holdOpts),
 		Idempotency:  idempotency.New(cs, nil),
 		Logger:       log,
 		AdminToken:   admin,

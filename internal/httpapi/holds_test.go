@@ -6,6 +6,9 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/holds"
 )
 
 func TestHolds(t *testing.T) {
@@ -175,5 +178,34 @@ func TestHoldInExportFeed(t *testing.T) {
 	s.must(http.StatusNoContent, "DELETE", "/v1/holds/"+hold["id"].(string), a.key, nil)
 	if r := s.do("GET", feed, "", nil); strings.Contains(string(r.body), "20310701") {
 		t.Errorf("export feed after the release = %s; want the nights free", r.body)
+	}
+}
+
+// TestHoldExpiredBeforeSweep: on a clock the test moves, a hold past its
+// expiry no longer blocks and cannot be confirmed (410 hold_expired),
+// though no sweep has run.
+func TestHoldExpiredBeforeSweep(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	clock := func() time.Time {
+		mu.Lock()
+		defer mu.Unlock()
+		return now
+	}
+	s := newServerOn(t, openTestStore(t), adminToken, nil, func(o *holds.Options) { o.Now = clock })
+	a := s.newAccount("Rentals")
+	unit := s.must(http.StatusCreated, "POST", "/v1/units", a.key, map[string]any{"name": "Beach house"})["id"].(string)
+	body := map[string]any{"start": "2031-07-01", "end": "2031-07-05", "ttlSeconds": 60}
+	first := s.must(http.StatusCreated, "POST", "/v1/units/"+unit+"/holds", a.key, body)["hold"].(map[string]any)["id"].(string)
+	mu.Lock()
+	now = now.Add(time.Minute)
+	mu.Unlock()
+	r := s.do("POST", "/v1/holds/"+first+"/confirm", a.key, nil)
+	if r.status != http.StatusGone || !strings.Contains(string(r.body), "hold_expired") {
+		t.Errorf("confirm at the expiry = %d %s; want 410 hold_expired", r.status, r.body)
+	}
+	if r := s.do("POST", "/v1/units/"+unit+"/holds", a.key, body); r.status != http.StatusCreated {
+		t.Errorf("hold over an expired one = %d %s; want 201", r.status, r.body)
 	}
 }

@@ -64,6 +64,10 @@ const (
 	StatusUnchanged   = "unchanged"
 	StatusNotModified = "not_modified"
 	StatusError       = "error"
+	// StatusRecent is Refresh's outcome for a calendar that a poll fetched
+	// successfully less than SyncWindow ago: it counts as fresh, and no
+	// new fetch is made.
+	StatusRecent = "recent"
 )
 
 // Result is the outcome of one poll.
@@ -150,12 +154,13 @@ type Config struct {
 	// calhook poll it more than once a second).
 	PingWindow time.Duration
 	// SyncWindow is the least time between two polls of one calendar
-	// requested by the sync API (default and maximum 1 s, so that
-	// sync?wait=true stays fresh): the syncs in between share one poll at
-	// the end of the window. Repeating the sync call thus cannot make
-	// calhook fetch a feed more than about once a window, while every
-	// sync?wait=true caller still gets a poll whose fetch started after
-	// its request.
+	// requested by the sync API or by holds (default and maximum 1 s, so
+	// that sync?wait=true and holds stay fresh): the syncs in between
+	// share one poll at the end of the window. Repeating the sync call
+	// thus cannot make calhook fetch a feed more than about once a window,
+	// while every sync?wait=true caller still gets a poll whose fetch
+	// started after its request. Refresh (holds) also takes a calendar
+	// fetched successfully less than a window ago as fresh.
 	SyncWindow time.Duration
 	// SyncRate bounds the sync requests of one account, per second, with
 	// bursts of twice as many (default 10); more are refused with a
@@ -216,6 +221,12 @@ type Importer struct {
 	// waiters are sync?wait=true callers, by calendar id; a poll takes
 	// the waiters present when it starts fetching.
 	waiters map[string][]chan *Result
+	// fetching holds the polls of this node that are fetching, by
+	// calendar id: Refresh joins them.
+	fetching map[string]*pollRun
+	// succeeded holds the calendars as this node's last successful poll
+	// of each left them, for Refresh.
+	succeeded map[string]*store.Calendar
 	// pinged and synced are when the last poll of each calendar that a
 	// ping, or the sync API, triggered was requested for.
 	pinged, synced map[string]time.Time
@@ -285,8 +296,8 @@ func New(cfg Config) *Importer {
 		hostRunning: map[string]int{}, queued: map[string][]*store.Calendar{},
 		accountClaimed: map[string]int{},
 		inflight:       map[string]bool{}, again: map[string]bool{},
-		waiters: map[string][]chan *Result{},
-		pinged:  map[string]time.Time{}, synced: map[string]time.Time{},
+		waiters: map[string][]chan *Result{}, fetching: map[string]*pollRun{}, succeeded: map[string]*store.Calendar{},
+		pinged: map[string]time.Time{}, synced: map[string]time.Time{},
 		syncTAT: map[string]time.Time{},
 	}
 	cfg.Bus.PollsDue.Subscribe(func(notify.Due) { i.Notify() })
@@ -623,22 +634,84 @@ func (i *Importer) SyncWait(ctx context.Context, accountID, calendarID string) (
 	if err := i.allowSync(accountID); err != nil {
 		return nil, err
 	}
-	return i.pollWait(ctx, accountID, calendarID, i.cfg.SyncWindow)
+	return i.pollWait(ctx, accountID, calendarID)
 }
 
-// Refresh is SyncWait for the check of a booking (holds): the poll is
-// requested at once rather than at the end of SyncWindow, and outside the
-// account's SyncRate, since a hold must see the feed as it is now. Refreshes
-// of one calendar at the same moment still share one poll whose fetch
-// started after all of them, and Concurrency, PerHost and PerAccount still
-// bound the fetches.
+// Refresh brings an imported calendar up to date for the check of a
+// booking (holds), under the rule of manual syncs (issue 18): a calendar
+// that a poll fetched successfully less than SyncWindow ago is fresh as it
+// is (StatusRecent, no fetch); else a poll of it that is fetching on this
+// node is joined; else one is requested, at most one per SyncWindow per
+// calendar (shared with SyncWait), and waited for. So however many holds
+// an account places, each source is fetched at most about once a
+// SyncWindow per node, and Concurrency, PerHost and PerAccount bound the
+// fetches as they bound every poll.
+//
+// Refresh is not counted against the account's SyncRate: the window
+// already bounds each source's fetches, PerAccount keeps the account's
+// polls to its share of the slots, and a hold must not be refused, or
+// checked against a stale source, because the account synced other
+// calendars.
 func (i *Importer) Refresh(ctx context.Context, accountID, calendarID string) (*Result, error) {
-	return i.pollWait(ctx, accountID, calendarID, 0)
+	c, err := i.importedCalendar(ctx, accountID, calendarID)
+	if err != nil {
+		return nil, err
+	}
+	now := i.cfg.Now()
+	if i.recent(c, now) {
+		return &Result{Status: StatusRecent, Calendar: c}, nil
+	}
+	ch := make(chan *Result, 1)
+	i.mu.Lock()
+	// A poll of this node may have succeeded since the read, or be
+	// fetching: both are looked at under i.mu with the waiter's
+	// registration, so that no poll slips in between and leaves the
+	// caller for the next window.
+	if last := i.succeeded[calendarID]; last != nil && i.recent(last, now) {
+		i.mu.Unlock()
+		return &Result{Status: StatusRecent, Calendar: last}, nil
+	}
+	if run := i.fetching[calendarID]; run != nil {
+		run.waiters = append(run.waiters, ch)
+		i.mu.Unlock()
+		return waitResult(ctx, calendarID, ch)
+	}
+	at := i.waitLocked(calendarID, ch)
+	i.mu.Unlock()
+	return i.requestWait(ctx, accountID, calendarID, at, ch)
 }
 
-// pollWait requests a poll of the calendar at most once per window and
-// waits for the outcome of a poll whose fetch starts after the request.
-func (i *Importer) pollWait(ctx context.Context, accountID, calendarID string, window time.Duration) (*Result, error) {
+// recent reports whether a poll fetched c successfully less than
+// SyncWindow before now.
+func (i *Importer) recent(c *store.Calendar, now time.Time) bool {
+	last := c.Import.LastSuccessAt
+	return !last.IsZero() && now.Sub(last) < i.cfg.SyncWindow
+}
+
+// rememberSuccessLocked keeps c, just polled successfully, for Refresh,
+// forgetting calendars whose window has passed so that the map stays
+// small. i.mu must be held.
+func (i *Importer) rememberSuccessLocked(c *store.Calendar) {
+	i.succeeded[c.ID] = c
+	if len(i.succeeded) > 1024 {
+		now := i.cfg.Now()
+		for id, k := range i.succeeded {
+			if !i.recent(k, now) {
+				delete(i.succeeded, id)
+			}
+		}
+	}
+}
+
+// pollRun is a poll that is fetching and the callers waiting for its
+// outcome.
+type pollRun struct {
+	waiters []chan *Result
+}
+
+// importedCalendar returns an account's imported calendar, or
+// ErrNotImported for a native one.
+func (i *Importer) importedCalendar(ctx context.Context, accountID, calendarID string) (*store.Calendar, error) {
 	c, err := i.store.Calendar(ctx, accountID, calendarID)
 	if err != nil {
 		return nil, err
@@ -646,18 +719,44 @@ func (i *Importer) pollWait(ctx context.Context, accountID, calendarID string, w
 	if c.Kind != store.KindImported {
 		return nil, ErrNotImported
 	}
+	return c, nil
+}
+
+// pollWait requests a poll of the calendar at most once per SyncWindow and
+// waits for the outcome of a poll whose fetch starts after the request.
+func (i *Importer) pollWait(ctx context.Context, accountID, calendarID string) (*Result, error) {
+	if _, err := i.importedCalendar(ctx, accountID, calendarID); err != nil {
+		return nil, err
+	}
 	ch := make(chan *Result, 1)
 	i.mu.Lock()
-	i.waiters[calendarID] = append(i.waiters[calendarID], ch)
-	at := i.cfg.Now()
-	if window > 0 {
-		at, _ = i.windowLocked(i.synced, calendarID, window)
-	}
+	at := i.waitLocked(calendarID, ch)
 	i.mu.Unlock()
+	return i.requestWait(ctx, accountID, calendarID, at, ch)
+}
+
+// waitLocked registers ch (buffered, so that a poll never blocks on a
+// caller that gave up) for the next poll of the calendar to start, and
+// returns when that poll should be requested for: at most one per
+// SyncWindow. i.mu must be held.
+func (i *Importer) waitLocked(calendarID string, ch chan *Result) time.Time {
+	i.waiters[calendarID] = append(i.waiters[calendarID], ch)
+	at, _ := i.windowLocked(i.synced, calendarID, i.cfg.SyncWindow)
+	return at
+}
+
+// requestWait requests a poll of the calendar at the given time and waits
+// for the outcome on ch, registered by waitLocked.
+func (i *Importer) requestWait(ctx context.Context, accountID, calendarID string, at time.Time, ch chan *Result) (*Result, error) {
 	defer i.dropWaiter(calendarID, ch)
 	if err := i.requestPoll(ctx, accountID, calendarID, at); err != nil {
 		return nil, err
 	}
+	return waitResult(ctx, calendarID, ch)
+}
+
+// waitResult waits for a poll's outcome on ch.
+func waitResult(ctx context.Context, calendarID string, ch chan *Result) (*Result, error) {
 	select {
 	case r := <-ch:
 		return r, nil
@@ -709,9 +808,11 @@ const maxConflictRetries = 3
 // poll fetches, diffs and records one claimed calendar, and hands the
 // outcome to any waiters.
 func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
+	run := &pollRun{}
 	i.mu.Lock()
-	waiters := i.waiters[c.ID]
+	run.waiters = i.waiters[c.ID]
 	delete(i.waiters, c.ID)
+	i.fetching[c.ID] = run
 	i.mu.Unlock()
 
 	var span trace.Span
@@ -745,6 +846,15 @@ func (i *Importer) poll(ctx context.Context, c *store.Calendar) {
 		}
 		span.End()
 	}
+	i.mu.Lock()
+	if i.fetching[c.ID] == run {
+		delete(i.fetching, c.ID)
+	}
+	if res.Status != StatusError && res.Calendar != nil {
+		i.rememberSuccessLocked(res.Calendar)
+	}
+	waiters := run.waiters
+	i.mu.Unlock()
 	for _, w := range waiters {
 		w <- res
 	}

@@ -343,18 +343,29 @@ func TestStopBeforeStart(t *testing.T) {
 	h.imp.Stop(context.Background())
 }
 
-// TestRefresh: Refresh polls at once, each call with a fetch after it, and
-// outside the account's sync rate, where SyncWait would wait out the
-// SyncWindow.
+// TestRefresh applies the rule of manual syncs to Refresh, on a clock that
+// moves only when told: a calendar fetched successfully less than
+// SyncWindow ago is fresh without a fetch; after the window one refresh
+// fetches and those that come while it is fetching join it; Refresh is
+// outside the account's sync rate.
 func TestRefresh(t *testing.T) {
 	t.Parallel()
 	up := newUpstream(t, "")
 	var fetches atomic.Int32
+	gate := make(chan struct{})
+	var gated atomic.Bool
 	up.set(func(w http.ResponseWriter, r *http.Request) {
 		fetches.Add(1)
+		if gated.Load() {
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		w.Write([]byte(feed(stamp(1, evA))))
 	})
-	h := newHarness(t, harnessOpts{realClock: true})
+	h := newHarness(t, harnessOpts{})
 	h.imp.cfg.SyncRate = 1
 	cal := h.calendar(up.URL+"/cal.ics", time.Hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -363,18 +374,67 @@ func TestRefresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer h.imp.Stop(context.Background())
-	began := time.Now()
-	for k := range 5 {
-		before := fetches.Load()
-		res, err := h.imp.Refresh(ctx, cal.AccountID, cal.ID)
-		if err != nil || res.Status == StatusError {
-			t.Fatalf("Refresh %d = %+v, %v", k, res, err)
+	waitFor(t, "the first poll", 10*time.Second, func() bool { return !h.get(cal).Import.LastSuccessAt.IsZero() })
+
+	refresh := func(n int) []*Result {
+		t.Helper()
+		out := make([]*Result, n)
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for k := range n {
+			wg.Go(func() { out[k], errs[k] = h.imp.Refresh(ctx, cal.AccountID, cal.ID) })
 		}
-		if fetches.Load() <= before {
-			t.Errorf("Refresh %d answered without a fetch after it", k)
+		wg.Wait()
+		for k, err := range errs {
+			if err != nil {
+				t.Fatalf("Refresh %d: %v", k, err)
+			}
+		}
+		return out
+	}
+	// Within the window of the last success: fresh as it is, however
+	// many, and past the sync rate (1/s, bursts of 2).
+	for k, res := range refresh(20) {
+		if res.Status != StatusRecent || res.Calendar == nil || res.Calendar.Import.LastSuccessAt.IsZero() {
+			t.Errorf("Refresh %d within the window = %+v; want %s with the calendar", k, res, StatusRecent)
 		}
 	}
-	if took := time.Since(began); took > 900*time.Millisecond {
-		t.Errorf("5 refreshes took %s; want them at once, not a SyncWindow apart", took)
+	if got := fetches.Load(); got != 1 {
+		t.Errorf("fetches after 20 refreshes within the window = %d; want 1 (the first poll)", got)
+	}
+
+	// Past the window: one fetch, which the refreshes arriving while it
+	// fetches join.
+	h.clock.Advance(h.imp.cfg.SyncWindow)
+	gated.Store(true)
+	first := make(chan *Result, 1)
+	go func() {
+		res, err := h.imp.Refresh(ctx, cal.AccountID, cal.ID)
+		if err != nil {
+			t.Errorf("first Refresh past the window: %v", err)
+		}
+		first <- res
+	}()
+	waitFor(t, "the refresh's fetch", 10*time.Second, func() bool { return fetches.Load() == 2 })
+	joined := make(chan []*Result, 1)
+	go func() { joined <- refresh(10) }()
+	waitFor(t, "the refreshes to join the poll", 10*time.Second, func() bool {
+		h.imp.mu.Lock()
+		defer h.imp.mu.Unlock()
+		// The first refresh's waiter, taken when the poll started, and
+		// the ten that joined.
+		return h.imp.fetching[cal.ID] != nil && len(h.imp.fetching[cal.ID].waiters) == 11
+	})
+	close(gate)
+	for k, res := range append([]*Result{<-first}, <-joined...) {
+		if res == nil || res.Status != StatusUnchanged {
+			t.Errorf("Refresh %d past the window = %+v; want the poll's outcome, %s", k, res, StatusUnchanged)
+		}
+	}
+	if got := fetches.Load(); got != 2 {
+		t.Errorf("fetches = %d; want 2 (one for the 11 refreshes past the window)", got)
+	}
+	if _, err := h.imp.Refresh(ctx, h.account.ID, "cal_missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Refresh of a missing calendar = %v; want not found", err)
 	}
 }
