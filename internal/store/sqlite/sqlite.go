@@ -33,6 +33,8 @@ var migrations embed.FS
 type DB struct {
 	write *sql.DB
 	read  *sql.DB
+	// ckpt is the checkpointer's connection (see checkpoints).
+	ckpt *sql.DB
 
 	// jobs feeds the group committer: write transactions that arrive
 	// together share one SQLite transaction (and its WAL frames). bulk
@@ -100,8 +102,17 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
+	// The checkpointer has a connection of its own, so that a slow
+	// checkpoint never takes a reader from the requests.
+	ckpt, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
 	db := &DB{
-		write: write, read: read, jobs: make(chan *writeJob, maxGroup), bulk: make(chan *writeJob), stmts: newStmtCache(),
+		write: write, read: read, ckpt: ckpt, jobs: make(chan *writeJob, maxGroup), bulk: make(chan *writeJob), stmts: newStmtCache(),
 		stop: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
 	}
 	go db.commitLoop()
@@ -180,7 +191,7 @@ func (db *DB) RunExclusive(ctx context.Context, _ string, fn func(context.Contex
 // database, and its services publish their own writes.
 func (db *DB) Listen(context.Context, *notify.Bus) error { return nil }
 
-// Close closes both pools.
+// Close stops the committer and the checkpointer and closes the pools.
 func (db *DB) Close() error {
 	db.once.Do(func() {
 		close(db.stop)
@@ -188,14 +199,14 @@ func (db *DB) Close() error {
 		<-db.checkpointed
 		db.stmts.close()
 	})
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.read.Close(), db.write.Close(), db.ckpt.Close())
 }
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
 // database file.
 const checkpointEvery = time.Second
 
-// checkpoints runs a PASSIVE checkpoint on a reader connection every
+// checkpoints runs a PASSIVE checkpoint on a connection of its own every
 // checkpointEvery until Close: it copies what no reader still needs
 // without taking the write lock, so writers go on meanwhile, and the next
 // write transaction restarts the WAL once all of it is copied. (SQLite's
@@ -219,7 +230,7 @@ func (db *DB) checkpoints() {
 		}
 		// A failed checkpoint is tried again at the next tick; the WAL
 		// only grows meanwhile.
-		_, _ = db.read.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		_, _ = db.ckpt.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
 	}
 }
 
