@@ -83,7 +83,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn("immediate"))
+	// The writer checkpoints only once the WAL holds writerCheckpointPages
+	// (see checkpoints).
+	write, err := sql.Open("sqlite", dsn("immediate")+
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerCheckpointPages))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -198,21 +201,28 @@ func (db *DB) Close() error {
 }
 
 // checkpointEvery is how often the checkpointer copies the WAL into the
-// database file.
-const checkpointEvery = time.Second
+// database file; writerCheckpointPages is the WAL size, in pages (32 MiB),
+// at which the writer's own checkpoint runs, copies what is left and lets
+// the next write restart the WAL.
+const (
+	checkpointEvery       = time.Second
+	writerCheckpointPages = 8192
+)
 
 // checkpoints runs a PASSIVE checkpoint on a connection of its own every
 // checkpointEvery until Close: it copies what no reader still needs into
 // the database file and syncs it without taking the write lock, so
 // writers go on meanwhile.
 //
-// The writer keeps SQLite's automatic checkpoint: a checkpoint that runs
-// while writers append can never copy the last frames, and only a write
+// The writer keeps an automatic checkpoint: a checkpoint that runs while
+// writers append can never copy the last frames, and only a write
 // transaction that starts with all of the WAL copied restarts it, so
 // without one in the writer the WAL grew past 1 GB in a minute of the
-// fairness scenario. With this one doing the copying, the writer's
-// checkpoint copies and syncs only the frames of the last second: inside
-// a commit alone it held every writer for 400-700 ms on a busy disk.
+// fairness scenario. At SQLite's default of 1,000 pages, once the WAL is
+// that big the writer checkpoints (and syncs) in every commit until the WAL
+// restarts, and a checkpoint in a commit held every writer for 400-700 ms
+// on a busy disk; at writerCheckpointPages it runs about once per 32 MiB
+// written, with only the frames of the last second left to copy.
 func (db *DB) checkpoints() {
 	defer close(db.checkpointed)
 	tick := time.NewTicker(checkpointEvery)
