@@ -38,6 +38,8 @@ import (
 // components of the delivery pipeline, all joined by one notify.Bus.
 type app struct {
 	handler http.Handler
+	// metrics serves /metrics on the address of Config.MetricsListen.
+	metrics http.Handler
 	// workers are the background components, in start order.
 	workers *lifecycle.Group
 }
@@ -104,11 +106,12 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 		Store: db, Accounts: accounts, Calendars: calendars, Feeds: feeds, Hooks: hooks, Importer: imports,
 		Subscriptions: subs, Availability: units, Holds: holdSvc, Idempotency: idempotency.New(db, nil),
 		TrustedProxies: out.trusted,
-		Logger:         log, Registry: w.reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken, PublicURL: cfg.PublicURL,
+		Logger:         log, Registry: w.reg, AdminToken: cfg.AdminToken, MetricsToken: cfg.MetricsToken,
+		MetricsApart: cfg.MetricsListen != "", PublicURL: cfg.PublicURL,
 		Sessions: sessions, Console: web, Tracer: tracer, CursorSecret: cursorSecret,
 	})
 	workers := lifecycle.NewGroup(listener, dispatcher, fanout, detector, pruner, imports, holdSvc)
-	return &app{handler: handler, workers: workers}, nil
+	return &app{handler: handler, metrics: handler.Metrics(), workers: workers}, nil
 }
 
 // console returns the web console and portal.

@@ -41,6 +41,9 @@ type Env struct {
 	// Ready, when set, receives the listening address once serve accepts
 	// connections (tests listen on port 0).
 	Ready func(addr string)
+	// MetricsReady, when set, receives the address of --metrics-listen
+	// once it accepts connections.
+	MetricsReady func(addr string)
 	// TracerProvider, when set, receives serve's spans (tests pass an
 	// in-memory one); otherwise the OTEL_* variables decide (see
 	// internal/tracing).
@@ -238,6 +241,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	srv := httpapi.NewServer(cfg.Addr, a.handler, log)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	msrv, merrc, err := serveMetrics(cfg, a.metrics, env, log)
+	if err != nil {
+		srv.Close()
+		a.stop(0)
+		return err
+	}
 	log.Info("calhook serving", "addr", ln.Addr().String(), "db", redactDSN(cfg.DB), "version", Version,
 		"admin_api", cfg.AdminToken != "")
 	if cfg.AdminToken == "" {
@@ -253,6 +262,8 @@ func serve(ctx context.Context, env Env, args []string) error {
 	select {
 	case err := <-errc:
 		serveErr = fmt.Errorf("serve: %w", err)
+	case err := <-merrc:
+		serveErr = fmt.Errorf("serve metrics: %w", err)
 	case <-ctx.Done():
 	}
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout)
@@ -262,6 +273,12 @@ func serve(ctx context.Context, env Env, args []string) error {
 	if err := srv.Shutdown(sctx); err != nil {
 		srv.Close()
 		serveErr = errors.Join(serveErr, fmt.Errorf("shutdown: %w", err))
+	}
+	if msrv != nil {
+		if err := msrv.Shutdown(sctx); err != nil {
+			msrv.Close()
+			serveErr = errors.Join(serveErr, fmt.Errorf("shutdown metrics: %w", err))
+		}
 	}
 	// Workers stop after the API, so no write is left without its
 	// fan-out; deliveries in flight get what is left of the timeout.
@@ -274,6 +291,33 @@ func serve(ctx context.Context, env Env, args []string) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// serveMetrics serves /metrics on cfg.MetricsListen, when set, until the
+// returned server is shut down; its Serve error arrives on the channel
+// (which stays empty without a server).
+func serveMetrics(cfg Config, metrics http.Handler, env Env, log *slog.Logger) (*http.Server, <-chan error, error) {
+	errc := make(chan error, 1)
+	if cfg.MetricsListen == "" {
+		return nil, errc, nil
+	}
+	ln, err := net.Listen("tcp", cfg.MetricsListen)
+	if err != nil {
+		return nil, nil, fmt.Errorf("listen on %s for metrics: %w", cfg.MetricsListen, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", metrics)
+	srv := httpapi.NewServer(cfg.MetricsListen, mux, log)
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	log.Info("metrics serving", "addr", ln.Addr().String())
+	if env.MetricsReady != nil {
+		env.MetricsReady(ln.Addr().String())
+	}
+	return srv, errc, nil
 }
 
 func deadlineOf(ctx context.Context) time.Time {

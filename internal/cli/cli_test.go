@@ -127,6 +127,8 @@ func TestCommandErrors(t *testing.T) {
 		{"negative webhook host rate", []string{"serve", "--webhook-host-rate", "-1", "--db", filepath.Join(dir, "m.db")}, nil, `invalid webhook-host-rate "-1"`},
 		{"no import idle timeout", []string{"serve", "--import-idle-timeout", "0s", "--db", filepath.Join(dir, "n.db")}, nil, `invalid import-idle-timeout "0s"`},
 		{"no subscriptions allowed", []string{"serve", "--max-subscriptions", "0", "--db", filepath.Join(dir, "j.db")}, nil, `invalid max-subscriptions "0"`},
+		{"bad metrics address", []string{"serve", "--metrics-listen", "9090", "--db", filepath.Join(dir, "o.db")}, nil, `invalid metrics-listen "9090"`},
+		{"metrics address unusable", []string{"serve", "--addr", "127.0.0.1:0", "--metrics-listen", "256.0.0.1:9090", "--db", filepath.Join(dir, "p.db")}, nil, "listen on 256.0.0.1:9090 for metrics"},
 		{"unreadable secret file", []string{"serve", "--db", filepath.Join(dir, "f.db")}, map[string]string{"CALHOOK_ADMIN_TOKEN_FILE": filepath.Join(dir, "missing")}, "CALHOOK_ADMIN_TOKEN_FILE"},
 	}
 	for _, tt := range tests {

@@ -33,6 +33,10 @@ type Config struct {
 	AdminToken string
 	// MetricsToken, when set, is the bearer token GET /metrics requires.
 	MetricsToken string
+	// MetricsListen, when set, is a listen address of its own for GET
+	// /metrics (such as 127.0.0.1:9090, reachable by the monitoring only);
+	// the API's address then answers /metrics with 404.
+	MetricsListen string
 	// LogFormat is "text" or "json"; LogLevel is debug, info, warn or error.
 	LogFormat string
 	LogLevel  string
@@ -216,7 +220,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		return err
 	}
 	vals := map[string]*string{}
-	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "METRICS_TOKEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
+	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "METRICS_TOKEN", "METRICS_LISTEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "WEBHOOK_HOST_RATE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
@@ -237,6 +241,8 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		return fallback
 	}
 	fs.StringVar(&cfg.Addr, "addr", def("ADDR", cfg.Addr), "listen address (env CALHOOK_ADDR)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", def("METRICS_LISTEN", cfg.MetricsListen),
+		"serve /metrics on this address of its own instead of the API's (env CALHOOK_METRICS_LISTEN)")
 	fs.StringVar(&cfg.PublicURL, "public-url", def("PUBLIC_URL", cfg.PublicURL), "public base URL used in feed URLs (env CALHOOK_PUBLIC_URL)")
 	fs.StringVar(&cfg.LogFormat, "log-format", def("LOG_FORMAT", cfg.LogFormat), "log format: text or json (env CALHOOK_LOG_FORMAT)")
 	fs.StringVar(&cfg.LogLevel, "log-level", def("LOG_LEVEL", cfg.LogLevel), "log level: debug, info, warn, error (env CALHOOK_LOG_LEVEL)")
@@ -406,6 +412,11 @@ func (c *Config) Validate() error {
 	}
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		errs = append(errs, &ConfigError{"addr", c.Addr, "must be host:port"})
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, &ConfigError{"metrics-listen", c.MetricsListen, "must be host:port"})
+		}
 	}
 	if c.PublicURL != "" {
 		u, err := url.Parse(c.PublicURL)

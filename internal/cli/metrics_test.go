@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -241,5 +242,57 @@ func TestMonitoringNamesExist(t *testing.T) {
 		if !exported[base] {
 			t.Errorf("deploy/ uses %s; calhook does not export it", name)
 		}
+	}
+}
+
+// TestMetricsListenApart serves /metrics on an address of its own: there
+// it answers (behind the metrics token), the API's address answers 404,
+// and the metrics address serves nothing else.
+func TestMetricsListenApart(t *testing.T) {
+	t.Parallel()
+	const token = "metrics-0123456789abcdef"
+	e, _, stderr := env(map[string]string{"CALHOOK_METRICS_TOKEN": token},
+		"serve", "--addr", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0", "--db", filepath.Join(t.TempDir(), "m.db"))
+	metricsAddr := make(chan string, 1)
+	e.MetricsReady = func(addr string) { metricsAddr <- addr }
+	base, _ := serveEnv(t, e, stderr)
+	metrics := "http://" + <-metricsAddr
+	if metrics == base {
+		t.Fatalf("metrics served on the API's address %s", base)
+	}
+	get := func(url, bearer string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, url, nil)
+		if bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+bearer)
+		}
+		resp, err := freshClient().Do(req)
+		if err != nil {
+			t.Fatalf("GET %s: %v", url, err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	for _, tt := range []struct {
+		url, bearer string
+		want        int
+	}{
+		{metrics + "/metrics", token, http.StatusOK},
+		{metrics + "/metrics", "", http.StatusUnauthorized},
+		{metrics + "/metrics", "wrong", http.StatusUnauthorized},
+		{base + "/metrics", token, http.StatusNotFound},
+		{metrics + "/healthz", "", http.StatusNotFound},
+		{metrics + "/v1/calendars", token, http.StatusNotFound},
+	} {
+		if got, body := get(tt.url, tt.bearer); got != tt.want {
+			t.Errorf("GET %s (token %q) = %d; want %d\n%s", tt.url, tt.bearer, got, tt.want, body)
+		}
+	}
+	if _, body := get(metrics+"/metrics", token); !strings.Contains(body, "calhook_") {
+		t.Errorf("GET /metrics on the metrics address lacks calhook's series:\n%.500s", body)
+	}
+	if got, _ := get(base+"/healthz", ""); got != http.StatusOK {
+		t.Errorf("GET /healthz on the API = %d; want 200", got)
 	}
 }

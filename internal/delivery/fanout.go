@@ -47,10 +47,12 @@ type FanOut struct {
 	// when an account with many subscriptions wrote lately (see adapt).
 	step atomic.Int64
 	// heavy is the most subscriptions of one account whose changes a
-	// step read, remembered until heavyUntil.
+	// step read, remembered until heavyUntil; messages is how many
+	// webhooks a step may store (see pace).
 	heavyMu    sync.Mutex
 	heavy      int
 	heavyUntil time.Time
+	messages   int
 	direct     Direct
 	// tracer traces fan-out steps; nil is tracing off.
 	tracer *tracing.Tracer
@@ -127,6 +129,7 @@ func NewFanOut(cfg FanOutConfig) *FanOut {
 	if cfg.HostLimited {
 		f.direct = nil
 	}
+	f.messages = maxStepMessages
 	f.step.Store(int64(f.batch))
 	f.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { f.Notify() })
 	return f
@@ -178,20 +181,45 @@ func (f *FanOut) run(ctx context.Context) {
 	})
 }
 
+// errStepTooBig is a fan-out step that read more changes than the
+// subscriptions of their busiest account allow (see stepSize): it stores
+// nothing and is run again at once with fewer changes.
+var errStepTooBig = errors.New("fan-out step too big for its accounts' subscriptions")
+
 // RunOnce runs one fan-out step (see store.Store's FanOut).
 func (f *FanOut) RunOnce(ctx context.Context) (FanOutStep, error) {
 	var direct map[string]*store.Delivery
 	var span trace.Span
 	limit := int(f.step.Load())
 	perAccount := 0
-	r, err := f.store.FanOut(ctx, store.FanOutCursor, limit, func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
+	fanOut := func(ctx context.Context, changes []*store.Change) ([]*store.Message, error) {
 		if f.tracer != nil {
 			ctx, span = f.startStep(ctx, span, changes)
 		}
 		msgs, d, most, err := f.build(ctx, changes)
 		direct, perAccount = d, most
+		if err == nil && !f.fits(len(changes), most) {
+			// The first changes of a tenant with many subscriptions
+			// (a big import's first chunk) would make one step store up
+			// to batch × subscriptions webhooks, holding the writer for
+			// seconds.
+			f.unreserve(direct)
+			return nil, errStepTooBig
+		}
 		return msgs, err
-	})
+	}
+	start := time.Now()
+	r, err := f.store.FanOut(ctx, store.FanOutCursor, limit, fanOut)
+	// Each retry reads fewer changes, down to one, which always fits.
+	for errors.Is(err, errStepTooBig) {
+		limit = f.adapt(perAccount, f.now())
+		f.step.Store(int64(limit))
+		start = time.Now()
+		r, err = f.store.FanOut(ctx, store.FanOutCursor, limit, fanOut)
+	}
+	if err == nil && r.Messages > 0 {
+		f.pace(time.Since(start))
+	}
 	if span != nil {
 		endStep(span, r, err)
 	}
@@ -264,7 +292,13 @@ type FanOutStep struct {
 // tenant whose every change goes to many subscriptions (a big import
 // times an account's hundred subscriptions) must not make one step hold
 // SQLite's one writer for seconds while other tenants wait to write.
-const maxStepMessages = 2000
+// Steps that take longer than stepBudget lower the bound, down to
+// minStepMessages (see pace).
+const (
+	maxStepMessages = 2000
+	minStepMessages = 250
+	stepBudget      = 30 * time.Millisecond
+)
 
 // heavyMemory is how long a step remembers the busiest account it saw:
 // such a tenant's changes come in bursts (each poll of a big feed), and
@@ -273,21 +307,45 @@ const heavyMemory = 30 * time.Second
 
 // adapt notes the most subscriptions of one account among a step's
 // changes and returns how many changes the next step reads: enough that
-// the busiest account seen lately fills at most maxStepMessages, from 1
-// to the batch.
+// the busiest account seen lately fills at most the step's webhooks, from
+// 1 to the batch.
 func (f *FanOut) adapt(perAccount int, now time.Time) int {
 	f.heavyMu.Lock()
 	defer f.heavyMu.Unlock()
 	if perAccount >= f.heavy || now.After(f.heavyUntil) {
 		f.heavy, f.heavyUntil = perAccount, now.Add(heavyMemory)
 	}
-	return stepSize(f.heavy, f.batch)
+	return stepSize(f.heavy, f.batch, f.messages)
+}
+
+// fits reports whether a step of n changes of which one account has
+// perAccount subscriptions stays within the step's webhooks.
+func (f *FanOut) fits(n, perAccount int) bool {
+	f.heavyMu.Lock()
+	defer f.heavyMu.Unlock()
+	return n <= stepSize(perAccount, f.batch, f.messages)
+}
+
+// pace adjusts the webhooks a step may store to how long a step that
+// stored some took: half as many after one over stepBudget, twice as many
+// after one under half of it, within [minStepMessages, maxStepMessages].
+// A loaded machine or disk thus gets shorter steps, so a step holds
+// SQLite's one writer about as long as stepBudget.
+func (f *FanOut) pace(took time.Duration) {
+	f.heavyMu.Lock()
+	defer f.heavyMu.Unlock()
+	switch {
+	case took > stepBudget:
+		f.messages = max(minStepMessages, f.messages/2)
+	case took < stepBudget/2:
+		f.messages = min(maxStepMessages, f.messages*2)
+	}
 }
 
 // stepSize is the number of changes of which an account with perAccount
-// subscriptions fills maxStepMessages, from 1 to batch.
-func stepSize(perAccount, batch int) int {
-	return min(batch, max(1, maxStepMessages/max(1, perAccount)))
+// subscriptions fills messages webhooks, from 1 to batch.
+func stepSize(perAccount, batch, messages int) int {
+	return min(batch, max(1, messages/max(1, perAccount)))
 }
 
 // build returns the messages of changes: one per matching subscription,

@@ -72,6 +72,9 @@ type Config struct {
 	Tracer *tracing.Tracer
 	// MetricsToken, when set, is the bearer token /metrics requires.
 	MetricsToken string
+	// MetricsApart leaves /metrics out of the routes (it answers 404): the
+	// operator serves Handler.Metrics on a listen address of its own.
+	MetricsApart bool
 	// CursorSecret keys the change cursors, which are opaque per account
 	// (see cursorCodec); every node must have the same one. Empty makes a
 	// random one: cursors then last as long as the process.
@@ -114,7 +117,9 @@ func New(cfg Config) *Handler {
 
 	h.handle("GET /healthz", h.healthz)
 	h.handle("GET /readyz", h.readyz)
-	h.handleHTTP("GET /metrics", h.metricsAuth(promhttp.HandlerFor(cfg.Registry, promhttp.HandlerOpts{})))
+	if !cfg.MetricsApart {
+		h.handleHTTP("GET /metrics", h.Metrics())
+	}
 	h.handle("GET /openapi.json", h.openapi)
 
 	h.handle("POST /v1/accounts", h.admin(h.createAccount))
@@ -254,6 +259,13 @@ func NewServer(addr string, handler http.Handler, log *slog.Logger) *http.Server
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
+}
+
+// Metrics serves the Prometheus metrics, behind the metrics token when
+// one is set: GET /metrics of the API, or of the separate address of
+// Config.MetricsApart.
+func (h *Handler) Metrics() http.Handler {
+	return h.metricsAuth(promhttp.HandlerFor(h.cfg.Registry, promhttp.HandlerOpts{}))
 }
 
 func (h *Handler) healthz(w http.ResponseWriter, r *http.Request) {

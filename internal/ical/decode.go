@@ -182,12 +182,30 @@ func Parse(r io.Reader, opts ParseOptions) (cal *Calendar, err error) {
 // ParseBytes is Parse for input already in memory; ParseOptions.MaxBytes
 // still applies.
 func ParseBytes(data []byte, opts ParseOptions) (cal *Calendar, err error) {
+	if err := checkSize(len(data), opts); err != nil {
+		return nil, err
+	}
+	return ParseString(string(data), opts)
+}
+
+// checkSize refuses an input of n bytes over ParseOptions.MaxBytes.
+func checkSize(n int, opts ParseOptions) error {
 	maxBytes := opts.MaxBytes
 	if maxBytes <= 0 {
 		maxBytes = DefaultMaxBytes
 	}
-	if int64(len(data)) > maxBytes {
-		return nil, newParseError(0, ErrTooLarge, "more than %d bytes", maxBytes)
+	if int64(n) > maxBytes {
+		return newParseError(0, ErrTooLarge, "more than %d bytes", maxBytes)
+	}
+	return nil
+}
+
+// ParseString is ParseBytes for input held in a string, which it does
+// not copy: the parsed values are substrings of data (a feed body is
+// thus held once, not twice).
+func ParseString(data string, opts ParseOptions) (cal *Calendar, err error) {
+	if err := checkSize(len(data), opts); err != nil {
+		return nil, err
 	}
 	if opts.DefaultZone == nil {
 		opts.DefaultZone = time.UTC

@@ -1,7 +1,6 @@
 package ical
 
 import (
-	"bytes"
 	"strings"
 	"unicode/utf8"
 )
@@ -23,7 +22,7 @@ type lexer struct {
 
 // newLexer prepares data for lexing: it drops a UTF-8 BOM and leading white
 // space (counting the lines it skips) and turns bare CRs into LFs.
-func newLexer(data []byte) *lexer {
+func newLexer(data string) *lexer {
 	l := &lexer{line: 1}
 	i := 0
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
@@ -42,30 +41,31 @@ func newLexer(data []byte) *lexer {
 		}
 	}
 	data = data[i:]
-	l.valid = utf8.Valid(data)
+	l.valid = utf8.ValidString(data)
 	l.src = normalizeCR(data)
 	return l
 }
 
-// normalizeCR returns data as a string in which every CR not followed by LF
-// is replaced by LF, so that the lexer only has to look for LF.
-func normalizeCR(data []byte) string {
+// normalizeCR returns data with every CR not followed by LF replaced by
+// LF, so that the lexer only has to look for LF; data itself when it has
+// no such CR (no copy).
+func normalizeCR(data string) string {
 	bare := false
-	for i := bytes.IndexByte(data, '\r'); i >= 0; {
+	for i := strings.IndexByte(data, '\r'); i >= 0; {
 		if i+1 == len(data) || data[i+1] != '\n' {
 			bare = true
 			break
 		}
-		j := bytes.IndexByte(data[i+2:], '\r')
+		j := strings.IndexByte(data[i+2:], '\r')
 		if j < 0 {
 			break
 		}
 		i += 2 + j
 	}
 	if !bare {
-		return string(data)
+		return data
 	}
-	b := bytes.Clone(data) // data belongs to the caller
+	b := []byte(data)
 	for i, c := range b {
 		if c == '\r' && (i+1 == len(b) || b[i+1] != '\n') {
 			b[i] = '\n'

@@ -65,7 +65,7 @@ type parser struct {
 	scratch [maxDepth][]contentLine
 }
 
-func newParser(data []byte, opts ParseOptions) *parser {
+func newParser(data string, opts ParseOptions) *parser {
 	l := newLexer(data)
 	return &parser{opts: opts, lex: l, arena: make([]Param, 0, len(l.src)/128)}
 }

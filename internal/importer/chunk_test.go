@@ -163,3 +163,31 @@ func TestImportedExDatesCapped(t *testing.T) {
 		t.Errorf("log = %q; want a warning about the EXDATEs", logs.String())
 	}
 }
+
+// TestNextChunk checks how the chunk size follows the time each chunk
+// held the writer: halved when over the budget, doubled when under half of
+// it, within MinChunkSize and ChunkSize.
+func TestNextChunk(t *testing.T) {
+	t.Parallel()
+	const budget = 20 * time.Millisecond
+	for _, tt := range []struct {
+		n    int
+		took time.Duration
+		most int
+		want int
+	}{
+		{500, 50 * time.Millisecond, 500, 250},
+		{500, 15 * time.Millisecond, 500, 500},
+		{500, 5 * time.Millisecond, 500, 500},
+		{64, 5 * time.Millisecond, 500, 128},
+		{256, 5 * time.Millisecond, 500, 500},
+		{40, time.Second, 500, MinChunkSize},
+		{MinChunkSize, time.Second, 500, MinChunkSize},
+		{3, time.Second, 3, 3},
+		{3, time.Millisecond, 3, 3},
+	} {
+		if got := nextChunk(tt.n, tt.took, budget, tt.most); got != tt.want {
+			t.Errorf("nextChunk(%d, %s, %s, %d) = %d; want %d", tt.n, tt.took, budget, tt.most, got, tt.want)
+		}
+	}
+}

@@ -130,6 +130,10 @@ type eventKey struct{ uid, recurrenceID string }
 //
 // Events listed in keep (the feed has them but they were skipped) are never
 // deleted: the feed did not drop them.
+//
+// It stamps the parsed events it creates or updates in place (id, Seq,
+// times, metadata), each field in either case, so the same parsed events
+// can be diffed again after a conflict without a copy.
 func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]bool, now time.Time) *diff {
 	old := make(map[eventKey]*store.Event, len(stored))
 	for _, e := range stored {
@@ -148,7 +152,7 @@ func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]
 		seen[k] = true
 		prev, ok := old[k]
 		if !ok {
-			e.ID, e.CreatedAt, e.UpdatedAt = id.New("evt"), now, now
+			e.ID, e.Seq, e.CreatedAt, e.UpdatedAt, e.Metadata = id.New("evt"), 0, now, now, nil
 			d.create = append(d.create, e)
 			continue
 		}

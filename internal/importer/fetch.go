@@ -81,8 +81,10 @@ func (t touchReader) Read(p []byte) (int, error) {
 // fetched is a successful answer.
 type fetched struct {
 	// notModified is true for a 304: body is empty.
-	notModified  bool
-	body         []byte
+	notModified bool
+	// body is a string so that the parsed events can share it (see
+	// ical.ParseString) rather than each hold a copy.
+	body         string
 	etag         string
 	lastModified string
 	// maxAge is the response's Cache-Control max-age, if any.
@@ -179,35 +181,40 @@ func fetchBody(ctx context.Context, client *http.Client, r fetchRequest, idle *i
 // readBody reads a response body, decoding gzip, and refuses one larger
 // than limit bytes before or after decompression: a gzip bomb stops at the
 // limit.
-func readBody(resp *http.Response, limit int64) ([]byte, error) {
+func readBody(resp *http.Response, limit int64) (string, error) {
 	tooLarge := &FetchError{Status: resp.StatusCode, Msg: "body larger than " + formatBytes(limit)}
 	if resp.ContentLength > limit {
-		return nil, tooLarge
+		return "", tooLarge
 	}
 	r := io.LimitReader(resp.Body, limit+1)
+	var b strings.Builder
 	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
+		// The announced length is the body's: one allocation, no
+		// doubling slack.
+		if resp.ContentLength > 0 {
+			b.Grow(int(resp.ContentLength))
+		}
 	case "gzip", "x-gzip":
 		gz, err := gzip.NewReader(r)
 		if err != nil {
-			return nil, &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
+			return "", &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
 		}
 		defer gz.Close()
 		r = gz
 	default:
-		return nil, &FetchError{Status: resp.StatusCode, Msg: fmt.Sprintf("unsupported Content-Encoding %q", enc)}
+		return "", &FetchError{Status: resp.StatusCode, Msg: fmt.Sprintf("unsupported Content-Encoding %q", enc)}
 	}
-	body, err := io.ReadAll(io.LimitReader(r, limit+1))
-	if err != nil {
+	if _, err := io.Copy(&b, io.LimitReader(r, limit+1)); err != nil {
 		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
+			return "", &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
 		}
-		return nil, &FetchError{Status: resp.StatusCode, Msg: "reading body: " + outbound.Describe(err), Err: err}
+		return "", &FetchError{Status: resp.StatusCode, Msg: "reading body: " + outbound.Describe(err), Err: err}
 	}
-	if int64(len(body)) > limit {
-		return nil, tooLarge
+	if int64(b.Len()) > limit {
+		return "", tooLarge
 	}
-	return body, nil
+	return b.String(), nil
 }
 
 // formatBytes writes a limit the way operators set it: "20 MiB".

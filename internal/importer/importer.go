@@ -127,6 +127,12 @@ type Config struct {
 	// 500): a bigger import is written in chunks, so that it never holds
 	// the database's writer for long (see applyChunks).
 	ChunkSize int
+	// ChunkTime is how long one chunk should hold the writer (default
+	// 20 ms): a chunk that took longer halves the next one (down to
+	// MinChunkSize events), one that took less than half of it doubles
+	// the next (up to ChunkSize). A busy or slow machine thus gets
+	// smaller chunks, an idle one fewer commits.
+	ChunkTime time.Duration
 	// Timeout bounds one fetch, from connecting to the last body byte
 	// (default 30 s).
 	Timeout time.Duration
@@ -184,9 +190,12 @@ const (
 	DefaultIdleTimeout = 10 * time.Second
 	DefaultMaxEvents   = 50_000
 	DefaultChunkSize   = 500
-	DefaultPingWindow  = time.Second
-	DefaultSyncWindow  = time.Second
-	DefaultSyncRate    = 10
+	DefaultChunkTime   = 20 * time.Millisecond
+	// MinChunkSize is the fewest events a chunk of a big import writes.
+	MinChunkSize      = 32
+	DefaultPingWindow = time.Second
+	DefaultSyncWindow = time.Second
+	DefaultSyncRate   = 10
 )
 
 // Importer polls imported calendars.
@@ -267,6 +276,9 @@ func New(cfg Config) *Importer {
 	}
 	if cfg.ChunkSize <= 0 {
 		cfg.ChunkSize = DefaultChunkSize
+	}
+	if cfg.ChunkTime <= 0 {
+		cfg.ChunkTime = DefaultChunkTime
 	}
 	if cfg.MaxEvents <= 0 {
 		cfg.MaxEvents = DefaultMaxEvents
@@ -895,8 +907,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		return i.record(ctx, c, st, f.maxAge, StatusNotModified, nil)
 	}
 	st.ETag, st.LastModified = f.etag, f.lastModified
-	sum := sha256.Sum256(f.body)
-	hash := hex.EncodeToString(sum[:])
+	hash := bodyHash(f.body)
 	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
@@ -917,7 +928,7 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		if err != nil {
 			return nil, fmt.Errorf("read events of %s: %w", c.ID, err)
 		}
-		d := diffEvents(fc.Events, cloneEvents(events), skippedKeys, now)
+		d := diffEvents(fc.Events, events, skippedKeys, now)
 		plan := i.cfg.Guard.plan(c.Import.Held, d.delete, len(fc.Events), now)
 		d.delete, st.Held = plan.apply, plan.held
 		a := &applied{version: fc.Version, diff: d, heldStarted: plan.started}
@@ -936,8 +947,8 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 // parseFeed parses a feed body into the events to store for calendar c,
 // and those skipped (listed, and all their keys). A body that is not a
 // well-formed calendar is an error, so that it never yields deletions.
-func parseFeed(body []byte, c *store.Calendar, maxBytes int64, log *slog.Logger) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
-	parsed, err := ical.ParseBytes(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
+func parseFeed(body string, c *store.Calendar, maxBytes int64, log *slog.Logger) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
+	parsed, err := ical.ParseString(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
 	if err != nil {
 		return nil, nil, nil, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err}
 	}
@@ -955,14 +966,19 @@ func parseFeed(body []byte, c *store.Calendar, maxBytes int64, log *slog.Logger)
 	return events, skipped, keys, nil
 }
 
-// cloneEvents copies the parsed events, which the diff stamps with ids.
-func cloneEvents(events []*store.Event) []*store.Event {
-	out := make([]*store.Event, len(events))
-	for k, e := range events {
-		c := *e
-		out[k] = &c
+// bodyHash is the hex SHA-256 of a feed body, hashed in pieces so the
+// body is never copied whole.
+func bodyHash(body string) string {
+	h := sha256.New()
+	const piece = 64 << 10
+	buf := make([]byte, 0, piece)
+	for len(body) > 0 {
+		n := min(piece, len(body))
+		buf = append(buf[:0], body[:n]...)
+		h.Write(buf)
+		body = body[n:]
 	}
-	return out
+	return hex.EncodeToString(h.Sum(nil))
 }
 
 // applied is the event part of a poll's outcome.
@@ -1068,11 +1084,12 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 // applyChunks writes the events of a big import in chunks of at most
 // ChunkSize, each its own transaction with its changes, so that other
 // writers (on SQLite's one writer, every other account) get in between;
-// it leaves the last chunk in p for the write that records the poll.
-// Deletes go first, then updates, then creates, as in one write. A poll
-// that stops between chunks has recorded no sync state: its calendar is
-// polled again when the lease ends, and that poll diffs against what the
-// chunks wrote, so it writes only the rest and each change happens once.
+// the chunk size adapts to ChunkTime. It leaves the last chunk in p for
+// the write that records the poll. Deletes go first, then updates, then
+// creates, as in one write. A poll that stops between chunks has recorded
+// no sync state: its calendar is polled again when the lease ends, and
+// that poll diffs against what the chunks wrote, so it writes only the
+// rest and each change happens once.
 //
 // A written chunk makes the store forget the calendar's validators; so
 // does c, the claimed calendar, so that a failed poll does not record
@@ -1090,10 +1107,12 @@ func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.
 		chunk.Delete, p.Delete = cut(p.Delete, &left)
 		chunk.Update, p.Update = cut(p.Update, &left)
 		chunk.Create, p.Create = cut(p.Create, &left)
+		start := time.Now()
 		changes, err := i.store.ApplyImport(ctx, chunk)
 		if err != nil {
 			return err
 		}
+		n = nextChunk(n, time.Since(start), i.cfg.ChunkTime, i.cfg.ChunkSize)
 		c.Import.ETag, c.Import.LastModified, c.Import.BodyHash = "", "", ""
 		if len(changes) > 0 {
 			i.changed(p.AccountID, p.CalendarID)
@@ -1101,6 +1120,19 @@ func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.
 		p.Version++ // each write of events bumps the version once
 	}
 	return nil
+}
+
+// nextChunk is the size of the chunk after one of n events that took
+// took: half when it took longer than budget, twice when less than half
+// of it, within [MinChunkSize, most].
+func nextChunk(n int, took, budget time.Duration, most int) int {
+	switch {
+	case took > budget:
+		n /= 2
+	case took < budget/2:
+		n *= 2
+	}
+	return max(min(n, most), min(MinChunkSize, most))
 }
 
 // cut takes up to *left events off the front of es: it returns them and

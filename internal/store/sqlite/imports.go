@@ -94,12 +94,17 @@ func (db *DB) CalendarByHookToken(ctx context.Context, token string) (*store.Cal
 	return c, nil
 }
 
-// ApplyImport writes a poll's outcome in one transaction.
+// ApplyImport writes a poll's outcome in one transaction; one that writes
+// events is a bulk write (see bulkTx), so other writers go first.
 func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*store.Change, error) {
 	var changes []*store.Change
-	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+	writes := len(p.Create)+len(p.Update)+len(p.Delete) > 0
+	run := db.tx
+	if writes {
+		run = db.bulkTx
+	}
+	err := run(ctx, func(ctx context.Context, tx *wtx) error {
 		changes = changes[:0]
-		writes := len(p.Create)+len(p.Update)+len(p.Delete) > 0
 		if writes {
 			var version int64
 			err := tx.QueryRowContext(ctx, `SELECT version FROM calendars WHERE id = ? AND account_id = ?`,
@@ -179,89 +184,166 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 // applyEvents writes the events of an import inside tx, each with its
 // change record, in the order deletes, updates, creates (so an event that
 // moved from one (UID, RECURRENCE-ID) key to another never collides with
-// itself).
+// itself). Each step is a few multi-row statements (see inChunks): the
+// single writer's cost of a big import is per statement far more than per
+// row.
 func applyEvents(ctx context.Context, tx *wtx, p *store.ApplyImportParams) ([]*store.Change, error) {
-	var changes []*store.Change
-	for _, e := range p.Delete {
-		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE id = ? AND calendar_id = ? AND account_id = ?`,
-			e.ID, p.CalendarID, p.AccountID)
+	changes := make([]*store.Change, 0, len(p.Delete)+len(p.Update)+len(p.Create))
+	err := inChunks(p.Delete, func(es []*store.Event) error {
+		args := make([]any, 0, 2+len(es))
+		args = append(args, p.CalendarID, p.AccountID)
+		for _, e := range es {
+			args = append(args, e.ID)
+		}
+		res, err := tx.ExecContext(ctx, `DELETE FROM events WHERE calendar_id = ? AND account_id = ? AND id IN (`+
+			placeholders(len(es))+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("delete event %s: %w", e.ID, err)
+			return fmt.Errorf("delete %d events: %w", len(es), err)
 		}
-		if err := mustAffect(res, "event "+e.ID); err != nil {
-			return nil, err
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(es)) {
+			return fmt.Errorf("delete %d events: %d deleted (%v): %w", len(es), n, err, store.ErrNotFound)
 		}
-		ch, err := insertChange(ctx, tx, e, store.ChangeDeleted, p.Now)
-		if err != nil {
-			return nil, err
-		}
-		changes = append(changes, ch)
+		chs, err := insertChanges(ctx, tx, es, store.ChangeDeleted, p.Now)
+		changes = append(changes, chs...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
-	if len(p.Update) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `UPDATE events SET
-			uid = ?, recurrence_id = ?, summary = ?, description = ?, location = ?, start_at = ?, end_at = ?,
-			all_day = ?, time_zone = ?, status = ?, rrule = ?, exdates = ?, sequence = ?, metadata = ?, extra = ?,
-			updated_at = ?
-			WHERE id = ? AND calendar_id = ? AND account_id = ?`)
-		if err != nil {
-			return nil, err
-		}
-		defer stmt.Close()
-		for _, e := range p.Update {
+	err = inChunks(p.Update, func(es []*store.Event) error {
+		args := make([]any, 0, 17*len(es)+2)
+		for _, e := range es {
 			exdates, metadata, extra, err := encodeEventJSON(e)
 			if err != nil {
-				return nil, fmt.Errorf("update event %s: %w", e.ID, err)
+				return fmt.Errorf("update event %s: %w", e.ID, err)
 			}
-			res, err := stmt.ExecContext(ctx,
-				e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location, micros(e.Start), micros(e.End),
-				e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence, metadata, extra, micros(e.UpdatedAt),
-				e.ID, p.CalendarID, p.AccountID)
-			if isUnique(err) {
-				return nil, fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("update event %s: %w", e.ID, err)
-			}
-			if err := mustAffect(res, "event "+e.ID); err != nil {
-				return nil, err
-			}
-			ch, err := insertChange(ctx, tx, e, store.ChangeUpdated, p.Now)
-			if err != nil {
-				return nil, err
-			}
-			changes = append(changes, ch)
+			args = append(args, e.ID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location, micros(e.Start),
+				micros(e.End), e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence, metadata, extra,
+				micros(e.UpdatedAt))
 		}
-	}
-	if len(p.Create) > 0 {
-		stmt, err := tx.PrepareContext(ctx, `INSERT INTO events
-			(id, calendar_id, account_id, uid, recurrence_id, summary, description, location, start_at, end_at,
-			 all_day, time_zone, status, rrule, exdates, sequence, metadata, extra, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`)
+		args = append(args, p.CalendarID, p.AccountID)
+		res, err := tx.ExecContext(ctx, `UPDATE events SET
+			uid = v.column2, recurrence_id = v.column3, summary = v.column4, description = v.column5,
+			location = v.column6, start_at = v.column7, end_at = v.column8, all_day = v.column9,
+			time_zone = v.column10, status = v.column11, rrule = v.column12, exdates = v.column13,
+			sequence = v.column14, metadata = v.column15, extra = v.column16, updated_at = v.column17
+			FROM (VALUES `+valueRows(len(es), 17)+`) AS v
+			WHERE events.id = v.column1 AND events.calendar_id = ? AND events.account_id = ?`, args...)
+		if isUnique(err) {
+			return fmt.Errorf("update %d events: a uid is taken: %w", len(es), store.ErrConflict)
+		}
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("update %d events: %w", len(es), err)
 		}
-		defer stmt.Close()
-		for _, e := range p.Create {
-			exdates, metadata, extra, err := encodeEventJSON(e)
-			if err != nil {
-				return nil, fmt.Errorf("create event %s: %w", e.ID, err)
-			}
-			err = stmt.QueryRowContext(ctx,
-				e.ID, p.CalendarID, p.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
-				micros(e.Start), micros(e.End), e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence,
-				metadata, extra, micros(e.CreatedAt), micros(e.UpdatedAt)).Scan(&e.Seq)
-			if isUnique(err) {
-				return nil, fmt.Errorf("uid %q: %w", e.UID, store.ErrConflict)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("create event %s: %w", e.ID, err)
-			}
-			ch, err := insertChange(ctx, tx, e, store.ChangeCreated, p.Now)
-			if err != nil {
-				return nil, err
-			}
-			changes = append(changes, ch)
+		if n, err := res.RowsAffected(); err != nil || n != int64(len(es)) {
+			return fmt.Errorf("update %d events: %d updated (%v): %w", len(es), n, err, store.ErrNotFound)
 		}
+		chs, err := insertChanges(ctx, tx, es, store.ChangeUpdated, p.Now)
+		changes = append(changes, chs...)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = inChunks(p.Create, func(es []*store.Event) error {
+		if err := insertEvents(ctx, tx, p.CalendarID, p.AccountID, es); err != nil {
+			return err
+		}
+		chs, err := insertChanges(ctx, tx, es, store.ChangeCreated, p.Now)
+		changes = append(changes, chs...)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
 	return changes, nil
+}
+
+// insertEvents inserts events of one calendar in one statement, setting
+// each one's Seq; a taken (UID, RECURRENCE-ID) is store.ErrConflict.
+func insertEvents(ctx context.Context, tx *wtx, calendarID, accountID string, es []*store.Event) error {
+	const cols = 20
+	args := make([]any, 0, cols*len(es))
+	byID := make(map[string]*store.Event, len(es))
+	for _, e := range es {
+		exdates, metadata, extra, err := encodeEventJSON(e)
+		if err != nil {
+			return fmt.Errorf("create event %s: %w", e.ID, err)
+		}
+		args = append(args, e.ID, calendarID, accountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
+			micros(e.Start), micros(e.End), e.AllDay, e.TimeZone, e.Status, e.RRule, exdates, e.Sequence,
+			metadata, extra, micros(e.CreatedAt), micros(e.UpdatedAt))
+		byID[e.ID] = e
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO events
+		(id, calendar_id, account_id, uid, recurrence_id, summary, description, location, start_at, end_at,
+		 all_day, time_zone, status, rrule, exdates, sequence, metadata, extra, created_at, updated_at)
+		VALUES `+valueRows(len(es), cols)+` RETURNING id, seq`, args...)
+	if isUnique(err) {
+		return fmt.Errorf("create %d events: a uid is taken: %w", len(es), store.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("create %d events: %w", len(es), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var seq int64
+		if err := rows.Scan(&id, &seq); err != nil {
+			return fmt.Errorf("create %d events: %w", len(es), err)
+		}
+		if e := byID[id]; e != nil {
+			e.Seq = seq
+		}
+	}
+	// A constraint that fails on a later row surfaces only here.
+	if err := rows.Err(); isUnique(err) {
+		return fmt.Errorf("create %d events: a uid is taken: %w", len(es), store.ErrConflict)
+	} else if err != nil {
+		return fmt.Errorf("create %d events: %w", len(es), err)
+	}
+	return nil
+}
+
+// insertChanges appends a change record of type typ for each of es, which
+// belong to one calendar and are distinct, in one statement.
+func insertChanges(ctx context.Context, tx *wtx, es []*store.Event, typ string, at time.Time) ([]*store.Change, error) {
+	const cols = 8
+	trace := store.TraceFrom(ctx)
+	args := make([]any, 0, cols*len(es))
+	out := make([]*store.Change, len(es))
+	byEvent := make(map[string]*store.Change, len(es))
+	for k, e := range es {
+		snap, err := store.MarshalSnapshot(e)
+		if err != nil {
+			return nil, err
+		}
+		ch := &store.Change{
+			AccountID: e.AccountID, CalendarID: e.CalendarID, EventID: e.ID, EventUID: e.UID,
+			Type: typ, Event: e, OccurredAt: at, Trace: trace,
+		}
+		out[k], byEvent[e.ID] = ch, ch
+		args = append(args, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, snap, micros(at), trace)
+	}
+	rows, err := tx.QueryContext(ctx, `INSERT INTO changes
+		(account_id, calendar_id, event_id, event_uid, type, event, occurred_at, trace)
+		VALUES `+valueRows(len(es), cols)+` RETURNING event_id, id`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("insert %d changes: %w", len(es), err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var eventID string
+		var id int64
+		if err := rows.Scan(&eventID, &id); err != nil {
+			return nil, fmt.Errorf("insert %d changes: %w", len(es), err)
+		}
+		if ch := byEvent[eventID]; ch != nil {
+			ch.ID = id
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("insert %d changes: %w", len(es), err)
+	}
+	return out, nil
 }

@@ -36,14 +36,21 @@ type DB struct {
 	// reads runs the hot reads (units, availability, the change log's
 	// cursors) on read as prepared statements.
 	reads *readCache
+	// ckpt is the checkpointer's connection (see checkpoints).
+	ckpt *sql.DB
 
 	// jobs feeds the group committer: write transactions that arrive
-	// together share one SQLite transaction (and its WAL frames).
+	// together share one SQLite transaction (and its WAL frames). bulk
+	// feeds it the big background writes (import chunks, fan-out steps),
+	// which run alone and only when no job waits (see bulkTx).
 	jobs    chan *writeJob
+	bulk    chan *writeJob
 	stmts   *stmtCache
 	stop    chan struct{}
 	stopped chan struct{}
-	once    sync.Once
+	// checkpointed is closed when the checkpointer has stopped.
+	checkpointed chan struct{}
+	once         sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -55,11 +62,15 @@ var _ store.Store = (*DB)(nil)
 //   - busy_timeout: a connection waits for a lock instead of failing with
 //     SQLITE_BUSY (needed when a second process, such as the CLI, writes).
 //   - foreign_keys: deleting an account or calendar cascades.
+//   - temp_store=MEMORY: statement and savepoint journals stay in memory;
+//     in a file they cost a write syscall for every page a big import or a
+//     group of writes touches (a seventh of a big import's CPU).
 var pragmas = []string{
 	"journal_mode(WAL)",
 	"synchronous(NORMAL)",
 	"busy_timeout(10000)",
 	"foreign_keys(1)",
+	"temp_store(MEMORY)",
 }
 
 // Open opens (creating if needed) the database at path and applies pending
@@ -75,7 +86,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	write, err := sql.Open("sqlite", dsn("immediate"))
+	// The writer checkpoints only once the WAL holds writerCheckpointPages
+	// (see checkpoints).
+	write, err := sql.Open("sqlite", dsn("immediate")+
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerCheckpointPages))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -89,11 +103,22 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	n := max(4, runtime.GOMAXPROCS(0))
 	read.SetMaxOpenConns(n)
 	read.SetMaxIdleConns(n)
+	// The checkpointer has a connection of its own, so that a slow
+	// checkpoint never takes a reader from the requests.
+	ckpt, err := sql.Open("sqlite", dsn(""))
+	if err != nil {
+		write.Close()
+		read.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
 	db := &DB{
-		write: write, read: read, reads: newReadCache(read), jobs: make(chan *writeJob, maxGroup), stmts: newStmtCache(),
-		stop: make(chan struct{}), stopped: make(chan struct{}),
+		write: write, read: read, reads: newReadCache(read), ckpt: ckpt, jobs: make(chan *writeJob, maxGroup),
+		bulk: make(chan *writeJob), stmts: newStmtCache(),
+		stop: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
 	}
 	go db.commitLoop()
+	go db.checkpoints()
 	if err := db.Migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -168,15 +193,61 @@ func (db *DB) RunExclusive(ctx context.Context, _ string, fn func(context.Contex
 // database, and its services publish their own writes.
 func (db *DB) Listen(context.Context, *notify.Bus) error { return nil }
 
-// Close closes both pools.
+// Close stops the committer and the checkpointer and closes the pools.
 func (db *DB) Close() error {
 	db.once.Do(func() {
 		close(db.stop)
 		<-db.stopped
+		<-db.checkpointed
 		db.stmts.close()
 		db.reads.close()
 	})
-	return errors.Join(db.read.Close(), db.write.Close())
+	return errors.Join(db.read.Close(), db.write.Close(), db.ckpt.Close())
+}
+
+// checkpointEvery is how often the checkpointer copies the WAL into the
+// database file; writerCheckpointPages is the WAL size, in pages (32 MiB),
+// at which the writer's own checkpoint runs, copies what is left and lets
+// the next write restart the WAL.
+const (
+	checkpointEvery       = time.Second
+	writerCheckpointPages = 8192
+)
+
+// checkpoints runs a PASSIVE checkpoint on a connection of its own every
+// checkpointEvery until Close: it copies what no reader still needs into
+// the database file and syncs it without taking the write lock, so
+// writers go on meanwhile.
+//
+// The writer keeps an automatic checkpoint: a checkpoint that runs while
+// writers append can never copy the last frames, and only a write
+// transaction that starts with all of the WAL copied restarts it, so
+// without one in the writer the WAL grew past 1 GB in a minute of the
+// fairness scenario. At SQLite's default of 1,000 pages, once the WAL is
+// that big the writer checkpoints (and syncs) in every commit until the WAL
+// restarts, and a checkpoint in a commit held every writer for 400-700 ms
+// on a busy disk; at writerCheckpointPages it runs about once per 32 MiB
+// written, with only the frames of the last second left to copy.
+func (db *DB) checkpoints() {
+	defer close(db.checkpointed)
+	tick := time.NewTicker(checkpointEvery)
+	defer tick.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-db.stop
+		cancel()
+	}()
+	for {
+		select {
+		case <-db.stop:
+			return
+		case <-tick.C:
+		}
+		// A failed checkpoint is tried again at the next tick; the WAL
+		// only grows meanwhile.
+		_, _ = db.ckpt.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+	}
 }
 
 // writeJob is one write transaction waiting for the group committer.
@@ -201,9 +272,23 @@ const maxGroup = 64
 // fn gets ctx without its cancellation: interrupting SQLite inside a
 // transaction would roll back every job of the group.
 func (db *DB) tx(ctx context.Context, fn func(context.Context, *wtx) error) error {
+	return db.run(ctx, db.jobs, fn)
+}
+
+// bulkTx is tx for a big background write (a chunk of an import, a
+// fan-out step): it runs in a transaction of its own, and only when no
+// other write is waiting, so an API write waits for at most the one bulk
+// write in progress, never for a queue of them. Under a steady stream of
+// API writes that never leaves the queue empty, bulk writes wait.
+func (db *DB) bulkTx(ctx context.Context, fn func(context.Context, *wtx) error) error {
+	return db.run(ctx, db.bulk, fn)
+}
+
+// run queues fn on queue and waits for its outcome.
+func (db *DB) run(ctx context.Context, queue chan<- *writeJob, fn func(context.Context, *wtx) error) error {
 	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
-	case db.jobs <- job:
+	case queue <- job:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-db.stop:
@@ -239,26 +324,48 @@ func (db *DB) commitLoop() {
 	defer close(db.stopped)
 	batch := make([]*writeJob, 0, maxGroup)
 	for {
+		var job, bulk *writeJob
 		select {
-		case <-db.stop:
-			return
-		case job := <-db.jobs:
-			batch = append(batch[:0], job)
-		}
-	fill:
-		for len(batch) < maxGroup {
+		case job = <-db.jobs:
+		default:
 			select {
-			case job := <-db.jobs:
-				batch = append(batch, job)
-			default:
-				break fill
+			case <-db.stop:
+				return
+			case job = <-db.jobs:
+			case bulk = <-db.bulk:
+				// A job that came at the same moment still goes first.
+				select {
+				case job = <-db.jobs:
+				default:
+				}
 			}
 		}
-		db.commitGroup(batch)
-		// Between groups the writer connection is free to prepare the
-		// statements the jobs used.
-		db.stmts.prepare(context.Background(), db.write)
+		if job != nil {
+			db.runGroup(append(batch[:0], job))
+		}
+		if bulk != nil {
+			db.commitGroup([]*writeJob{bulk})
+			db.stmts.prepare(context.Background(), db.write)
+		}
 	}
+}
+
+// runGroup adds the jobs that are queued to batch, up to maxGroup, and
+// commits them together.
+func (db *DB) runGroup(batch []*writeJob) {
+fill:
+	for len(batch) < maxGroup {
+		select {
+		case job := <-db.jobs:
+			batch = append(batch, job)
+		default:
+			break fill
+		}
+	}
+	db.commitGroup(batch)
+	// Between groups the writer connection is free to prepare the
+	// statements the jobs used.
+	db.stmts.prepare(context.Background(), db.write)
 }
 
 // commitGroup runs jobs in one transaction and reports each outcome.

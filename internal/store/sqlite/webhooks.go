@@ -252,7 +252,9 @@ func (db *DB) FanOut(ctx context.Context, cursor string, limit int, build store.
 		return store.FanOutResult{}, err
 	}
 	res := store.FanOutResult{Changes: len(changes)}
-	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+	// A step can store thousands of messages: a bulk write, after the
+	// writes that wait.
+	err = db.bulkTx(ctx, func(ctx context.Context, tx *wtx) error {
 		res.Messages, res.Leased = 0, nil
 		now, err := cursorPosition(ctx, tx, cursor)
 		if err != nil {
