@@ -35,7 +35,9 @@
 //     delivered_rps from the first send to the last webhook's arrival. Then
 //     --fanout-changes (50) changes go to each of --fanout-subscriptions
 //     (1,000) subscriptions: fanout_delivered_rps. The info of each line
-//     gives the CPU time calhook and the bench spent per change.
+//     gives the CPU time calhook and the bench spent per change. With
+//     --batch N the one-subscription part writes through the batch route,
+//     N creates a request, and api_write_rps counts events.
 //   - webhooks-latency writes at --rate (200/s) for --changes (2,000),
 //     after --warmup (1 s) at the same pace, and reports the p50 and p99
 //     of the time from just before each POST is sent to its webhook's
@@ -242,6 +244,10 @@ type Config struct {
 	// many changes. FanoutSubscriptions < 0 skips the part.
 	FanoutSubscriptions int
 	FanoutChanges       int
+	// Batch, when above 1, makes webhooks-throughput's one-subscription
+	// part write its changes through the batch route, that many events a
+	// request; api_write_rps then counts events, not requests.
+	Batch int
 	// Rate is the pace of webhooks-latency, in changes per second.
 	Rate float64
 	// DeliveryWorkers and DeliveryPerEndpoint are calhook's

@@ -258,6 +258,13 @@ func (f failures) String() string {
 // URL for one calhook, one per node for a cluster. A failed write is
 // counted, not retried.
 func postAll(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, workers int) writeStats {
+	return postBodies(ctx, client, urls, bearer, bodies, nil, http.StatusCreated, workers)
+}
+
+// postBodies is postAll for bodies that each write sizes[i] events (one
+// each when sizes is nil) and are answered want when all of them are
+// written: OK counts the events.
+func postBodies(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, sizes []int, want, workers int) writeStats {
 	var next atomic.Int64
 	var mu sync.Mutex
 	st := writeStats{First: time.Now()}
@@ -276,9 +283,12 @@ func postAll(ctx context.Context, client *http.Client, urls []string, bearer str
 				}
 				status, err := postJSON(ctx, client, url, bearer, bodies[i])
 				last = time.Now()
-				if err == nil && status == http.StatusCreated {
+				switch {
+				case err == nil && status == want && sizes != nil:
+					ok += int64(sizes[i])
+				case err == nil && status == want:
 					ok++
-				} else {
+				default:
 					mine.add(status, err)
 				}
 			}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/calhook/calhook/internal/fault"
@@ -59,6 +60,13 @@ func (s *Service) WriteBatch(ctx context.Context, accountID, calendarID string, 
 	case len(items) > MaxBatch:
 		return nil, invalid("items", "may hold at most %d items; got %d: split the batch", MaxBatch, len(items))
 	}
+	// Batches of one calendar take turns on this node: each would
+	// otherwise move the version the others were decided against.
+	unlock, err := s.batches.lock(ctx, calendarKey{accountID, calendarID})
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	for attempt := 1; ; attempt++ {
 		res, err := s.writeBatch(ctx, accountID, calendarID, items)
 		if !errors.Is(err, store.ErrConflict) {
@@ -274,6 +282,48 @@ func (b *batch) taken(e *store.Event) error {
 		return fmt.Errorf("uid %q: %w", e.UID, ErrDuplicateUID)
 	}
 	return nil
+}
+
+// calendarLocks serialises the batches of each calendar on this node. The
+// zero value is ready to use.
+type calendarLocks struct {
+	mu sync.Mutex
+	m  map[calendarKey]*calendarLock
+}
+
+type calendarLock struct {
+	turn    chan struct{} // holds a token while the lock is taken
+	waiters int
+}
+
+// lock takes the calendar's lock, or gives up when ctx ends; the returned
+// func releases it.
+func (l *calendarLocks) lock(ctx context.Context, k calendarKey) (func(), error) {
+	l.mu.Lock()
+	if l.m == nil {
+		l.m = map[calendarKey]*calendarLock{}
+	}
+	c := l.m[k]
+	if c == nil {
+		c = &calendarLock{turn: make(chan struct{}, 1)}
+		l.m[k] = c
+	}
+	c.waiters++
+	l.mu.Unlock()
+	release := func() {
+		l.mu.Lock()
+		if c.waiters--; c.waiters == 0 {
+			delete(l.m, k)
+		}
+		l.mu.Unlock()
+	}
+	select {
+	case c.turn <- struct{}{}:
+		return func() { <-c.turn; release() }, nil
+	case <-ctx.Done():
+		release()
+		return nil, fmt.Errorf("wait for the calendar's other batches: %w", ctx.Err())
+	}
 }
 
 // batchNotFound is the error of an update or delete whose event is not in

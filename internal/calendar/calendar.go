@@ -99,6 +99,8 @@ type Service struct {
 	// needs its calendar's kind and zone, and reading them would cost it
 	// a database round trip of its own (see writableCalendar).
 	known *memo.Map[calendarKey, *store.Calendar]
+	// batches makes the batches of one calendar take turns (WriteBatch).
+	batches calendarLocks
 }
 
 type calendarKey struct{ accountID, calendarID string }

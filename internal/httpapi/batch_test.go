@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/calhook/calhook/internal/store"
@@ -263,5 +264,35 @@ func TestReplaceICS(t *testing.T) {
 	}
 	if l := s.must(http.StatusOK, "GET", "/v1/calendars/"+theirs+"/events", other.key, nil)["data"].([]any); len(l) != 0 {
 		t.Errorf("another account's calendar got %d events", len(l))
+	}
+}
+
+// TestEventBatchConcurrent: batches to one calendar at once all apply,
+// with single writes between them.
+func TestEventBatchConcurrent(t *testing.T) {
+	t.Parallel()
+	s := newServer(t)
+	a := s.newAccount("Channel manager")
+	cal := s.newCalendar(a, "Villa", "UTC")
+	const batches, size = 6, 50
+	var wg sync.WaitGroup
+	for b := range batches {
+		wg.Go(func() {
+			items := make([]map[string]any, size)
+			for k := range items {
+				items[k] = map[string]any{"op": "create", "event": map[string]any{
+					"uid": fmt.Sprintf("b%d-%d", b, k), "summary": "x", "start": "2031-06-01", "end": "2031-06-02"}}
+			}
+			if r := s.do("POST", "/v1/calendars/"+cal+"/events/batch", a.key, map[string]any{"items": items}); r.status != http.StatusOK {
+				t.Errorf("batch %d = %d %s; want 200", b, r.status, r.body)
+			}
+		})
+		wg.Go(func() {
+			s.newEvent(a, cal, map[string]any{"uid": fmt.Sprintf("single-%d", b), "summary": "x", "start": "2031-06-01", "end": "2031-06-02"})
+		})
+	}
+	wg.Wait()
+	if n := len(s.changes(a, cal)); n != batches*(size+1) {
+		t.Errorf("%d changes; want %d", n, batches*(size+1))
 	}
 }
