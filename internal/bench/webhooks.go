@@ -33,7 +33,7 @@ const stallTimeout = 30 * time.Second
 func deliveryFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", DefaultDeliveryWorkers, "calhook --delivery-workers: webhook deliveries in flight")
 	fs.IntVar(&cfg.DeliveryPerEndpoint, "delivery-per-endpoint", DefaultDeliveryPerEndpoint,
-		"calhook --delivery-per-endpoint: deliveries in flight to one subscription (calhook's default is 16)")
+		"calhook --delivery-per-endpoint: the ceiling of deliveries in flight to one subscription (0: calhook's default)")
 }
 
 // webhookEnv is what every round of a webhook scenario shares: the
@@ -96,11 +96,11 @@ func (env *webhookEnv) close() {
 func (env *webhookEnv) startCalhook(ctx context.Context, name string) (*calhookServer, error) {
 	dir := filepath.Join(env.dir, name)
 	env.log.Debug("starting calhook", "bin", env.bin, "dir", dir)
-	return startCalhook(ctx, env.bin, dir,
+	return startCalhook(ctx, env.bin, dir, append([]string{
 		"--log-level", "warn",
 		"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32",
-		"--delivery-workers", strconv.Itoa(env.cfg.DeliveryWorkers),
-		"--delivery-per-endpoint", strconv.Itoa(env.cfg.DeliveryPerEndpoint))
+		"--delivery-workers", strconv.Itoa(env.cfg.DeliveryWorkers)},
+		perEndpointArgs(env.cfg.DeliveryPerEndpoint)...)...)
 }
 
 // stopCalhook stops srv and logs an unclean stop, which is worth knowing

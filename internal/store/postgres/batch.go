@@ -19,6 +19,17 @@ func (db *DB) FindEvents(ctx context.Context, p store.FindEventsParams) ([]*stor
 	return events, nil
 }
 
+// lockCalendar locks an account's calendar (lockFeed) and returns its
+// version and kind, so that a version check and the writes after it are
+// atomic.
+func lockCalendar(ctx context.Context, tx *txn, accountID, calendarID string) (version int64, kind string, err error) {
+	if err := lockFeed(ctx, tx, accountID, calendarID); err != nil {
+		return 0, "", err
+	}
+	err = tx.QueryRow(ctx, `SELECT `+calendarVersion+`, kind FROM calendars WHERE id = $1`, calendarID).Scan(&version, &kind)
+	return version, kind, err
+}
+
 // nonNil returns xs, or an empty slice for nil: a nil slice binds as NULL,
 // and "= ANY (NULL)" is never true but neither is "NOT = ANY (NULL)".
 func nonNil(xs []string) []string {
@@ -35,13 +46,8 @@ func (db *DB) WriteEvents(ctx context.Context, p *store.WriteEventsParams) ([]*s
 	var changes []*store.Change
 	err := db.tx(ctx, func(tx *txn) error {
 		changes = nil
-		if err := lockFeed(ctx, tx, p.AccountID, p.CalendarID); err != nil {
-			return err
-		}
-		var version int64
-		var kind string
-		if err := tx.QueryRow(ctx, `SELECT `+calendarVersion+`, kind FROM calendars WHERE id = $1`, p.CalendarID).
-			Scan(&version, &kind); err != nil {
+		version, kind, err := lockCalendar(ctx, tx, p.AccountID, p.CalendarID)
+		if err != nil {
 			return err
 		}
 		if kind != store.KindNative {
@@ -56,7 +62,6 @@ func (db *DB) WriteEvents(ctx context.Context, p *store.WriteEventsParams) ([]*s
 		if err := bumpCalendar(ctx, tx, p.AccountID, p.CalendarID, p.Now); err != nil {
 			return err
 		}
-		var err error
 		changes, err = db.applyEvents(ctx, tx, &store.ApplyImportParams{
 			AccountID: p.AccountID, CalendarID: p.CalendarID, Create: p.Create, Update: p.Update, Delete: p.Delete, Now: p.Now,
 		})
