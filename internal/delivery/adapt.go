@@ -14,7 +14,11 @@ import (
 // or a failed connection, and in proportion when latency rises well above
 // the fastest seen lately (by half at most) — at most once per round
 // trip, so the answers of one slow round do not cut it again and again.
-// It never leaves [1, ceiling]. A fast receiver thus gets many deliveries
+// Latency alone never takes it below its start (initialLimit): on a busy
+// machine a loopback answer can take tens of milliseconds for reasons that
+// are not the receiver's, and a limit of 1 would then let a backlog grow;
+// only the receiver's own signals take it lower. It never leaves
+// [1, ceiling]. A fast receiver thus gets many deliveries
 // in flight, and one that slows down gets fewer, rather than more
 // requests that time out; once its new latency has become the normal
 // (base forgets), the limit grows again to what the receiver takes.
@@ -37,7 +41,7 @@ const (
 	// slowFactor and slowSlack define rising latency: an answer slower
 	// than slowFactor × base + slowSlack.
 	slowFactor = 4
-	slowSlack  = 20 * time.Millisecond
+	slowSlack  = 50 * time.Millisecond
 	// baseForget is how much of the gap to a slower answer base moves by
 	// per answer.
 	baseForget = 1.0 / 256
@@ -128,11 +132,12 @@ func (a *adaptive) observe(latency time.Duration, overloaded bool, now time.Time
 			return
 		}
 		a.lastCut = now
-		factor := 0.5
-		if !overloaded {
-			factor = min(0.9, max(0.5, float64(threshold)/float64(latency)))
+		if overloaded {
+			a.limit = max(1, a.limit/2)
+			return
 		}
-		a.limit = max(1, a.limit*factor)
+		factor := min(0.9, max(0.5, float64(threshold)/float64(latency)))
+		a.limit = max(min(initialLimit, float64(a.ceiling)), min(a.limit, a.limit*factor))
 	case a.inUse >= a.currentLocked()-1:
 		// The limit is in use and the answer was fast: one more per
 		// round trip's worth of answers.

@@ -35,8 +35,10 @@ func TestAdaptiveLimit(t *testing.T) {
 		{"stays at the ceiling", 8, 64, fast(500), 8},
 		{"does not grow unused", 64, 0, fast(100), 4},
 		{"halves on overload", 64, 64, []answer{{ms, true, 0}}, 2},
-		{"cuts once per round trip", 64, 64, []answer{{ms, false, 0}, {200 * ms, false, time.Second}, {200 * ms, false, time.Second + 10*ms}}, 2},
-		{"cuts again a round trip later", 64, 64, []answer{{ms, false, 0}, {200 * ms, false, time.Second}, {200 * ms, false, time.Second + 200*ms}}, 1},
+		{"cuts once per round trip", 64, 64, append(fast(100), answer{400 * ms, false, time.Second}, answer{400 * ms, false, time.Second + 10*ms}), 7},
+		{"cuts again a round trip later", 64, 64, append(fast(100), answer{400 * ms, false, time.Second}, answer{400 * ms, false, time.Second + 400*ms}), 4},
+		{"slow answers alone stop at the start", 64, 64, []answer{{ms, false, 0}, {time.Second, false, time.Second}, {time.Second, false, 3 * time.Second}}, 4},
+		{"a noisy answer below the threshold is no cut", 64, 64, append(fast(100), answer{40 * ms, false, time.Second}), 14},
 		{"never below 1", 64, 64, []answer{{ms, true, 0}, {ms, true, time.Second}, {ms, true, 2 * time.Second}, {ms, true, 3 * time.Second}}, 1},
 	}
 	for _, tt := range tests {
