@@ -35,7 +35,9 @@
 //     delivered_rps from the first send to the last webhook's arrival. Then
 //     --fanout-changes (50) changes go to each of --fanout-subscriptions
 //     (1,000) subscriptions: fanout_delivered_rps. The info of each line
-//     gives the CPU time calhook and the bench spent per change.
+//     gives the CPU time calhook and the bench spent per change. With
+//     --batch N the one-subscription part writes through the batch route,
+//     N creates a request, and api_write_rps counts events.
 //   - webhooks-latency writes at --rate (200/s) for --changes (2,000),
 //     after --warmup (1 s) at the same pace, and reports the p50 and p99
 //     of the time from just before each POST is sent to its webhook's
@@ -45,9 +47,9 @@
 //     the same receiver. baseline_rps is what the machine allows when no
 //     database is involved.
 //
-// calhook runs with --delivery-workers 64 and --delivery-per-endpoint 64
-// (calhook's own default is 16; pass --delivery-per-endpoint 16 to measure
-// it) and --log-level warn.
+// calhook runs with --delivery-workers 64, its own default ceiling of
+// deliveries to one endpoint (pass --delivery-per-endpoint N to set one)
+// and --log-level warn.
 //
 // icalhooks starts a fresh calhook each round with the iCal Hooks caps
 // and the per-host rate raised (every hook is on 127.0.0.1), registers
@@ -81,6 +83,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -242,6 +245,10 @@ type Config struct {
 	// many changes. FanoutSubscriptions < 0 skips the part.
 	FanoutSubscriptions int
 	FanoutChanges       int
+	// Batch, when above 1, makes webhooks-throughput's one-subscription
+	// part write its changes through the batch route, that many events a
+	// request; api_write_rps then counts events, not requests.
+	Batch int
 	// Rate is the pace of webhooks-latency, in changes per second.
 	Rate float64
 	// DeliveryWorkers and DeliveryPerEndpoint are calhook's
@@ -286,11 +293,19 @@ const (
 	DefaultFanoutChanges       = 50
 	DefaultRate                = 200
 	DefaultDeliveryWorkers     = 64
-	// DefaultDeliveryPerEndpoint lets every worker reach one endpoint, as
-	// the baseline's client does; calhook's own default is 16, which
-	// also caps its idle connections to one host at 16.
-	DefaultDeliveryPerEndpoint = 64
+	// DefaultDeliveryPerEndpoint, 0, runs calhook on its own default
+	// ceiling of deliveries to one endpoint, below which it adapts.
+	DefaultDeliveryPerEndpoint = 0
 )
+
+// perEndpointArgs returns calhook's --delivery-per-endpoint flag for n, or
+// none for 0 (calhook's default).
+func perEndpointArgs(n int) []string {
+	if n == 0 {
+		return nil
+	}
+	return []string{"--delivery-per-endpoint", strconv.Itoa(n)}
+}
 
 // withDefaults returns c with every zero field set to its default.
 func (c Config) withDefaults() Config {
@@ -339,9 +354,6 @@ func (c Config) withDefaults() Config {
 	if c.DeliveryWorkers == 0 {
 		c.DeliveryWorkers = DefaultDeliveryWorkers
 	}
-	if c.DeliveryPerEndpoint == 0 {
-		c.DeliveryPerEndpoint = DefaultDeliveryPerEndpoint
-	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -369,8 +381,8 @@ func (c Config) validate() error {
 		return fmt.Errorf("rate %v: must be positive", c.Rate)
 	case c.DeliveryWorkers < 1:
 		return fmt.Errorf("delivery-workers %d: must be at least 1", c.DeliveryWorkers)
-	case c.DeliveryPerEndpoint < 1:
-		return fmt.Errorf("delivery-per-endpoint %d: must be at least 1", c.DeliveryPerEndpoint)
+	case c.DeliveryPerEndpoint < 0:
+		return fmt.Errorf("delivery-per-endpoint %d: must be at least 1, or 0 for calhook's default", c.DeliveryPerEndpoint)
 	}
 	switch c.LoadGen {
 	case LoadGenAuto, LoadGenWrk, LoadGenGo:

@@ -202,11 +202,11 @@ func (env *webhookEnv) startCluster(ctx context.Context, name string, t clusterT
 	admin := randomHex(32)
 	for i := range t.Nodes {
 		env.log.Debug("starting calhook node", "target", t.Name, "node", i, "dir", dir)
-		srv, err := startNode(ctx, env.bin, filepath.Join(dir, fmt.Sprintf("node%d", i)), db, admin,
+		srv, err := startNode(ctx, env.bin, filepath.Join(dir, fmt.Sprintf("node%d", i)), db, admin, append([]string{
 			"--log-level", "warn",
 			"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32",
-			"--delivery-workers", strconv.Itoa(env.cfg.DeliveryWorkers),
-			"--delivery-per-endpoint", strconv.Itoa(env.cfg.DeliveryPerEndpoint))
+			"--delivery-workers", strconv.Itoa(env.cfg.DeliveryWorkers)},
+			perEndpointArgs(env.cfg.DeliveryPerEndpoint)...)...)
 		if err != nil {
 			env.stopCluster(c)
 			return nil, fmt.Errorf("%s node %d: %w", t.Name, i, err)

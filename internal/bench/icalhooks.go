@@ -77,7 +77,7 @@ func icalhooksFlags(fs *flag.FlagSet, cfg *Config) {
 // holds every hook on one host.
 func icalhooksArgs(cfg Config, hooks int) []string {
 	capN := strconv.Itoa(max(2*hooks, 20000))
-	return []string{
+	return append([]string{
 		"--log-level", "warn",
 		"--allow-private-cidr", "127.0.0.1/32",
 		"--icalhooks-max-per-feed", capN,
@@ -85,8 +85,7 @@ func icalhooksArgs(cfg Config, hooks int) []string {
 		"--icalhooks-max-per-host", capN,
 		"--icalhooks-host-rate", strconv.Itoa(icalhooksHostRate),
 		"--delivery-workers", strconv.Itoa(cfg.DeliveryWorkers),
-		"--delivery-per-endpoint", strconv.Itoa(cfg.DeliveryPerEndpoint),
-	}
+	}, perEndpointArgs(cfg.DeliveryPerEndpoint)...)
 }
 
 // icalhooksRound is what one round measured.

@@ -1,9 +1,11 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
+	"net/http"
 	"time"
 )
 
@@ -22,6 +24,7 @@ func throughputFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.FanoutSubscriptions, "fanout-subscriptions", DefaultFanoutSubscriptions,
 		"subscriptions of the fan-out part, each with its own endpoint path (-1 skips the part)")
 	fs.IntVar(&cfg.FanoutChanges, "fanout-changes", DefaultFanoutChanges, "changes of the fan-out part, each delivered to every subscription")
+	fs.IntVar(&cfg.Batch, "batch", 0, "write the one-subscription part through POST …/events/batch, this many events a request (0: one POST per event)")
 	deliveryFlags(fs, cfg)
 }
 
@@ -73,7 +76,7 @@ func runWebhooksThroughput(ctx context.Context, cfg Config) ([]Result, error) {
 
 	var single, fanout []throughputRound
 	for round := 1; round <= cfg.Runs; round++ {
-		r, err := env.throughputRound(ctx, fmt.Sprintf("round%d-single", round), []string{"/hooks/0"}, bodies[:cfg.Changes])
+		r, err := env.throughputRound(ctx, fmt.Sprintf("round%d-single", round), []string{"/hooks/0"}, bodies[:cfg.Changes], cfg.Batch)
 		if err != nil {
 			return nil, fmt.Errorf("round %d, one subscription: %w", round, err)
 		}
@@ -90,7 +93,7 @@ func runWebhooksThroughput(ctx context.Context, cfg Config) ([]Result, error) {
 		for i := range paths {
 			paths[i] = fmt.Sprintf("/fanout/%d", i)
 		}
-		r, err = env.throughputRound(ctx, fmt.Sprintf("round%d-fanout", round), paths, bodies[:cfg.FanoutChanges])
+		r, err = env.throughputRound(ctx, fmt.Sprintf("round%d-fanout", round), paths, bodies[:cfg.FanoutChanges], 0)
 		if err != nil {
 			return nil, fmt.Errorf("round %d, fan-out: %w", round, err)
 		}
@@ -102,6 +105,30 @@ func runWebhooksThroughput(ctx context.Context, cfg Config) ([]Result, error) {
 	return webhookThroughputResults(cfg, single, fanout), nil
 }
 
+// batchBodies groups event bodies into batch-route bodies of up to n
+// creates each, and returns how many events each holds.
+func batchBodies(bodies [][]byte, n int) ([][]byte, []int) {
+	var out [][]byte
+	var sizes []int
+	for len(bodies) > 0 {
+		k := min(n, len(bodies))
+		var b bytes.Buffer
+		b.WriteString(`{"items":[`)
+		for i, body := range bodies[:k] {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"op":"create","event":`)
+			b.Write(body)
+			b.WriteByte('}')
+		}
+		b.WriteString(`]}`)
+		out, sizes = append(out, b.Bytes()), append(sizes, k)
+		bodies = bodies[k:]
+	}
+	return out, sizes
+}
+
 // perItemMS returns d / n in milliseconds, 0 for no items.
 func perItemMS(d time.Duration, n int64) float64 {
 	if n <= 0 {
@@ -111,8 +138,9 @@ func perItemMS(d time.Duration, n int64) float64 {
 }
 
 // throughputRound runs one calhook with a subscription per path, writes
-// one change per body and waits for every webhook.
-func (env *webhookEnv) throughputRound(ctx context.Context, name string, paths []string, bodies [][]byte) (throughputRound, error) {
+// one change per body (through the batch route, batch at a time, when
+// batch > 1) and waits for every webhook.
+func (env *webhookEnv) throughputRound(ctx context.Context, name string, paths []string, bodies [][]byte, batch int) (throughputRound, error) {
 	var r throughputRound
 	srv, err := env.startCalhook(ctx, name)
 	if err != nil {
@@ -128,7 +156,13 @@ func (env *webhookEnv) throughputRound(ctx context.Context, name string, paths [
 	r.setup = time.Since(start)
 
 	cpu := startCPU(srv.cmd.Process.Pid)
-	r.writes = postAll(ctx, setup.api.http, []string{setup.eventsURL}, setup.acc.APIKey, bodies, env.cfg.Writers)
+	if batch > 1 {
+		batches, sizes := batchBodies(bodies, batch)
+		r.writes = postBodies(ctx, setup.api.http, []string{setup.eventsURL + "/batch"}, setup.acc.APIKey, batches, sizes,
+			http.StatusOK, env.cfg.Writers)
+	} else {
+		r.writes = postAll(ctx, setup.api.http, []string{setup.eventsURL}, setup.acc.APIKey, bodies, env.cfg.Writers)
+	}
 	if r.writes.OK == 0 {
 		return r, fmt.Errorf("%w: %s", errWrites, r.writes.Detail)
 	}

@@ -33,7 +33,7 @@ const stallTimeout = 30 * time.Second
 func deliveryFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.DeliveryWorkers, "delivery-workers", DefaultDeliveryWorkers, "calhook --delivery-workers: webhook deliveries in flight")
 	fs.IntVar(&cfg.DeliveryPerEndpoint, "delivery-per-endpoint", DefaultDeliveryPerEndpoint,
-		"calhook --delivery-per-endpoint: deliveries in flight to one subscription (calhook's default is 16)")
+		"calhook --delivery-per-endpoint: the ceiling of deliveries in flight to one subscription (0: calhook's default)")
 }
 
 // webhookEnv is what every round of a webhook scenario shares: the
@@ -96,11 +96,11 @@ func (env *webhookEnv) close() {
 func (env *webhookEnv) startCalhook(ctx context.Context, name string) (*calhookServer, error) {
 	dir := filepath.Join(env.dir, name)
 	env.log.Debug("starting calhook", "bin", env.bin, "dir", dir)
-	return startCalhook(ctx, env.bin, dir,
+	return startCalhook(ctx, env.bin, dir, append([]string{
 		"--log-level", "warn",
 		"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32",
-		"--delivery-workers", strconv.Itoa(env.cfg.DeliveryWorkers),
-		"--delivery-per-endpoint", strconv.Itoa(env.cfg.DeliveryPerEndpoint))
+		"--delivery-workers", strconv.Itoa(env.cfg.DeliveryWorkers)},
+		perEndpointArgs(env.cfg.DeliveryPerEndpoint)...)...)
 }
 
 // stopCalhook stops srv and logs an unclean stop, which is worth knowing
@@ -258,6 +258,13 @@ func (f failures) String() string {
 // URL for one calhook, one per node for a cluster. A failed write is
 // counted, not retried.
 func postAll(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, workers int) writeStats {
+	return postBodies(ctx, client, urls, bearer, bodies, nil, http.StatusCreated, workers)
+}
+
+// postBodies is postAll for bodies that each write sizes[i] events (one
+// each when sizes is nil) and are answered want when all of them are
+// written: OK counts the events.
+func postBodies(ctx context.Context, client *http.Client, urls []string, bearer string, bodies [][]byte, sizes []int, want, workers int) writeStats {
 	var next atomic.Int64
 	var mu sync.Mutex
 	st := writeStats{First: time.Now()}
@@ -276,9 +283,12 @@ func postAll(ctx context.Context, client *http.Client, urls []string, bearer str
 				}
 				status, err := postJSON(ctx, client, url, bearer, bodies[i])
 				last = time.Now()
-				if err == nil && status == http.StatusCreated {
+				switch {
+				case err == nil && status == want && sizes != nil:
+					ok += int64(sizes[i])
+				case err == nil && status == want:
 					ok++
-				} else {
+				default:
 					mine.add(status, err)
 				}
 			}

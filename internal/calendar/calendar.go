@@ -73,6 +73,8 @@ type Store interface {
 	EventsByStart(ctx context.Context, p store.EventsByStartParams) ([]*store.Event, error)
 	UpdateEvent(ctx context.Context, e *store.Event) (*store.Change, error)
 	DeleteEvent(ctx context.Context, accountID, calendarID, id string, now time.Time) (*store.Change, error)
+	FindEvents(ctx context.Context, p store.FindEventsParams) ([]*store.Event, error)
+	WriteEvents(ctx context.Context, p *store.WriteEventsParams) ([]*store.Change, error)
 
 	ListChanges(ctx context.Context, p store.ListChangesParams) ([]*store.Change, error)
 	ChangeCursor(ctx context.Context, accountID string) (store.ChangePos, error)
@@ -97,6 +99,8 @@ type Service struct {
 	// needs its calendar's kind and zone, and reading them would cost it
 	// a database round trip of its own (see writableCalendar).
 	known *memo.Map[calendarKey, *store.Calendar]
+	// batches makes the batches of one calendar take turns (WriteBatch).
+	batches calendarLocks
 }
 
 type calendarKey struct{ accountID, calendarID string }

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/importer"
 	"github.com/calhook/calhook/internal/outbound"
 	"github.com/calhook/calhook/internal/session"
@@ -53,7 +54,7 @@ type Config struct {
 	// despite the SSRF rules, e.g. 127.0.0.1/32 in tests.
 	AllowPrivateCIDRs []string
 	// DeliveryWorkers bounds webhook deliveries in flight, and
-	// DeliveryPerEndpoint those to one subscription.
+	// DeliveryPerEndpoint is the ceiling of those to one subscription.
 	DeliveryWorkers     int
 	DeliveryPerEndpoint int
 	// WebhookTimeout bounds one delivery attempt.
@@ -157,7 +158,7 @@ func defaultConfig() Config {
 		ShutdownTimeout:      15 * time.Second,
 		AvailabilityHorizon:  2 * 365 * 24 * time.Hour,
 		DeliveryWorkers:      64,
-		DeliveryPerEndpoint:  16,
+		DeliveryPerEndpoint:  delivery.DefaultPerSubscription,
 		WebhookTimeout:       10 * time.Second,
 		RetrySchedule:        []time.Duration{time.Minute, 5 * time.Minute, time.Hour, 12 * time.Hour, 24 * time.Hour},
 		Retention:            30 * 24 * time.Hour,
@@ -284,7 +285,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		usage     string
 	}{
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
-		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "webhook deliveries in flight to one subscription at most"},
+		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "ceiling of webhook deliveries in flight to one subscription; below it the limit adapts to how the endpoint answers"},
 		{"max-subscriptions", "MAX_SUBSCRIPTIONS", &cfg.MaxSubscriptions, "webhook subscriptions per account at most"},
 		{"webhook-host-rate", "WEBHOOK_HOST_RATE", &cfg.WebhookHostRate, "webhook deliveries per second to one host, whole instance, at most (0: no limit)"},
 		{"icalhooks-max-per-feed", "ICALHOOKS_MAX_PER_FEED", &cfg.HooksMaxPerFeed, "iCal hooks per feed at most"},

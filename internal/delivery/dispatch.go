@@ -47,9 +47,12 @@ type DispatcherConfig struct {
 	// Now is the clock; tests inject one to drive retries without sleeping.
 	Now   func() time.Time
 	Retry RetryPolicy
-	// Workers bounds the deliveries in flight; PerSubscription bounds them
-	// per subscription (per host for pings), so a slow or dead endpoint
-	// cannot take every worker. As many claimed deliveries again may wait
+	// Workers bounds the deliveries in flight; PerSubscription is the
+	// ceiling of those to one subscription (one host for pings), so a
+	// slow or dead endpoint cannot take every worker. Below the ceiling
+	// each one's limit adapts to how it answers (see adaptive): it grows
+	// while answers come back fast and shrinks on timeouts, 429 and 503
+	// and rising latency. As many claimed deliveries again may wait
 	// for a worker, so that a freed worker never waits for a claim and a
 	// claim is worth its cost.
 	Workers         int
@@ -93,10 +96,12 @@ type Dispatcher struct {
 	wake  chan struct{}
 	freed chan struct{}
 	// slots holds a token per delivery being sent (Workers at most), and
-	// keySlots one per delivery being sent to its target key
-	// (PerSubscription at most), while the key has deliveries.
-	slots    chan struct{}
-	keySlots map[target]chan struct{}
+	// limits bounds, and adapts, the deliveries being sent to each
+	// target key (PerSubscription at most); a subscription's limit is
+	// kept while the dispatcher runs, a ping host's while it has
+	// deliveries.
+	slots  chan struct{}
+	limits map[target]*adaptive
 
 	// inflight and total count the deliveries being sent or waiting for
 	// a worker, per target key and in all: at most twice the bounds.
@@ -237,7 +242,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		cfg.Workers = 64
 	}
 	if cfg.PerSubscription <= 0 {
-		cfg.PerSubscription = 16
+		cfg.PerSubscription = DefaultPerSubscription
 	}
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
@@ -260,7 +265,7 @@ func NewDispatcher(cfg DispatcherConfig) *Dispatcher {
 		wake:     make(chan struct{}, 1),
 		freed:    make(chan struct{}, 1),
 		slots:    make(chan struct{}, cfg.Workers),
-		keySlots: map[target]chan struct{}{},
+		limits:   map[target]*adaptive{},
 		inflight: map[target]int{},
 		rnd:      cfg.Rand,
 		results:  make(chan *store.AttemptResult, 4*cfg.Workers),
@@ -400,7 +405,7 @@ func (d *Dispatcher) claim(ctx, sendCtx context.Context) (claimed, error) {
 	var subs, hosts []string
 	for t, n := range d.inflight {
 		switch {
-		case n < 2*d.cfg.PerSubscription:
+		case n < 2*d.limits[t].current():
 		case t.ping:
 			hosts = append(hosts, t.id)
 		default:
@@ -459,11 +464,13 @@ func (d *Dispatcher) Reserve(subscriptionID string) bool {
 // reserveLocked counts a delivery to key if the bounds have room for it
 // (sent or waiting), and reports whether they had. d.mu must be held.
 func (d *Dispatcher) reserveLocked(key target) bool {
-	if d.total >= 2*d.cfg.Workers || d.inflight[key] >= 2*d.cfg.PerSubscription {
-		return false
+	lim := d.limits[key]
+	if lim == nil {
+		lim = newAdaptive(d.cfg.PerSubscription)
+		d.limits[key] = lim
 	}
-	if d.inflight[key] == 0 {
-		d.keySlots[key] = make(chan struct{}, d.cfg.PerSubscription)
+	if d.total >= 2*d.cfg.Workers || d.inflight[key] >= 2*lim.current() {
+		return false
 	}
 	d.inflight[key]++
 	d.total++
@@ -486,7 +493,9 @@ func (d *Dispatcher) done(key target) {
 	d.mu.Lock()
 	if d.inflight[key]--; d.inflight[key] <= 0 {
 		delete(d.inflight, key)
-		delete(d.keySlots, key)
+		if key.ping {
+			delete(d.limits, key) // hosts are many; their limits start again
+		}
 	}
 	d.total--
 	d.mu.Unlock()
@@ -501,12 +510,8 @@ func (d *Dispatcher) done(key target) {
 // key, then one of all, so a delivery waiting for its busy endpoint holds
 // no worker. It reports false if ctx ended first.
 func (d *Dispatcher) acquire(ctx context.Context, key target) bool {
-	d.mu.Lock()
-	keySlot := d.keySlots[key] // there while this delivery counts
-	d.mu.Unlock()
-	select {
-	case keySlot <- struct{}{}:
-	case <-ctx.Done():
+	lim := d.limitOf(key)
+	if !lim.acquire(ctx) {
 		return false
 	}
 	select {
@@ -514,7 +519,7 @@ func (d *Dispatcher) acquire(ctx context.Context, key target) bool {
 		d.metrics.inflight.Inc()
 		return true
 	case <-ctx.Done():
-		<-keySlot
+		lim.release()
 		return false
 	}
 }
@@ -523,10 +528,15 @@ func (d *Dispatcher) acquire(ctx context.Context, key target) bool {
 func (d *Dispatcher) release(key target) {
 	d.metrics.inflight.Dec()
 	<-d.slots
+	d.limitOf(key).release()
+}
+
+// limitOf returns the limit of key, which is there while a delivery to
+// key counts.
+func (d *Dispatcher) limitOf(key target) *adaptive {
 	d.mu.Lock()
-	keySlot := d.keySlots[key]
-	d.mu.Unlock()
-	<-keySlot
+	defer d.mu.Unlock()
+	return d.limits[key]
 }
 
 // maxSnippet is how much of a response body the attempt log keeps.
@@ -579,6 +589,7 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		res.Response = snippet(resp.Body)
 	}
 	d.metrics.duration.Observe(res.Latency.Seconds())
+	d.limitOf(key).observe(res.Latency, overloaded(resp, err), started.Add(res.Latency))
 	switch {
 	case err == nil && resp.StatusCode >= 200 && resp.StatusCode < 300:
 		res.Outcome = store.OutcomeDelivered
@@ -611,6 +622,15 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 		endAttempt(span, res)
 	}
 	d.results <- res
+}
+
+// overloaded reports whether an attempt's outcome says the receiver has
+// more than it can take: a timeout or failed connection, 429 or 503.
+func overloaded(resp *http.Response, err error) bool {
+	if err != nil {
+		return true
+	}
+	return resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable
 }
 
 // startAttempt starts the span of an attempt, a child of the span of the

@@ -72,6 +72,9 @@ const (
 	// KeyInUse: the first request with an Idempotency-Key is still being
 	// answered.
 	KeyInUse Reason = "idempotency_key_in_use"
+	// InBatch: another item of the same batch writes the same event or
+	// UID.
+	InBatch Reason = "duplicate_in_batch"
 )
 
 // Unavailable reasons.

@@ -82,6 +82,7 @@ var reasonCodes = map[fault.Reason]string{
 	fault.HoldConfirmed:     "hold_confirmed",
 	fault.KeyReused:         "idempotency_key_reused",
 	fault.KeyInUse:          "idempotency_key_in_use",
+	fault.InBatch:           "duplicate_in_batch",
 }
 
 // retryAfter is the Retry-After, in seconds, of the answers to a

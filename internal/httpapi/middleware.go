@@ -79,11 +79,15 @@ func (h *Handler) instrument(pattern string, next http.Handler) http.Handler {
 	}
 	observer := h.metrics.duration.WithLabelValues(route)
 	counters := &routeCounters{vec: h.metrics.requests, route: route, m: map[codeKey]prometheus.Counter{}}
+	limit := int64(maxBodyBytes)
+	if l, ok := bodyLimits[pattern]; ok {
+		limit = l
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = http.MaxBytesReader(sw, r.Body, maxBodyBytes)
+			r.Body = http.MaxBytesReader(sw, r.Body, limit)
 		}
 		defer func() {
 			if p := recover(); p != nil {

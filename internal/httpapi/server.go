@@ -32,8 +32,16 @@ import (
 //go:embed openapi.json
 var openAPI []byte
 
-// maxBodyBytes bounds every request body.
+// maxBodyBytes bounds every request body but those of bodyLimits.
 const maxBodyBytes = 1 << 20
+
+// The bulk routes, and the bounds of their bodies.
+const (
+	batchRoute   = "POST /v1/calendars/{calendarId}/events/batch"
+	replaceRoute = "PUT /v1/calendars/{calendarId}/ics"
+)
+
+var bodyLimits = map[string]int64{batchRoute: maxBatchBytes, replaceRoute: maxICSBytes}
 
 // Pinger is what the readiness check asks whether the database answers.
 type Pinger interface {
@@ -143,6 +151,8 @@ func New(cfg Config) *Handler {
 	h.handle("GET /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.getEvent))
 	h.handle("PATCH /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.updateEvent))
 	h.handle("DELETE /v1/calendars/{calendarId}/events/{eventId}", h.auth(h.deleteEvent))
+	h.handle(batchRoute, h.auth(h.idempotent(h.writeBatch)))
+	h.handle(replaceRoute, h.auth(h.replaceICS))
 
 	h.handle("POST /v1/subscriptions", h.auth(h.createSubscription))
 	h.handle("GET /v1/subscriptions", h.auth(h.listSubscriptions))

@@ -88,11 +88,14 @@ type Result struct {
 }
 
 // Store is what the importer keeps imported calendars in: the import
-// role of the store, and the reads a diff starts from.
+// role of the store, the reads a diff starts from, and the batch write
+// that replaces a native calendar's content (Replace).
 type Store interface {
 	store.ImportStore
 	Calendar(ctx context.Context, accountID, id string) (*store.Calendar, error)
 	FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error)
+	// WriteEvents replaces a native calendar's events (Replace).
+	WriteEvents(ctx context.Context, p *store.WriteEventsParams) ([]*store.Change, error)
 }
 
 // Config configures an Importer. Zero fields take the defaults.

@@ -35,6 +35,7 @@ type Store interface {
 	StatsStore
 	HoldStore
 	IdempotencyStore
+	BatchStore
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

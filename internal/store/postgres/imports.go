@@ -88,13 +88,8 @@ func (db *DB) ApplyImport(ctx context.Context, p *store.ApplyImportParams) ([]*s
 	var changes []*store.Change
 	err := db.tx(ctx, func(tx *txn) error {
 		changes = nil
-		if err := lockFeed(ctx, tx, p.AccountID, p.CalendarID); err != nil {
-			return err
-		}
-		var version int64
-		var kind string
-		if err := tx.QueryRow(ctx, `SELECT `+calendarVersion+`, kind FROM calendars WHERE id = $1`, p.CalendarID).
-			Scan(&version, &kind); err != nil {
+		version, kind, err := lockCalendar(ctx, tx, p.AccountID, p.CalendarID)
+		if err != nil {
 			return err
 		}
 		writes := len(p.Create)+len(p.Update)+len(p.Delete) > 0
