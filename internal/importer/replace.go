@@ -34,7 +34,7 @@ func (i *Importer) Replace(ctx context.Context, accountID, calendarID string, bo
 	if c.Kind != store.KindNative {
 		return nil, calendar.ErrReadOnly
 	}
-	events, skipped, _, err := parseFeed(body, c, i.cfg.MaxBytes, i.log)
+	events, skipped, _, err := parseFeed(string(body), c, i.cfg.MaxBytes, i.log)
 	if err != nil {
 		msg := err.Error()
 		if fe := (*FetchError)(nil); errors.As(err, &fe) {
@@ -55,7 +55,7 @@ func (i *Importer) Replace(ctx context.Context, accountID, calendarID string, bo
 			return nil, fmt.Errorf("read events of %s: %w", calendarID, err)
 		}
 		now := i.cfg.Now().UTC()
-		d := diffEvents(fc.Events, cloneEvents(events), nil, now)
+		d := diffEvents(fc.Events, events, nil, now) // safe to repeat after a conflict: diffEvents stamps every field it sets
 		res := &Result{Status: StatusUnchanged, Calendar: c}
 		if d.empty() {
 			return res, nil
