@@ -40,9 +40,9 @@ type countingStore struct {
 	feedReads atomic.Int64
 }
 
-func (s *countingStore) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
+func (s *countingStore) WindowFeedContent(ctx context.Context, accountID, calendarID string, w store.FeedWindow) (*store.FeedContent, error) {
 	s.feedReads.Add(1)
-	return s.Store.FeedContent(ctx, accountID, calendarID)
+	return s.Store.WindowFeedContent(ctx, accountID, calendarID, w)
 }
 
 // syncBuffer is a log sink safe for concurrent handlers.
