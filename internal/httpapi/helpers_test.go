@@ -98,11 +98,19 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 // with tracer unless it is nil.
 func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer) *testServer {
 	t.Helper()
+	return newServerFeeds(t, st, admin, tracer, feed.Options{})
+}
+
+// newServerFeeds is newServerOn with the feed service's window and cache
+// options from feedOpts.
+func newServerFeeds(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer, feedOpts feed.Options) *testServer {
+	t.Helper()
 	cs := &countingStore{Store: st}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus := &notify.Bus{}
-	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute, Bus: bus})
+	feedOpts.ProdID, feedOpts.RefreshInterval, feedOpts.Bus = "-//calhook//test//EN", 15*time.Minute, bus
+	feeds := feed.NewService(cs, feedOpts)
 	h := httpapi.New(httpapi.Config{
 		Store:     cs,
 		Accounts:  account.NewService(cs, nil, bus),
