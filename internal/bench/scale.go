@@ -213,7 +213,11 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 		return nil, err
 	}
 	startup := time.Since(start)
-	defer srv.Stop()
+	defer func() {
+		if err := srv.Stop(); err != nil {
+			cfg.Logger.Warn("scale: stop calhook", "error", err)
+		}
+	}()
 	m, err := measureScale(ctx, cfg, srv)
 	if err != nil {
 		return nil, err
@@ -569,7 +573,7 @@ func endCursors(ctx context.Context, db string, pg bool) error {
 	}
 	defer conn.Close()
 	for _, n := range names {
-		if _, err := conn.ExecContext(ctx, `INSERT INTO cursors (name, position) SELECT ?, coalesce(max(id), 0) FROM changes
+		if _, err := conn.ExecContext(ctx, `INSERT INTO cursors (name, position) SELECT ?, coalesce(max(id), 0) FROM changes WHERE true
 			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, n); err != nil {
 			return err
 		}

@@ -136,15 +136,6 @@ func (f *Feed) Gzip() *Encoded {
 	return f.gzip
 }
 
-// size is what the feed holds in memory: its body and its gzip coding.
-func (f *Feed) size() int64 {
-	n := int64(len(f.Body))
-	if f.gzip != nil {
-		n += int64(len(f.gzip.Body))
-	}
-	return n
-}
-
 // Store is what the feed service reads: a feed's content within its
 // window and version, and its account (for the feed token).
 type Store interface {
