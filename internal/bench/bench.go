@@ -172,6 +172,12 @@ var scenarios = []Scenario{
 		Flags:   holdsFlags,
 	},
 	{
+		Name:    scaleName,
+		Summary: "the same figures on an empty database and one loaded with a realistic history (-size check, medium, full), on SQLite and PostgreSQL",
+		Run:     runScale,
+		Flags:   scaleFlags,
+	},
+	{
 		Name:    "icalhooks",
 		Summary: "one change to a feed with 10,000 iCal hooks: time until every HEAD arrived; and the feed's GET rate with the X-ICALHOOKS-URL header against without",
 		Run:     runIcalhooks,
@@ -275,6 +281,11 @@ type Config struct {
 	Postgres   string
 	Nodes      []int
 	SkipSQLite bool
+
+	// ScaleSize is the scale scenario's dataset: check, medium, full or
+	// a fraction of full; Samples its requests per latency figure.
+	ScaleSize string
+	Samples   int
 }
 
 // Defaults for Config.

@@ -173,7 +173,19 @@ type CalendarInput struct {
 	TimeZone *string
 	// Source makes the calendar imported; it can only be set on create.
 	Source *SourceInput
+	// FeedWindow, when set, replaces the calendar's feed window.
+	FeedWindow *FeedWindowInput
 }
+
+// FeedWindowInput is a calendar's feed window: how many days after their
+// end events stay in its feed. Nil Days means the server's default, 0
+// all history.
+type FeedWindowInput struct {
+	Days *int
+}
+
+// maxFeedWindowDays is the longest feed window accepted, a century.
+const maxFeedWindowDays = 36600
 
 // SourceInput is the feed an imported calendar follows.
 type SourceInput struct {
@@ -310,6 +322,12 @@ func applyCalendar(c *store.Calendar, in CalendarInput) error {
 			return invalid("timeZone", "%v", err)
 		}
 		c.TimeZone = *in.TimeZone
+	}
+	if in.FeedWindow != nil {
+		if d := in.FeedWindow.Days; d != nil && (*d < 0 || *d > maxFeedWindowDays) {
+			return invalid("feedWindowDays", "must be from 0 (all history) to %d days, or null for the server's default", maxFeedWindowDays)
+		}
+		c.FeedWindowDays = in.FeedWindow.Days
 	}
 	return nil
 }

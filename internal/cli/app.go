@@ -65,6 +65,7 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 		baseURL: cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)}
 	feeds := feed.NewService(db, feed.Options{
 		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval, Bus: w.bus,
+		Window: cfg.FeedWindow, CacheBytes: int64(cfg.FeedCacheMB) << 20, Registerer: w.reg,
 	})
 	accounts := account.NewService(db, time.Now, w.bus)
 	calendars := calendar.NewService(db, time.Now, w.bus)

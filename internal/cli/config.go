@@ -43,6 +43,11 @@ type Config struct {
 	LogLevel  string
 	// FeedRefreshInterval is the REFRESH-INTERVAL hint in served feeds.
 	FeedRefreshInterval time.Duration
+	// FeedWindow is the default feed window: events that ended longer ago
+	// leave feeds (a calendar may set its own); zero keeps all history.
+	FeedWindow time.Duration
+	// FeedCacheMB is the render cache's budget in MiB.
+	FeedCacheMB int
 	// ShutdownTimeout bounds the graceful part of shutdown.
 	ShutdownTimeout time.Duration
 	// AvailabilityHorizon is how far ahead recurring events block a unit.
@@ -155,6 +160,8 @@ func defaultConfig() Config {
 		LogFormat:            "text",
 		LogLevel:             "info",
 		FeedRefreshInterval:  15 * time.Minute,
+		FeedWindow:           90 * 24 * time.Hour,
+		FeedCacheMB:          64,
 		ShutdownTimeout:      15 * time.Second,
 		AvailabilityHorizon:  2 * 365 * 24 * time.Hour,
 		DeliveryWorkers:      64,
@@ -222,6 +229,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 	}
 	vals := map[string]*string{}
 	for _, name := range []string{"ADDR", "PUBLIC_URL", "ADMIN_TOKEN", "METRICS_TOKEN", "METRICS_LISTEN", "LOG_FORMAT", "LOG_LEVEL", "FEED_REFRESH_INTERVAL",
+		"FEED_WINDOW", "FEED_CACHE_MB",
 		"SHUTDOWN_TIMEOUT", "WEBHOOK_TIMEOUT", "RETENTION", "DISABLE_AFTER", "ALLOW_HTTP_WEBHOOKS", "ALLOW_PRIVATE_CIDR",
 		"DELIVERY_WORKERS", "DELIVERY_PER_ENDPOINT", "RETRY_SCHEDULE", "MAX_SUBSCRIPTIONS", "WEBHOOK_HOST_RATE", "ICALHOOKS_VERIFY", "ICALHOOKS_MAX_PER_FEED",
 		"ICALHOOKS_MAX_PER_TOKEN", "ICALHOOKS_MAX_PER_HOST", "ICALHOOKS_HOST_RATE", "ICALHOOKS_LEASE", "TRUSTED_PROXY",
@@ -255,6 +263,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		usage     string
 	}{
 		{"feed-refresh-interval", "FEED_REFRESH_INTERVAL", &cfg.FeedRefreshInterval, "REFRESH-INTERVAL hint in feeds"},
+		{"feed-window", "FEED_WINDOW", &cfg.FeedWindow, "feeds leave out events that ended longer ago, unless a calendar sets its own window (0: all history)"},
 		{"shutdown-timeout", "SHUTDOWN_TIMEOUT", &cfg.ShutdownTimeout, "how long shutdown waits for requests in flight"},
 		{"availability-horizon", "AVAILABILITY_HORIZON", &cfg.AvailabilityHorizon, "how far ahead recurring events block a unit"},
 		{"webhook-timeout", "WEBHOOK_TIMEOUT", &cfg.WebhookTimeout, "how long one webhook attempt may take"},
@@ -285,6 +294,7 @@ func bindServe(fs *flag.FlagSet, cfg *Config, getenv func(string) string) error 
 		usage     string
 	}{
 		{"delivery-workers", "DELIVERY_WORKERS", &cfg.DeliveryWorkers, "webhook deliveries in flight at most"},
+		{"feed-cache-mb", "FEED_CACHE_MB", &cfg.FeedCacheMB, "MiB of rendered feeds kept in memory at most (least recently served leave first)"},
 		{"delivery-per-endpoint", "DELIVERY_PER_ENDPOINT", &cfg.DeliveryPerEndpoint, "ceiling of webhook deliveries in flight to one subscription; below it the limit adapts to how the endpoint answers"},
 		{"max-subscriptions", "MAX_SUBSCRIPTIONS", &cfg.MaxSubscriptions, "webhook subscriptions per account at most"},
 		{"webhook-host-rate", "WEBHOOK_HOST_RATE", &cfg.WebhookHostRate, "webhook deliveries per second to one host, whole instance, at most (0: no limit)"},
@@ -437,6 +447,12 @@ func (c *Config) Validate() error {
 	}
 	if c.FeedRefreshInterval < 0 {
 		errs = append(errs, &ConfigError{"feed-refresh-interval", c.FeedRefreshInterval.String(), "must not be negative"})
+	}
+	if c.FeedWindow < 0 {
+		errs = append(errs, &ConfigError{"feed-window", c.FeedWindow.String(), "must not be negative"})
+	}
+	if c.FeedCacheMB < 1 {
+		errs = append(errs, &ConfigError{"feed-cache-mb", strconv.Itoa(c.FeedCacheMB), "must be at least 1"})
 	}
 	if _, err := outbound.ParseCIDRs(c.AllowPrivateCIDRs); err != nil {
 		errs = append(errs, &ConfigError{"allow-private-cidr", strings.Join(c.AllowPrivateCIDRs, ","), err.Error()})

@@ -3,18 +3,24 @@ package feed
 import (
 	"bytes"
 	"compress/gzip"
+	"container/list"
 	"context"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
@@ -25,8 +31,10 @@ import (
 // exist.
 var ErrForbidden error = &fault.Error{Code: fault.Forbidden, Message: "invalid feed token"}
 
-// Feed is a rendered feed, ready to serve.
+// Feed is a rendered feed, ready to serve, or a streamed one (Streamed)
+// that is rendered as it is written.
 type Feed struct {
+	// Body is the rendered feed; nil when the feed is streamed.
 	Body         []byte
 	ETag         string
 	LastModified time.Time
@@ -38,7 +46,50 @@ type Feed struct {
 
 	gzipOnce sync.Once
 	gzip     *Encoded
+	// gzipped, when set, learns the size of the gzip body once it is
+	// made, so the cache holding the feed can count it.
+	gzipped func(n int)
+
+	// stream is what a streamed feed renders from.
+	stream *streamSource
 }
+
+type streamSource struct {
+	events []*store.Event
+	opts   RenderOptions
+}
+
+// Streamed reports whether the feed is rendered as it is written (by
+// WriteTo) rather than held in memory: it was too big to cache.
+func (f *Feed) Streamed() bool { return f.stream != nil }
+
+// WriteTo writes the feed's bytes to w: the body, or for a streamed feed
+// a fresh render of the same content.
+func (f *Feed) WriteTo(w io.Writer) (int64, error) {
+	cw := &countWriter{w: w}
+	if f.stream == nil {
+		_, err := cw.Write(f.Body)
+		return cw.n, err
+	}
+	err := Render(cw, f.stream.events, f.stream.opts)
+	return cw.n, err
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// GzipETag returns the ETag of the gzip coding of a representation whose
+// identity ETag is etag: the same with a suffix, so it stays derived from
+// the content and every node computes the same one.
+func GzipETag(etag string) string { return strings.TrimSuffix(etag, `"`) + `-gzip"` }
 
 // Encoded is a feed's body in a content coding, with its own ETag: a
 // cache must not answer a client that cannot decode it with these bytes,
@@ -55,10 +106,13 @@ type Encoded struct {
 }
 
 // Gzip returns the feed compressed with gzip, or nil when compression
-// would not make it smaller. The first call compresses (at the best
-// level: it happens once per feed version, as feeds are cached per
-// version); later calls return the same bytes.
+// would not make it smaller or the feed is streamed. The first call
+// compresses (at the best level: it happens once per feed version, as
+// feeds are cached per version); later calls return the same bytes.
 func (f *Feed) Gzip() *Encoded {
+	if f.stream != nil {
+		return nil
+	}
 	f.gzipOnce.Do(func() {
 		var buf bytes.Buffer
 		buf.Grow(len(f.Body) / 4)
@@ -70,32 +124,39 @@ func (f *Feed) Gzip() *Encoded {
 			return
 		}
 		e := &Encoded{Coding: "gzip", Body: buf.Bytes()}
-		// The identity ETag with a suffix: distinct, and still derived
-		// from the content, so every node computes the same one.
-		e.ETag = strings.TrimSuffix(f.ETag, `"`) + `-gzip"`
+		e.ETag = GzipETag(f.ETag)
 		e.Header.ContentEncoding = []string{"gzip"}
 		e.Header.ETag = []string{e.ETag}
 		e.Header.ContentLength = []string{strconv.Itoa(len(e.Body))}
 		f.gzip = e
+		if f.gzipped != nil {
+			f.gzipped(len(e.Body))
+		}
 	})
 	return f.gzip
 }
 
-// Store is what the feed service reads: a feed's content and version,
-// and its account (for the feed token).
+// Store is what the feed service reads: a feed's content within its
+// window and version, and its account (for the feed token).
 type Store interface {
 	Account(ctx context.Context, id string) (*store.Account, error)
 	FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error)
-	FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error)
+	WindowFeedContent(ctx context.Context, accountID, calendarID string, w store.FeedWindow) (*store.FeedContent, error)
 }
 
-// Service renders feeds and caches them until a change drops them.
+// Service renders feeds and caches them, within a byte budget, until a
+// change drops them.
 type Service struct {
-	store Store
-	opts  Options
+	store   Store
+	opts    Options
+	metrics *cacheMetrics
 
-	mu    sync.RWMutex
-	cache map[key]*entry
+	mu sync.RWMutex
+	// cache holds the rendered feeds by key; lru orders its elements
+	// (*entry values), most recently used first; bytes is their size.
+	cache map[key]*list.Element
+	lru   *list.List
+	bytes int64
 	// epochs counts invalidations per account. A render only enters the
 	// cache if no invalidation of its account happened while it read the
 	// store, so a write racing a render can never leave a stale entry.
@@ -111,26 +172,55 @@ type Options struct {
 	ProdID string
 	// RefreshInterval is the REFRESH-INTERVAL hint given to clients.
 	RefreshInterval time.Duration
-	// MaxCached bounds the number of cached feeds.
-	MaxCached int
+	// CacheBytes is the render cache's budget: the bytes of the cached
+	// feeds and their gzip codings. The least recently served feeds leave
+	// first. Default 64 MiB.
+	CacheBytes int64
+	// StreamBytes is the estimated size above which a feed is not
+	// rendered into memory and cached but streamed to each client.
+	// Default an eighth of CacheBytes.
+	StreamBytes int64
+	// Window is the default feed window: events that ended longer ago
+	// leave a feed, unless the calendar sets its own. Zero keeps all.
+	Window time.Duration
+	// Now is the clock the windows count back from; default time.Now.
+	Now func() time.Time
 	// Bus tells the cache which feeds changed, on any node
 	// (FeedsChanged). Nil leaves invalidation to the caller.
 	Bus *notify.Bus
+	// Registerer, when set, receives the cache's metrics.
+	Registerer prometheus.Registerer
 }
+
+// DefaultCacheBytes is the render cache's default budget.
+const DefaultCacheBytes = 64 << 20
 
 type key struct{ accountID, calendarID string }
 
 type entry struct {
+	key   key
 	token string
-	feed  *Feed
+	// day is the window's day the feed was rendered for: the window
+	// moves daily, so a feed cached on an earlier day is rendered again.
+	day  time.Time
+	feed *Feed
+	// size is what the entry counts against the budget.
+	size int64
 }
 
 // NewService returns a Service reading from s.
 func NewService(s Store, opts Options) *Service {
-	if opts.MaxCached <= 0 {
-		opts.MaxCached = 10000
+	if opts.CacheBytes <= 0 {
+		opts.CacheBytes = DefaultCacheBytes
 	}
-	svc := &Service{store: s, opts: opts, cache: map[key]*entry{}, epochs: map[string]uint64{}}
+	if opts.StreamBytes <= 0 {
+		opts.StreamBytes = opts.CacheBytes / 8
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	svc := &Service{store: s, opts: opts, metrics: newCacheMetrics(opts.Registerer),
+		cache: map[key]*list.Element{}, lru: list.New(), epochs: map[string]uint64{}}
 	if opts.Bus != nil {
 		opts.Bus.FeedsChanged.Subscribe(svc.feedsChanged)
 	}
@@ -146,6 +236,13 @@ func (s *Service) feedsChanged(c notify.FeedChange) {
 	s.Invalidate(c.AccountID, c.CalendarID)
 }
 
+// windowDay is the instant feed windows count back from: the start of
+// the current UTC day, so a feed's content, and so its ETag, stays the
+// same all day.
+func (s *Service) windowDay() time.Time {
+	return s.opts.Now().UTC().Truncate(24 * time.Hour)
+}
+
 // Get returns the feed of one calendar, or of all the account's calendars
 // when calendarID is empty, if token is the account's feed token. An
 // unchanged feed is served from memory without touching the database.
@@ -154,16 +251,13 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		return nil, ErrForbidden
 	}
 	k := key{accountID, calendarID}
+	day := s.windowDay()
+	if f, ok, err := s.cached(k, token, day); ok || err != nil {
+		return f, err
+	}
 	s.mu.RLock()
-	e, ok := s.cache[k]
 	epoch, gen := s.epochs[accountID], s.generation
 	s.mu.RUnlock()
-	if ok {
-		if !tokenEqual(e.token, token) {
-			return nil, ErrForbidden
-		}
-		return e.feed, nil
-	}
 
 	// Check the token against the account row before any event is read,
 	// so a wrong token costs one small read, not a render: account ids
@@ -179,7 +273,8 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		return nil, ErrForbidden
 	}
 
-	content, err := s.store.FeedContent(ctx, accountID, calendarID)
+	window := store.FeedWindow{Now: day, Default: s.opts.Window}
+	content, err := s.store.WindowFeedContent(ctx, accountID, calendarID, window)
 	if errors.Is(err, store.ErrNotFound) && calendarID != "" {
 		// The caller holds the right token, so it may learn that the
 		// calendar does not exist.
@@ -195,51 +290,213 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	if !tokenEqual(content.FeedToken, token) {
 		return nil, ErrForbidden
 	}
-	f, err := s.render(ctx, accountID, calendarID, content)
+	events, windowed := inWindow(content, window)
+	opts, err := s.renderOptions(ctx, accountID, calendarID, content)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.epochs[accountID] == epoch && s.generation == gen {
-		if len(s.cache) >= s.opts.MaxCached {
-			for k := range s.cache { // evict an arbitrary entry
-				delete(s.cache, k)
-				break
-			}
-		}
-		s.cache[k] = &entry{token: content.FeedToken, feed: f}
+	lastModified := content.UpdatedAt
+	if windowed && day.After(lastModified) {
+		// Events left the window today: the content changed without a
+		// write.
+		lastModified = day
 	}
-	s.mu.Unlock()
+	if estimateSize(events) > s.opts.StreamBytes {
+		s.metrics.streamed.Inc()
+		return s.streamed(k, day, content.Version, lastModified, events, opts), nil
+	}
+	var buf bytes.Buffer
+	if err := Render(&buf, events, opts); err != nil {
+		return nil, fmt.Errorf("render feed: %w", err)
+	}
+	f := New(buf.Bytes(), lastModified, content.Version)
+	s.add(&entry{key: k, token: content.FeedToken, day: day, feed: f, size: int64(len(f.Body))}, epoch, gen)
 	return f, nil
 }
 
-func (s *Service) render(ctx context.Context, accountID, calendarID string, content *store.FeedContent) (*Feed, error) {
+// cached returns the cached feed of k, if any, for today's window; a
+// wrong token is ErrForbidden.
+func (s *Service) cached(k key, token string, day time.Time) (*Feed, bool, error) {
+	s.mu.RLock()
+	el, ok := s.cache[k]
+	var e *entry
+	front := false
+	if ok {
+		e = el.Value.(*entry)
+		front = s.lru.Front() == el
+	}
+	s.mu.RUnlock()
+	if !ok || !e.day.Equal(day) {
+		return nil, false, nil
+	}
+	if !tokenEqual(e.token, token) {
+		return nil, false, ErrForbidden
+	}
+	if !front {
+		// The most served feed stays in front, so its hits take no
+		// write lock.
+		s.mu.Lock()
+		if el, ok := s.cache[k]; ok && el.Value == e {
+			s.lru.MoveToFront(el)
+		}
+		s.mu.Unlock()
+	}
+	return e.feed, true, nil
+}
+
+// add caches a rendered feed, unless its account was invalidated since
+// epoch and gen were read, and evicts the least recently served feeds
+// beyond the budget.
+func (s *Service) add(e *entry, epoch, gen uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epochs[e.key.accountID] != epoch || s.generation != gen {
+		return
+	}
+	if old, ok := s.cache[e.key]; ok {
+		s.remove(old)
+	}
+	s.cache[e.key] = s.lru.PushFront(e)
+	s.bytes += e.size
+	e.feed.gzipped = func(n int) { s.grow(e, int64(n)) }
+	s.evict()
+	s.observe()
+}
+
+// grow counts the gzip coding of a cached feed once it is made.
+func (s *Service) grow(e *entry, n int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if el, ok := s.cache[e.key]; ok && el.Value == e {
+		e.size += n
+		s.bytes += n
+		s.evict()
+		s.observe()
+	}
+}
+
+// evict drops the least recently served feeds until the cache fits its
+// budget; the caller holds mu.
+func (s *Service) evict() {
+	for s.bytes > s.opts.CacheBytes && s.lru.Len() > 0 {
+		s.remove(s.lru.Back())
+		s.metrics.evictions.Inc()
+	}
+}
+
+// remove drops one cached feed; the caller holds mu.
+func (s *Service) remove(el *list.Element) {
+	e := el.Value.(*entry)
+	s.lru.Remove(el)
+	delete(s.cache, e.key)
+	s.bytes -= e.size
+}
+
+// observe publishes the cache's size; the caller holds mu.
+func (s *Service) observe() {
+	s.metrics.bytes.Set(float64(s.bytes))
+	s.metrics.entries.Set(float64(s.lru.Len()))
+}
+
+// CacheSize returns the bytes and the number of feeds the cache holds.
+func (s *Service) CacheSize() (bytes int64, feeds int) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.bytes, s.lru.Len()
+}
+
+// streamed returns a feed rendered as it is written. Its ETag cannot come
+// from bytes not yet rendered, so it is derived from what determines
+// them: the feed, its version, the window's day and the render options;
+// every node computes the same one.
+func (s *Service) streamed(k key, day time.Time, version int64, lastModified time.Time, events []*store.Event, opts RenderOptions) *Feed {
+	h := sha256.New()
+	for _, part := range []string{k.accountID, k.calendarID, opts.ProdID, opts.RefreshInterval.String()} {
+		h.Write([]byte(part))
+		h.Write([]byte{0})
+	}
+	var buf [16]byte
+	binary.BigEndian.PutUint64(buf[:8], uint64(version))
+	binary.BigEndian.PutUint64(buf[8:], uint64(day.Unix()))
+	h.Write(buf[:])
+	f := &Feed{
+		ETag:         `"v-` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`,
+		LastModified: lastModified.Truncate(time.Second),
+		Version:      version,
+		stream:       &streamSource{events: events, opts: opts},
+	}
+	f.Header.ETag = []string{f.ETag}
+	f.Header.LastModified = []string{f.LastModified.UTC().Format(http.TimeFormat)}
+	return f
+}
+
+// estimateSize is about the bytes events render to: what a VEVENT's fixed
+// properties take, plus its texts.
+func estimateSize(events []*store.Event) int64 {
+	const perEvent = 330
+	n := int64(0)
+	for _, e := range events {
+		n += perEvent + int64(len(e.Summary)+len(e.Description)+len(e.Location)+len(e.RRule))
+	}
+	return n
+}
+
+// inWindow returns the content's events that belong in the feed: those
+// that end after their calendar's cutoff, and the recurring series with
+// an occurrence that does. It reports whether any calendar has a window.
+func inWindow(content *store.FeedContent, w store.FeedWindow) ([]*store.Event, bool) {
+	cutoffs := make(map[string]time.Time, len(content.Calendars))
+	windowed := false
+	for _, c := range content.Calendars {
+		cut := w.Cutoff(c)
+		cutoffs[c.ID] = cut
+		windowed = windowed || !cut.IsZero()
+	}
+	if !windowed {
+		return content.Events, false
+	}
+	out := content.Events[:0:0]
+	for _, e := range content.Events {
+		if keep(e, cutoffs[e.CalendarID]) {
+			out = append(out, e)
+		}
+	}
+	return out, true
+}
+
+// farFuture bounds the search for a recurring series' occurrence after a
+// cutoff.
+const farFuture = 200 * 365 * 24 * time.Hour
+
+// keep reports whether e belongs in a feed whose window starts at cutoff.
+func keep(e *store.Event, cutoff time.Time) bool {
+	if cutoff.IsZero() || !e.End.Before(cutoff) {
+		return true
+	}
+	if e.RRule == "" || e.RecurrenceID != "" {
+		return false
+	}
+	// An occurrence ends after the cutoff when it starts after the
+	// cutoff less the event's length.
+	from := cutoff.Add(-e.End.Sub(e.Start))
+	starts, err := calendar.Occurrences(e, from, cutoff.Add(farFuture), 1)
+	// A rule that cannot be expanded is kept: the client may still read it.
+	return err != nil || len(starts) > 0
+}
+
+func (s *Service) renderOptions(ctx context.Context, accountID, calendarID string, content *store.FeedContent) (RenderOptions, error) {
 	opts := RenderOptions{ProdID: s.opts.ProdID, RefreshInterval: s.opts.RefreshInterval}
 	if calendarID != "" && len(content.Calendars) == 1 {
 		opts.Name = content.Calendars[0].Name
 		opts.TimeZone = content.Calendars[0].TimeZone
-	} else {
-		acct, err := s.store.Account(ctx, accountID)
-		if err != nil {
-			return nil, fmt.Errorf("read feed account: %w", err)
-		}
-		opts.Name = acct.Name
+		return opts, nil
 	}
-	var buf bytes.Buffer
-	if err := Render(&buf, content.Events, opts); err != nil {
-		return nil, fmt.Errorf("render feed: %w", err)
+	acct, err := s.store.Account(ctx, accountID)
+	if err != nil {
+		return opts, fmt.Errorf("read feed account: %w", err)
 	}
-	sum := sha256.Sum256(buf.Bytes())
-	f := &Feed{
-		Body:         buf.Bytes(),
-		ETag:         `"` + hex.EncodeToString(sum[:16]) + `"`,
-		LastModified: content.UpdatedAt.Truncate(time.Second),
-		Version:      content.Version,
-	}
-	f.Header.ETag = []string{f.ETag}
-	f.Header.LastModified = []string{f.LastModified.UTC().Format(http.TimeFormat)}
-	f.Header.ContentLength = []string{strconv.Itoa(len(f.Body))}
-	return f, nil
+	opts.Name = acct.Name
+	return opts, nil
 }
 
 // Invalidate drops the cached feeds that a write to the calendar may have
@@ -250,15 +507,20 @@ func (s *Service) Invalidate(accountID, calendarID string) {
 	defer s.mu.Unlock()
 	s.epochs[accountID]++
 	if calendarID != "" {
-		delete(s.cache, key{accountID, calendarID})
-		delete(s.cache, key{accountID, ""})
+		for _, k := range []key{{accountID, calendarID}, {accountID, ""}} {
+			if el, ok := s.cache[k]; ok {
+				s.remove(el)
+			}
+		}
+		s.observe()
 		return
 	}
-	for k := range s.cache {
+	for k, el := range s.cache {
 		if k.accountID == accountID {
-			delete(s.cache, k)
+			s.remove(el)
 		}
 	}
+	s.observe()
 }
 
 // InvalidateAll drops every cached feed, for when writes may have been
@@ -273,9 +535,43 @@ func (s *Service) InvalidateAll() {
 	// enter the cache either.
 	s.generation++
 	clear(s.cache)
+	s.lru.Init()
+	s.bytes = 0
+	s.observe()
 }
 
 // tokenEqual compares tokens in constant time.
 func tokenEqual(want, got string) bool {
 	return subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
+// cacheMetrics describe the render cache.
+type cacheMetrics struct {
+	bytes, entries      prometheus.Gauge
+	evictions, streamed prometheus.Counter
+}
+
+func newCacheMetrics(reg prometheus.Registerer) *cacheMetrics {
+	m := &cacheMetrics{
+		bytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "calhook_feed_cache_bytes",
+			Help: "Bytes of the rendered feeds (and their gzip codings) in the render cache.",
+		}),
+		entries: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "calhook_feed_cache_feeds",
+			Help: "Rendered feeds in the render cache.",
+		}),
+		evictions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "calhook_feed_cache_evictions_total",
+			Help: "Feeds dropped from the render cache to keep within its byte budget.",
+		}),
+		streamed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "calhook_feed_streamed_total",
+			Help: "Feed renders too big to cache, streamed to the client instead.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.bytes, m.entries, m.evictions, m.streamed)
+	}
+	return m
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/calendar"
+	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -18,9 +19,12 @@ type calendarJSON struct {
 	Source   *sourceJSON `json:"source,omitempty"`
 	// importJSON adds the sync state of an imported calendar.
 	*importJSON
-	Version   int64     `json:"version"`
-	CreatedAt time.Time `json:"createdAt"`
-	UpdatedAt time.Time `json:"updatedAt"`
+	// FeedWindowDays is the calendar's own feed window in days (0: all
+	// history); null means the server's default.
+	FeedWindowDays *int      `json:"feedWindowDays"`
+	Version        int64     `json:"version"`
+	CreatedAt      time.Time `json:"createdAt"`
+	UpdatedAt      time.Time `json:"updatedAt"`
 	// UnitID is the unit the calendar belongs to (null for none), and
 	// ExportFeedURL its blocked-dates feed then (see units.go).
 	UnitID        *string `json:"unitId"`
@@ -30,7 +34,7 @@ type calendarJSON struct {
 func toCalendarJSON(c *store.Calendar) calendarJSON {
 	out := calendarJSON{
 		ID: c.ID, Name: c.Name, TimeZone: c.TimeZone, Kind: c.Kind, Version: c.Version,
-		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
+		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, FeedWindowDays: c.FeedWindowDays,
 	}
 	if c.Kind == store.KindImported {
 		out.Source, out.importJSON = toImportJSON(c)
@@ -44,10 +48,20 @@ type calendarInput struct {
 	Source   *sourceInput `json:"source"`
 	// UnitID attaches the calendar to a unit; null detaches it.
 	UnitID json.RawMessage `json:"unitId"`
+	// FeedWindowDays sets the calendar's feed window; null resets it to
+	// the server's default.
+	FeedWindowDays json.RawMessage `json:"feedWindowDays"`
 }
 
-func (in calendarInput) domain() calendar.CalendarInput {
-	return calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain()}
+func (in calendarInput) domain() (calendar.CalendarInput, error) {
+	out := calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain()}
+	if in.FeedWindowDays != nil {
+		out.FeedWindow = &calendar.FeedWindowInput{}
+		if err := json.Unmarshal(in.FeedWindowDays, &out.FeedWindow.Days); err != nil {
+			return out, fault.Invalidf("feedWindowDays", "must be a whole number of days or null")
+		}
+	}
+	return out, nil
 }
 
 func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
@@ -56,7 +70,12 @@ func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
 		writeError(w, r, h.log, err)
 		return
 	}
-	c, err := h.cfg.Calendars.CreateCalendar(r.Context(), accountFrom(r.Context()).ID, in.domain())
+	dom, err := in.domain()
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	c, err := h.cfg.Calendars.CreateCalendar(r.Context(), accountFrom(r.Context()).ID, dom)
 	if err != nil {
 		writeError(w, r, h.log, err)
 		return
@@ -116,10 +135,14 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	calID := r.PathValue("calendarId")
+	dom, err := in.domain()
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
 	var c *store.Calendar
-	var err error
-	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.UnitID == nil {
-		if c, err = h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, calID, in.domain()); err != nil {
+	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.FeedWindowDays != nil || in.UnitID == nil {
+		if c, err = h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, calID, dom); err != nil {
 			writeError(w, r, h.log, err)
 			return
 		}

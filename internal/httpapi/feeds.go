@@ -4,7 +4,10 @@ package httpapi
 // 304s, and the iCal Hooks registrations that ride on them.
 
 import (
+	"bufio"
+	"compress/gzip"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -70,6 +73,10 @@ func (h *Handler) feedError(w http.ResponseWriter, r *http.Request, err error, t
 
 // writeFeed answers a rendered feed, or 304 when the client has it.
 func (h *Handler) writeFeed(w http.ResponseWriter, r *http.Request, f *feed.Feed) {
+	if f.Streamed() {
+		h.streamFeed(w, r, f)
+		return
+	}
 	// The representation: gzip, compressed once per feed version, for a
 	// client that accepts it, else the plain bytes. Each has its own ETag.
 	body, etag, etagHdr, length, coding := f.Body, f.ETag, f.Header.ETag, f.Header.ContentLength, []string(nil)
@@ -96,6 +103,54 @@ func (h *Handler) writeFeed(w http.ResponseWriter, r *http.Request, f *feed.Feed
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
 		w.Write(body)
+	}
+}
+
+// streamFeed answers a feed too big to cache: rendered as it is sent
+// (compressed on the fly for a client that accepts gzip), without a
+// Content-Length, with the same ETag and 304 rules as a cached one.
+func (h *Handler) streamFeed(w http.ResponseWriter, r *http.Request, f *feed.Feed) {
+	gz := acceptsGzip(r.Header["Accept-Encoding"])
+	etag := f.ETag
+	if gz {
+		etag = feed.GzipETag(f.ETag)
+	}
+	hdr := w.Header()
+	hdr["Etag"] = []string{etag}
+	hdr["Last-Modified"] = f.Header.LastModified
+	hdr["Cache-Control"] = feedCacheControl
+	hdr["Vary"] = varyAcceptEncoding
+	if notModified(r, etag, f.LastModified) {
+		w.WriteHeader(http.StatusNotModified)
+		return
+	}
+	hdr["Content-Type"] = feedContentType
+	if gz {
+		hdr["Content-Encoding"] = []string{"gzip"}
+	}
+	hdr["X-Content-Type-Options"] = nosniff
+	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return
+	}
+	var out io.Writer = w
+	var zw *gzip.Writer
+	if gz {
+		zw, _ = gzip.NewWriterLevel(w, gzip.BestSpeed) // the level is valid
+		out = zw
+	}
+	bw := bufio.NewWriterSize(out, 32<<10)
+	_, err := f.WriteTo(bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil && zw != nil {
+		err = zw.Close()
+	}
+	if err != nil {
+		// The status is sent: all that is left is to log and cut the
+		// answer short.
+		h.log.WarnContext(r.Context(), "stream feed", "error", err)
 	}
 }
 

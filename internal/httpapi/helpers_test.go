@@ -40,9 +40,9 @@ type countingStore struct {
 	feedReads atomic.Int64
 }
 
-func (s *countingStore) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
+func (s *countingStore) WindowFeedContent(ctx context.Context, accountID, calendarID string, w store.FeedWindow) (*store.FeedContent, error) {
 	s.feedReads.Add(1)
-	return s.Store.FeedContent(ctx, accountID, calendarID)
+	return s.Store.WindowFeedContent(ctx, accountID, calendarID, w)
 }
 
 // syncBuffer is a log sink safe for concurrent handlers.
@@ -98,11 +98,19 @@ func newServerAdmin(t testing.TB, admin string) *testServer {
 // with tracer unless it is nil; tune changes the holds service's options.
 func newServerOn(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer, tune ...func(*holds.Options)) *testServer {
 	t.Helper()
+	return newServerFeeds(t, st, admin, tracer, feed.Options{}, tune...)
+}
+
+// newServerFeeds is newServerOn with the feed service's window and cache
+// options from feedOpts.
+func newServerFeeds(t testing.TB, st store.Store, admin string, tracer *tracing.Tracer, feedOpts feed.Options, tune ...func(*holds.Options)) *testServer {
+	t.Helper()
 	cs := &countingStore{Store: st}
 	logs := &syncBuffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	bus := &notify.Bus{}
-	feeds := feed.NewService(cs, feed.Options{ProdID: "-//calhook//test//EN", RefreshInterval: 15 * time.Minute, Bus: bus})
+	feedOpts.ProdID, feedOpts.RefreshInterval, feedOpts.Bus = "-//calhook//test//EN", 15*time.Minute, bus
+	feeds := feed.NewService(cs, feedOpts)
 	holdOpts := holds.Options{Bus: bus}
 	for _, f := range tune {
 		f(&holdOpts)

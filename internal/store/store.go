@@ -109,6 +109,11 @@ type Store interface {
 	// (one, or all of the account's when calendarID is empty) and their
 	// events, with the feed version they were read at.
 	FeedContent(ctx context.Context, accountID, calendarID string) (*FeedContent, error)
+	// WindowFeedContent is FeedContent without the events that ended
+	// before their calendar's window (FeedWindow.Cutoff). Recurring
+	// series and overrides are kept whatever their first end: the caller
+	// decides which still recur.
+	WindowFeedContent(ctx context.Context, accountID, calendarID string, w FeedWindow) (*FeedContent, error)
 
 	// ListChanges returns the changes of a calendar after a position, in
 	// log order (see ChangePos). A change committed later never takes a
@@ -154,6 +159,10 @@ type Calendar struct {
 	PollInterval time.Duration
 	// Import is the sync state of an imported calendar.
 	Import ImportState
+	// FeedWindowDays, when set, is how many days after their end events
+	// stay in the calendar's feed (0: all history); nil means the
+	// server's default (see FeedCutoff).
+	FeedWindowDays *int
 	// Version increases on every change to the calendar or its events.
 	Version int64
 	// Seq is the calendar's position in list order.
@@ -271,6 +280,29 @@ type FeedContent struct {
 	// Events holds every event of Calendars, ordered by calendar (in
 	// creation order), then UID and recurrence id.
 	Events []*Event
+}
+
+// FeedWindow says which events a feed keeps: a calendar's events that
+// ended within its window before Now, and everything after.
+type FeedWindow struct {
+	// Now is the instant the windows count back from; zero keeps all.
+	Now time.Time
+	// Default is the window of a calendar without its own
+	// (Calendar.FeedWindowDays); zero keeps all.
+	Default time.Duration
+}
+
+// Cutoff returns the end before which c's events leave its feed; the
+// zero time keeps every event.
+func (w FeedWindow) Cutoff(c *Calendar) time.Time {
+	d := w.Default
+	if c.FeedWindowDays != nil {
+		d = time.Duration(*c.FeedWindowDays) * 24 * time.Hour
+	}
+	if w.Now.IsZero() || d <= 0 {
+		return time.Time{}
+	}
+	return w.Now.Add(-d)
 }
 
 // Page is the position and size of a page in a list.

@@ -66,6 +66,14 @@ func lockFeed(ctx context.Context, q querier, accountID, calendarID string) erro
 // FeedContent reads a feed's calendars and events in one repeatable-read
 // transaction, so the version matches the content.
 func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
+	return db.WindowFeedContent(ctx, accountID, calendarID, store.FeedWindow{})
+}
+
+// WindowFeedContent reads a feed's calendars and their events within
+// their windows in one repeatable-read transaction, so the version
+// matches the content. Events are read calendar by calendar, each through
+// an index range, so an account's feed costs its calendars' windows.
+func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID string, w store.FeedWindow) (*store.FeedContent, error) {
 	var fc *store.FeedContent
 	err := pgx.BeginTxFunc(ctx, db.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
 		st, err := feedState(ctx, tx, accountID, calendarID, false)
@@ -73,18 +81,32 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 			return err
 		}
 		fc = &store.FeedContent{FeedState: *st}
-		calWhere, evWhere := `WHERE account_id = $1 ORDER BY seq`, `WHERE account_id = $1
-			ORDER BY (SELECT seq FROM calendars WHERE calendars.id = events.calendar_id), uid, recurrence_id`
-		arg := accountID
+		calWhere, arg := `WHERE account_id = $1 ORDER BY seq`, accountID
 		if calendarID != "" {
-			calWhere, evWhere = `WHERE id = $1`, `WHERE calendar_id = $1 ORDER BY uid, recurrence_id`
-			arg = calendarID
+			calWhere, arg = `WHERE id = $1`, calendarID
 		}
 		if fc.Calendars, err = queryCalendars(ctx, tx, `SELECT `+calendarColumns+` FROM calendars `+calWhere, arg); err != nil {
 			return fmt.Errorf("calendars: %w", err)
 		}
-		fc.Events, err = queryEvents(ctx, tx, evWhere, arg)
-		return err
+		for _, c := range fc.Calendars {
+			where, args := `WHERE calendar_id = $1 ORDER BY uid, recurrence_id`, []any{c.ID}
+			if cut := w.Cutoff(c); !cut.IsZero() {
+				// Two index ranges: what ends in the window, and the
+				// series and overrides that ended before it
+				// (events_recurring).
+				where = `WHERE calendar_id = $1 AND end_at >= $2
+					UNION ALL SELECT ` + eventColumns + ` FROM events
+					WHERE calendar_id = $1 AND end_at < $2 AND (rrule <> '' OR recurrence_id <> '')
+					ORDER BY uid, recurrence_id`
+				args = append(args, cut)
+			}
+			events, err := queryEvents(ctx, tx, where, args...)
+			if err != nil {
+				return err
+			}
+			fc.Events = append(fc.Events, events...)
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("feed content: %w", err)

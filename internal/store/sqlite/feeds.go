@@ -43,6 +43,14 @@ func feedState(ctx context.Context, q queryer, accountID, calendarID string) (*s
 // FeedContent reads a feed's calendars and events in one read transaction,
 // so the version matches the content.
 func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*store.FeedContent, error) {
+	return db.WindowFeedContent(ctx, accountID, calendarID, store.FeedWindow{})
+}
+
+// WindowFeedContent reads a feed's calendars and their events within
+// their windows in one read transaction, so the version matches the
+// content. Events are read calendar by calendar, each through an index
+// range, so an account's feed costs its calendars' windows, not a scan.
+func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID string, w store.FeedWindow) (*store.FeedContent, error) {
 	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, fmt.Errorf("feed content: begin: %w", err)
@@ -53,12 +61,9 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 		return nil, fmt.Errorf("feed content: %w", err)
 	}
 	fc := &store.FeedContent{FeedState: *st}
-	calWhere, evWhere := `WHERE account_id = ? ORDER BY seq`, `WHERE account_id = ?
-		ORDER BY (SELECT seq FROM calendars WHERE calendars.id = events.calendar_id), uid, recurrence_id`
-	arg := accountID
+	calWhere, arg := `WHERE account_id = ? ORDER BY seq`, accountID
 	if calendarID != "" {
-		calWhere, evWhere = `WHERE id = ?`, `WHERE calendar_id = ? ORDER BY uid, recurrence_id`
-		arg = calendarID
+		calWhere, arg = `WHERE id = ?`, calendarID
 	}
 	rows, err := tx.QueryContext(ctx, `SELECT `+calendarColumns+` FROM calendars `+calWhere, arg)
 	if err != nil {
@@ -75,8 +80,22 @@ func (db *DB) FeedContent(ctx context.Context, accountID, calendarID string) (*s
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("feed content: calendars: %w", err)
 	}
-	if fc.Events, err = queryEvents(ctx, tx, evWhere, arg); err != nil {
-		return nil, fmt.Errorf("feed content: %w", err)
+	for _, c := range fc.Calendars {
+		where, args := `WHERE calendar_id = ? ORDER BY uid, recurrence_id`, []any{c.ID}
+		if cut := w.Cutoff(c); !cut.IsZero() {
+			// Two index ranges: what ends in the window, and the series
+			// and overrides that ended before it (events_recurring).
+			where = `WHERE calendar_id = ? AND end_at >= ?
+				UNION ALL SELECT ` + eventColumns + ` FROM events
+				WHERE calendar_id = ? AND end_at < ? AND (rrule <> '' OR recurrence_id <> '')
+				ORDER BY uid, recurrence_id`
+			args = []any{c.ID, micros(cut), c.ID, micros(cut)}
+		}
+		events, err := queryEvents(ctx, tx, where, args...)
+		if err != nil {
+			return nil, fmt.Errorf("feed content: %w", err)
+		}
+		fc.Events = append(fc.Events, events...)
 	}
 	return fc, nil
 }

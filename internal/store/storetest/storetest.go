@@ -40,7 +40,7 @@ func Run(t *testing.T, open Opener) {
 		{"ConcurrentMixedWrites", testConcurrentMixedWrites},
 		{"ServerSecretIsKept", testServerSecret},
 	}
-	for _, tt := range append(append(append(append(append(append(append(append(tests, webhookTests...), importTests...), consoleTests...), unitTests...), statsTests...), hookTests...), holdTests...), batchTests...) {
+	for _, tt := range append(append(append(append(append(append(append(append(append(tests, feedWindowTests...), webhookTests...), importTests...), consoleTests...), unitTests...), statsTests...), hookTests...), holdTests...), batchTests...) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			tt.fn(t, open(t))

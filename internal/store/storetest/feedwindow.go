@@ -1,0 +1,143 @@
+package storetest
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/store"
+)
+
+// feedWindowTests check the windowed feed read.
+var feedWindowTests = []struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}{
+	{"FeedWindowKeepsRecentAndSeries", testFeedWindow},
+	{"FeedWindowIsStored", testFeedWindowStored},
+}
+
+// testFeedWindow checks that WindowFeedContent leaves out what ended
+// before each calendar's cutoff, keeps recurring series and overrides
+// for the caller to judge, applies each calendar's own window in the
+// account's feed, and keeps to the account.
+func testFeedWindow(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	def := newCalendar(t, s, a.ID) // the default window
+	all := newCalendar(t, s, a.ID) // keeps all history
+	zero, short := 0, 5
+	all.FeedWindowDays = &zero
+	all.UpdatedAt = base
+	if err := s.UpdateCalendar(ctx, all); err != nil {
+		t.Fatalf("UpdateCalendar: %v", err)
+	}
+	shortCal := newCalendar(t, s, a.ID)
+	shortCal.FeedWindowDays = &short
+	if err := s.UpdateCalendar(ctx, shortCal); err != nil {
+		t.Fatalf("UpdateCalendar: %v", err)
+	}
+	day := 24 * time.Hour
+	for _, c := range []*store.Calendar{def, all, shortCal} {
+		mustCreateEvent(t, s, newEvent(c, "old", base.Add(-400*day)))
+		mustCreateEvent(t, s, newEvent(c, "recent", base.Add(-10*day)))
+		mustCreateEvent(t, s, newEvent(c, "future", base.Add(30*day)))
+		series := newEvent(c, "series", base.Add(-1000*day))
+		series.RRule = "FREQ=WEEKLY"
+		mustCreateEvent(t, s, series)
+		override := newEvent(c, "series", base.Add(-993*day))
+		override.RecurrenceID = "20240101T140000Z"
+		mustCreateEvent(t, s, override)
+	}
+	w := store.FeedWindow{Now: base, Default: 90 * day}
+	uids := func(fc *store.FeedContent, calendarID string) []string {
+		var out []string
+		for _, e := range fc.Events {
+			if e.CalendarID == calendarID {
+				out = append(out, e.UID+"/"+e.RecurrenceID)
+			}
+		}
+		return out
+	}
+	want := map[string][]string{
+		def.ID:      {"future/", "recent/", "series/", "series/20240101T140000Z"},
+		all.ID:      {"future/", "old/", "recent/", "series/", "series/20240101T140000Z"},
+		shortCal.ID: {"future/", "series/", "series/20240101T140000Z"},
+	}
+	for _, c := range []*store.Calendar{def, all, shortCal} {
+		fc, err := s.WindowFeedContent(ctx, a.ID, c.ID, w)
+		if err != nil {
+			t.Fatalf("WindowFeedContent(%s): %v", c.ID, err)
+		}
+		if got := uids(fc, c.ID); !slices.Equal(got, want[c.ID]) {
+			t.Errorf("WindowFeedContent(window %v) = %v; want %v", c.FeedWindowDays, got, want[c.ID])
+		}
+	}
+	acct, err := s.WindowFeedContent(ctx, a.ID, "", w)
+	if err != nil {
+		t.Fatalf("WindowFeedContent(all calendars): %v", err)
+	}
+	if len(acct.Calendars) != 3 || len(acct.Events) != 12 {
+		t.Errorf("WindowFeedContent(all calendars): %d calendars, %d events; want 3, 12", len(acct.Calendars), len(acct.Events))
+	}
+	for i, c := range acct.Calendars {
+		if c.ID != []string{def.ID, all.ID, shortCal.ID}[i] {
+			t.Errorf("WindowFeedContent(all calendars): calendar %d is %s; want creation order", i, c.ID)
+		}
+		if got := uids(acct, c.ID); !slices.Equal(got, want[c.ID]) {
+			t.Errorf("WindowFeedContent(all calendars), calendar %d = %v; want %v", i, got, want[c.ID])
+		}
+	}
+	// Without a window, everything.
+	full, err := s.WindowFeedContent(ctx, a.ID, def.ID, store.FeedWindow{})
+	if err != nil || len(full.Events) != 5 {
+		t.Errorf("WindowFeedContent(no window) = %d events, %v; want 5", len(full.Events), err)
+	}
+	b := newAccount(t, s)
+	_, err = s.WindowFeedContent(ctx, b.ID, def.ID, w)
+	wantNotFound(t, "WindowFeedContent(other account's calendar)", err)
+}
+
+// testFeedWindowStored checks that a calendar's window is stored, read
+// back, and reset to the default with nil.
+func testFeedWindowStored(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	if c.FeedWindowDays != nil {
+		t.Fatalf("new calendar: FeedWindowDays = %d; want nil", *c.FeedWindowDays)
+	}
+	for _, days := range []*int{ptr(30), ptr(0), nil} {
+		c.FeedWindowDays = days
+		if err := s.UpdateCalendar(ctx, c); err != nil {
+			t.Fatalf("UpdateCalendar: %v", err)
+		}
+		got, err := s.Calendar(ctx, a.ID, c.ID)
+		if err != nil {
+			t.Fatalf("Calendar: %v", err)
+		}
+		if (got.FeedWindowDays == nil) != (days == nil) || days != nil && *got.FeedWindowDays != *days {
+			t.Errorf("FeedWindowDays after UpdateCalendar(%v) = %v; want %v", deref(days), deref(got.FeedWindowDays), deref(days))
+		}
+	}
+	created := &store.Calendar{ID: id.New("cal"), AccountID: a.ID, Name: "W", TimeZone: "UTC", Kind: store.KindNative,
+		FeedWindowDays: ptr(7), CreatedAt: base, UpdatedAt: base}
+	if err := s.CreateCalendar(ctx, created); err != nil {
+		t.Fatalf("CreateCalendar: %v", err)
+	}
+	if got, err := s.Calendar(ctx, a.ID, created.ID); err != nil || got.FeedWindowDays == nil || *got.FeedWindowDays != 7 {
+		t.Errorf("CreateCalendar(window 7): read back %v, %v; want 7", got, err)
+	}
+}
+
+func ptr(n int) *int { return &n }
+
+// deref formats an optional window for messages.
+func deref(p *int) any {
+	if p == nil {
+		return "nil"
+	}
+	return *p
+}
