@@ -5,9 +5,13 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo 0.1.
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null)
 BUILD_DATE ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
 CLI := github.com/calhook/calhook/internal/cli
-# go install github.com/goreleaser/goreleaser/v2@v2.17.0 (the newest that
-# builds with Go 1.26)
-GORELEASER ?= goreleaser
+# Release tools, pinned and installed into GOBIN by go install when
+# missing or at another version: GoReleaser (v2.17.0 is the newest that
+# builds with Go 1.26) and syft, which GoReleaser runs offline for the SBOMs.
+GOBIN := $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
+GORELEASER_VERSION := v2.17.0
+SYFT_VERSION := v1.57.2
+GORELEASER ?= $(GOBIN)/goreleaser
 LDFLAGS := -s -w -X $(CLI).Version=$(VERSION) -X $(CLI).Commit=$(COMMIT) -X $(CLI).BuildDate=$(BUILD_DATE)
 
 help: ## list the targets
@@ -19,11 +23,18 @@ build: ## build a static ./calhook stamped with version, commit and date
 image: ## build the container image IMAGE (default calhook:VERSION) with podman
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) bash scripts/image.sh $(IMAGE)
 
-release-snapshot: ## build every release artifact locally into dist/ (GoReleaser, no publishing)
-	$(GORELEASER) release --snapshot --clean
+release-snapshot: release-tools ## build every release artifact and its SBOM locally into dist/ (GoReleaser, no publishing)
+	PATH="$(GOBIN):$$PATH" $(GORELEASER) release --snapshot --clean
 
-release-check: ## validate .goreleaser.yaml
+release-check: release-tools ## validate .goreleaser.yaml
 	$(GORELEASER) check
+
+# go version -m names the module version a binary was built from.
+release-tools: ## install the pinned GoReleaser and syft into GOBIN when missing
+	@go version -m $(GOBIN)/goreleaser 2>/dev/null | grep -Eq '^\s+mod\s+github.com/goreleaser/goreleaser/v2\s+$(GORELEASER_VERSION)\s' || \
+		go install github.com/goreleaser/goreleaser/v2@$(GORELEASER_VERSION)
+	@go version -m $(GOBIN)/syft 2>/dev/null | grep -Eq '^\s+mod\s+github.com/anchore/syft\s+$(SYFT_VERSION)\s' || \
+		go install github.com/anchore/syft/cmd/syft@$(SYFT_VERSION)
 
 run: ## run calhook on 127.0.0.1:8080 with ./calhook.db
 	go run ./cmd/calhook serve
@@ -54,4 +65,4 @@ bench: ## run the benchmark scenarios against the real binary
 bench-check: ## every scenario at a small size, against targets and bench/baseline.json
 	go run ./cmd/calhookbench check
 
-.PHONY: help build image release-snapshot release-check run test lint fuzz screenshots bench-console bench bench-check
+.PHONY: help build image release-snapshot release-check release-tools run test lint fuzz screenshots bench-console bench bench-check

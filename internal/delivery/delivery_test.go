@@ -25,6 +25,7 @@ import (
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/sqlite"
 	"github.com/calhook/calhook/internal/subscription"
+	"github.com/calhook/calhook/internal/tracing"
 	"github.com/calhook/calhook/webhook"
 )
 
@@ -63,7 +64,7 @@ type receiver struct {
 	respond func(n int, w http.ResponseWriter, r *http.Request)
 }
 
-func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
+func newReceiver(t testing.TB, respond func(n int, w http.ResponseWriter, r *http.Request)) *receiver {
 	t.Helper()
 	rc := &receiver{arrived: make(chan received, 10000), respond: respond}
 	rc.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -86,7 +87,7 @@ func newReceiver(t *testing.T, respond func(n int, w http.ResponseWriter, r *htt
 }
 
 // wait returns the next arrival or fails after timeout.
-func (rc *receiver) wait(t *testing.T, timeout time.Duration) received {
+func (rc *receiver) wait(t testing.TB, timeout time.Duration) received {
 	t.Helper()
 	select {
 	case d := <-rc.arrived:
@@ -98,7 +99,7 @@ func (rc *receiver) wait(t *testing.T, timeout time.Duration) received {
 }
 
 type pipeline struct {
-	t     *testing.T
+	t     testing.TB
 	db    *sqlite.DB
 	store *countingStore
 	clock *clock
@@ -116,6 +117,7 @@ type pipelineOpts struct {
 	perSub   int
 	workers  int
 	realTime bool
+	tracer   *tracing.Tracer // nil: tracing off
 }
 
 // countingStore is a store that counts its claims and the deliveries they
@@ -136,7 +138,7 @@ func (c *countingStore) ClaimMessages(ctx context.Context, p store.ClaimParams) 
 
 // newPipeline wires store, fan-out and dispatcher with a fake clock (or the
 // real one) and starts them.
-func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
+func newPipeline(t testing.TB, o pipelineOpts) *pipeline {
 	t.Helper()
 	ctx := context.Background()
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
@@ -162,10 +164,10 @@ func newPipeline(t *testing.T, o pipelineOpts) *pipeline {
 		Store: p.store, Now: now, Timeout: o.timeout, PerSubscription: o.perSub, Workers: o.workers,
 		Client: outbound.NewClient(outbound.Options{Policy: policy, Timeout: o.timeout, MaxRedirects: outbound.NoRedirects}),
 		Retry:  delivery.RetryPolicy{Schedule: o.schedule, Jitter: 0.1, MaxRetryAfter: 24 * time.Hour},
-		Rand:   rand.New(rand.NewPCG(1, 2)), UserAgent: "calhook/test", Bus: bus,
+		Rand:   rand.New(rand.NewPCG(1, 2)), UserAgent: "calhook/test", Bus: bus, Tracer: o.tracer,
 	})
 	p.fan = delivery.NewFanOut(delivery.FanOutConfig{
-		Store: db, Now: now, BaseURL: "https://calhook.example", Bus: bus, Direct: p.disp,
+		Store: db, Now: now, BaseURL: "https://calhook.example", Bus: bus, Direct: p.disp, Tracer: o.tracer,
 	})
 	p.cals = calendar.NewService(db, now, bus)
 	p.subs = subscription.NewService(db, policy, now, nil)
