@@ -169,6 +169,8 @@ type CalendarInput struct {
 	TimeZone *string
 	// Source makes the calendar imported; it can only be set on create.
 	Source *SourceInput
+	// FeedDisabled turns the calendar's feed off (true) or on (false).
+	FeedDisabled *bool
 }
 
 // SourceInput is the feed an imported calendar follows.
@@ -289,6 +291,9 @@ func (s *Service) Forget(accountID, calendarID string) {
 }
 
 func applyCalendar(c *store.Calendar, in CalendarInput) error {
+	if in.FeedDisabled != nil {
+		c.FeedDisabled = *in.FeedDisabled
+	}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		switch {

@@ -74,6 +74,13 @@ const (
 	KeyInUse Reason = "idempotency_key_in_use"
 )
 
+// Forbidden reasons.
+const (
+	// FeedDisabled: the feed is turned off (the account's or the
+	// calendar's feed switch).
+	FeedDisabled Reason = "feed_disabled"
+)
+
 // Unavailable reasons.
 const (
 	// StorageFull: the database has no room for the write (disk full,

@@ -25,6 +25,28 @@ import (
 // exist.
 var ErrForbidden error = &fault.Error{Code: fault.Forbidden, Message: "invalid feed token"}
 
+// The answers of a feed that is turned off. They come after the token
+// check, so only a holder of the token learns that a feed is disabled
+// rather than wrong.
+var (
+	ErrAccountDisabled error = &fault.Error{Code: fault.Forbidden, Reason: fault.FeedDisabled,
+		Message: "feed disabled: the account's iCal feeds are turned off; enable them in the account's feed settings"}
+	ErrCalendarDisabled error = &fault.Error{Code: fault.Forbidden, Reason: fault.FeedDisabled,
+		Message: "feed disabled: this calendar's iCal feed is turned off; enable it in the calendar's feed settings"}
+)
+
+// Disabled returns the error for a feed in the given state, or nil when
+// its feed is on: the account's switch comes first.
+func Disabled(st *store.FeedState) error {
+	switch {
+	case st.AccountDisabled:
+		return ErrAccountDisabled
+	case st.CalendarDisabled:
+		return ErrCalendarDisabled
+	}
+	return nil
+}
+
 // Feed is a rendered feed, ready to serve.
 type Feed struct {
 	Body         []byte
@@ -123,6 +145,9 @@ type key struct{ accountID, calendarID string }
 type entry struct {
 	token string
 	feed  *Feed
+	// err is the answer of a disabled feed instead of feed: cached too,
+	// and dropped like a render when the switch changes.
+	err error
 }
 
 // NewService returns a Service reading from s.
@@ -162,6 +187,9 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		if !tokenEqual(e.token, token) {
 			return nil, ErrForbidden
 		}
+		if e.err != nil {
+			return nil, e.err
+		}
 		return e.feed, nil
 	}
 
@@ -177,6 +205,10 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	}
 	if !tokenEqual(acct.FeedToken, token) {
 		return nil, ErrForbidden
+	}
+	if err := Disabled(acct); err != nil {
+		s.put(k, epoch, gen, &entry{token: acct.FeedToken, err: err})
+		return nil, err
 	}
 
 	content, err := s.store.FeedContent(ctx, accountID, calendarID)
@@ -195,22 +227,58 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	if !tokenEqual(content.FeedToken, token) {
 		return nil, ErrForbidden
 	}
+	if err := Disabled(&content.FeedState); err != nil {
+		s.put(k, epoch, gen, &entry{token: content.FeedToken, err: err})
+		return nil, err
+	}
+	if calendarID == "" {
+		content.Events = publishedEvents(content)
+	}
 	f, err := s.render(ctx, accountID, calendarID, content)
 	if err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	if s.epochs[accountID] == epoch && s.generation == gen {
-		if len(s.cache) >= s.opts.MaxCached {
-			for k := range s.cache { // evict an arbitrary entry
-				delete(s.cache, k)
-				break
-			}
-		}
-		s.cache[k] = &entry{token: content.FeedToken, feed: f}
-	}
-	s.mu.Unlock()
+	s.put(k, epoch, gen, &entry{token: content.FeedToken, feed: f})
 	return f, nil
+}
+
+// put caches e unless the account's feeds were invalidated since epoch
+// and gen were read: a write racing the read never leaves a stale entry.
+func (s *Service) put(k key, epoch, gen uint64, e *entry) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.epochs[k.accountID] != epoch || s.generation != gen {
+		return
+	}
+	if len(s.cache) >= s.opts.MaxCached {
+		for k := range s.cache { // evict an arbitrary entry
+			delete(s.cache, k)
+			break
+		}
+	}
+	s.cache[k] = e
+}
+
+// publishedEvents returns the events of an all-calendars feed's content
+// without those of calendars whose feed is turned off: a disabled
+// calendar is published nowhere.
+func publishedEvents(content *store.FeedContent) []*store.Event {
+	off := map[string]bool{}
+	for _, c := range content.Calendars {
+		if c.FeedDisabled {
+			off[c.ID] = true
+		}
+	}
+	if len(off) == 0 {
+		return content.Events
+	}
+	out := make([]*store.Event, 0, len(content.Events))
+	for _, e := range content.Events {
+		if !off[e.CalendarID] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (s *Service) render(ctx context.Context, accountID, calendarID string, content *store.FeedContent) (*Feed, error) {

@@ -11,11 +11,13 @@ import (
 )
 
 type calendarJSON struct {
-	ID       string      `json:"id"`
-	Name     string      `json:"name"`
-	TimeZone string      `json:"timeZone"`
-	Kind     string      `json:"kind"`
-	Source   *sourceJSON `json:"source,omitempty"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	TimeZone string `json:"timeZone"`
+	Kind     string `json:"kind"`
+	// FeedDisabled is the calendar's feed switch.
+	FeedDisabled bool        `json:"feedDisabled"`
+	Source       *sourceJSON `json:"source,omitempty"`
 	// importJSON adds the sync state of an imported calendar.
 	*importJSON
 	Version   int64     `json:"version"`
@@ -29,7 +31,7 @@ type calendarJSON struct {
 
 func toCalendarJSON(c *store.Calendar) calendarJSON {
 	out := calendarJSON{
-		ID: c.ID, Name: c.Name, TimeZone: c.TimeZone, Kind: c.Kind, Version: c.Version,
+		ID: c.ID, Name: c.Name, TimeZone: c.TimeZone, Kind: c.Kind, FeedDisabled: c.FeedDisabled, Version: c.Version,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt,
 	}
 	if c.Kind == store.KindImported {
@@ -42,12 +44,14 @@ type calendarInput struct {
 	Name     *string      `json:"name"`
 	TimeZone *string      `json:"timeZone"`
 	Source   *sourceInput `json:"source"`
+	// FeedDisabled turns the calendar's feed off or on.
+	FeedDisabled *bool `json:"feedDisabled"`
 	// UnitID attaches the calendar to a unit; null detaches it.
 	UnitID json.RawMessage `json:"unitId"`
 }
 
 func (in calendarInput) domain() calendar.CalendarInput {
-	return calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain()}
+	return calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain(), FeedDisabled: in.FeedDisabled}
 }
 
 func (h *Handler) createCalendar(w http.ResponseWriter, r *http.Request) {
@@ -118,7 +122,7 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 	calID := r.PathValue("calendarId")
 	var c *store.Calendar
 	var err error
-	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.UnitID == nil {
+	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.FeedDisabled != nil || in.UnitID == nil {
 		if c, err = h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, calID, in.domain()); err != nil {
 			writeError(w, r, h.log, err)
 			return
