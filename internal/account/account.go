@@ -1,5 +1,6 @@
 // Package account manages tenants: creating them with their API key and
-// feed token, authenticating keys, and rotating feed tokens.
+// feed token, authenticating keys, rotating feed tokens, and the
+// account-wide feed switch.
 package account
 
 import (
@@ -23,6 +24,7 @@ type Store interface {
 	AccountByKeyHash(ctx context.Context, keyHash string) (*store.Account, error)
 	DeleteAccount(ctx context.Context, id string) error
 	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
+	SetFeedsDisabled(ctx context.Context, accountID string, disabled bool, now time.Time) error
 	CreateAPIKey(ctx context.Context, k *store.APIKey) error
 	ListAPIKeys(ctx context.Context, accountID string) ([]*store.APIKey, error)
 	APIKeyByHash(ctx context.Context, keyHash string) (*store.APIKey, error)
@@ -177,4 +179,16 @@ func (s *Service) RotateFeedToken(ctx context.Context, accountID string) (string
 	s.Forget(accountID)
 	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID})
 	return token, nil
+}
+
+// SetFeedsDisabled turns every feed of the account off (they answer 403
+// with the reason) or on again, at once on every node: the feed caches
+// forget the account's feeds when they hear of it.
+func (s *Service) SetFeedsDisabled(ctx context.Context, accountID string, disabled bool) (*store.Account, error) {
+	if err := s.store.SetFeedsDisabled(ctx, accountID, disabled, s.now().UTC()); err != nil {
+		return nil, err
+	}
+	s.Forget(accountID)
+	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID})
+	return s.store.Account(ctx, accountID)
 }

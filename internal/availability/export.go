@@ -39,6 +39,9 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 		if subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) != 1 {
 			return nil, feed.ErrForbidden
 		}
+		if e.err != nil {
+			return nil, e.err
+		}
 		return e.feed, nil
 	}
 	epoch := s.exports.epoch(accountID)
@@ -52,7 +55,11 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 	if subtle.ConstantTimeCompare([]byte(st.FeedToken), []byte(token)) != 1 {
 		return nil, feed.ErrForbidden
 	}
-	f, err := s.renderExport(ctx, accountID, calendarID, st.Version, now, day)
+	f, err := s.renderExport(ctx, accountID, calendarID, st, now, day)
+	if errors.Is(err, feed.ErrAccountDisabled) || errors.Is(err, feed.ErrCalendarDisabled) {
+		s.exports.put(k, epoch, &exportEntry{token: st.FeedToken, err: err, day: day})
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -60,7 +67,12 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 	return f, nil
 }
 
-func (s *Service) renderExport(ctx context.Context, accountID, calendarID string, version int64, now, day time.Time) (*feed.Feed, error) {
+// renderExport renders the export feed of calendarID, or answers the
+// feed switch: an export feed follows its account's and its calendar's.
+func (s *Service) renderExport(ctx context.Context, accountID, calendarID string, st *store.FeedState, now, day time.Time) (*feed.Feed, error) {
+	if err := feed.Disabled(st); err != nil {
+		return nil, err
+	}
 	units, err := s.store.CalendarUnits(ctx, accountID, []string{calendarID})
 	if err != nil {
 		return nil, err
@@ -85,6 +97,8 @@ func (s *Service) renderExport(ctx context.Context, accountID, calendarID string
 	for _, c := range cals {
 		if c.ID != calendarID {
 			others = append(others, c.ID)
+		} else if c.FeedDisabled {
+			return nil, feed.ErrCalendarDisabled
 		}
 	}
 	// From the day before today: a stay that ends today still shows.
@@ -115,7 +129,7 @@ func (s *Service) renderExport(ctx context.Context, accountID, calendarID string
 	if err != nil {
 		return nil, fmt.Errorf("render export feed: %w", err)
 	}
-	return feed.New(buf.Bytes(), lastModified, version), nil
+	return feed.New(buf.Bytes(), lastModified, st.Version), nil
 }
 
 // exportEvent is the opaque event of a block in an export feed. All-day
@@ -149,6 +163,8 @@ type exportKey struct{ accountID, calendarID string }
 type exportEntry struct {
 	token string
 	feed  *feed.Feed
+	// err is the answer of a disabled export feed instead of feed.
+	err error
 	// day is the UTC day the feed was rendered on: the window moves
 	// with the date.
 	day time.Time

@@ -175,6 +175,8 @@ type CalendarInput struct {
 	Source *SourceInput
 	// FeedWindow, when set, replaces the calendar's feed window.
 	FeedWindow *FeedWindowInput
+	// FeedDisabled turns the calendar's feed off (true) or on (false).
+	FeedDisabled *bool
 }
 
 // FeedWindowInput is a calendar's feed window: how many days after their
@@ -305,6 +307,9 @@ func (s *Service) Forget(accountID, calendarID string) {
 }
 
 func applyCalendar(c *store.Calendar, in CalendarInput) error {
+	if in.FeedDisabled != nil {
+		c.FeedDisabled = *in.FeedDisabled
+	}
 	if in.Name != nil {
 		name := strings.TrimSpace(*in.Name)
 		switch {

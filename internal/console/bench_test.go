@@ -22,10 +22,14 @@ import (
 // p99-ms beside ns/op; they time the whole request through a real HTTP
 // server and store, as a browser would see it (without the network).
 
-func BenchmarkCalendarPage10kEvents(b *testing.B) {
+// BenchmarkPages times every main page of one account that has a
+// calendar of 10,000 events and a subscription with a message log of
+// 100,000 messages.
+func BenchmarkPages(b *testing.B) {
 	for _, be := range benchBackends(b) {
 		b.Run(be.Name, func(b *testing.B) {
-			e := newEnv(b, be.Open(b))
+			db := be.Open(b)
+			e := newEnv(b, db)
 			a := e.newAccount("Bench")
 			ctx := context.Background()
 			cal, err := e.cals.CreateCalendar(ctx, a.ID, calendar.CalendarInput{Name: ptr("Busy"), TimeZone: ptr("Europe/Berlin")})
@@ -42,22 +46,6 @@ func BenchmarkCalendarPage10kEvents(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			br := e.browser()
-			br.signIn(a.APIKey)
-			for _, page := range []string{"?from=2030-03-01", "?view=month&month=2030-03"} {
-				b.Run(page, func(b *testing.B) { timePage(b, br, "/console/calendars/"+cal.ID+page) })
-			}
-		})
-	}
-}
-
-func BenchmarkMessageLog100k(b *testing.B) {
-	for _, be := range benchBackends(b) {
-		b.Run(be.Name, func(b *testing.B) {
-			db := be.Open(b)
-			e := newEnv(b, db)
-			a := e.newAccount("Bench")
-			ctx := context.Background()
 			sub, err := e.subs.Create(ctx, a.ID, subscription.Input{URL: ptr("http://127.0.0.1:9/hook")}, nil)
 			if err != nil {
 				b.Fatal(err)
@@ -72,14 +60,28 @@ func BenchmarkMessageLog100k(b *testing.B) {
 			}
 			br := e.browser()
 			br.signIn(a.APIKey)
-			for _, q := range []string{"", "?status=pending", "?status=undeliverable", "?type=calendar.event.deleted"} {
-				b.Run("filter="+q, func(b *testing.B) { timePage(b, br, "/console/webhooks/"+sub.ID+q) })
+			pages := []struct{ name, path string }{
+				{"overview", "/console/overview"},
+				{"calendars", "/console/calendars"},
+				{"agenda", "/console/calendars/" + cal.ID + "?from=2030-03-01"},
+				{"month", "/console/calendars/" + cal.ID + "?view=month&month=2030-03"},
+				{"webhooks", "/console/webhooks"},
+				{"log", "/console/webhooks/" + sub.ID},
+				{"log-pending", "/console/webhooks/" + sub.ID + "?status=pending"},
+				{"log-undeliverable", "/console/webhooks/" + sub.ID + "?status=undeliverable"},
+				{"log-type", "/console/webhooks/" + sub.ID + "?type=calendar.event.deleted"},
+				{"feeds", "/console/feeds"},
+				{"keys", "/console/keys"},
+			}
+			for _, p := range pages {
+				b.Run(p.name, func(b *testing.B) { timePage(b, br, p.path) })
 			}
 		})
 	}
 }
 
-// timePage fetches path b.N times and reports the 99th percentile.
+// timePage fetches path b.N times and reports the median and the 99th
+// percentile.
 func timePage(b *testing.B, br *browser, path string) {
 	durs := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
@@ -98,6 +100,7 @@ func timePage(b *testing.B, br *browser, path string) {
 	}
 	b.StopTimer()
 	slices.Sort(durs)
+	b.ReportMetric(float64(durs[len(durs)/2].Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(durs[(len(durs)*99)/100].Microseconds())/1000, "p99-ms")
 }
 

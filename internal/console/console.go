@@ -149,6 +149,8 @@ func (h *Handler) routes() {
 
 	h.route("GET /console/feeds", feeds, h.feedsPage)
 	h.route("POST /console/feeds/rotate", feeds, h.rotateFeedToken)
+	h.route("POST /console/feeds/switch", feeds, h.switchFeeds)
+	h.route("POST /console/feeds/calendars/{calendarId}/switch", feeds, h.switchCalendarFeed)
 	h.route("POST /console/feeds/hooks/{hookId}/delete", feeds, h.deleteHook)
 
 	h.route("GET /console/webhooks", portal, h.webhooksPage)

@@ -16,6 +16,7 @@ import (
 	"github.com/calhook/calhook/internal/account"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/console"
+	"github.com/calhook/calhook/internal/feed"
 	"github.com/calhook/calhook/internal/httpapi"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/notify"
@@ -65,7 +66,7 @@ func newEnv(t testing.TB, db store.Store, frameAncestors ...string) *env {
 		t.Fatal(err)
 	}
 	h := httpapi.New(httpapi.Config{Store: db, Accounts: e.accounts, Calendars: e.cals, Subscriptions: e.subs, Hooks: hooks,
-		AdminToken: adminToken, Sessions: e.sessions, Console: web})
+		Feeds: feed.NewService(db, feed.Options{Bus: bus}), AdminToken: adminToken, Sessions: e.sessions, Console: web})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
@@ -331,6 +332,8 @@ func TestCSRFRefusals(t *testing.T) {
 				{"/console/calendars/" + cal.ID + "/events", url.Values{"summary": {"X"}, "start": {"2030-01-01T10:00"}, "end": {"2030-01-01T11:00"}}},
 				{"/console/calendars/" + cal.ID + "/delete", nil},
 				{"/console/feeds/rotate", url.Values{"confirm": {"yes"}}},
+				{"/console/feeds/switch", url.Values{"disabled": {"true"}}},
+				{"/console/feeds/calendars/" + cal.ID + "/switch", url.Values{"disabled": {"true"}}},
 				{"/console/webhooks", url.Values{"webhookUrl": {"http://127.0.0.1:9/x"}}},
 				{"/console/webhooks/" + sub.ID + "/delete", nil},
 				{"/console/webhooks/" + sub.ID + "/disable", nil},

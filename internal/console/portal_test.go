@@ -137,6 +137,8 @@ func TestPortalScope(t *testing.T) {
 				{"/console/webhooks", url.Values{"webhookUrl": {"http://127.0.0.1:9/x"}, "calendarId": {outCal.ID}}, http.StatusBadRequest},
 				{"/console/calendars", url.Values{"name": {"x"}}, http.StatusForbidden},
 				{"/console/feeds/rotate", url.Values{"confirm": {"yes"}}, http.StatusForbidden},
+				{"/console/feeds/switch", url.Values{"disabled": {"true"}}, http.StatusForbidden},
+				{"/console/feeds/calendars/" + inCal.ID + "/switch", url.Values{"disabled": {"true"}}, http.StatusForbidden},
 				{"/console/keys", url.Values{"name": {"x"}}, http.StatusForbidden},
 				{"/console/accounts", url.Values{"name": {"x"}}, http.StatusForbidden},
 				{"/console/webhooks", url.Values{"webhookUrl": {"http://127.0.0.1:9/mine"}, "calendarId": {inCal.ID}}, http.StatusCreated},
@@ -160,6 +162,30 @@ func TestPortalScope(t *testing.T) {
 			if status != http.StatusOK || !strings.Contains(body, "/feeds/"+a.ID+"/"+inCal.ID+".ics") ||
 				strings.Contains(body, outCal.ID) || strings.Contains(body, "/feeds/"+a.ID+".ics") || strings.Contains(body, "Regenerate token") {
 				t.Errorf("scoped portal feeds page: %d, shows only its calendar's feed: %v", status, !strings.Contains(body, outCal.ID))
+			}
+			// It switches its own calendar's feed, not another's nor the
+			// account's.
+			feedPosts := []struct {
+				path string
+				want int
+			}{
+				{"/console/feeds/switch", http.StatusForbidden},
+				{"/console/feeds/calendars/" + outCal.ID + "/switch", http.StatusNotFound},
+				{"/console/feeds/calendars/" + inCal.ID + "/switch", http.StatusSeeOther},
+			}
+			for _, p := range feedPosts {
+				if status, _, _ := fb.post(p.path, url.Values{"disabled": {"true"}}); status != p.want {
+					t.Errorf("scoped portal POST %s: %d; want %d", p.path, status, p.want)
+				}
+			}
+			if c, _ := e.cals.Calendar(ctx, a.ID, outCal.ID); c.FeedDisabled {
+				t.Error("a scoped portal switched off a calendar outside its scope")
+			}
+			if c, _ := e.cals.Calendar(ctx, a.ID, inCal.ID); !c.FeedDisabled {
+				t.Error("a scoped portal could not switch off its own calendar's feed")
+			}
+			if acc, _ := e.accounts.Get(ctx, a.ID); acc.FeedsDisabled {
+				t.Error("a scoped portal switched off the account's feeds")
 			}
 			// Revoking the key that made the link ends the portal session.
 			if err := e.accounts.RevokeKey(ctx, a.ID, store.DefaultKeyID(a.ID)); err != nil {

@@ -178,18 +178,20 @@ type pageData struct {
 
 // notices are the fixed messages a redirect may ask a page to show.
 var notices = map[string]string{
-	"created":      "Created.",
-	"saved":        "Saved.",
-	"deleted":      "Deleted.",
-	"revoked":      "Revoked. It stopped working at once.",
-	"rotated":      "The feed token was regenerated: the old feed URLs stopped working.",
-	"disabled":     "Disabled: nothing is delivered to it until you enable it.",
-	"enabled":      "Enabled.",
-	"test":         "A calhook.test message was queued; its attempt appears below.",
-	"redelivered":  "Queued for delivery again.",
-	"synced":       "Synced.",
-	"sync-started": "A sync was started; the result appears here when it ends.",
-	"signed-out":   "You are signed out.",
+	"created":       "Created.",
+	"saved":         "Saved.",
+	"deleted":       "Deleted.",
+	"revoked":       "Revoked. It stopped working at once.",
+	"rotated":       "The feed token was regenerated: the old feed URLs stopped working.",
+	"feed-disabled": "Feed disabled: its URL now answers 403 (feed disabled) until you enable it again. The URL and token stay the same.",
+	"feed-enabled":  "Feed enabled: its URL serves the calendar again.",
+	"disabled":      "Disabled: nothing is delivered to it until you enable it.",
+	"enabled":       "Enabled.",
+	"test":          "A calhook.test message was queued; its attempt appears below.",
+	"redelivered":   "Queued for delivery again.",
+	"synced":        "Synced.",
+	"sync-started":  "A sync was started; the result appears here when it ends.",
+	"signed-out":    "You are signed out.",
 }
 
 var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}

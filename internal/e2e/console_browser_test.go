@@ -259,6 +259,30 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the copied feed URL serves no event:\n%s", body)
 	}
 
+	// The feed switch: the calendar's feed off (403 with the reason, and
+	// its events out of the all-calendars feed), then every feed, then
+	// both on again.
+	calFeed := strings.TrimSpace(eval("calendar feed URL", `document.getElementById("feed-0").textContent`))
+	run("disable the calendar's feed", chromedp.Click(`//button[text()="Disable"]`),
+		chromedp.WaitVisible(`//p[@class="notice"][starts-with(text(), "Feed disabled")]`))
+	check("feeds-disabled")
+	if body := fetch(t, calFeed, http.StatusForbidden); !strings.Contains(body, "this calendar's iCal feed is turned off") {
+		t.Errorf("a disabled calendar feed answers %q; want the reason", body)
+	}
+	if body := fetch(t, strings.TrimSpace(feedURL), http.StatusOK); strings.Contains(body, "Smith family") {
+		t.Errorf("the all-calendars feed still shows a disabled calendar's event")
+	}
+	run("disable every feed", chromedp.Click(`//button[text()="Disable all feeds"]`),
+		chromedp.WaitVisible(`//button[text()="Enable all feeds"]`))
+	if body := fetch(t, strings.TrimSpace(feedURL), http.StatusForbidden); !strings.Contains(body, "the account's iCal feeds are turned off") {
+		t.Errorf("a disabled account feed answers %q; want the reason", body)
+	}
+	run("enable every feed", chromedp.Click(`//button[text()="Enable all feeds"]`),
+		chromedp.WaitVisible(`//button[text()="Disable all feeds"]`))
+	run("enable the calendar's feed", chromedp.Click(`//button[text()="Enable"]`),
+		chromedp.WaitVisible(`//button[text()="Disable"]`))
+	fetch(t, calFeed, http.StatusOK)
+
 	// A subscription to the loopback hookReceiver; deliveries appear live.
 	run("webhooks", chromedp.Navigate(base+"/console/webhooks"), chromedp.WaitVisible(css("#wh-url")))
 	check("webhooks-empty")

@@ -77,6 +77,13 @@ const (
 	InBatch Reason = "duplicate_in_batch"
 )
 
+// Forbidden reasons.
+const (
+	// FeedDisabled: the feed is turned off (the account's or the
+	// calendar's feed switch).
+	FeedDisabled Reason = "feed_disabled"
+)
+
 // Unavailable reasons.
 const (
 	// StorageFull: the database has no room for the write (disk full,

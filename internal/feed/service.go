@@ -31,6 +31,28 @@ import (
 // exist.
 var ErrForbidden error = &fault.Error{Code: fault.Forbidden, Message: "invalid feed token"}
 
+// The answers of a feed that is turned off. They come after the token
+// check, so only a holder of the token learns that a feed is disabled
+// rather than wrong.
+var (
+	ErrAccountDisabled error = &fault.Error{Code: fault.Forbidden, Reason: fault.FeedDisabled,
+		Message: "feed disabled: the account's iCal feeds are turned off; enable them in the account's feed settings"}
+	ErrCalendarDisabled error = &fault.Error{Code: fault.Forbidden, Reason: fault.FeedDisabled,
+		Message: "feed disabled: this calendar's iCal feed is turned off; enable it in the calendar's feed settings"}
+)
+
+// Disabled returns the error for a feed in the given state, or nil when
+// its feed is on: the account's switch comes first.
+func Disabled(st *store.FeedState) error {
+	switch {
+	case st.AccountDisabled:
+		return ErrAccountDisabled
+	case st.CalendarDisabled:
+		return ErrCalendarDisabled
+	}
+	return nil
+}
+
 // Feed is a rendered feed, ready to serve, or a streamed one (Streamed)
 // that is rendered as it is written.
 type Feed struct {
@@ -195,6 +217,10 @@ type Options struct {
 // DefaultCacheBytes is the render cache's default budget.
 const DefaultCacheBytes = 64 << 20
 
+// disabledSize is what a disabled feed's cached answer counts against the
+// budget: no body, but not free either.
+const disabledSize = 256
+
 type key struct{ accountID, calendarID string }
 
 type entry struct {
@@ -206,6 +232,9 @@ type entry struct {
 	feed *Feed
 	// size is what the entry counts against the budget.
 	size int64
+	// err is the answer of a disabled feed instead of feed: cached too,
+	// and dropped like a render when the switch changes.
+	err error
 }
 
 // NewService returns a Service reading from s.
@@ -272,6 +301,10 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	if !tokenEqual(acct.FeedToken, token) {
 		return nil, ErrForbidden
 	}
+	if err := Disabled(acct); err != nil {
+		s.add(&entry{key: k, token: acct.FeedToken, day: day, err: err, size: disabledSize}, epoch, gen)
+		return nil, err
+	}
 
 	window := store.FeedWindow{Now: day, Default: s.opts.Window}
 	content, err := s.store.WindowFeedContent(ctx, accountID, calendarID, window)
@@ -289,6 +322,13 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	// The token may have been rotated between the two reads.
 	if !tokenEqual(content.FeedToken, token) {
 		return nil, ErrForbidden
+	}
+	if err := Disabled(&content.FeedState); err != nil {
+		s.add(&entry{key: k, token: content.FeedToken, day: day, err: err, size: disabledSize}, epoch, gen)
+		return nil, err
+	}
+	if calendarID == "" {
+		content.Events = publishedEvents(content)
 	}
 	events, windowed := inWindow(content, window)
 	opts, err := s.renderOptions(ctx, accountID, calendarID, content)
@@ -332,6 +372,9 @@ func (s *Service) cached(k key, token string, day time.Time) (*Feed, bool, error
 	if !tokenEqual(e.token, token) {
 		return nil, false, ErrForbidden
 	}
+	if e.err != nil {
+		return nil, true, e.err
+	}
 	if !front {
 		// The most served feed stays in front, so its hits take no
 		// write lock.
@@ -358,7 +401,9 @@ func (s *Service) add(e *entry, epoch, gen uint64) {
 	}
 	s.cache[e.key] = s.lru.PushFront(e)
 	s.bytes += e.size
-	e.feed.gzipped = func(n int) { s.grow(e, int64(n)) }
+	if e.feed != nil {
+		e.feed.gzipped = func(n int) { s.grow(e, int64(n)) }
+	}
 	s.evict()
 	s.observe()
 }
@@ -482,6 +527,28 @@ func keep(e *store.Event, cutoff time.Time) bool {
 	starts, err := calendar.Occurrences(e, from, cutoff.Add(farFuture), 1)
 	// A rule that cannot be expanded is kept: the client may still read it.
 	return err != nil || len(starts) > 0
+}
+
+// publishedEvents returns the events of an all-calendars feed's content
+// without those of calendars whose feed is turned off: a disabled
+// calendar is published nowhere.
+func publishedEvents(content *store.FeedContent) []*store.Event {
+	off := map[string]bool{}
+	for _, c := range content.Calendars {
+		if c.FeedDisabled {
+			off[c.ID] = true
+		}
+	}
+	if len(off) == 0 {
+		return content.Events
+	}
+	out := make([]*store.Event, 0, len(content.Events))
+	for _, e := range content.Events {
+		if !off[e.CalendarID] {
+			out = append(out, e)
+		}
+	}
+	return out
 }
 
 func (s *Service) renderOptions(ctx context.Context, accountID, calendarID string, content *store.FeedContent) (RenderOptions, error) {

@@ -82,6 +82,41 @@ func (h *Handler) rotateFeedToken(w http.ResponseWriter, r *http.Request) {
 	h.writeFeedToken(w, r, a.ID, token)
 }
 
+type feedSettingsJSON struct {
+	Disabled bool `json:"disabled"`
+}
+
+func (h *Handler) getFeedSettings(w http.ResponseWriter, r *http.Request) {
+	// Afresh, as getFeedToken: the switch may have moved on another node.
+	a, err := h.cfg.Accounts.Get(r.Context(), accountFrom(r.Context()).ID)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, feedSettingsJSON{Disabled: a.FeedsDisabled})
+}
+
+func (h *Handler) updateFeedSettings(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Disabled *bool `json:"disabled"`
+	}
+	if err := decode(r, &in); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	if in.Disabled == nil {
+		writeError(w, r, h.log, errInvalid("disabled: is required (true or false)"))
+		return
+	}
+	a, err := h.cfg.Accounts.SetFeedsDisabled(r.Context(), accountFrom(r.Context()).ID, *in.Disabled)
+	if err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
+	h.log.InfoContext(r.Context(), "feed switch changed", "account", a.ID, "disabled", a.FeedsDisabled)
+	writeJSON(w, http.StatusOK, feedSettingsJSON{Disabled: a.FeedsDisabled})
+}
+
 // writeFeedToken answers the token with the URL of every feed it opens.
 func (h *Handler) writeFeedToken(w http.ResponseWriter, r *http.Request, accountID, token string) {
 	base := h.baseURL(r)

@@ -12,11 +12,13 @@ import (
 )
 
 type calendarJSON struct {
-	ID       string      `json:"id"`
-	Name     string      `json:"name"`
-	TimeZone string      `json:"timeZone"`
-	Kind     string      `json:"kind"`
-	Source   *sourceJSON `json:"source,omitempty"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	TimeZone string `json:"timeZone"`
+	Kind     string `json:"kind"`
+	// FeedDisabled is the calendar's feed switch.
+	FeedDisabled bool        `json:"feedDisabled"`
+	Source       *sourceJSON `json:"source,omitempty"`
 	// importJSON adds the sync state of an imported calendar.
 	*importJSON
 	// FeedWindowDays is the calendar's own feed window in days (0: all
@@ -33,7 +35,7 @@ type calendarJSON struct {
 
 func toCalendarJSON(c *store.Calendar) calendarJSON {
 	out := calendarJSON{
-		ID: c.ID, Name: c.Name, TimeZone: c.TimeZone, Kind: c.Kind, Version: c.Version,
+		ID: c.ID, Name: c.Name, TimeZone: c.TimeZone, Kind: c.Kind, FeedDisabled: c.FeedDisabled, Version: c.Version,
 		CreatedAt: c.CreatedAt, UpdatedAt: c.UpdatedAt, FeedWindowDays: c.FeedWindowDays,
 	}
 	if c.Kind == store.KindImported {
@@ -46,6 +48,8 @@ type calendarInput struct {
 	Name     *string      `json:"name"`
 	TimeZone *string      `json:"timeZone"`
 	Source   *sourceInput `json:"source"`
+	// FeedDisabled turns the calendar's feed off or on.
+	FeedDisabled *bool `json:"feedDisabled"`
 	// UnitID attaches the calendar to a unit; null detaches it.
 	UnitID json.RawMessage `json:"unitId"`
 	// FeedWindowDays sets the calendar's feed window; null resets it to
@@ -54,7 +58,7 @@ type calendarInput struct {
 }
 
 func (in calendarInput) domain() (calendar.CalendarInput, error) {
-	out := calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain()}
+	out := calendar.CalendarInput{Name: in.Name, TimeZone: in.TimeZone, Source: in.Source.domain(), FeedDisabled: in.FeedDisabled}
 	if in.FeedWindowDays != nil {
 		out.FeedWindow = &calendar.FeedWindowInput{}
 		if err := json.Unmarshal(in.FeedWindowDays, &out.FeedWindow.Days); err != nil {
@@ -141,7 +145,7 @@ func (h *Handler) updateCalendar(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var c *store.Calendar
-	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.FeedWindowDays != nil || in.UnitID == nil {
+	if in.Name != nil || in.TimeZone != nil || in.Source != nil || in.FeedWindowDays != nil || in.FeedDisabled != nil || in.UnitID == nil {
 		if c, err = h.cfg.Calendars.UpdateCalendar(r.Context(), acct.ID, calID, dom); err != nil {
 			writeError(w, r, h.log, err)
 			return

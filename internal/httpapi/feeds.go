@@ -53,10 +53,13 @@ func (h *Handler) serveFeed(w http.ResponseWriter, r *http.Request, accountID, c
 }
 
 // feedError answers a feed that could not be read: 403 for a wrong or
-// missing token (saying which), 404 with notFound, else 500 after logging
-// err with the attrs. Feeds answer plain text, not the API's JSON.
+// missing token (saying which) or a disabled feed (saying which switch),
+// 404 with notFound, else 500 after logging err with the attrs. Feeds
+// answer plain text, not the API's JSON.
 func (h *Handler) feedError(w http.ResponseWriter, r *http.Request, err error, token, notFound string, attrs ...any) {
 	switch {
+	case errors.Is(err, feed.ErrAccountDisabled) || errors.Is(err, feed.ErrCalendarDisabled):
+		http.Error(w, err.Error(), http.StatusForbidden)
 	case errors.Is(err, feed.ErrForbidden):
 		reason := "invalid feed token: check that the token in the URL is the account's current one"
 		if token == "" {

@@ -136,6 +136,8 @@ func New(cfg Config) *Handler {
 
 	h.handle("GET /v1/feed-token", h.auth(h.getFeedToken))
 	h.handle("POST /v1/feed-token/rotate", h.auth(h.rotateFeedToken))
+	h.handle("GET /v1/feed-settings", h.auth(h.getFeedSettings))
+	h.handle("PATCH /v1/feed-settings", h.auth(h.updateFeedSettings))
 
 	h.handle("POST /v1/calendars", h.auth(h.createCalendar))
 	h.handle("GET /v1/calendars", h.auth(h.listCalendars))

@@ -72,6 +72,9 @@ type Store interface {
 	// SetFeedToken replaces an account's feed token and records a
 	// credentials change.
 	SetFeedToken(ctx context.Context, accountID, token string, now time.Time) error
+	// SetFeedsDisabled turns every feed of an account off or on again, and
+	// bumps the account's feed version.
+	SetFeedsDisabled(ctx context.Context, accountID string, disabled bool, now time.Time) error
 
 	// CreateCalendar stores a new calendar.
 	CreateCalendar(ctx context.Context, c *Calendar) error
@@ -136,8 +139,11 @@ type Account struct {
 	FeedToken string
 	// FeedVersion increases on every change to any of the account's feeds.
 	FeedVersion int64
-	CreatedAt   time.Time
-	UpdatedAt   time.Time
+	// FeedsDisabled turns every feed of the account off: they answer 403
+	// with the reason until the account's feeds are enabled again.
+	FeedsDisabled bool
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // Calendar kinds.
@@ -166,9 +172,12 @@ type Calendar struct {
 	// Version increases on every change to the calendar or its events.
 	Version int64
 	// Seq is the calendar's position in list order.
-	Seq       int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
+	Seq int64
+	// FeedDisabled turns the calendar's feed (and its export feed) off,
+	// and leaves its events out of the account's all-calendars feed.
+	FeedDisabled bool
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
 }
 
 // Event statuses.
@@ -271,6 +280,10 @@ type FeedState struct {
 	FeedToken string
 	Version   int64
 	UpdatedAt time.Time
+	// AccountDisabled is the account's switch (Account.FeedsDisabled);
+	// CalendarDisabled the calendar's (Calendar.FeedDisabled), for a
+	// calendar's feed.
+	AccountDisabled, CalendarDisabled bool
 }
 
 // FeedContent is the data a feed is rendered from.

@@ -12,11 +12,11 @@ import (
 
 // accountColumns are the columns scanAccount reads from the accounts
 // table (unaliased, as the version's subquery names it).
-const accountColumns = `id, name, api_key_hash, feed_token, ` + accountVersion + `, created_at, updated_at`
+const accountColumns = `id, name, api_key_hash, feed_token, ` + accountVersion + `, feeds_disabled, created_at, updated_at`
 
 func scanAccount(row pgx.Row) (*store.Account, error) {
 	var a store.Account
-	if err := row.Scan(&a.ID, &a.Name, &a.APIKeyHash, &a.FeedToken, &a.FeedVersion, &a.CreatedAt, &a.UpdatedAt); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.APIKeyHash, &a.FeedToken, &a.FeedVersion, &a.FeedsDisabled, &a.CreatedAt, &a.UpdatedAt); err != nil {
 		return nil, notFound(err)
 	}
 	a.CreatedAt, a.UpdatedAt = utc(a.CreatedAt), utc(a.UpdatedAt)
@@ -112,6 +112,28 @@ func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now tim
 	})
 	if err != nil {
 		return fmt.Errorf("set feed token of %s: %w", accountID, err)
+	}
+	return nil
+}
+
+// SetFeedsDisabled turns the account's feeds off or on and bumps its feed
+// version; the other nodes hear of it and drop their cached feeds.
+func (db *DB) SetFeedsDisabled(ctx context.Context, accountID string, disabled bool, now time.Time) error {
+	err := db.tx(ctx, func(tx *txn) error {
+		tag, err := tx.Exec(ctx, `UPDATE accounts
+			SET feeds_disabled = $1, feed_version = feed_version + 1, feed_updated_at = $2, updated_at = $2 WHERE id = $3`,
+			disabled, now, accountID)
+		if err != nil {
+			return err
+		}
+		if err := mustAffect(tag, "account "+accountID); err != nil {
+			return err
+		}
+		tx.notifyChange(Change{AccountID: accountID})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("set feeds disabled of %s: %w", accountID, err)
 	}
 	return nil
 }

@@ -16,7 +16,7 @@ import (
 const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds,
 	` + calendarVersion + `, created_at, ` + calendarUpdated + `,
 	hook_token, sync_etag, sync_last_modified, sync_body_hash, last_sync_at, last_success_at, last_change_at, last_error,
-	sync_failures, next_poll_at, event_count, sync_skipped, sync_held, feed_window_days`
+	sync_failures, next_poll_at, event_count, sync_skipped, sync_held, feed_window_days, feed_disabled`
 
 func scanCalendar(row pgx.Row) (*store.Calendar, error) {
 	var c store.Calendar
@@ -28,7 +28,7 @@ func scanCalendar(row pgx.Row) (*store.Calendar, error) {
 	if err := row.Scan(&c.Seq, &c.ID, &c.AccountID, &c.Name, &c.TimeZone, &c.Kind, &c.SourceURL, &poll,
 		&c.Version, &c.CreatedAt, &c.UpdatedAt,
 		&im.HookToken, &im.ETag, &im.LastModified, &im.BodyHash, &lastSync, &lastSuccess, &lastChange, &im.LastError,
-		&im.Failures, &nextPoll, &im.EventCount, &skipped, &held, &c.FeedWindowDays); err != nil {
+		&im.Failures, &nextPoll, &im.EventCount, &skipped, &held, &c.FeedWindowDays, &c.FeedDisabled); err != nil {
 		return nil, notFound(err)
 	}
 	if err := store.UnmarshalImportNotes(skipped, held, im); err != nil {
@@ -62,11 +62,11 @@ func (db *DB) CreateCalendar(ctx context.Context, c *store.Calendar) error {
 		}
 		err := tx.QueryRow(ctx, `INSERT INTO calendars
 			(id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at,
-			 source_host, hook_token, next_poll_at, feed_window_days)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING seq`,
+			 source_host, hook_token, next_poll_at, feed_window_days, feed_disabled)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING seq`,
 			c.ID, c.AccountID, c.Name, c.TimeZone, c.Kind, c.SourceURL, int64(c.PollInterval/time.Second),
 			c.Version, c.CreatedAt, c.UpdatedAt,
-			store.SourceHost(c.SourceURL), c.Import.HookToken, pollTime(c.Import.NextPollAt), c.FeedWindowDays).Scan(&c.Seq)
+			store.SourceHost(c.SourceURL), c.Import.HookToken, pollTime(c.Import.NextPollAt), c.FeedWindowDays, c.FeedDisabled).Scan(&c.Seq)
 		if err != nil {
 			return err
 		}
@@ -109,10 +109,10 @@ func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 	err := db.tx(ctx, func(tx *txn) error {
 		err := tx.QueryRow(ctx, `UPDATE calendars
 			SET name = $1, time_zone = $2, source_url = $3, poll_interval_seconds = $4, version = version + 1, updated_at = $5,
-			    feed_window_days = $8
+			    feed_window_days = $8, feed_disabled = $9
 			WHERE id = $6 AND account_id = $7 RETURNING `+calendarVersion,
 			c.Name, c.TimeZone, c.SourceURL, int64(c.PollInterval/time.Second), c.UpdatedAt,
-			c.ID, c.AccountID, c.FeedWindowDays).Scan(&c.Version)
+			c.ID, c.AccountID, c.FeedWindowDays, c.FeedDisabled).Scan(&c.Version)
 		if err != nil {
 			return notFound(err)
 		}

@@ -36,12 +36,12 @@ func feedState(ctx context.Context, q querier, accountID, calendarID string, loc
 	}
 	var err error
 	if calendarID == "" {
-		err = q.QueryRow(ctx, `SELECT feed_token, `+accountVersion+`, `+accountUpdated+` FROM accounts WHERE id = $1`,
-			accountID).Scan(&st.FeedToken, &st.Version, &st.UpdatedAt)
+		err = q.QueryRow(ctx, `SELECT feed_token, `+accountVersion+`, `+accountUpdated+`, feeds_disabled FROM accounts WHERE id = $1`,
+			accountID).Scan(&st.FeedToken, &st.Version, &st.UpdatedAt, &st.AccountDisabled)
 	} else {
-		err = q.QueryRow(ctx, `SELECT a.feed_token, `+calendarVersion+`, `+calendarUpdated+` FROM calendars
-			JOIN accounts a ON a.id = calendars.account_id WHERE calendars.id = $1 AND calendars.account_id = $2`,
-			calendarID, accountID).Scan(&st.FeedToken, &st.Version, &st.UpdatedAt)
+		err = q.QueryRow(ctx, `SELECT a.feed_token, `+calendarVersion+`, `+calendarUpdated+`, a.feeds_disabled, calendars.feed_disabled
+			FROM calendars JOIN accounts a ON a.id = calendars.account_id WHERE calendars.id = $1 AND calendars.account_id = $2`,
+			calendarID, accountID).Scan(&st.FeedToken, &st.Version, &st.UpdatedAt, &st.AccountDisabled, &st.CalendarDisabled)
 	}
 	if err != nil {
 		return nil, notFound(err)

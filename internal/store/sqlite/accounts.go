@@ -9,12 +9,12 @@ import (
 	"github.com/calhook/calhook/internal/store"
 )
 
-const accountColumns = `id, name, api_key_hash, feed_token, feed_version, created_at, updated_at`
+const accountColumns = `id, name, api_key_hash, feed_token, feed_version, feeds_disabled, created_at, updated_at`
 
 func scanAccount(row interface{ Scan(...any) error }) (*store.Account, error) {
 	var a store.Account
 	var created, updated int64
-	if err := row.Scan(&a.ID, &a.Name, &a.APIKeyHash, &a.FeedToken, &a.FeedVersion, &created, &updated); err != nil {
+	if err := row.Scan(&a.ID, &a.Name, &a.APIKeyHash, &a.FeedToken, &a.FeedVersion, &a.FeedsDisabled, &created, &updated); err != nil {
 		return nil, notFound(err)
 	}
 	a.CreatedAt, a.UpdatedAt = fromMicros(created), fromMicros(updated)
@@ -104,6 +104,24 @@ func (db *DB) SetFeedToken(ctx context.Context, accountID, token string, now tim
 	})
 	if err != nil {
 		return fmt.Errorf("set feed token of %s: %w", accountID, err)
+	}
+	return nil
+}
+
+// SetFeedsDisabled turns the account's feeds off or on and bumps its feed
+// version, so cached renders and ETags of its feeds change.
+func (db *DB) SetFeedsDisabled(ctx context.Context, accountID string, disabled bool, now time.Time) error {
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE accounts
+			SET feeds_disabled = ?, feed_version = feed_version + 1, feed_updated_at = ?, updated_at = ? WHERE id = ?`,
+			disabled, micros(now), micros(now), accountID)
+		if err != nil {
+			return err
+		}
+		return mustAffect(res, "account "+accountID)
+	})
+	if err != nil {
+		return fmt.Errorf("set feeds disabled of %s: %w", accountID, err)
 	}
 	return nil
 }

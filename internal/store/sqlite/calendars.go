@@ -10,7 +10,7 @@ import (
 
 const calendarColumns = `seq, id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at,
 	hook_token, sync_etag, sync_last_modified, sync_body_hash, last_sync_at, last_success_at, last_change_at, last_error,
-	sync_failures, next_poll_at, event_count, sync_skipped, sync_held, feed_window_days`
+	sync_failures, next_poll_at, event_count, sync_skipped, sync_held, feed_window_days, feed_disabled`
 
 func scanCalendar(row interface{ Scan(...any) error }) (*store.Calendar, error) {
 	var c store.Calendar
@@ -20,7 +20,7 @@ func scanCalendar(row interface{ Scan(...any) error }) (*store.Calendar, error) 
 	if err := row.Scan(&c.Seq, &c.ID, &c.AccountID, &c.Name, &c.TimeZone, &c.Kind, &c.SourceURL, &poll,
 		&c.Version, &created, &updated,
 		&im.HookToken, &im.ETag, &im.LastModified, &im.BodyHash, &lastSync, &lastSuccess, &lastChange, &im.LastError,
-		&im.Failures, &nextPoll, &im.EventCount, &skipped, &held, &c.FeedWindowDays); err != nil {
+		&im.Failures, &nextPoll, &im.EventCount, &skipped, &held, &c.FeedWindowDays, &c.FeedDisabled); err != nil {
 		return nil, notFound(err)
 	}
 	if err := store.UnmarshalImportNotes(skipped, held, im); err != nil {
@@ -46,11 +46,11 @@ func (db *DB) CreateCalendar(ctx context.Context, c *store.Calendar) error {
 		}
 		return tx.QueryRowContext(ctx, `INSERT INTO calendars
 			(id, account_id, name, time_zone, kind, source_url, poll_interval_seconds, version, created_at, updated_at,
-			 source_host, hook_token, next_poll_at, feed_window_days)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
+			 source_host, hook_token, next_poll_at, feed_window_days, feed_disabled)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq`,
 			c.ID, c.AccountID, c.Name, c.TimeZone, c.Kind, c.SourceURL, int64(c.PollInterval/time.Second),
 			c.Version, micros(c.CreatedAt), micros(c.UpdatedAt),
-			store.SourceHost(c.SourceURL), c.Import.HookToken, optToMicros(c.Import.NextPollAt), c.FeedWindowDays).Scan(&c.Seq)
+			store.SourceHost(c.SourceURL), c.Import.HookToken, optToMicros(c.Import.NextPollAt), c.FeedWindowDays, c.FeedDisabled).Scan(&c.Seq)
 	})
 	if isUnique(err) {
 		return fmt.Errorf("create calendar %s: %w", c.ID, store.ErrConflict)
@@ -99,10 +99,10 @@ func (db *DB) ListCalendars(ctx context.Context, p store.ListCalendarsParams) ([
 func (db *DB) UpdateCalendar(ctx context.Context, c *store.Calendar) error {
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		err := tx.QueryRowContext(ctx, `UPDATE calendars
-			SET name = ?, time_zone = ?, source_url = ?, poll_interval_seconds = ?, feed_window_days = ?,
+			SET name = ?, time_zone = ?, source_url = ?, poll_interval_seconds = ?, feed_window_days = ?, feed_disabled = ?,
 			    version = version + 1, updated_at = ?
 			WHERE id = ? AND account_id = ? RETURNING version`,
-			c.Name, c.TimeZone, c.SourceURL, int64(c.PollInterval/time.Second), c.FeedWindowDays, micros(c.UpdatedAt),
+			c.Name, c.TimeZone, c.SourceURL, int64(c.PollInterval/time.Second), c.FeedWindowDays, c.FeedDisabled, micros(c.UpdatedAt),
 			c.ID, c.AccountID).Scan(&c.Version)
 		if err != nil {
 			return notFound(err)

@@ -26,12 +26,12 @@ func feedState(ctx context.Context, q queryer, accountID, calendarID string) (*s
 		calendarID = "" // an export feed goes by its account's version
 	}
 	if calendarID == "" {
-		err = q.QueryRowContext(ctx, `SELECT feed_token, feed_version, feed_updated_at FROM accounts WHERE id = ?`,
-			accountID).Scan(&st.FeedToken, &st.Version, &updated)
+		err = q.QueryRowContext(ctx, `SELECT feed_token, feed_version, feed_updated_at, feeds_disabled FROM accounts WHERE id = ?`,
+			accountID).Scan(&st.FeedToken, &st.Version, &updated, &st.AccountDisabled)
 	} else {
-		err = q.QueryRowContext(ctx, `SELECT a.feed_token, c.version, c.updated_at FROM calendars c
+		err = q.QueryRowContext(ctx, `SELECT a.feed_token, c.version, c.updated_at, a.feeds_disabled, c.feed_disabled FROM calendars c
 			JOIN accounts a ON a.id = c.account_id WHERE c.id = ? AND c.account_id = ?`,
-			calendarID, accountID).Scan(&st.FeedToken, &st.Version, &updated)
+			calendarID, accountID).Scan(&st.FeedToken, &st.Version, &updated, &st.AccountDisabled, &st.CalendarDisabled)
 	}
 	if err != nil {
 		return nil, notFound(err)

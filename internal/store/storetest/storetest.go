@@ -36,6 +36,7 @@ func Run(t *testing.T, open Opener) {
 		{"DeleteCalendarRecordsDeletions", testDeleteCalendar},
 		{"DeleteAccountCascades", testDeleteAccount},
 		{"FeedVersions", testFeedVersions},
+		{"FeedSwitch", testFeedSwitch},
 		{"ConcurrentWrites", testConcurrentWrites},
 		{"ConcurrentMixedWrites", testConcurrentMixedWrites},
 		{"ServerSecretIsKept", testServerSecret},
