@@ -74,6 +74,7 @@ type dataTarget struct {
 }
 
 func runScale(ctx context.Context, cfg Config) ([]Result, error) {
+	cfg = cfg.withDefaults()
 	size, err := parseScaleSize(cfg.ScaleSize)
 	if err != nil {
 		return nil, err
