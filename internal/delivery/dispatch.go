@@ -467,6 +467,9 @@ func (d *Dispatcher) reserveLocked(key target) bool {
 	lim := d.limits[key]
 	if lim == nil {
 		lim = newAdaptive(d.cfg.PerSubscription)
+		if key.ping {
+			lim = newPingLimit(d.cfg.PerSubscription)
+		}
 		d.limits[key] = lim
 	}
 	if d.total >= 2*d.cfg.Workers || d.inflight[key] >= 2*lim.current() {
