@@ -636,12 +636,13 @@ func TestCappedSubscriptionDoesNotSpinClaims(t *testing.T) {
 
 func TestDirectDelivery(t *testing.T) {
 	t.Parallel()
-	// Room for every message at once: the per-subscription cap (16 by
-	// default) would send the rest through the queue.
+	// Room for every message at once: a new subscription's limit starts
+	// at initialLimit and Reserve takes twice the limit; more would go
+	// through the queue.
 	p := newPipeline(t, pipelineOpts{realTime: true, perSub: 32})
 	rc := newReceiver(t, nil)
 	sub := p.subscribe(rc.URL, subscription.Input{})
-	const n = 20
+	const n = 8 // twice initialLimit
 	for i := range n {
 		p.event(fmt.Sprintf("Booking %d", i))
 	}
