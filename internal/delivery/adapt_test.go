@@ -84,8 +84,8 @@ func TestConcurrencyAdapts(t *testing.T) {
 	if fast <= 4 {
 		t.Errorf("at 1 ms, %d deliveries in flight at most; want the limit grown above its start (4)", fast)
 	}
-	if slow >= fast/2 {
-		t.Errorf("at 200 ms, %d deliveries in flight at most; want fewer than half of the %d at 1 ms", slow, fast)
+	if 2*slow > fast {
+		t.Errorf("at 200 ms, %d deliveries in flight at most; want at most half of the %d at 1 ms", slow, fast)
 	}
 	if again <= slow {
 		t.Errorf("back at 1 ms, %d deliveries in flight at most; want more than the %d at 200 ms", again, slow)

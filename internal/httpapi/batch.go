@@ -52,6 +52,12 @@ var opStatus = map[string]int{
 // outcome in item order.
 func (h *Handler) writeBatch(w http.ResponseWriter, r *http.Request) {
 	acct, cal := accountFrom(r.Context()).ID, r.PathValue("calendarId")
+	// Look the calendar up first so a foreign id is a 404 whatever the
+	// body holds.
+	if _, err := h.cfg.Calendars.Calendar(r.Context(), acct, cal); err != nil {
+		writeError(w, r, h.log, err)
+		return
+	}
 	var in batchRequest
 	if err := decode(r, &in); err != nil {
 		writeError(w, r, h.log, err)
@@ -110,6 +116,10 @@ type replaceJSON struct {
 // calendar's events become those of the body, and only the differences
 // are written.
 func (h *Handler) replaceICS(w http.ResponseWriter, r *http.Request) {
+	if _, err := h.cfg.Calendars.Calendar(r.Context(), accountFrom(r.Context()).ID, r.PathValue("calendarId")); err != nil {
+		writeError(w, r, h.log, err) // a foreign id is a 404 before anything else
+		return
+	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil || mt != "text/calendar" && mt != "application/octet-stream" && mt != "text/plain" {
