@@ -84,9 +84,11 @@ func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID strin
 		where, args := `WHERE calendar_id = ? ORDER BY uid, recurrence_id`, []any{c.ID}
 		if cut := w.Cutoff(c); !cut.IsZero() {
 			// Two index ranges: what ends in the window, and the series
-			// and overrides that ended before it (events_recurring).
+			// and overrides that ended before it (events_recurring,
+			// named: the planner otherwise reads every past event along
+			// events_calendar_end).
 			where = `WHERE calendar_id = ? AND end_at >= ?
-				UNION ALL SELECT ` + eventColumns + ` FROM events
+				UNION ALL SELECT ` + eventColumns + ` FROM events INDEXED BY events_recurring
 				WHERE calendar_id = ? AND end_at < ? AND (rrule <> '' OR recurrence_id <> '')
 				ORDER BY uid, recurrence_id`
 			args = []any{c.ID, micros(cut), c.ID, micros(cut)}

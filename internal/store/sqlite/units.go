@@ -278,7 +278,10 @@ func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) 
 }
 
 // blockingEventsSQL is the statement of BlockingEvents. Each part reads
-// whole rows along its index, and the parts are sorted in Go: selecting
+// whole rows along its index (the partial ones named: once
+// events_calendar_end existed, the planner read every event of a calendar
+// through it for the recurring part, 4 ms of a 10,000-event unit's
+// 4-ms detection step), and the parts are sorted in Go: selecting
 // ids first and the rows by id (with ORDER BY over the union) looked up
 // every row twice and sorted it in a temporary b-tree, the most of a
 // 500-unit query's time.
@@ -291,7 +294,7 @@ var blockingEventsSQL = func() string {
 		` + sel + `INDEXED BY events_long WHERE ` + in + ` AND ` + longEvent + ` AND rrule = '' AND recurrence_id = ''
 			AND status <> 'cancelled' AND start_at < ?3 AND end_at > ?5
 		UNION ALL
-		` + sel + `WHERE ` + in + ` AND (rrule <> '' OR recurrence_id <> '')
+		` + sel + `INDEXED BY events_recurring WHERE ` + in + ` AND (rrule <> '' OR recurrence_id <> '')
 			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < ?4)`
 }()
 
