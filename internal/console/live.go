@@ -5,6 +5,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/calhook/calhook/internal/lifecycle"
 )
 
 // broadcaster wakes every open live stream; the bus calls wake, which
@@ -70,8 +72,12 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	wake := h.live.add()
 	defer h.live.remove(wake)
+	// A shutting-down server ends the stream; the browser reconnects (to
+	// another node, or this one once it is back).
+	ctx, stop := lifecycle.Draining(r.Context())
+	defer stop()
 	check := func() bool {
-		next, err := h.cfg.Reader.ActivityMark(r.Context())
+		next, err := h.cfg.Reader.ActivityMark(ctx)
 		if err != nil {
 			return false
 		}
@@ -93,7 +99,7 @@ func (h *Handler) stream(w http.ResponseWriter, r *http.Request, v *view) {
 	defer end.Stop()
 	for {
 		select {
-		case <-r.Context().Done():
+		case <-ctx.Done():
 			return
 		case <-end.C:
 			return

@@ -92,6 +92,8 @@ const (
 	// DatabaseDown: the database does not answer (restarting, or the
 	// connection was lost).
 	DatabaseDown Reason = "database_unavailable"
+	// ShuttingDown: the server is shutting down and ended a long wait.
+	ShuttingDown Reason = "shutting_down"
 )
 
 // Error is a failure with a code and a message for the client.

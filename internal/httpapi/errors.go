@@ -74,6 +74,7 @@ var reasonCodes = map[fault.Reason]string{
 	fault.CursorExpired:     "cursor_expired",
 	fault.StorageFull:       "storage_full",
 	fault.DatabaseDown:      "database_unavailable",
+	fault.ShuttingDown:      "shutting_down",
 	fault.SubscriptionLimit: "subscription_limit",
 	fault.NotImported:       "not_imported",
 	fault.NothingHeld:       "nothing_held",
@@ -86,11 +87,13 @@ var reasonCodes = map[fault.Reason]string{
 }
 
 // retryAfter is the Retry-After, in seconds, of the answers to a
-// condition of the database: space is freed by a person, a restarting
-// database is back in seconds.
+// condition of the database (space is freed by a person, a restarting
+// database is back in seconds) or of the server (another node can answer
+// at once).
 var retryAfter = map[fault.Reason]string{
 	fault.StorageFull:  "60",
 	fault.DatabaseDown: "5",
+	fault.ShuttingDown: "1",
 }
 
 // faultResponse returns the response to a domain failure.
@@ -124,7 +127,9 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			switch {
 			case fe.Code == fault.Unavailable:
 				w.Header().Set("Retry-After", retryAfter[fe.Reason])
-				noteCondition(w, fe.Reason)
+				if fe.Reason != fault.ShuttingDown { // the database's conditions
+					noteCondition(w, fe.Reason)
+				}
 			case ae != nil && fe.RetryAfter > 0:
 				// Whole seconds, rounded up: a client that waits as told
 				// is accepted.

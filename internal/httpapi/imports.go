@@ -2,12 +2,14 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -175,11 +177,13 @@ func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusAccepted, syncJSON{Status: "queued", Calendar: toCalendarJSON(c)})
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), maxSyncWait)
+	drain, stop := lifecycle.Draining(r.Context())
+	defer stop()
+	ctx, cancel := context.WithTimeout(drain, maxSyncWait)
 	defer cancel()
 	res, err := imp.SyncWait(ctx, acct.ID, calID)
 	if err != nil {
-		if ctx.Err() != nil && r.Context().Err() == nil {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && r.Context().Err() == nil {
 			err = errSyncTimeout
 		}
 		writeError(w, r, h.log, err)

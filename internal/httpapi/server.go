@@ -7,6 +7,7 @@ import (
 	"context"
 	_ "embed"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -24,6 +25,7 @@ import (
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/idempotency"
 	"github.com/calhook/calhook/internal/importer"
+	"github.com/calhook/calhook/internal/lifecycle"
 	"github.com/calhook/calhook/internal/session"
 	"github.com/calhook/calhook/internal/subscription"
 	"github.com/calhook/calhook/internal/tracing"
@@ -261,7 +263,11 @@ func (h *Handler) handleHTTP(pattern string, next http.Handler) {
 
 // NewServer returns an http.Server for handler with every timeout set.
 func NewServer(addr string, handler http.Handler, log *slog.Logger) *http.Server {
-	return &http.Server{
+	// Requests carry a drain that Shutdown ends first: long waits end
+	// with 503 shutting_down rather than hold the shutdown
+	// (lifecycle.Draining).
+	drain, startDrain := context.WithCancel(context.Background())
+	srv := &http.Server{
 		Addr:              addr,
 		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -270,7 +276,12 @@ func NewServer(addr string, handler http.Handler, log *slog.Logger) *http.Server
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext: func(net.Listener) context.Context {
+			return lifecycle.WithDrain(context.Background(), drain)
+		},
 	}
+	srv.RegisterOnShutdown(startDrain)
+	return srv
 }
 
 // Metrics serves the Prometheus metrics, behind the metrics token when

@@ -776,7 +776,7 @@ func waitResult(ctx context.Context, calendarID string, ch chan *Result) (*Resul
 	case r := <-ch:
 		return r, nil
 	case <-ctx.Done():
-		return nil, fmt.Errorf("wait for the poll of %s: %w", calendarID, ctx.Err())
+		return nil, fmt.Errorf("wait for the poll of %s: %w", calendarID, context.Cause(ctx))
 	}
 }
 
