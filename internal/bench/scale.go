@@ -414,19 +414,26 @@ func procRSS(pid int) (int64, error) {
 
 // scaleStore is what the loader writes through: the store adapters'
 // own write methods, so every row is what the API would have written
-// (event, change row, feed versions).
+// (events and their change rows through the batch route's WriteEvents,
+// feed versions).
 type scaleStore interface {
 	CreateAccount(ctx context.Context, a *store.Account) error
 	CreateCalendar(ctx context.Context, c *store.Calendar) error
-	CreateEvent(ctx context.Context, e *store.Event) (*store.Change, error)
-	UpdateEvent(ctx context.Context, e *store.Event) (*store.Change, error)
+	WriteEvents(ctx context.Context, p *store.WriteEventsParams) ([]*store.Change, error)
 	Close() error
 }
 
+// scaleBatch is how many events one write of the loader carries, as a
+// request of the batch route may.
+const scaleBatch = 1000
+
 // loadScale fills the database at db with size's accounts, calendars,
 // events (5 % recurring, spread over two years back and one ahead) and
-// updates, through the store adapters, then moves the change-log
-// consumers' cursors to the end, as on a server that had processed it.
+// updates, through the store adapters' batch writes (calendar by
+// calendar, a batch-route request's worth at a time, several calendars at
+// once), then moves the change-log consumers' cursors to the end, as on a
+// server that had processed it. Event i belongs to calendar i mod
+// calendars; update u changes event u mod events.
 func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, error) {
 	var s scaleStore
 	var err error
@@ -467,39 +474,14 @@ func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, 
 		}
 		cals[i] = c
 	}
-	workers := 1
+	// SQLite's single writer commits the workers' batches in groups;
+	// PostgreSQL takes them side by side.
+	workers := 4
 	if pg {
 		workers = 8
 	}
-	events := make([]*store.Event, size.Events)
-	if err := parallel(ctx, workers, size.Events, func(i int) error {
-		rng := rand.New(rand.NewPCG(uint64(i), 23))
-		c := cals[i%len(cals)]
-		start := now.Add(time.Duration(rng.Int64N(int64(3 * 365 * 24 * time.Hour)))).Add(-2 * 365 * 24 * time.Hour).Truncate(time.Hour)
-		e := &store.Event{ID: id.New("evt"), AccountID: c.AccountID, CalendarID: c.ID, UID: id.New("uid") + "@scale",
-			Summary: fmt.Sprint("Booking ", i), Description: "Guest: scale test", Start: start,
-			End: start.Add(time.Duration(1+rng.IntN(7*24)) * time.Hour), TimeZone: c.TimeZone, Status: store.StatusConfirmed,
-			CreatedAt: now, UpdatedAt: now}
-		if i%20 == 0 {
-			e.RRule = "FREQ=WEEKLY;COUNT=52"
-			e.End = e.Start.Add(2 * time.Hour)
-		}
-		if _, err := s.CreateEvent(ctx, e); err != nil {
-			return err
-		}
-		events[i] = e
-		return nil
-	}); err != nil {
-		return nil, err
-	}
-	// Updates go to distinct events per worker stripe, so no two workers
-	// update one event at once.
-	if err := parallel(ctx, workers, size.Updates, func(i int) error {
-		e := *events[i%len(events)]
-		e.Summary = fmt.Sprint("Booking ", i%len(events), " v", i/len(events)+1)
-		e.UpdatedAt = time.Now().UTC()
-		_, err := s.UpdateEvent(ctx, &e)
-		return err
+	if err := parallel(ctx, workers, len(cals), func(k int) error {
+		return loadCalendar(ctx, s, cals[k], size, now)
 	}); err != nil {
 		return nil, err
 	}
@@ -516,6 +498,81 @@ func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, 
 	}
 	return map[string]int{"accounts": size.Accounts, "calendars": size.Calendars, "events": size.Events,
 		"changes": size.Events + size.Updates}, nil
+}
+
+// loadCalendar writes the events of calendar c (event i for every i ≡ k
+// mod calendars, k its index) and then their updates, round by round (an
+// event is updated once per round that reaches it), in batches.
+func loadCalendar(ctx context.Context, s scaleStore, c *store.Calendar, size scaleSize, now time.Time) error {
+	var k int
+	if _, err := fmt.Sscanf(c.Name, "unit %d", &k); err != nil {
+		return fmt.Errorf("calendar %q: %w", c.Name, err)
+	}
+	version := c.Version
+	write := func(p *store.WriteEventsParams) error {
+		p.AccountID, p.CalendarID, p.Version, p.Now = c.AccountID, c.ID, version, time.Now().UTC()
+		if _, err := s.WriteEvents(ctx, p); err != nil {
+			return err
+		}
+		version++
+		return nil
+	}
+	var events []*store.Event
+	var batch []*store.Event
+	for i := k; i < size.Events; i += size.Calendars {
+		rng := rand.New(rand.NewPCG(uint64(i), 23))
+		start := now.Add(time.Duration(rng.Int64N(int64(3 * 365 * 24 * time.Hour)))).Add(-2 * 365 * 24 * time.Hour).Truncate(time.Hour)
+		e := &store.Event{ID: id.New("evt"), AccountID: c.AccountID, CalendarID: c.ID, UID: id.New("uid") + "@scale",
+			Summary: fmt.Sprint("Booking ", i), Description: "Guest: scale test", Start: start,
+			End: start.Add(time.Duration(1+rng.IntN(7*24)) * time.Hour), TimeZone: c.TimeZone, Status: store.StatusConfirmed,
+			CreatedAt: now, UpdatedAt: now}
+		if i%20 == 0 {
+			e.RRule = "FREQ=WEEKLY;COUNT=52"
+			e.End = e.Start.Add(2 * time.Hour)
+		}
+		events = append(events, e)
+		if batch = append(batch, e); len(batch) == scaleBatch {
+			if err := write(&store.WriteEventsParams{Create: batch}); err != nil {
+				return err
+			}
+			batch = nil
+		}
+	}
+	if len(batch) > 0 {
+		if err := write(&store.WriteEventsParams{Create: batch}); err != nil {
+			return err
+		}
+	}
+	// Event i (the j-th of this calendar) takes updates u = i + r·events
+	// below size.Updates, round r = 0, 1, …
+	for r := 0; ; r++ {
+		batch = batch[:0]
+		n := 0
+		for j, i := 0, k; j < len(events); j, i = j+1, i+size.Calendars {
+			if i+r*size.Events >= size.Updates {
+				break
+			}
+			n++
+			e := *events[j]
+			e.Summary = fmt.Sprint("Booking ", i, " v", r+1)
+			e.UpdatedAt = time.Now().UTC()
+			batch = append(batch, &e)
+			if len(batch) == scaleBatch {
+				if err := write(&store.WriteEventsParams{Update: batch}); err != nil {
+					return err
+				}
+				batch = batch[:0]
+			}
+		}
+		if n == 0 {
+			return nil
+		}
+		if len(batch) > 0 {
+			if err := write(&store.WriteEventsParams{Update: batch}); err != nil {
+				return err
+			}
+		}
+	}
 }
 
 // parallel runs fn(i) for i in [0, n) on workers goroutines, worker w
