@@ -12,6 +12,14 @@ GOBIN := $(or $(shell go env GOBIN),$(shell go env GOPATH)/bin)
 GORELEASER_VERSION := v2.17.0
 SYFT_VERSION := v1.57.2
 GORELEASER ?= $(GOBIN)/goreleaser
+# GoReleaser replaces the whole git state with "none" (commit, short
+# commit, commit time) when any git call fails, and `git ls-remote
+# --get-url` fails in a checkout without a remote (a worktree, or a
+# repository made with git init). The snapshot then names its files
+# "…+none" and its binaries say "commit: none". Such a checkout is given
+# itself as origin through git's environment (GIT_CONFIG_*), leaving the
+# repository untouched; a clone with a remote is run as it is.
+RELEASE_GIT_ENV = $(if $(shell git ls-remote --get-url 2>/dev/null),,GIT_CONFIG_COUNT=1 GIT_CONFIG_KEY_0=remote.origin.url GIT_CONFIG_VALUE_0=$(CURDIR))
 LDFLAGS := -s -w -X $(CLI).Version=$(VERSION) -X $(CLI).Commit=$(COMMIT) -X $(CLI).BuildDate=$(BUILD_DATE)
 
 help: ## list the targets
@@ -24,10 +32,11 @@ image: ## build the container image IMAGE (default calhook:VERSION) with podman
 	VERSION=$(VERSION) COMMIT=$(COMMIT) BUILD_DATE=$(BUILD_DATE) bash scripts/image.sh $(IMAGE)
 
 release-snapshot: release-tools ## build every release artifact and its SBOM locally into dist/ (GoReleaser, no publishing)
-	PATH="$(GOBIN):$$PATH" $(GORELEASER) release --snapshot --clean
+	$(RELEASE_GIT_ENV) PATH="$(GOBIN):$$PATH" $(GORELEASER) release --snapshot --clean
 
-release-check: release-tools ## validate .goreleaser.yaml
+release-check: release-tools ## validate .goreleaser.yaml and check the artifacts release-snapshot left in dist/
 	$(GORELEASER) check
+	bash scripts/release-check.sh dist
 
 # go version -m names the module version a binary was built from.
 release-tools: ## install the pinned GoReleaser and syft into GOBIN when missing

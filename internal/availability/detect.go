@@ -48,6 +48,7 @@ type Detector struct {
 	horizon time.Duration
 	batch   int
 	stored  func()
+	observe func(store.DetectResult)
 	baseURL string
 	bus     *notify.Bus
 
@@ -78,6 +79,9 @@ type DetectorConfig struct {
 	// Stored, if set, is called after a step stored conflicts or
 	// resolutions: new changes are in the log (wire the fan-out's Notify).
 	Stored func()
+	// Observe, if set, is called with the outcome of every step that
+	// succeeded (the metrics count the conflicts it stored).
+	Observe func(store.DetectResult)
 	// BaseURL is the public URL of this calhook, for the feed URLs of
 	// export feed pings.
 	BaseURL string
@@ -106,7 +110,7 @@ func NewDetector(cfg DetectorConfig) *Detector {
 	}
 	d := &Detector{
 		store: cfg.Store, log: cfg.Logger, now: cfg.Now, horizon: cfg.Horizon, batch: cfg.Batch, stored: cfg.Stored,
-		baseURL: cfg.BaseURL, bus: notify.Or(cfg.Bus), wake: make(chan struct{}, 1),
+		observe: cfg.Observe, baseURL: cfg.BaseURL, bus: notify.Or(cfg.Bus), wake: make(chan struct{}, 1),
 	}
 	d.bus.FeedsChanged.Subscribe(func(notify.FeedChange) { d.Notify() })
 	return d
@@ -195,6 +199,9 @@ func (d *Detector) step(ctx context.Context, save bool) (store.DetectResult, err
 		d.unsaved = 0
 	default:
 		d.unsaved += res.Changes
+	}
+	if d.observe != nil {
+		d.observe(res)
 	}
 	if res.Detected+res.Resolved > 0 && d.stored != nil {
 		d.stored()

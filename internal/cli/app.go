@@ -91,7 +91,7 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 	})
 	detector := availability.NewDetector(availability.DetectorConfig{
 		Store: db, Logger: w.logger("conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: w.bus,
-		Stored: fanout.Notify, BaseURL: w.baseURL,
+		Stored: fanout.Notify, Observe: metrics.NewConflictMetrics(w.reg).Observe, BaseURL: w.baseURL,
 	})
 	holdSvc := holds.NewService(db, holds.Options{
 		Bus: w.bus, Refresher: imports, Horizon: cfg.AvailabilityHorizon, Logger: w.logger("holds"),

@@ -1,9 +1,12 @@
 // Package metrics turns what the database holds into the Prometheus
 // figures an operator watches: the delivery queue by state, the age of
 // its oldest message, the fan-out's lag, disabled subscriptions, armed
-// iCal Hooks, overdue imports and the connection pools. They are read
-// when /metrics is scraped, through store.StatsStore, so no loop polls
-// the database for them and a scrape costs a few indexed counts.
+// iCal Hooks, overdue imports, open availability conflicts and the
+// connection pools. They are read when /metrics is scraped, through
+// store.StatsStore, so no loop polls the database for them and a scrape
+// costs a few indexed counts. ConflictMetrics adds counters of the
+// conflicts detected and resolved, which the detector counts as it
+// stores them.
 package metrics
 
 import (
@@ -27,8 +30,8 @@ type StoreCollector struct {
 	// timeout bounds the queries of one scrape.
 	timeout time.Duration
 
-	up, queue, oldest, lag, disabled, armed, importsOverdue *prometheus.Desc
-	poolConns, poolWaits, poolWaitSeconds                   *prometheus.Desc
+	up, queue, oldest, lag, disabled, armed, importsOverdue, conflicts *prometheus.Desc
+	poolConns, poolWaits, poolWaitSeconds                              *prometheus.Desc
 }
 
 // StoreCollectorConfig configures a StoreCollector.
@@ -75,6 +78,8 @@ func NewStoreCollector(cfg StoreCollectorConfig) *StoreCollector {
 			"iCal Hooks waiting for their feed's next change.", nil, nil),
 		importsOverdue: prometheus.NewDesc("calhook_imports_overdue",
 			"Imported calendars due for a poll for more than a minute that no poller holds.", nil, nil),
+		conflicts: prometheus.NewDesc("calhook_conflicts_open",
+			"Open availability conflicts (double bookings) whose overlap has not ended yet.", nil, nil),
 		poolConns: prometheus.NewDesc("calhook_db_pool_connections",
 			"Database connections by pool and state: open, in_use, max.", []string{"pool", "state"}, nil),
 		poolWaits: prometheus.NewDesc("calhook_db_pool_waits_total",
@@ -87,7 +92,7 @@ func NewStoreCollector(cfg StoreCollectorConfig) *StoreCollector {
 // Describe sends the descriptors of the figures.
 func (c *StoreCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.up, c.queue, c.oldest, c.lag, c.disabled, c.armed, c.importsOverdue,
-		c.poolConns, c.poolWaits, c.poolWaitSeconds} {
+		c.conflicts, c.poolConns, c.poolWaits, c.poolWaitSeconds} {
 		ch <- d
 	}
 }
@@ -127,6 +132,41 @@ func (c *StoreCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.disabled, prometheus.GaugeValue, float64(st.SubscriptionsDisabled))
 	ch <- prometheus.MustNewConstMetric(c.armed, prometheus.GaugeValue, float64(st.HooksArmed))
 	ch <- prometheus.MustNewConstMetric(c.importsOverdue, prometheus.GaugeValue, float64(st.ImportsOverdue))
+	ch <- prometheus.MustNewConstMetric(c.conflicts, prometheus.GaugeValue, float64(st.ConflictsOpen))
+}
+
+// ConflictMetrics counts the availability conflicts that the conflict
+// detector of this process stored: detected and resolved. Each is counted
+// once, by the node whose step stored it (a replayed step stores, and so
+// counts, nothing again).
+type ConflictMetrics struct {
+	detected, resolved prometheus.Counter
+}
+
+// NewConflictMetrics returns the conflict counters, registered with reg
+// if it is not nil.
+func NewConflictMetrics(reg prometheus.Registerer) *ConflictMetrics {
+	m := &ConflictMetrics{
+		detected: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "calhook_conflicts_detected_total",
+			Help: "Availability conflicts (two blocking events of one unit that overlap) detected and stored by this node.",
+		}),
+		resolved: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "calhook_conflicts_resolved_total",
+			Help: "Availability conflicts resolved (the overlap went away) and stored by this node.",
+		}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.detected, m.resolved)
+	}
+	return m
+}
+
+// Observe counts what a detection step stored; it is the detector's
+// availability.DetectorConfig.Observe.
+func (m *ConflictMetrics) Observe(res store.DetectResult) {
+	m.detected.Add(float64(res.Detected))
+	m.resolved.Add(float64(res.Resolved))
 }
 
 // age returns the seconds from t to now: 0 for the zero time, or a t

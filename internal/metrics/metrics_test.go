@@ -1,11 +1,17 @@
 package metrics_test
 
 import (
+	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/calhook/calhook/internal/availability"
+	"github.com/calhook/calhook/internal/id"
 	"github.com/calhook/calhook/internal/metrics"
+	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/storetest"
 )
 
@@ -66,4 +72,103 @@ func TestStoreCollector(t *testing.T) {
 	if _, ok := got["calhook_delivery_queue_messages,state=due"]; ok {
 		t.Error("a closed store still reports queue figures; want none")
 	}
+}
+
+// TestConflictMetrics runs the conflict detector on a real store of each
+// backend: a double booking moves calhook_conflicts_detected_total and
+// calhook_conflicts_open, and the end of it
+// calhook_conflicts_resolved_total and the gauge back.
+func TestConflictMetrics(t *testing.T) {
+	t.Parallel()
+	for _, b := range storetest.Backends(t) {
+		t.Run(b.Name, func(t *testing.T) {
+			t.Parallel()
+			ctx := context.Background()
+			db := b.Open(t)
+			now := time.Date(2027, 1, 1, 0, 0, 0, 0, time.UTC)
+			clock := func() time.Time { return now }
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(metrics.NewStoreCollector(metrics.StoreCollectorConfig{Store: db, Now: clock}))
+			det := availability.NewDetector(availability.DetectorConfig{
+				Store: db, Now: clock, Observe: metrics.NewConflictMetrics(reg).Observe,
+			})
+			svc := availability.NewService(db, availability.Options{Now: clock})
+
+			acct := &store.Account{ID: id.New("acc"), Name: "Rentals", APIKeyHash: id.HashKey(id.APIKey()),
+				FeedToken: id.FeedToken(), CreatedAt: now, UpdatedAt: now}
+			if err := db.CreateAccount(ctx, acct); err != nil {
+				t.Fatal(err)
+			}
+			name := "Beach house"
+			u, err := svc.CreateUnit(ctx, acct.ID, availability.UnitInput{Name: &name})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Two calendars of the unit, each with a booking of some
+			// nights of June 2027; the second's first night is the
+			// first's last.
+			var booked []*store.Event
+			for i, nights := range [][2]int{{1, 5}, {4, 6}} {
+				c := &store.Calendar{ID: id.New("cal"), AccountID: acct.ID, Name: fmt.Sprint("channel ", i), TimeZone: "UTC",
+					Kind: store.KindNative, CreatedAt: now, UpdatedAt: now}
+				if err := db.CreateCalendar(ctx, c); err != nil {
+					t.Fatal(err)
+				}
+				if err := svc.SetCalendarUnit(ctx, acct.ID, c.ID, u.ID); err != nil {
+					t.Fatal(err)
+				}
+				e := &store.Event{ID: id.New("evt"), AccountID: acct.ID, CalendarID: c.ID, UID: fmt.Sprint("booking-", i),
+					Summary: "Guest", Start: time.Date(2027, 6, nights[0], 0, 0, 0, 0, time.UTC),
+					End: time.Date(2027, 6, nights[1], 0, 0, 0, 0, time.UTC), AllDay: true, Status: store.StatusConfirmed,
+					CreatedAt: now, UpdatedAt: now}
+				if _, err := db.CreateEvent(ctx, e); err != nil {
+					t.Fatal(err)
+				}
+				booked = append(booked, e)
+			}
+			want := func(when string, detected, resolved, open float64) {
+				t.Helper()
+				got := gather(t, reg)
+				for key, w := range map[string]float64{
+					"calhook_conflicts_detected_total": detected,
+					"calhook_conflicts_resolved_total": resolved,
+					"calhook_conflicts_open":           open,
+				} {
+					if v, ok := got[key]; !ok || v != w {
+						t.Errorf("%s: %s = %v (present %v); want %v", when, key, v, ok, w)
+					}
+				}
+			}
+			want("before detection", 0, 0, 0)
+			settle(t, det)
+			want("after the double booking", 1, 0, 1)
+			settle(t, det) // nothing new: nothing counted again
+			want("after a second run", 1, 0, 1)
+
+			e := booked[1]
+			if _, err := db.DeleteEvent(ctx, acct.ID, e.CalendarID, e.ID, now); err != nil {
+				t.Fatal(err)
+			}
+			settle(t, det)
+			want("after the cancellation", 1, 1, 0)
+		})
+	}
+}
+
+// settle runs the detector until it has read every change written so far.
+func settle(t *testing.T, det *availability.Detector) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); {
+		res, err := det.RunOnce(context.Background())
+		if err != nil {
+			t.Fatalf("RunOnce: %v", err)
+		}
+		if res.Changes == 0 && !res.Unsettled && !res.Busy {
+			return
+		}
+		if res.Changes == 0 {
+			time.Sleep(time.Millisecond) // another transaction's changes are not visible yet
+		}
+	}
+	t.Fatal("the detector did not catch up")
 }

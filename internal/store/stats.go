@@ -23,7 +23,8 @@ type StatsParams struct {
 	OverdueAfter time.Duration
 }
 
-// Stats are the queue, fan-out, subscription, hook and import figures.
+// Stats are the queue, fan-out, subscription, hook, import and conflict
+// figures.
 type Stats struct {
 	// Queue counts the messages of the delivery queue by state.
 	Queue QueueStats
@@ -41,6 +42,10 @@ type Stats struct {
 	// ImportsOverdue counts imported calendars due for a poll for longer
 	// than StatsParams.OverdueAfter that no poller holds.
 	ImportsOverdue int64
+	// ConflictsOpen counts open availability conflicts whose overlap has
+	// not ended at StatsParams.Now: double bookings still to be sorted
+	// out. (A conflict whose overlap is past stays open but is history.)
+	ConflictsOpen int64
 }
 
 // QueueStats counts messages by state.

@@ -13,7 +13,7 @@ import (
 // Stats reads the operator's figures in one round trip, each with a query
 // that reads an index of only the rows it counts (messages_due,
 // messages_undeliverable, subscriptions_disabled, icalhooks_feed,
-// calendars_next_poll, changes_xid).
+// calendars_next_poll, changes_xid, conflicts_open_b).
 func (db *DB) Stats(ctx context.Context, p store.StatsParams) (*store.Stats, error) {
 	var st store.Stats
 	var oldest, unfanned pgtype.Timestamptz
@@ -35,8 +35,11 @@ func (db *DB) Stats(ctx context.Context, p store.StatsParams) (*store.Stats, err
 			(SELECT count(*) FROM calendars WHERE kind = 'imported' AND next_poll_at < $1),
 			(SELECT ch.occurred_at FROM cursors c, LATERAL (
 				SELECT occurred_at FROM changes x WHERE (x.xid, x.id) > (c.xid, c.position) ORDER BY x.xid, x.id LIMIT 1) ch
-			WHERE c.name = $2)`, p.Now.Add(-p.OverdueAfter), store.FanOutCursor).QueryRow(func(row pgx.Row) error {
-		return row.Scan(&st.Queue.Undeliverable, &st.SubscriptionsDisabled, &st.HooksArmed, &st.ImportsOverdue, &unfanned)
+			WHERE c.name = $2),
+			(SELECT count(*) FROM conflicts WHERE state = 'open' AND overlap_end > $3)`,
+		p.Now.Add(-p.OverdueAfter), store.FanOutCursor, p.Now).QueryRow(func(row pgx.Row) error {
+		return row.Scan(&st.Queue.Undeliverable, &st.SubscriptionsDisabled, &st.HooksArmed, &st.ImportsOverdue, &unfanned,
+			&st.ConflictsOpen)
 	})
 	if err := db.pool.SendBatch(ctx, b).Close(); err != nil {
 		return nil, fmt.Errorf("stats: %w", classify(err))

@@ -11,7 +11,7 @@ import (
 // Stats reads the operator's figures, each with a query that reads an
 // index of only the rows it counts (messages_due, messages_undeliverable,
 // subscriptions_disabled, icalhooks_feed, calendars_next_poll, the change
-// log's primary key).
+// log's primary key, conflicts_open_b).
 func (db *DB) Stats(ctx context.Context, p store.StatsParams) (*store.Stats, error) {
 	var st store.Stats
 	now := micros(p.Now)
@@ -36,11 +36,12 @@ func (db *DB) Stats(ctx context.Context, p store.StatsParams) (*store.Stats, err
 			(SELECT count(*) FROM messages WHERE status = 'undeliverable'),
 			(SELECT count(*) FROM subscriptions WHERE disabled = 1),
 			(SELECT count(*) FROM icalhooks WHERE armed = 1),
-			(SELECT count(*) FROM calendars WHERE kind = 'imported' AND next_poll_at < ?),
+			(SELECT count(*) FROM calendars WHERE kind = 'imported' AND next_poll_at < ?1),
 			(SELECT occurred_at FROM changes
-				WHERE id > coalesce((SELECT position FROM cursors WHERE name = ?), 0) ORDER BY id LIMIT 1)`,
-		micros(p.Now.Add(-p.OverdueAfter)), store.FanOutCursor).Scan(
-		&st.Queue.Undeliverable, &st.SubscriptionsDisabled, &st.HooksArmed, &st.ImportsOverdue, &unfanned)
+				WHERE id > coalesce((SELECT position FROM cursors WHERE name = ?2), 0) ORDER BY id LIMIT 1),
+			(SELECT count(*) FROM conflicts WHERE state = 'open' AND overlap_end > ?3)`,
+		micros(p.Now.Add(-p.OverdueAfter)), store.FanOutCursor, micros(p.Now)).Scan(
+		&st.Queue.Undeliverable, &st.SubscriptionsDisabled, &st.HooksArmed, &st.ImportsOverdue, &unfanned, &st.ConflictsOpen)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}

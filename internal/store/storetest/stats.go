@@ -15,6 +15,7 @@ var statsTests = []struct {
 }{
 	{"StatsQueueByState", testStatsQueue},
 	{"StatsFanOutLagHooksImports", testStatsLag},
+	{"StatsConflictsOpen", testStatsConflicts},
 	{"PoolStats", testPoolStats},
 	{"TraceTravelsWithChangesAndMessages", testTraceTravels},
 }
@@ -174,6 +175,45 @@ func testStatsLag(t *testing.T, s store.Store) {
 	}
 	if st := stats(t, s, base.Add(time.Minute)); st.ImportsOverdue != 0 {
 		t.Errorf("ImportsOverdue with both held = %d; want 0", st.ImportsOverdue)
+	}
+}
+
+// testStatsConflicts checks that ConflictsOpen counts an open conflict
+// until its overlap ends or it is resolved.
+func testStatsConflicts(t *testing.T, s store.Store) {
+	a := newAccount(t, s)
+	u := newUnit(t, s, a.ID, "u")
+	c := newCalendar(t, s, a.ID)
+	x, y := newEvent(c, "x", base), newEvent(c, "y", base.Add(time.Hour))
+	mustCreateEvent(t, s, x)
+	mustCreateEvent(t, s, y)
+	if st := stats(t, s, base); st.ConflictsOpen != 0 {
+		t.Errorf("ConflictsOpen before any = %d; want 0", st.ConflictsOpen)
+	}
+	cf := conflictOf(u, x, y, base) // overlap base+1h–base+2h
+	if res := detectOnce(t, s, &store.ConflictUpdate{Detected: []*store.Conflict{cf}}); res.Detected != 1 {
+		t.Fatalf("detect = %+v; want one detected", res)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want int64
+	}{
+		{base, 1},
+		{cf.OverlapEnd.Add(-time.Second), 1},
+		{cf.OverlapEnd, 0}, // over: history, not a double booking to sort out
+	} {
+		if st := stats(t, s, tc.at); st.ConflictsOpen != tc.want {
+			t.Errorf("ConflictsOpen at %v = %d; want %d", tc.at, st.ConflictsOpen, tc.want)
+		}
+	}
+	mustCreateEvent(t, s, newEvent(c, "z", base.Add(24*time.Hour)))
+	r := *cf
+	r.State, r.ResolvedAt = store.ConflictResolved, base
+	if res := detectOnce(t, s, &store.ConflictUpdate{Resolved: []*store.Conflict{&r}}); res.Resolved != 1 {
+		t.Fatalf("resolve = %+v; want one resolved", res)
+	}
+	if st := stats(t, s, base); st.ConflictsOpen != 0 {
+		t.Errorf("ConflictsOpen after the resolution = %d; want 0", st.ConflictsOpen)
 	}
 }
 
