@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"path/filepath"
 	"sync"
@@ -14,38 +12,11 @@ import (
 	"time"
 )
 
-// conflictCounter counts conflict webhooks by conflict id and type, and
-// distinct webhook ids (a retry repeats its id).
-type conflictCounter struct {
-	mu       sync.Mutex
-	webhooks map[string]string // webhook id → "type conflictId"
-}
-
-func (c *conflictCounter) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	var p struct {
-		WebhookID string `json:"webhookId"`
-		EventType string `json:"eventType"`
-		Data      struct {
-			ConflictID string `json:"conflictId"`
-		} `json:"data"`
-	}
-	body, _ := io.ReadAll(r.Body)
-	if json.Unmarshal(body, &p) == nil {
-		c.mu.Lock()
-		c.webhooks[p.WebhookID] = p.EventType + " " + p.Data.ConflictID
-		c.mu.Unlock()
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func (c *conflictCounter) byConflict() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int{}
-	for _, v := range c.webhooks {
-		out[v]++
-	}
-	return out
+// conflictID reads a conflict webhook's data.conflictId (hookIDs.detail).
+func conflictID(data json.RawMessage) string {
+	var d struct{ ConflictID string }
+	_ = json.Unmarshal(data, &d)
+	return d.ConflictID
 }
 
 // TestConflictCrash writes overlapping bookings into two calendars of a
@@ -67,7 +38,7 @@ func TestConflictCrash(t *testing.T) {
 	flags := []string{"--allow-http-webhooks", "--allow-private-cidr", "127.0.0.1/32", "--webhook-timeout", "1s"}
 	srv := startServer(t, db, "adm-0123456789abcdef0123456789abcdef", flags...)
 	api := newClient()
-	rcv := &conflictCounter{webhooks: map[string]string{}}
+	rcv := &hookIDs{detail: conflictID}
 	hooks := httptest.NewServer(rcv)
 	defer hooks.Close()
 
@@ -133,7 +104,7 @@ func TestConflictCrash(t *testing.T) {
 	}
 	g.down()
 	srv.kill()
-	beforeKill := len(rcv.byConflict())
+	beforeKill := len(rcv.byKind())
 	srv = startServer(t, db, "adm-0123456789abcdef0123456789abcdef", flags...)
 	g.open(srv.baseURL())
 	<-done
@@ -153,11 +124,11 @@ func TestConflictCrash(t *testing.T) {
 		api.mustDo(t, "GET", srv.baseURL()+"/v1/units/"+unit.ID+"/conflicts?limit=200", key, nil, &list, 200)
 		// A pair in doubt may have one event, or both.
 		want = int(acked.Load())
-		if len(list.Data) >= want && len(rcv.byConflict()) >= len(list.Data) {
+		if len(list.Data) >= want && len(rcv.byKind()) >= len(list.Data) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d conflicts and %d webhooks for %d acknowledged pairs; log:\n%s", len(list.Data), len(rcv.byConflict()), want, srv.logText())
+			t.Fatalf("%d conflicts and %d webhooks for %d acknowledged pairs; log:\n%s", len(list.Data), len(rcv.byKind()), want, srv.logText())
 		}
 	}
 	time.Sleep(500 * time.Millisecond) // a duplicate would arrive within this
@@ -184,7 +155,7 @@ func TestConflictCrash(t *testing.T) {
 	if len(list.Data) < want || len(list.Data) > want+int(inDoubt.Load()) {
 		t.Errorf("%d conflicts; want %d acknowledged pairs (+ up to %d in doubt)", len(list.Data), want, inDoubt.Load())
 	}
-	got := rcv.byConflict()
+	got := rcv.byKind()
 	for _, c := range list.Data {
 		if n := got["availability.conflict.detected "+c.ID]; n != 1 {
 			t.Errorf("conflict %s: %d distinct detected webhooks; want 1", c.ID, n)

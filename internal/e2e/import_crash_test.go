@@ -30,26 +30,40 @@ func bigChannelFeed(n int) string {
 }
 
 // hookIDs records each distinct webhook (by webhook-id) a receiver got,
-// as "type uid"; retries of one webhook count once.
+// as "type detail", detail being data.uid, or what detail reads from the
+// data when set; retries of one webhook count once.
 type hookIDs struct {
-	mu  sync.Mutex
-	got map[string]string
+	mu     sync.Mutex
+	got    map[string]string
+	detail func(data json.RawMessage) string
 }
 
 func (h *hookIDs) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var p struct {
 		EventType string
-		Data      struct{ UID string }
+		Data      json.RawMessage
 	}
 	body, _ := io.ReadAll(r.Body)
 	if err := json.Unmarshal(body, &p); err == nil {
+		var d string
+		if h.detail != nil {
+			d = h.detail(p.Data)
+		} else {
+			var data struct{ UID string }
+			_ = json.Unmarshal(p.Data, &data)
+			d = data.UID
+		}
 		h.mu.Lock()
-		h.got[r.Header.Get(webhook.HeaderID)] = strings.TrimSpace(p.EventType + " " + p.Data.UID)
+		if h.got == nil {
+			h.got = map[string]string{}
+		}
+		h.got[r.Header.Get(webhook.HeaderID)] = strings.TrimSpace(p.EventType + " " + d)
 		h.mu.Unlock()
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// byKind counts the distinct webhooks by "type detail".
 func (h *hookIDs) byKind() map[string]int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
