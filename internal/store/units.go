@@ -140,7 +140,10 @@ type UnitStore interface {
 	// account that may block time in [From, To): those that are not
 	// cancelled and overlap it, recurring series that start before To,
 	// and every override of a recurring event (a cancelled override
-	// removes an occurrence).
+	// removes an occurrence). The events carry what busy time needs
+	// (identity, summary, times, zone, status, recurrence, sequence,
+	// created and updated times); their description, location, metadata
+	// and extra properties are left empty.
 	BlockingEvents(ctx context.Context, p BlockingEventsParams) ([]*Event, error)
 
 	// Conflict returns one conflict of an account.

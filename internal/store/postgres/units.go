@@ -279,7 +279,7 @@ func blockingEvents(ctx context.Context, q querier, p store.BlockingEventsParams
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	out, err := queryEvents(ctx, q, `WHERE id IN (
+	rows, err := q.Query(ctx, `SELECT `+blockingColumns+` FROM events WHERE id IN (
 		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND rrule = '' AND recurrence_id = ''
 			AND status <> 'cancelled' AND start_at >= $5 AND start_at < $3 AND end_at > $4
 		UNION ALL
@@ -292,7 +292,35 @@ func blockingEvents(ctx context.Context, q querier, p store.BlockingEventsParams
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
 	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) { return scanBlockingEvent(row) })
+	if err != nil {
+		return nil, fmt.Errorf("read blocking events: %w", err)
+	}
 	return out, nil
+}
+
+// blockingColumns are the columns of BlockingEvents: an event's time,
+// status and identity, without its description, location, metadata and
+// extra properties, which no reader of busy time needs.
+const blockingColumns = `seq, id, calendar_id, account_id, uid, recurrence_id, summary,
+	start_at, end_at, all_day, time_zone, status, rrule, exdates, sequence, created_at, updated_at`
+
+// scanBlockingEvent scans a row of blockingColumns.
+func scanBlockingEvent(row pgx.Row) (*store.Event, error) {
+	var e store.Event
+	if err := row.Scan(&e.Seq, &e.ID, &e.CalendarID, &e.AccountID, &e.UID, &e.RecurrenceID, &e.Summary,
+		&e.Start, &e.End, &e.AllDay, &e.TimeZone, &e.Status, &e.RRule, &e.ExDates, &e.Sequence, &e.CreatedAt, &e.UpdatedAt); err != nil {
+		return nil, err
+	}
+	e.Start, e.End = utc(e.Start), utc(e.End)
+	e.CreatedAt, e.UpdatedAt = utc(e.CreatedAt), utc(e.UpdatedAt)
+	if len(e.ExDates) == 0 {
+		e.ExDates = nil
+	}
+	for i, t := range e.ExDates {
+		e.ExDates[i] = utc(t)
+	}
+	return &e, nil
 }
 
 // longEvent is the condition of the events_long index: events longer than

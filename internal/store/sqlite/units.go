@@ -287,7 +287,7 @@ func (db *DB) BlockingEvents(ctx context.Context, p store.BlockingEventsParams) 
 // 500-unit query's time.
 var blockingEventsSQL = func() string {
 	in := `calendar_id IN (SELECT value FROM json_each(?1)) AND account_id = ?2`
-	sel := `SELECT ` + eventColumns + ` FROM events `
+	sel := `SELECT ` + blockingColumns + ` FROM events `
 	return sel + `WHERE ` + in + ` AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled'
 			AND start_at >= ?3 AND start_at < ?4 AND end_at > ?5
 		UNION ALL
@@ -306,9 +306,20 @@ func blockingEvents(ctx context.Context, q queryer, p store.BlockingEventsParams
 	}
 	// The ids travel as one JSON array: a unit query may name a thousand
 	// calendars, and a placeholder each makes SQLite's IN list slow.
-	out, err = queryEventRows(ctx, q, blockingEventsSQL, jsonList(p.CalendarIDs), p.AccountID,
+	rows, err := q.QueryContext(ctx, blockingEventsSQL, jsonList(p.CalendarIDs), p.AccountID,
 		micros(p.From.Add(-store.LongEvent)), micros(p.To), micros(p.From))
 	if err != nil {
+		return nil, fmt.Errorf("read blocking events: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		e, err := scanBlockingEvent(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read blocking events: %w", err)
+		}
+		out = append(out, e)
+	}
+	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
 	}
 	slices.SortFunc(out, func(a, b *store.Event) int {
@@ -318,6 +329,30 @@ func blockingEvents(ctx context.Context, q queryer, p store.BlockingEventsParams
 		return strings.Compare(a.ID, b.ID)
 	})
 	return out, nil
+}
+
+// blockingColumns are the columns of BlockingEvents: an event's time,
+// status and identity, without its description, location, metadata and
+// extra properties, which no reader of busy time needs (and which make
+// most of a row's bytes: a 500-unit availability query reads 5,000 rows).
+const blockingColumns = `seq, id, calendar_id, account_id, uid, recurrence_id, summary,
+	start_at, end_at, all_day, time_zone, status, rrule, exdates, sequence, created_at, updated_at`
+
+// scanBlockingEvent scans a row of blockingColumns.
+func scanBlockingEvent(row interface{ Scan(...any) error }) (*store.Event, error) {
+	var e store.Event
+	var start, end, created, updated int64
+	var exdates string
+	if err := row.Scan(&e.Seq, &e.ID, &e.CalendarID, &e.AccountID, &e.UID, &e.RecurrenceID, &e.Summary,
+		&start, &end, &e.AllDay, &e.TimeZone, &e.Status, &e.RRule, &exdates, &e.Sequence, &created, &updated); err != nil {
+		return nil, err
+	}
+	e.Start, e.End = fromMicros(start), fromMicros(end)
+	e.CreatedAt, e.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if err := decodeEventJSON(&e, exdates, "{}", "{}"); err != nil {
+		return nil, err
+	}
+	return &e, nil
 }
 
 // longEvent is the condition of the events_long index: events longer than

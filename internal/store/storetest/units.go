@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"errors"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -211,7 +212,11 @@ func testBlockingEvents(t *testing.T, s store.Store) {
 		mustCreateEvent(t, s, e)
 		return e
 	}
-	in := mk("in", day.Add(10*time.Hour), 2, nil)
+	in := mk("in", day.Add(10*time.Hour), 2, func(e *store.Event) {
+		e.TimeZone, e.Description, e.Location = "Europe/Berlin", "Guest: Ana", "Flat 2"
+		e.Metadata, e.Extra = map[string]string{"ref": "HM1"}, map[string]string{"X-AIRBNB-ID": "HM1"}
+		e.ExDates = []time.Time{day.Add(34 * time.Hour)}
+	})
 	mk("before", day.Add(-5*time.Hour), 2, nil)
 	spans := mk("spans", day.Add(-5*time.Hour), 10, nil)
 	mk("after", day.Add(30*time.Hour), 2, nil)
@@ -240,6 +245,17 @@ func testBlockingEvents(t *testing.T, s store.Store) {
 	slices.Sort(want)
 	if !slices.Equal(ids, want) {
 		t.Errorf("BlockingEvents = %v; want %v (overlapping, recurring and overrides; not cancelled, outside or other calendars)", ids, want)
+	}
+	// What busy time needs comes back; the rest is left out.
+	for _, e := range got {
+		if e.ID != in.ID {
+			continue
+		}
+		wantEv := *in
+		wantEv.Description, wantEv.Location, wantEv.Metadata, wantEv.Extra = "", "", nil, nil
+		if !reflect.DeepEqual(*e, wantEv) {
+			t.Errorf("BlockingEvents' event = %+v; want %+v (no description, location, metadata or extra)", *e, wantEv)
+		}
 	}
 	b := newAccount(t, s)
 	if got, _ := s.BlockingEvents(ctx, store.BlockingEventsParams{
