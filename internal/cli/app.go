@@ -54,19 +54,13 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 	if err != nil {
 		return nil, err
 	}
-	// The key of the change cursors, the same on every node and run.
-	fresh := make([]byte, 32)
-	rand.Read(fresh) // never returns an error; it crashes the program instead
-	cursorSecret, err := db.ServerSecret(ctx, "change-cursor", fresh)
+	cursorSecret, err := changeCursorSecret(ctx, db)
 	if err != nil {
 		return nil, err
 	}
 	w := wiring{db: db, cfg: cfg, log: log, out: out, bus: &notify.Bus{}, reg: newRegistry(db, log), tracer: tracer,
 		baseURL: cmp.Or(strings.TrimRight(cfg.PublicURL, "/"), listenURL)}
-	feeds := feed.NewService(db, feed.Options{
-		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval, Bus: w.bus,
-		Window: cfg.FeedWindow, CacheBytes: int64(cfg.FeedCacheMB) << 20, Registerer: w.reg,
-	})
+	feeds := w.feeds()
 	accounts := account.NewService(db, time.Now, w.bus)
 	calendars := calendar.NewService(db, time.Now, w.bus)
 	calendars.EnableImports(calendar.ImportRules{URLs: out.feedPolicy, MinPollInterval: cfg.ImportMinInterval})
@@ -85,17 +79,7 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 		Store: db, Logger: w.logger("pruner"), Retention: cfg.Retention, HookLease: cfg.HooksLease,
 	})
 	imports := w.importer()
-	units := availability.NewService(db, availability.Options{
-		Bus: w.bus, Horizon: cfg.AvailabilityHorizon,
-		ProdID: "-//calhook//calhook " + Version + "//EN", RefreshInterval: cfg.FeedRefreshInterval,
-	})
-	detector := availability.NewDetector(availability.DetectorConfig{
-		Store: db, Logger: w.logger("conflicts"), Horizon: cfg.AvailabilityHorizon, Bus: w.bus,
-		Stored: fanout.Notify, Observe: metrics.NewConflictMetrics(w.reg).Observe, BaseURL: w.baseURL,
-	})
-	holdSvc := holds.NewService(db, holds.Options{
-		Bus: w.bus, Refresher: imports, Horizon: cfg.AvailabilityHorizon, Logger: w.logger("holds"),
-	})
+	units, detector, holdSvc := w.availability(fanout, imports)
 	subs := subscription.NewService(db, out.webhookPolicy, time.Now, w.bus)
 	subs.MaxPerAccount = cfg.MaxSubscriptions
 	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
@@ -113,6 +97,43 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 	})
 	workers := lifecycle.NewGroup(listener, dispatcher, fanout, detector, pruner, imports, holdSvc)
 	return &app{handler: handler, metrics: handler.Metrics(), workers: workers}, nil
+}
+
+// changeCursorSecret returns the key of the change cursors, the same on
+// every node and run: the stored one, or a new one stored now.
+func changeCursorSecret(ctx context.Context, db store.Store) ([]byte, error) {
+	fresh := make([]byte, 32)
+	rand.Read(fresh) // never returns an error; it crashes the program instead
+	return db.ServerSecret(ctx, "change-cursor", fresh)
+}
+
+// prodID is the PRODID of every feed calhook renders.
+func prodID() string { return "-//calhook//calhook " + Version + "//EN" }
+
+// feeds returns the feed service with its render cache.
+func (w *wiring) feeds() *feed.Service {
+	return feed.NewService(w.db, feed.Options{
+		ProdID: prodID(), RefreshInterval: w.cfg.FeedRefreshInterval, Bus: w.bus,
+		Window: w.cfg.FeedWindow, CacheBytes: int64(w.cfg.FeedCacheMB) << 20, Registerer: w.reg,
+	})
+}
+
+// availability returns the units service, the conflict detector (which
+// wakes the fan-out when it stores conflicts) and the holds service
+// (which refreshes sources through the importer).
+func (w *wiring) availability(fanout *delivery.FanOut, imports *importer.Importer) (*availability.Service,
+	*availability.Detector, *holds.Service) {
+	units := availability.NewService(w.db, availability.Options{
+		Bus: w.bus, Horizon: w.cfg.AvailabilityHorizon, ProdID: prodID(), RefreshInterval: w.cfg.FeedRefreshInterval,
+	})
+	detector := availability.NewDetector(availability.DetectorConfig{
+		Store: w.db, Logger: w.logger("conflicts"), Horizon: w.cfg.AvailabilityHorizon, Bus: w.bus,
+		Stored: fanout.Notify, Observe: metrics.NewConflictMetrics(w.reg).Observe, BaseURL: w.baseURL,
+	})
+	holdSvc := holds.NewService(w.db, holds.Options{
+		Bus: w.bus, Refresher: imports, Horizon: w.cfg.AvailabilityHorizon, Logger: w.logger("holds"),
+	})
+	return units, detector, holdSvc
 }
 
 // console returns the web console and portal.
