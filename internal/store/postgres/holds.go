@@ -49,70 +49,99 @@ func queryHolds(ctx context.Context, q querier, where string, args ...any) ([]*s
 // the unit's row (SELECT … FOR UPDATE): placements on one unit, from any
 // node, take turns from the check to the commit, and each statement after
 // the lock sees what the one before it committed (read committed).
+//
+// The transaction is two pipelined batches, so two round trips (see
+// pipeTx), and the row lock is held for one of them and the check: the
+// first batch begins, locks the row and reads the unit's calendars, the
+// events that may block the window and the unit's held holds; the second
+// writes the hold (and the unit's native calendar if it has none yet) and
+// commits. A refused hold rolls back instead.
 func (db *DB) PlaceHold(ctx context.Context, p store.PlaceHoldParams, check store.HoldCheckFunc) error {
 	h, e := p.Hold, p.Event
-	err := db.tx(ctx, func(tx *txn) error {
-		unit, err := scanUnit(tx.QueryRow(ctx, `SELECT `+unitColumns+` FROM units WHERE id = $1 AND account_id = $2 FOR UPDATE`,
-			h.UnitID, h.AccountID))
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", h.UnitID, err)
-		}
-		rows, err := tx.Query(ctx, `SELECT m.calendar_id, c.kind FROM unit_calendars m
-			JOIN calendars c ON c.id = m.calendar_id WHERE m.unit_id = $1 ORDER BY c.seq`, h.UnitID)
-		if err != nil {
-			return err
-		}
-		var ids []string
+	err := db.pipe(ctx, func(tx *pipeTx) error {
+		var unit *store.Unit
+		var events []*store.Event
+		var holds []*store.Hold
 		native := ""
-		for rows.Next() {
-			var id, kind string
-			if err := rows.Scan(&id, &kind); err != nil {
-				rows.Close()
+		b := &pgx.Batch{}
+		b.Queue(`SELECT `+unitColumns+` FROM units WHERE id = $1 AND account_id = $2 FOR UPDATE`, h.UnitID, h.AccountID).
+			QueryRow(func(row pgx.Row) error {
+				var err error
+				if unit, err = scanUnit(row); err != nil {
+					return fmt.Errorf("unit %s: %w", h.UnitID, err)
+				}
+				return nil
+			})
+		b.Queue(`SELECT c.id FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
+			WHERE m.unit_id = $1 AND c.kind = $2 ORDER BY c.seq LIMIT 1`, h.UnitID, store.KindNative).
+			Query(func(rows pgx.Rows) error {
+				ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if len(ids) > 0 {
+					native = ids[0]
+				}
 				return err
-			}
-			ids = append(ids, id)
-			if native == "" && kind == store.KindNative {
-				native = id
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		events, err := blockingEvents(ctx, tx, store.BlockingEventsParams{AccountID: h.AccountID, CalendarIDs: ids, From: p.From, To: p.To})
-		if err != nil {
-			return err
-		}
-		holds, err := queryHolds(ctx, tx, `WHERE unit_id = $1 AND state = $2 AND start_at < $3 AND end_at > $4 ORDER BY seq`,
-			h.UnitID, store.HoldHeld, p.To, p.From)
-		if err != nil {
+			})
+		b.Queue(`SELECT `+eventColumns+` FROM events `+
+			blockingEventsWhere(`ARRAY(SELECT calendar_id FROM unit_calendars WHERE unit_id = $1)`),
+			h.UnitID, h.AccountID, p.To, p.From, p.From.Add(-store.LongEvent)).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) { return scanEvent(row) })
+				if err != nil {
+					return fmt.Errorf("read blocking events: %w", err)
+				}
+				return nil
+			})
+		b.Queue(`SELECT `+holdColumns+` FROM holds WHERE unit_id = $1 AND state = $2 AND start_at < $3 AND end_at > $4 ORDER BY seq`,
+			h.UnitID, store.HoldHeld, p.To, p.From).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				holds, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Hold, error) { return scanHold(row) })
+				if err != nil {
+					return fmt.Errorf("read holds: %w", err)
+				}
+				return nil
+			})
+		if err := tx.send(ctx, b); err != nil {
 			return err
 		}
 		if err := check(ctx, unit, events, holds); err != nil {
 			return err
 		}
+
+		b = &pgx.Batch{}
 		if native == "" {
-			if err := createUnitCalendar(ctx, tx, p.NewCalendar, h.UnitID); err != nil {
-				return err
-			}
+			queueUnitCalendar(ctx, b, tx, p.NewCalendar, h.UnitID)
 			native = p.NewCalendar.ID
 		}
 		h.CalendarID, e.CalendarID, h.EventID = native, native, e.ID
-		if err := bumpCalendar(ctx, tx, h.AccountID, native, e.UpdatedAt); err != nil {
+		// The hold's event counts in a version slot, as the event writes
+		// of the API do (see commitGroup).
+		at := &bump{n: 1, at: e.UpdatedAt}
+		slot := db.versionSlot()
+		queueBumps(b, "calendars", "calendar_versions", "calendar_id", map[string]*bump{native: at}, slot)
+		queueBumps(b, "accounts", "account_versions", "account_id", map[string]*bump{h.AccountID: at}, slot)
+		a, err := encodeEvent(e)
+		if err != nil {
+			return fmt.Errorf("event %s: %w", e.ID, err)
+		}
+		b.Queue(insertEventSQL, e.ID, e.CalendarID, e.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
+			e.Start, e.End, e.AllDay, e.TimeZone, e.Status, e.RRule, a.exdates, e.Sequence,
+			a.metadata, a.extra, e.CreatedAt, e.UpdatedAt).QueryRow(func(row pgx.Row) error { return row.Scan(&e.Seq) })
+		snap, err := store.MarshalSnapshot(e)
+		if err != nil {
 			return err
 		}
-		if err := insertEvent(ctx, tx, e); err != nil {
-			return err
-		}
-		if _, err := insertChange(ctx, tx, e, store.ChangeCreated, e.UpdatedAt); err != nil {
-			return err
-		}
+		ch := &store.Change{AccountID: e.AccountID, CalendarID: e.CalendarID, EventID: e.ID, EventUID: e.UID,
+			Type: store.ChangeCreated, Event: e, OccurredAt: e.UpdatedAt, Trace: store.TraceFrom(ctx)}
+		queueChange(b, ch, snap)
 		tx.notifyChange(Change{AccountID: h.AccountID, CalendarID: native})
-		return tx.QueryRow(ctx, `INSERT INTO holds (id, account_id, unit_id, calendar_id, event_id, start_at, end_at,
+		b.Queue(`INSERT INTO holds (id, account_id, unit_id, calendar_id, event_id, start_at, end_at,
 			all_day, summary, external_ref, state, expires_at, created_at)
 			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
 			h.ID, h.AccountID, h.UnitID, h.CalendarID, h.EventID, h.Start, h.End, h.AllDay,
-			h.Summary, h.ExternalRef, h.State, h.ExpiresAt, h.CreatedAt).Scan(&h.Seq)
+			h.Summary, h.ExternalRef, h.State, h.ExpiresAt, h.CreatedAt).QueryRow(func(row pgx.Row) error { return row.Scan(&h.Seq) })
+		return tx.commit(ctx, b)
 	})
 	if err != nil {
 		return fmt.Errorf("place hold: %w", err)
@@ -120,23 +149,31 @@ func (db *DB) PlaceHold(ctx context.Context, p store.PlaceHoldParams, check stor
 	return nil
 }
 
-// createUnitCalendar stores a native calendar in a unit inside tx.
-func createUnitCalendar(ctx context.Context, tx *txn, c *store.Calendar, unitID string) error {
+// queueUnitCalendar adds to b the statements that store the native
+// calendar c in the unit, with the unit's change.
+func queueUnitCalendar(ctx context.Context, b *pgx.Batch, tx *pipeTx, c *store.Calendar, unitID string) {
 	if c.Version == 0 {
 		c.Version = 1
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO calendars (id, account_id, name, time_zone, kind, source_url,
+	b.Queue(`INSERT INTO calendars (id, account_id, name, time_zone, kind, source_url,
 		poll_interval_seconds, version, created_at, updated_at, source_host, hook_token)
 		VALUES ($1, $2, $3, $4, $5, '', 0, $6, $7, $8, '', '') RETURNING seq`,
-		c.ID, c.AccountID, c.Name, c.TimeZone, store.KindNative, c.Version, c.CreatedAt, c.UpdatedAt).Scan(&c.Seq); err != nil {
-		return fmt.Errorf("create calendar: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO unit_calendars (calendar_id, unit_id, account_id) VALUES ($1, $2, $3)`,
-		c.ID, unitID, c.AccountID); err != nil {
-		return fmt.Errorf("attach calendar: %w", err)
-	}
+		c.ID, c.AccountID, c.Name, c.TimeZone, store.KindNative, c.Version, c.CreatedAt, c.UpdatedAt).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&c.Seq) })
+	b.Queue(`INSERT INTO unit_calendars (calendar_id, unit_id, account_id) VALUES ($1, $2, $3)`, c.ID, unitID, c.AccountID)
+	queueChange(b, &store.Change{AccountID: c.AccountID, EventID: unitID, Type: store.ChangeUnitChanged,
+		OccurredAt: c.CreatedAt, Trace: store.TraceFrom(ctx)}, nil)
 	tx.notifyChange(Change{AccountID: c.AccountID, CalendarID: c.ID, Calendar: true})
-	return appendUnitChange(ctx, tx, c.AccountID, unitID, store.ChangeUnitChanged, c.CreatedAt)
+}
+
+// queueChange adds to b the append of ch (with the event snapshot snap,
+// or none) to the change log, setting its ID and TxID (see appendChange).
+func queueChange(b *pgx.Batch, ch *store.Change, snap []byte) {
+	if snap == nil {
+		snap = []byte(`{}`)
+	}
+	b.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt, ch.Trace).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&ch.ID, &ch.TxID) })
 }
 
 // Hold returns one hold of an account.

@@ -103,10 +103,31 @@ func testPlaceHold(t *testing.T, s store.Store) {
 		t.Errorf("refused hold made a calendar: %d calendars", len(cals))
 	}
 
-	// A disjoint hold goes into the same native calendar.
+	// A disjoint hold goes into the same native calendar, and moves its
+	// version and the account's feed version on by one.
+	calBefore, err := s.Calendar(ctx, a.ID, p.NewCalendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accBefore, err := s.Account(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := holdParams(a.ID, u.ID, start.Add(48*time.Hour), 24*time.Hour)
 	if err := s.PlaceHold(ctx, r, overlapCheck(r.Hold.Start, r.Hold.End, &saw)); err != nil {
 		t.Fatalf("disjoint PlaceHold: %v", err)
+	}
+	calAfter, err := s.Calendar(ctx, a.ID, p.NewCalendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accAfter, err := s.Account(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calAfter.Version != calBefore.Version+1 || accAfter.FeedVersion != accBefore.FeedVersion+1 {
+		t.Errorf("versions after a hold: calendar %d, account %d; want %d and %d",
+			calAfter.Version, accAfter.FeedVersion, calBefore.Version+1, accBefore.FeedVersion+1)
 	}
 	if r.Hold.CalendarID != p.NewCalendar.ID {
 		t.Errorf("second hold in calendar %s; want %s", r.Hold.CalendarID, p.NewCalendar.ID)
