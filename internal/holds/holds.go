@@ -78,6 +78,7 @@ type Service struct {
 	bus   *notify.Bus
 	log   *slog.Logger
 	loop  lifecycle.Loop
+	units unitLocks
 }
 
 // NewService returns a Service.
@@ -240,7 +241,16 @@ func (s *Service) Place(ctx context.Context, accountID, unitID string, in PlaceI
 		}
 		return nil
 	}
-	if err := s.store.PlaceHold(ctx, p, check); err != nil {
+	// The row lock of the store orders the holds of a unit across nodes;
+	// the unit's lock in memory queues this node's first, so that they wait
+	// without a database connection each (see unitLocks).
+	unlock, err := s.units.lock(ctx, unitID)
+	if err != nil {
+		return nil, fmt.Errorf("wait for the unit's other holds: %w", err)
+	}
+	err = s.store.PlaceHold(ctx, p, check)
+	unlock()
+	if err != nil {
 		return nil, err
 	}
 	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID, CalendarID: h.CalendarID,
