@@ -78,7 +78,7 @@ type Service struct {
 	bus   *notify.Bus
 	log   *slog.Logger
 	loop  lifecycle.Loop
-	units unitLocks
+	units unitQueues
 }
 
 // NewService returns a Service.
@@ -95,7 +95,7 @@ func NewService(s Store, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: s, opts: opts, bus: notify.Or(opts.Bus), log: opts.Logger}
+	return &Service{store: s, opts: opts, bus: notify.Or(opts.Bus), log: opts.Logger, units: unitQueues{store: s}}
 }
 
 // PlaceInput is a hold request.
@@ -241,16 +241,7 @@ func (s *Service) Place(ctx context.Context, accountID, unitID string, in PlaceI
 		}
 		return nil
 	}
-	// The row lock of the store orders the holds of a unit across nodes;
-	// the unit's lock in memory queues this node's first, so that they wait
-	// without a database connection each (see unitLocks).
-	unlock, err := s.units.lock(ctx, unitID)
-	if err != nil {
-		return nil, fmt.Errorf("wait for the unit's other holds: %w", err)
-	}
-	err = s.store.PlaceHold(ctx, p, check)
-	unlock()
-	if err != nil {
+	if err := s.units.place(ctx, accountID, unitID, store.HoldPlacement{PlaceHoldParams: p, Check: check}); err != nil {
 		return nil, err
 	}
 	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID, CalendarID: h.CalendarID,

@@ -14,8 +14,8 @@ import (
 	"github.com/calhook/calhook/internal/store/storetest"
 )
 
-// placeCounter is a holds.Store that counts the PlaceHold calls in flight
-// on each unit, and passes every call on to the real store.
+// placeCounter is a holds.Store that counts the PlaceHolds calls in
+// flight on each unit, and passes every call on to the real store.
 type placeCounter struct {
 	store.Store
 	mu     sync.Mutex
@@ -23,17 +23,18 @@ type placeCounter struct {
 	most   int
 }
 
-func (c *placeCounter) PlaceHold(ctx context.Context, p store.PlaceHoldParams, check store.HoldCheckFunc) error {
+func (c *placeCounter) PlaceHolds(ctx context.Context, ps []store.HoldPlacement) ([]error, error) {
+	unit := ps[0].Hold.UnitID
 	c.mu.Lock()
-	c.inside[p.Hold.UnitID]++
-	c.most = max(c.most, c.inside[p.Hold.UnitID])
+	c.inside[unit]++
+	c.most = max(c.most, c.inside[unit])
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
-		c.inside[p.Hold.UnitID]--
+		c.inside[unit]--
 		c.mu.Unlock()
 	}()
-	return c.Store.PlaceHold(ctx, p, check)
+	return c.Store.PlaceHolds(ctx, ps)
 }
 
 // gatheringRefresher answers Refresh only once n calls are in it at once,
@@ -65,7 +66,7 @@ func (r *gatheringRefresher) Refresh(ctx context.Context, _, _ string) (*importe
 
 // TestRefreshBeforeTheUnitQueue places disjoint holds on one unit at once:
 // their source refreshes run together (none waits for another hold), and
-// then they reach the store one at a time (the unit's lock in memory), so
+// then they reach the store one group at a time (the unit's queue), so
 // that a node holds at most one database transaction per unit.
 func TestRefreshBeforeTheUnitQueue(t *testing.T) {
 	const holdsAtOnce = 12
@@ -105,7 +106,7 @@ func TestRefreshBeforeTheUnitQueue(t *testing.T) {
 				t.Errorf("the refreshes of %d holds of one unit did not run at once", holdsAtOnce)
 			}
 			if counter.most != 1 {
-				t.Errorf("%d PlaceHold calls of one unit in flight at once; want 1", counter.most)
+				t.Errorf("%d PlaceHolds calls of one unit in flight at once; want 1", counter.most)
 			}
 			list, err := svc.List(ctx, store.ListHoldsParams{AccountID: e.account.ID, UnitID: e.unit.ID, Page: store.Page{Limit: 50}})
 			if err != nil || len(list) != holdsAtOnce {

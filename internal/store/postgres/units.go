@@ -288,7 +288,7 @@ func blockingEvents(ctx context.Context, q querier, p store.BlockingEventsParams
 
 // blockingEventsWhere is the WHERE clause of BlockingEvents for the
 // calendars of the SQL array calendars, with the account $2, To $3, From
-// $4 and From - store.LongEvent $5. PlaceHold passes a subquery of the
+// $4 and From - store.LongEvent $5. PlaceHolds passes a subquery of the
 // unit's calendars, so that it reads them and their events in one batch.
 func blockingEventsWhere(calendars string) string {
 	return `WHERE id IN (
