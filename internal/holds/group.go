@@ -2,6 +2,7 @@ package holds
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -115,6 +116,28 @@ func (q *unitQueues) lead(key unitKey, u *unitQueue, pl *placement) error {
 	group := append([]*placement{pl}, u.waiting[:n]...)
 	u.waiting = slices.Clone(u.waiting[n:])
 	q.mu.Unlock()
+	// Whatever happens below, a panic included, the group's holds get an
+	// outcome and the queue moves on.
+	answered := false
+	defer func() {
+		for _, g := range group {
+			if !answered && g.err == nil {
+				g.err = errGroupFailed
+			}
+			if g != pl {
+				close(g.done)
+			}
+		}
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		if len(u.waiting) > 0 {
+			next := u.waiting[0]
+			u.waiting = u.waiting[1:]
+			close(next.lead)
+		} else {
+			delete(q.units, key)
+		}
+	}()
 
 	var live []*placement
 	var hps []store.HoldPlacement
@@ -137,21 +160,13 @@ func (q *unitQueues) lead(key unitKey, u *unitQueue, pl *placement) error {
 			}
 		}
 	}
-	for _, g := range group[1:] {
-		close(g.done)
-	}
-
-	q.mu.Lock()
-	if len(u.waiting) > 0 {
-		next := u.waiting[0]
-		u.waiting = u.waiting[1:]
-		close(next.lead)
-	} else {
-		delete(q.units, key)
-	}
-	q.mu.Unlock()
+	answered = true
 	return pl.err
 }
+
+// errGroupFailed is the outcome of the holds of a group whose placement
+// ended without one (a panic).
+var errGroupFailed = errors.New("placing the unit's holds failed")
 
 // busy returns how many units have a group being placed.
 func (q *unitQueues) busy() int {
