@@ -22,10 +22,25 @@ import (
 
 // BenchmarkPlaceThreeSources places holds on disjoint dates of a unit with
 // three imported calendars whose sources answer 304 on loopback, one after
-// another, and reports the p50 and p99 of a hold (refresh included).
+// another, and reports the p50 and p99 of a hold (refresh included), on
+// each backend.
 func BenchmarkPlaceThreeSources(b *testing.B) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) { benchPlace(b, be.Open(b), 3) })
+	}
+}
+
+// BenchmarkPlace is BenchmarkPlaceThreeSources on a unit without imported
+// calendars: the check and the write alone.
+func BenchmarkPlace(b *testing.B) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) { benchPlace(b, be.Open(b), 0) })
+	}
+}
+
+func benchPlace(b *testing.B, db store.Store, sources int) {
 	ctx := context.Background()
-	svc, acct, unit := benchUnit(b)
+	svc, acct, unit := benchUnit(b, db, sources)
 	lat := make([]float64, 0, b.N)
 	b.ResetTimer()
 	for i := range b.N {
@@ -50,10 +65,16 @@ func BenchmarkPlaceThreeSources(b *testing.B) {
 
 // BenchmarkOverlappingHolds places 100 overlapping holds at once per
 // iteration on the unit of BenchmarkPlaceThreeSources: exactly one must
-// win; it reports the slowest answer.
+// win; it reports the slowest answer, on each backend.
 func BenchmarkOverlappingHolds(b *testing.B) {
+	for _, be := range storetest.Backends(b) {
+		b.Run(be.Name, func(b *testing.B) { benchOverlapping(b, be.Open(b)) })
+	}
+}
+
+func benchOverlapping(b *testing.B, db store.Store) {
 	ctx := context.Background()
-	svc, acct, unit := benchUnit(b)
+	svc, acct, unit := benchUnit(b, db, 3)
 	var slowest time.Duration
 	b.ResetTimer()
 	for i := range b.N {
@@ -90,11 +111,10 @@ func BenchmarkOverlappingHolds(b *testing.B) {
 	b.ReportMetric(float64(slowest.Microseconds())/1000, "slowest_ms")
 }
 
-// benchUnit returns a Service and a unit with three imported calendars
-// whose loopback sources answer 304, polled once.
-func benchUnit(b *testing.B) (*holds.Service, *store.Account, *store.Unit) {
+// benchUnit returns a Service on db and a unit with the given number of
+// imported calendars whose loopback sources answer 304, polled once.
+func benchUnit(b *testing.B, db store.Store, sources int) (*holds.Service, *store.Account, *store.Unit) {
 	ctx := context.Background()
-	db := storetest.OpenSQLite(b)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("If-None-Match") == `"v1"` {
 			w.WriteHeader(http.StatusNotModified)
@@ -122,7 +142,7 @@ func benchUnit(b *testing.B) (*holds.Service, *store.Account, *store.Unit) {
 	if err := db.CreateUnit(ctx, unit); err != nil {
 		b.Fatal(err)
 	}
-	for k := range 3 {
+	for k := range sources {
 		c := &store.Calendar{ID: id.New("cal"), AccountID: acct.ID, Name: "Channel", TimeZone: "UTC", Kind: store.KindImported,
 			SourceURL: up.URL + "/" + string(rune('a'+k)) + ".ics", CreatedAt: now, UpdatedAt: now,
 			Import: store.ImportState{HookToken: id.FeedToken(), NextPollAt: now.Add(time.Hour)}}

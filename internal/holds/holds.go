@@ -78,6 +78,7 @@ type Service struct {
 	bus   *notify.Bus
 	log   *slog.Logger
 	loop  lifecycle.Loop
+	units unitQueues
 }
 
 // NewService returns a Service.
@@ -94,7 +95,7 @@ func NewService(s Store, opts Options) *Service {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Service{store: s, opts: opts, bus: notify.Or(opts.Bus), log: opts.Logger}
+	return &Service{store: s, opts: opts, bus: notify.Or(opts.Bus), log: opts.Logger, units: unitQueues{store: s}}
 }
 
 // PlaceInput is a hold request.
@@ -240,7 +241,7 @@ func (s *Service) Place(ctx context.Context, accountID, unitID string, in PlaceI
 		}
 		return nil
 	}
-	if err := s.store.PlaceHold(ctx, p, check); err != nil {
+	if err := s.units.place(ctx, accountID, unitID, store.HoldPlacement{PlaceHoldParams: p, Check: check}); err != nil {
 		return nil, err
 	}
 	s.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: accountID, CalendarID: h.CalendarID,

@@ -30,6 +30,15 @@ type HoldStore interface {
 	// none — with its created change, and the hold with it. The unit must
 	// be the account's (else ErrNotFound).
 	PlaceHold(ctx context.Context, p PlaceHoldParams, check HoldCheckFunc) error
+	// PlaceHolds is PlaceHold for several holds of one unit of one
+	// account in one transaction, which costs about as much as one: the
+	// holds are checked in order, each against what is stored and the
+	// holds before it that were placed (their events among the events,
+	// themselves among the holds), from the events of the union of their
+	// windows. It returns each hold's check error at its index (nil: the
+	// hold was placed); err is a failure of the whole, which placed
+	// none.
+	PlaceHolds(ctx context.Context, ps []HoldPlacement) (errs []error, err error)
 	// Hold returns one hold of an account.
 	Hold(ctx context.Context, accountID, id string) (*Hold, error)
 	// ListHolds returns a page of a unit's holds, oldest first.
@@ -92,6 +101,28 @@ type PlaceHoldParams struct {
 	NewCalendar *Calendar
 	// From and To bound the events handed to the check.
 	From, To time.Time
+}
+
+// HoldPlacement is one hold of PlaceHolds with its check.
+type HoldPlacement struct {
+	PlaceHoldParams
+	Check HoldCheckFunc
+	// Trace is the trace of the request that asked for the hold, kept
+	// with its change; empty takes the context's (TraceFrom).
+	Trace string
+}
+
+// HoldsWindow returns the union of the windows of ps (From and To).
+func HoldsWindow(ps []HoldPlacement) (from, to time.Time) {
+	for i, p := range ps {
+		if i == 0 || p.From.Before(from) {
+			from = p.From
+		}
+		if i == 0 || p.To.After(to) {
+			to = p.To
+		}
+	}
+	return from, to
 }
 
 // HoldCheckFunc decides whether a hold may be placed, given the events

@@ -45,98 +45,184 @@ func queryHolds(ctx context.Context, q querier, where string, args ...any) ([]*s
 	return out, rows.Err()
 }
 
-// PlaceHold checks and stores a hold in one transaction that first locks
-// the unit's row (SELECT … FOR UPDATE): placements on one unit, from any
-// node, take turns from the check to the commit, and each statement after
-// the lock sees what the one before it committed (read committed).
+// PlaceHold checks and stores a hold: PlaceHolds of one.
 func (db *DB) PlaceHold(ctx context.Context, p store.PlaceHoldParams, check store.HoldCheckFunc) error {
-	h, e := p.Hold, p.Event
-	err := db.tx(ctx, func(tx *txn) error {
-		unit, err := scanUnit(tx.QueryRow(ctx, `SELECT `+unitColumns+` FROM units WHERE id = $1 AND account_id = $2 FOR UPDATE`,
-			h.UnitID, h.AccountID))
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", h.UnitID, err)
-		}
-		rows, err := tx.Query(ctx, `SELECT m.calendar_id, c.kind FROM unit_calendars m
-			JOIN calendars c ON c.id = m.calendar_id WHERE m.unit_id = $1 ORDER BY c.seq`, h.UnitID)
-		if err != nil {
-			return err
-		}
-		var ids []string
-		native := ""
-		for rows.Next() {
-			var id, kind string
-			if err := rows.Scan(&id, &kind); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-			if native == "" && kind == store.KindNative {
-				native = id
-			}
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
-			return err
-		}
-		events, err := blockingEvents(ctx, tx, store.BlockingEventsParams{AccountID: h.AccountID, CalendarIDs: ids, From: p.From, To: p.To})
-		if err != nil {
-			return err
-		}
-		holds, err := queryHolds(ctx, tx, `WHERE unit_id = $1 AND state = $2 AND start_at < $3 AND end_at > $4 ORDER BY seq`,
-			h.UnitID, store.HoldHeld, p.To, p.From)
-		if err != nil {
-			return err
-		}
-		if err := check(ctx, unit, events, holds); err != nil {
-			return err
-		}
-		if native == "" {
-			if err := createUnitCalendar(ctx, tx, p.NewCalendar, h.UnitID); err != nil {
-				return err
-			}
-			native = p.NewCalendar.ID
-		}
-		h.CalendarID, e.CalendarID, h.EventID = native, native, e.ID
-		if err := bumpCalendar(ctx, tx, h.AccountID, native, e.UpdatedAt); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, e); err != nil {
-			return err
-		}
-		if _, err := insertChange(ctx, tx, e, store.ChangeCreated, e.UpdatedAt); err != nil {
-			return err
-		}
-		tx.notifyChange(Change{AccountID: h.AccountID, CalendarID: native})
-		return tx.QueryRow(ctx, `INSERT INTO holds (id, account_id, unit_id, calendar_id, event_id, start_at, end_at,
-			all_day, summary, external_ref, state, expires_at, created_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
-			h.ID, h.AccountID, h.UnitID, h.CalendarID, h.EventID, h.Start, h.End, h.AllDay,
-			h.Summary, h.ExternalRef, h.State, h.ExpiresAt, h.CreatedAt).Scan(&h.Seq)
-	})
+	errs, err := db.PlaceHolds(ctx, []store.HoldPlacement{{PlaceHoldParams: p, Check: check}})
 	if err != nil {
-		return fmt.Errorf("place hold: %w", err)
+		return err
 	}
+	return errs[0]
+}
+
+// errNonePlaced rolls back a PlaceHolds transaction whose checks all
+// refused.
+var errNonePlaced = errors.New("no hold placed")
+
+// PlaceHolds checks and stores holds of one unit in one transaction that
+// first locks the unit's row (SELECT … FOR UPDATE): placements on one
+// unit, from any node, take turns from the check to the commit, and each
+// statement after the lock sees what the one before it committed (read
+// committed).
+//
+// The transaction is two pipelined batches, so two round trips (see
+// pipeTx), however many holds it places, and the row lock is held for one
+// of them and the checks: the first batch begins, locks the row and reads
+// the unit's native calendar, the events that may block the window and
+// the unit's held holds; the second writes the holds placed (and the
+// unit's native calendar if it has none yet) and commits. When every
+// check refused, it rolls back instead.
+func (db *DB) PlaceHolds(ctx context.Context, ps []store.HoldPlacement) ([]error, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	accountID, unitID := ps[0].Hold.AccountID, ps[0].Hold.UnitID
+	for _, p := range ps {
+		if p.Hold.AccountID != accountID || p.Hold.UnitID != unitID {
+			return nil, fmt.Errorf("place holds: holds of units %s and %s in one call", unitID, p.Hold.UnitID)
+		}
+	}
+	from, to := store.HoldsWindow(ps)
+	errs := make([]error, len(ps))
+	err := db.pipe(ctx, func(tx *pipeTx) error {
+		clear(errs)
+		var unit *store.Unit
+		var events []*store.Event
+		var holds []*store.Hold
+		native := ""
+		b := &pgx.Batch{}
+		b.Queue(`SELECT `+unitColumns+` FROM units WHERE id = $1 AND account_id = $2 FOR UPDATE`, unitID, accountID).
+			QueryRow(func(row pgx.Row) error {
+				var err error
+				if unit, err = scanUnit(row); err != nil {
+					return fmt.Errorf("unit %s: %w", unitID, err)
+				}
+				return nil
+			})
+		b.Queue(`SELECT c.id FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
+			WHERE m.unit_id = $1 AND c.kind = $2 ORDER BY c.seq LIMIT 1`, unitID, store.KindNative).
+			Query(func(rows pgx.Rows) error {
+				ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+				if len(ids) > 0 {
+					native = ids[0]
+				}
+				return err
+			})
+		b.Queue(`SELECT `+eventColumns+` FROM events `+
+			blockingEventsWhere(`ARRAY(SELECT calendar_id FROM unit_calendars WHERE unit_id = $1)`),
+			unitID, accountID, to, from, from.Add(-store.LongEvent)).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				events, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) { return scanEvent(row) })
+				if err != nil {
+					return fmt.Errorf("read blocking events: %w", err)
+				}
+				return nil
+			})
+		b.Queue(`SELECT `+holdColumns+` FROM holds WHERE unit_id = $1 AND state = $2 AND start_at < $3 AND end_at > $4 ORDER BY seq`,
+			unitID, store.HoldHeld, to, from).
+			Query(func(rows pgx.Rows) error {
+				var err error
+				holds, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Hold, error) { return scanHold(row) })
+				if err != nil {
+					return fmt.Errorf("read holds: %w", err)
+				}
+				return nil
+			})
+		if err := tx.send(ctx, b); err != nil {
+			return err
+		}
+
+		b = &pgx.Batch{}
+		var placed *bump
+		for i, p := range ps {
+			if errs[i] = p.Check(ctx, unit, events, holds); errs[i] != nil {
+				continue
+			}
+			h, e := p.Hold, p.Event
+			if native == "" {
+				queueUnitCalendar(ctx, b, tx, p.NewCalendar, unitID)
+				native = p.NewCalendar.ID
+			}
+			h.CalendarID, e.CalendarID, h.EventID = native, native, e.ID
+			trace := p.Trace
+			if trace == "" {
+				trace = store.TraceFrom(ctx)
+			}
+			if err := queueHold(b, h, e, trace); err != nil {
+				return err
+			}
+			placed = placed.add(e.UpdatedAt)
+			events, holds = append(events, e), append(holds, h)
+		}
+		if placed == nil {
+			return errNonePlaced
+		}
+		// The holds' events count in a version slot, as the event writes
+		// of the API do (see commitGroup).
+		slot := db.versionSlot()
+		queueBumps(b, "calendars", "calendar_versions", "calendar_id", map[string]*bump{native: placed}, slot)
+		queueBumps(b, "accounts", "account_versions", "account_id", map[string]*bump{accountID: placed}, slot)
+		tx.notifyChange(Change{AccountID: accountID, CalendarID: native})
+		return tx.commit(ctx, b)
+	})
+	if errors.Is(err, errNonePlaced) {
+		return errs, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("place holds: %w", err)
+	}
+	return errs, nil
+}
+
+// queueHold adds to b the statements that store the hold h and its event
+// e, with the event's created change (of the trace).
+func queueHold(b *pgx.Batch, h *store.Hold, e *store.Event, trace string) error {
+	a, err := encodeEvent(e)
+	if err != nil {
+		return fmt.Errorf("event %s: %w", e.ID, err)
+	}
+	b.Queue(insertEventSQL, e.ID, e.CalendarID, e.AccountID, e.UID, e.RecurrenceID, e.Summary, e.Description, e.Location,
+		e.Start, e.End, e.AllDay, e.TimeZone, e.Status, e.RRule, a.exdates, e.Sequence,
+		a.metadata, a.extra, e.CreatedAt, e.UpdatedAt).QueryRow(func(row pgx.Row) error { return row.Scan(&e.Seq) })
+	snap, err := store.MarshalSnapshot(e)
+	if err != nil {
+		return err
+	}
+	queueChange(b, &store.Change{AccountID: e.AccountID, CalendarID: e.CalendarID, EventID: e.ID, EventUID: e.UID,
+		Type: store.ChangeCreated, Event: e, OccurredAt: e.UpdatedAt, Trace: trace}, snap)
+	b.Queue(`INSERT INTO holds (id, account_id, unit_id, calendar_id, event_id, start_at, end_at,
+		all_day, summary, external_ref, state, expires_at, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING seq`,
+		h.ID, h.AccountID, h.UnitID, h.CalendarID, h.EventID, h.Start, h.End, h.AllDay,
+		h.Summary, h.ExternalRef, h.State, h.ExpiresAt, h.CreatedAt).QueryRow(func(row pgx.Row) error { return row.Scan(&h.Seq) })
 	return nil
 }
 
-// createUnitCalendar stores a native calendar in a unit inside tx.
-func createUnitCalendar(ctx context.Context, tx *txn, c *store.Calendar, unitID string) error {
+// queueUnitCalendar adds to b the statements that store the native
+// calendar c in the unit, with the unit's change.
+func queueUnitCalendar(ctx context.Context, b *pgx.Batch, tx *pipeTx, c *store.Calendar, unitID string) {
 	if c.Version == 0 {
 		c.Version = 1
 	}
-	if err := tx.QueryRow(ctx, `INSERT INTO calendars (id, account_id, name, time_zone, kind, source_url,
+	b.Queue(`INSERT INTO calendars (id, account_id, name, time_zone, kind, source_url,
 		poll_interval_seconds, version, created_at, updated_at, source_host, hook_token)
 		VALUES ($1, $2, $3, $4, $5, '', 0, $6, $7, $8, '', '') RETURNING seq`,
-		c.ID, c.AccountID, c.Name, c.TimeZone, store.KindNative, c.Version, c.CreatedAt, c.UpdatedAt).Scan(&c.Seq); err != nil {
-		return fmt.Errorf("create calendar: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `INSERT INTO unit_calendars (calendar_id, unit_id, account_id) VALUES ($1, $2, $3)`,
-		c.ID, unitID, c.AccountID); err != nil {
-		return fmt.Errorf("attach calendar: %w", err)
-	}
+		c.ID, c.AccountID, c.Name, c.TimeZone, store.KindNative, c.Version, c.CreatedAt, c.UpdatedAt).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&c.Seq) })
+	b.Queue(`INSERT INTO unit_calendars (calendar_id, unit_id, account_id) VALUES ($1, $2, $3)`, c.ID, unitID, c.AccountID)
+	queueChange(b, &store.Change{AccountID: c.AccountID, EventID: unitID, Type: store.ChangeUnitChanged,
+		OccurredAt: c.CreatedAt, Trace: store.TraceFrom(ctx)}, nil)
 	tx.notifyChange(Change{AccountID: c.AccountID, CalendarID: c.ID, Calendar: true})
-	return appendUnitChange(ctx, tx, c.AccountID, unitID, store.ChangeUnitChanged, c.CreatedAt)
+}
+
+// queueChange adds to b the append of ch (with the event snapshot snap,
+// or none) to the change log, setting its ID and TxID (see appendChange).
+func queueChange(b *pgx.Batch, ch *store.Change, snap []byte) {
+	if snap == nil {
+		snap = []byte(`{}`)
+	}
+	b.Queue(insertChangeSQL, ch.AccountID, ch.CalendarID, ch.EventID, ch.EventUID, ch.Type, string(snap), ch.OccurredAt, ch.Trace).
+		QueryRow(func(row pgx.Row) error { return row.Scan(&ch.ID, &ch.TxID) })
 }
 
 // Hold returns one hold of an account.

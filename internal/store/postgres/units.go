@@ -279,16 +279,8 @@ func blockingEvents(ctx context.Context, q querier, p store.BlockingEventsParams
 	if len(p.CalendarIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := q.Query(ctx, `SELECT `+blockingColumns+` FROM events WHERE id IN (
-		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND rrule = '' AND recurrence_id = ''
-			AND status <> 'cancelled' AND start_at >= $5 AND start_at < $3 AND end_at > $4
-		UNION ALL
-		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND `+longEvent+`
-			AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled' AND start_at < $5 AND end_at > $4
-		UNION ALL
-		SELECT id FROM events WHERE calendar_id = ANY($1) AND account_id = $2 AND (rrule <> '' OR recurrence_id <> '')
-			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < $3))
-		ORDER BY start_at, id`, p.CalendarIDs, p.AccountID, p.To, p.From, p.From.Add(-store.LongEvent))
+	rows, err := q.Query(ctx, `SELECT `+blockingColumns+` FROM events `+blockingEventsWhere("$1"),
+		p.CalendarIDs, p.AccountID, p.To, p.From, p.From.Add(-store.LongEvent))
 	if err != nil {
 		return nil, fmt.Errorf("read blocking events: %w", err)
 	}
@@ -321,6 +313,23 @@ func scanBlockingEvent(row pgx.Row) (*store.Event, error) {
 		e.ExDates[i] = utc(t)
 	}
 	return &e, nil
+}
+
+// blockingEventsWhere is the WHERE clause of BlockingEvents for the
+// calendars of the SQL array calendars, with the account $2, To $3, From
+// $4 and From - store.LongEvent $5. PlaceHolds passes a subquery of the
+// unit's calendars, so that it reads them and their events in one batch.
+func blockingEventsWhere(calendars string) string {
+	return `WHERE id IN (
+		SELECT id FROM events WHERE calendar_id = ANY(` + calendars + `) AND account_id = $2 AND rrule = '' AND recurrence_id = ''
+			AND status <> 'cancelled' AND start_at >= $5 AND start_at < $3 AND end_at > $4
+		UNION ALL
+		SELECT id FROM events WHERE calendar_id = ANY(` + calendars + `) AND account_id = $2 AND ` + longEvent + `
+			AND rrule = '' AND recurrence_id = '' AND status <> 'cancelled' AND start_at < $5 AND end_at > $4
+		UNION ALL
+		SELECT id FROM events WHERE calendar_id = ANY(` + calendars + `) AND account_id = $2 AND (rrule <> '' OR recurrence_id <> '')
+			AND (recurrence_id <> '' OR status <> 'cancelled' AND start_at < $3))
+		ORDER BY start_at, id`
 }
 
 // longEvent is the condition of the events_long index: events longer than

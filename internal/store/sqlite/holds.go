@@ -45,58 +45,92 @@ func queryHolds(ctx context.Context, q queryer, where string, args ...any) ([]*s
 	return out, rows.Err()
 }
 
-// PlaceHold checks and stores a hold in one write transaction: SQLite has
-// a single writer, so the check sees every hold placed before it and none
-// can be placed between the check and the insert.
+// PlaceHold checks and stores a hold: PlaceHolds of one.
 func (db *DB) PlaceHold(ctx context.Context, p store.PlaceHoldParams, check store.HoldCheckFunc) error {
-	h, e := p.Hold, p.Event
-	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
-		unit, err := scanUnit(tx.QueryRowContext(ctx, `SELECT `+unitColumns+` FROM units WHERE id = ? AND account_id = ?`,
-			h.UnitID, h.AccountID))
-		if err != nil {
-			return fmt.Errorf("unit %s: %w", h.UnitID, err)
+	errs, err := db.PlaceHolds(ctx, []store.HoldPlacement{{PlaceHoldParams: p, Check: check}})
+	if err != nil {
+		return err
+	}
+	return errs[0]
+}
+
+// PlaceHolds checks and stores holds of one unit in one write
+// transaction: SQLite has a single writer, so each check sees every hold
+// placed before it and none can be placed between a check and its
+// insert.
+func (db *DB) PlaceHolds(ctx context.Context, ps []store.HoldPlacement) ([]error, error) {
+	if len(ps) == 0 {
+		return nil, nil
+	}
+	accountID, unitID := ps[0].Hold.AccountID, ps[0].Hold.UnitID
+	for _, p := range ps {
+		if p.Hold.AccountID != accountID || p.Hold.UnitID != unitID {
+			return nil, fmt.Errorf("place holds: holds of units %s and %s in one call", unitID, p.Hold.UnitID)
 		}
-		ids, native, err := unitCalendarIDs(ctx, tx, h.UnitID)
+	}
+	from, to := store.HoldsWindow(ps)
+	errs := make([]error, len(ps))
+	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
+		clear(errs)
+		unit, err := scanUnit(tx.QueryRowContext(ctx, `SELECT `+unitColumns+` FROM units WHERE id = ? AND account_id = ?`,
+			unitID, accountID))
+		if err != nil {
+			return fmt.Errorf("unit %s: %w", unitID, err)
+		}
+		ids, native, err := unitCalendarIDs(ctx, tx, unitID)
 		if err != nil {
 			return err
 		}
-		events, err := blockingEvents(ctx, tx, store.BlockingEventsParams{AccountID: h.AccountID, CalendarIDs: ids, From: p.From, To: p.To})
+		events, err := blockingEvents(ctx, tx, store.BlockingEventsParams{AccountID: accountID, CalendarIDs: ids, From: from, To: to})
 		if err != nil {
 			return err
 		}
 		holds, err := queryHolds(ctx, tx, `WHERE unit_id = ? AND state = ? AND start_at < ? AND end_at > ? ORDER BY seq`,
-			h.UnitID, store.HoldHeld, micros(p.To), micros(p.From))
+			unitID, store.HoldHeld, micros(to), micros(from))
 		if err != nil {
 			return err
 		}
-		if err := check(ctx, unit, events, holds); err != nil {
-			return err
-		}
-		if native == "" {
-			if err := createUnitCalendar(ctx, tx, p.NewCalendar, h.UnitID); err != nil {
+		for i, p := range ps {
+			if errs[i] = p.Check(ctx, unit, events, holds); errs[i] != nil {
+				continue
+			}
+			h, e := p.Hold, p.Event
+			if native == "" {
+				if err := createUnitCalendar(ctx, tx, p.NewCalendar, unitID); err != nil {
+					return err
+				}
+				native = p.NewCalendar.ID
+			}
+			h.CalendarID, e.CalendarID, h.EventID = native, native, e.ID
+			if err := insertHold(store.WithTrace(ctx, p.Trace), tx, h, e); err != nil {
 				return err
 			}
-			native = p.NewCalendar.ID
+			events, holds = append(events, e), append(holds, h)
 		}
-		h.CalendarID, e.CalendarID, h.EventID = native, native, e.ID
-		if err := bumpCalendar(ctx, tx, h.AccountID, native, e.UpdatedAt); err != nil {
-			return err
-		}
-		if err := insertEvent(ctx, tx, e); err != nil {
-			return err
-		}
-		if _, err := insertChange(ctx, tx, e, store.ChangeCreated, e.UpdatedAt); err != nil {
-			return err
-		}
-		return tx.QueryRowContext(ctx, `INSERT INTO holds (id, account_id, unit_id, calendar_id, event_id, start_at, end_at,
-			all_day, summary, external_ref, state, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-			RETURNING seq`, h.ID, h.AccountID, h.UnitID, h.CalendarID, h.EventID, micros(h.Start), micros(h.End), h.AllDay,
-			h.Summary, h.ExternalRef, h.State, micros(h.ExpiresAt), micros(h.CreatedAt)).Scan(&h.Seq)
+		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("place hold: %w", err)
+		return nil, fmt.Errorf("place holds: %w", err)
 	}
-	return nil
+	return errs, nil
+}
+
+// insertHold stores the hold h and its event e inside tx, with the
+// event's created change, and moves the calendar's version on.
+func insertHold(ctx context.Context, tx *wtx, h *store.Hold, e *store.Event) error {
+	if err := bumpCalendar(ctx, tx, h.AccountID, h.CalendarID, e.UpdatedAt); err != nil {
+		return err
+	}
+	if err := insertEvent(ctx, tx, e); err != nil {
+		return err
+	}
+	if _, err := insertChange(ctx, tx, e, store.ChangeCreated, e.UpdatedAt); err != nil {
+		return err
+	}
+	return tx.QueryRowContext(ctx, `INSERT INTO holds (id, account_id, unit_id, calendar_id, event_id, start_at, end_at,
+		all_day, summary, external_ref, state, expires_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+		RETURNING seq`, h.ID, h.AccountID, h.UnitID, h.CalendarID, h.EventID, micros(h.Start), micros(h.End), h.AllDay,
+		h.Summary, h.ExternalRef, h.State, micros(h.ExpiresAt), micros(h.CreatedAt)).Scan(&h.Seq)
 }
 
 // unitCalendarIDs returns the ids of a unit's calendars and of its first

@@ -35,7 +35,7 @@ type Backend struct {
 // Backends returns SQLite, and PostgreSQL when CALHOOK_TEST_POSTGRES is set.
 // An unreachable PostgreSQL fails the test rather than skipping it: asking
 // for it and not getting it must not pass silently.
-func Backends(t *testing.T) []Backend {
+func Backends(t testing.TB) []Backend {
 	t.Helper()
 	bs := []Backend{{Name: "sqlite", Open: func(t testing.TB) store.Store { return OpenSQLite(t) }}}
 	if u := os.Getenv(PostgresEnv); u != "" {

@@ -17,6 +17,7 @@ var holdTests = []struct {
 }{
 	{"PlaceHold", testPlaceHold},
 	{"PlaceHoldExclusive", testPlaceHoldExclusive},
+	{"PlaceHolds", testPlaceHolds},
 	{"HoldStates", testHoldStates},
 	{"HoldIsolation", testHoldIsolation},
 	{"Idempotency", testIdempotency},
@@ -103,10 +104,31 @@ func testPlaceHold(t *testing.T, s store.Store) {
 		t.Errorf("refused hold made a calendar: %d calendars", len(cals))
 	}
 
-	// A disjoint hold goes into the same native calendar.
+	// A disjoint hold goes into the same native calendar, and moves its
+	// version and the account's feed version on by one.
+	calBefore, err := s.Calendar(ctx, a.ID, p.NewCalendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accBefore, err := s.Account(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
 	r := holdParams(a.ID, u.ID, start.Add(48*time.Hour), 24*time.Hour)
 	if err := s.PlaceHold(ctx, r, overlapCheck(r.Hold.Start, r.Hold.End, &saw)); err != nil {
 		t.Fatalf("disjoint PlaceHold: %v", err)
+	}
+	calAfter, err := s.Calendar(ctx, a.ID, p.NewCalendar.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accAfter, err := s.Account(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if calAfter.Version != calBefore.Version+1 || accAfter.FeedVersion != accBefore.FeedVersion+1 {
+		t.Errorf("versions after a hold: calendar %d, account %d; want %d and %d",
+			calAfter.Version, accAfter.FeedVersion, calBefore.Version+1, accBefore.FeedVersion+1)
 	}
 	if r.Hold.CalendarID != p.NewCalendar.ID {
 		t.Errorf("second hold in calendar %s; want %s", r.Hold.CalendarID, p.NewCalendar.ID)
@@ -141,6 +163,91 @@ func countOf(xs []string, x string) int {
 		}
 	}
 	return n
+}
+
+// testPlaceHolds places a group of holds in one call: each check sees the
+// holds of the group placed before it, a refused hold stores nothing, the
+// others are stored in one native calendar created once, and the versions
+// move on by the number placed. A group that is all refused stores
+// nothing and is no error; a group of two units is.
+func testPlaceHolds(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	u := newUnit(t, s, a.ID, "Flat")
+	day := base.Add(72 * time.Hour)
+	// Holds 0 and 2 are disjoint; 1 overlaps 0 and 3 overlaps 2.
+	starts := []time.Time{day, day.Add(12 * time.Hour), day.Add(96 * time.Hour), day.Add(100 * time.Hour)}
+	group := make([]store.HoldPlacement, len(starts))
+	saw := make([]int, len(starts))
+	for i, st := range starts {
+		p := holdParams(a.ID, u.ID, st, 24*time.Hour)
+		group[i] = store.HoldPlacement{PlaceHoldParams: p, Check: overlapCheck(p.Hold.Start, p.Hold.End, &saw[i])}
+	}
+	accBefore, err := s.Account(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs, err := s.PlaceHolds(ctx, group)
+	if err != nil {
+		t.Fatalf("PlaceHolds: %v", err)
+	}
+	for i, want := range []error{nil, errBusy, nil, errBusy} {
+		if !errors.Is(errs[i], want) || (want == nil) != (errs[i] == nil) {
+			t.Errorf("hold %d: %v; want %v", i, errs[i], want)
+		}
+	}
+	if want := []int{0, 1, 1, 2}; saw[0] != want[0] || saw[1] != want[1] || saw[2] != want[2] || saw[3] != want[3] {
+		t.Errorf("the checks saw %v events; want %v (each the holds placed before it)", saw, want)
+	}
+	for i, p := range group {
+		_, err := s.Hold(ctx, a.ID, p.Hold.ID)
+		if placed := i%2 == 0; placed != (err == nil) {
+			t.Errorf("hold %d: Hold = %v; want it stored: %v", i, err, placed)
+		}
+	}
+	cal := group[0].NewCalendar.ID
+	if group[2].Hold.CalendarID != cal {
+		t.Errorf("the second hold placed is in calendar %s; want the new calendar %s", group[2].Hold.CalendarID, cal)
+	}
+	if cals, _ := s.UnitCalendars(ctx, a.ID, []string{u.ID}); len(cals) != 1 {
+		t.Errorf("unit has %d calendars; want 1", len(cals))
+	}
+	c, err := s.Calendar(ctx, a.ID, cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accAfter, err := s.Account(ctx, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The new calendar starts at version 1; the account's feed version
+	// moves for the calendar too on SQLite, so only its growth is shared.
+	if c.Version != 3 || accAfter.FeedVersion < accBefore.FeedVersion+2 {
+		t.Errorf("versions after two holds: calendar %d, account %d (from %d); want 3 and at least %d",
+			c.Version, accAfter.FeedVersion, accBefore.FeedVersion, accBefore.FeedVersion+2)
+	}
+	if n := countOf(accountLog(t, s, a.ID), store.ChangeCreated); n != 2 {
+		t.Errorf("change log has %d created changes; want 2", n)
+	}
+
+	// All refused: nothing stored, no error.
+	again := holdParams(a.ID, u.ID, day, 24*time.Hour)
+	var n int
+	errs, err = s.PlaceHolds(ctx, []store.HoldPlacement{{PlaceHoldParams: again, Check: overlapCheck(again.Hold.Start, again.Hold.End, &n)}})
+	if err != nil || len(errs) != 1 || !errors.Is(errs[0], errBusy) {
+		t.Errorf("PlaceHolds of a taken interval = %v, %v; want [busy], nil", errs, err)
+	}
+	if _, err := s.Hold(ctx, a.ID, again.Hold.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("refused hold stored: %v", err)
+	}
+
+	// Two units in one call.
+	v := newUnit(t, s, a.ID, "Other flat")
+	p, q := holdParams(a.ID, u.ID, day.Add(500*time.Hour), time.Hour), holdParams(a.ID, v.ID, day.Add(500*time.Hour), time.Hour)
+	if _, err := s.PlaceHolds(ctx, []store.HoldPlacement{{PlaceHoldParams: p, Check: overlapCheck(p.From, p.To, &n)},
+		{PlaceHoldParams: q, Check: overlapCheck(q.From, q.To, &n)}}); err == nil {
+		t.Error("PlaceHolds of two units' holds succeeded; want an error")
+	}
 }
 
 // testPlaceHoldExclusive places 20 overlapping holds at once: the checks
