@@ -201,12 +201,13 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 	info := map[string]any{"size": cfg.ScaleSize}
 	if loaded {
 		start := time.Now()
-		st, err := loadScale(ctx, db, size)
+		st, phases, err := loadScale(ctx, db, size)
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
 		d := time.Since(start)
 		info["loaded"] = st
+		info["load_phase_seconds"] = phases
 		info["load_seconds"] = round2(d.Seconds())
 		cfg.Logger.Info("scale: loaded", "target", label, "in", d.Round(time.Millisecond), "rows", st)
 	}

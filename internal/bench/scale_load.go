@@ -76,8 +76,9 @@ func (h *scaleHistory) next(n int) time.Time {
 // calendar, a batch-route request's worth at a time, several calendars at
 // once); then subscriptions, iCal Hooks and the delivery log. Event i
 // belongs to calendar i mod calendars; update u changes event u mod
-// events.
-func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, error) {
+// events. It returns the rows loaded and how long each part took, in
+// seconds.
+func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, map[string]float64, error) {
 	var s scaleStore
 	var err error
 	pg := strings.HasPrefix(db, "postgres")
@@ -95,17 +96,23 @@ func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, 
 		s = q
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer s.Close()
 	now := time.Now().UTC()
+	phases := map[string]float64{}
+	mark := now
+	phase := func(name string) {
+		phases[name] = round2(time.Since(mark).Seconds())
+		mark = time.Now()
+	}
 	hist := &scaleHistory{start: now.Add(-scaleHistoryGap - scaleHistorySpan), total: int64(size.Events + size.Updates)}
 	accounts := make([]*store.Account, size.Accounts)
 	for i := range accounts {
 		a := &store.Account{ID: id.New("acc"), Name: fmt.Sprint("tenant ", i), APIKeyHash: id.HashKey(id.APIKey()),
 			FeedToken: id.FeedToken(), CreatedAt: hist.start, UpdatedAt: hist.start}
 		if err := s.CreateAccount(ctx, a); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		accounts[i] = a
 	}
@@ -114,7 +121,7 @@ func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, 
 		c := &store.Calendar{ID: id.New("cal"), AccountID: accounts[i%len(accounts)].ID, Name: fmt.Sprint("unit ", i),
 			TimeZone: "Europe/Berlin", Kind: store.KindNative, CreatedAt: hist.start, UpdatedAt: hist.start}
 		if err := s.CreateCalendar(ctx, c); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		cals[i] = c
 	}
@@ -127,34 +134,38 @@ func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, 
 	if err := parallel(ctx, workers, len(cals), func(k int) error {
 		return loadCalendar(ctx, s, cals[k], size, now, hist)
 	}); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	phase("events")
 	subs, err := loadSubscriptions(ctx, s, accounts, size.Subscriptions, hist.start)
 	if err != nil {
-		return nil, fmt.Errorf("subscriptions: %w", err)
+		return nil, nil, fmt.Errorf("subscriptions: %w", err)
 	}
+	phase("subscriptions")
 	if err := loadHooks(ctx, s, accounts, cals, size.Hooks, now, workers); err != nil {
-		return nil, fmt.Errorf("icalhooks: %w", err)
+		return nil, nil, fmt.Errorf("icalhooks: %w", err)
 	}
+	phase("icalhooks")
 	msgs, attempts, err := loadDeliveryLog(ctx, s, subs, size)
 	if err != nil {
-		return nil, fmt.Errorf("delivery log: %w", err)
+		return nil, nil, fmt.Errorf("delivery log: %w", err)
 	}
+	phase("delivery_log")
 	if err := endCursors(ctx, db, pg); err != nil {
-		return nil, fmt.Errorf("cursors: %w", err)
+		return nil, nil, fmt.Errorf("cursors: %w", err)
 	}
 	// Nothing lost: every row is there.
 	got, err := countRows(ctx, db, pg)
 	if err != nil {
-		return nil, fmt.Errorf("count rows: %w", err)
+		return nil, nil, fmt.Errorf("count rows: %w", err)
 	}
 	want := [5]int{size.Events, size.Events + size.Updates, msgs, attempts, size.Hooks}
 	if got != want {
-		return nil, fmt.Errorf("loaded %v events, changes, messages, attempts and hooks; want %v", got, want)
+		return nil, nil, fmt.Errorf("loaded %v events, changes, messages, attempts and hooks; want %v", got, want)
 	}
 	return map[string]int{"accounts": size.Accounts, "calendars": size.Calendars, "events": size.Events,
 		"changes": size.Events + size.Updates, "subscriptions": size.Subscriptions, "messages": msgs,
-		"attempts": attempts, "icalhooks": size.Hooks}, nil
+		"attempts": attempts, "icalhooks": size.Hooks}, phases, nil
 }
 
 // loadSubscriptions creates n webhook subscriptions, to every calendar
