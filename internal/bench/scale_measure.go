@@ -221,6 +221,8 @@ type mixUpstream struct {
 	URL    string
 	srv    *http.Server
 	served chan struct{}
+	// now stamps the bodies; tests replace it before the first fetch.
+	now func() time.Time
 
 	mu      sync.Mutex
 	fetches map[int]int // by feed
@@ -238,7 +240,7 @@ func newMixUpstream() (*mixUpstream, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mix upstream: %w", err)
 	}
-	up := &mixUpstream{URL: "http://" + ln.Addr().String(), served: make(chan struct{}), fetches: map[int]int{}}
+	up := &mixUpstream{URL: "http://" + ln.Addr().String(), served: make(chan struct{}), now: time.Now, fetches: map[int]int{}}
 	up.srv = &http.Server{Handler: up, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
 	go func() {
 		defer close(up.served)
@@ -298,7 +300,7 @@ func (up *mixUpstream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	w.Header().Set("Content-Type", "text/calendar; charset=utf-8")
-	w.Write(mixBody(i, version, time.Now()))
+	w.Write(mixBody(i, version, up.now()))
 }
 
 // mixBody is feed i at a content version, stamped at now: mixEvents
