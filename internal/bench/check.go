@@ -105,7 +105,7 @@ var checkArgs = map[string][]string{
 	availabilityName:  {"-calendars", "10", "-events", "200", "-units", "100", "-samples", "20"},
 	fairnessName:      {"-events", "5000", "-duration", "6s"},
 	holdsName:         {"-samples", "100"},
-	scaleName:         {"-size", "check", "-samples", "50", "-events", "500"},
+	scaleName:         {"-size", "check", "-samples", "50", "-events", "500", "-webhooks", "1000"},
 }
 
 // Fail modes of CheckConfig.Fail.

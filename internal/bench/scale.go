@@ -5,12 +5,11 @@ package bench
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -19,22 +18,20 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/calhook/calhook/internal/id"
-	"github.com/calhook/calhook/internal/store"
-	"github.com/calhook/calhook/internal/store/postgres"
-	"github.com/calhook/calhook/internal/store/sqlite"
 )
 
 const scaleName = "scale"
 
 // scaleFull is the full-size dataset of issue 23. Updates are the change
-// rows beyond each event's "created" one.
-var scaleFull = scaleSize{Accounts: 2000, Calendars: 50000, Events: 2000000, Updates: 8000000}
+// rows beyond each event's "created" one; Messages are the delivery log's
+// (each with its attempt); Imports are the imported calendars the import
+// figures poll.
+var scaleFull = scaleSize{Accounts: 2000, Calendars: 50000, Events: 2000000, Updates: 8000000,
+	Subscriptions: 20000, Messages: 5000000, Hooks: 200000, Imports: 30000}
 
 // scaleSize shapes the loaded dataset.
 type scaleSize struct {
-	Accounts, Calendars, Events, Updates int
+	Accounts, Calendars, Events, Updates, Subscriptions, Messages, Hooks, Imports int
 }
 
 // scaleSizes are the named sizes of -size; a number in (0, 1] is a
@@ -52,7 +49,8 @@ func parseScaleSize(s string) (scaleSize, error) {
 	}
 	scale := func(n int) int { return max(1, int(float64(n)*f)) }
 	return scaleSize{Accounts: scale(scaleFull.Accounts), Calendars: scale(scaleFull.Calendars),
-		Events: scale(scaleFull.Events), Updates: scale(scaleFull.Updates)}, nil
+		Events: scale(scaleFull.Events), Updates: scale(scaleFull.Updates), Subscriptions: scale(scaleFull.Subscriptions),
+		Messages: scale(scaleFull.Messages), Hooks: scale(scaleFull.Hooks), Imports: scale(scaleFull.Imports)}, nil
 }
 
 // scaleFlags registers the flags of the scale scenario.
@@ -61,6 +59,8 @@ func scaleFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.StringVar(&cfg.Postgres, "postgres", os.Getenv(PostgresEnv), "postgres:// URL to measure PostgreSQL too (env "+PostgresEnv+")")
 	fs.IntVar(&cfg.Samples, "samples", 200, "requests per latency figure")
 	fs.IntVar(&cfg.Events, "events", 2000, "events of the measured feed's calendar")
+	fs.IntVar(&cfg.Changes, "webhooks", 5000, "changes written to one subscription for the delivered-webhooks figure")
+	fs.IntVar(&cfg.FanoutSubscriptions, "hooks", scaleFeedHooks, "iCal Hooks registered on the feed of the fan-out figure")
 }
 
 // dataTarget is one database the scenario measures, empty and loaded.
@@ -185,7 +185,9 @@ func pgTarget(url string) dataTarget {
 }
 
 // scaleRound makes a database, loads it unless empty, starts calhook on
-// it and measures.
+// it and measures: the API and feed latencies, delivered webhooks, the
+// iCal Hooks fan-out of one feed and imports through calhook, then RSS;
+// then, calhook stopped, the database's size and a prune of it.
 func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label string, size scaleSize, loaded bool) ([]Result, error) {
 	db, drop, err := tg.open(ctx, dir)
 	if err != nil {
@@ -199,23 +201,49 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 	info := map[string]any{"size": cfg.ScaleSize}
 	if loaded {
 		start := time.Now()
-		st, err := loadScale(ctx, db, size)
+		st, phases, err := loadScale(ctx, db, size)
 		if err != nil {
 			return nil, fmt.Errorf("load: %w", err)
 		}
 		d := time.Since(start)
 		info["loaded"] = st
+		info["load_phase_seconds"] = phases
 		info["load_seconds"] = round2(d.Seconds())
 		cfg.Logger.Info("scale: loaded", "target", label, "in", d.Round(time.Millisecond), "rows", st)
 	}
+	rcv, err := newHookReceiver(50)
+	if err != nil {
+		return nil, err
+	}
+	defer rcv.Close()
+	pings, err := newPingReceiver()
+	if err != nil {
+		return nil, err
+	}
+	defer pings.Close()
+	up, err := newMixUpstream()
+	if err != nil {
+		return nil, err
+	}
+	defer up.Close()
+	interval := scaleImportInterval(size.Imports)
+
 	start := time.Now()
-	srv, err := startNode(ctx, bin, dir, db, randomHex(32), "--log-level", "warn")
+	srv, err := startNode(ctx, bin, dir, db, randomHex(32), scaleServeArgs(cfg.FanoutSubscriptions, interval)...)
 	if err != nil {
 		return nil, err
 	}
 	startup := time.Since(start)
+	stopped := false
+	stop := func() error {
+		if stopped {
+			return nil
+		}
+		stopped = true
+		return srv.Stop()
+	}
 	defer func() {
-		if err := srv.Stop(); err != nil {
+		if err := stop(); err != nil {
 			cfg.Logger.Warn("scale: stop calhook", "error", err)
 		}
 	}()
@@ -223,23 +251,62 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 	if err != nil {
 		return nil, err
 	}
+	dl, err := measureDelivery(ctx, cfg, srv, rcv)
+	if err != nil {
+		return nil, fmt.Errorf("delivered webhooks: %w", err)
+	}
+	fanout, err := measureHookFanout(ctx, srv, pings, cfg.FanoutSubscriptions)
+	if err != nil {
+		return nil, fmt.Errorf("icalhooks fan-out: %w", err)
+	}
+	imp, err := measureImports(ctx, srv, up, size.Imports, interval)
+	if err != nil {
+		return nil, fmt.Errorf("imports: %w", err)
+	}
 	rss, err := procRSS(srv.cmd.Process.Pid)
 	if err != nil {
 		return nil, err
+	}
+	if err := stop(); err != nil {
+		return nil, fmt.Errorf("stop calhook: %w", err)
 	}
 	dbBytes, err := tg.size(ctx, db)
 	if err != nil {
 		return nil, fmt.Errorf("database size: %w", err)
 	}
-	r := func(metric, unit string, v float64) Result {
-		return Result{Scenario: scaleName, Metric: label + "_" + metric, Value: round2(v), Unit: unit, Info: info}
+	// The empty round prunes what its measurements wrote; the loaded one
+	// the history older than scalePruneAge (most of it).
+	cut := time.Now()
+	if loaded {
+		cut = cut.Add(-scalePruneAge)
 	}
+	pr, err := measurePrune(ctx, db, cut)
+	if err != nil {
+		return nil, err
+	}
+	r := func(metric, unit string, v float64, extra map[string]any) Result {
+		in := info
+		if extra != nil {
+			in = maps.Clone(info)
+			maps.Copy(in, extra)
+		}
+		return Result{Scenario: scaleName, Metric: label + "_" + metric, Value: round2(v), Unit: unit, Info: in}
+	}
+	pruneInfo := map[string]any{"cut_age_h": round1(time.Since(cut).Hours()), "attempts": pr.st.Attempts,
+		"messages": pr.st.Messages, "changes": pr.st.Changes, "seconds": round3(pr.elapsed.Seconds())}
 	results := []Result{
-		r("startup_ms", "ms", ms(startup)),
-		r("api_write_p50_ms", "ms", m.writeP50), r("api_write_p99_ms", "ms", m.writeP99),
-		r("event_list_p99_ms", "ms", m.listP99), r("changes_p99_ms", "ms", m.changesP99),
-		r("feed_cold_p50_ms", "ms", m.coldP50), r("feed_warm_p50_ms", "ms", m.warmP50),
-		r("rss_mb", "MB", float64(rss)/1e6), r("db_mb", "MB", float64(dbBytes)/1e6),
+		r("startup_ms", "ms", ms(startup), nil),
+		r("api_write_p50_ms", "ms", m.writeP50, nil), r("api_write_p99_ms", "ms", m.writeP99, nil),
+		r("event_list_p99_ms", "ms", m.listP99, nil), r("changes_p99_ms", "ms", m.changesP99, nil),
+		r("feed_cold_p50_ms", "ms", m.coldP50, nil), r("feed_warm_p50_ms", "ms", m.warmP50, nil),
+		r("delivered_rps", "webhooks/s", dl.deliveredRPS, map[string]any{"changes": cfg.Changes, "writers": cfg.Writers,
+			"api_write_rps": round1(dl.writeRPS), "duplicates": dl.duplicates}),
+		r("hooks_fanout_ms", "ms", fanout, map[string]any{"hooks": cfg.FanoutSubscriptions}),
+		r("import_cpu_ms_per_poll", "ms", imp.cpuMSPerPoll, imp.info),
+		r("import_polls_per_s", "polls/s", imp.pollsPerSecond, imp.info),
+		r("prune_rows_per_s", "rows/s", pr.rowsPerSecond(), pruneInfo),
+		r("prune_keepup_x", "x", pr.keepUp(), map[string]any{"changes_per_s": scaleKeepUpRate}),
+		r("rss_mb", "MB", float64(rss)/1e6, nil), r("db_mb", "MB", float64(dbBytes)/1e6, nil),
 	}
 	for _, res := range results {
 		if !(res.Value > 0) {
@@ -410,231 +477,4 @@ func procRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, errors.New("rss: no VmRSS line")
-}
-
-// scaleStore is what the loader writes through: the store adapters'
-// own write methods, so every row is what the API would have written
-// (events and their change rows through the batch route's WriteEvents,
-// feed versions).
-type scaleStore interface {
-	CreateAccount(ctx context.Context, a *store.Account) error
-	CreateCalendar(ctx context.Context, c *store.Calendar) error
-	WriteEvents(ctx context.Context, p *store.WriteEventsParams) ([]*store.Change, error)
-	Close() error
-}
-
-// scaleBatch is how many events one write of the loader carries, as a
-// request of the batch route may.
-const scaleBatch = 1000
-
-// loadScale fills the database at db with size's accounts, calendars,
-// events (5 % recurring, spread over two years back and one ahead) and
-// updates, through the store adapters' batch writes (calendar by
-// calendar, a batch-route request's worth at a time, several calendars at
-// once), then moves the change-log consumers' cursors to the end, as on a
-// server that had processed it. Event i belongs to calendar i mod
-// calendars; update u changes event u mod events.
-func loadScale(ctx context.Context, db string, size scaleSize) (map[string]int, error) {
-	var s scaleStore
-	var err error
-	pg := strings.HasPrefix(db, "postgres")
-	if pg {
-		var p *postgres.DB
-		if p, err = postgres.Open(ctx, db, nil); err == nil {
-			err = p.Migrate(ctx)
-		}
-		s = p
-	} else {
-		var q *sqlite.DB
-		if q, err = sqlite.Open(ctx, db); err == nil {
-			err = q.Migrate(ctx)
-		}
-		s = q
-	}
-	if err != nil {
-		return nil, err
-	}
-	defer s.Close()
-	now := time.Now().UTC()
-	accounts := make([]string, size.Accounts)
-	for i := range accounts {
-		a := &store.Account{ID: id.New("acc"), Name: fmt.Sprint("tenant ", i), APIKeyHash: id.HashKey(id.APIKey()),
-			FeedToken: id.FeedToken(), CreatedAt: now, UpdatedAt: now}
-		if err := s.CreateAccount(ctx, a); err != nil {
-			return nil, err
-		}
-		accounts[i] = a.ID
-	}
-	cals := make([]*store.Calendar, size.Calendars)
-	for i := range cals {
-		c := &store.Calendar{ID: id.New("cal"), AccountID: accounts[i%len(accounts)], Name: fmt.Sprint("unit ", i),
-			TimeZone: "Europe/Berlin", Kind: store.KindNative, CreatedAt: now, UpdatedAt: now}
-		if err := s.CreateCalendar(ctx, c); err != nil {
-			return nil, err
-		}
-		cals[i] = c
-	}
-	// SQLite's single writer commits the workers' batches in groups;
-	// PostgreSQL takes them side by side.
-	workers := 4
-	if pg {
-		workers = 8
-	}
-	if err := parallel(ctx, workers, len(cals), func(k int) error {
-		return loadCalendar(ctx, s, cals[k], size, now)
-	}); err != nil {
-		return nil, err
-	}
-	if err := endCursors(ctx, db, pg); err != nil {
-		return nil, fmt.Errorf("cursors: %w", err)
-	}
-	// Nothing lost: every event and change row is there.
-	got, err := countRows(ctx, db, pg)
-	if err != nil {
-		return nil, fmt.Errorf("count rows: %w", err)
-	}
-	if got[0] != size.Events || got[1] != size.Events+size.Updates {
-		return nil, fmt.Errorf("loaded %d events and %d changes; want %d and %d", got[0], got[1], size.Events, size.Events+size.Updates)
-	}
-	return map[string]int{"accounts": size.Accounts, "calendars": size.Calendars, "events": size.Events,
-		"changes": size.Events + size.Updates}, nil
-}
-
-// loadCalendar writes the events of calendar c (event i for every i ≡ k
-// mod calendars, k its index) and then their updates, round by round (an
-// event is updated once per round that reaches it), in batches.
-func loadCalendar(ctx context.Context, s scaleStore, c *store.Calendar, size scaleSize, now time.Time) error {
-	var k int
-	if _, err := fmt.Sscanf(c.Name, "unit %d", &k); err != nil {
-		return fmt.Errorf("calendar %q: %w", c.Name, err)
-	}
-	version := c.Version
-	write := func(p *store.WriteEventsParams) error {
-		p.AccountID, p.CalendarID, p.Version, p.Now = c.AccountID, c.ID, version, time.Now().UTC()
-		if _, err := s.WriteEvents(ctx, p); err != nil {
-			return err
-		}
-		version++
-		return nil
-	}
-	var events []*store.Event
-	var batch []*store.Event
-	for i := k; i < size.Events; i += size.Calendars {
-		rng := rand.New(rand.NewPCG(uint64(i), 23))
-		start := now.Add(time.Duration(rng.Int64N(int64(3 * 365 * 24 * time.Hour)))).Add(-2 * 365 * 24 * time.Hour).Truncate(time.Hour)
-		e := &store.Event{ID: id.New("evt"), AccountID: c.AccountID, CalendarID: c.ID, UID: id.New("uid") + "@scale",
-			Summary: fmt.Sprint("Booking ", i), Description: "Guest: scale test", Start: start,
-			End: start.Add(time.Duration(1+rng.IntN(7*24)) * time.Hour), TimeZone: c.TimeZone, Status: store.StatusConfirmed,
-			CreatedAt: now, UpdatedAt: now}
-		if i%20 == 0 {
-			e.RRule = "FREQ=WEEKLY;COUNT=52"
-			e.End = e.Start.Add(2 * time.Hour)
-		}
-		events = append(events, e)
-		if batch = append(batch, e); len(batch) == scaleBatch {
-			if err := write(&store.WriteEventsParams{Create: batch}); err != nil {
-				return err
-			}
-			batch = nil
-		}
-	}
-	if len(batch) > 0 {
-		if err := write(&store.WriteEventsParams{Create: batch}); err != nil {
-			return err
-		}
-	}
-	// Event i (the j-th of this calendar) takes updates u = i + r·events
-	// below size.Updates, round r = 0, 1, …
-	for r := 0; ; r++ {
-		batch = batch[:0]
-		n := 0
-		for j, i := 0, k; j < len(events); j, i = j+1, i+size.Calendars {
-			if i+r*size.Events >= size.Updates {
-				break
-			}
-			n++
-			e := *events[j]
-			e.Summary = fmt.Sprint("Booking ", i, " v", r+1)
-			e.UpdatedAt = time.Now().UTC()
-			batch = append(batch, &e)
-			if len(batch) == scaleBatch {
-				if err := write(&store.WriteEventsParams{Update: batch}); err != nil {
-					return err
-				}
-				batch = batch[:0]
-			}
-		}
-		if n == 0 {
-			return nil
-		}
-		if len(batch) > 0 {
-			if err := write(&store.WriteEventsParams{Update: batch}); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// parallel runs fn(i) for i in [0, n) on workers goroutines, worker w
-// taking i ≡ w (mod workers), and returns the first error.
-func parallel(ctx context.Context, workers, n int, fn func(i int) error) error {
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < n && ctx.Err() == nil; i += workers {
-				if err := fn(i); err != nil {
-					cancel(err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	return context.Cause(ctx)
-}
-
-// countRows returns the rows of the events and changes tables.
-func countRows(ctx context.Context, db string, pg bool) ([2]int, error) {
-	var n [2]int
-	const q = `SELECT (SELECT count(*) FROM events), (SELECT count(*) FROM changes)`
-	if pg {
-		return n, pgQueryRow(ctx, db, q, nil, &n[0], &n[1])
-	}
-	conn, err := sql.Open("sqlite", db)
-	if err != nil {
-		return n, err
-	}
-	defer conn.Close()
-	return n, conn.QueryRowContext(ctx, q).Scan(&n[0], &n[1])
-}
-
-// endCursors moves the change-log consumers (fan-out, conflict detector,
-// export pings) to the end of the loaded log: a server that wrote it
-// would have processed it as it went.
-func endCursors(ctx context.Context, db string, pg bool) error {
-	names := []string{store.FanOutCursor, "availability", "exportpings"}
-	if pg {
-		for _, n := range names {
-			if err := pgExec(ctx, db, `INSERT INTO cursors (name, position, xid)
-				SELECT '`+n+`', coalesce(max(id), 0), pg_current_xact_id() FROM changes
-				ON CONFLICT (name) DO UPDATE SET position = excluded.position, xid = excluded.xid`); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	conn, err := sql.Open("sqlite", db)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	for _, n := range names {
-		if _, err := conn.ExecContext(ctx, `INSERT INTO cursors (name, position) SELECT ?, coalesce(max(id), 0) FROM changes WHERE true
-			ON CONFLICT (name) DO UPDATE SET position = excluded.position`, n); err != nil {
-			return err
-		}
-	}
-	return nil
 }
