@@ -18,6 +18,9 @@ type overviewData struct {
 	Quiet     bool
 }
 
+// recentChanges is how many changes the Overview lists.
+const recentChanges = 20
+
 // overview shows what needs attention first, then the latest changes.
 func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *view) {
 	ctx := r.Context()
@@ -62,9 +65,17 @@ func (h *Handler) overview(w http.ResponseWriter, r *http.Request, v *view) {
 			return
 		}
 	}
-	if d.Changes, err = h.cfg.Reader.RecentChanges(ctx, v.accountID(), 20); err != nil {
+	// Internal bookkeeping (a unit's calendars changed) is no news: read
+	// more than shown and leave it out.
+	changes, err := h.cfg.Reader.RecentChanges(ctx, v.accountID(), 2*recentChanges)
+	if err != nil {
 		h.renderError(w, r, v, err)
 		return
+	}
+	for _, c := range changes {
+		if !store.IsInternalChange(c.Type) && len(d.Changes) < recentChanges {
+			d.Changes = append(d.Changes, c)
+		}
 	}
 	d.Quiet = len(d.Failing)+len(d.Disabled)+len(d.Undelivered)+len(d.Imports)+len(d.Conflicts) == 0
 	h.render(w, r, v, http.StatusOK, "overview", &pageData{Title: "Overview", Nav: "overview", Data: d})

@@ -387,7 +387,10 @@ func when(t time.Time, allDay bool) template.HTML {
 // afternoon), so that a stay runs from its check-in afternoon to its
 // check-out morning, as channel managers draw them.
 type timeline struct {
-	Days       []tlDay
+	Days []tlDay
+	// Shades are the classes of the weekend and today backgrounds that
+	// every row repeats.
+	Shades     []string
 	Rows       []tlRow
 	Busy       tlRow
 	Zone       string
@@ -424,7 +427,7 @@ func buildTimeline(ua *availability.UnitAvailability, cals []unitCalendar, open 
 	tl := &timeline{Zone: loc.String(), From: from, To: from.AddDate(0, 0, timelineDays-1)}
 	for i := range timelineDays {
 		day := from.AddDate(0, 0, i)
-		td := tlDay{Weekday: day.Format("Mon"), Num: strconv.Itoa(day.Day()), Date: day.Format("Monday 2 January 2006")}
+		td := tlDay{Weekday: day.Format("Mon")[:2], Num: strconv.Itoa(day.Day()), Date: day.Format("Monday 2 January 2006")}
 		if i == 0 || day.Day() == 1 {
 			td.Month = day.Format("Jan")
 		}
@@ -437,6 +440,10 @@ func buildTimeline(ua *availability.UnitAvailability, cals []unitCalendar, open 
 		}
 		td.Class = strings.Join(cls, " ")
 		tl.Days = append(tl.Days, td)
+		if len(cls) > 0 {
+			// Shade the day's two columns down every row.
+			tl.Shades = append(tl.Shades, fmt.Sprintf("shade %s gs%d ge%d", td.Class, 2*i+2, 2*i+4))
+		}
 	}
 	half := func(t time.Time, up bool) int {
 		lt := t.In(loc)
@@ -587,7 +594,7 @@ func gridCSS() []byte {
 		fmt.Fprintf(&b, ".gs%d{grid-column-start:%d}.ge%d{grid-column-end:%d}\n", c, c, c, c)
 	}
 	for l := 1; l <= maxLanes; l++ {
-		fmt.Fprintf(&b, ".ln%d{grid-row:%d}.lanes%d .tl-name{grid-row:1/%d}\n", l, l, l, l+1)
+		fmt.Fprintf(&b, ".ln%d{grid-row:%d}.lanes%d .tl-name,.lanes%d .shade{grid-row:1/%d}\n", l, l, l, l, l+1)
 	}
 	return []byte(b.String())
 }

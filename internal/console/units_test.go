@@ -108,8 +108,14 @@ func TestUnits(t *testing.T) {
 			if _, body := b.get(unitPath + "?from=2030-01-05"); !strings.Contains(body, "bar ev conflict gs2 ge7") {
 				t.Error("a stay that began before the window is not drawn from its first column")
 			}
-			if _, body := b.get("/console/overview"); !strings.Contains(body, `href="/console/units/`+unitID+`#open-h"`) {
+			_, body = b.get("/console/overview")
+			if !strings.Contains(body, `href="/console/units/`+unitID+`#open-h"`) {
 				t.Error("the overview does not link the unit with an open conflict")
+			}
+			// Detected conflicts are news; the detector's bookkeeping is not.
+			wantContains(t, "overview", body, "availability.<wbr>conflict.<wbr>detected", "calendar.<wbr>event.<wbr>created")
+			if strings.Contains(body, "availability.<wbr>unit.<wbr>changed") {
+				t.Error("the overview lists internal unit changes")
 			}
 
 			// The channel's booking goes: the conflict is resolved.
