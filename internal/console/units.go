@@ -479,9 +479,17 @@ func buildTimeline(ua *availability.UnitAvailability, cals []unitCalendar, open 
 	for _, c := range open {
 		inConflict[c.A.EventID], inConflict[c.B.EventID] = true, true
 	}
+	// A calendar's events that fall on the same half days share one bar
+	// (a dense calendar would draw hundreds of unreadable ones).
+	type slot struct {
+		span
+		first    availability.Block
+		n        int
+		conflict bool
+	}
 	spansOf := map[string]span{} // by event id, for the overlaps
-	perCal := map[string][]tlBar{}
-	perCalSpans := map[string][]span{}
+	slots := map[string][]*slot{}
+	slotOf := map[string]map[span]*slot{}
 	var busy []tlBar
 	var busySpans []span
 	for _, bz := range ua.Busy {
@@ -493,29 +501,54 @@ func buildTimeline(ua *availability.UnitAvailability, cals []unitCalendar, open 
 			}
 			all.end = max(all.end, s.end)
 			spansOf[b.Event.ID] = s
-			cls := "ev"
-			if inConflict[b.Event.ID] {
-				cls = "ev conflict"
+			cal := b.Event.CalendarID
+			if slotOf[cal] == nil {
+				slotOf[cal] = map[span]*slot{}
 			}
-			if b.Event.Status == store.StatusTentative {
-				cls += " tentative"
+			sl := slotOf[cal][s]
+			if sl == nil {
+				sl = &slot{span: s, first: b}
+				slotOf[cal][s] = sl
+				slots[cal] = append(slots[cal], sl)
 			}
-			summary := b.Event.Summary
-			if summary == "" {
-				summary = "(no summary)"
-			}
-			label := summary + ", " + occurrence(b, loc)
-			if inConflict[b.Event.ID] {
-				label += ", in conflict"
-			}
-			perCal[b.Event.CalendarID] = append(perCal[b.Event.CalendarID], tlBar{
-				Class: cls, Text: summary, Label: label,
-				Href: "/console/calendars/" + url.PathEscape(b.Event.CalendarID) + "/events/" + url.PathEscape(b.Event.ID),
-			})
-			perCalSpans[b.Event.CalendarID] = append(perCalSpans[b.Event.CalendarID], s)
+			sl.n++
+			sl.conflict = sl.conflict || inConflict[b.Event.ID]
 		}
 		busy = append(busy, tlBar{Class: "busy", Text: "Busy", Label: "Busy " + interval(bz.Start, bz.End, loc)})
 		busySpans = append(busySpans, all)
+	}
+	perCal := map[string][]tlBar{}
+	perCalSpans := map[string][]span{}
+	for cal, ss := range slots {
+		slices.SortStableFunc(ss, func(a, b *slot) int { return a.start - b.start })
+		for _, sl := range ss {
+			b := sl.first
+			bar := tlBar{Class: "ev"}
+			if sl.conflict {
+				bar.Class = "ev conflict"
+			}
+			if sl.n == 1 {
+				if b.Event.Status == store.StatusTentative {
+					bar.Class += " tentative"
+				}
+				bar.Text = b.Event.Summary
+				if bar.Text == "" {
+					bar.Text = "(no summary)"
+				}
+				bar.Label = bar.Text + ", " + occurrence(b, loc)
+				bar.Href = "/console/calendars/" + url.PathEscape(cal) + "/events/" + url.PathEscape(b.Event.ID)
+			} else {
+				day := from.AddDate(0, 0, max(sl.start, 0)/2)
+				bar.Text = strconv.Itoa(sl.n) + " events"
+				bar.Label = bar.Text + " from " + occurrence(b, loc)
+				bar.Href = "/console/calendars/" + url.PathEscape(cal) + "?from=" + day.Format("2006-01-02")
+			}
+			if sl.conflict {
+				bar.Label += ", in conflict"
+			}
+			perCal[cal] = append(perCal[cal], bar)
+			perCalSpans[cal] = append(perCalSpans[cal], sl.span)
+		}
 	}
 	for _, c := range open {
 		a, okA := spansOf[c.A.EventID]

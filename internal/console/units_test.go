@@ -212,3 +212,41 @@ func TestUnitsPaging(t *testing.T) {
 		t.Error("the second page is not the last unit alone")
 	}
 }
+
+// TestUnitTimelineGroupsDenseDays: events of one calendar on the same
+// half days share a bar that links to the agenda of that day.
+func TestUnitTimelineGroupsDenseDays(t *testing.T) {
+	e := newEnv(t, storetest.OpenSQLite(t))
+	a := e.newAccount("Acme")
+	ctx := context.Background()
+	cal, _ := e.cals.CreateCalendar(ctx, a.ID, calendar.CalendarInput{Name: ptr("Meeting room")})
+	u, err := e.units.CreateUnit(ctx, a.ID, availability.UnitInput{Name: ptr("Room")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.units.SetCalendarUnit(ctx, a.ID, cal.ID, u.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, ev := range [][3]string{
+		{"Stand-up", "2030-01-02T09:00:00", "2030-01-02T10:00:00"},
+		{"Review", "2030-01-02T09:30:00", "2030-01-02T10:30:00"},
+		{"Call", "2030-01-02T10:00:00", "2030-01-02T11:00:00"},
+		{"Workshop", "2030-01-02T15:00:00", "2030-01-02T16:00:00"},
+	} {
+		if _, err := e.cals.CreateEvent(ctx, a.ID, cal.ID, calendar.EventInput{Summary: &ev[0], Start: &ev[1], End: &ev[2]}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b := e.browser()
+	b.signIn(a.APIKey)
+	_, body := b.get("/console/units/" + u.ID + "?from=2030-01-01")
+	// 2 January's morning is half day 2 (column 4), its afternoon 3.
+	wantContains(t, "dense timeline", body,
+		`class="bar ev gs4 ge5 ln1" href="/console/calendars/`+cal.ID+`?from=2030-01-02"`, ">3 events<",
+		`class="bar ev gs5 ge6 ln1"`, ">Workshop<")
+	for _, s := range []string{">Stand-up<", ">Review<", ">Call<"} {
+		if strings.Contains(body, s) {
+			t.Errorf("the timeline draws %s apart from the events it shares half days with", s)
+		}
+	}
+}
