@@ -13,6 +13,7 @@ import (
 	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/storetest"
 	"github.com/calhook/calhook/internal/subscription"
@@ -86,18 +87,28 @@ func BenchmarkPages(b *testing.B) {
 				{"unit", "/console/units/" + unit.ID + "?from=2030-03-01"},
 			}
 			for _, p := range pages {
-				b.Run(p.name, func(b *testing.B) { timePage(b, br, p.path) })
+				b.Run(p.name, func(b *testing.B) { timePage(b, br, p.path, nil) })
 			}
+			// The unit page right after a change of the account, which
+			// drops its cached availability: what a live refresh costs.
+			b.Run("unit-cold", func(b *testing.B) {
+				timePage(b, br, "/console/units/"+unit.ID+"?from=2030-03-01", func() {
+					e.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: a.ID})
+				})
+			})
 		})
 	}
 }
 
 // timePage fetches path b.N times and reports the median and the 99th
-// percentile.
-func timePage(b *testing.B, br *browser, path string) {
+// percentile; before, if set, runs untimed ahead of each fetch.
+func timePage(b *testing.B, br *browser, path string, before func()) {
 	durs := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
+		if before != nil {
+			before()
+		}
 		t0 := time.Now()
 		res, err := br.c.Get(br.e.srv.URL + path)
 		if err != nil {

@@ -74,6 +74,7 @@ type Handler struct {
 	assets  *assets
 	limiter *limiter
 	live    *broadcaster
+	avail   *availCache
 }
 
 // cookieName is the session cookie.
@@ -106,6 +107,7 @@ func New(cfg Config) (*Handler, error) {
 		limiter: newLimiter(cfg.SignInAttempts, time.Minute, cfg.Now), live: newBroadcaster(),
 	}
 	bus := notify.Or(cfg.Bus)
+	h.avail = newAvailCache(bus)
 	bus.FeedsChanged.Subscribe(func(notify.FeedChange) { h.live.wake() })
 	bus.MessagesDue.Subscribe(func(notify.Due) { h.live.wake() })
 	h.routes()

@@ -48,13 +48,14 @@ type env struct {
 	sessions *session.Service
 	units    *availability.Service
 	detector *availability.Detector
+	bus      *notify.Bus
 }
 
 func newEnv(t testing.TB, db store.Store, frameAncestors ...string) *env {
 	t.Helper()
 	bus := &notify.Bus{}
 	policy := outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	e := &env{t: t, db: db}
+	e := &env{t: t, db: db, bus: bus}
 	e.accounts = account.NewService(db, nil, bus)
 	e.cals = calendar.NewService(db, nil, bus)
 	e.cals.EnableImports(calendar.ImportRules{URLs: policy})

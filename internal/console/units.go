@@ -1,6 +1,7 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"html/template"
@@ -232,7 +233,13 @@ func (h *Handler) unitPage(w http.ResponseWriter, r *http.Request, v *view) {
 	}
 	to := from.AddDate(0, 0, timelineDays)
 
-	av, err := h.cfg.Units.Availability(ctx, v.accountID(), []string{u.ID}, from, to)
+	ua, err := h.avail.get(ctx, v.accountID(), u.ID, from, to, h.cfg.Now(), func(ctx context.Context) (*availability.UnitAvailability, error) {
+		av, err := h.cfg.Units.Availability(ctx, v.accountID(), []string{u.ID}, from, to)
+		if err != nil {
+			return nil, err
+		}
+		return av[0], nil
+	})
 	if err != nil {
 		h.renderError(w, r, v, err)
 		return
@@ -278,7 +285,7 @@ func (h *Handler) unitPage(w http.ResponseWriter, r *http.Request, v *view) {
 		h.renderError(w, r, v, err)
 		return
 	}
-	d.Timeline = buildTimeline(av[0], d.Calendars, open, from, today, loc)
+	d.Timeline = buildTimeline(ua, d.Calendars, open, from, today, loc)
 	d.Timeline.Prev = "?from=" + from.AddDate(0, 0, -timelineStep).Format("2006-01-02")
 	d.Timeline.Next = "?from=" + from.AddDate(0, 0, timelineStep).Format("2006-01-02")
 	if d.Open, err = h.conflictRows(r, v, open, calName); err != nil {
