@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 )
 
@@ -442,6 +444,11 @@ func TestConsoleInBrowser(t *testing.T) {
 		t.Errorf("the timeline marks %s stays in conflict; want the 2 that overlap", n)
 	}
 	check("units")
+	// The same in the dark scheme: colours from the dark palette, and
+	// axe checks their contrast.
+	run("dark", colorScheme("dark"))
+	check("units-dark")
+	run("light", colorScheme(""))
 	run("units list", chromedp.Navigate(base+"/console/units"), chromedp.WaitVisible(`//a[text()="1 open"]`))
 
 	// API keys and the overview, which links the conflict.
@@ -599,6 +606,18 @@ func hostilePages(t *testing.T, h hostileRun) {
 		}
 		h.audit(p.name)
 	}
+}
+
+// colorScheme emulates prefers-color-scheme (empty: the browser's own).
+func colorScheme(scheme string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		var p emulation.SetEmulatedMediaParams
+		if scheme != "" {
+			p.Features = []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}
+		}
+		_, err := cdp.Call(ctx, t, emulation.SetEmulatedMedia, p)
+		return err
+	})
 }
 
 // visit opens url and waits for the element sel.
