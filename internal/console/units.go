@@ -457,7 +457,7 @@ func buildTimeline(ua *availability.UnitAvailability, cals []unitCalendar, open 
 		d := time.Date(lt.Year(), lt.Month(), lt.Day(), 0, 0, 0, 0, loc)
 		days := int(d.Sub(from).Round(24*time.Hour) / (24 * time.Hour))
 		h := 2 * days
-		switch noon := d.Add(12 * time.Hour); {
+		switch noon := time.Date(lt.Year(), lt.Month(), lt.Day(), 12, 0, 0, 0, loc); {
 		case !lt.Before(noon):
 			h++
 			if up && lt.After(noon) {
