@@ -83,7 +83,7 @@ func newApp(ctx context.Context, db store.Store, cfg Config, log *slog.Logger, l
 	subs := subscription.NewService(db, out.webhookPolicy, time.Now, w.bus)
 	subs.MaxPerAccount = cfg.MaxSubscriptions
 	sessions := session.New(session.Config{Store: db, Idle: cfg.ConsoleIdle, AdminToken: cfg.AdminToken})
-	web, err := w.console(accounts, calendars, subs, hooks, imports, sessions)
+	web, err := w.console(accounts, calendars, subs, hooks, imports, units, sessions)
 	if err != nil {
 		return nil, err
 	}
@@ -138,9 +138,9 @@ func (w *wiring) availability(fanout *delivery.FanOut, imports *importer.Importe
 
 // console returns the web console and portal.
 func (w *wiring) console(accounts *account.Service, calendars *calendar.Service, subs *subscription.Service,
-	hooks *icalhooks.Service, imports *importer.Importer, sessions *session.Service) (*console.Handler, error) {
+	hooks *icalhooks.Service, imports *importer.Importer, units *availability.Service, sessions *session.Service) (*console.Handler, error) {
 	return console.New(console.Config{
-		Accounts: accounts, Calendars: calendars, Subscriptions: subs, Hooks: hooks, Importer: imports,
+		Accounts: accounts, Calendars: calendars, Subscriptions: subs, Hooks: hooks, Importer: imports, Units: units,
 		Sessions: sessions, Reader: w.db, Bus: w.bus, Logger: w.log, PublicURL: w.cfg.PublicURL,
 		FrameAncestors: w.cfg.PortalFrameAncestors,
 		ClientIP:       func(r *http.Request) string { return httpapi.ClientIP(r, w.out.trusted) },

@@ -10,8 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/storetest"
 	"github.com/calhook/calhook/internal/subscription"
@@ -23,8 +25,8 @@ import (
 // server and store, as a browser would see it (without the network).
 
 // BenchmarkPages times every main page of one account that has a
-// calendar of 10,000 events and a subscription with a message log of
-// 100,000 messages.
+// calendar of 10,000 events (in a unit) and a subscription with a message
+// log of 100,000 messages.
 func BenchmarkPages(b *testing.B) {
 	for _, be := range benchBackends(b) {
 		b.Run(be.Name, func(b *testing.B) {
@@ -58,6 +60,15 @@ func BenchmarkPages(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			// A unit holding the busy calendar: its timeline reads and
+			// draws the 35 days' thousand events.
+			unit, err := e.units.CreateUnit(ctx, a.ID, availability.UnitInput{Name: ptr("Busy unit")})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := e.units.SetCalendarUnit(ctx, a.ID, cal.ID, unit.ID); err != nil {
+				b.Fatal(err)
+			}
 			br := e.browser()
 			br.signIn(a.APIKey)
 			pages := []struct{ name, path string }{
@@ -72,20 +83,32 @@ func BenchmarkPages(b *testing.B) {
 				{"log-type", "/console/webhooks/" + sub.ID + "?type=calendar.event.deleted"},
 				{"feeds", "/console/feeds"},
 				{"keys", "/console/keys"},
+				{"units", "/console/units"},
+				{"unit", "/console/units/" + unit.ID + "?from=2030-03-01"},
 			}
 			for _, p := range pages {
-				b.Run(p.name, func(b *testing.B) { timePage(b, br, p.path) })
+				b.Run(p.name, func(b *testing.B) { timePage(b, br, p.path, nil) })
 			}
+			// The unit page right after a change of the account, which
+			// drops its cached availability: what a live refresh costs.
+			b.Run("unit-cold", func(b *testing.B) {
+				timePage(b, br, "/console/units/"+unit.ID+"?from=2030-03-01", func() {
+					e.bus.FeedsChanged.Publish(notify.FeedChange{AccountID: a.ID})
+				})
+			})
 		})
 	}
 }
 
 // timePage fetches path b.N times and reports the median and the 99th
-// percentile.
-func timePage(b *testing.B, br *browser, path string) {
+// percentile; before, if set, runs untimed ahead of each fetch.
+func timePage(b *testing.B, br *browser, path string, before func()) {
 	durs := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
 	for range b.N {
+		if before != nil {
+			before()
+		}
 		t0 := time.Now()
 		res, err := br.c.Get(br.e.srv.URL + path)
 		if err != nil {

@@ -152,8 +152,11 @@ func (h *Handler) calendarPage(w http.ResponseWriter, r *http.Request, v *view) 
 		page, _ = strconv.Atoi(q.Get("page"))
 		page, limit = max(page, 0), agendaPageSize+1
 	}
+	// The month grid also shows the stays that began before its first
+	// day and still run in it.
 	events, err := h.cfg.Calendars.EventsByStart(r.Context(), store.EventsByStartParams{
-		AccountID: v.accountID(), CalendarID: c.ID, From: from, To: to, Offset: page * agendaPageSize, Limit: limit,
+		AccountID: v.accountID(), CalendarID: c.ID, From: from, To: to, Ongoing: d.View == "month",
+		Offset: page * agendaPageSize, Limit: limit,
 	})
 	if err != nil {
 		h.renderError(w, r, v, err)
@@ -196,10 +199,14 @@ func (h *Handler) monthGrid(calendarID string, start, month time.Time, events []
 		next := dt.AddDate(0, 0, 1)
 		cell := day{Num: dt.Day(), InMonth: dt.Month() == month.Month()}
 		for _, e := range events {
-			if !e.Start.Before(next) {
-				break
+			es, ee := e.Start, e.End
+			if e.AllDay { // dates, not instants: midnight in the grid's zone
+				es, ee = localDate(es, start.Location()), localDate(ee, start.Location())
 			}
-			if e.End.After(dt) || e.Start.Equal(dt) {
+			if !e.Start.Before(next.Add(24 * time.Hour)) {
+				break // sorted by stored start: a day's slack covers the all-day shift
+			}
+			if es.Before(next) && (ee.After(dt) || es.Equal(dt)) {
 				if len(cell.Events) < eventsPerDay {
 					cell.Events = append(cell.Events, eventRow{
 						Href:    "/console/calendars/" + url.PathEscape(calendarID) + "/events/" + url.PathEscape(e.ID),
@@ -213,6 +220,13 @@ func (h *Handler) monthGrid(calendarID string, start, month time.Time, events []
 		weeks[i/7] = append(weeks[i/7], cell)
 	}
 	return weeks
+}
+
+// localDate is midnight in loc of the date of an all-day time (stored as
+// midnight UTC).
+func localDate(t time.Time, loc *time.Location) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, loc)
 }
 
 func (h *Handler) syncCalendar(w http.ResponseWriter, r *http.Request, v *view) {

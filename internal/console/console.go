@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/importer"
@@ -30,6 +31,8 @@ import (
 type Reader interface {
 	RecentChanges(ctx context.Context, accountID string, limit int) ([]*store.Change, error)
 	ActivityMark(ctx context.Context) (string, error)
+	OpenConflictCounts(ctx context.Context, accountID string, unitIDs []string) (map[string]int, error)
+	LatestConflicts(ctx context.Context, accountID, unitID, state string, limit int) ([]*store.Conflict, error)
 }
 
 // Config is what the console needs.
@@ -40,6 +43,9 @@ type Config struct {
 	Hooks         *icalhooks.Service
 	// Importer syncs imported calendars; nil hides "Sync now".
 	Importer *importer.Importer
+	// Units manages units and their availability; nil hides the Units
+	// screens.
+	Units    *availability.Service
 	Sessions *session.Service
 	Reader   Reader
 	Bus      *notify.Bus
@@ -68,6 +74,7 @@ type Handler struct {
 	assets  *assets
 	limiter *limiter
 	live    *broadcaster
+	avail   *availCache
 }
 
 // cookieName is the session cookie.
@@ -100,6 +107,7 @@ func New(cfg Config) (*Handler, error) {
 		limiter: newLimiter(cfg.SignInAttempts, time.Minute, cfg.Now), live: newBroadcaster(),
 	}
 	bus := notify.Or(cfg.Bus)
+	h.avail = newAvailCache(bus)
 	bus.FeedsChanged.Subscribe(func(notify.FeedChange) { h.live.wake() })
 	bus.MessagesDue.Subscribe(func(notify.Due) { h.live.wake() })
 	h.routes()
@@ -143,6 +151,15 @@ func (h *Handler) routes() {
 	h.route("GET /console/calendars/{calendarId}/events/{eventId}", console, h.eventPage)
 	h.route("POST /console/calendars/{calendarId}/events/{eventId}", console, h.saveEvent)
 	h.route("POST /console/calendars/{calendarId}/events/{eventId}/delete", console, h.deleteEvent)
+	if h.cfg.Units != nil {
+		h.route("GET /console/units", console, h.unitsPage)
+		h.route("POST /console/units", console, h.createUnit)
+		h.route("GET /console/units/{unitId}", console, h.unitPage)
+		h.route("POST /console/units/{unitId}", console, h.updateUnit)
+		h.route("POST /console/units/{unitId}/delete", console, h.deleteUnit)
+		h.route("POST /console/units/{unitId}/calendars", console, h.attachCalendar)
+		h.route("POST /console/units/{unitId}/calendars/{calendarId}/detach", console, h.detachCalendar)
+	}
 	h.route("GET /console/keys", console, h.keysPage)
 	h.route("POST /console/keys", console, h.createKey)
 	h.route("POST /console/keys/{keyId}/revoke", console, h.revokeKey)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/account"
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/console"
 	"github.com/calhook/calhook/internal/feed"
@@ -45,27 +46,32 @@ type env struct {
 	cals     *calendar.Service
 	subs     *subscription.Service
 	sessions *session.Service
+	units    *availability.Service
+	detector *availability.Detector
+	bus      *notify.Bus
 }
 
 func newEnv(t testing.TB, db store.Store, frameAncestors ...string) *env {
 	t.Helper()
 	bus := &notify.Bus{}
 	policy := outbound.Policy{AllowHTTP: true, AllowedCIDRs: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
-	e := &env{t: t, db: db}
+	e := &env{t: t, db: db, bus: bus}
 	e.accounts = account.NewService(db, nil, bus)
 	e.cals = calendar.NewService(db, nil, bus)
 	e.cals.EnableImports(calendar.ImportRules{URLs: policy})
 	e.subs = subscription.NewService(db, policy, nil, bus)
 	e.sessions = session.New(session.Config{Store: db, AdminToken: adminToken})
+	e.units = availability.NewService(db, availability.Options{Bus: bus})
+	e.detector = availability.NewDetector(availability.DetectorConfig{Store: db})
 	hooks := icalhooks.NewService(icalhooks.Config{Store: db, URLs: policy, Client: http.DefaultClient, Bus: bus})
 	web, err := console.New(console.Config{
 		Accounts: e.accounts, Calendars: e.cals, Subscriptions: e.subs, Hooks: hooks, Sessions: e.sessions,
-		Reader: db, Bus: bus, FrameAncestors: frameAncestors,
+		Units: e.units, Reader: db, Bus: bus, FrameAncestors: frameAncestors,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := httpapi.New(httpapi.Config{Store: db, Accounts: e.accounts, Calendars: e.cals, Subscriptions: e.subs, Hooks: hooks,
+	h := httpapi.New(httpapi.Config{Store: db, Accounts: e.accounts, Calendars: e.cals, Subscriptions: e.subs, Hooks: hooks, Availability: e.units,
 		Feeds: feed.NewService(db, feed.Options{Bus: bus}), AdminToken: adminToken, Sessions: e.sessions, Console: web})
 	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
@@ -205,7 +211,7 @@ func TestPages(t *testing.T) {
 				path string
 				want []string
 			}{
-				{"/console/overview", []string{"Needs attention", "Latest changes", "calendar.event.created"}},
+				{"/console/overview", []string{"Needs attention", "Latest changes", "calendar.<wbr>event.<wbr>created"}},
 				{"/console/calendars", []string{"New calendar", "Cal &#34;&gt;&lt;img"}},
 				{"/console/calendars/" + cal.ID + "?from=2030-01-01", []string{"&lt;script&gt;alert(1)&lt;/script&gt;", "New event", "Agenda", "Month"}},
 				{"/console/calendars/" + cal.ID + "?view=month&month=2030-01", []string{"January 2030", "&lt;script&gt;"}},
@@ -322,6 +328,14 @@ func TestCSRFRefusals(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			unit, err := e.units.CreateUnit(ctx, a.ID, availability.UnitInput{Name: ptr("Cottage")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			inUnit, _ := e.cals.CreateCalendar(ctx, a.ID, calendar.CalendarInput{Name: ptr("In unit")})
+			if err := e.units.SetCalendarUnit(ctx, a.ID, inUnit.ID, unit.ID); err != nil {
+				t.Fatal(err)
+			}
 			b := e.browser()
 			b.signIn(a.APIKey)
 			forms := []struct {
@@ -340,6 +354,11 @@ func TestCSRFRefusals(t *testing.T) {
 				{"/console/webhooks/" + sub.ID + "/test", nil},
 				{"/console/keys", url.Values{"name": {"x"}}},
 				{"/console/keys/" + store.DefaultKeyID(a.ID) + "/revoke", nil},
+				{"/console/units", url.Values{"name": {"X"}}},
+				{"/console/units/" + unit.ID, url.Values{"name": {"Renamed"}}},
+				{"/console/units/" + unit.ID + "/calendars", url.Values{"calendarId": {cal.ID}}},
+				{"/console/units/" + unit.ID + "/calendars/" + inUnit.ID + "/detach", nil},
+				{"/console/units/" + unit.ID + "/delete", url.Values{"confirm": {"yes"}}},
 				{"/console/signout", nil},
 			}
 			for _, f := range forms {
@@ -362,8 +381,14 @@ func TestCSRFRefusals(t *testing.T) {
 			if got, err := e.subs.Get(ctx, a.ID, sub.ID); err != nil || got.Disabled {
 				t.Errorf("subscription after refused posts: %+v, %v", got, err)
 			}
-			if cals, _ := e.cals.ListCalendars(ctx, store.ListCalendarsParams{AccountID: a.ID, Page: store.Page{Limit: 10}}); len(cals) != 1 {
-				t.Errorf("%d calendars after refused posts; want 1", len(cals))
+			if cals, _ := e.cals.ListCalendars(ctx, store.ListCalendarsParams{AccountID: a.ID, Page: store.Page{Limit: 10}}); len(cals) != 2 {
+				t.Errorf("%d calendars after refused posts; want 2", len(cals))
+			}
+			if units, _ := e.units.ListUnits(ctx, store.ListUnitsParams{AccountID: a.ID, Page: store.Page{Limit: 10}}); len(units) != 1 || units[0].Name != "Cottage" {
+				t.Errorf("units after refused posts: %+v; want Cottage alone", units)
+			}
+			if in, _ := e.units.CalendarUnits(ctx, a.ID, []string{cal.ID, inUnit.ID}); in[cal.ID] != "" || in[inUnit.ID] != unit.ID {
+				t.Errorf("unit membership after refused posts: %v", in)
 			}
 			if status, _ := b.get("/console/overview"); status != http.StatusOK {
 				t.Errorf("session ended by a refused sign-out: %d", status)

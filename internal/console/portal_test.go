@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/calhook/calhook/internal/availability"
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/store"
 	"github.com/calhook/calhook/internal/store/storetest"
@@ -49,6 +50,13 @@ func TestPortalScope(t *testing.T) {
 			outSub, _ := e.subs.Create(ctx, a.ID, subscription.Input{URL: ptr("http://127.0.0.1:9/out"), CalendarID: &outCal.ID}, nil)
 			allSub, _ := e.subs.Create(ctx, a.ID, subscription.Input{URL: ptr("http://127.0.0.1:9/all")}, nil)
 			outMsg, _ := e.subs.SendTest(ctx, a.ID, outSub.ID)
+			unit, err := e.units.CreateUnit(ctx, a.ID, availability.UnitInput{Name: ptr("Cottage")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := e.units.SetCalendarUnit(ctx, a.ID, inCal.ID, unit.ID); err != nil {
+				t.Fatal(err)
+			}
 
 			for _, bad := range []map[string]any{
 				{"accentColor": "red;}"}, {"logoUrl": "javascript:alert(1)"}, {"calendarIds": []string{"cal_nope"}},
@@ -86,7 +94,7 @@ func TestPortalScope(t *testing.T) {
 			}
 			wantContains(t, "portal webhooks", body, "http://127.0.0.1:9/in", "Acme &lt;script&gt;", "/console/theme.css", "https://cdn.example.com/logo.png")
 			wantEscaped(t, "portal webhooks", body)
-			for _, hidden := range []string{"http://127.0.0.1:9/out", "http://127.0.0.1:9/all", "Every calendar", "Not mine", "/console/calendars", "/console/keys", "Sign out"} {
+			for _, hidden := range []string{"http://127.0.0.1:9/out", "http://127.0.0.1:9/all", "Every calendar", "Not mine", "/console/calendars", "/console/keys", "/console/units", "Sign out"} {
 				if strings.Contains(body, hidden) {
 					t.Errorf("portal webhooks shows %q, outside its scope", hidden)
 				}
@@ -117,6 +125,8 @@ func TestPortalScope(t *testing.T) {
 				{"/console/feeds", http.StatusForbidden},
 				{"/console/keys", http.StatusForbidden},
 				{"/console/accounts", http.StatusForbidden},
+				{"/console/units", http.StatusForbidden},
+				{"/console/units/" + unit.ID, http.StatusForbidden},
 			}
 			for _, g := range gets {
 				if status, _ := b.get(g.path); status != g.want {
@@ -141,12 +151,23 @@ func TestPortalScope(t *testing.T) {
 				{"/console/feeds/calendars/" + inCal.ID + "/switch", url.Values{"disabled": {"true"}}, http.StatusForbidden},
 				{"/console/keys", url.Values{"name": {"x"}}, http.StatusForbidden},
 				{"/console/accounts", url.Values{"name": {"x"}}, http.StatusForbidden},
+				{"/console/units", url.Values{"name": {"x"}}, http.StatusForbidden},
+				{"/console/units/" + unit.ID, url.Values{"name": {"x"}}, http.StatusForbidden},
+				{"/console/units/" + unit.ID + "/calendars", url.Values{"calendarId": {outCal.ID}}, http.StatusForbidden},
+				{"/console/units/" + unit.ID + "/calendars/" + inCal.ID + "/detach", nil, http.StatusForbidden},
+				{"/console/units/" + unit.ID + "/delete", url.Values{"confirm": {"yes"}}, http.StatusForbidden},
 				{"/console/webhooks", url.Values{"webhookUrl": {"http://127.0.0.1:9/mine"}, "calendarId": {inCal.ID}}, http.StatusCreated},
 			}
 			for _, p := range posts {
 				if status, _, _ := b.post(p.path, p.form); status != p.want {
 					t.Errorf("portal POST %s %v: %d; want %d", p.path, p.form, status, p.want)
 				}
+			}
+			if u, err := e.units.Unit(ctx, a.ID, unit.ID); err != nil || u.Name != "Cottage" {
+				t.Errorf("unit after the portal's posts: %+v, %v", u, err)
+			}
+			if in, _ := e.units.CalendarUnits(ctx, a.ID, []string{inCal.ID, outCal.ID}); in[inCal.ID] != unit.ID || in[outCal.ID] != "" {
+				t.Errorf("unit membership after the portal's posts: %v", in)
 			}
 			if got, err := e.subs.Get(ctx, a.ID, outSub.ID); err != nil || got.Disabled {
 				t.Errorf("out-of-scope subscription after the portal's posts: %+v, %v", got, err)

@@ -51,26 +51,33 @@ func loadAssets() (*assets, error) {
 		if err != nil {
 			return err
 		}
-		sum := sha256.Sum256(body)
-		base := path.Base(p)
-		ext := path.Ext(base)
-		hashed := strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:6]) + ext
-		var gz bytes.Buffer
-		zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
-		if _, err := zw.Write(body); err != nil {
-			return err
-		}
-		if err := zw.Close(); err != nil {
-			return err
-		}
-		as.byName[hashed] = &asset{name: hashed, contentType: mime.TypeByExtension(ext), body: body, gz: gz.Bytes()}
-		as.paths[base] = "/console/assets/" + hashed
-		return nil
+		return as.add(path.Base(p), body)
 	})
+	if err == nil {
+		err = as.add("timeline.css", gridCSS())
+	}
 	if err != nil {
 		return nil, fmt.Errorf("load console assets: %w", err)
 	}
 	return as, nil
+}
+
+// add makes body the asset of the plain name base.
+func (as *assets) add(base string, body []byte) error {
+	sum := sha256.Sum256(body)
+	ext := path.Ext(base)
+	hashed := strings.TrimSuffix(base, ext) + "." + hex.EncodeToString(sum[:6]) + ext
+	var gz bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	if _, err := zw.Write(body); err != nil {
+		return err
+	}
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	as.byName[hashed] = &asset{name: hashed, contentType: mime.TypeByExtension(ext), body: body, gz: gz.Bytes()}
+	as.paths[base] = "/console/assets/" + hashed
+	return nil
 }
 
 func (as *assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -118,9 +125,10 @@ func loadPages(as *assets) (*pages, error) {
 			}
 			return t.UTC().Format("2006-01-02 15:04 UTC")
 		},
-		"join":  strings.Join,
-		"query": url.QueryEscape,
-		"path":  url.PathEscape,
+		"join":   strings.Join,
+		"dotted": dotted,
+		"query":  url.QueryEscape,
+		"path":   url.PathEscape,
 		"contains": func(list []string, s string) bool {
 			for _, v := range list {
 				if v == s {
@@ -160,6 +168,17 @@ func timeTag(t time.Time) template.HTML {
 		u.Format(time.RFC3339), u.Format("2006-01-02 15:04:05 UTC"), u.Format("2006-01-02 15:04 UTC")))
 }
 
+// dotted escapes a dotted name such as an event type with a line break
+// opportunity after each dot, so that a narrow column breaks it there
+// rather than inside a word.
+func dotted(s string) template.HTML {
+	parts := strings.Split(s, ".")
+	for i, p := range parts {
+		parts[i] = template.HTMLEscapeString(p)
+	}
+	return template.HTML(strings.Join(parts, ".<wbr>"))
+}
+
 // pageData is what every page template gets.
 type pageData struct {
 	Title   string
@@ -172,6 +191,8 @@ type pageData struct {
 	// Mark is the activity mark the page was read at; its live stream
 	// starts from it.
 	Mark string
+	// Units shows the Units screens in the navigation.
+	Units bool
 	// Data is the page's own.
 	Data any
 }
@@ -192,6 +213,8 @@ var notices = map[string]string{
 	"synced":        "Synced.",
 	"sync-started":  "A sync was started; the result appears here when it ends.",
 	"signed-out":    "You are signed out.",
+	"attached":      "Attached: its bookings now count for this unit.",
+	"detached":      "Detached: its bookings no longer count for this unit.",
 }
 
 var gzipPool = sync.Pool{New: func() any { w, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed); return w }}
@@ -203,6 +226,7 @@ func (h *Handler) render(w http.ResponseWriter, r *http.Request, v *view, status
 	if v != nil && v.sess != nil {
 		d.Session, d.CSRF, d.Portal = v.sess, v.sess.CSRF, v.sess.Portal
 		d.Account, d.Mark = v.account, v.mark
+		d.Units = h.cfg.Units != nil && v.sess.Portal == nil
 	}
 	if d.Notice == "" {
 		d.Notice = notices[r.URL.Query().Get("notice")]

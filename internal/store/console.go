@@ -58,8 +58,9 @@ type ConsoleStore interface {
 	// have a next one.
 	ConsoleMessages(ctx context.Context, p ConsoleMessagesParams) ([]*Message, int64, error)
 	// EventsByStart returns up to p.Limit events of a calendar that start
-	// in [p.From, p.To), by start time, after skipping p.Offset of them.
-	// Only the fields a list shows are set: ID, CalendarID, Summary,
+	// in [p.From, p.To) (with p.Ongoing, also those that start before
+	// p.From and end after it), by start time, after skipping p.Offset of
+	// them. Only the fields a list shows are set: ID, CalendarID, Summary,
 	// Location, Status, Start, End, AllDay, TimeZone and RRule.
 	EventsByStart(ctx context.Context, p EventsByStartParams) ([]*Event, error)
 	// EnqueueMessage stores one message for a subscription, due at its
@@ -67,6 +68,13 @@ type ConsoleStore interface {
 	EnqueueMessage(ctx context.Context, m *Message) error
 	// RecentChanges returns an account's newest changes, newest first.
 	RecentChanges(ctx context.Context, accountID string, limit int) ([]*Change, error)
+	// OpenConflictCounts returns how many open conflicts each of the
+	// account's units among unitIDs has, by unit id, leaving out the units
+	// without any; a nil unitIDs means every unit of the account.
+	OpenConflictCounts(ctx context.Context, accountID string, unitIDs []string) (map[string]int, error)
+	// LatestConflicts returns up to limit of a unit's conflicts in a state
+	// (ConflictOpen or ConflictResolved), newest first.
+	LatestConflicts(ctx context.Context, accountID, unitID, state string, limit int) ([]*Conflict, error)
 	// ActivityMark returns a value that changes whenever a change or a
 	// delivery attempt is recorded, for any account: live views compare
 	// it to know when to look again.
@@ -161,6 +169,10 @@ type EventsByStartParams struct {
 	AccountID  string
 	CalendarID string
 	From, To   time.Time
-	Offset     int
-	Limit      int
+	// Ongoing also selects the events that start before From and end
+	// after it (such as a stay that began before a month view's first
+	// day).
+	Ongoing bool
+	Offset  int
+	Limit   int
 }

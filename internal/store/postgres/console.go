@@ -310,17 +310,30 @@ func (db *DB) ConsoleMessages(ctx context.Context, p store.ConsoleMessagesParams
 }
 
 // EventsByStart returns a calendar's events starting in a window, by start.
+// With p.Ongoing it also reads, along the same index, the events that
+// start up to store.LongEvent before the window and reach into it, and
+// along events_long the longer ones, as BlockingEvents does.
 func (db *DB) EventsByStart(ctx context.Context, p store.EventsByStartParams) ([]*store.Event, error) {
-	rows, err := db.pool.Query(ctx, `SELECT id, summary, location, status, start_at, end_at, all_day, time_zone, rrule
-		FROM events WHERE calendar_id = $1 AND account_id = $2 AND start_at >= $3 AND start_at < $4
-		ORDER BY start_at, seq LIMIT $5 OFFSET $6`,
-		p.CalendarID, p.AccountID, p.From, p.To, p.Limit, p.Offset)
+	const cols = `id, summary, location, status, start_at, end_at, all_day, time_zone, rrule, seq`
+	query := `SELECT ` + cols + ` FROM events WHERE calendar_id = $1 AND account_id = $2 AND start_at >= $3 AND start_at < $4
+		ORDER BY start_at, seq LIMIT $5 OFFSET $6`
+	args := []any{p.CalendarID, p.AccountID, p.From, p.To, p.Limit, p.Offset}
+	if p.Ongoing {
+		query = `SELECT ` + cols + ` FROM events WHERE calendar_id = $1 AND account_id = $2
+			AND start_at >= $7 AND start_at < $4 AND (start_at >= $3 OR end_at > $3)
+		UNION ALL
+		SELECT ` + cols + ` FROM events WHERE calendar_id = $1 AND account_id = $2 AND ` + longEvent + `
+			AND start_at < $7 AND end_at > $3
+		ORDER BY start_at, seq LIMIT $5 OFFSET $6`
+		args = append(args, p.From.Add(-store.LongEvent))
+	}
+	rows, err := db.pool.Query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("events by start: %w", err)
 	}
 	events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) {
 		e := &store.Event{CalendarID: p.CalendarID, AccountID: p.AccountID}
-		if err := row.Scan(&e.ID, &e.Summary, &e.Location, &e.Status, &e.Start, &e.End, &e.AllDay, &e.TimeZone, &e.RRule); err != nil {
+		if err := row.Scan(&e.ID, &e.Summary, &e.Location, &e.Status, &e.Start, &e.End, &e.AllDay, &e.TimeZone, &e.RRule, &e.Seq); err != nil {
 			return nil, err
 		}
 		e.Start, e.End = utc(e.Start), utc(e.End)
@@ -387,4 +400,46 @@ func (db *DB) ActivityMark(ctx context.Context) (string, error) {
 		return "", fmt.Errorf("activity mark: %w", err)
 	}
 	return strconv.FormatInt(c, 10) + "." + strconv.FormatInt(a, 10), nil
+}
+
+// OpenConflictCounts counts the open conflicts of an account's units along
+// the conflicts_unit index, one unit at a time.
+func (db *DB) OpenConflictCounts(ctx context.Context, accountID string, unitIDs []string) (map[string]int, error) {
+	units := `SELECT id FROM units WHERE account_id = $1`
+	args := []any{accountID}
+	if unitIDs != nil {
+		units += ` AND id = ANY($2)`
+		args = append(args, unitIDs)
+	}
+	rows, err := db.pool.Query(ctx, `SELECT u.id, (SELECT count(*) FROM conflicts c WHERE c.unit_id = u.id AND c.state = 'open')
+		FROM (`+units+`) u`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("count open conflicts: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]int{}
+	for rows.Next() {
+		var id string
+		var n int
+		if err := rows.Scan(&id, &n); err != nil {
+			return nil, fmt.Errorf("count open conflicts: %w", err)
+		}
+		if n > 0 {
+			out[id] = n
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("count open conflicts: %w", err)
+	}
+	return out, nil
+}
+
+// LatestConflicts returns a unit's newest conflicts in a state.
+func (db *DB) LatestConflicts(ctx context.Context, accountID, unitID, state string, limit int) ([]*store.Conflict, error) {
+	out, err := queryConflicts(ctx, db.pool, `WHERE unit_id = $1 AND state = $2 AND account_id = $3 ORDER BY seq DESC LIMIT $4`,
+		unitID, state, accountID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("latest conflicts: %w", err)
+	}
+	return out, nil
 }

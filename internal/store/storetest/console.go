@@ -3,6 +3,8 @@ package storetest
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +22,8 @@ var consoleTests = []struct {
 	{"PortalLinksAreSingleUse", testPortalLinks},
 	{"ConsoleMessages", testConsoleMessages},
 	{"RecentChangesAndActivity", testRecentChanges},
+	{"EventsByStartOngoing", testEventsByStartOngoing},
+	{"ConflictReads", testConflictReads},
 }
 
 func testAPIKeys(t *testing.T, s store.Store) {
@@ -258,5 +262,119 @@ func testRecentChanges(t *testing.T, s store.Store) {
 	after, err := s.ActivityMark(ctx)
 	if err != nil || after == before {
 		t.Errorf("ActivityMark after writes = %q, %v; want other than %q", after, err, before)
+	}
+}
+
+// testEventsByStartOngoing: a window lists the events that start in it,
+// and with Ongoing also those still running at its start, short or long.
+func testEventsByStartOngoing(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c := newCalendar(t, s, a.ID)
+	from := base.AddDate(0, 0, 60)
+	span := func(uid string, start, end time.Time) {
+		e := newEvent(c, uid, start)
+		e.End = end
+		mustCreateEvent(t, s, e)
+	}
+	span("ended", from.AddDate(0, 0, -3), from)                        // ends as the window begins
+	span("stay", from.AddDate(0, 0, -3), from.AddDate(0, 0, 2))        // began three days before
+	span("season", from.AddDate(0, 0, -90), from.AddDate(0, 0, 30))    // longer than store.LongEvent
+	span("old-long", from.AddDate(0, 0, -90), from.AddDate(0, 0, -40)) // long, over before
+	span("inside", from.AddDate(0, 0, 5), from.AddDate(0, 0, 6))       // starts in the window
+	span("after", from.AddDate(0, 0, 40), from.AddDate(0, 0, 41))      // after it
+	other := newCalendar(t, s, a.ID)
+	e := newEvent(other, "other", from.AddDate(0, 0, -1))
+	e.End = from.AddDate(0, 0, 1)
+	mustCreateEvent(t, s, e)
+
+	uids := func(p store.EventsByStartParams) []string {
+		t.Helper()
+		got, err := s.EventsByStart(ctx, p)
+		if err != nil {
+			t.Fatalf("EventsByStart(%+v): %v", p, err)
+		}
+		var out []string
+		for _, e := range got {
+			out = append(out, e.Summary)
+		}
+		return out
+	}
+	p := store.EventsByStartParams{AccountID: a.ID, CalendarID: c.ID, From: from, To: from.AddDate(0, 0, 35), Limit: 10}
+	if got := uids(p); !slices.Equal(got, []string{"Booking inside"}) {
+		t.Errorf("EventsByStart = %q; want the event that starts in the window", got)
+	}
+	p.Ongoing = true
+	want := []string{"Booking season", "Booking stay", "Booking inside"}
+	if got := uids(p); !slices.Equal(got, want) {
+		t.Errorf("EventsByStart(Ongoing) = %q; want %q", got, want)
+	}
+	p.Offset, p.Limit = 1, 1
+	if got := uids(p); !slices.Equal(got, want[1:2]) {
+		t.Errorf("EventsByStart(Ongoing, offset 1, limit 1) = %q; want %q", got, want[1:2])
+	}
+	p = store.EventsByStartParams{AccountID: newAccount(t, s).ID, CalendarID: c.ID, From: from, To: from.AddDate(0, 0, 35), Limit: 10, Ongoing: true}
+	if got := uids(p); len(got) != 0 {
+		t.Errorf("EventsByStart of another account = %q; want none", got)
+	}
+}
+
+// testConflictReads: open conflicts counted per unit, and a unit's newest
+// conflicts of a state first, for its account only.
+func testConflictReads(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	u1, u2, quiet := newUnit(t, s, a.ID, "one"), newUnit(t, s, a.ID, "two"), newUnit(t, s, a.ID, "quiet")
+	c := newCalendar(t, s, a.ID)
+	var evs []*store.Event
+	for i := range 5 {
+		e := newEvent(c, fmt.Sprint("e", i), base.Add(time.Duration(i)*time.Hour))
+		mustCreateEvent(t, s, e)
+		evs = append(evs, e)
+	}
+	first, second := conflictOf(u1, evs[0], evs[1], base), conflictOf(u1, evs[1], evs[2], base.Add(time.Minute))
+	third := conflictOf(u1, evs[2], evs[3], base.Add(2*time.Minute))
+	fourth := conflictOf(u2, evs[3], evs[4], base)
+	if res := detectOnce(t, s, &store.ConflictUpdate{Detected: []*store.Conflict{first, second, third, fourth}}); res.Detected != 4 {
+		t.Fatalf("detect = %+v; want 4", res)
+	}
+	mustCreateEvent(t, s, newEvent(c, "next", base.AddDate(0, 0, 1)))
+	r1, r2 := *first, *second
+	r1.State, r1.ResolvedAt = store.ConflictResolved, base.Add(time.Hour)
+	r2.State, r2.ResolvedAt = store.ConflictResolved, base.Add(time.Hour)
+	if res := detectOnce(t, s, &store.ConflictUpdate{Resolved: []*store.Conflict{&r1, &r2}}); res.Resolved != 2 {
+		t.Fatalf("resolve = %+v; want 2", res)
+	}
+	counts, err := s.OpenConflictCounts(ctx, a.ID, nil)
+	if err != nil || len(counts) != 2 || counts[u1.ID] != 1 || counts[u2.ID] != 1 || counts[quiet.ID] != 0 {
+		t.Errorf("OpenConflictCounts = %v, %v; want one each for %s and %s", counts, err, u1.ID, u2.ID)
+	}
+	counts, err = s.OpenConflictCounts(ctx, a.ID, []string{u2.ID, quiet.ID})
+	if err != nil || len(counts) != 1 || counts[u2.ID] != 1 {
+		t.Errorf("OpenConflictCounts(two, quiet) = %v, %v; want one for %s", counts, err, u2.ID)
+	}
+	other := newAccount(t, s)
+	if counts, err := s.OpenConflictCounts(ctx, other.ID, []string{u1.ID}); err != nil || len(counts) != 0 {
+		t.Errorf("OpenConflictCounts of another account = %v, %v; want none", counts, err)
+	}
+	ids := func(cs []*store.Conflict) []string {
+		var out []string
+		for _, c := range cs {
+			out = append(out, c.ID)
+		}
+		return out
+	}
+	got, err := s.LatestConflicts(ctx, a.ID, u1.ID, store.ConflictResolved, 10)
+	if err != nil || !slices.Equal(ids(got), []string{second.ID, first.ID}) || !got[0].ResolvedAt.Equal(base.Add(time.Hour)) {
+		t.Errorf("LatestConflicts(resolved) = %v, %v; want %s, %s", ids(got), err, second.ID, first.ID)
+	}
+	if got, err := s.LatestConflicts(ctx, a.ID, u1.ID, store.ConflictResolved, 1); err != nil || !slices.Equal(ids(got), []string{second.ID}) {
+		t.Errorf("LatestConflicts(resolved, 1) = %v, %v; want %s", ids(got), err, second.ID)
+	}
+	if got, err := s.LatestConflicts(ctx, a.ID, u1.ID, store.ConflictOpen, 10); err != nil || !slices.Equal(ids(got), []string{third.ID}) {
+		t.Errorf("LatestConflicts(open) = %v, %v; want %s", ids(got), err, third.ID)
+	}
+	if got, err := s.LatestConflicts(ctx, other.ID, u1.ID, store.ConflictOpen, 10); err != nil || len(got) != 0 {
+		t.Errorf("LatestConflicts of another account = %v, %v; want none", ids(got), err)
 	}
 }
