@@ -94,6 +94,9 @@ func TestUnits(t *testing.T) {
 			e.detect()
 
 			status, body = b.get("/console/units")
+			if status != http.StatusOK {
+				t.Fatalf("units list: %d", status)
+			}
 			wantContains(t, "units list", body, "Cottage &lt;script&gt;", "1 open", ">2<")
 			wantEscaped(t, "units list", body)
 			status, body = b.get(unitPath + "?from=2030-01-01")
