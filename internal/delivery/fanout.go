@@ -297,7 +297,7 @@ type FanOutStep struct {
 const (
 	maxStepMessages = 2000
 	minStepMessages = 250
-	stepBudget      = 30 * time.Millisecond
+	stepBudget      = 10 * time.Millisecond
 )
 
 // heavyMemory is how long a step remembers the busiest account it saw:

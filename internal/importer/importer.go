@@ -131,7 +131,7 @@ type Config struct {
 	// the database's writer for long (see applyChunks).
 	ChunkSize int
 	// ChunkTime is how long one chunk should hold the writer (default
-	// 20 ms): a chunk that took longer halves the next one (down to
+	// 10 ms): a chunk that took longer halves the next one (down to
 	// MinChunkSize events), one that took less than half of it doubles
 	// the next (up to ChunkSize). A busy or slow machine thus gets
 	// smaller chunks, an idle one fewer commits.
@@ -193,7 +193,7 @@ const (
 	DefaultIdleTimeout = 10 * time.Second
 	DefaultMaxEvents   = 50_000
 	DefaultChunkSize   = 500
-	DefaultChunkTime   = 20 * time.Millisecond
+	DefaultChunkTime   = 10 * time.Millisecond
 	// MinChunkSize is the fewest events a chunk of a big import writes.
 	MinChunkSize      = 32
 	DefaultPingWindow = time.Second
