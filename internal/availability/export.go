@@ -9,11 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/calhook/calhook/internal/feed"
-	"github.com/calhook/calhook/internal/notify"
+	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -35,7 +34,7 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 	k := exportKey{accountID, calendarID}
 	now := s.now().UTC()
 	day := now.Truncate(24 * time.Hour)
-	if e, ok := s.exports.get(k); ok && e.day.Equal(day) {
+	if e, ok := s.exports.Get(k); ok && e.day.Equal(day) {
 		if subtle.ConstantTimeCompare([]byte(e.token), []byte(token)) != 1 {
 			return nil, feed.ErrForbidden
 		}
@@ -44,7 +43,7 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 		}
 		return e.feed, nil
 	}
-	epoch := s.exports.epoch(accountID)
+	epoch := s.exports.Epoch(accountID)
 	st, err := s.store.FeedVersion(ctx, accountID, "")
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, feed.ErrForbidden
@@ -57,13 +56,13 @@ func (s *Service) ExportFeed(ctx context.Context, accountID, calendarID, token s
 	}
 	f, err := s.renderExport(ctx, accountID, calendarID, st, now, day)
 	if errors.Is(err, feed.ErrAccountDisabled) || errors.Is(err, feed.ErrCalendarDisabled) {
-		s.exports.put(k, epoch, &exportEntry{token: st.FeedToken, err: err, day: day})
+		s.exports.Put(k, epoch, &exportEntry{token: st.FeedToken, err: err, day: day})
 		return nil, err
 	}
 	if err != nil {
 		return nil, err
 	}
-	s.exports.put(k, epoch, &exportEntry{token: st.FeedToken, feed: f, day: day})
+	s.exports.Put(k, epoch, &exportEntry{token: st.FeedToken, feed: f, day: day})
 	return f, nil
 }
 
@@ -170,63 +169,12 @@ type exportEntry struct {
 	day time.Time
 }
 
-// exportCache holds rendered export feeds until a change of their
-// account drops them. A unit's export feeds depend on every calendar of
-// the unit, so any change of the account drops all of its entries; an
-// epoch per account keeps a render that raced a change out of the cache.
-type exportCache struct {
-	mu      sync.Mutex
-	entries map[exportKey]*exportEntry
-	epochs  map[string]uint64
-	gen     uint64
-}
-
 // maxExports bounds the cached export feeds.
 const maxExports = 10000
 
-func newExportCache() *exportCache {
-	return &exportCache{entries: map[exportKey]*exportEntry{}, epochs: map[string]uint64{}}
-}
-
-func (c *exportCache) get(k exportKey) (*exportEntry, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	e, ok := c.entries[k]
-	return e, ok
-}
-
-// epoch returns the state a render must find unchanged to be cached.
-func (c *exportCache) epoch(accountID string) [2]uint64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return [2]uint64{c.epochs[accountID], c.gen}
-}
-
-func (c *exportCache) put(k exportKey, epoch [2]uint64, e *exportEntry) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.epochs[k.accountID] != epoch[0] || c.gen != epoch[1] {
-		return
-	}
-	if len(c.entries) >= maxExports {
-		clear(c.entries)
-	}
-	c.entries[k] = e
-}
-
-// changed drops the entries a change may have touched.
-func (c *exportCache) changed(ch notify.FeedChange) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ch.All() {
-		c.gen++
-		clear(c.entries)
-		return
-	}
-	c.epochs[ch.AccountID]++
-	for k := range c.entries {
-		if k.accountID == ch.AccountID {
-			delete(c.entries, k)
-		}
-	}
+// newExportCache returns the cache of rendered export feeds. A unit's
+// export feeds depend on every calendar of the unit, so any change of the
+// account drops all of its entries.
+func newExportCache() *memo.ByAccount[exportKey, *exportEntry] {
+	return memo.NewByAccount[exportKey, *exportEntry](maxExports, func(k exportKey) string { return k.accountID })
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/fault"
 	"github.com/calhook/calhook/internal/id"
+	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/notify"
 	"github.com/calhook/calhook/internal/store"
 )
@@ -42,7 +43,7 @@ type Service struct {
 	now     func() time.Time
 	bus     *notify.Bus
 	horizon time.Duration
-	exports *exportCache
+	exports *memo.ByAccount[exportKey, *exportEntry]
 	opts    Options
 }
 
@@ -72,7 +73,8 @@ func NewService(s Store, opts Options) *Service {
 		opts.ProdID = "-//calhook//calhook//EN"
 	}
 	svc := &Service{store: s, now: opts.Now, bus: notify.Or(opts.Bus), horizon: opts.Horizon, opts: opts, exports: newExportCache()}
-	svc.bus.FeedsChanged.Subscribe(svc.exports.changed)
+	// An empty AccountID (anything may have changed) forgets every entry.
+	svc.bus.FeedsChanged.Subscribe(func(ch notify.FeedChange) { svc.exports.Forget(ch.AccountID) })
 	return svc
 }
 

@@ -2,10 +2,10 @@ package console
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	"github.com/calhook/calhook/internal/availability"
+	"github.com/calhook/calhook/internal/memo"
 	"github.com/calhook/calhook/internal/notify"
 )
 
@@ -16,10 +16,7 @@ import (
 // viewers' live streams after one change, then costs one read of its
 // busy time rather than one each.
 type availCache struct {
-	mu      sync.Mutex
-	entries map[availKey]*availEntry
-	epochs  map[string]uint64
-	gen     uint64
+	m *memo.ByAccount[availKey, *availEntry]
 }
 
 type availKey struct {
@@ -36,8 +33,10 @@ type availEntry struct {
 const maxAvail = 1000
 
 func newAvailCache(bus *notify.Bus) *availCache {
-	c := &availCache{entries: map[availKey]*availEntry{}, epochs: map[string]uint64{}}
-	bus.FeedsChanged.Subscribe(c.changed)
+	c := &availCache{m: memo.NewByAccount[availKey, *availEntry](maxAvail, func(k availKey) string { return k.accountID })}
+	// An empty AccountID (another node's notes may have been missed)
+	// forgets every window.
+	bus.FeedsChanged.Subscribe(func(ch notify.FeedChange) { c.m.Forget(ch.AccountID) })
 	return c
 }
 
@@ -48,43 +47,15 @@ func (c *availCache) get(ctx context.Context, accountID, unitID string, from, to
 	read func(context.Context) (*availability.UnitAvailability, error)) (*availability.UnitAvailability, error) {
 	k := availKey{accountID, unitID, from.UTC(), to.UTC()}
 	day := now.UTC().Truncate(24 * time.Hour)
-	c.mu.Lock()
-	e, ok := c.entries[k]
-	epoch, gen := c.epochs[accountID], c.gen
-	c.mu.Unlock()
-	if ok && e.day.Equal(day) {
+	if e, ok := c.m.Get(k); ok && e.day.Equal(day) {
 		return e.ua, nil
 	}
+	// A change during the read leaves its result uncached.
+	epoch := c.m.Epoch(accountID)
 	ua, err := read(ctx)
 	if err != nil {
 		return nil, err
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	// A change during the read leaves its result uncached.
-	if c.epochs[accountID] == epoch && c.gen == gen {
-		if len(c.entries) >= maxAvail {
-			clear(c.entries)
-		}
-		c.entries[k] = &availEntry{ua: ua, day: day}
-	}
+	c.m.Put(k, epoch, &availEntry{ua: ua, day: day})
 	return ua, nil
-}
-
-// changed drops what a change may have touched: an account's windows, or
-// every window when another node's notes may have been missed.
-func (c *availCache) changed(ch notify.FeedChange) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if ch.All() {
-		c.gen++
-		clear(c.entries)
-		return
-	}
-	c.epochs[ch.AccountID]++
-	for k := range c.entries {
-		if k.accountID == ch.AccountID {
-			delete(c.entries, k)
-		}
-	}
 }

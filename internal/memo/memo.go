@@ -1,5 +1,6 @@
 // Package memo remembers values for a while: a bounded map whose entries
-// expire, for what a service reads often and may serve a few seconds old.
+// expire, for what a service reads often and may serve a few seconds old,
+// and a bounded cache whose entries live until their account changes.
 package memo
 
 import (
