@@ -6,16 +6,13 @@ package bench
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	calpkg "github.com/calhook/calhook/internal/calendar"
 	"github.com/calhook/calhook/internal/delivery"
 	"github.com/calhook/calhook/internal/icalhooks"
 	"github.com/calhook/calhook/internal/id"
@@ -250,7 +247,7 @@ func loadDeliveryLog(ctx context.Context, s scaleStore, subs map[string][]string
 				ChangeID: ch.ID, EventType: ch.Type, Status: store.MessageDelivering, NextAttemptAt: at.Add(time.Minute),
 				CreatedAt: at, ChangedAt: ch.OccurredAt}
 			var err error
-			if m.Payload, err = scalePayload(m, ch); err != nil {
+			if m.Payload, err = delivery.ChangePayload(scalePublicURL, m, ch); err != nil {
 				return nil, err
 			}
 			out = append(out, m)
@@ -284,26 +281,6 @@ func loadDeliveryLog(ctx context.Context, s scaleStore, subs map[string][]string
 		}
 		attempts += len(built)
 	}
-}
-
-// scalePayload is the body the fan-out makes for m about ch: a
-// delivery.Payload, filled in as the fan-out fills it.
-func scalePayload(m *store.Message, ch *store.Change) ([]byte, error) {
-	cal := scalePublicURL + "/v1/calendars/" + url.PathEscape(ch.CalendarID)
-	p := delivery.Payload{WebhookID: m.ID, EventType: m.EventType, Timestamp: ch.OccurredAt.UTC().Format(time.RFC3339Nano),
-		Data: delivery.PayloadData{AccountID: ch.AccountID, CalendarID: ch.CalendarID, EventID: ch.EventID, UID: ch.EventUID,
-			Links: delivery.Links{Self: cal + "/events/" + url.PathEscape(ch.EventID), Calendar: cal,
-				Feed: icalhooks.FeedURL(scalePublicURL, ch.AccountID, ch.CalendarID)}}}
-	if e := ch.Event; e != nil {
-		p.Data.Start = calpkg.FormatTime(e.Start, e.AllDay, e.TimeZone)
-		p.Data.End = calpkg.FormatTime(e.End, e.AllDay, e.TimeZone)
-		p.Data.AllDay, p.Data.Status = e.AllDay, e.Status
-	}
-	b, err := json.Marshal(p)
-	if err != nil {
-		return nil, fmt.Errorf("encode payload: %w", err)
-	}
-	return b, nil
 }
 
 // loadCalendar writes the events of calendar c (event i for every i ≡ k

@@ -506,15 +506,22 @@ type Links struct {
 }
 
 func (f *FanOut) payload(m *store.Message, ch *store.Change) ([]byte, error) {
+	return ChangePayload(f.baseURL, m, ch)
+}
+
+// ChangePayload is the body of webhook m about change ch, its links under
+// baseURL (the server's public URL): what the fan-out stores with each
+// message of a change.
+func ChangePayload(baseURL string, m *store.Message, ch *store.Change) ([]byte, error) {
 	p := Payload{
 		WebhookID: m.ID, EventType: m.EventType, Timestamp: ch.OccurredAt.UTC().Format(time.RFC3339Nano),
 		Data: PayloadData{AccountID: ch.AccountID},
 	}
 	esc := url.PathEscape
 	if ch.CalendarID == "" {
-		p.Data.Links.Self = f.baseURL + "/v1/feed-token"
+		p.Data.Links.Self = baseURL + "/v1/feed-token"
 	} else {
-		cal := f.baseURL + "/v1/calendars/" + esc(ch.CalendarID)
+		cal := baseURL + "/v1/calendars/" + esc(ch.CalendarID)
 		p.Data.CalendarID, p.Data.EventID, p.Data.UID = ch.CalendarID, ch.EventID, ch.EventUID
 		self := cal + "/events/" + esc(ch.EventID)
 		if ch.EventID == "" { // a change of the calendar itself, e.g. its sync health
@@ -523,7 +530,7 @@ func (f *FanOut) payload(m *store.Message, ch *store.Change) ([]byte, error) {
 		p.Data.Links = Links{
 			Self:     self,
 			Calendar: cal,
-			Feed:     icalhooks.FeedURL(f.baseURL, ch.AccountID, ch.CalendarID),
+			Feed:     icalhooks.FeedURL(baseURL, ch.AccountID, ch.CalendarID),
 		}
 		if e := ch.Event; e != nil {
 			p.Data.Start = calendar.FormatTime(e.Start, e.AllDay, e.TimeZone)

@@ -127,7 +127,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err er
 			switch {
 			case fe.Code == fault.Unavailable:
 				w.Header().Set("Retry-After", retryAfter[fe.Reason])
-				if fe.Reason != fault.ShuttingDown { // the database's conditions
+				if _, ok := conditionText[fe.Reason]; ok { // a condition of the database
 					noteCondition(w, fe.Reason)
 				}
 			case ae != nil && fe.RetryAfter > 0:

@@ -22,6 +22,19 @@ func scanEvent(row pgx.Row) (*store.Event, error) {
 		&e.Sequence, &metadata, &extra, &e.CreatedAt, &e.UpdatedAt); err != nil {
 		return nil, notFound(err)
 	}
+	utcTimes(&e)
+	if err := decodeMap(metadata, &e.Metadata); err != nil {
+		return nil, fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
+	}
+	if err := decodeMap(extra, &e.Extra); err != nil {
+		return nil, fmt.Errorf("event %s: decode extra: %w", e.ID, err)
+	}
+	return &e, nil
+}
+
+// utcTimes gives a scanned event's times in UTC, as the SQLite adapter
+// does, and no EXDATE list when it is empty.
+func utcTimes(e *store.Event) {
 	e.Start, e.End = utc(e.Start), utc(e.End)
 	e.CreatedAt, e.UpdatedAt = utc(e.CreatedAt), utc(e.UpdatedAt)
 	if len(e.ExDates) == 0 {
@@ -30,13 +43,6 @@ func scanEvent(row pgx.Row) (*store.Event, error) {
 	for i, t := range e.ExDates {
 		e.ExDates[i] = utc(t)
 	}
-	if err := decodeMap(metadata, &e.Metadata); err != nil {
-		return nil, fmt.Errorf("event %s: decode metadata: %w", e.ID, err)
-	}
-	if err := decodeMap(extra, &e.Extra); err != nil {
-		return nil, fmt.Errorf("event %s: decode extra: %w", e.ID, err)
-	}
-	return &e, nil
 }
 
 // decodeMap decodes a jsonb object; the empty object leaves m nil, as the

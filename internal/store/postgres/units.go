@@ -304,14 +304,7 @@ func scanBlockingEvent(row pgx.Row) (*store.Event, error) {
 		&e.Start, &e.End, &e.AllDay, &e.TimeZone, &e.Status, &e.RRule, &e.ExDates, &e.Sequence, &e.CreatedAt, &e.UpdatedAt); err != nil {
 		return nil, err
 	}
-	e.Start, e.End = utc(e.Start), utc(e.End)
-	e.CreatedAt, e.UpdatedAt = utc(e.CreatedAt), utc(e.UpdatedAt)
-	if len(e.ExDates) == 0 {
-		e.ExDates = nil
-	}
-	for i, t := range e.ExDates {
-		e.ExDates[i] = utc(t)
-	}
+	utcTimes(&e)
 	return &e, nil
 }
 
