@@ -378,7 +378,7 @@ func (d *Detector) detect(ctx context.Context, reads *stepReads, changes []*stor
 	for acct, ids := range need {
 		slices.Sort(ids)
 		ids = slices.Compact(ids)
-		us, err := d.store.UnitsByID(ctx, acct, ids)
+		us, err := reads.Units(ctx, acct, ids)
 		if err != nil {
 			return nil, err
 		}
@@ -422,7 +422,7 @@ func (d *Detector) detect(ctx context.Context, reads *stepReads, changes []*stor
 
 // reconcileUnit compares every overlap of a unit with its open conflicts.
 func (d *Detector) reconcileUnit(ctx context.Context, reads *stepReads, k unitKey, now time.Time, up *store.ConflictUpdate) error {
-	us, err := d.store.UnitsByID(ctx, k.accountID, []string{k.unitID})
+	us, err := reads.Units(ctx, k.accountID, []string{k.unitID})
 	if err != nil || len(us) == 0 {
 		return err // a deleted unit took its conflicts with it
 	}
@@ -604,41 +604,84 @@ func side(b Block, cals map[string]*store.Calendar) store.ConflictSide {
 	return s
 }
 
-// stepReads remembers, for one step, the unit of each calendar and the
-// calendars of each unit it read, so that detection and pings read each
-// once.
+// stepReads remembers, for one step, the unit of each calendar, the units
+// and the calendars of each unit it read, so that detection and pings
+// read each once; a calendar's unit comes with the unit and all of its
+// calendars (Store.CalendarMembership).
 type stepReads struct {
 	store  Store
 	unitOf map[[2]string]string                // (account, calendar) → unit, "" for none
+	units  map[[2]string]*store.Unit           // (account, unit) → unit, nil if gone
 	cals   map[[2]string][]*store.UnitCalendar // (account, unit) → its calendars
 }
 
 func newStepReads(s Store) *stepReads {
-	return &stepReads{store: s, unitOf: map[[2]string]string{}, cals: map[[2]string][]*store.UnitCalendar{}}
+	return &stepReads{store: s, unitOf: map[[2]string]string{}, units: map[[2]string]*store.Unit{},
+		cals: map[[2]string][]*store.UnitCalendar{}}
 }
 
 // CalendarUnits is Store.CalendarUnits, reading only calendars not read
-// before in the step.
+// before in the step; it remembers their units and the units' calendars
+// too.
 func (r *stepReads) CalendarUnits(ctx context.Context, accountID string, calendarIDs []string) (map[string]string, error) {
 	var missing []string
 	for _, c := range calendarIDs {
-		if _, ok := r.unitOf[[2]string{accountID, c}]; !ok {
+		if _, ok := r.unitOf[[2]string{accountID, c}]; !ok && !slices.Contains(missing, c) {
 			missing = append(missing, c)
 		}
 	}
 	if len(missing) > 0 {
-		m, err := r.store.CalendarUnits(ctx, accountID, missing)
+		m, err := r.store.CalendarMembership(ctx, accountID, missing)
 		if err != nil {
 			return nil, err
 		}
 		for _, c := range missing {
-			r.unitOf[[2]string{accountID, c}] = m[c]
+			r.unitOf[[2]string{accountID, c}] = m.UnitOf(c)
+		}
+		for _, u := range m.Units {
+			r.units[[2]string{accountID, u.ID}] = u
+			r.cals[[2]string{accountID, u.ID}] = []*store.UnitCalendar{}
+		}
+		for _, c := range m.Calendars {
+			k := [2]string{accountID, c.UnitID}
+			r.unitOf[[2]string{accountID, c.ID}] = c.UnitID
+			r.cals[k] = append(r.cals[k], c)
 		}
 	}
 	out := make(map[string]string, len(calendarIDs))
 	for _, c := range calendarIDs {
 		if u := r.unitOf[[2]string{accountID, c}]; u != "" {
 			out[c] = u
+		}
+	}
+	return out, nil
+}
+
+// Units is Store.UnitsByID, reading only units not read before in the
+// step.
+func (r *stepReads) Units(ctx context.Context, accountID string, unitIDs []string) ([]*store.Unit, error) {
+	var missing []string
+	for _, u := range unitIDs {
+		if _, ok := r.units[[2]string{accountID, u}]; !ok && !slices.Contains(missing, u) {
+			missing = append(missing, u)
+		}
+	}
+	if len(missing) > 0 {
+		us, err := r.store.UnitsByID(ctx, accountID, missing)
+		if err != nil {
+			return nil, err
+		}
+		for _, u := range missing {
+			r.units[[2]string{accountID, u}] = nil
+		}
+		for _, u := range us {
+			r.units[[2]string{accountID, u.ID}] = u
+		}
+	}
+	var out []*store.Unit
+	for _, u := range unitIDs {
+		if x := r.units[[2]string{accountID, u}]; x != nil && !slices.Contains(out, x) {
+			out = append(out, x)
 		}
 	}
 	return out, nil

@@ -72,26 +72,14 @@ func (s *Service) renderExport(ctx context.Context, accountID, calendarID string
 	if err := feed.Disabled(st); err != nil {
 		return nil, err
 	}
-	units, err := s.store.CalendarUnits(ctx, accountID, []string{calendarID})
+	m, err := s.store.CalendarMembership(ctx, accountID, []string{calendarID})
 	if err != nil {
 		return nil, err
 	}
-	unitID, ok := units[calendarID]
-	if !ok {
+	if len(m.Units) == 0 {
 		return nil, fmt.Errorf("calendar %s is in no unit: %w", calendarID, store.ErrNotFound)
 	}
-	us, err := s.store.UnitsByID(ctx, accountID, []string{unitID})
-	if err != nil {
-		return nil, err
-	}
-	if len(us) == 0 {
-		return nil, fmt.Errorf("unit %s: %w", unitID, store.ErrNotFound)
-	}
-	u := us[0]
-	cals, err := s.store.UnitCalendars(ctx, accountID, []string{u.ID})
-	if err != nil {
-		return nil, err
-	}
+	u, cals := m.Units[0], m.Calendars
 	var others []string
 	for _, c := range cals {
 		if c.ID != calendarID {

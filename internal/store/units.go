@@ -136,6 +136,11 @@ type UnitStore interface {
 	// UnitCalendars returns the calendars of the given units of an
 	// account, in creation order.
 	UnitCalendars(ctx context.Context, accountID string, unitIDs []string) ([]*UnitCalendar, error)
+	// CalendarMembership returns, in one read, the units of the account's
+	// calendars among calendarIDs, each with every one of its calendars.
+	// The calendars carry what membership needs (identity, name, kind,
+	// source URL, feed switch); the rest of their fields are left empty.
+	CalendarMembership(ctx context.Context, accountID string, calendarIDs []string) (*Membership, error)
 	// BlockingEvents returns the events of the given calendars of an
 	// account that may block time in [From, To): those that are not
 	// cancelled and overlap it, recurring series that start before To,
@@ -224,6 +229,25 @@ type Unit struct {
 type UnitCalendar struct {
 	UnitID string
 	*Calendar
+}
+
+// Membership is some units with all of their calendars.
+type Membership struct {
+	// Units are in creation order.
+	Units []*Unit
+	// Calendars come unit by unit, in the order of Units, each unit's in
+	// creation order.
+	Calendars []*UnitCalendar
+}
+
+// UnitOf returns the unit of calendarID among m's calendars ("" for none).
+func (m *Membership) UnitOf(calendarID string) string {
+	for _, c := range m.Calendars {
+		if c.ID == calendarID {
+			return c.UnitID
+		}
+	}
+	return ""
 }
 
 // Conflict states.

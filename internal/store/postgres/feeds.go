@@ -224,11 +224,26 @@ func decodeChange(ch *store.Change, snap []byte) (*store.Change, error) {
 	return ch, nil
 }
 
-// qualified prefixes each of the comma-separated columns with alias.
+// qualified prefixes each of the comma-separated columns that is a bare
+// name with alias; expressions (which name their tables themselves) are
+// left as they are, and commas inside their parentheses split nothing.
 func qualified(alias, columns string) string {
-	parts := strings.Split(columns, ",")
-	for i, c := range parts {
-		parts[i] = alias + "." + strings.TrimSpace(c)
+	var parts []string
+	depth, start := 0, 0
+	for i := 0; i <= len(columns); i++ {
+		switch {
+		case i < len(columns) && columns[i] == '(':
+			depth++
+		case i < len(columns) && columns[i] == ')':
+			depth--
+		case i == len(columns) || columns[i] == ',' && depth == 0:
+			c := strings.TrimSpace(columns[start:i])
+			if !strings.ContainsAny(c, "(). ") {
+				c = alias + "." + c
+			}
+			parts = append(parts, c)
+			start = i + 1
+		}
 	}
 	return strings.Join(parts, ", ")
 }

@@ -256,6 +256,53 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 	return out, nil
 }
 
+// CalendarMembership returns the units of the given calendars, each with
+// all of its calendars, in one statement: a unit's columns come again on
+// each of its calendars' rows.
+func (db *DB) CalendarMembership(ctx context.Context, accountID string, calendarIDs []string) (*store.Membership, error) {
+	m := &store.Membership{}
+	if len(calendarIDs) == 0 {
+		return m, nil
+	}
+	rows, err := db.pool.Query(ctx, `SELECT `+qualified("u", unitColumns)+`, `+qualified("calendars", memberColumns)+`
+		FROM units u JOIN unit_calendars m ON m.unit_id = u.id JOIN calendars ON calendars.id = m.calendar_id
+		WHERE u.account_id = $1 AND u.id IN (SELECT unit_id FROM unit_calendars
+			WHERE account_id = $1 AND calendar_id = ANY($2))
+		ORDER BY u.seq, calendars.seq`, accountID, calendarIDs)
+	if err != nil {
+		return nil, fmt.Errorf("read calendar membership: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c *store.Calendar
+		u, err := scanUnit(scanFunc(func(unitDest ...any) error {
+			c = &store.Calendar{}
+			return rows.Scan(append(unitDest, &c.Seq, &c.ID, &c.AccountID, &c.Name, &c.Kind, &c.SourceURL, &c.FeedDisabled)...)
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("read calendar membership: %w", err)
+		}
+		if n := len(m.Units); n == 0 || m.Units[n-1].ID != u.ID {
+			m.Units = append(m.Units, u)
+		}
+		m.Calendars = append(m.Calendars, &store.UnitCalendar{UnitID: u.ID, Calendar: c})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read calendar membership: %w", err)
+	}
+	return m, nil
+}
+
+// memberColumns are the columns of a calendar that CalendarMembership
+// reads: a row of a unit's calendar costs a column read each.
+const memberColumns = `seq, id, account_id, name, kind, source_url, feed_disabled`
+
+// scanFunc is a Scan method of its own: it lets a row that holds a
+// record and more be read by the record's scan function.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
+
 // prefixRow scans one leading column into dst, then the rest.
 type prefixRow struct {
 	row pgx.Row

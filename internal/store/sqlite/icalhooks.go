@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -182,16 +183,14 @@ func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.H
 	if len(feeds) == 0 {
 		return nil, nil
 	}
-	where := `WHERE armed = 1 AND verified = 1 AND (`
-	var args []any
+	pairs := make([][2]string, len(feeds))
 	for i, f := range feeds {
-		if i > 0 {
-			where += ` OR `
-		}
-		where += `(account_id = ? AND calendar_id = ?)`
-		args = append(args, f.AccountID, f.CalendarID)
+		pairs[i] = [2]string{f.AccountID, f.CalendarID}
 	}
-	hooks, err := queryHooks(ctx, db.read, where+`) ORDER BY seq`, args...)
+	b, _ := json.Marshal(pairs) // strings always encode
+	// One text for any number of feeds, so it is prepared once (readCache).
+	hooks, err := queryHooks(ctx, db.reads, `WHERE armed = 1 AND verified = 1
+		AND (account_id, calendar_id) IN (SELECT value ->> 0, value ->> 1 FROM json_each(?)) ORDER BY seq`, string(b))
 	if err != nil {
 		return nil, fmt.Errorf("armed hooks: %w", err)
 	}

@@ -86,7 +86,9 @@ func (db *DB) UnitsByID(ctx context.Context, accountID string, ids []string) ([]
 	if len(ids) == 0 {
 		return nil, nil
 	}
-	out, err := queryUnits(ctx, db.reads, `WHERE account_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
+	// The unary + keeps SQLite off units_account_seq, which it would
+	// walk for the ORDER BY: every unit of the account for a few ids.
+	out, err := queryUnits(ctx, db.reads, `WHERE +account_id = ? AND id IN (SELECT value FROM json_each(?)) ORDER BY seq`,
 		accountID, jsonList(ids))
 	if err != nil {
 		return nil, fmt.Errorf("read units: %w", err)
@@ -238,15 +240,17 @@ func (db *DB) CalendarUnits(ctx context.Context, accountID string, calendarIDs [
 	return out, nil
 }
 
+// unitCalendarsSQL is the statement of UnitCalendars.
+var unitCalendarsSQL = `SELECT m.unit_id, ` + qualifiedColumns("c", calendarColumns) + `
+	FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
+	WHERE m.account_id = ? AND m.unit_id IN (SELECT value FROM json_each(?)) ORDER BY c.seq`
+
 // UnitCalendars returns the calendars of the given units.
 func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []string) ([]*store.UnitCalendar, error) {
 	if len(unitIDs) == 0 {
 		return nil, nil
 	}
-	rows, err := db.reads.QueryContext(ctx, `SELECT m.unit_id, `+qualifiedColumns("c", calendarColumns)+`
-		FROM unit_calendars m JOIN calendars c ON c.id = m.calendar_id
-		WHERE m.account_id = ? AND m.unit_id IN (SELECT value FROM json_each(?)) ORDER BY c.seq`,
-		accountID, jsonList(unitIDs))
+	rows, err := db.reads.QueryContext(ctx, unitCalendarsSQL, accountID, jsonList(unitIDs))
 	if err != nil {
 		return nil, fmt.Errorf("read unit calendars: %w", err)
 	}
@@ -265,6 +269,57 @@ func (db *DB) UnitCalendars(ctx context.Context, accountID string, unitIDs []str
 	}
 	return out, nil
 }
+
+// CalendarMembership returns the units of the given calendars, each with
+// all of its calendars, in one statement: a unit's columns come again on
+// each of its calendars' rows. As in UnitsByID, the unary + keeps SQLite
+// from walking every unit of the account.
+func (db *DB) CalendarMembership(ctx context.Context, accountID string, calendarIDs []string) (*store.Membership, error) {
+	m := &store.Membership{}
+	if len(calendarIDs) == 0 {
+		return m, nil
+	}
+	rows, err := db.reads.QueryContext(ctx, membershipSQL, accountID, jsonList(calendarIDs))
+	if err != nil {
+		return nil, fmt.Errorf("read calendar membership: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var c *store.Calendar
+		u, err := scanUnit(scanFunc(func(unitDest ...any) error {
+			c = &store.Calendar{}
+			return rows.Scan(append(unitDest, &c.Seq, &c.ID, &c.AccountID, &c.Name, &c.Kind, &c.SourceURL, &c.FeedDisabled)...)
+		}))
+		if err != nil {
+			return nil, fmt.Errorf("read calendar membership: %w", err)
+		}
+		if n := len(m.Units); n == 0 || m.Units[n-1].ID != u.ID {
+			m.Units = append(m.Units, u)
+		}
+		m.Calendars = append(m.Calendars, &store.UnitCalendar{UnitID: u.ID, Calendar: c})
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read calendar membership: %w", err)
+	}
+	return m, nil
+}
+
+// memberColumns are the columns of a calendar that CalendarMembership
+// reads: a row of a unit's calendar costs a column read each.
+const memberColumns = `seq, id, account_id, name, kind, source_url, feed_disabled`
+
+// membershipSQL is the statement of CalendarMembership.
+var membershipSQL = `SELECT ` + qualifiedColumns("u", unitColumns) + `, ` + qualifiedColumns("c", memberColumns) + `
+	FROM units u JOIN unit_calendars m ON m.unit_id = u.id JOIN calendars c ON c.id = m.calendar_id
+	WHERE +u.account_id = ?1 AND u.id IN (SELECT unit_id FROM unit_calendars
+		WHERE account_id = ?1 AND calendar_id IN (SELECT value FROM json_each(?2)))
+	ORDER BY u.seq, c.seq`
+
+// scanFunc is a Scan method of its own: it lets a row that holds a
+// record and more be read by the record's scan function.
+type scanFunc func(dest ...any) error
+
+func (f scanFunc) Scan(dest ...any) error { return f(dest...) }
 
 // BlockingEvents returns the events that may block time in [From, To). It
 // reads in three parts, each along an index: single events that start in

@@ -136,6 +136,73 @@ func testUnitIsolation(t *testing.T, s store.Store) {
 	if us, err := s.UnitsByID(ctx, b.ID, []string{u.ID}); err != nil || len(us) != 0 {
 		t.Errorf("UnitsByID of another account = %v, %v; want none", us, err)
 	}
+	if m, err := s.CalendarMembership(ctx, b.ID, []string{calA.ID}); err != nil || len(m.Units)+len(m.Calendars) != 0 {
+		t.Errorf("CalendarMembership of another account = %+v, %v; want none", m, err)
+	}
+}
+
+// checkMembership checks CalendarMembership with c1 in u1, c2 in u2 and
+// c3, a third calendar, in u1 (asked or not).
+func checkMembership(t *testing.T, s store.Store, accountID string, u1, u2 *store.Unit, c1, c2 *store.Calendar) {
+	t.Helper()
+	ctx := context.Background()
+	c3 := newCalendar(t, s, accountID)
+	loose := newCalendar(t, s, accountID)
+	if _, err := s.SetCalendarUnit(ctx, accountID, c3.ID, u1.ID, base); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if _, err := s.SetCalendarUnit(ctx, accountID, c3.ID, "", base); err != nil {
+			t.Fatal(err)
+		}
+	}()
+	unitIDs := func(us []*store.Unit) (ids []string) {
+		for _, u := range us {
+			ids = append(ids, u.ID)
+		}
+		return ids
+	}
+	members := func(cs []*store.UnitCalendar) (ids []string) {
+		for _, c := range cs {
+			ids = append(ids, c.UnitID+"/"+c.ID)
+		}
+		return ids
+	}
+	for _, tc := range []struct {
+		name      string
+		asked     []string
+		units     []string
+		calendars []string
+	}{
+		{"none", nil, nil, nil},
+		{"loose calendar", []string{loose.ID, "cal_unknown"}, nil, nil},
+		{"one of u1", []string{c3.ID}, []string{u1.ID}, []string{u1.ID + "/" + c1.ID, u1.ID + "/" + c3.ID}},
+		{"both units, u1 twice", []string{c2.ID, c3.ID, c1.ID, loose.ID}, []string{u1.ID, u2.ID},
+			[]string{u1.ID + "/" + c1.ID, u1.ID + "/" + c3.ID, u2.ID + "/" + c2.ID}},
+	} {
+		m, err := s.CalendarMembership(ctx, accountID, tc.asked)
+		if err != nil {
+			t.Fatalf("CalendarMembership %s: %v", tc.name, err)
+		}
+		if got := unitIDs(m.Units); !slices.Equal(got, tc.units) {
+			t.Errorf("CalendarMembership %s: units %v; want %v", tc.name, got, tc.units)
+		}
+		if got := members(m.Calendars); !slices.Equal(got, tc.calendars) {
+			t.Errorf("CalendarMembership %s: calendars %v; want %v", tc.name, got, tc.calendars)
+		}
+		if len(m.Units) > 0 && (m.Units[0].Name != u1.Name || !m.Units[0].CreatedAt.Equal(u1.CreatedAt)) {
+			t.Errorf("CalendarMembership %s: unit %+v; want the whole unit %+v", tc.name, m.Units[0], u1)
+		}
+		if len(m.Calendars) > 0 && (m.Calendars[0].Name != c1.Name || m.Calendars[0].Kind != c1.Kind) {
+			t.Errorf("CalendarMembership %s: calendar %+v; want the whole calendar", tc.name, m.Calendars[0].Calendar)
+		}
+		for _, c := range tc.asked {
+			want := map[string]string{c1.ID: u1.ID, c2.ID: u2.ID, c3.ID: u1.ID}[c]
+			if got := m.UnitOf(c); got != want {
+				t.Errorf("CalendarMembership %s: UnitOf(%s) = %q; want %q", tc.name, c, got, want)
+			}
+		}
+	}
 }
 
 func testCalendarUnitMembership(t *testing.T, s store.Store) {
@@ -165,6 +232,7 @@ func testCalendarUnitMembership(t *testing.T, s store.Store) {
 	if err != nil || m[c1.ID] != u1.ID || m[c2.ID] != u2.ID {
 		t.Errorf("CalendarUnits = %v, %v", m, err)
 	}
+	checkMembership(t, s, a.ID, u1, u2, c1, c2)
 	// Setting the same unit again writes nothing.
 	if _, err := s.SetCalendarUnit(ctx, a.ID, c2.ID, u2.ID, base); err != nil {
 		t.Fatal(err)
@@ -176,7 +244,8 @@ func testCalendarUnitMembership(t *testing.T, s store.Store) {
 	for _, ch := range logTypes(t, s, "test-membership", store.ChangeUnitChanged) {
 		units = append(units, ch.EventID)
 	}
-	want := []string{u1.ID, u1.ID, u1.ID, u2.ID, u1.ID}
+	// checkMembership attached a third calendar to u1 and detached it.
+	want := []string{u1.ID, u1.ID, u1.ID, u2.ID, u1.ID, u1.ID, u1.ID}
 	if !slices.Equal(units, want) {
 		t.Errorf("unit changes name %v; want %v", units, want)
 	}
