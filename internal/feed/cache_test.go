@@ -89,8 +89,9 @@ func TestCacheByteBudget(t *testing.T) {
 	}
 	probe := NewService(db, Options{Now: func() time.Time { return now }})
 	one := int64(len(get(probe, cals[0]).Body))
+	entry, _ := probe.CacheSize() // the body and the events it came from
 	// Room for two feeds and a little, not three.
-	budget := 2*one + one/2
+	budget := 2*entry + entry/2
 	svc := NewService(db, Options{CacheBytes: budget, StreamBytes: budget, Registerer: reg, Now: func() time.Time { return now }})
 	f0 := get(svc, cals[0])
 	get(svc, cals[1])
@@ -123,9 +124,16 @@ func TestCacheByteBudget(t *testing.T) {
 	if _, ok := m["calhook_feed_streamed_total"]; !ok {
 		t.Errorf("calhook_feed_streamed_total is not registered")
 	}
+	// Invalidated feeds leave, with their gzip codings; the events and
+	// VEVENTs they came from stay, counted.
+	full, _ := svc.CacheSize()
 	svc.Invalidate(acct.ID, "")
-	if b, n := svc.CacheSize(); b != 0 || n != 0 {
-		t.Errorf("after Invalidate: CacheSize() = %d, %d; want 0, 0", b, n)
+	if b, n := svc.CacheSize(); b != full-int64(len(gz.Body)) || n != 2 {
+		t.Errorf("after Invalidate: CacheSize() = %d, %d; want 2 entries of %d bytes (%d less the gzip body)", b, n,
+			full-int64(len(gz.Body)), full)
+	}
+	if get(svc, cals[0]) == f0 {
+		t.Errorf("an invalidated feed was served")
 	}
 	// A feed over StreamBytes is streamed, never cached.
 	small := NewService(db, Options{CacheBytes: budget, StreamBytes: one / 2, Now: func() time.Time { return now }})

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"bytes"
 	"io"
 	"sort"
 	"strconv"
@@ -29,6 +30,69 @@ type RenderOptions struct {
 // a pure function of its input, so equal content gives equal bytes.
 func Render(w io.Writer, events []*store.Event, opts RenderOptions) error {
 	enc := ical.NewEncoder(w)
+	zones := writeHeader(enc, events, opts)
+	seen := make(map[string]string, len(events))
+	for _, e := range events {
+		if e.Status == store.StatusCancelled {
+			continue
+		}
+		writeEvent(enc, e, uniqueUID(seen, e), zones.of(e))
+	}
+	enc.End("VCALENDAR")
+	return enc.Flush()
+}
+
+// chunk is the VEVENT of an event as rendered under a published UID: a
+// function of the two (see writeEvent).
+type chunk struct {
+	uid string
+	b   []byte
+}
+
+// renderChunks renders like Render, into memory, copying the VEVENT of
+// each event that prev holds under the same UID instead of writing it
+// again. It returns the body and this render's VEVENTs by event, which
+// are slices of the body.
+func renderChunks(events []*store.Event, opts RenderOptions, prev map[*store.Event]chunk) ([]byte, map[*store.Event]chunk, error) {
+	var buf bytes.Buffer
+	buf.Grow(int(estimateSize(events)))
+	enc := ical.NewEncoder(&buf)
+	zones := writeHeader(enc, events, opts)
+	type span struct {
+		e        *store.Event
+		uid      string
+		from, to int
+	}
+	spans := make([]span, 0, len(events))
+	seen := make(map[string]string, len(events))
+	for _, e := range events {
+		if e.Status == store.StatusCancelled {
+			continue
+		}
+		uid := uniqueUID(seen, e)
+		from := enc.Offset()
+		if c, ok := prev[e]; ok && c.uid == uid {
+			enc.Raw(c.b)
+		} else {
+			writeEvent(enc, e, uid, zones.of(e))
+		}
+		spans = append(spans, span{e, uid, from, enc.Offset()})
+	}
+	enc.End("VCALENDAR")
+	if err := enc.Flush(); err != nil {
+		return nil, nil, err
+	}
+	body := buf.Bytes()
+	chunks := make(map[*store.Event]chunk, len(spans))
+	for _, s := range spans {
+		chunks[s.e] = chunk{uid: s.uid, b: body[s.from:s.to:s.to]}
+	}
+	return body, chunks, nil
+}
+
+// writeHeader writes the VCALENDAR's start, its properties and the
+// VTIMEZONEs of the zones events use, and returns those zones.
+func writeHeader(enc *ical.Encoder, events []*store.Event, opts RenderOptions) zoneCache {
 	enc.Begin("VCALENDAR")
 	enc.Prop("VERSION", "2.0")
 	enc.Text("PRODID", opts.ProdID)
@@ -49,15 +113,7 @@ func Render(w io.Writer, events []*store.Event, opts RenderOptions) error {
 	for _, z := range zonesUsed(events, zones) {
 		ical.WriteVTimezone(enc, z.loc, z.from, z.to)
 	}
-	seen := make(map[string]string, len(events))
-	for _, e := range events {
-		if e.Status == store.StatusCancelled {
-			continue
-		}
-		writeEvent(enc, e, uniqueUID(seen, e), zones.of(e))
-	}
-	enc.End("VCALENDAR")
-	return enc.Flush()
+	return zones
 }
 
 // uniqueUID returns the UID to publish for e. Two calendars of an account

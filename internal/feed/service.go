@@ -235,6 +235,17 @@ type entry struct {
 	// err is the answer of a disabled feed instead of feed: cached too,
 	// and dropped like a render when the switch changes.
 	err error
+	// known are the events the feed was rendered from, by id. An
+	// invalidated entry keeps them and their VEVENTs (stale, without its
+	// feed) as the base of the next render, which then reads only the
+	// events that changed (store.FeedWindow.Known) and renders only those
+	// (renderChunks).
+	known  map[string]*store.Event
+	chunks map[*store.Event]chunk
+	// baseSize is the memory known and chunks hold (the chunks are
+	// slices of the feed's body).
+	baseSize int64
+	stale    bool
 }
 
 // NewService returns a Service reading from s.
@@ -306,7 +317,8 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		return nil, err
 	}
 
-	window := store.FeedWindow{Now: day, Default: s.opts.Window}
+	known, chunks := s.base(k)
+	window := store.FeedWindow{Now: day, Default: s.opts.Window, Known: known}
 	content, err := s.store.WindowFeedContent(ctx, accountID, calendarID, window)
 	if errors.Is(err, store.ErrNotFound) && calendarID != "" {
 		// The caller holds the right token, so it may learn that the
@@ -345,13 +357,45 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		s.metrics.streamed.Inc()
 		return s.streamed(k, day, content.Version, lastModified, events, opts), nil
 	}
-	var buf bytes.Buffer
-	if err := Render(&buf, events, opts); err != nil {
+	body, next, err := renderChunks(events, opts, chunks)
+	if err != nil {
 		return nil, fmt.Errorf("render feed: %w", err)
 	}
-	f := New(buf.Bytes(), lastModified, content.Version)
-	s.add(&entry{key: k, token: content.FeedToken, day: day, feed: f, size: int64(len(f.Body))}, epoch, gen)
+	f := New(body, lastModified, content.Version)
+	known = make(map[string]*store.Event, len(content.Events))
+	for _, e := range content.Events {
+		known[e.ID] = e
+	}
+	base := knownSize(content.Events) + int64(len(body))
+	s.add(&entry{key: k, token: content.FeedToken, day: day, feed: f, size: base, known: known, chunks: next, baseSize: base},
+		epoch, gen)
 	return f, nil
+}
+
+// base returns the events and VEVENTs of k's last render, if the cache
+// still holds them.
+func (s *Service) base(k key) (map[string]*store.Event, map[*store.Event]chunk) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if el, ok := s.cache[k]; ok {
+		e := el.Value.(*entry)
+		return e.known, e.chunks
+	}
+	return nil, nil
+}
+
+// knownSize is about the memory events take: the struct and its texts.
+func knownSize(events []*store.Event) int64 {
+	const perEvent = 400
+	n := int64(0)
+	for _, e := range events {
+		n += perEvent + int64(len(e.ID)+len(e.UID)+len(e.Summary)+len(e.Description)+len(e.Location)+len(e.RRule)+
+			len(e.TimeZone)+24*len(e.ExDates))
+		for k, v := range e.Extra {
+			n += int64(len(k) + len(v))
+		}
+	}
+	return n
 }
 
 // cached returns the cached feed of k, if any, for today's window; a
@@ -366,7 +410,7 @@ func (s *Service) cached(k key, token string, day time.Time) (*Feed, bool, error
 		front = s.lru.Front() == el
 	}
 	s.mu.RUnlock()
-	if !ok || !e.day.Equal(day) {
+	if !ok || e.stale || !e.day.Equal(day) {
 		return nil, false, nil
 	}
 	if !tokenEqual(e.token, token) {
@@ -427,6 +471,24 @@ func (s *Service) evict() {
 		s.remove(s.lru.Back())
 		s.metrics.evictions.Inc()
 	}
+}
+
+// retire drops one cached feed but keeps the events it was rendered
+// from and their VEVENTs, if any, as the base of the next render; the
+// caller holds mu.
+// The entry is replaced, not changed: readers hold it without the lock.
+func (s *Service) retire(el *list.Element) {
+	e := el.Value.(*entry)
+	if e.known == nil {
+		s.remove(el)
+		return
+	}
+	if e.stale {
+		return
+	}
+	el.Value = &entry{key: e.key, token: e.token, day: e.day, size: e.baseSize, known: e.known, chunks: e.chunks,
+		baseSize: e.baseSize, stale: true}
+	s.bytes -= e.size - e.baseSize
 }
 
 // remove drops one cached feed; the caller holds mu.
@@ -568,7 +630,9 @@ func (s *Service) renderOptions(ctx context.Context, accountID, calendarID strin
 
 // Invalidate drops the cached feeds that a write to the calendar may have
 // changed: the calendar's own and the account's all-calendars feed. An
-// empty calendarID drops every cached feed of the account.
+// empty calendarID drops every cached feed of the account. What they were
+// rendered from stays, within the budget, so that the next render reads
+// only what changed.
 func (s *Service) Invalidate(accountID, calendarID string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -576,7 +640,7 @@ func (s *Service) Invalidate(accountID, calendarID string) {
 	if calendarID != "" {
 		for _, k := range []key{{accountID, calendarID}, {accountID, ""}} {
 			if el, ok := s.cache[k]; ok {
-				s.remove(el)
+				s.retire(el)
 			}
 		}
 		s.observe()
@@ -584,7 +648,7 @@ func (s *Service) Invalidate(accountID, calendarID string) {
 	}
 	for k, el := range s.cache {
 		if k.accountID == accountID {
-			s.remove(el)
+			s.retire(el)
 		}
 	}
 	s.observe()

@@ -22,10 +22,11 @@ const flushThreshold = 4096
 // remembers the first write error, writes nothing after it, and Flush reports
 // it, so that callers need not check every line.
 type Encoder struct {
-	w    io.Writer
-	buf  []byte // folded output not yet written to w
-	line []byte // scratch space for the logical line being built
-	err  error
+	w       io.Writer
+	buf     []byte // folded output not yet written to w
+	line    []byte // scratch space for the logical line being built
+	written int    // bytes written to w
+	err     error
 }
 
 // NewEncoder returns an Encoder that writes to w.
@@ -77,11 +78,25 @@ func (e *Encoder) Text(name, value string, params ...Param) {
 	e.writeLine()
 }
 
+// Raw writes content lines as they are: complete, folded and
+// CRLF-terminated, as an Encoder wrote them before (see Offset).
+func (e *Encoder) Raw(lines []byte) {
+	if e.err != nil {
+		return
+	}
+	e.buf = append(e.buf, lines...)
+	e.flushFull()
+}
+
+// Offset is how many bytes the Encoder has produced so far, written or
+// buffered: the position in the output of the next line.
+func (e *Encoder) Offset() int { return e.written + len(e.buf) }
+
 // Flush writes any buffered output to the underlying writer and returns the
 // first error that occurred while writing, if any.
 func (e *Encoder) Flush() error {
 	if e.err == nil && len(e.buf) > 0 {
-		_, e.err = e.w.Write(e.buf)
+		e.write()
 	}
 	e.buf = e.buf[:0]
 	return e.err
@@ -93,10 +108,22 @@ func (e *Encoder) writeLine() {
 		return
 	}
 	e.buf = appendFolded(e.buf, e.line)
+	e.flushFull()
+}
+
+// flushFull writes the buffer once it is full.
+func (e *Encoder) flushFull() {
 	if len(e.buf) >= flushThreshold {
-		_, e.err = e.w.Write(e.buf)
+		e.write()
 		e.buf = e.buf[:0]
 	}
+}
+
+// write writes the buffer to w.
+func (e *Encoder) write() {
+	var n int
+	n, e.err = e.w.Write(e.buf)
+	e.written += n
 }
 
 // appendName appends "NAME;PARAM=value;…:" to dst.

@@ -303,6 +303,12 @@ type FeedWindow struct {
 	// Default is the window of a calendar without its own
 	// (Calendar.FeedWindowDays); zero keeps all.
 	Default time.Duration
+	// Known holds, by id, events that the caller read before (an earlier
+	// render of the feed): a feed event whose id and UpdatedAt match one
+	// of them is not read again, and the content holds the known *Event
+	// itself, so callers must not change them. A feed read after a few
+	// writes then reads each event's stamp and only the changed rows.
+	Known map[string]*Event
 }
 
 // Cutoff returns the end before which c's events leave its feed; the

@@ -3,6 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -89,18 +90,7 @@ func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID strin
 			return fmt.Errorf("calendars: %w", err)
 		}
 		for _, c := range fc.Calendars {
-			where, args := `WHERE calendar_id = $1 ORDER BY uid, recurrence_id`, []any{c.ID}
-			if cut := w.Cutoff(c); !cut.IsZero() {
-				// Two index ranges: what ends in the window, and the
-				// series and overrides that ended before it
-				// (events_recurring).
-				where = `WHERE calendar_id = $1 AND end_at >= $2
-					UNION ALL SELECT ` + eventColumns + ` FROM events
-					WHERE calendar_id = $1 AND end_at < $2 AND (rrule <> '' OR recurrence_id <> '')
-					ORDER BY uid, recurrence_id`
-				args = append(args, cut)
-			}
-			events, err := queryEvents(ctx, tx, where, args...)
+			events, err := feedEvents(ctx, tx, c, w)
 			if err != nil {
 				return err
 			}
@@ -112,6 +102,78 @@ func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID strin
 		return nil, fmt.Errorf("feed content: %w", err)
 	}
 	return fc, nil
+}
+
+// feedEventsSQL selects cols of a calendar's feed events in UID order:
+// all of them, or (windowed) two index ranges: what ends in the window,
+// and the series and overrides that ended before it (events_recurring).
+func feedEventsSQL(cols string, windowed bool) string {
+	if !windowed {
+		return `SELECT ` + cols + ` FROM events WHERE calendar_id = $1 ORDER BY uid, recurrence_id`
+	}
+	return `SELECT ` + cols + ` FROM events WHERE calendar_id = $1 AND end_at >= $2
+		UNION ALL SELECT ` + cols + ` FROM events
+		WHERE calendar_id = $1 AND end_at < $2 AND (rrule <> '' OR recurrence_id <> '')
+		ORDER BY uid, recurrence_id`
+}
+
+// stampColumns are what a feed read with known events reads of every
+// event: enough to tell a known one and to keep the feed's order.
+const stampColumns = `id, updated_at, uid, recurrence_id`
+
+// feedEvents reads c's events within w. With known events it reads every
+// event's stamp first and then only the rows it does not know.
+func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedWindow) ([]*store.Event, error) {
+	args := []any{c.ID}
+	cut := w.Cutoff(c)
+	if !cut.IsZero() {
+		args = append(args, cut)
+	}
+	if len(w.Known) == 0 {
+		rows, err := q.Query(ctx, feedEventsSQL(eventColumns, !cut.IsZero()), args...)
+		if err != nil {
+			return nil, fmt.Errorf("query events: %w", err)
+		}
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) { return scanEvent(row) })
+	}
+	rows, err := q.Query(ctx, feedEventsSQL(stampColumns, !cut.IsZero()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read event stamps: %w", err)
+	}
+	var out []*store.Event
+	var missing []string
+	at := map[string]int{} // missing id → its place in out
+	var id, uid, rid string
+	var updated time.Time
+	_, err = pgx.ForEachRow(rows, []any{&id, &updated, &uid, &rid}, func() error {
+		if e := w.Known[id]; e != nil && e.UpdatedAt.Equal(updated) && e.CalendarID == c.ID {
+			out = append(out, e)
+			return nil
+		}
+		at[id] = len(out)
+		missing = append(missing, id)
+		out = append(out, nil)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read event stamps: %w", err)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	fresh, err := queryEvents(ctx, q, `WHERE id = ANY($1)`, missing)
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range fresh {
+		out[at[e.ID]] = e
+	}
+	// Within one repeatable-read transaction every stamped row is there;
+	// a nil would mean a row without its stamp.
+	if slices.Contains(out, nil) {
+		return nil, fmt.Errorf("read events of %s: %d stamped, %d read", c.ID, len(missing), len(fresh))
+	}
+	return out, nil
 }
 
 // ListChanges returns the changes of a calendar after a position, oldest

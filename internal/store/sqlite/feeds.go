@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 
 	"github.com/calhook/calhook/internal/store"
 )
@@ -81,25 +82,88 @@ func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID strin
 		return nil, fmt.Errorf("feed content: calendars: %w", err)
 	}
 	for _, c := range fc.Calendars {
-		where, args := `WHERE calendar_id = ? ORDER BY uid, recurrence_id`, []any{c.ID}
-		if cut := w.Cutoff(c); !cut.IsZero() {
-			// Two index ranges: what ends in the window, and the series
-			// and overrides that ended before it (events_recurring,
-			// named: the planner otherwise reads every past event along
-			// events_calendar_end).
-			where = `WHERE calendar_id = ? AND end_at >= ?
-				UNION ALL SELECT ` + eventColumns + ` FROM events INDEXED BY events_recurring
-				WHERE calendar_id = ? AND end_at < ? AND (rrule <> '' OR recurrence_id <> '')
-				ORDER BY uid, recurrence_id`
-			args = []any{c.ID, micros(cut), c.ID, micros(cut)}
-		}
-		events, err := queryEvents(ctx, tx, where, args...)
+		events, err := feedEvents(ctx, tx, c, w)
 		if err != nil {
 			return nil, fmt.Errorf("feed content: %w", err)
 		}
 		fc.Events = append(fc.Events, events...)
 	}
 	return fc, nil
+}
+
+// feedEventsSQL selects cols of a calendar's feed events in UID order:
+// all of them, or (windowed) two index ranges: what ends in the window,
+// and the series and overrides that ended before it (events_recurring,
+// named: the planner otherwise reads every past event along
+// events_calendar_end).
+func feedEventsSQL(cols string, windowed bool) string {
+	if !windowed {
+		return `SELECT ` + cols + ` FROM events WHERE calendar_id = ?1 ORDER BY uid, recurrence_id`
+	}
+	return `SELECT ` + cols + ` FROM events WHERE calendar_id = ?1 AND end_at >= ?2
+		UNION ALL SELECT ` + cols + ` FROM events INDEXED BY events_recurring
+		WHERE calendar_id = ?1 AND end_at < ?2 AND (rrule <> '' OR recurrence_id <> '')
+		ORDER BY uid, recurrence_id`
+}
+
+// stampColumns are what a feed read with known events reads of every
+// event: enough to tell a known one and to keep the feed's order.
+const stampColumns = `id, updated_at, uid, recurrence_id`
+
+// feedEvents reads c's events within w. With known events it reads every
+// event's stamp first and then only the rows it does not know.
+func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedWindow) ([]*store.Event, error) {
+	args := []any{c.ID}
+	cut := w.Cutoff(c)
+	if !cut.IsZero() {
+		args = append(args, micros(cut))
+	}
+	if len(w.Known) == 0 {
+		return queryEventRows(ctx, q, feedEventsSQL(eventColumns, !cut.IsZero()), args...)
+	}
+	rows, err := q.QueryContext(ctx, feedEventsSQL(stampColumns, !cut.IsZero()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("read event stamps: %w", err)
+	}
+	defer rows.Close()
+	var out []*store.Event
+	var missing []string
+	at := map[string]int{} // missing id → its place in out
+	// Raw bytes, reused from row to row: a known event's stamp costs no
+	// allocation.
+	var id, uid, rid sql.RawBytes
+	var updated int64
+	for rows.Next() {
+		if err := rows.Scan(&id, &updated, &uid, &rid); err != nil {
+			return nil, fmt.Errorf("read event stamps: %w", err)
+		}
+		if e := w.Known[string(id)]; e != nil && e.UpdatedAt.Equal(fromMicros(updated)) && e.CalendarID == c.ID {
+			out = append(out, e)
+			continue
+		}
+		at[string(id)] = len(out)
+		missing = append(missing, string(id))
+		out = append(out, nil)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read event stamps: %w", err)
+	}
+	if len(missing) == 0 {
+		return out, nil
+	}
+	fresh, err := queryEvents(ctx, q, `WHERE id IN (SELECT value FROM json_each(?))`, jsonList(missing))
+	if err != nil {
+		return nil, err
+	}
+	for _, e := range fresh {
+		out[at[e.ID]] = e
+	}
+	// Within one read transaction every stamped row is there; a nil
+	// would mean a row without its stamp.
+	if slices.Contains(out, nil) {
+		return nil, fmt.Errorf("read events of %s: %d stamped, %d read", c.ID, len(missing), len(fresh))
+	}
+	return out, nil
 }
 
 // ListChanges returns the changes of a calendar after a position, oldest

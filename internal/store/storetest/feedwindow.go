@@ -17,6 +17,7 @@ var feedWindowTests = []struct {
 }{
 	{"FeedWindowKeepsRecentAndSeries", testFeedWindow},
 	{"FeedWindowIsStored", testFeedWindowStored},
+	{"FeedKnownEvents", testFeedKnownEvents},
 }
 
 // testFeedWindow checks that WindowFeedContent leaves out what ended
@@ -140,4 +141,67 @@ func deref(p *int) any {
 		return "nil"
 	}
 	return *p
+}
+
+// testFeedKnownEvents checks that a feed read with known events answers
+// what a read without them answers, with the known events that did not
+// change as the very same values, in a windowed calendar as in one
+// without a window.
+func testFeedKnownEvents(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	day := 24 * time.Hour
+	for _, w := range []store.FeedWindow{{}, {Now: base, Default: 90 * day}} {
+		c := newCalendar(t, s, a.ID)
+		var evs []*store.Event
+		for i, uid := range []string{"d", "b", "a", "c", "old"} {
+			start := base.Add(time.Duration(i+1) * day)
+			if uid == "old" {
+				start = base.Add(-400 * day)
+			}
+			e := newEvent(c, uid, start)
+			mustCreateEvent(t, s, e)
+			evs = append(evs, e)
+		}
+		before, err := s.WindowFeedContent(ctx, a.ID, c.ID, w)
+		if err != nil {
+			t.Fatalf("WindowFeedContent: %v", err)
+		}
+		known := map[string]*store.Event{}
+		for _, e := range before.Events {
+			known[e.ID] = e
+		}
+		// "b" changes, "a" goes, "e" comes; "d" and "c" stay.
+		changed := *evs[1]
+		changed.Summary, changed.UpdatedAt = "Moved", base.Add(time.Minute)
+		if _, err := s.UpdateEvent(ctx, &changed); err != nil {
+			t.Fatalf("UpdateEvent: %v", err)
+		}
+		if _, err := s.DeleteEvent(ctx, a.ID, c.ID, evs[2].ID, base.Add(time.Minute)); err != nil {
+			t.Fatalf("DeleteEvent: %v", err)
+		}
+		mustCreateEvent(t, s, newEvent(c, "e", base.Add(9*day)))
+		want, err := s.WindowFeedContent(ctx, a.ID, c.ID, w)
+		if err != nil {
+			t.Fatalf("WindowFeedContent: %v", err)
+		}
+		w.Known = known
+		got, err := s.WindowFeedContent(ctx, a.ID, c.ID, w)
+		if err != nil {
+			t.Fatalf("WindowFeedContent(known): %v", err)
+		}
+		if len(got.Events) != len(want.Events) || got.Version != want.Version {
+			t.Fatalf("WindowFeedContent(known) = %d events, version %d; want %d, %d",
+				len(got.Events), got.Version, len(want.Events), want.Version)
+		}
+		for i, e := range got.Events {
+			if e.ID != want.Events[i].ID || e.Summary != want.Events[i].Summary || !e.UpdatedAt.Equal(want.Events[i].UpdatedAt) {
+				t.Errorf("WindowFeedContent(known) event %d = %s %q; want %s %q", i, e.UID, e.Summary,
+					want.Events[i].UID, want.Events[i].Summary)
+			}
+			if same := known[e.ID] == e; same != (e.UID == "d" || e.UID == "c" || e.UID == "old") {
+				t.Errorf("WindowFeedContent(known) event %s: the known value is used: %v", e.UID, same)
+			}
+		}
+	}
 }
