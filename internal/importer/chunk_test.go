@@ -191,3 +191,27 @@ func TestNextChunk(t *testing.T) {
 		}
 	}
 }
+
+// TestChunkSizeCarriesOver checks that a big import starts with the chunk
+// size the last one adapted to: with every chunk over ChunkTime, the
+// first import of 200 events writes chunks of 64, 32, 32, 32, 32 and the
+// last 8 with the poll; the next starts at 32 (six chunks and the poll),
+// not at 64 again (five and the poll).
+func TestChunkSizeCarriesOver(t *testing.T) {
+	t.Parallel()
+	up := newUpstream(t, "")
+	h := newHarness(t, harnessOpts{chunk: 64})
+	h.imp.cfg.ChunkTime = time.Nanosecond // every chunk is slow
+	cal := h.calendar(up.URL+"/cal.ics", 0)
+	for k, want := range []int64{6, 7} {
+		before := h.version(cal)
+		up.serveFeed(numbered(200, fmt.Sprint("Booked ", k)), fmt.Sprintf(`"v%d"`, k), "")
+		if res := h.poll(cal); res.Status != StatusChanged {
+			t.Fatalf("poll %d = %s (%v); want changed", k, res.Status, res.Err)
+		}
+		if got := h.version(cal) - before; got != want {
+			t.Errorf("poll %d moved the version %d times; want %d", k, got, want)
+		}
+		h.clock.Advance(time.Hour)
+	}
+}

@@ -30,6 +30,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -209,6 +210,11 @@ type Importer struct {
 	sched Schedule
 	// metrics count polls, parse time and changed events.
 	metrics *pollMetrics
+
+	// chunk is the chunk size the last big import adapted to (0: none
+	// yet), which the next one starts from: on a machine where ChunkSize
+	// events hold the writer too long, each poll's first chunk would.
+	chunk atomic.Int64
 
 	wake chan struct{}
 	// done is signalled when a poll ends, freeing a slot.
@@ -1087,9 +1093,10 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 // applyChunks writes the events of a big import in chunks of at most
 // ChunkSize, each its own transaction with its changes, so that other
 // writers (on SQLite's one writer, every other account) get in between;
-// the chunk size adapts to ChunkTime. It leaves the last chunk in p for
-// the write that records the poll. Deletes go first, then updates, then
-// creates, as in one write. A poll that stops between chunks has recorded
+// the chunk size adapts to ChunkTime, starting from where the last big
+// import left it. It leaves the last chunk in p for the write that
+// records the poll. Deletes go first, then updates, then creates, as in
+// one write. A poll that stops between chunks has recorded
 // no sync state: its calendar is polled again when the lease ends, and
 // that poll diffs against what the chunks wrote, so it writes only the
 // rest and each change happens once.
@@ -1099,6 +1106,10 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 // them again.
 func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.ApplyImportParams) error {
 	n := i.cfg.ChunkSize
+	if last := int(i.chunk.Load()); last > 0 {
+		n = min(last, n)
+	}
+	defer func() { i.chunk.Store(int64(n)) }()
 	for len(p.Delete)+len(p.Update)+len(p.Create) > n {
 		chunk := &store.ApplyImportParams{
 			AccountID: p.AccountID, CalendarID: p.CalendarID, Version: p.Version, Now: p.Now, Partial: true,

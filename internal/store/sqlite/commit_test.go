@@ -2,6 +2,8 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -60,5 +62,58 @@ func TestBulkWritesYield(t *testing.T) {
 	}
 	if want := []string{"chunk 1", "api write", "chunk 2"}; !slices.Equal(order, want) {
 		t.Errorf("writes ran in the order %q; want %q", order, want)
+	}
+}
+
+// TestWALRestarts checks that the WAL starts over under writes that never
+// pause, with the writer's automatic checkpoint off: the checkpointer's
+// passes and the committer's checkpoint of the tail (see checkpoints)
+// alone keep it small.
+func TestWALRestarts(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "calhook.db")
+	// Restart at 1 MiB; 0 turns the writer's own checkpoint off.
+	db, err := open(ctx, path, walLimits{every: 5 * time.Millisecond, restart: 256, tail: 16, writer: 0})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer db.Close()
+
+	// Two writers, each pausing far less than a checkpoint takes, for a
+	// second: about 20 MiB of WAL frames.
+	const writers, size, pause, span = 2, 4 << 10, 100 * time.Microsecond, time.Second
+	value := make([]byte, size)
+	end := time.Now().Add(span)
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; time.Now().Before(end); i++ {
+				err := db.bulkTx(ctx, func(ctx context.Context, tx *wtx) error {
+					_, err := tx.ExecContext(ctx, `INSERT INTO server_secrets (name, value) VALUES (?, ?)`,
+						fmt.Sprint(w, "-", i), value)
+					return err
+				})
+				if err != nil {
+					errs <- err
+					return
+				}
+				time.Sleep(pause)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("write: %v", err)
+	}
+	// The WAL file keeps the size it grew to.
+	info, err := os.Stat(path + "-wal")
+	if err != nil {
+		t.Fatalf("stat WAL: %v", err)
+	}
+	if most := int64(8 << 20); info.Size() > most {
+		t.Errorf("WAL grew to %d bytes; want at most %d", info.Size(), most)
 	}
 }

@@ -50,7 +50,12 @@ type DB struct {
 	stopped chan struct{}
 	// checkpointed is closed when the checkpointer has stopped.
 	checkpointed chan struct{}
-	once         sync.Once
+	// wal holds the WAL sizes checkpoints work to; restart carries the
+	// checkpointer's request that the committer checkpoint the WAL's
+	// tail (see checkpoints).
+	wal     walLimits
+	restart chan chan struct{}
+	once    sync.Once
 }
 
 var _ store.Store = (*DB)(nil)
@@ -76,6 +81,11 @@ var pragmas = []string{
 // Open opens (creating if needed) the database at path and applies pending
 // migrations.
 func Open(ctx context.Context, path string) (*DB, error) {
+	return open(ctx, path, defaultWAL)
+}
+
+// open is Open with the WAL sizes that checkpoints work to.
+func open(ctx context.Context, path string, wal walLimits) (*DB, error) {
 	dsn := func(extra string) string {
 		q := url.Values{}
 		for _, p := range pragmas {
@@ -86,10 +96,10 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		}
 		return "file:" + path + "?" + q.Encode()
 	}
-	// The writer checkpoints only once the WAL holds writerCheckpointPages
-	// (see checkpoints).
+	// The writer checkpoints by itself only once the WAL holds
+	// wal.writer pages (see checkpoints).
 	write, err := sql.Open("sqlite", dsn("immediate")+
-		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", writerCheckpointPages))
+		fmt.Sprintf("&_pragma=wal_autocheckpoint(%d)", wal.writer))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -116,6 +126,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		write: write, read: read, reads: newReadCache(read), ckpt: ckpt, jobs: make(chan *writeJob, maxGroup),
 		bulk: make(chan *writeJob), stmts: newStmtCache(),
 		stop: make(chan struct{}), stopped: make(chan struct{}), checkpointed: make(chan struct{}),
+		wal: wal, restart: make(chan chan struct{}),
 	}
 	go db.commitLoop()
 	go db.checkpoints()
@@ -205,37 +216,59 @@ func (db *DB) Close() error {
 	return errors.Join(db.read.Close(), db.write.Close(), db.ckpt.Close())
 }
 
-// checkpointEvery is how often the checkpointer copies the WAL into the
-// database file; writerCheckpointPages is the WAL size, in pages (64 MiB),
-// at which the writer's own checkpoint runs, copies what is left and lets
-// the next write restart the WAL. A checkpoint with nothing to copy costs
-// nothing, so the short interval costs an idle server nothing; under a
-// flood of writes it leaves the writer's checkpoint a tenth of a second of
-// pages to copy, not a second's: in the fairness scenario (a tenant's
-// import fanned out to 100 subscriptions) commits over 50 ms fell from
-// about 70 to 13 in 20 s.
-const (
-	checkpointEvery       = 100 * time.Millisecond
-	writerCheckpointPages = 16384
-)
+// walLimits are how often the checkpointer runs and the WAL sizes, in
+// pages, that checkpoints work to.
+type walLimits struct {
+	// every is how often the checkpointer copies the WAL into the
+	// database file. A checkpoint with nothing to copy costs nothing, so
+	// a short interval costs an idle server nothing; under a flood of
+	// writes it keeps the part of the WAL not yet copied short.
+	every time.Duration
+	// restart is the WAL size at which the checkpointer has the writer
+	// restart the WAL (see checkpoints).
+	restart int
+	// tail is the most pages a checkpoint pass may have copied for the
+	// checkpointer to call the rest of the WAL short enough for the
+	// writer to copy.
+	tail int
+	// writer is the WAL size at which the writer's own automatic
+	// checkpoint runs in a commit: only if the restart keeps failing.
+	writer int
+}
+
+// defaultWAL checkpoints ten times a second and restarts the WAL at
+// 64 MiB (on a 4 KiB page), asking the writer to copy about 1 MiB; the
+// writer's automatic checkpoint waits for 256 MiB.
+var defaultWAL = walLimits{every: 100 * time.Millisecond, restart: 16384, tail: 256, writer: 65536}
+
+// restartPasses bounds the checkpoint passes run back to back while the
+// tail shrinks: under writes faster than a pass can sync, the tail never
+// gets under walLimits.tail, and the writer copies what the last pass
+// left.
+const restartPasses = 4
 
 // checkpoints runs a PASSIVE checkpoint on a connection of its own every
-// checkpointEvery until Close: it copies what no reader still needs into
+// walLimits.every until Close: it copies what no reader still needs into
 // the database file and syncs it without taking the write lock, so
 // writers go on meanwhile.
 //
-// The writer keeps an automatic checkpoint: a checkpoint that runs while
-// writers append can never copy the last frames, and only a write
-// transaction that starts with all of the WAL copied restarts it, so
-// without one in the writer the WAL grew past 1 GB in a minute of the
-// fairness scenario. At SQLite's default of 1,000 pages, once the WAL is
-// that big the writer checkpoints (and syncs) in every commit until the WAL
-// restarts, and a checkpoint in a commit held every writer for 400-700 ms
-// on a busy disk; at writerCheckpointPages it runs about once per 64 MiB
-// written, with only the frames of the last checkpointEvery left to copy.
+// A checkpoint that runs while writers append can never copy the last
+// frames, and only a write transaction that starts with all of the WAL
+// copied restarts the WAL; without that the WAL grew past 1 GB in a
+// minute of the fairness scenario. So once the WAL holds walLimits.restart
+// pages, the checkpointer runs passes back to back, each copying what was
+// written during the one before, until one copied at most walLimits.tail
+// pages (or restartPasses ran), and then asks the committer to checkpoint
+// on the writer between two transactions (see restartWAL): that copies
+// and syncs only the short tail, and the next transaction restarts the
+// WAL. The writer's automatic checkpoint used to do this alone, inside a
+// commit, with up to a tenth of a second of frames left to copy and sync:
+// in the fairness scenario (a tenant's import fanned out to 100
+// subscriptions) the WAL reached 64 MiB about twice a second, and each
+// such commit held every writer for 20-250 ms on a shared disk.
 func (db *DB) checkpoints() {
 	defer close(db.checkpointed)
-	tick := time.NewTicker(checkpointEvery)
+	tick := time.NewTicker(db.wal.every)
 	defer tick.Stop()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -243,16 +276,54 @@ func (db *DB) checkpoints() {
 		<-db.stop
 		cancel()
 	}()
+	passes, done := 0, 0
 	for {
-		select {
-		case <-db.stop:
+		if passes == 0 {
+			select {
+			case <-db.stop:
+				return
+			case <-tick.C:
+			}
+		} else if ctx.Err() != nil {
 			return
-		case <-tick.C:
 		}
 		// A failed checkpoint is tried again at the next tick; the WAL
-		// only grows meanwhile.
-		_, _ = db.ckpt.ExecContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`)
+		// only grows meanwhile. busy is set while the writer checkpoints.
+		var busy, frames, copied int
+		before := done
+		err := db.ckpt.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &frames, &done)
+		if err != nil || busy != 0 || frames < db.wal.restart || db.wal.restart == 0 {
+			passes, done = 0, 0
+			continue
+		}
+		if copied = done; passes > 0 && done >= before {
+			copied = done - before
+		}
+		passes++
+		if passes > 1 && copied <= db.wal.tail || passes >= restartPasses {
+			// Wait for the committer's checkpoint: one of ours meanwhile
+			// would make it fail.
+			ack := make(chan struct{})
+			select {
+			case db.restart <- ack:
+				<-ack
+			case <-db.stop:
+				return
+			}
+			passes = 0
+		}
 	}
+}
+
+// restartWAL checkpoints on the writer, between two transactions, what the
+// checkpointer has left of the WAL: a short tail, so the writer is held
+// for little more than two syncs. With all of the WAL copied, the next
+// write transaction starts the WAL over (unless a reader still reads an
+// older snapshot; the checkpointer then asks again).
+func (db *DB) restartWAL() {
+	// A failed checkpoint leaves the WAL as it was, to be restarted at
+	// the next request.
+	_, _ = db.write.ExecContext(context.Background(), `PRAGMA wal_checkpoint(PASSIVE)`)
 }
 
 // writeJob is one write transaction waiting for the group committer.
@@ -343,6 +414,11 @@ func (db *DB) commitLoop() {
 				case job = <-db.jobs:
 				default:
 				}
+			case done := <-db.restart:
+				// Like a bulk write, only when no job waits.
+				db.restartWAL()
+				close(done)
+				continue
 			}
 		}
 		if job != nil {
