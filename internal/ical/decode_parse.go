@@ -9,6 +9,8 @@ import (
 // component is one BEGIN…END block that Parse keeps: a VCALENDAR, a VEVENT,
 // a VTIMEZONE or one of its STANDARD/DAYLIGHT observances. Everything else
 // (VTODO, VALARM, X- components…) is read for its structure and dropped.
+// A VEVENT is kept as an eventSpan while the structure is read, and becomes
+// a component (one at a time) only when it is converted.
 type component struct {
 	name     string
 	line     int
@@ -46,14 +48,51 @@ func keepComponent(parent, name string) bool {
 	return false
 }
 
+// lineRef is where a content line starts in the lexer's source, and its
+// line number: enough to read it again.
+type lineRef struct{ pos, line int32 }
+
+// lineRefs is an append-only list of lineRefs in blocks, which grows
+// without copying: a big feed has millions.
+type lineRefs struct {
+	blocks [][]lineRef
+	n      int32
+}
+
+const lineRefBlock = 1024
+
+func (l *lineRefs) add(r lineRef) {
+	if l.n%lineRefBlock == 0 {
+		l.blocks = append(l.blocks, make([]lineRef, lineRefBlock))
+	}
+	l.blocks[l.n/lineRefBlock][l.n%lineRefBlock] = r
+	l.n++
+}
+
+func (l *lineRefs) at(i int32) lineRef { return l.blocks[i/lineRefBlock][i%lineRefBlock] }
+
+// eventSpan is a VEVENT as the structure pass keeps it: its calendar (an
+// index into parser.cals), its BEGIN line and its properties, refs[first:end]
+// of parser.refs. Reading a VEVENT's properties again when it is converted
+// costs little CPU and saves holding every property of a big feed at once.
+type eventSpan struct{ cal, line, first, end int32 }
+
 // parser holds the state of one Parse call.
 type parser struct {
 	opts     ParseOptions
 	lex      *lexer
 	cals     []*component
-	arena    []Param // parameters of all kept properties
+	events   []eventSpan // every kept VEVENT, in stream order
+	refs     lineRefs    // the properties of the events
+	arena    []Param     // parameters of all kept properties but events'
 	warnings []string
 	dropped  int // warnings beyond maxWarnings
+	// extra is an emptied Event.Extra map for the next event to reuse.
+	extra map[string]string
+	// late holds the warnings about duplicate events, which follow all
+	// others; lateDropped counts those beyond maxWarnings.
+	late        []string
+	lateDropped int
 	// zoneLookups counts the TZIDs resolved so far, across calendars.
 	zoneLookups int
 	// malformed is the first structural defect found inside a
@@ -67,7 +106,7 @@ type parser struct {
 
 func newParser(data string, opts ParseOptions) *parser {
 	l := newLexer(data)
-	return &parser{opts: opts, lex: l, arena: make([]Param, 0, len(l.src)/128)}
+	return &parser{opts: opts, lex: l}
 }
 
 // warnf records a warning; line 0 means "no line".
@@ -76,11 +115,25 @@ func (p *parser) warnf(line int, format string, args ...any) {
 		p.dropped++
 		return
 	}
+	p.warnings = append(p.warnings, warning(line, format, args...))
+}
+
+// lateWarnf records a warning that is listed after all that warnf records.
+func (p *parser) lateWarnf(line int, format string, args ...any) {
+	if len(p.late) >= maxWarnings {
+		p.lateDropped++
+		return
+	}
+	p.late = append(p.late, warning(line, format, args...))
+}
+
+// warning formats a warning; line 0 means "no line".
+func warning(line int, format string, args ...any) string {
 	msg := fmt.Sprintf(format, args...)
 	if line > 0 {
 		msg = fmt.Sprintf("line %d: %s", line, msg)
 	}
-	p.warnings = append(p.warnings, msg)
+	return msg
 }
 
 // defect records a structural defect inside a VCALENDAR; the first one
@@ -101,8 +154,12 @@ func structural(msg string) bool {
 // frame is an open component on the parser's stack.
 type frame struct {
 	name string
-	comp *component // nil for a component that is dropped
+	comp *component // nil for a component that is dropped, and for a VEVENT
 	line int
+	// event is 1 + the index in parser.events of a kept VEVENT, else 0.
+	event int
+	// cal is the index in parser.cals of a VCALENDAR's component.
+	cal int
 }
 
 // parse reads the structure of the stream into p.cals.
@@ -179,6 +236,12 @@ func (p *parser) parse() error {
 			depth := len(stack) - 1
 			if stack[depth].comp == nil {
 				p.arena = p.arena[:mark]
+				if stack[depth].event > 0 {
+					// At most one kept VEVENT is open at a time (none is
+					// kept inside another component than a VCALENDAR),
+					// so its properties are contiguous in p.refs.
+					p.refs.add(lineRef{pos: int32(p.lex.start), line: int32(line)})
+				}
 				continue
 			}
 			p.scratch[depth] = append(p.scratch[depth], contentLine{
@@ -217,18 +280,12 @@ func (p *parser) begin(stack []frame, cname string, line int) []frame {
 		if cname == "VCALENDAR" {
 			c := &component{name: cname, line: line}
 			p.cals = append(p.cals, c)
-			return append(stack, frame{name: cname, comp: c, line: line})
+			return append(stack, frame{name: cname, comp: c, line: line, cal: len(p.cals) - 1})
 		}
 		// RFC 5545 example files list VEVENTs after END:VCALENDAR; read
 		// them as part of the calendar before them rather than lose them.
 		p.warnf(line, "BEGIN:%s outside VCALENDAR, read as part of the calendar before it", cname)
-		last := p.cals[len(p.cals)-1]
-		var c *component
-		if keepComponent("VCALENDAR", cname) {
-			c = &component{name: cname, line: line}
-			last.children = append(last.children, c)
-		}
-		return append(stack, frame{name: cname, comp: c, line: line})
+		return append(stack, p.child(len(p.cals)-1, "VCALENDAR", cname, line))
 	}
 	parent := stack[len(stack)-1]
 	var c *component
@@ -238,13 +295,34 @@ func (p *parser) begin(stack []frame, cname string, line int) []frame {
 		p.warnf(line, "VCALENDAR nested in the VCALENDAR opened on line %d, read as a calendar of its own", parent.line)
 		c = &component{name: cname, line: line}
 		p.cals = append(p.cals, c)
-		return append(stack, frame{name: cname, comp: c, line: line})
+		return append(stack, frame{name: cname, comp: c, line: line, cal: len(p.cals) - 1})
 	}
-	if parent.comp != nil && keepComponent(parent.name, cname) {
+	if parent.comp == nil {
+		return append(stack, frame{name: cname, line: line})
+	}
+	if parent.name == "VCALENDAR" {
+		return append(stack, p.child(parent.cal, "VCALENDAR", cname, line))
+	}
+	if keepComponent(parent.name, cname) {
 		c = &component{name: cname, line: line}
 		parent.comp.children = append(parent.comp.children, c)
 	}
 	return append(stack, frame{name: cname, comp: c, line: line})
+}
+
+// child opens component cname inside calendar p.cals[cal]: a VEVENT as an
+// eventSpan, a VTIMEZONE as a component, anything else dropped.
+func (p *parser) child(cal int, parentName, cname string, line int) frame {
+	f := frame{name: cname, line: line}
+	switch {
+	case cname == "VEVENT":
+		p.events = append(p.events, eventSpan{cal: int32(cal), line: int32(line), first: p.refs.n, end: p.refs.n})
+		f.event = len(p.events)
+	case keepComponent(parentName, cname):
+		f.comp = &component{name: cname, line: line}
+		p.cals[cal].children = append(p.cals[cal].children, f.comp)
+	}
+	return f
 }
 
 // end closes component cname: the innermost open one of that name, along
@@ -266,6 +344,9 @@ func (p *parser) end(stack []frame, cname string, line int) []frame {
 		for i := len(stack) - 1; i >= k; i-- {
 			if c := stack[i].comp; c != nil && len(p.scratch[i]) > 0 {
 				c.props = slices.Clone(p.scratch[i])
+			}
+			if e := stack[i].event; e > 0 {
+				p.events[e-1].end = p.refs.n
 			}
 		}
 		return stack[:k]
