@@ -37,6 +37,8 @@ func (p *parser) calendar(emit EventFunc) *Calendar {
 	// One VEVENT at a time is read back into comp.
 	comp := &component{name: "VEVENT"}
 	var params []Param
+	// The lines read again were counted as repaired when first read.
+	defer func(n int) { p.lex.repaired = n }(p.lex.repaired)
 	for ci, c := range p.cals {
 		if cal.Name == "" {
 			cal.Name = UnescapeText(strings.TrimSpace(c.value("X-WR-CALNAME")))
@@ -52,20 +54,26 @@ func (p *parser) calendar(emit EventFunc) *Calendar {
 			sp := spans[0]
 			spans = spans[1:]
 			comp.line, comp.props, params = int(sp.line), comp.props[:0], params[:0]
-			for k := sp.first; k < sp.end; k++ {
-				r := p.refs.at(k)
-				text := p.lex.lineAt(r)
-				mark := len(params)
-				var name, value string
-				name, params, value, _ = parseContentLine(text, params)
-				comp.props = append(comp.props, contentLine{
-					name: name, params: params[mark:len(params):len(params)], value: value, line: int(r.line),
-				})
+			for _, r := range p.runs[sp.first:sp.end] {
+				p.lex.seek(r)
+				for range r.n {
+					text, line, _, _ := p.lex.next()
+					mark := len(params)
+					var name, value string
+					name, params, value, _ = parseContentLine(text, params)
+					comp.props = append(comp.props, contentLine{
+						name: name, params: params[mark:len(params):len(params)], value: value, line: line,
+					})
+				}
 			}
-			ev, meta, ok := p.event(comp, z)
-			m := ev.Extra
+			// The event goes to emit from a field of p, not from a
+			// variable that would escape to the heap once per event.
+			var meta eventMeta
+			var ok bool
+			p.ev, meta, ok = p.event(comp, z)
+			m := p.ev.Extra
 			if ok {
-				d.add(&ev, meta)
+				d.add(&p.ev, meta)
 			}
 			if m != nil && len(m) <= maxReusedExtra {
 				clear(m)

@@ -130,14 +130,9 @@ func (l *lexer) next() (text string, line int, ok, tooLong bool) {
 	return "", l.line, false, false
 }
 
-// lineAt returns the logical line that starts at r, as next returned it
-// (without counting a repair again).
-func (l *lexer) lineAt(r lineRef) string {
+// seek makes next read again from r, the line that starts a run.
+func (l *lexer) seek(r lineRun) {
 	l.pos, l.line = int(r.pos), int(r.line)
-	repaired := l.repaired
-	s, _, _, _ := l.next()
-	l.repaired = repaired
-	return s
 }
 
 // continues reports whether the next physical line is a continuation line.

@@ -48,45 +48,33 @@ func keepComponent(parent, name string) bool {
 	return false
 }
 
-// lineRef is where a content line starts in the lexer's source, and its
-// line number: enough to read it again.
-type lineRef struct{ pos, line int32 }
-
-// lineRefs is an append-only list of lineRefs in blocks, which grows
-// without copying: a big feed has millions.
-type lineRefs struct {
-	blocks [][]lineRef
-	n      int32
-}
-
-const lineRefBlock = 1024
-
-func (l *lineRefs) add(r lineRef) {
-	if l.n%lineRefBlock == 0 {
-		l.blocks = append(l.blocks, make([]lineRef, lineRefBlock))
-	}
-	l.blocks[l.n/lineRefBlock][l.n%lineRefBlock] = r
-	l.n++
-}
-
-func (l *lineRefs) at(i int32) lineRef { return l.blocks[i/lineRefBlock][i%lineRefBlock] }
+// lineRun is n consecutive content lines, the first of which starts at
+// pos in the lexer's source, on line line: enough to read them again.
+type lineRun struct{ pos, line, n int32 }
 
 // eventSpan is a VEVENT as the structure pass keeps it: its calendar (an
-// index into parser.cals), its BEGIN line and its properties, refs[first:end]
-// of parser.refs. Reading a VEVENT's properties again when it is converted
-// costs little CPU and saves holding every property of a big feed at once.
+// index into parser.cals), its BEGIN line and its properties, the lines
+// of runs[first:end] of parser.runs (one run unless something else, such
+// as a VALARM, sits between them). Reading a VEVENT's properties again
+// when it is converted costs little CPU and saves holding every property
+// of a big feed at once.
 type eventSpan struct{ cal, line, first, end int32 }
 
 // parser holds the state of one Parse call.
 type parser struct {
-	opts     ParseOptions
-	lex      *lexer
-	cals     []*component
-	events   []eventSpan // every kept VEVENT, in stream order
-	refs     lineRefs    // the properties of the events
-	arena    []Param     // parameters of all kept properties but events'
-	warnings []string
-	dropped  int // warnings beyond maxWarnings
+	opts   ParseOptions
+	lex    *lexer
+	cals   []*component
+	events []eventSpan // every kept VEVENT, in stream order
+	runs   []lineRun   // the properties of the events
+	// lines counts the logical lines read; lastRun is the count at the
+	// last line added to runs.
+	lines, lastRun int
+	arena          []Param // parameters of all kept properties but events'
+	warnings       []string
+	dropped        int // warnings beyond maxWarnings
+	// ev is the event being converted.
+	ev Event
 	// extra is an emptied Event.Extra map for the next event to reuse.
 	extra map[string]string
 	// late holds the warnings about duplicate events, which follow all
@@ -183,6 +171,7 @@ func (p *parser) parse() error {
 		if !ok {
 			break
 		}
+		p.lines++
 		if tooLong {
 			return newParseError(line, ErrLineTooLong, "longer than %d bytes", maxLineBytes)
 		}
@@ -240,7 +229,7 @@ func (p *parser) parse() error {
 					// At most one kept VEVENT is open at a time (none is
 					// kept inside another component than a VCALENDAR),
 					// so its properties are contiguous in p.refs.
-					p.refs.add(lineRef{pos: int32(p.lex.start), line: int32(line)})
+					p.addLine(&p.events[stack[depth].event-1], line)
 				}
 				continue
 			}
@@ -271,6 +260,17 @@ func (p *parser) parse() error {
 		p.warnf(0, "%d line(s) were not valid UTF-8 and were decoded as Windows-1252 or repaired with U+FFFD", p.lex.repaired)
 	}
 	return nil
+}
+
+// addLine adds the line just read, on line line, to the properties of
+// ev, the open VEVENT.
+func (p *parser) addLine(ev *eventSpan, line int) {
+	if p.lastRun == p.lines-1 && ev.first < int32(len(p.runs)) {
+		p.runs[len(p.runs)-1].n++
+	} else {
+		p.runs = append(p.runs, lineRun{pos: int32(p.lex.start), line: int32(line), n: 1})
+	}
+	p.lastRun = p.lines
 }
 
 // begin opens component cname.
@@ -316,7 +316,8 @@ func (p *parser) child(cal int, parentName, cname string, line int) frame {
 	f := frame{name: cname, line: line}
 	switch {
 	case cname == "VEVENT":
-		p.events = append(p.events, eventSpan{cal: int32(cal), line: int32(line), first: p.refs.n, end: p.refs.n})
+		n := int32(len(p.runs))
+		p.events = append(p.events, eventSpan{cal: int32(cal), line: int32(line), first: n, end: n})
 		f.event = len(p.events)
 	case keepComponent(parentName, cname):
 		f.comp = &component{name: cname, line: line}
@@ -346,7 +347,7 @@ func (p *parser) end(stack []frame, cname string, line int) []frame {
 				c.props = slices.Clone(p.scratch[i])
 			}
 			if e := stack[i].event; e > 0 {
-				p.events[e-1].end = p.refs.n
+				p.events[e-1].end = int32(len(p.runs))
 			}
 		}
 		return stack[:k]
