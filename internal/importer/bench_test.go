@@ -2,6 +2,7 @@ package importer
 
 import (
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"runtime"
@@ -12,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/calhook/calhook/internal/ical"
 	"github.com/calhook/calhook/internal/store"
 )
 
@@ -47,15 +47,17 @@ func bigFeed(n, stamp, every int) []byte {
 // parseAndDiff is the importer's work for a changed body: parse, map and
 // diff against the stored events.
 func parseAndDiff(tb testing.TB, body []byte, stored []*store.Event, cal *store.Calendar, now time.Time) *diff {
-	parsed, err := ical.ParseBytes(body, ical.ParseOptions{DefaultZone: zone(cal.TimeZone)})
+	events, _, keep, err := parseFeed(string(body), cal, 0, slog.New(slog.DiscardHandler))
 	if err != nil {
 		tb.Fatalf("parse: %v", err)
 	}
-	events := make([]*store.Event, len(parsed.Events))
-	for k := range parsed.Events {
-		events[k] = toEvent(&parsed.Events[k], cal)
-	}
-	return diffEvents(stored, events, nil, now)
+	return diffEvents(stored, events, keep, now)
+}
+
+// storedFeed returns the events of body as a first poll stores them.
+func storedFeed(tb testing.TB, body []byte, cal *store.Calendar, now time.Time) []*store.Event {
+	d := parseAndDiff(tb, body, nil, cal, now)
+	return d.storeCreates(cal, d.create)
 }
 
 // BenchmarkParseAndDiff5000 measures a changed 5,000-event feed (new
@@ -65,7 +67,7 @@ func BenchmarkParseAndDiff5000(b *testing.B) {
 	const n = 5000
 	cal := &store.Calendar{ID: "cal_bench", AccountID: "acc_bench", TimeZone: "Europe/Berlin"}
 	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
-	stored := parseAndDiff(b, bigFeed(n, 1, 0), nil, cal, now).create
+	stored := storedFeed(b, bigFeed(n, 1, 0), cal, now)
 	changed := bigFeed(n, 2, n/50)
 	b.SetBytes(int64(len(changed)))
 	b.ReportAllocs()
@@ -81,7 +83,7 @@ func TestParseAndDiff5000(t *testing.T) {
 	t.Parallel()
 	cal := &store.Calendar{ID: "cal_bench", AccountID: "acc_bench", TimeZone: "Europe/Berlin"}
 	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
-	stored := parseAndDiff(t, bigFeed(5000, 1, 0), nil, cal, now).create
+	stored := storedFeed(t, bigFeed(5000, 1, 0), cal, now)
 	if len(stored) != 5000 {
 		t.Fatalf("first parse: %d events; want 5000", len(stored))
 	}
