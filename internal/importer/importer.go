@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -816,6 +817,13 @@ func (i *Importer) Ping(ctx context.Context, token string) error {
 	return i.requestPoll(ctx, c.AccountID, c.ID, at)
 }
 
+// bigBody is the body size from which a poll collects its garbage when a
+// phase ends, after the read and after the diff (see pollCalendar): the
+// collector paces the heap by what was live at its last cycle, so without
+// these a big body's read and parse, which leave tens of MB of garbage,
+// would let the next phase's heap grow to twice their peak.
+const bigBody = 4 << 20
+
 // maxConflictRetries bounds how often a poll re-reads the stored events
 // after another write moved the calendar's version under it.
 const maxConflictRetries = 3
@@ -914,6 +922,13 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
+	bodySize := len(f.body)
+	if bodySize >= bigBody {
+		// Reading a body of unknown length left its grown-out buffers
+		// as garbage, as big as the body. Collecting them now paces the
+		// parse by the body it reads rather than by the read's peak.
+		runtime.GC()
+	}
 	parseStart := time.Now()
 	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes, i.log)
 	i.metrics.observeParse(time.Since(parseStart))
@@ -938,6 +953,14 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		a := &applied{version: fc.Version, diff: d, heldStarted: plan.started}
 		if d.empty() {
 			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, a)
+		}
+		if attempt == 0 && bodySize >= bigBody {
+			// The body, the parser's state and the diff's maps are
+			// garbage now. Collecting them before the writes lets the
+			// collector pace the writes' allocations by what the poll
+			// still holds, its events, instead of by the parse's peak,
+			// which would let the heap grow to twice that peak.
+			runtime.GC()
 		}
 		st.LastChangeAt = now
 		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, a)
