@@ -251,6 +251,9 @@ func (d *diff) empty() bool { return len(d.create)+len(d.update)+len(d.delete) =
 
 // storeCreates returns the events of c to create for fs, with new ids.
 func (d *diff) storeCreates(c *store.Calendar, fs []*feedEvent) []*store.Event {
+	if len(fs) == 0 {
+		return nil
+	}
 	out := make([]*store.Event, len(fs))
 	for k, f := range fs {
 		e := f.storeEvent(c)
@@ -263,6 +266,9 @@ func (d *diff) storeCreates(c *store.Calendar, fs []*feedEvent) []*store.Event {
 // storeUpdates returns the events of c to update for us: each keeps its
 // stored id, creation time and metadata.
 func (d *diff) storeUpdates(c *store.Calendar, us []update) []*store.Event {
+	if len(us) == 0 {
+		return nil
+	}
 	out := make([]*store.Event, len(us))
 	for k, u := range us {
 		e := u.ev.storeEvent(c)
