@@ -94,7 +94,12 @@ type parser struct {
 
 func newParser(data string, opts ParseOptions) *parser {
 	l := newLexer(data)
-	return &parser{opts: opts, lex: l}
+	// Most VEVENTs are one BEGIN line and one run of properties: room
+	// for them saves growing both slices (copies that a big feed would
+	// leave as garbage). A VEVENT the count misses (lower case, folded)
+	// only costs a growth.
+	n := strings.Count(l.src, "BEGIN:VEVENT")
+	return &parser{opts: opts, lex: l, events: make([]eventSpan, 0, n), runs: make([]lineRun, 0, n)}
 }
 
 // warnf records a warning; line 0 means "no line".
