@@ -818,7 +818,7 @@ func (i *Importer) Ping(ctx context.Context, token string) error {
 }
 
 // bigBody is the body size from which a poll collects its garbage when a
-// phase ends, after the read and after the diff (see pollCalendar): the
+// phase ends, after the read and after the parse (see pollCalendar): the
 // collector paces the heap by what was live at its last cycle, so without
 // these a big body's read and parse, which leave tens of MB of garbage,
 // would let the next phase's heap grow to twice their peak.
@@ -936,6 +936,13 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	if err != nil {
 		return i.failed(ctx, c, err)
 	}
+	if bodySize >= bigBody {
+		// The body and the parser's state are garbage now. Collecting
+		// them before the diff and the writes lets the collector pace
+		// those by what the poll still holds, its events, instead of by
+		// the parse's peak, which would let the heap grow to twice that.
+		runtime.GC()
+	}
 	if len(events) > i.cfg.MaxEvents {
 		return i.failed(ctx, c, &FetchError{Msg: fmt.Sprintf(
 			"the feed has %d events, more than the %d an imported calendar may hold", len(events), i.cfg.MaxEvents)})
@@ -953,14 +960,6 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 		a := &applied{version: fc.Version, diff: d, heldStarted: plan.started}
 		if d.empty() {
 			return i.record(ctx, c, st, f.maxAge, StatusUnchanged, a)
-		}
-		if attempt == 0 && bodySize >= bigBody {
-			// The body, the parser's state and the diff's maps are
-			// garbage now. Collecting them before the writes lets the
-			// collector pace the writes' allocations by what the poll
-			// still holds, its events, instead of by the parse's peak,
-			// which would let the heap grow to twice that peak.
-			runtime.GC()
 		}
 		st.LastChangeAt = now
 		res, err := i.record(ctx, c, st, f.maxAge, StatusChanged, a)
