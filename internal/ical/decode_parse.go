@@ -97,8 +97,9 @@ func newParser(data string, opts ParseOptions) *parser {
 	// Most VEVENTs are one BEGIN line and one run of properties: room
 	// for them saves growing both slices (copies that a big feed would
 	// leave as garbage). A VEVENT the count misses (lower case, folded)
-	// only costs a growth.
-	n := strings.Count(l.src, "BEGIN:VEVENT")
+	// only costs a growth; text that only looks like one is bounded by
+	// the shortest VEVENT, BEGIN:VEVENT and END:VEVENT lines.
+	n := min(strings.Count(l.src, "BEGIN:VEVENT"), len(l.src)/len("BEGIN:VEVENT\nEND:VEVENT\n"))
 	return &parser{opts: opts, lex: l, events: make([]eventSpan, 0, n), runs: make([]lineRun, 0, n)}
 }
 
