@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"math"
 	"time"
 )
 
@@ -203,9 +205,48 @@ func checkSize(n int, opts ParseOptions) error {
 // ParseString is ParseBytes for input held in a string, which it does
 // not copy: the parsed values are substrings of data (a feed body is
 // thus held once, not twice).
-func ParseString(data string, opts ParseOptions) (cal *Calendar, err error) {
+func ParseString(data string, opts ParseOptions) (*Calendar, error) {
+	var events []Event
+	cal, err := ParseEvents(data, opts, func(i, most int, ev *Event) {
+		if events == nil {
+			events = make([]Event, 0, most)
+		}
+		ev.Extra = maps.Clone(ev.Extra)
+		if i == len(events) {
+			events = append(events, *ev)
+		} else {
+			events[i] = *ev
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	cal.Events = events
+	return cal, nil
+}
+
+// EventFunc receives the events of ParseEvents: ev with its index i in
+// what would be Calendar.Events, and most, the number of VEVENTs in the
+// input, which no index reaches (to size what holds the events).
+type EventFunc func(i, most int, ev *Event)
+
+// ParseEvents is ParseString for a caller that takes the events one at a
+// time instead of in Calendar.Events (left nil), so that a big feed's
+// events need not all be held twice, as Events and as the caller's own.
+// fn receives every event of Calendar.Events with its index there, in
+// order; an index already passed means a duplicate (UID, RECURRENCE-ID)
+// that replaces the event passed before under it. fn may keep *ev's
+// fields, not ev, and not Extra either: that map is emptied and reused
+// for a later event, so fn copies what it needs of it. fn is called only once the whole input has been read
+// and found to be a calendar; if ParseEvents returns an error all the
+// same (a parser bug, or a panic in fn), the events passed are to be
+// discarded.
+func ParseEvents(data string, opts ParseOptions, fn EventFunc) (cal *Calendar, err error) {
 	if err := checkSize(len(data), opts); err != nil {
 		return nil, err
+	}
+	if len(data) > math.MaxInt32 {
+		return nil, newParseError(0, ErrTooLarge, "more than %d bytes", math.MaxInt32)
 	}
 	if opts.DefaultZone == nil {
 		opts.DefaultZone = time.UTC
@@ -220,5 +261,5 @@ func ParseString(data string, opts ParseOptions) (cal *Calendar, err error) {
 	if err := p.parse(); err != nil {
 		return nil, err
 	}
-	return p.calendar(), nil
+	return p.calendar(fn), nil
 }

@@ -1,15 +1,18 @@
 package ical
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 )
 
-// calendar turns the parsed components into a Calendar.
-func (p *parser) calendar() *Calendar {
+// calendar turns the parsed components into a Calendar, passing each
+// event to emit as ParseEvents describes.
+func (p *parser) calendar(emit EventFunc) *Calendar {
 	cal := &Calendar{}
 	// TZIDs are scoped to their VCALENDAR, but a stream that splits
 	// VTIMEZONEs and VEVENTs over several calendars still resolves.
@@ -23,17 +26,20 @@ func (p *parser) calendar() *Calendar {
 			}
 		}
 	}
-	n := 0
-	for _, c := range p.cals {
-		for _, ch := range c.children {
-			if ch.name == "VEVENT" {
-				n++
-			}
-		}
+	// Events go calendar by calendar: those of a VCALENDAR nested in
+	// another come before the rest of the outer one's.
+	spans := p.events
+	if !slices.IsSortedFunc(spans, func(a, b eventSpan) int { return cmp.Compare(a.cal, b.cal) }) {
+		spans = slices.Clone(spans)
+		slices.SortStableFunc(spans, func(a, b eventSpan) int { return cmp.Compare(a.cal, b.cal) })
 	}
-	events := make([]Event, 0, n)
-	metas := make([]eventMeta, 0, n)
-	for _, c := range p.cals {
+	d := dedupe{p: p, seen: make(map[dedupeKey]int, len(spans)), kept: make([]keptEvent, 0, len(spans)), emit: emit}
+	// One VEVENT at a time is read back into comp.
+	comp := &component{name: "VEVENT"}
+	var params []Param
+	// The lines read again were counted as repaired when first read.
+	defer func(n int) { p.lex.repaired = n }(p.lex.repaired)
+	for ci, c := range p.cals {
 		if cal.Name == "" {
 			cal.Name = UnescapeText(strings.TrimSpace(c.value("X-WR-CALNAME")))
 		}
@@ -44,18 +50,45 @@ func (p *parser) calendar() *Calendar {
 			cal.ProdID = UnescapeText(strings.TrimSpace(c.value("PRODID")))
 		}
 		z := newZoneResolver(p, c, global)
-		for _, ch := range c.children {
-			if ch.name != "VEVENT" {
-				continue
+		for len(spans) > 0 && int(spans[0].cal) == ci {
+			sp := spans[0]
+			spans = spans[1:]
+			comp.line, comp.props, params = int(sp.line), comp.props[:0], params[:0]
+			for _, r := range p.runs[sp.first:sp.end] {
+				p.lex.seek(r)
+				for range r.n {
+					text, line, _, _ := p.lex.next()
+					mark := len(params)
+					var name, value string
+					name, params, value, _ = parseContentLine(text, params)
+					comp.props = append(comp.props, contentLine{
+						name: name, params: params[mark:len(params):len(params)], value: value, line: line,
+					})
+				}
 			}
-			ev, meta, ok := p.event(ch, z)
+			// The event goes to emit from a field of p, not from a
+			// variable that would escape to the heap once per event.
+			var meta eventMeta
+			var ok bool
+			p.ev, meta, ok = p.event(comp, z)
+			m := p.ev.Extra
 			if ok {
-				events = append(events, ev)
-				metas = append(metas, meta)
+				d.add(&p.ev, meta)
+			}
+			if m != nil && len(m) <= maxReusedExtra {
+				clear(m)
+				p.extra = m
 			}
 		}
 	}
-	cal.Events = p.dedupe(events, metas)
+	for _, w := range p.late {
+		if len(p.warnings) < maxWarnings {
+			p.warnings = append(p.warnings, w)
+		} else {
+			p.dropped++
+		}
+	}
+	p.dropped += p.lateDropped
 	if p.dropped > 0 {
 		p.warnings = append(p.warnings, strconv.Itoa(p.dropped)+" more warnings not shown")
 	}
@@ -63,54 +96,73 @@ func (p *parser) calendar() *Calendar {
 	return cal
 }
 
+// maxReusedExtra is the most X- properties of an event whose Extra map
+// the next event reuses; a bigger one (clearing costs its capacity) is
+// left to the collector.
+const maxReusedExtra = 16
+
 // eventMeta is what dedupe needs besides the Event.
 type eventMeta struct {
 	line    int
 	dtstamp time.Time
 }
 
+type dedupeKey struct{ uid, rid string }
+
 // dedupe keeps one event per (UID, RECURRENCE-ID): the one with the higher
-// SEQUENCE, then the later DTSTAMP, then the later in the stream.
-func (p *parser) dedupe(events []Event, metas []eventMeta) []Event {
-	type key struct{ uid, rid string }
-	seen := make(map[key]int, len(events))
-	derived := map[key]int{}
-	out := events[:0]
-	outMeta := metas[:0]
-	for i := range events {
-		ev, m := events[i], metas[i]
-		k := key{ev.UID, ev.RecurrenceID}
-		if ev.UIDDerived {
-			// Events without UID that look alike are still different
-			// events: number them in stream order.
-			if n := derived[k]; n > 0 {
-				ev.UID += "-" + strconv.Itoa(n+1)
-			}
-			derived[k]++
-			k.uid = ev.UID
+// SEQUENCE, then the later DTSTAMP, then the later in the stream. Events
+// pass through it one by one; each is emitted under its key's index in
+// the result, first when the key is new, again when it replaces the one
+// kept so far.
+type dedupe struct {
+	p       *parser
+	seen    map[dedupeKey]int
+	derived map[dedupeKey]int
+	kept    []keptEvent // by index in the result
+	emit    EventFunc
+}
+
+// keptEvent is what dedupe remembers of the event kept under an index.
+type keptEvent struct {
+	eventMeta
+	sequence int
+}
+
+func (d *dedupe) add(ev *Event, m eventMeta) {
+	k := dedupeKey{ev.UID, ev.RecurrenceID}
+	if ev.UIDDerived {
+		// Events without UID that look alike are still different
+		// events: number them in stream order.
+		if d.derived == nil {
+			d.derived = map[dedupeKey]int{}
 		}
-		j, dup := seen[k]
-		if !dup {
-			seen[k] = len(out)
-			out = append(out, ev)
-			outMeta = append(outMeta, m)
-			continue
+		if n := d.derived[k]; n > 0 {
+			ev.UID += "-" + strconv.Itoa(n+1)
 		}
-		prev, pm := out[j], outMeta[j]
-		newer := ev.Sequence > prev.Sequence ||
-			ev.Sequence == prev.Sequence && !m.dtstamp.Before(pm.dtstamp)
-		kept, lost := pm.line, m.line
-		if newer {
-			out[j], outMeta[j] = ev, m
-			kept, lost = m.line, pm.line
-		}
-		what := "UID " + strconv.Quote(ev.UID)
-		if ev.RecurrenceID != "" {
-			what += " RECURRENCE-ID " + ev.RecurrenceID
-		}
-		p.warnf(lost, "duplicate %s: kept the VEVENT on line %d (higher SEQUENCE or later DTSTAMP)", what, kept)
+		d.derived[k]++
+		k.uid = ev.UID
 	}
-	return out
+	j, dup := d.seen[k]
+	if !dup {
+		d.seen[k] = len(d.kept)
+		d.kept = append(d.kept, keptEvent{eventMeta: m, sequence: ev.Sequence})
+		d.emit(len(d.kept)-1, cap(d.kept), ev)
+		return
+	}
+	prev := d.kept[j]
+	newer := ev.Sequence > prev.sequence ||
+		ev.Sequence == prev.sequence && !m.dtstamp.Before(prev.dtstamp)
+	kept, lost := prev.line, m.line
+	if newer {
+		d.kept[j] = keptEvent{eventMeta: m, sequence: ev.Sequence}
+		d.emit(j, cap(d.kept), ev)
+		kept, lost = m.line, prev.line
+	}
+	what := "UID " + strconv.Quote(ev.UID)
+	if ev.RecurrenceID != "" {
+		what += " RECURRENCE-ID " + ev.RecurrenceID
+	}
+	d.p.lateWarnf(lost, "duplicate %s: kept the VEVENT on line %d (higher SEQUENCE or later DTSTAMP)", what, kept)
 }
 
 // event converts one VEVENT. ok is false when it is unusable (no DTSTART
@@ -186,7 +238,10 @@ func (p *parser) event(c *component, z *zoneResolver) (ev Event, meta eventMeta,
 		default:
 			if strings.HasPrefix(pr.name, "X-") {
 				if ev.Extra == nil {
-					ev.Extra = make(map[string]string)
+					ev.Extra, p.extra = p.extra, nil
+					if ev.Extra == nil {
+						ev.Extra = make(map[string]string)
+					}
 				}
 				if _, dup := ev.Extra[pr.name]; !dup {
 					ev.Extra[pr.name] = pr.value

@@ -13,6 +13,7 @@ import (
 type lexer struct {
 	src     string
 	pos     int
+	start   int  // where the line next returned last starts in src
 	line    int  // number of the next physical line, 1-based
 	valid   bool // src is valid UTF-8 as a whole, so every line is
 	scratch []byte
@@ -97,7 +98,7 @@ func (l *lexer) physLine() string {
 // tooLong reports a logical line longer than maxLineBytes.
 func (l *lexer) next() (text string, line int, ok, tooLong bool) {
 	for l.pos < len(l.src) {
-		line = l.line
+		line, l.start = l.line, l.pos
 		s := l.physLine()
 		if isBlank(s) {
 			continue
@@ -127,6 +128,11 @@ func (l *lexer) next() (text string, line int, ok, tooLong bool) {
 		return s, line, true, false
 	}
 	return "", l.line, false, false
+}
+
+// seek makes next read again from r, the line that starts a run.
+func (l *lexer) seek(r lineRun) {
+	l.pos, l.line = int(r.pos), int(r.line)
 }
 
 // continues reports whether the next physical line is a continuation line.

@@ -9,6 +9,8 @@ import (
 // component is one BEGIN…END block that Parse keeps: a VCALENDAR, a VEVENT,
 // a VTIMEZONE or one of its STANDARD/DAYLIGHT observances. Everything else
 // (VTODO, VALARM, X- components…) is read for its structure and dropped.
+// A VEVENT is kept as an eventSpan while the structure is read, and becomes
+// a component (one at a time) only when it is converted.
 type component struct {
 	name     string
 	line     int
@@ -46,14 +48,39 @@ func keepComponent(parent, name string) bool {
 	return false
 }
 
+// lineRun is n consecutive content lines, the first of which starts at
+// pos in the lexer's source, on line line: enough to read them again.
+type lineRun struct{ pos, line, n int32 }
+
+// eventSpan is a VEVENT as the structure pass keeps it: its calendar (an
+// index into parser.cals), its BEGIN line and its properties, the lines
+// of runs[first:end] of parser.runs (one run unless something else, such
+// as a VALARM, sits between them). Reading a VEVENT's properties again
+// when it is converted costs little CPU and saves holding every property
+// of a big feed at once.
+type eventSpan struct{ cal, line, first, end int32 }
+
 // parser holds the state of one Parse call.
 type parser struct {
-	opts     ParseOptions
-	lex      *lexer
-	cals     []*component
-	arena    []Param // parameters of all kept properties
-	warnings []string
-	dropped  int // warnings beyond maxWarnings
+	opts   ParseOptions
+	lex    *lexer
+	cals   []*component
+	events []eventSpan // every kept VEVENT, in stream order
+	runs   []lineRun   // the properties of the events
+	// lines counts the logical lines read; lastRun is the count at the
+	// last line added to runs.
+	lines, lastRun int
+	arena          []Param // parameters of all kept properties but events'
+	warnings       []string
+	dropped        int // warnings beyond maxWarnings
+	// ev is the event being converted.
+	ev Event
+	// extra is an emptied Event.Extra map for the next event to reuse.
+	extra map[string]string
+	// late holds the warnings about duplicate events, which follow all
+	// others; lateDropped counts those beyond maxWarnings.
+	late        []string
+	lateDropped int
 	// zoneLookups counts the TZIDs resolved so far, across calendars.
 	zoneLookups int
 	// malformed is the first structural defect found inside a
@@ -67,7 +94,13 @@ type parser struct {
 
 func newParser(data string, opts ParseOptions) *parser {
 	l := newLexer(data)
-	return &parser{opts: opts, lex: l, arena: make([]Param, 0, len(l.src)/128)}
+	// Most VEVENTs are one BEGIN line and one run of properties: room
+	// for them saves growing both slices (copies that a big feed would
+	// leave as garbage). A VEVENT the count misses (lower case, folded)
+	// only costs a growth; text that only looks like one is bounded by
+	// the shortest VEVENT, BEGIN:VEVENT and END:VEVENT lines.
+	n := min(strings.Count(l.src, "BEGIN:VEVENT"), len(l.src)/len("BEGIN:VEVENT\nEND:VEVENT\n"))
+	return &parser{opts: opts, lex: l, events: make([]eventSpan, 0, n), runs: make([]lineRun, 0, n)}
 }
 
 // warnf records a warning; line 0 means "no line".
@@ -76,11 +109,25 @@ func (p *parser) warnf(line int, format string, args ...any) {
 		p.dropped++
 		return
 	}
+	p.warnings = append(p.warnings, warning(line, format, args...))
+}
+
+// lateWarnf records a warning that is listed after all that warnf records.
+func (p *parser) lateWarnf(line int, format string, args ...any) {
+	if len(p.late) >= maxWarnings {
+		p.lateDropped++
+		return
+	}
+	p.late = append(p.late, warning(line, format, args...))
+}
+
+// warning formats a warning; line 0 means "no line".
+func warning(line int, format string, args ...any) string {
 	msg := fmt.Sprintf(format, args...)
 	if line > 0 {
 		msg = fmt.Sprintf("line %d: %s", line, msg)
 	}
-	p.warnings = append(p.warnings, msg)
+	return msg
 }
 
 // defect records a structural defect inside a VCALENDAR; the first one
@@ -101,8 +148,12 @@ func structural(msg string) bool {
 // frame is an open component on the parser's stack.
 type frame struct {
 	name string
-	comp *component // nil for a component that is dropped
+	comp *component // nil for a component that is dropped, and for a VEVENT
 	line int
+	// event is 1 + the index in parser.events of a kept VEVENT, else 0.
+	event int
+	// cal is the index in parser.cals of a VCALENDAR's component.
+	cal int
 }
 
 // parse reads the structure of the stream into p.cals.
@@ -126,6 +177,7 @@ func (p *parser) parse() error {
 		if !ok {
 			break
 		}
+		p.lines++
 		if tooLong {
 			return newParseError(line, ErrLineTooLong, "longer than %d bytes", maxLineBytes)
 		}
@@ -179,6 +231,12 @@ func (p *parser) parse() error {
 			depth := len(stack) - 1
 			if stack[depth].comp == nil {
 				p.arena = p.arena[:mark]
+				if stack[depth].event > 0 {
+					// At most one kept VEVENT is open at a time (none is
+					// kept inside another component than a VCALENDAR),
+					// so its properties are contiguous in p.refs.
+					p.addLine(&p.events[stack[depth].event-1], line)
+				}
 				continue
 			}
 			p.scratch[depth] = append(p.scratch[depth], contentLine{
@@ -210,6 +268,17 @@ func (p *parser) parse() error {
 	return nil
 }
 
+// addLine adds the line just read, on line line, to the properties of
+// ev, the open VEVENT.
+func (p *parser) addLine(ev *eventSpan, line int) {
+	if p.lastRun == p.lines-1 && ev.first < int32(len(p.runs)) {
+		p.runs[len(p.runs)-1].n++
+	} else {
+		p.runs = append(p.runs, lineRun{pos: int32(p.lex.start), line: int32(line), n: 1})
+	}
+	p.lastRun = p.lines
+}
+
 // begin opens component cname.
 func (p *parser) begin(stack []frame, cname string, line int) []frame {
 	p.scratch[len(stack)] = p.scratch[len(stack)][:0]
@@ -217,18 +286,12 @@ func (p *parser) begin(stack []frame, cname string, line int) []frame {
 		if cname == "VCALENDAR" {
 			c := &component{name: cname, line: line}
 			p.cals = append(p.cals, c)
-			return append(stack, frame{name: cname, comp: c, line: line})
+			return append(stack, frame{name: cname, comp: c, line: line, cal: len(p.cals) - 1})
 		}
 		// RFC 5545 example files list VEVENTs after END:VCALENDAR; read
 		// them as part of the calendar before them rather than lose them.
 		p.warnf(line, "BEGIN:%s outside VCALENDAR, read as part of the calendar before it", cname)
-		last := p.cals[len(p.cals)-1]
-		var c *component
-		if keepComponent("VCALENDAR", cname) {
-			c = &component{name: cname, line: line}
-			last.children = append(last.children, c)
-		}
-		return append(stack, frame{name: cname, comp: c, line: line})
+		return append(stack, p.child(len(p.cals)-1, "VCALENDAR", cname, line))
 	}
 	parent := stack[len(stack)-1]
 	var c *component
@@ -238,13 +301,35 @@ func (p *parser) begin(stack []frame, cname string, line int) []frame {
 		p.warnf(line, "VCALENDAR nested in the VCALENDAR opened on line %d, read as a calendar of its own", parent.line)
 		c = &component{name: cname, line: line}
 		p.cals = append(p.cals, c)
-		return append(stack, frame{name: cname, comp: c, line: line})
+		return append(stack, frame{name: cname, comp: c, line: line, cal: len(p.cals) - 1})
 	}
-	if parent.comp != nil && keepComponent(parent.name, cname) {
+	if parent.comp == nil {
+		return append(stack, frame{name: cname, line: line})
+	}
+	if parent.name == "VCALENDAR" {
+		return append(stack, p.child(parent.cal, "VCALENDAR", cname, line))
+	}
+	if keepComponent(parent.name, cname) {
 		c = &component{name: cname, line: line}
 		parent.comp.children = append(parent.comp.children, c)
 	}
 	return append(stack, frame{name: cname, comp: c, line: line})
+}
+
+// child opens component cname inside calendar p.cals[cal]: a VEVENT as an
+// eventSpan, a VTIMEZONE as a component, anything else dropped.
+func (p *parser) child(cal int, parentName, cname string, line int) frame {
+	f := frame{name: cname, line: line}
+	switch {
+	case cname == "VEVENT":
+		n := int32(len(p.runs))
+		p.events = append(p.events, eventSpan{cal: int32(cal), line: int32(line), first: n, end: n})
+		f.event = len(p.events)
+	case keepComponent(parentName, cname):
+		f.comp = &component{name: cname, line: line}
+		p.cals[cal].children = append(p.cals[cal].children, f.comp)
+	}
+	return f
 }
 
 // end closes component cname: the innermost open one of that name, along
@@ -266,6 +351,9 @@ func (p *parser) end(stack []frame, cname string, line int) []frame {
 		for i := len(stack) - 1; i >= k; i-- {
 			if c := stack[i].comp; c != nil && len(p.scratch[i]) > 0 {
 				c.props = slices.Clone(p.scratch[i])
+			}
+			if e := stack[i].event; e > 0 {
+				p.events[e-1].end = int32(len(p.runs))
 			}
 		}
 		return stack[:k]

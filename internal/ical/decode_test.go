@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -785,5 +787,54 @@ func TestParseNeverPanics(t *testing.T) {
 		if err == nil && i < end {
 			t.Fatalf("prefix of %d bytes (truncated) parsed to %d events", i, len(cal.Events))
 		}
+	}
+}
+
+// TestParseEvents checks the streaming form of Parse: every event with its
+// index in Calendar.Events, a winning duplicate again under the index of
+// the one it replaces, the same events as ParseString, and no call at all
+// for input that Parse rejects.
+func TestParseEvents(t *testing.T) {
+	t.Parallel()
+	data := vcal(
+		vevent("UID:a", "DTSTART:20260101T100000Z", "SUMMARY:first", "X-ONE:1"),
+		vevent("UID:b", "DTSTART:20260102T100000Z", "X-TWO:2"),
+		vevent("UID:a", "SEQUENCE:1", "DTSTART:20260103T100000Z", "SUMMARY:second"),
+		vevent("UID:a", "DTSTART:20260104T100000Z", "SUMMARY:older, dropped"),
+	)
+	var calls []string
+	var got []Event
+	cal, err := ParseEvents(data, ParseOptions{}, func(i, _ int, ev *Event) {
+		calls = append(calls, fmt.Sprintf("%d %s %s %v", i, ev.UID, ev.Summary, ev.Extra))
+		e := *ev
+		e.Extra = maps.Clone(ev.Extra)
+		if i == len(got) {
+			got = append(got, e)
+		} else {
+			got[i] = e
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"0 a first map[X-ONE:1]", "1 b  map[X-TWO:2]", "0 a second map[]"}
+	if !slices.Equal(calls, want) {
+		t.Errorf("calls %q; want %q", calls, want)
+	}
+	if cal.Events != nil {
+		t.Errorf("Calendar.Events = %v; want nil", cal.Events)
+	}
+	all, err := ParseString(data, ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(all.Events, got) || !reflect.DeepEqual(all.Warnings, cal.Warnings) {
+		t.Errorf("ParseString: %+v, %q\nParseEvents: %+v, %q", all.Events, all.Warnings, got, cal.Warnings)
+	}
+	_, err = ParseEvents(strings.TrimSuffix(data, "END:VCALENDAR\r\n"), ParseOptions{}, func(int, int, *Event) {
+		t.Error("fn called for a truncated calendar")
+	})
+	if !errors.Is(err, ErrTruncated) {
+		t.Errorf("truncated: %v; want ErrTruncated", err)
 	}
 }

@@ -16,50 +16,168 @@ import (
 // RDATE field, and Extra is rendered back into feeds verbatim.
 const rdateKey = "RDATE"
 
-// toEvent maps a parsed VEVENT onto the fields of a store.Event of the
-// given calendar. All-day dates become midnight UTC (the store's
-// convention); times become UTC instants shown in the event's zone.
-func toEvent(ev *ical.Event, cal *store.Calendar) *store.Event {
-	e := &store.Event{
-		AccountID: cal.AccountID, CalendarID: cal.ID,
-		UID: ev.UID, RecurrenceID: ev.RecurrenceID,
-		Summary: ev.Summary, Description: ev.Description, Location: ev.Location,
-		AllDay: ev.AllDay, TimeZone: ev.TimeZone, Status: status(ev.Status),
-		RRule: ev.RRule, Sequence: ev.Sequence,
+// feedEvent is an event of a feed as a poll holds it from the parse to
+// the write: the fields of a store.Event that come from the feed, with
+// its text copied into one string of its own, so that the feed body can
+// go before the writes begin. A store.Event is made of it only for the
+// chunk being written (storeEvent): a big import thus holds about 150
+// bytes an event besides its text, not a store.Event and its Extra map.
+type feedEvent struct {
+	// text holds the event's strings one after the other, in the order
+	// of the text* constants and then the values of extra; ends[k] is
+	// where the k-th ends.
+	text string
+	ends [nText]uint32
+	// extra lists the X- properties as name, value pairs; the names are
+	// interned, the values are in text.
+	extra   []string
+	exDates []time.Time
+	// start and end are Unix seconds: the parser's times are whole
+	// seconds, and the store's are UTC.
+	start, end int64
+	sequence   int
+	// timeZone is the zone as stored: "" for all-day events, else the
+	// IANA name or "UTC"; interned.
+	timeZone string
+	status   uint8 // index in statuses
+	allDay   bool
+}
+
+// The strings of a feedEvent's text.
+const (
+	textUID = iota
+	textRecurrenceID
+	textSummary
+	textDescription
+	textLocation
+	textRRule
+	textRDates // the RDATE value kept in Extra[rdateKey]; "" if none
+	nText
+)
+
+// statuses are the values of store.Event.Status, by feedEvent.status.
+var statuses = [...]string{store.StatusConfirmed, store.StatusTentative, store.StatusCancelled}
+
+func (f *feedEvent) str(k int) string {
+	from := uint32(0)
+	if k > 0 {
+		from = f.ends[k-1]
 	}
-	if e.TimeZone == "" {
-		e.TimeZone = "UTC"
+	return f.text[from:f.ends[k]]
+}
+
+func (f *feedEvent) uid() string          { return f.str(textUID) }
+func (f *feedEvent) recurrenceID() string { return f.str(textRecurrenceID) }
+func (f *feedEvent) key() eventKey        { return eventKey{f.uid(), f.recurrenceID()} }
+func (f *feedEvent) startTime() time.Time { return time.Unix(f.start, 0).UTC() }
+func (f *feedEvent) endTime() time.Time   { return time.Unix(f.end, 0).UTC() }
+
+// newFeedEvent maps a parsed VEVENT onto the fields of a store.Event. All-day
+// dates become midnight UTC (the store's convention); times become UTC
+// instants shown in the event's zone. names interns zone and property
+// names, which repeat from event to event.
+func newFeedEvent(ev *ical.Event, names map[string]string) feedEvent {
+	f := feedEvent{allDay: ev.AllDay, sequence: ev.Sequence}
+	switch status(ev.Status) {
+	case store.StatusTentative:
+		f.status = 1
+	case store.StatusCancelled:
+		f.status = 2
+	}
+	tz := ev.TimeZone
+	if tz == "" {
+		tz = "UTC"
 	}
 	conv := utc
 	if ev.AllDay {
 		conv = date
-		e.TimeZone = ""
+		tz = ""
 	}
-	e.Start, e.End = conv(ev.Start), conv(ev.End)
-	if e.End.Before(e.Start) {
-		e.End = e.Start
+	f.timeZone = intern(names, tz)
+	start, end := conv(ev.Start), conv(ev.End)
+	if end.Before(start) {
+		end = start
 	}
+	f.start, f.end = start.Unix(), end.Unix()
 	if len(ev.ExDates) > 0 {
-		e.ExDates = make([]time.Time, len(ev.ExDates))
+		f.exDates = make([]time.Time, len(ev.ExDates))
 		for i, t := range ev.ExDates {
-			e.ExDates[i] = conv(t)
+			f.exDates[i] = conv(t)
 		}
-		slices.SortFunc(e.ExDates, time.Time.Compare)
-		e.ExDates = slices.CompactFunc(e.ExDates, time.Time.Equal)
-		if n := len(e.ExDates); n > calendar.MaxExDates {
+		slices.SortFunc(f.exDates, time.Time.Compare)
+		f.exDates = slices.CompactFunc(f.exDates, time.Time.Equal)
+		if n := len(f.exDates); n > calendar.MaxExDates {
 			// Keep the latest: a dropped EXDATE brings an occurrence
 			// back, which shows a date busy rather than free, and the
 			// dates still to come matter most.
-			e.ExDates = slices.Clip(e.ExDates[n-calendar.MaxExDates:])
+			f.exDates = slices.Clone(f.exDates[n-calendar.MaxExDates:])
+		} else {
+			f.exDates = slices.Clip(f.exDates)
 		}
 	}
-	if len(ev.Extra) > 0 || len(ev.RDates) > 0 {
-		e.Extra = make(map[string]string, len(ev.Extra)+1)
-		for k, v := range ev.Extra {
-			e.Extra[k] = v
+	var rdates string
+	if len(ev.RDates) > 0 {
+		rdates = formatDates(ev.RDates, ev.AllDay)
+	}
+	strs := [nText]string{ev.UID, ev.RecurrenceID, ev.Summary, ev.Description, ev.Location, ev.RRule, rdates}
+	n := 0
+	for _, v := range strs {
+		n += len(v)
+	}
+	for _, v := range ev.Extra {
+		n += len(v)
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for k, v := range strs {
+		b.WriteString(v)
+		f.ends[k] = uint32(b.Len())
+	}
+	if len(ev.Extra) > 0 {
+		f.extra = make([]string, 0, 2*len(ev.Extra))
+		for name, v := range ev.Extra {
+			b.WriteString(v)
+			f.extra = append(f.extra, intern(names, name), "") // the value once text is complete
 		}
-		if len(ev.RDates) > 0 {
-			e.Extra[rdateKey] = formatDates(ev.RDates, ev.AllDay)
+	}
+	f.text = b.String()
+	at := int(f.ends[nText-1])
+	for k := 1; k < len(f.extra); k += 2 {
+		v := ev.Extra[f.extra[k-1]]
+		f.extra[k], at = f.text[at:at+len(v)], at+len(v)
+	}
+	return f
+}
+
+// intern returns the copy of s held in names, adding one.
+func intern(names map[string]string, s string) string {
+	if v, ok := names[s]; ok {
+		return v
+	}
+	v := strings.Clone(s)
+	names[v] = v
+	return v
+}
+
+// storeEvent returns f as an event of calendar c, without id, times or
+// metadata.
+func (f *feedEvent) storeEvent(c *store.Calendar) *store.Event {
+	e := &store.Event{
+		AccountID: c.AccountID, CalendarID: c.ID,
+		UID: f.uid(), RecurrenceID: f.recurrenceID(),
+		Summary: f.str(textSummary), Description: f.str(textDescription), Location: f.str(textLocation),
+		Start: f.startTime(), End: f.endTime(),
+		AllDay: f.allDay, TimeZone: f.timeZone, Status: statuses[f.status],
+		RRule: f.str(textRRule), ExDates: f.exDates, Sequence: f.sequence,
+	}
+	rdates := f.str(textRDates)
+	if len(f.extra) > 0 || rdates != "" {
+		e.Extra = make(map[string]string, len(f.extra)/2+1)
+		for k := 0; k < len(f.extra); k += 2 {
+			e.Extra[f.extra[k]] = f.extra[k+1]
+		}
+		if rdates != "" {
+			e.Extra[rdateKey] = rdates
 		}
 	}
 	return e
@@ -96,45 +214,81 @@ func formatDates(ts []time.Time, allDay bool) string {
 	return strings.Join(slices.Compact(vals), ",")
 }
 
-// sameContent reports whether two versions of an event agree on the
-// fields that matter to their consumers: summary, description, location,
-// start, end, all-day, status, RRULE, EXDATEs, RDATEs and SEQUENCE — the
-// event's fingerprint. DTSTAMP, LAST-MODIFIED, CREATED, property order and
-// X- properties are left out, so feeds that rewrite them on every fetch
-// produce no change. The zone counts only for recurring events, where it
-// moves the occurrences across daylight saving time; for a single event
-// only the instants matter. Comparing the fields directly is what hashing
-// them would decide, without the hashing.
-func sameContent(a, b *store.Event) bool {
-	return a.Summary == b.Summary && a.Description == b.Description && a.Location == b.Location &&
-		a.Start.Equal(b.Start) && a.End.Equal(b.End) && a.AllDay == b.AllDay && a.Status == b.Status &&
-		a.RRule == b.RRule && (a.RRule == "" || a.TimeZone == b.TimeZone) &&
-		slices.EqualFunc(a.ExDates, b.ExDates, time.Time.Equal) && a.Extra[rdateKey] == b.Extra[rdateKey] &&
-		a.Sequence == b.Sequence
+// sameContent reports whether a stored event and a parsed one agree on
+// the fields that matter to their consumers: summary, description,
+// location, start, end, all-day, status, RRULE, EXDATEs, RDATEs and
+// SEQUENCE — the event's fingerprint. DTSTAMP, LAST-MODIFIED, CREATED,
+// property order and X- properties are left out, so feeds that rewrite
+// them on every fetch produce no change. The zone counts only for
+// recurring events, where it moves the occurrences across daylight saving
+// time; for a single event only the instants matter. Comparing the fields
+// directly is what hashing them would decide, without the hashing.
+func sameContent(a *store.Event, b *feedEvent) bool {
+	return a.Summary == b.str(textSummary) && a.Description == b.str(textDescription) &&
+		a.Location == b.str(textLocation) && a.Start.Equal(b.startTime()) && a.End.Equal(b.endTime()) &&
+		a.AllDay == b.allDay && a.Status == statuses[b.status] &&
+		a.RRule == b.str(textRRule) && (a.RRule == "" || a.TimeZone == b.timeZone) &&
+		slices.EqualFunc(a.ExDates, b.exDates, time.Time.Equal) && a.Extra[rdateKey] == b.str(textRDates) &&
+		a.Sequence == b.sequence
 }
 
-// diff is what turns the stored events into the parsed ones.
+// diff is what turns the stored events into the parsed ones. The events
+// to write are made (storeCreates, storeUpdates) when they are written.
 type diff struct {
-	create, update, delete []*store.Event
+	create []*feedEvent
+	update []update
+	delete []*store.Event
+	now    time.Time // when the poll ended: the created and updated times
+}
+
+// update is a parsed event that replaces a stored one.
+type update struct {
+	ev   *feedEvent
+	prev *store.Event
 }
 
 func (d *diff) empty() bool { return len(d.create)+len(d.update)+len(d.delete) == 0 }
 
+// storeCreates returns the events of c to create for fs, with new ids.
+func (d *diff) storeCreates(c *store.Calendar, fs []*feedEvent) []*store.Event {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := make([]*store.Event, len(fs))
+	for k, f := range fs {
+		e := f.storeEvent(c)
+		e.ID, e.CreatedAt, e.UpdatedAt = id.New("evt"), d.now, d.now
+		out[k] = e
+	}
+	return out
+}
+
+// storeUpdates returns the events of c to update for us: each keeps its
+// stored id, creation time and metadata.
+func (d *diff) storeUpdates(c *store.Calendar, us []update) []*store.Event {
+	if len(us) == 0 {
+		return nil
+	}
+	out := make([]*store.Event, len(us))
+	for k, u := range us {
+		e := u.ev.storeEvent(c)
+		e.ID, e.Seq, e.CreatedAt, e.UpdatedAt, e.Metadata = u.prev.ID, u.prev.Seq, u.prev.CreatedAt, d.now, u.prev.Metadata
+		out[k] = e
+	}
+	return out
+}
+
 type eventKey struct{ uid, recurrenceID string }
 
 // diffEvents matches parsed events with stored ones by (UID,
-// RECURRENCE-ID) and compares their content (sameContent). Created events get new
-// ids; updated ones keep the stored id, creation time and metadata.
-// Results are in feed order (creates, updates) and stored order
-// (deletes), so equal inputs give equal outputs.
+// RECURRENCE-ID) and compares their content (sameContent). Results are
+// in feed order (creates, updates) and stored order (deletes), so equal
+// inputs give equal outputs. parsed is left as it is, so the same events
+// can be diffed again after a conflict.
 //
 // Events listed in keep (the feed has them but they were skipped) are never
 // deleted: the feed did not drop them.
-//
-// It stamps the parsed events it creates or updates in place (id, Seq,
-// times, metadata), each field in either case, so the same parsed events
-// can be diffed again after a conflict without a copy.
-func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]bool, now time.Time) *diff {
+func diffEvents(stored []*store.Event, parsed []feedEvent, keep map[eventKey]bool, now time.Time) *diff {
 	old := make(map[eventKey]*store.Event, len(stored))
 	for _, e := range stored {
 		old[eventKey{e.UID, e.RecurrenceID}] = e
@@ -143,24 +297,23 @@ func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]
 	for k := range keep {
 		seen[k] = true
 	}
-	d := &diff{}
-	for _, e := range parsed {
-		k := eventKey{e.UID, e.RecurrenceID}
+	d := &diff{now: now}
+	for n := range parsed {
+		e := &parsed[n]
+		k := e.key()
 		if seen[k] {
 			continue // the parser keeps one per key; be safe anyway
 		}
 		seen[k] = true
 		prev, ok := old[k]
 		if !ok {
-			e.ID, e.Seq, e.CreatedAt, e.UpdatedAt, e.Metadata = id.New("evt"), 0, now, now, nil
 			d.create = append(d.create, e)
 			continue
 		}
 		if sameContent(prev, e) {
 			continue
 		}
-		e.ID, e.Seq, e.CreatedAt, e.UpdatedAt, e.Metadata = prev.ID, prev.Seq, prev.CreatedAt, now, prev.Metadata
-		d.update = append(d.update, e)
+		d.update = append(d.update, update{ev: e, prev: prev})
 	}
 	for _, e := range stored {
 		if !seen[eventKey{e.UID, e.RecurrenceID}] {
@@ -174,52 +327,24 @@ func diffEvents(stored []*store.Event, parsed []*store.Event, keep map[eventKey]
 // counted).
 const maxSkippedListed = 10
 
-// representable splits the parsed events into those calhook can store and
-// the skipped ones (listed, and all their keys): an event whose times fall
-// outside calendar.MinTime–MaxTime (years 1–9999 in every zone) would
-// break every feed and API answer that carries it, so it is left out with
-// a reason rather than failing the whole calendar.
-func representable(events []*store.Event, rdates [][]time.Time) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool) {
-	var (
-		ok      = events[:0:0]
-		skipped *store.SkippedEvents
-		keys    map[eventKey]bool
-	)
-	for k, e := range events {
-		err := checkEvent(e, rdates[k])
-		if err == nil {
-			ok = append(ok, e)
-			continue
-		}
-		if skipped == nil {
-			skipped, keys = &store.SkippedEvents{}, map[eventKey]bool{}
-		}
-		keys[eventKey{e.UID, e.RecurrenceID}] = true
-		skipped.Count++
-		if len(skipped.Events) < maxSkippedListed {
-			skipped.Events = append(skipped.Events, store.SkippedEvent{
-				UID: e.UID, RecurrenceID: e.RecurrenceID, Reason: err.Error(),
-			})
-		}
-	}
-	return ok, skipped, keys
-}
-
-// checkEvent reports why e cannot be stored, or nil.
-func checkEvent(e *store.Event, rdates []time.Time) error {
+// checkEvent reports why e, whose RDATEs are rdates, cannot be stored, or
+// nil: an event whose times fall outside calendar.MinTime–MaxTime (years
+// 1–9999 in every zone) would break every feed and API answer that
+// carries it.
+func checkEvent(e *feedEvent, rdates []time.Time) error {
 	check := func(what string, t time.Time) error {
 		if err := calendar.CheckTimeRange(t); err != nil {
 			return fmt.Errorf("%s %w", what, err)
 		}
 		return nil
 	}
-	if err := check("start", e.Start); err != nil {
+	if err := check("start", e.startTime()); err != nil {
 		return err
 	}
-	if err := check("end", e.End); err != nil {
+	if err := check("end", e.endTime()); err != nil {
 		return err
 	}
-	for _, t := range e.ExDates {
+	for _, t := range e.exDates {
 		if err := check("EXDATE", t); err != nil {
 			return err
 		}

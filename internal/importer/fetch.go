@@ -187,14 +187,12 @@ func readBody(resp *http.Response, limit int64) (string, error) {
 		return "", tooLarge
 	}
 	r := io.LimitReader(resp.Body, limit+1)
-	var b strings.Builder
+	size := int64(-1)
 	switch enc := strings.ToLower(strings.TrimSpace(resp.Header.Get("Content-Encoding"))); enc {
 	case "", "identity":
 		// The announced length is the body's: one allocation, no
 		// doubling slack.
-		if resp.ContentLength > 0 {
-			b.Grow(int(resp.ContentLength))
-		}
+		size = resp.ContentLength
 	case "gzip", "x-gzip":
 		gz, err := gzip.NewReader(r)
 		if err != nil {
@@ -205,14 +203,60 @@ func readBody(resp *http.Response, limit int64) (string, error) {
 	default:
 		return "", &FetchError{Status: resp.StatusCode, Msg: fmt.Sprintf("unsupported Content-Encoding %q", enc)}
 	}
-	if _, err := io.Copy(&b, io.LimitReader(r, limit+1)); err != nil {
+	body, err := readAll(io.LimitReader(r, limit+1), size)
+	if err != nil {
 		if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return "", &FetchError{Status: resp.StatusCode, Msg: "invalid gzip body: " + err.Error(), Err: err}
 		}
 		return "", &FetchError{Status: resp.StatusCode, Msg: "reading body: " + outbound.Describe(err), Err: err}
 	}
-	if int64(b.Len()) > limit {
+	if int64(len(body)) > limit {
 		return "", tooLarge
+	}
+	return body, nil
+}
+
+// readAll reads r to its end into a string of exactly its length. With
+// size, the announced length (-1: unknown), it reads into that at once.
+// Otherwise it reads into blocks and copies them once at the end: a
+// buffer grown as it fills allocates about five times the body on the
+// way (each growth by a quarter copies all before it), garbage by which
+// the collector then paces the poll's heap.
+func readAll(r io.Reader, size int64) (string, error) {
+	if size > 0 {
+		var b strings.Builder
+		b.Grow(int(size))
+		_, err := io.Copy(&b, r)
+		return b.String(), err
+	}
+	const first, most = 32 << 10, 1 << 20
+	var (
+		blocks [][]byte
+		n      int
+		blk    = make([]byte, 0, first)
+	)
+	for {
+		if len(blk) == cap(blk) {
+			blocks = append(blocks, blk)
+			blk = make([]byte, 0, min(2*cap(blk), most))
+		}
+		k, err := r.Read(blk[len(blk):cap(blk)])
+		blk = blk[:len(blk)+k]
+		n += k
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return "", err
+		}
+	}
+	if len(blocks) == 0 {
+		return string(blk), nil
+	}
+	var b strings.Builder
+	b.Grow(n)
+	for _, p := range append(blocks, blk) {
+		b.Write(p)
 	}
 	return b.String(), nil
 }

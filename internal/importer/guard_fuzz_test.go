@@ -83,11 +83,12 @@ func FuzzParseAndDiff(f *testing.F) {
 	f.Add("BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:x\n" + strings.ReplaceAll(bookings[0]+bookings[1], "\r\n", "\n") + "END:VCALENDAR\n")
 	cal := &store.Calendar{ID: "cal_fuzz", AccountID: "acc_fuzz", TimeZone: "Europe/Berlin", Kind: store.KindImported}
 	now := time.Date(2026, 11, 22, 15, 0, 0, 0, time.UTC)
-	stored, _, _, err := parseFeed(feed(tenBookings(10)...), cal, 0, slog.New(slog.DiscardHandler))
+	parsed, _, _, err := parseFeed(feed(tenBookings(10)...), cal, 0, slog.New(slog.DiscardHandler))
 	if err != nil {
 		f.Fatal(err)
 	}
-	diffEvents(nil, stored, nil, now) // stamps ids, as a stored calendar has
+	first := diffEvents(nil, parsed, nil, now)
+	stored := first.storeCreates(cal, first.create) // with ids, as a stored calendar has
 	guard := Guard{}.withDefaults(0)
 	f.Fuzz(func(t *testing.T, body string) {
 		events, _, keep, err := parseFeed(body, cal, 1<<20, slog.New(slog.DiscardHandler))

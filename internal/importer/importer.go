@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -822,6 +823,13 @@ func (i *Importer) Ping(ctx context.Context, token string) error {
 	return i.requestPoll(ctx, c.AccountID, c.ID, at)
 }
 
+// bigBody is the body size from which a poll collects its garbage when a
+// phase ends, after the read and after the parse (see pollCalendar): the
+// collector paces the heap by what was live at its last cycle, so without
+// these a big body's read and parse, which leave tens of MB of garbage,
+// would let the next phase's heap grow to twice their peak.
+const bigBody = 4 << 20
+
 // maxConflictRetries bounds how often a poll re-reads the stored events
 // after another write moved the calendar's version under it.
 const maxConflictRetries = 3
@@ -920,11 +928,26 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 	if hash == c.Import.BodyHash && c.Import.Held == nil {
 		return i.record(ctx, c, st, f.maxAge, StatusUnchanged, nil)
 	}
+	bodySize := len(f.body)
+	if bodySize >= bigBody {
+		// Reading a body of unknown length left its grown-out buffers
+		// as garbage, as big as the body. Collecting them now paces the
+		// parse by the body it reads rather than by the read's peak.
+		runtime.GC()
+	}
 	parseStart := time.Now()
 	events, skipped, skippedKeys, err := parseFeed(f.body, c, i.cfg.MaxBytes, i.log)
 	i.metrics.observeParse(time.Since(parseStart))
+	f.body = "" // the events hold copies of what they need: the body can go before the writes
 	if err != nil {
 		return i.failed(ctx, c, err)
+	}
+	if bodySize >= bigBody {
+		// The body and the parser's state are garbage now. Collecting
+		// them before the diff and the writes lets the collector pace
+		// those by what the poll still holds, its events, instead of by
+		// the parse's peak, which would let the heap grow to twice that.
+		runtime.GC()
 	}
 	if len(events) > i.cfg.MaxEvents {
 		return i.failed(ctx, c, &FetchError{Msg: fmt.Sprintf(
@@ -954,25 +977,76 @@ func (i *Importer) pollCalendar(ctx context.Context, c *store.Calendar) (*Result
 }
 
 // parseFeed parses a feed body into the events to store for calendar c,
-// and those skipped (listed, and all their keys). A body that is not a
-// well-formed calendar is an error, so that it never yields deletions.
-func parseFeed(body string, c *store.Calendar, maxBytes int64, log *slog.Logger) ([]*store.Event, *store.SkippedEvents, map[eventKey]bool, error) {
-	parsed, err := ical.ParseString(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)})
+// and those skipped (listed, and all their keys): an event calhook cannot
+// represent (checkEvent) is left out with a reason rather than failing the
+// whole calendar. A body that is not a well-formed calendar is an error,
+// so that it never yields deletions. The events hold no part of body.
+func parseFeed(body string, c *store.Calendar, maxBytes int64, log *slog.Logger) ([]feedEvent, *store.SkippedEvents, map[eventKey]bool, error) {
+	var (
+		events []feedEvent
+		// bad and exDates note, by index, the events that cannot be
+		// stored and those with more EXDATEs than kept; a duplicate
+		// that wins replaces its index's note.
+		bad     map[int]error
+		exDates map[int]int
+		names   = map[string]string{}
+	)
+	_, err := ical.ParseEvents(body, ical.ParseOptions{MaxBytes: maxBytes, DefaultZone: zone(c.TimeZone)}, func(k, most int, ev *ical.Event) {
+		if events == nil {
+			events = make([]feedEvent, 0, most)
+		}
+		f := newFeedEvent(ev, names)
+		if k == len(events) {
+			events = append(events, f)
+		} else {
+			events[k] = f
+			delete(bad, k)
+			delete(exDates, k)
+		}
+		if err := checkEvent(&f, ev.RDates); err != nil {
+			if bad == nil {
+				bad = map[int]error{}
+			}
+			bad[k] = err
+		}
+		if n := len(ev.ExDates); n > calendar.MaxExDates {
+			if exDates == nil {
+				exDates = map[int]int{}
+			}
+			exDates[k] = n
+		}
+	})
 	if err != nil {
 		return nil, nil, nil, &FetchError{Msg: "unparsable feed: " + strings.TrimPrefix(err.Error(), "ical: "), Err: err}
 	}
-	events := make([]*store.Event, len(parsed.Events))
-	rdates := make([][]time.Time, len(parsed.Events))
-	for k := range parsed.Events {
-		events[k] = toEvent(&parsed.Events[k], c)
-		rdates[k] = parsed.Events[k].RDates
-		if n := len(parsed.Events[k].ExDates); n > calendar.MaxExDates {
+	for k := range events {
+		if n, ok := exDates[k]; ok {
 			log.Warn("imported event has too many EXDATEs: only the latest are kept",
-				"calendar", c.ID, "account", c.AccountID, "uid", events[k].UID, "exdates", n, "kept", calendar.MaxExDates)
+				"calendar", c.ID, "account", c.AccountID, "uid", events[k].uid(), "exdates", n, "kept", calendar.MaxExDates)
 		}
 	}
-	events, skipped, keys := representable(events, rdates)
-	return events, skipped, keys, nil
+	if len(bad) == 0 {
+		return events, nil, nil, nil
+	}
+	skipped, keys := &store.SkippedEvents{}, map[eventKey]bool{}
+	ok := events[:0]
+	for k := range events {
+		e := &events[k]
+		err, isBad := bad[k]
+		if !isBad {
+			ok = append(ok, *e)
+			continue
+		}
+		keys[e.key()] = true
+		skipped.Count++
+		if len(skipped.Events) < maxSkippedListed {
+			skipped.Events = append(skipped.Events, store.SkippedEvent{
+				UID: e.uid(), RecurrenceID: e.recurrenceID(), Reason: err.Error(),
+			})
+		}
+	}
+	clear(events[len(ok):])
+	return ok, skipped, keys, nil
 }
 
 // bodyHash is the hex SHA-256 of a feed body, hashed in pieces so the
@@ -1071,10 +1145,9 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 		res.Held = len(st.Held.Events)
 	}
 	if a != nil {
-		p.Version, p.Create, p.Update, p.Delete = a.version, a.diff.create, a.diff.update, a.diff.delete
-		p.HeldChange = a.heldStarted
+		p.Version, p.HeldChange = a.version, a.heldStarted
 		res.Created, res.Updated, res.Deleted = len(a.diff.create), len(a.diff.update), len(a.diff.delete)
-		if err := i.applyChunks(ctx, c, p); err != nil {
+		if err := i.applyChunks(ctx, c, p, a.diff); err != nil {
 			return nil, fmt.Errorf("record poll of %s: %w", c.ID, err)
 		}
 	}
@@ -1090,27 +1163,28 @@ func (i *Importer) record(ctx context.Context, c *store.Calendar, st store.Impor
 	return res, nil
 }
 
-// applyChunks writes the events of a big import in chunks of at most
+// applyChunks writes the events of d, a big import, in chunks of at most
 // ChunkSize, each its own transaction with its changes, so that other
 // writers (on SQLite's one writer, every other account) get in between;
 // the chunk size adapts to ChunkTime, starting from where the last big
 // import left it. It leaves the last chunk in p for the write that
 // records the poll. Deletes go first, then updates, then creates, as in
-// one write. A poll that stops between chunks has recorded
-// no sync state: its calendar is polled again when the lease ends, and
-// that poll diffs against what the chunks wrote, so it writes only the
-// rest and each change happens once.
+// one write; the store.Events of a chunk are made for it. A poll that
+// stops between chunks has recorded no sync state: its calendar is
+// polled again when the lease ends, and that poll diffs against what the
+// chunks wrote, so it writes only the rest and each change happens once.
 //
 // A written chunk makes the store forget the calendar's validators; so
 // does c, the claimed calendar, so that a failed poll does not record
 // them again.
-func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.ApplyImportParams) error {
+func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.ApplyImportParams, d *diff) error {
 	n := i.cfg.ChunkSize
 	if last := int(i.chunk.Load()); last > 0 {
 		n = min(last, n)
 	}
 	defer func() { i.chunk.Store(int64(n)) }()
-	for len(p.Delete)+len(p.Update)+len(p.Create) > n {
+	del, upd, cre := d.delete, d.update, d.create
+	for len(del)+len(upd)+len(cre) > n {
 		chunk := &store.ApplyImportParams{
 			AccountID: p.AccountID, CalendarID: p.CalendarID, Version: p.Version, Now: p.Now, Partial: true,
 			// Each chunk renews the lease, so that no other poller takes
@@ -1118,9 +1192,12 @@ func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.
 			LeaseUntil: i.cfg.Now().Add(i.cfg.Lease),
 		}
 		left := n
-		chunk.Delete, p.Delete = cut(p.Delete, &left)
-		chunk.Update, p.Update = cut(p.Update, &left)
-		chunk.Create, p.Create = cut(p.Create, &left)
+		var us []update
+		var cs []*feedEvent
+		chunk.Delete, del = cut(del, &left)
+		us, upd = cut(upd, &left)
+		cs, cre = cut(cre, &left)
+		chunk.Update, chunk.Create = d.storeUpdates(c, us), d.storeCreates(c, cs)
 		start := time.Now()
 		changes, err := i.store.ApplyImport(ctx, chunk)
 		if err != nil {
@@ -1133,6 +1210,7 @@ func (i *Importer) applyChunks(ctx context.Context, c *store.Calendar, p *store.
 		}
 		p.Version++ // each write of events bumps the version once
 	}
+	p.Delete, p.Update, p.Create = del, d.storeUpdates(c, upd), d.storeCreates(c, cre)
 	return nil
 }
 
@@ -1151,7 +1229,7 @@ func nextChunk(n int, took, budget time.Duration, most int) int {
 
 // cut takes up to *left events off the front of es: it returns them and
 // the rest, and counts them off *left.
-func cut(es []*store.Event, left *int) (taken, rest []*store.Event) {
+func cut[E any](es []E, left *int) (taken, rest []E) {
 	k := min(*left, len(es))
 	*left -= k
 	return es[:k:k], es[k:]

@@ -55,14 +55,14 @@ func (i *Importer) Replace(ctx context.Context, accountID, calendarID string, bo
 			return nil, fmt.Errorf("read events of %s: %w", calendarID, err)
 		}
 		now := i.cfg.Now().UTC()
-		d := diffEvents(fc.Events, events, nil, now) // safe to repeat after a conflict: diffEvents stamps every field it sets
+		d := diffEvents(fc.Events, events, nil, now) // safe to repeat after a conflict: diffEvents leaves events as they are
 		res := &Result{Status: StatusUnchanged, Calendar: c}
 		if d.empty() {
 			return res, nil
 		}
 		_, err = i.store.WriteEvents(ctx, &store.WriteEventsParams{
 			AccountID: accountID, CalendarID: calendarID, Version: fc.Version, Now: now,
-			Create: d.create, Update: d.update, Delete: d.delete,
+			Create: d.storeCreates(c, d.create), Update: d.storeUpdates(c, d.update), Delete: d.delete,
 		})
 		switch {
 		case errors.Is(err, store.ErrConflict) && attempt < maxReplaceAttempts:
