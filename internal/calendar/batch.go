@@ -233,11 +233,11 @@ func (b *batch) decide(it BatchItem, cal *store.Calendar, byID map[string]*store
 			in.UID = &it.UID
 		}
 		e := &store.Event{
-			ID: id.New("evt"), AccountID: cal.AccountID, CalendarID: cal.ID,
+			ID: id.Sorted("evt"), AccountID: cal.AccountID, CalendarID: cal.ID,
 			Status: store.StatusConfirmed, TimeZone: cal.TimeZone, CreatedAt: now, UpdatedAt: now,
 		}
 		if in.UID == nil {
-			e.UID = id.UUID() + "@calhook"
+			e.UID = id.UUIDv7() + "@calhook"
 		}
 		return e, applyEvent(e, in, true)
 	}

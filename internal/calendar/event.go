@@ -55,11 +55,11 @@ func (s *Service) CreateEvent(ctx context.Context, accountID, calendarID string,
 	}
 	now := s.now().UTC()
 	e := &store.Event{
-		ID: id.New("evt"), AccountID: accountID, CalendarID: calendarID,
+		ID: id.Sorted("evt"), AccountID: accountID, CalendarID: calendarID,
 		Status: store.StatusConfirmed, TimeZone: cal.TimeZone, CreatedAt: now, UpdatedAt: now,
 	}
 	if in.UID == nil {
-		e.UID = id.UUID() + "@calhook"
+		e.UID = id.UUIDv7() + "@calhook"
 	}
 	if err := applyEvent(e, in, true); err != nil {
 		return nil, err

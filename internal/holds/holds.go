@@ -221,7 +221,7 @@ func (s *Service) Place(ctx context.Context, accountID, unitID string, in PlaceI
 		meta["externalRef"] = req.externalRef
 	}
 	e := &store.Event{
-		ID: id.New("evt"), AccountID: accountID, UID: id.UUID() + "@calhook", Summary: req.summary,
+		ID: id.Sorted("evt"), AccountID: accountID, UID: id.UUIDv7() + "@calhook", Summary: req.summary,
 		Start: req.start, End: req.end, AllDay: req.allDay, TimeZone: unit.TimeZone, Status: store.StatusTentative,
 		Metadata: meta, CreatedAt: now, UpdatedAt: now,
 	}

@@ -53,3 +53,17 @@ func (db *DB) EndNotifyWindow() {
 	defer n.mu.Unlock()
 	n.lastSent = time.Now().Add(-n.window)
 }
+
+// PruneStatements are Prune's and ExpireHooks' statements with
+// arguments of their types, for a plan test.
+func PruneStatements(now time.Time) map[string][]any {
+	return map[string][]any{
+		pruneAttempts: {now, pruneBatch},
+		pruneMessages: {now, pruneBatch},
+		pruneFirstNew: {now},
+		pruneBefore:   {uint64(1000), int64(1)},
+		pruneNewest:   nil,
+		pruneChanges:  {uint64(1000), int64(1)},
+		pruneHooks:    {now},
+	}
+}

@@ -229,7 +229,7 @@ func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.H
 
 // ExpireHooks deletes hooks not registered since before.
 func (db *DB) ExpireHooks(ctx context.Context, before time.Time) (int64, error) {
-	tag, err := db.exec(ctx, `DELETE FROM icalhooks WHERE last_registered_at < $1`, before)
+	tag, err := db.exec(ctx, pruneHooks, before)
 	if err != nil {
 		return 0, fmt.Errorf("expire hooks: %w", err)
 	}

@@ -1030,3 +1030,39 @@ func TestCreateGroupOutcomes(t *testing.T) {
 		t.Errorf("account feed version = %d; want %d", acc.FeedVersion, accA.FeedVersion+2)
 	}
 }
+
+// TestPrunePlans: every statement of Prune and ExpireHooks can follow an
+// index (with sequential scans priced out, as on a big table), without a
+// sort. (That a range read stops early, as the walk from the log's start
+// does, is beyond a plan: see Prune.)
+func TestPrunePlans(t *testing.T) {
+	t.Parallel()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	open(t, u) // migrates
+	conn := connect(t, u)
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, `SET enable_seqscan = off`); err != nil {
+		t.Fatal(err)
+	}
+	for q, args := range postgres.PruneStatements(time.Now()) {
+		rows, err := conn.Query(ctx, "EXPLAIN "+q, args...)
+		if err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q, err)
+		}
+		var plan []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			plan = append(plan, line)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			t.Fatalf("EXPLAIN %s: %v", q, err)
+		}
+		if p := strings.Join(plan, "\n"); strings.Contains(p, "Seq Scan") || strings.Contains(p, "Sort") {
+			t.Errorf("plan of %s:\n%s\nwant every step along an index", q, p)
+		}
+	}
+}

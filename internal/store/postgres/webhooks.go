@@ -703,6 +703,23 @@ func (db *DB) RedeliverMessage(ctx context.Context, accountID, id string, now ti
 // pruneBatch bounds each delete so that no transaction holds many locks.
 const pruneBatch = 5000
 
+// The statements of Prune, each along an index (the plan test in
+// postgres_test.go holds them to it): old attempts and finished messages
+// by their time, and the change log from its start in log order.
+const (
+	pruneAttempts = `DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < $1 LIMIT $2)`
+	pruneMessages = `DELETE FROM messages WHERE id IN (SELECT id FROM messages
+		WHERE status IN ('delivered', 'undeliverable') AND updated_at < $1 LIMIT $2)`
+	// pruneFirstNew finds the oldest change that is not older than the
+	// cut, pruneBefore the change before a position, pruneNewest the
+	// newest change, pruneChanges deletes up to the horizon.
+	pruneFirstNew = `SELECT xid, id FROM changes WHERE occurred_at >= $1 ORDER BY xid, id LIMIT 1`
+	pruneBefore   = `SELECT xid, id FROM changes WHERE (xid, id) < ($1, $2) ORDER BY xid DESC, id DESC LIMIT 1`
+	pruneNewest   = `SELECT xid, id FROM changes ORDER BY xid DESC, id DESC LIMIT 1`
+	pruneChanges  = `DELETE FROM changes WHERE (xid, id) <= ($1, $2)`
+	pruneHooks    = `DELETE FROM icalhooks WHERE last_registered_at < $1`
+)
+
 // Prune deletes what is older than before, in batches.
 func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, error) {
 	var st store.PruneStats
@@ -720,25 +737,35 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		}
 	}
 	var err error
-	if st.Attempts, err = loop(`DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < $1 LIMIT $2)`); err != nil {
+	if st.Attempts, err = loop(pruneAttempts); err != nil {
 		return st, fmt.Errorf("prune attempts: %w", err)
 	}
-	if st.Messages, err = loop(`DELETE FROM messages WHERE id IN (SELECT id FROM messages
-		WHERE status IN ('delivered', 'undeliverable') AND updated_at < $1 LIMIT $2)`); err != nil {
+	if st.Messages, err = loop(pruneMessages); err != nil {
 		return st, fmt.Errorf("prune messages: %w", err)
 	}
 	err = db.tx(ctx, func(tx *txn) error {
 		st.Changes = 0
-		// The horizon is the newest change older than before, or the
-		// fan-out's cursor or the conflict detector's (once it has one) if
-		// that comes first (reading the cursors without a lock: they only
-		// move on, and a stale one prunes less). Positions are (xid, id),
-		// as ListChanges and the fan-out read the log.
-		var old, fanout store.ChangePos
-		err := tx.QueryRow(ctx, `SELECT xid, id FROM changes WHERE occurred_at < $1 ORDER BY xid DESC, id DESC LIMIT 1`,
-			before).Scan(&old.TxID, &old.ID)
+		// The horizon is the change before the first one in log order
+		// that is not older than before, or the fan-out's cursor or the
+		// conflict detector's (once it has one) if that comes first
+		// (reading the cursors without a lock: they only move on, and a
+		// stale one prunes less). Positions are (xid, id), as ListChanges
+		// and the fan-out read the log. The log follows time (but for
+		// writes a few milliseconds apart, which this leaves a change
+		// newer than before rather than prune it), so the walk along
+		// changes_xid from the oldest change reads only the changes it
+		// prunes, where the newest change older than before was a walk
+		// back over every newer one.
+		var old, fanout, first store.ChangePos
+		err := tx.QueryRow(ctx, pruneFirstNew, before).Scan(&first.TxID, &first.ID)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows): // every change is old enough
+			err = tx.QueryRow(ctx, pruneNewest).Scan(&old.TxID, &old.ID)
+		case err == nil:
+			err = tx.QueryRow(ctx, pruneBefore, first.TxID, first.ID).Scan(&old.TxID, &old.ID)
+		}
 		if errors.Is(err, pgx.ErrNoRows) {
-			return nil
+			return nil // nothing old enough
 		}
 		if err != nil {
 			return err
@@ -762,7 +789,7 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		case !errors.Is(err, pgx.ErrNoRows):
 			return err
 		}
-		tag, err := tx.Exec(ctx, `DELETE FROM changes WHERE (xid, id) <= ($1, $2)`, horizon.TxID, horizon.ID)
+		tag, err := tx.Exec(ctx, pruneChanges, horizon.TxID, horizon.ID)
 		if err != nil {
 			return err
 		}

@@ -199,7 +199,7 @@ func (db *DB) ArmedHooks(ctx context.Context, feeds []store.FeedKey) ([]*store.H
 
 // ExpireHooks deletes hooks not registered since before.
 func (db *DB) ExpireHooks(ctx context.Context, before time.Time) (int64, error) {
-	res, err := db.exec(ctx, `DELETE FROM icalhooks WHERE last_registered_at < ?`, micros(before))
+	res, err := db.exec(ctx, pruneHooks, micros(before))
 	if err != nil {
 		return 0, fmt.Errorf("expire hooks: %w", err)
 	}

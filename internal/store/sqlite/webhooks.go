@@ -889,6 +889,22 @@ func (db *DB) RedeliverMessage(ctx context.Context, accountID, id string, now ti
 // pruneBatch bounds each delete so the single writer is never held long.
 const pruneBatch = 5000
 
+// The statements of Prune, each along an index or the rowid (the plan
+// test in prune_test.go holds them to it): old attempts and finished
+// messages by their time, and the change log from its start.
+const (
+	pruneAttempts = `DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < ? LIMIT ?)`
+	pruneMessages = `DELETE FROM messages WHERE seq IN (SELECT seq FROM messages
+		WHERE status IN ('delivered', 'undeliverable') AND updated_at < ? LIMIT ?)`
+	// pruneFirstNew finds the oldest change (up to a position) that is
+	// not older than the cut, pruneBefore the change before a position,
+	// pruneChanges deletes up to the horizon.
+	pruneFirstNew = `SELECT id FROM changes WHERE id <= ? AND occurred_at >= ? ORDER BY id LIMIT 1`
+	pruneBefore   = `SELECT id FROM changes WHERE id < ? ORDER BY id DESC LIMIT 1`
+	pruneChanges  = `DELETE FROM changes WHERE id <= ?`
+	pruneHooks    = `DELETE FROM icalhooks WHERE last_registered_at < ?`
+)
+
 // Prune deletes what is older than before, in batches.
 func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, error) {
 	var st store.PruneStats
@@ -908,11 +924,10 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		}
 	}
 	var err error
-	if st.Attempts, err = loop(`DELETE FROM attempts WHERE id IN (SELECT id FROM attempts WHERE attempted_at < ? LIMIT ?)`, cut); err != nil {
+	if st.Attempts, err = loop(pruneAttempts, cut); err != nil {
 		return st, fmt.Errorf("prune attempts: %w", err)
 	}
-	if st.Messages, err = loop(`DELETE FROM messages WHERE seq IN (SELECT seq FROM messages
-		WHERE status IN ('delivered', 'undeliverable') AND updated_at < ? LIMIT ?)`, cut); err != nil {
+	if st.Messages, err = loop(pruneMessages, cut); err != nil {
 		return st, fmt.Errorf("prune messages: %w", err)
 	}
 	err = db.tx(ctx, func(ctx context.Context, tx *wtx) error {
@@ -930,20 +945,33 @@ func (db *DB) Prune(ctx context.Context, before time.Time) (store.PruneStats, er
 		if detector.Valid {
 			read = min(read, detector.Int64)
 		}
-		var horizon sql.NullInt64
-		if err := tx.QueryRowContext(ctx, `SELECT max(id) FROM changes WHERE occurred_at < ? AND id <= ?`, cut, read).Scan(&horizon); err != nil {
+		// The horizon is the change before the first one (up to read)
+		// that is not older than cut. Ids follow time (but for writes a
+		// few milliseconds apart, which this leaves a change newer than
+		// cut rather than prune it), so the walk from the oldest change
+		// reads only the changes it prunes: no index on occurred_at, and
+		// no scan of the log's newer rows as max(id) WHERE occurred_at < cut
+		// made.
+		bound := read + 1
+		err = tx.QueryRowContext(ctx, pruneFirstNew, read, cut).Scan(&bound)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
 			return err
 		}
-		if !horizon.Valid {
-			return nil
+		var horizon int64
+		err = tx.QueryRowContext(ctx, pruneBefore, bound).Scan(&horizon)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil // nothing old enough
 		}
-		res, err := tx.ExecContext(ctx, `DELETE FROM changes WHERE id <= ?`, horizon.Int64)
+		if err != nil {
+			return err
+		}
+		res, err := tx.ExecContext(ctx, pruneChanges, horizon)
 		if err != nil {
 			return err
 		}
 		st.Changes, _ = res.RowsAffected()
 		_, err = tx.ExecContext(ctx, `INSERT INTO cursors (name, position) VALUES ('horizon', ?)
-			ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)`, horizon.Int64)
+			ON CONFLICT (name) DO UPDATE SET position = max(position, excluded.position)`, horizon)
 		return err
 	})
 	if err != nil {

@@ -30,6 +30,7 @@ var webhookTests = []struct {
 	{"DisabledSubscriptionsAreParked", testParked},
 	{"PruneKeepsUnreadChanges", testPrune},
 	{"PruneKeepsUndetectedChanges", testPruneKeepsUndetected},
+	{"PruneStopsAtTheFirstNewChange", testPruneStopsAtNewChange},
 	{"SubscriptionLimit", testSubscriptionLimit},
 	{"ClaimWebhookHostRate", testClaimWebhookHostRate},
 }
@@ -532,6 +533,44 @@ func testPrune(t *testing.T, s store.Store) {
 	}
 	if h, err := s.ChangeHorizon(ctx); err != nil || h == (store.ChangePos{}) {
 		t.Errorf("ChangeHorizon = %+v, %v; want the newest pruned change", h, err)
+	}
+}
+
+// testPruneStopsAtNewChange: Prune removes the log's oldest changes up to
+// the first one that is not older than the cut; a change stamped older
+// that the log holds after it waits for a later prune (the log follows
+// time but for writes racing by milliseconds, and the prune walks it
+// from its start rather than scan it for old rows).
+func testPruneStopsAtNewChange(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	c := newCalendar(t, s, newAccount(t, s).ID)
+	at := func(uid string, when time.Time) *store.Change {
+		e := newEvent(c, uid, when)
+		e.CreatedAt, e.UpdatedAt = when, when
+		return mustCreateEvent(t, s, e)
+	}
+	at("old-1", base)
+	old := at("old-2", base.Add(time.Minute))
+	at("new", base.Add(2*time.Hour))
+	at("late-old", base)
+	FanOut(t, s, func([]*store.Change) []*store.Message { return nil })
+	for { // the conflict detector has read them too
+		if res, _ := detectStep(t, s, store.DetectParams{Limit: 1000}, nil); res.Changes == 0 {
+			break
+		}
+	}
+	st, err := s.Prune(ctx, base.Add(time.Hour))
+	if err != nil || st.Changes != 2 {
+		t.Errorf("Prune(base+1h) = %+v, %v; want the 2 changes before the new one", st, err)
+	}
+	if h, err := s.ChangeHorizon(ctx); err != nil || h != old.Pos() {
+		t.Errorf("ChangeHorizon = %+v, %v; want old-2's change %+v", h, err, old.Pos())
+	}
+	if st, err := s.Prune(ctx, base.Add(time.Hour)); err != nil || st.Changes != 0 {
+		t.Errorf("Prune(base+1h) again = %+v, %v; want nothing pruned", st, err)
+	}
+	if st, err := s.Prune(ctx, base.Add(3*time.Hour)); err != nil || st.Changes != 2 {
+		t.Errorf("Prune(base+3h) = %+v, %v; want the 2 changes left", st, err)
 	}
 }
 
