@@ -307,7 +307,7 @@ func loadCalendar(ctx context.Context, s scaleStore, c *store.Calendar, size sca
 	for i := k; i < size.Events; i += size.Calendars {
 		rng := rand.New(rand.NewPCG(uint64(i), 23))
 		start := now.Add(time.Duration(rng.Int64N(int64(3 * 365 * 24 * time.Hour)))).Add(-2 * 365 * 24 * time.Hour).Truncate(time.Hour)
-		e := &store.Event{ID: id.New("evt"), AccountID: c.AccountID, CalendarID: c.ID, UID: id.New("uid") + "@scale",
+		e := &store.Event{ID: id.Sorted("evt"), AccountID: c.AccountID, CalendarID: c.ID, UID: id.UUIDv7() + "@scale",
 			Summary: fmt.Sprint("Booking ", i), Description: "Guest: scale test", Start: start,
 			End: start.Add(time.Duration(1+rng.IntN(7*24)) * time.Hour), TimeZone: c.TimeZone, Status: store.StatusConfirmed,
 			CreatedAt: now, UpdatedAt: now}

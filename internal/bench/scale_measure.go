@@ -48,7 +48,8 @@ func scaleImportInterval(imports int) time.Duration {
 // scaleServeArgs are calhook's flags for a round: its defaults, but for
 // the loopback receivers and upstreams allowed, the hook caps and the
 // per-host ping rate raised (every hook of the figure is on one host),
-// and the import floor at the figure's interval.
+// and the import floor (and the hold of deletes) at the figure's
+// interval.
 func scaleServeArgs(hooks int, interval time.Duration) []string {
 	capN := strconv.Itoa(max(2*hooks, 20000))
 	return []string{
@@ -58,6 +59,9 @@ func scaleServeArgs(hooks int, interval time.Duration) []string {
 		"--icalhooks-host-rate", strconv.Itoa(icalhooksHostRate),
 		"--import-min-interval", interval.String(), "--import-interval", interval.String(),
 		"--import-max-interval", max(interval, time.Hour).String(),
+		// Held deletes wait at least one poll interval (calhook refuses
+		// less): at full size the interval is 5 minutes.
+		"--import-hold-delay", max(interval, 2*time.Minute).String(),
 	}
 }
 

@@ -257,7 +257,7 @@ func (d *diff) storeCreates(c *store.Calendar, fs []*feedEvent) []*store.Event {
 	out := make([]*store.Event, len(fs))
 	for k, f := range fs {
 		e := f.storeEvent(c)
-		e.ID, e.CreatedAt, e.UpdatedAt = id.New("evt"), d.now, d.now
+		e.ID, e.CreatedAt, e.UpdatedAt = id.Sorted("evt"), d.now, d.now
 		out[k] = e
 	}
 	return out
