@@ -143,9 +143,9 @@ type importFigure struct {
 
 // measureImports creates n imported calendars through the API, polled
 // every interval from up (the 80/15/5 mix), waits until each has been
-// imported once, then measures calhook's CPU time (/proc) and the polls
-// up answered over one interval (at most scaleImportWindowMax, at
-// least 4 s).
+// imported once, then, from the first poll after that, measures calhook's
+// CPU time (/proc) and the polls up answered over one interval (at most
+// scaleImportWindowMax, at least 4 s).
 func measureImports(ctx context.Context, srv *calhookServer, up *mixUpstream, n int, interval time.Duration) (importFigure, error) {
 	var f importFigure
 	api := newAPIClient(srv.baseURL, importCreateWorkers)
@@ -171,6 +171,22 @@ func measureImports(ctx context.Context, srv *calhookServer, up *mixUpstream, n 
 		}
 	}
 	firstImports := time.Since(start)
+	// The window opens with the first poll after the first imports: at
+	// full size those take minutes, and the feeds come due one interval
+	// after their first poll.
+	for c := up.counts(); c.dtstamp+c.notModified+c.changed == 0; c = up.counts() {
+		select {
+		case <-srv.Exited():
+			return f, fmt.Errorf("calhook exited before polling again; log:\n%s", srv.logTail(20))
+		default:
+		}
+		if time.Since(start) > firstImports+2*interval+time.Minute {
+			return f, fmt.Errorf("no feed polled again within %v of the first imports", 2*interval+time.Minute)
+		}
+		if err := sleepCtx(ctx, 100*time.Millisecond); err != nil {
+			return f, err
+		}
+	}
 	window := min(max(interval, 4*time.Second), scaleImportWindowMax)
 	c0 := up.counts()
 	meter := startCPU(srv.cmd.Process.Pid)
