@@ -11,6 +11,8 @@ package store
 
 import (
 	"context"
+	"fmt"
+	"slices"
 	"time"
 
 	"github.com/calhook/calhook/internal/fault"
@@ -309,6 +311,54 @@ type FeedWindow struct {
 	// itself, so callers must not change them. A feed read after a few
 	// writes then reads each event's stamp and only the changed rows.
 	Known map[string]*Event
+}
+
+// KnownRead assembles one calendar's events in a feed read with known
+// events (FeedWindow.Known): the adapter passes each event's stamp in
+// feed order to Stamp, reads the rows Missing names and hands them to
+// Events.
+type KnownRead struct {
+	calendarID string
+	known      map[string]*Event
+	out        []*Event
+	at         map[string]int // missing id → its place in out
+	missing    []string
+}
+
+// NewKnownRead starts the read of calendarID's events with known ones.
+func NewKnownRead(calendarID string, known map[string]*Event) *KnownRead {
+	return &KnownRead{calendarID: calendarID, known: known, at: map[string]int{}}
+}
+
+// Stamp takes the next event of the feed; id may be a scan buffer that
+// the caller reuses (a known event costs no allocation).
+func (r *KnownRead) Stamp(id []byte, updated time.Time) {
+	if e := r.known[string(id)]; e != nil && e.UpdatedAt.Equal(updated) && e.CalendarID == r.calendarID {
+		r.out = append(r.out, e)
+		return
+	}
+	s := string(id)
+	r.at[s] = len(r.out)
+	r.missing = append(r.missing, s)
+	r.out = append(r.out, nil)
+}
+
+// Missing returns the ids of the stamped events that are not known.
+func (r *KnownRead) Missing() []string { return r.missing }
+
+// Events returns the calendar's events with fresh, the rows of Missing,
+// in their places. Every stamped row must be among them: the adapters
+// read both in one read transaction.
+func (r *KnownRead) Events(fresh []*Event) ([]*Event, error) {
+	for _, e := range fresh {
+		if i, ok := r.at[e.ID]; ok {
+			r.out[i] = e
+		}
+	}
+	if slices.Contains(r.out, nil) {
+		return nil, fmt.Errorf("read events of %s: %d stamped, %d read", r.calendarID, len(r.missing), len(fresh))
+	}
+	return r.out, nil
 }
 
 // Cutoff returns the end before which c's events leave its feed; the

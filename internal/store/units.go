@@ -240,6 +240,15 @@ type Membership struct {
 	Calendars []*UnitCalendar
 }
 
+// Add appends a calendar of unit u, read unit by unit, and u itself when
+// it is not the last unit added (the adapters' read of Membership).
+func (m *Membership) Add(u *Unit, c *Calendar) {
+	if n := len(m.Units); n == 0 || m.Units[n-1].ID != u.ID {
+		m.Units = append(m.Units, u)
+	}
+	m.Calendars = append(m.Calendars, &UnitCalendar{UnitID: u.ID, Calendar: c})
+}
+
 // UnitOf returns the unit of calendarID among m's calendars ("" for none).
 func (m *Membership) UnitOf(calendarID string) string {
 	for _, c := range m.Calendars {

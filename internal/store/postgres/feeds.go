@@ -3,7 +3,6 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -140,40 +139,23 @@ func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedW
 	if err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
-	var out []*store.Event
-	var missing []string
-	at := map[string]int{} // missing id → its place in out
-	var id, uid, rid string
+	kr := store.NewKnownRead(c.ID, w.Known)
+	var id, uid, rid []byte
 	var updated time.Time
 	_, err = pgx.ForEachRow(rows, []any{&id, &updated, &uid, &rid}, func() error {
-		if e := w.Known[id]; e != nil && e.UpdatedAt.Equal(updated) && e.CalendarID == c.ID {
-			out = append(out, e)
-			return nil
-		}
-		at[id] = len(out)
-		missing = append(missing, id)
-		out = append(out, nil)
+		kr.Stamp(id, updated)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
-	if len(missing) == 0 {
-		return out, nil
+	var fresh []*store.Event
+	if missing := kr.Missing(); len(missing) > 0 {
+		if fresh, err = queryEvents(ctx, q, `WHERE id = ANY($1)`, missing); err != nil {
+			return nil, err
+		}
 	}
-	fresh, err := queryEvents(ctx, q, `WHERE id = ANY($1)`, missing)
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range fresh {
-		out[at[e.ID]] = e
-	}
-	// Within one repeatable-read transaction every stamped row is there;
-	// a nil would mean a row without its stamp.
-	if slices.Contains(out, nil) {
-		return nil, fmt.Errorf("read events of %s: %d stamped, %d read", c.ID, len(missing), len(fresh))
-	}
-	return out, nil
+	return kr.Events(fresh)
 }
 
 // ListChanges returns the changes of a calendar after a position, oldest

@@ -282,10 +282,7 @@ func (db *DB) CalendarMembership(ctx context.Context, accountID string, calendar
 		if err != nil {
 			return nil, fmt.Errorf("read calendar membership: %w", err)
 		}
-		if n := len(m.Units); n == 0 || m.Units[n-1].ID != u.ID {
-			m.Units = append(m.Units, u)
-		}
-		m.Calendars = append(m.Calendars, &store.UnitCalendar{UnitID: u.ID, Calendar: c})
+		m.Add(u, c)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read calendar membership: %w", err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"slices"
 
 	"github.com/calhook/calhook/internal/store"
 )
@@ -126,9 +125,7 @@ func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedW
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
 	defer rows.Close()
-	var out []*store.Event
-	var missing []string
-	at := map[string]int{} // missing id → its place in out
+	kr := store.NewKnownRead(c.ID, w.Known)
 	// Raw bytes, reused from row to row: a known event's stamp costs no
 	// allocation.
 	var id, uid, rid sql.RawBytes
@@ -137,33 +134,18 @@ func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedW
 		if err := rows.Scan(&id, &updated, &uid, &rid); err != nil {
 			return nil, fmt.Errorf("read event stamps: %w", err)
 		}
-		if e := w.Known[string(id)]; e != nil && e.UpdatedAt.Equal(fromMicros(updated)) && e.CalendarID == c.ID {
-			out = append(out, e)
-			continue
-		}
-		at[string(id)] = len(out)
-		missing = append(missing, string(id))
-		out = append(out, nil)
+		kr.Stamp(id, fromMicros(updated))
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
-	if len(missing) == 0 {
-		return out, nil
+	var fresh []*store.Event
+	if missing := kr.Missing(); len(missing) > 0 {
+		if fresh, err = queryEvents(ctx, q, `WHERE id IN (SELECT value FROM json_each(?))`, jsonList(missing)); err != nil {
+			return nil, err
+		}
 	}
-	fresh, err := queryEvents(ctx, q, `WHERE id IN (SELECT value FROM json_each(?))`, jsonList(missing))
-	if err != nil {
-		return nil, err
-	}
-	for _, e := range fresh {
-		out[at[e.ID]] = e
-	}
-	// Within one read transaction every stamped row is there; a nil
-	// would mean a row without its stamp.
-	if slices.Contains(out, nil) {
-		return nil, fmt.Errorf("read events of %s: %d stamped, %d read", c.ID, len(missing), len(fresh))
-	}
-	return out, nil
+	return kr.Events(fresh)
 }
 
 // ListChanges returns the changes of a calendar after a position, oldest
