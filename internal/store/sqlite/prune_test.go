@@ -34,6 +34,22 @@ func TestPrunePlans(t *testing.T) {
 	}
 }
 
+// TestRecoverClaimsPlan: the recovery of claims at start reads the queue's
+// index (messages_due), not the delivery log.
+func TestRecoverClaimsPlan(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer db.Close()
+	plan := explain(ctx, t, db, recoverClaimsSQL, []any{1})
+	if len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX messages_due") {
+		t.Errorf("plan of RecoverClaims = %q; want messages_due alone", plan)
+	}
+}
+
 // explain returns the steps of q's query plan.
 func explain(ctx context.Context, t *testing.T, db *DB, q string, args []any) []string {
 	t.Helper()

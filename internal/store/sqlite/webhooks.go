@@ -590,10 +590,18 @@ func fillSubscriptions(ctx context.Context, tx *wtx, out []*store.Delivery, subI
 	return nil
 }
 
+// recoverClaimsSQL is RecoverClaims' statement. It names messages_due's
+// condition as well: SQLite does not see that status = 'delivering'
+// implies it, and scanned the whole delivery log at every start (0.22-0.4
+// s at 514,000 messages, against 0.2 ms now; start-up took 5.6 s at
+// 5,000,000) instead of the few queued messages.
+const recoverClaimsSQL = `UPDATE messages SET status = 'pending', next_attempt_at = ?
+	WHERE status IN ('pending', 'delivering') AND status = 'delivering'`
+
 // RecoverClaims makes every claimed message due at now. Only one process
 // uses a SQLite database, so at start-up every claim is a dead run's.
 func (db *DB) RecoverClaims(ctx context.Context, now time.Time) (int64, error) {
-	res, err := db.exec(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ? WHERE status = 'delivering'`, micros(now))
+	res, err := db.exec(ctx, recoverClaimsSQL, micros(now))
 	if err != nil {
 		return 0, fmt.Errorf("recover claims: %w", err)
 	}
