@@ -234,7 +234,11 @@ func serve(ctx context.Context, env Env, args []string) error {
 		ln.Close()
 		return err
 	}
-	if err := a.start(ctx); err != nil {
+	// The workers run until a.stop, after the API has shut down: ctx
+	// ends with the signal, and a poll cancelled then would answer a
+	// waiting sync with its failure before the shutdown could answer it
+	// 503 (and writes would be left without their fan-out).
+	if err := a.start(context.WithoutCancel(ctx)); err != nil {
 		ln.Close()
 		return err
 	}
