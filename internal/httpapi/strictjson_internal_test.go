@@ -84,7 +84,7 @@ func tokenCheckValue(dec *json.Decoder, t reflect.Type, path string) error {
 		if t != nil {
 			switch t.Kind() {
 			case reflect.Struct:
-				fields = tokenJSONFields(t)
+				fields = structFields(t) // the field names did not change, only the walk
 			case reflect.Map:
 				elem = t.Elem()
 			}
@@ -133,39 +133,6 @@ func tokenCheckValue(dec *json.Decoder, t reflect.Type, path string) error {
 		return nil
 	}
 	return nil
-}
-
-// tokenJSONFields maps the JSON names of a struct's fields, those of embedded
-// structs included, to their types.
-func tokenJSONFields(t reflect.Type) map[string]reflect.Type {
-	out := map[string]reflect.Type{}
-	for f := range t.Fields() {
-		if !f.IsExported() && !f.Anonymous {
-			continue
-		}
-		tag := f.Tag.Get("json")
-		if tag == "-" {
-			continue
-		}
-		name, _, _ := strings.Cut(tag, ",")
-		if f.Anonymous && name == "" {
-			ft := f.Type
-			if ft.Kind() == reflect.Pointer {
-				ft = ft.Elem()
-			}
-			if ft.Kind() == reflect.Struct {
-				for k, v := range tokenJSONFields(ft) {
-					out[k] = v
-				}
-				continue
-			}
-		}
-		if name == "" {
-			name = f.Name
-		}
-		out[name] = f.Type
-	}
-	return out
 }
 
 func tokenJoin(path, key string) string {

@@ -18,11 +18,7 @@ import (
 func TestBulkWritesYield(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 
 	var mu sync.Mutex
 	var order []string

@@ -14,11 +14,7 @@ import (
 func TestPrunePlans(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	for _, q := range []string{pruneAttempts, pruneMessages, pruneFirstNew, pruneBefore, pruneChanges, pruneHooks} {
 		args := make([]any, strings.Count(q, "?"))
 		for i := range args {
@@ -39,15 +35,22 @@ func TestPrunePlans(t *testing.T) {
 func TestRecoverClaimsPlan(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	db, err := Open(ctx, filepath.Join(t.TempDir(), "calhook.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer db.Close()
+	db := openTemp(t)
 	plan := explain(ctx, t, db, recoverClaimsSQL, []any{1})
 	if len(plan) != 1 || !strings.Contains(plan[0], "USING INDEX messages_due") {
 		t.Errorf("plan of RecoverClaims = %q; want messages_due alone", plan)
 	}
+}
+
+// openTemp opens a database in a temporary directory, closed when t ends.
+func openTemp(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), filepath.Join(t.TempDir(), "calhook.db"))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
 
 // explain returns the steps of q's query plan.
