@@ -636,7 +636,7 @@ func (r *stepReads) CalendarUnits(ctx context.Context, accountID string, calenda
 			return nil, err
 		}
 		for _, c := range missing {
-			r.unitOf[[2]string{accountID, c}] = m.UnitOf(c)
+			r.unitOf[[2]string{accountID, c}] = "" // unless among the members below
 		}
 		for _, u := range m.Units {
 			r.units[[2]string{accountID, u.ID}] = u

@@ -249,16 +249,6 @@ func (m *Membership) Add(u *Unit, c *Calendar) {
 	m.Calendars = append(m.Calendars, &UnitCalendar{UnitID: u.ID, Calendar: c})
 }
 
-// UnitOf returns the unit of calendarID among m's calendars ("" for none).
-func (m *Membership) UnitOf(calendarID string) string {
-	for _, c := range m.Calendars {
-		if c.ID == calendarID {
-			return c.UnitID
-		}
-	}
-	return ""
-}
-
 // Conflict states.
 const (
 	ConflictOpen     = "open"

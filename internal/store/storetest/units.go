@@ -198,8 +198,14 @@ func checkMembership(t *testing.T, s store.Store, accountID string, u1, u2 *stor
 		}
 		for _, c := range tc.asked {
 			want := map[string]string{c1.ID: u1.ID, c2.ID: u2.ID, c3.ID: u1.ID}[c]
-			if got := m.UnitOf(c); got != want {
-				t.Errorf("CalendarMembership %s: UnitOf(%s) = %q; want %q", tc.name, c, got, want)
+			got := ""
+			for _, mc := range m.Calendars {
+				if mc.ID == c {
+					got = mc.UnitID
+				}
+			}
+			if got != want {
+				t.Errorf("CalendarMembership %s: the unit of %s = %q; want %q", tc.name, c, got, want)
 			}
 		}
 	}
