@@ -268,7 +268,7 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 	if err != nil {
 		return nil, err
 	}
-	dl, err := measureDelivery(ctx, cfg, srv, rcv)
+	dl, err := measureDeliveries(ctx, cfg, srv, rcv, scaleDeliveryRuns)
 	if err != nil {
 		return nil, fmt.Errorf("delivered webhooks: %w", err)
 	}
@@ -317,7 +317,7 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 		r("event_list_p99_ms", "ms", m.listP99, nil), r("changes_p99_ms", "ms", m.changesP99, nil),
 		r("feed_cold_p50_ms", "ms", m.coldP50, nil), r("feed_warm_p50_ms", "ms", m.warmP50, nil),
 		r("delivered_rps", "webhooks/s", dl.deliveredRPS, map[string]any{"changes": cfg.Changes, "writers": cfg.Writers,
-			"api_write_rps": round1(dl.writeRPS), "duplicates": dl.duplicates}),
+			"api_write_rps": round1(dl.writeRPS), "duplicates": dl.duplicates, "runs": dl.runs}),
 		r("hooks_fanout_ms", "ms", fanout, map[string]any{"hooks": cfg.FanoutSubscriptions}),
 		r("import_cpu_ms_per_poll", "ms", imp.cpuMSPerPoll, imp.info),
 		r("import_polls_per_s", "polls/s", imp.pollsPerSecond, imp.info),
