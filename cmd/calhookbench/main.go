@@ -88,6 +88,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	cfg.Logger = progressLogger(stderr, *verbose)
 	results, err := sc.Run(ctx, cfg)
 	if err != nil {
+		// What was measured before the failure is still written.
+		if len(results) > 0 {
+			err = errors.Join(err, bench.WriteResults(stdout, results))
+		}
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return bench.WriteResults(stdout, results)

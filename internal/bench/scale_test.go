@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -129,4 +130,28 @@ func stripDTSTAMP(b []byte) []byte {
 		}
 	}
 	return bytes.Join(out, []byte("\r\n"))
+}
+
+func TestFirstImportsLimit(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		feeds int
+		want  time.Duration
+	}{
+		{15, 10 * time.Minute},
+		{3000, 10 * time.Minute},
+		{30000, 20 * time.Minute},
+	} {
+		if got := firstImportsLimit(tt.feeds); got != tt.want {
+			t.Errorf("firstImportsLimit(%d) = %v, want %v", tt.feeds, got, tt.want)
+		}
+	}
+}
+
+func TestScaleNeedsATarget(t *testing.T) {
+	t.Parallel()
+	_, err := runScale(context.Background(), Config{SkipSQLite: true, ScaleSize: "check", Samples: 1, Bin: "/nonexistent/calhook"})
+	if err == nil || !strings.Contains(err.Error(), "-skip-sqlite needs -postgres") {
+		t.Fatalf("runScale with -skip-sqlite and no -postgres: %v", err)
+	}
 }
