@@ -84,7 +84,9 @@ func tokenCheckValue(dec *json.Decoder, t reflect.Type, path string) error {
 		if t != nil {
 			switch t.Kind() {
 			case reflect.Struct:
-				fields = structFields(t) // the field names did not change, only the walk
+				// The scan's own field map: the oracle differs only in
+				// how it walks the body, token by token.
+				fields = structFields(t)
 			case reflect.Map:
 				elem = t.Elem()
 			}
