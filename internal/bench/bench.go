@@ -283,9 +283,12 @@ type Config struct {
 	SkipSQLite bool
 
 	// ScaleSize is the scale scenario's dataset: check, medium, full or
-	// a fraction of full; Samples its requests per latency figure.
-	ScaleSize string
-	Samples   int
+	// a fraction of full; Samples its requests per latency figure;
+	// HistoryCalendars, when positive, the calendars of its history feed
+	// instead of the size's.
+	ScaleSize        string
+	Samples          int
+	HistoryCalendars int
 }
 
 // Defaults for Config.

@@ -25,13 +25,15 @@ const scaleName = "scale"
 // scaleFull is the full-size dataset of issue 23. Updates are the change
 // rows beyond each event's "created" one; Messages are the delivery log's
 // (each with its attempt); Imports are the imported calendars the import
-// figures poll.
+// figures poll; History is the calendars of the account whose
+// all-calendars feed is measured (historyEvents each, written through the
+// API in both rounds).
 var scaleFull = scaleSize{Accounts: 2000, Calendars: 50000, Events: 2000000, Updates: 8000000,
-	Subscriptions: 20000, Messages: 5000000, Hooks: 200000, Imports: 30000}
+	Subscriptions: 20000, Messages: 5000000, Hooks: 200000, Imports: 30000, History: historyCalendars}
 
 // scaleSize shapes the loaded dataset.
 type scaleSize struct {
-	Accounts, Calendars, Events, Updates, Subscriptions, Messages, Hooks, Imports int
+	Accounts, Calendars, Events, Updates, Subscriptions, Messages, Hooks, Imports, History int
 }
 
 // scaleSizes are the named sizes of -size; a number in (0, 1] is a
@@ -50,7 +52,8 @@ func parseScaleSize(s string) (scaleSize, error) {
 	scale := func(n int) int { return max(1, int(float64(n)*f)) }
 	return scaleSize{Accounts: scale(scaleFull.Accounts), Calendars: scale(scaleFull.Calendars),
 		Events: scale(scaleFull.Events), Updates: scale(scaleFull.Updates), Subscriptions: scale(scaleFull.Subscriptions),
-		Messages: scale(scaleFull.Messages), Hooks: scale(scaleFull.Hooks), Imports: scale(scaleFull.Imports)}, nil
+		Messages: scale(scaleFull.Messages), Hooks: scale(scaleFull.Hooks), Imports: scale(scaleFull.Imports),
+		History: scale(scaleFull.History)}, nil
 }
 
 // scaleFlags registers the flags of the scale scenario.
@@ -62,6 +65,8 @@ func scaleFlags(fs *flag.FlagSet, cfg *Config) {
 	fs.IntVar(&cfg.Events, "events", 2000, "events of the measured feed's calendar")
 	fs.IntVar(&cfg.Changes, "webhooks", 5000, "changes written to one subscription for the delivered-webhooks figure")
 	fs.IntVar(&cfg.FanoutSubscriptions, "hooks", scaleFeedHooks, "iCal Hooks registered on the feed of the fan-out figure")
+	fs.IntVar(&cfg.HistoryCalendars, "history", 0, fmt.Sprintf("calendars of %d events in the history feed's account (0: by -size, %d at full)",
+		historyEvents, historyCalendars))
 }
 
 // dataTarget is one database the scenario measures, empty and loaded.
@@ -82,6 +87,9 @@ func runScale(ctx context.Context, cfg Config) ([]Result, error) {
 	size, err := parseScaleSize(cfg.ScaleSize)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.HistoryCalendars > 0 {
+		size.History = cfg.HistoryCalendars
 	}
 	if cfg.Samples < 1 {
 		return nil, fmt.Errorf("samples %d: must be at least 1", cfg.Samples)
@@ -293,6 +301,12 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 	if err != nil {
 		return nil, err
 	}
+	// Last, as it leaves its account's events in the database and may
+	// leave calhook bigger.
+	hist, err := measureHistoryFeed(ctx, srv, size.History)
+	if err != nil {
+		return nil, fmt.Errorf("history feed: %w", err)
+	}
 	if err := stop(); err != nil {
 		return nil, fmt.Errorf("stop calhook: %w", err)
 	}
@@ -320,6 +334,8 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 	}
 	pruneInfo := map[string]any{"cut_age_h": round1(time.Since(cut).Hours()), "attempts": pr.st.Attempts,
 		"messages": pr.st.Messages, "changes": pr.st.Changes, "seconds": round3(pr.elapsed.Seconds())}
+	histInfo := map[string]any{"calendars": size.History, "events": hist.events, "gets": historyGets,
+		"rss_before_mb": round1(hist.rssBeforeMB)}
 	results := []Result{
 		r("startup_ms", "ms", ms(startup), nil),
 		r("api_write_p50_ms", "ms", m.writeP50, nil), r("api_write_p99_ms", "ms", m.writeP99, nil),
@@ -333,6 +349,8 @@ func scaleRound(ctx context.Context, cfg Config, tg dataTarget, bin, dir, label 
 		r("prune_rows_per_s", "rows/s", pr.rowsPerSecond(), pruneInfo),
 		r("prune_keepup_x", "x", pr.keepUp(), map[string]any{"changes_per_s": scaleKeepUpRate}),
 		r("rss_mb", "MB", float64(rss)/1e6, nil), r("db_mb", "MB", float64(dbBytes)/1e6, nil),
+		r("history_feed_p50_ms", "ms", hist.getP50, histInfo), r("history_feed_mb", "MB", hist.feedMB, histInfo),
+		r("history_feed_rss_peak_mb", "MB", hist.rssPeakMB, histInfo),
 	}
 	for _, res := range results {
 		if !(res.Value > 0) {

@@ -7,6 +7,7 @@ package bench
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -434,5 +435,121 @@ func measurePrune(ctx context.Context, db string, cut time.Time) (pruneFigure, e
 	if st.Changes == 0 || st.Messages == 0 || st.Attempts == 0 {
 		return f, fmt.Errorf("prune before %v deleted %+v: nothing of some kind", cut.Format(time.RFC3339), st)
 	}
+	return f, nil
+}
+
+// The history feed: an account shaped like the first measurement
+// (200 calendars of 1,580 events over three years at full size), whose
+// all-calendars feed holds far more than the render cache would.
+const (
+	historyCalendars = 200
+	historyEvents    = 1580
+	historyGets      = 3
+)
+
+// historyFigures are the all-calendars feed of an account with history:
+// its GET's p50, its bytes, and calhook's RSS before the GETs and at its
+// highest during them.
+type historyFigures struct {
+	getP50, feedMB, rssBeforeMB, rssPeakMB float64
+	events                                 int
+}
+
+// measureHistoryFeed writes calendars calendars of historyEvents events,
+// spread over three years (the last two and the next), through the batch
+// route, then GETs
+// the account's all-calendars feed historyGets times in a row, sampling
+// calhook's RSS throughout.
+func measureHistoryFeed(ctx context.Context, srv *calhookServer, calendars int) (historyFigures, error) {
+	var f historyFigures
+	api := newAPIClient(srv.baseURL, 4)
+	acc, err := api.createAccount(ctx, srv.adminToken, "scale-history")
+	if err != nil {
+		return f, err
+	}
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	for i := range calendars {
+		cal, err := api.createCalendar(ctx, acc.APIKey, fmt.Sprint("history ", i), "Europe/Berlin")
+		if err != nil {
+			return f, err
+		}
+		// Each year of the three holds a third of the calendars.
+		events, err := genEvents(historyEvents, uint64(1000+i), today.AddDate(i%3-2, 0, 0), cal.TimeZone)
+		if err != nil {
+			return f, err
+		}
+		bodies := make([][]byte, len(events))
+		for j, e := range events {
+			if bodies[j], err = json.Marshal(e); err != nil {
+				return f, err
+			}
+		}
+		batches, _ := batchBodies(bodies, 1000)
+		for _, b := range batches {
+			if err := api.do(ctx, http.MethodPost, "/v1/calendars/"+cal.ID+"/events/batch", acc.APIKey, json.RawMessage(b), nil, http.StatusOK); err != nil {
+				return f, err
+			}
+		}
+		f.events += len(events)
+	}
+	pid := srv.cmd.Process.Pid
+	before, err := procRSS(pid)
+	if err != nil {
+		return f, err
+	}
+	f.rssBeforeMB = float64(before) / 1e6
+	peak := before
+	done := make(chan struct{})
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				if rss, err := procRSS(pid); err == nil {
+					peak = max(peak, rss)
+				}
+			}
+		}
+	}()
+	get := func() (int64, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.baseURL+"/feeds/"+acc.ID+".ics?token="+acc.FeedToken, nil)
+		if err != nil {
+			return 0, err
+		}
+		req.Header.Set("Accept-Encoding", "identity")
+		resp, err := api.http.Do(req)
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		n, err := readAllDiscard(resp)
+		if err == nil && resp.StatusCode != http.StatusOK {
+			err = fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return n, err
+	}
+	var times []float64
+	var size int64
+	for range historyGets {
+		t0 := time.Now()
+		if size, err = get(); err != nil {
+			break
+		}
+		times = append(times, ms(time.Since(t0)))
+	}
+	close(done)
+	<-sampled
+	if err != nil {
+		return f, fmt.Errorf("history feed: %w", err)
+	}
+	slices.Sort(times)
+	f.getP50 = percentile(times, 50)
+	f.feedMB = float64(size) / 1e6
+	f.rssPeakMB = float64(peak) / 1e6
 	return f, nil
 }

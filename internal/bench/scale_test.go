@@ -19,9 +19,9 @@ func TestParseScaleSize(t *testing.T) {
 	}{
 		{in: "full", want: scaleFull},
 		{in: "medium", want: scaleSize{Accounts: 200, Calendars: 5000, Events: 200000, Updates: 800000,
-			Subscriptions: 2000, Messages: 500000, Hooks: 20000, Imports: 3000}},
+			Subscriptions: 2000, Messages: 500000, Hooks: 20000, Imports: 3000, History: 20}},
 		{in: "check", want: scaleSize{Accounts: 1, Calendars: 25, Events: 1000, Updates: 4000,
-			Subscriptions: 10, Messages: 2500, Hooks: 100, Imports: 15}},
+			Subscriptions: 10, Messages: 2500, Hooks: 100, Imports: 15, History: 1}},
 		{in: "0", wantErr: true},
 		{in: "1.5", wantErr: true},
 		{in: "huge", wantErr: true},

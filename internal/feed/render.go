@@ -30,7 +30,8 @@ type RenderOptions struct {
 // a pure function of its input, so equal content gives equal bytes.
 func Render(w io.Writer, events []*store.Event, opts RenderOptions) error {
 	enc := ical.NewEncoder(w)
-	zones := writeHeader(enc, events, opts)
+	zones := zoneCache{}
+	writeHeader(enc, opts, zonesUsed(events, zones))
 	seen := make(map[string]string, len(events))
 	for _, e := range events {
 		if e.Status == store.StatusCancelled {
@@ -57,7 +58,8 @@ func renderChunks(events []*store.Event, opts RenderOptions, prev map[*store.Eve
 	var buf bytes.Buffer
 	buf.Grow(int(estimateSize(events)))
 	enc := ical.NewEncoder(&buf)
-	zones := writeHeader(enc, events, opts)
+	zones := zoneCache{}
+	writeHeader(enc, opts, zonesUsed(events, zones))
 	type span struct {
 		e        *store.Event
 		uid      string
@@ -91,8 +93,8 @@ func renderChunks(events []*store.Event, opts RenderOptions, prev map[*store.Eve
 }
 
 // writeHeader writes the VCALENDAR's start, its properties and the
-// VTIMEZONEs of the zones events use, and returns those zones.
-func writeHeader(enc *ical.Encoder, events []*store.Event, opts RenderOptions) zoneCache {
+// VTIMEZONEs of zones.
+func writeHeader(enc *ical.Encoder, opts RenderOptions, zones []zoneRange) {
 	enc.Begin("VCALENDAR")
 	enc.Prop("VERSION", "2.0")
 	enc.Text("PRODID", opts.ProdID)
@@ -109,11 +111,9 @@ func writeHeader(enc *ical.Encoder, events []*store.Event, opts RenderOptions) z
 		enc.Prop("REFRESH-INTERVAL", d, ical.Param{Name: "VALUE", Value: "DURATION"})
 		enc.Prop("X-PUBLISHED-TTL", d)
 	}
-	zones := zoneCache{}
-	for _, z := range zonesUsed(events, zones) {
+	for _, z := range zones {
 		ical.WriteVTimezone(enc, z.loc, z.from, z.to)
 	}
-	return zones
 }
 
 // uniqueUID returns the UID to publish for e. Two calendars of an account
@@ -221,33 +221,71 @@ const recurHorizon = 20 * 365 * 24 * time.Hour
 // zonesUsed returns each zone that events are written in, with the span of
 // time its VTIMEZONE must cover, sorted by name.
 func zonesUsed(events []*store.Event, zones zoneCache) []zoneRange {
-	byName := map[string]*zoneRange{}
+	spans := zoneSpans{}
 	for _, e := range events {
-		if e.Status == store.StatusCancelled {
-			continue
-		}
-		loc := zones.of(e)
-		if loc == nil {
-			continue
-		}
-		from, to := e.Start, e.End
-		if e.RRule != "" {
-			to = e.Start.Add(recurHorizon)
-		}
-		z, ok := byName[loc.String()]
-		if !ok {
-			byName[loc.String()] = &zoneRange{loc: loc, from: from, to: to}
-			continue
-		}
-		if from.Before(z.from) {
-			z.from = from
-		}
-		if to.After(z.to) {
-			z.to = to
-		}
+		spans.add(e, zones)
 	}
-	out := make([]zoneRange, 0, len(byName))
-	for _, z := range byName {
+	return spans.sorted()
+}
+
+// zoneSpans gathers the zones events are written in, by name, with the
+// span of time each VTIMEZONE must cover.
+type zoneSpans map[string]*zoneRange
+
+// add widens the span of e's zone, if it is written in one, to cover e.
+func (zs zoneSpans) add(e *store.Event, zones zoneCache) {
+	if e.Status == store.StatusCancelled {
+		return
+	}
+	loc := zones.of(e)
+	if loc == nil {
+		return
+	}
+	from, to := zoneSpan(e)
+	z, ok := zs[loc.String()]
+	if !ok {
+		zs[loc.String()] = &zoneRange{loc: loc, from: from, to: to}
+		return
+	}
+	if from.Before(z.from) {
+		z.from = from
+	}
+	if to.After(z.to) {
+		z.to = to
+	}
+}
+
+// covers reports whether adding e would change nothing: it is cancelled,
+// written in no zone, or within its zone's span.
+func (zs zoneSpans) covers(e *store.Event, zones zoneCache) bool {
+	if e.Status == store.StatusCancelled {
+		return true
+	}
+	loc := zones.of(e)
+	if loc == nil {
+		return true
+	}
+	z, ok := zs[loc.String()]
+	if !ok {
+		return false
+	}
+	from, to := zoneSpan(e)
+	return !from.Before(z.from) && !to.After(z.to)
+}
+
+// zoneSpan is the time e's zone definition must cover.
+func zoneSpan(e *store.Event) (from, to time.Time) {
+	from, to = e.Start, e.End
+	if e.RRule != "" {
+		to = e.Start.Add(recurHorizon)
+	}
+	return from, to
+}
+
+// sorted returns the spans sorted by zone name.
+func (zs zoneSpans) sorted() []zoneRange {
+	out := make([]zoneRange, 0, len(zs))
+	for _, z := range zs {
 		out = append(out, *z)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].loc.String() < out[j].loc.String() })

@@ -76,24 +76,19 @@ type Feed struct {
 	stream *streamSource
 }
 
-type streamSource struct {
-	events []*store.Event
-	opts   RenderOptions
-}
-
 // Streamed reports whether the feed is rendered as it is written (by
 // WriteTo) rather than held in memory: it was too big to cache.
 func (f *Feed) Streamed() bool { return f.stream != nil }
 
-// WriteTo writes the feed's bytes to w: the body, or for a streamed feed
-// a fresh render of the same content.
-func (f *Feed) WriteTo(w io.Writer) (int64, error) {
+// Write writes the feed's bytes to w: the body, or for a streamed feed a
+// render of its content, read from the store as it is written.
+func (f *Feed) Write(ctx context.Context, w io.Writer) (int64, error) {
 	cw := &countWriter{w: w}
 	if f.stream == nil {
 		_, err := cw.Write(f.Body)
 		return cw.n, err
 	}
-	err := Render(cw, f.stream.events, f.stream.opts)
+	err := renderStream(ctx, cw, f.stream)
 	return cw.n, err
 }
 
@@ -159,8 +154,10 @@ func (f *Feed) Gzip() *Encoded {
 }
 
 // Store is what the feed service reads: a feed's content within its
-// window and version, and its account (for the feed token).
+// window and version, its account (for the feed token), and the events of
+// a feed too big to hold, page by page.
 type Store interface {
+	PageStore
 	Account(ctx context.Context, id string) (*store.Account, error)
 	FeedVersion(ctx context.Context, accountID, calendarID string) (*store.FeedState, error)
 	WindowFeedContent(ctx context.Context, accountID, calendarID string, w store.FeedWindow) (*store.FeedContent, error)
@@ -199,8 +196,8 @@ type Options struct {
 	// first. Default 64 MiB.
 	CacheBytes int64
 	// StreamBytes is the estimated size above which a feed is not
-	// rendered into memory and cached but streamed to each client.
-	// Default an eighth of CacheBytes.
+	// rendered into memory and cached but streamed to each client, its
+	// events read a page at a time. Default an eighth of CacheBytes.
 	StreamBytes int64
 	// Window is the default feed window: events that ended longer ago
 	// leave a feed, unless the calendar sets its own. Zero keeps all.
@@ -318,7 +315,7 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 	}
 
 	known, chunks := s.base(k)
-	window := store.FeedWindow{Now: day, Default: s.opts.Window, Known: known}
+	window := store.FeedWindow{Now: day, Default: s.opts.Window, Known: known, MaxEvents: s.maxEvents()}
 	content, err := s.store.WindowFeedContent(ctx, accountID, calendarID, window)
 	if errors.Is(err, store.ErrNotFound) && calendarID != "" {
 		// The caller holds the right token, so it may learn that the
@@ -353,9 +350,11 @@ func (s *Service) Get(ctx context.Context, accountID, calendarID, token string) 
 		// write.
 		lastModified = day
 	}
-	if estimateSize(events) > s.opts.StreamBytes {
+	if content.TooBig || estimateSize(events) > s.opts.StreamBytes {
 		s.metrics.streamed.Inc()
-		return s.streamed(k, day, content.Version, lastModified, events, opts), nil
+		src := &streamSource{store: s.store, calendars: publishedCalendars(content), opts: opts,
+			window: store.FeedWindow{Now: day, Default: s.opts.Window}}
+		return s.streamed(k, day, content.Version, lastModified, src), nil
 	}
 	body, next, err := renderChunks(events, opts, chunks)
 	if err != nil {
@@ -516,7 +515,8 @@ func (s *Service) CacheSize() (bytes int64, feeds int) {
 // from bytes not yet rendered, so it is derived from what determines
 // them: the feed, its version, the window's day and the render options;
 // every node computes the same one.
-func (s *Service) streamed(k key, day time.Time, version int64, lastModified time.Time, events []*store.Event, opts RenderOptions) *Feed {
+func (s *Service) streamed(k key, day time.Time, version int64, lastModified time.Time, src *streamSource) *Feed {
+	opts := src.opts
 	h := sha256.New()
 	for _, part := range []string{k.accountID, k.calendarID, opts.ProdID, opts.RefreshInterval.String()} {
 		h.Write([]byte(part))
@@ -530,22 +530,31 @@ func (s *Service) streamed(k key, day time.Time, version int64, lastModified tim
 		ETag:         `"v-` + hex.EncodeToString(h.Sum(nil)[:16]) + `"`,
 		LastModified: lastModified.Truncate(time.Second),
 		Version:      version,
-		stream:       &streamSource{events: events, opts: opts},
+		stream:       src,
 	}
 	f.Header.ETag = []string{f.ETag}
 	f.Header.LastModified = []string{f.LastModified.UTC().Format(http.TimeFormat)}
 	return f
 }
 
+// eventBytes is what a VEVENT's fixed properties render to, about.
+const eventBytes = 330
+
 // estimateSize is about the bytes events render to: what a VEVENT's fixed
 // properties take, plus its texts.
 func estimateSize(events []*store.Event) int64 {
-	const perEvent = 330
 	n := int64(0)
 	for _, e := range events {
-		n += perEvent + int64(len(e.Summary)+len(e.Description)+len(e.Location)+len(e.RRule))
+		n += eventBytes + int64(len(e.Summary)+len(e.Description)+len(e.Location)+len(e.RRule))
 	}
 	return n
+}
+
+// maxEvents is the most events a feed read holds: past it, the feed
+// would render over StreamBytes however short its texts, so it is
+// streamed without reading the rest.
+func (s *Service) maxEvents() int {
+	return int(s.opts.StreamBytes/eventBytes) + 1
 }
 
 // inWindow returns the content's events that belong in the feed: those
@@ -559,8 +568,8 @@ func inWindow(content *store.FeedContent, w store.FeedWindow) ([]*store.Event, b
 		cutoffs[c.ID] = cut
 		windowed = windowed || !cut.IsZero()
 	}
-	if !windowed {
-		return content.Events, false
+	if !windowed || content.TooBig {
+		return content.Events, windowed
 	}
 	out := content.Events[:0:0]
 	for _, e := range content.Events {
@@ -583,12 +592,24 @@ func keep(e *store.Event, cutoff time.Time) bool {
 	if e.RRule == "" || e.RecurrenceID != "" {
 		return false
 	}
+	if unbounded(e.RRule) {
+		// It recurs for ever: no need to walk it to the cutoff (a rule
+		// whose parts never meet is kept too; it shows nothing).
+		return true
+	}
 	// An occurrence ends after the cutoff when it starts after the
 	// cutoff less the event's length.
 	from := cutoff.Add(-e.End.Sub(e.Start))
 	starts, err := calendar.Occurrences(e, from, cutoff.Add(farFuture), 1)
 	// A rule that cannot be expanded is kept: the client may still read it.
 	return err != nil || len(starts) > 0
+}
+
+// unbounded reports whether a recurrence rule has neither COUNT nor
+// UNTIL.
+func unbounded(rule string) bool {
+	rule = strings.ToUpper(rule)
+	return !strings.Contains(rule, "COUNT=") && !strings.Contains(rule, "UNTIL=")
 }
 
 // publishedEvents returns the events of an all-calendars feed's content
@@ -608,6 +629,19 @@ func publishedEvents(content *store.FeedContent) []*store.Event {
 	for _, e := range content.Events {
 		if !off[e.CalendarID] {
 			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// publishedCalendars returns the content's calendars whose events the
+// feed publishes: those whose own feed is on (a calendar's own feed is
+// only rendered when it is).
+func publishedCalendars(content *store.FeedContent) []*store.Calendar {
+	out := make([]*store.Calendar, 0, len(content.Calendars))
+	for _, c := range content.Calendars {
+		if !c.FeedDisabled {
+			out = append(out, c)
 		}
 	}
 	return out

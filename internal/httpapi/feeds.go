@@ -143,7 +143,7 @@ func (h *Handler) streamFeed(w http.ResponseWriter, r *http.Request, f *feed.Fee
 		out = zw
 	}
 	bw := bufio.NewWriterSize(out, 32<<10)
-	_, err := f.WriteTo(bw)
+	_, err := f.Write(r.Context(), bw)
 	if err == nil {
 		err = bw.Flush()
 	}

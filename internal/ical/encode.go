@@ -92,6 +92,9 @@ func (e *Encoder) Raw(lines []byte) {
 // buffered: the position in the output of the next line.
 func (e *Encoder) Offset() int { return e.written + len(e.buf) }
 
+// Err returns the first error that occurred while writing, if any.
+func (e *Encoder) Err() error { return e.err }
+
 // Flush writes any buffered output to the underlying writer and returns the
 // first error that occurred while writing, if any.
 func (e *Encoder) Flush() error {

@@ -11,6 +11,7 @@ package store
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -119,6 +120,13 @@ type Store interface {
 	// series and overrides are kept whatever their first end: the caller
 	// decides which still recur.
 	WindowFeedContent(ctx context.Context, accountID, calendarID string, w FeedWindow) (*FeedContent, error)
+	// FeedEvents reads a page of up to limit of c's events within w after
+	// pos, for a feed too big to hold (FeedContent.TooBig); the zero
+	// FeedPos starts the read, and the returned one continues it. Each page
+	// is a read of its own, in the order FeedPos describes. Like
+	// WindowFeedContent it keeps recurring series and overrides whatever
+	// their first end.
+	FeedEvents(ctx context.Context, c *Calendar, w FeedWindow, pos FeedPos, limit int) ([]*Event, FeedPos, error)
 
 	// ListChanges returns the changes of a calendar after a position, in
 	// log order (see ChangePos). A change committed later never takes a
@@ -295,6 +303,43 @@ type FeedContent struct {
 	// Events holds every event of Calendars, ordered by calendar (in
 	// creation order), then UID and recurrence id.
 	Events []*Event
+	// TooBig reports that the calendars hold more events than
+	// FeedWindow.MaxEvents: Events is then empty, and the feed is read
+	// page by page (FeedEvents).
+	TooBig bool
+}
+
+// FeedPos is a position in a calendar's feed events as FeedEvents reads
+// them: for a calendar with a window, first the series and overrides that
+// ended before it, by seq, then the events that end within it, by end and
+// seq; for one without, every event by seq. Keys that only grow keep each
+// page one index range, however long the calendar's history.
+type FeedPos struct {
+	// Window is set once the events before the window are read, or for a
+	// calendar without one.
+	Window bool
+	// End and Seq are the last event read.
+	End time.Time
+	Seq int64
+	// Done is set when no event follows.
+	Done bool
+}
+
+// Next returns the position after page, a page of up to limit events
+// read from p by a calendar whose window starts at cutoff (zero: none).
+// Adapters call it so that both walk a feed the same way.
+func (p FeedPos) Next(page []*Event, limit int, cutoff time.Time) FeedPos {
+	if len(page) > 0 {
+		last := page[len(page)-1]
+		p.End, p.Seq = last.End, last.Seq
+	}
+	if len(page) == limit {
+		return p
+	}
+	if !p.Window && !cutoff.IsZero() {
+		return FeedPos{Window: true, End: cutoff}
+	}
+	return FeedPos{Window: true, Done: true}
 }
 
 // FeedWindow says which events a feed keeps: a calendar's events that
@@ -311,6 +356,9 @@ type FeedWindow struct {
 	// itself, so callers must not change them. A feed read after a few
 	// writes then reads each event's stamp and only the changed rows.
 	Known map[string]*Event
+	// MaxEvents, when positive, is the most events a feed read holds: a
+	// feed with more is returned without them, marked TooBig.
+	MaxEvents int
 }
 
 // KnownRead assembles one calendar's events in a feed read with known
@@ -343,6 +391,9 @@ func (r *KnownRead) Stamp(id []byte, updated time.Time) {
 	r.out = append(r.out, nil)
 }
 
+// Len returns the number of stamped events.
+func (r *KnownRead) Len() int { return len(r.out) }
+
 // Missing returns the ids of the stamped events that are not known.
 func (r *KnownRead) Missing() []string { return r.missing }
 
@@ -359,6 +410,20 @@ func (r *KnownRead) Events(fresh []*Event) ([]*Event, error) {
 		return nil, fmt.Errorf("read events of %s: %d stamped, %d read", r.calendarID, len(r.missing), len(fresh))
 	}
 	return r.out, nil
+}
+
+// ErrFeedTooBig is what an adapter's read of one calendar's feed events
+// returns internally when they pass the read's budget
+// (FeedWindow.MaxEvents); the feed read then answers TooBig.
+var ErrFeedTooBig = errors.New("feed has more events than the read holds")
+
+// FeedBudget returns how many more events a feed read with maxEvents
+// (FeedWindow.MaxEvents) may hold once it holds read; -1 means no limit.
+func FeedBudget(maxEvents, read int) int {
+	if maxEvents <= 0 {
+		return -1
+	}
+	return max(maxEvents-read, 0)
 }
 
 // Cutoff returns the end before which c's events leave its feed; the

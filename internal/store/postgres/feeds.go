@@ -2,7 +2,9 @@ package postgres
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -89,7 +91,11 @@ func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID strin
 			return fmt.Errorf("calendars: %w", err)
 		}
 		for _, c := range fc.Calendars {
-			events, err := feedEvents(ctx, tx, c, w)
+			events, err := feedEvents(ctx, tx, c, w, store.FeedBudget(w.MaxEvents, len(fc.Events)))
+			if errors.Is(err, store.ErrFeedTooBig) {
+				fc.Events, fc.TooBig = nil, true
+				return nil
+			}
 			if err != nil {
 				return err
 			}
@@ -120,22 +126,32 @@ func feedEventsSQL(cols string, windowed bool) string {
 // event: enough to tell a known one and to keep the feed's order.
 const stampColumns = `id, updated_at, uid, recurrence_id`
 
-// feedEvents reads c's events within w. With known events it reads every
-// event's stamp first and then only the rows it does not know.
-func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedWindow) ([]*store.Event, error) {
+// feedEvents reads c's events within w, or store.ErrFeedTooBig when there
+// are more than budget (unless it is negative). With known events it
+// reads every event's stamp first and then only the rows it does not
+// know.
+func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedWindow, budget int) ([]*store.Event, error) {
 	args := []any{c.ID}
 	cut := w.Cutoff(c)
 	if !cut.IsZero() {
 		args = append(args, cut)
 	}
+	limit := ""
+	if budget >= 0 {
+		limit = " LIMIT " + strconv.Itoa(budget+1)
+	}
 	if len(w.Known) == 0 {
-		rows, err := q.Query(ctx, feedEventsSQL(eventColumns, !cut.IsZero()), args...)
+		rows, err := q.Query(ctx, feedEventsSQL(eventColumns, !cut.IsZero())+limit, args...)
 		if err != nil {
 			return nil, fmt.Errorf("query events: %w", err)
 		}
-		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) { return scanEvent(row) })
+		events, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Event, error) { return scanEvent(row) })
+		if err == nil && budget >= 0 && len(events) > budget {
+			return nil, store.ErrFeedTooBig
+		}
+		return events, err
 	}
-	rows, err := q.Query(ctx, feedEventsSQL(stampColumns, !cut.IsZero()), args...)
+	rows, err := q.Query(ctx, feedEventsSQL(stampColumns, !cut.IsZero())+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
@@ -149,6 +165,9 @@ func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedW
 	if err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
+	if budget >= 0 && kr.Len() > budget {
+		return nil, store.ErrFeedTooBig
+	}
 	var fresh []*store.Event
 	if missing := kr.Missing(); len(missing) > 0 {
 		if fresh, err = queryEvents(ctx, q, `WHERE id = ANY($1)`, missing); err != nil {
@@ -156,6 +175,33 @@ func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedW
 		}
 	}
 	return kr.Events(fresh)
+}
+
+// FeedEvents reads a page of c's feed events after pos, each kind through
+// an index range that starts where the last page ended (see
+// store.FeedPos).
+func (db *DB) FeedEvents(ctx context.Context, c *store.Calendar, w store.FeedWindow, pos store.FeedPos, limit int) ([]*store.Event, store.FeedPos, error) {
+	cut := w.Cutoff(c)
+	var where string
+	var args []any
+	switch {
+	case cut.IsZero():
+		where = `WHERE calendar_id = $1 AND account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`
+		args = []any{c.ID, c.AccountID, pos.Seq, limit}
+	case !pos.Window:
+		where = `WHERE calendar_id = $1 AND account_id = $2 AND end_at < $3
+			AND (rrule <> '' OR recurrence_id <> '') AND seq > $4 ORDER BY seq LIMIT $5`
+		args = []any{c.ID, c.AccountID, cut, pos.Seq, limit}
+	default:
+		where = `WHERE calendar_id = $1 AND account_id = $2 AND end_at >= $3
+			AND (end_at > $3 OR seq > $4) ORDER BY end_at, seq LIMIT $5`
+		args = []any{c.ID, c.AccountID, pos.End, pos.Seq, limit}
+	}
+	page, err := queryEvents(ctx, db.pool, where, args...)
+	if err != nil {
+		return nil, pos, fmt.Errorf("feed events of %s: %w", c.ID, err)
+	}
+	return page, pos.Next(page, limit, cut), nil
 }
 
 // ListChanges returns the changes of a calendar after a position, oldest

@@ -3,7 +3,9 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"strconv"
 
 	"github.com/calhook/calhook/internal/store"
 )
@@ -81,7 +83,11 @@ func (db *DB) WindowFeedContent(ctx context.Context, accountID, calendarID strin
 		return nil, fmt.Errorf("feed content: calendars: %w", err)
 	}
 	for _, c := range fc.Calendars {
-		events, err := feedEvents(ctx, tx, c, w)
+		events, err := feedEvents(ctx, tx, c, w, store.FeedBudget(w.MaxEvents, len(fc.Events)))
+		if errors.Is(err, store.ErrFeedTooBig) {
+			fc.Events, fc.TooBig = nil, true
+			return fc, nil
+		}
 		if err != nil {
 			return nil, fmt.Errorf("feed content: %w", err)
 		}
@@ -109,18 +115,28 @@ func feedEventsSQL(cols string, windowed bool) string {
 // event: enough to tell a known one and to keep the feed's order.
 const stampColumns = `id, updated_at, uid, recurrence_id`
 
-// feedEvents reads c's events within w. With known events it reads every
-// event's stamp first and then only the rows it does not know.
-func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedWindow) ([]*store.Event, error) {
+// feedEvents reads c's events within w, or store.ErrFeedTooBig when there
+// are more than budget (unless it is negative). With known events it
+// reads every event's stamp first and then only the rows it does not
+// know.
+func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedWindow, budget int) ([]*store.Event, error) {
 	args := []any{c.ID}
 	cut := w.Cutoff(c)
 	if !cut.IsZero() {
 		args = append(args, micros(cut))
 	}
-	if len(w.Known) == 0 {
-		return queryEventRows(ctx, q, feedEventsSQL(eventColumns, !cut.IsZero()), args...)
+	limit := ""
+	if budget >= 0 {
+		limit = " LIMIT " + strconv.Itoa(budget+1)
 	}
-	rows, err := q.QueryContext(ctx, feedEventsSQL(stampColumns, !cut.IsZero()), args...)
+	if len(w.Known) == 0 {
+		events, err := queryEventRows(ctx, q, feedEventsSQL(eventColumns, !cut.IsZero())+limit, args...)
+		if err == nil && budget >= 0 && len(events) > budget {
+			return nil, store.ErrFeedTooBig
+		}
+		return events, err
+	}
+	rows, err := q.QueryContext(ctx, feedEventsSQL(stampColumns, !cut.IsZero())+limit, args...)
 	if err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
@@ -139,6 +155,9 @@ func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedW
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("read event stamps: %w", err)
 	}
+	if budget >= 0 && kr.Len() > budget {
+		return nil, store.ErrFeedTooBig
+	}
 	var fresh []*store.Event
 	if missing := kr.Missing(); len(missing) > 0 {
 		if fresh, err = queryEvents(ctx, q, `WHERE id IN (SELECT value FROM json_each(?))`, jsonList(missing)); err != nil {
@@ -146,6 +165,33 @@ func feedEvents(ctx context.Context, q queryer, c *store.Calendar, w store.FeedW
 		}
 	}
 	return kr.Events(fresh)
+}
+
+// FeedEvents reads a page of c's feed events after pos, each kind through
+// an index range that starts where the last page ended (see
+// store.FeedPos).
+func (db *DB) FeedEvents(ctx context.Context, c *store.Calendar, w store.FeedWindow, pos store.FeedPos, limit int) ([]*store.Event, store.FeedPos, error) {
+	cut := w.Cutoff(c)
+	var where string
+	var args []any
+	switch {
+	case cut.IsZero():
+		where = `WHERE calendar_id = ? AND account_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+		args = []any{c.ID, c.AccountID, pos.Seq, limit}
+	case !pos.Window:
+		where = `INDEXED BY events_recurring WHERE calendar_id = ? AND account_id = ? AND end_at < ?
+			AND (rrule <> '' OR recurrence_id <> '') AND seq > ? ORDER BY seq LIMIT ?`
+		args = []any{c.ID, c.AccountID, micros(cut), pos.Seq, limit}
+	default:
+		where = `INDEXED BY events_calendar_end WHERE calendar_id = ?1 AND account_id = ?2 AND end_at >= ?3
+			AND (end_at > ?3 OR seq > ?4) ORDER BY end_at, seq LIMIT ?5`
+		args = []any{c.ID, c.AccountID, micros(pos.End), pos.Seq, limit}
+	}
+	page, err := queryEvents(ctx, db.read, where, args...)
+	if err != nil {
+		return nil, pos, fmt.Errorf("feed events of %s: %w", c.ID, err)
+	}
+	return page, pos.Next(page, limit, cut), nil
 }
 
 // ListChanges returns the changes of a calendar after a position, oldest

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
@@ -18,6 +19,8 @@ var feedWindowTests = []struct {
 	{"FeedWindowKeepsRecentAndSeries", testFeedWindow},
 	{"FeedWindowIsStored", testFeedWindowStored},
 	{"FeedKnownEvents", testFeedKnownEvents},
+	{"FeedEventsPages", testFeedEventsPages},
+	{"FeedTooBig", testFeedTooBig},
 }
 
 // testFeedWindow checks that WindowFeedContent leaves out what ended
@@ -202,6 +205,154 @@ func testFeedKnownEvents(t *testing.T, s store.Store) {
 			if same := known[e.ID] == e; same != (e.UID == "d" || e.UID == "c" || e.UID == "old") {
 				t.Errorf("WindowFeedContent(known) event %s: the known value is used: %v", e.UID, same)
 			}
+		}
+	}
+}
+
+// testFeedEventsPages checks that FeedEvents, page after page, reads the
+// events WindowFeedContent reads, each once, in FeedPos order (events
+// that end at the same instant included), for calendars with and
+// without a window, and keeps to the calendar's account.
+func testFeedEventsPages(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	day := 24 * time.Hour
+	w := store.FeedWindow{Now: base, Default: 90 * day}
+	windowed := newCalendar(t, s, a.ID)
+	all := newCalendar(t, s, a.ID)
+	zero := 0
+	all.FeedWindowDays = &zero
+	if err := s.UpdateCalendar(ctx, all); err != nil {
+		t.Fatalf("UpdateCalendar: %v", err)
+	}
+	for _, c := range []*store.Calendar{windowed, all} {
+		for i := range 7 {
+			// Later events end sooner, so end order is not seq order, and
+			// pairs end at the same instant, so pages split ties.
+			mustCreateEvent(t, s, newEvent(c, fmt.Sprintf("now-%d", i), base.Add(time.Duration(3-i/2)*day)))
+			mustCreateEvent(t, s, newEvent(c, fmt.Sprintf("old-%d", i), base.Add(-time.Duration(200+i)*day)))
+			series := newEvent(c, fmt.Sprintf("series-%d", i), base.Add(-time.Duration(500+i)*day))
+			series.RRule = "FREQ=WEEKLY"
+			mustCreateEvent(t, s, series)
+		}
+		override := newEvent(c, "series-0", base.Add(-493*day))
+		override.RecurrenceID = "20250601T140000Z"
+		mustCreateEvent(t, s, override)
+	}
+	for _, c := range []*store.Calendar{windowed, all} {
+		fc, err := s.WindowFeedContent(ctx, a.ID, c.ID, w)
+		if err != nil {
+			t.Fatalf("WindowFeedContent: %v", err)
+		}
+		var want []string
+		for _, e := range fc.Events {
+			want = append(want, e.ID)
+		}
+		for _, limit := range []int{1, 2, 3, 500} {
+			var got []string
+			var prev *store.Event
+			pos, pages := store.FeedPos{}, 0
+			for !pos.Done {
+				var page []*store.Event
+				page, pos, err = s.FeedEvents(ctx, c, w, pos, limit)
+				if err != nil {
+					t.Fatalf("FeedEvents: %v", err)
+				}
+				if len(page) > limit {
+					t.Fatalf("FeedEvents(limit %d) = %d events", limit, len(page))
+				}
+				for _, e := range page {
+					if prev != nil && !feedOrdered(prev, e, w.Cutoff(c)) {
+						t.Errorf("FeedEvents(limit %d): %s (end %v, seq %d) after %s (end %v, seq %d)", limit,
+							e.UID, e.End, e.Seq, prev.UID, prev.End, prev.Seq)
+					}
+					prev = e
+					got = append(got, e.ID)
+				}
+				if pages++; pages > 100 {
+					t.Fatalf("FeedEvents(limit %d) is not done after 100 pages", limit)
+				}
+			}
+			slices.Sort(got)
+			sorted := slices.Sorted(slices.Values(want))
+			if !slices.Equal(got, sorted) {
+				t.Errorf("FeedEvents(window %v, limit %d) read %d events; want the %d of WindowFeedContent, each once",
+					deref(c.FeedWindowDays), limit, len(got), len(want))
+			}
+		}
+	}
+	other := *windowed
+	other.AccountID = newAccount(t, s).ID
+	if page, _, err := s.FeedEvents(ctx, &other, w, store.FeedPos{}, 100); err != nil || len(page) != 0 {
+		t.Errorf("FeedEvents(a calendar under another account) = %d events, %v; want none", len(page), err)
+	}
+}
+
+// feedOrdered reports whether b may follow a in FeedEvents' order for a
+// calendar whose window starts at cut.
+func feedOrdered(a, b *store.Event, cut time.Time) bool {
+	if cut.IsZero() {
+		return a.Seq < b.Seq
+	}
+	aIn, bIn := !a.End.Before(cut), !b.End.Before(cut)
+	switch {
+	case aIn != bIn:
+		return bIn
+	case !aIn:
+		return a.Seq < b.Seq
+	}
+	return a.End.Before(b.End) || a.End.Equal(b.End) && a.Seq < b.Seq
+}
+
+// testFeedTooBig checks FeedWindow.MaxEvents: a feed with more events
+// than it allows is read without them, marked TooBig, its calendars and
+// version still there; one with as many is read whole; known events
+// count too.
+func testFeedTooBig(t *testing.T, s store.Store) {
+	ctx := context.Background()
+	a := newAccount(t, s)
+	c1, c2 := newCalendar(t, s, a.ID), newCalendar(t, s, a.ID)
+	for i := range 3 {
+		mustCreateEvent(t, s, newEvent(c1, fmt.Sprintf("a%d", i), base.Add(time.Duration(i)*time.Hour)))
+		mustCreateEvent(t, s, newEvent(c2, fmt.Sprintf("b%d", i), base.Add(time.Duration(i)*time.Hour)))
+	}
+	whole, err := s.WindowFeedContent(ctx, a.ID, "", store.FeedWindow{})
+	if err != nil {
+		t.Fatalf("WindowFeedContent: %v", err)
+	}
+	known := map[string]*store.Event{}
+	for _, e := range whole.Events {
+		known[e.ID] = e
+	}
+	for _, tt := range []struct {
+		calendarID string
+		max        int
+		known      map[string]*store.Event
+		tooBig     bool
+	}{
+		{"", 6, nil, false},
+		{"", 5, nil, true},
+		{"", 3, nil, true}, // the first calendar fills the budget
+		{"", 5, known, true},
+		{"", 6, known, false},
+		{c1.ID, 3, nil, false},
+		{c1.ID, 2, nil, true},
+		{c1.ID, 2, known, true},
+	} {
+		fc, err := s.WindowFeedContent(ctx, a.ID, tt.calendarID, store.FeedWindow{MaxEvents: tt.max, Known: tt.known})
+		if err != nil {
+			t.Fatalf("WindowFeedContent(max %d): %v", tt.max, err)
+		}
+		wantCals, wantEvents := 2, 6
+		if tt.calendarID != "" {
+			wantCals, wantEvents = 1, 3
+		}
+		if tt.tooBig {
+			wantEvents = 0
+		}
+		if fc.TooBig != tt.tooBig || len(fc.Events) != wantEvents || len(fc.Calendars) != wantCals || fc.Version == 0 {
+			t.Errorf("WindowFeedContent(%q, max %d, known %v) = TooBig %v, %d events, %d calendars, version %d; want %v, %d, %d, a version",
+				tt.calendarID, tt.max, tt.known != nil, fc.TooBig, len(fc.Events), len(fc.Calendars), fc.Version, tt.tooBig, wantEvents, wantCals)
 		}
 	}
 }
