@@ -77,7 +77,7 @@ type Feed struct {
 }
 
 // Streamed reports whether the feed is rendered as it is written (by
-// WriteTo) rather than held in memory: it was too big to cache.
+// Write) rather than held in memory: it was too big to cache.
 func (f *Feed) Streamed() bool { return f.stream != nil }
 
 // Write writes the feed's bytes to w: the body, or for a streamed feed a
