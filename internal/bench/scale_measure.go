@@ -445,6 +445,8 @@ const (
 	historyCalendars = 200
 	historyEvents    = 1580
 	historyGets      = 3
+	// historyGetTimeout bounds one GET of the history feed.
+	historyGetTimeout = 5 * time.Minute
 )
 
 // historyFigures are the all-calendars feed of an account with history:
@@ -517,12 +519,15 @@ func measureHistoryFeed(ctx context.Context, srv *calhookServer, calendars int) 
 		}
 	}()
 	get := func() (int64, error) {
+		// A 67 MB feed may take longer than the API client's timeout.
+		ctx, cancel := context.WithTimeout(ctx, historyGetTimeout)
+		defer cancel()
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.baseURL+"/feeds/"+acc.ID+".ics?token="+acc.FeedToken, nil)
 		if err != nil {
 			return 0, err
 		}
 		req.Header.Set("Accept-Encoding", "identity")
-		resp, err := api.http.Do(req)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, err
 		}

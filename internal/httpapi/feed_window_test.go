@@ -2,7 +2,9 @@ package httpapi_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -10,6 +12,7 @@ import (
 	"time"
 
 	"github.com/calhook/calhook/internal/feed"
+	"github.com/calhook/calhook/internal/store"
 )
 
 // TestFeedWindow checks that feeds leave out events that ended before the
@@ -143,4 +146,50 @@ func TestFeedStreamed(t *testing.T) {
 // the same content whatever their event order.
 func sortedLines(body []byte) []string {
 	return slices.Sorted(strings.SplitSeq(string(body), "\r\n"))
+}
+
+// heldPages is a store whose feed pages wait until release is closed.
+type heldPages struct {
+	store.Store
+	release chan struct{}
+}
+
+func (h *heldPages) FeedEvents(ctx context.Context, c *store.Calendar, w store.FeedWindow, pos store.FeedPos, limit int) ([]*store.Event, store.FeedPos, error) {
+	select {
+	case <-h.release:
+	case <-ctx.Done():
+		return nil, pos, ctx.Err()
+	}
+	return h.Store.FeedEvents(ctx, c, w, pos, limit)
+}
+
+// TestFeedStreamedHeadersFirst checks that a streamed feed's headers
+// reach the client before its render has read a page: the render reads
+// the whole feed once before its first byte.
+func TestFeedStreamedHeadersFirst(t *testing.T) {
+	t.Parallel()
+	held := &heldPages{Store: openTestStore(t), release: make(chan struct{})}
+	s := newServerFeeds(t, held, adminToken, nil, feed.Options{StreamBytes: 1000})
+	a := s.newAccount("Acme")
+	cal := s.newCalendar(a, "Beach", "UTC")
+	for i := range 10 {
+		s.newEvent(a, cal, map[string]any{"summary": fmt.Sprintf("Booking %d", i),
+			"start": fmt.Sprintf("2027-01-%02dT15:00:00Z", i+1), "end": fmt.Sprintf("2027-01-%02dT16:00:00Z", i+1)})
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+feedPath(a, cal, a.feedToken), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := s.Client().Do(req) // returns once the headers are in
+	if err != nil {
+		t.Fatalf("GET a streamed feed whose pages are held: %v; want its headers first", err)
+	}
+	defer resp.Body.Close()
+	close(held.release)
+	body, err := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK || err != nil || !strings.Contains(string(body), "SUMMARY:Booking 9") {
+		t.Errorf("GET = %d, %v, %d bytes; want 200 with the feed once the pages come", resp.StatusCode, err, len(body))
+	}
 }

@@ -136,6 +136,9 @@ func (h *Handler) streamFeed(w http.ResponseWriter, r *http.Request, f *feed.Fee
 	if r.Method == http.MethodHead {
 		return
 	}
+	// The render reads the whole feed once for its zones before the
+	// first byte: the client gets the headers now, not after that pass.
+	_ = http.NewResponseController(w).Flush()
 	var out io.Writer = w
 	var zw *gzip.Writer
 	if gz {

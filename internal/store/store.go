@@ -121,7 +121,8 @@ type Store interface {
 	// decides which still recur.
 	WindowFeedContent(ctx context.Context, accountID, calendarID string, w FeedWindow) (*FeedContent, error)
 	// FeedEvents reads a page of up to limit of c's events within w after
-	// pos, for a feed too big to hold (FeedContent.TooBig); the zero
+	// pos, for a feed too big to hold (FeedContent.TooBig). c must be one
+	// of that content's Calendars: the read names no account. The zero
 	// FeedPos starts the read, and the returned one continues it. Each page
 	// is a read of its own, in the order FeedPos describes. Like
 	// WindowFeedContent it keeps recurring series and overrides whatever

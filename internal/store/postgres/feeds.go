@@ -179,23 +179,25 @@ func feedEvents(ctx context.Context, q querier, c *store.Calendar, w store.FeedW
 
 // FeedEvents reads a page of c's feed events after pos, each kind through
 // an index range that starts where the last page ended (see
-// store.FeedPos).
+// store.FeedPos). It names no account: on a table without statistics
+// (a new database, autovacuum off) the planner joined the account's
+// index to the calendar's, 15-20 ms a page instead of 0.1-1.
 func (db *DB) FeedEvents(ctx context.Context, c *store.Calendar, w store.FeedWindow, pos store.FeedPos, limit int) ([]*store.Event, store.FeedPos, error) {
 	cut := w.Cutoff(c)
 	var where string
 	var args []any
 	switch {
 	case cut.IsZero():
-		where = `WHERE calendar_id = $1 AND account_id = $2 AND seq > $3 ORDER BY seq LIMIT $4`
-		args = []any{c.ID, c.AccountID, pos.Seq, limit}
+		where = `WHERE calendar_id = $1 AND seq > $2 ORDER BY seq LIMIT $3`
+		args = []any{c.ID, pos.Seq, limit}
 	case !pos.Window:
-		where = `WHERE calendar_id = $1 AND account_id = $2 AND end_at < $3
-			AND (rrule <> '' OR recurrence_id <> '') AND seq > $4 ORDER BY seq LIMIT $5`
-		args = []any{c.ID, c.AccountID, cut, pos.Seq, limit}
+		where = `WHERE calendar_id = $1 AND end_at < $2
+			AND (rrule <> '' OR recurrence_id <> '') AND seq > $3 ORDER BY seq LIMIT $4`
+		args = []any{c.ID, cut, pos.Seq, limit}
 	default:
-		where = `WHERE calendar_id = $1 AND account_id = $2 AND end_at >= $3
-			AND (end_at > $3 OR seq > $4) ORDER BY end_at, seq LIMIT $5`
-		args = []any{c.ID, c.AccountID, pos.End, pos.Seq, limit}
+		where = `WHERE calendar_id = $1 AND end_at >= $2
+			AND (end_at > $2 OR seq > $3) ORDER BY end_at, seq LIMIT $4`
+		args = []any{c.ID, pos.End, pos.Seq, limit}
 	}
 	page, err := queryEvents(ctx, db.pool, where, args...)
 	if err != nil {

@@ -176,16 +176,16 @@ func (db *DB) FeedEvents(ctx context.Context, c *store.Calendar, w store.FeedWin
 	var args []any
 	switch {
 	case cut.IsZero():
-		where = `WHERE calendar_id = ? AND account_id = ? AND seq > ? ORDER BY seq LIMIT ?`
-		args = []any{c.ID, c.AccountID, pos.Seq, limit}
+		where = `WHERE calendar_id = ? AND seq > ? ORDER BY seq LIMIT ?`
+		args = []any{c.ID, pos.Seq, limit}
 	case !pos.Window:
-		where = `INDEXED BY events_recurring WHERE calendar_id = ? AND account_id = ? AND end_at < ?
+		where = `INDEXED BY events_recurring WHERE calendar_id = ? AND end_at < ?
 			AND (rrule <> '' OR recurrence_id <> '') AND seq > ? ORDER BY seq LIMIT ?`
-		args = []any{c.ID, c.AccountID, micros(cut), pos.Seq, limit}
+		args = []any{c.ID, micros(cut), pos.Seq, limit}
 	default:
-		where = `INDEXED BY events_calendar_end WHERE calendar_id = ?1 AND account_id = ?2 AND end_at >= ?3
-			AND (end_at > ?3 OR seq > ?4) ORDER BY end_at, seq LIMIT ?5`
-		args = []any{c.ID, c.AccountID, micros(pos.End), pos.Seq, limit}
+		where = `INDEXED BY events_calendar_end WHERE calendar_id = ?1 AND end_at >= ?2
+			AND (end_at > ?2 OR seq > ?3) ORDER BY end_at, seq LIMIT ?4`
+		args = []any{c.ID, micros(pos.End), pos.Seq, limit}
 	}
 	page, err := queryEvents(ctx, db.read, where, args...)
 	if err != nil {
