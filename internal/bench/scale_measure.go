@@ -459,9 +459,8 @@ type historyFigures struct {
 
 // measureHistoryFeed writes calendars calendars of historyEvents events,
 // spread over three years (the last two and the next), through the batch
-// route, then GETs
-// the account's all-calendars feed historyGets times in a row, sampling
-// calhook's RSS throughout.
+// route, then GETs the account's all-calendars feed historyGets times in
+// a row, sampling calhook's RSS throughout.
 func measureHistoryFeed(ctx context.Context, srv *calhookServer, calendars int) (historyFigures, error) {
 	var f historyFigures
 	api := newAPIClient(srv.baseURL, 4)

@@ -234,10 +234,7 @@ type zoneSpans map[string]*zoneRange
 
 // add widens the span of e's zone, if it is written in one, to cover e.
 func (zs zoneSpans) add(e *store.Event, zones zoneCache) {
-	if e.Status == store.StatusCancelled {
-		return
-	}
-	loc := zones.of(e)
+	loc := spannedZone(e, zones)
 	if loc == nil {
 		return
 	}
@@ -258,10 +255,7 @@ func (zs zoneSpans) add(e *store.Event, zones zoneCache) {
 // covers reports whether adding e would change nothing: it is cancelled,
 // written in no zone, or within its zone's span.
 func (zs zoneSpans) covers(e *store.Event, zones zoneCache) bool {
-	if e.Status == store.StatusCancelled {
-		return true
-	}
-	loc := zones.of(e)
+	loc := spannedZone(e, zones)
 	if loc == nil {
 		return true
 	}
@@ -271,6 +265,15 @@ func (zs zoneSpans) covers(e *store.Event, zones zoneCache) bool {
 	}
 	from, to := zoneSpan(e)
 	return !from.Before(z.from) && !to.After(z.to)
+}
+
+// spannedZone returns the zone whose VTIMEZONE e needs: none for a
+// cancelled event (it is not written) or one written in UTC.
+func spannedZone(e *store.Event, zones zoneCache) *time.Location {
+	if e.Status == store.StatusCancelled {
+		return nil
+	}
+	return zones.of(e)
 }
 
 // zoneSpan is the time e's zone definition must cover.

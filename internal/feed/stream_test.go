@@ -190,7 +190,7 @@ func TestStreamedFeedMatchesRender(t *testing.T) {
 		t.Errorf("reads: at most %d events a read, %d of %d content reads too big, %d pages; want at most %d, all too big, pages",
 			rc.most, rc.tooBig, rc.contents, rc.pages, most)
 	}
-	if strings.Contains(string(mustRender(t, whole, f, "")), "UID:b0003-"+f.cals[1].ID) == false {
+	if !strings.Contains(string(mustRender(t, whole, f, "")), "UID:b0003-"+f.cals[1].ID) {
 		t.Errorf("the shared UID is not made unique in the all-calendars feed")
 	}
 }
@@ -201,11 +201,7 @@ func mustRender(t *testing.T, svc *Service, f *streamFixture, calID string) []by
 	if err != nil {
 		t.Fatal(err)
 	}
-	var buf bytes.Buffer
-	if _, err := feed.Write(context.Background(), &buf); err != nil {
-		t.Fatal(err)
-	}
-	return buf.Bytes()
+	return mustWrite(t, feed)
 }
 
 // beforePass is a store that calls fn before a streamed render's pass
