@@ -276,6 +276,13 @@ func loadDeliveryLog(ctx context.Context, s scaleStore, subs map[string][]string
 		if len(built) == 0 {
 			continue
 		}
+		seqs := make(map[string]int64, len(res.Leased))
+		for _, m := range res.Leased {
+			seqs[m.ID] = m.Seq
+		}
+		for _, r := range built {
+			r.MessageSeq = seqs[r.MessageID]
+		}
 		if _, err := s.RecordAttempts(ctx, built, store.RecordParams{Now: built[len(built)-1].AttemptedAt}); err != nil {
 			return msgs, attempts, err
 		}

@@ -198,7 +198,7 @@ func TestPages(t *testing.T) {
 				t.Fatal(err)
 			}
 			if _, err := e.db.RecordAttempts(ctx, []*store.AttemptResult{{
-				Attempt: store.Attempt{MessageID: msg.ID, DeliveryID: "dlv_1", AttemptedAt: time.Now(), StatusCode: 500,
+				Attempt: store.Attempt{MessageID: msg.ID, MessageSeq: msg.Seq, DeliveryID: "dlv_1", AttemptedAt: time.Now(), StatusCode: 500,
 					Latency: time.Millisecond, Error: hostileAttr, Response: hostileScript + `<a href="javascript:alert(1)">x</a>`},
 				SubscriptionID: sub.ID, Outcome: store.OutcomeRetry, NextAttemptAt: time.Now().Add(time.Hour),
 			}}, store.RecordParams{Now: time.Now()}); err != nil {

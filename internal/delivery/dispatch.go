@@ -562,7 +562,7 @@ func (d *Dispatcher) send(ctx context.Context, dl *store.Delivery) {
 	}
 	started := d.cfg.Now()
 	res := &store.AttemptResult{
-		Attempt:        store.Attempt{MessageID: m.ID, DeliveryID: id.UUID(), AttemptedAt: started},
+		Attempt:        store.Attempt{MessageID: m.ID, MessageSeq: m.Seq, DeliveryID: id.UUID(), AttemptedAt: started},
 		SubscriptionID: m.SubscriptionID, HookID: m.HookID,
 	}
 	var resp *http.Response

@@ -227,10 +227,11 @@ func (f *FanOut) RunOnce(ctx context.Context) (FanOutStep, error) {
 	if r.Changes > 0 {
 		f.step.Store(int64(f.adapt(perAccount, f.now())))
 	}
-	for _, id := range res.Leased {
-		if d := direct[id]; d != nil {
+	for _, m := range res.Leased {
+		if d := direct[m.ID]; d != nil {
+			d.Message.Seq = m.Seq
 			f.direct.Deliver(d)
-			delete(direct, id)
+			delete(direct, m.ID)
 		}
 	}
 	for _, d := range direct { // not stored: another node got the step

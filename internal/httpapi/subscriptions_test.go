@@ -214,7 +214,7 @@ func TestDeliveryLogAndRedeliver(t *testing.T) {
 	var results []*store.AttemptResult
 	for _, d := range claimed.Deliveries {
 		results = append(results, &store.AttemptResult{
-			Attempt:        store.Attempt{MessageID: d.Message.ID, DeliveryID: "d-" + d.Message.ID, AttemptedAt: time.Now(), StatusCode: 503, Latency: 12 * time.Millisecond, Response: "busy"},
+			Attempt:        store.Attempt{MessageID: d.Message.ID, MessageSeq: d.Message.Seq, DeliveryID: "d-" + d.Message.ID, AttemptedAt: time.Now(), StatusCode: 503, Latency: 12 * time.Millisecond, Response: "busy"},
 			SubscriptionID: d.Message.SubscriptionID, Outcome: store.OutcomeUndeliverable,
 		})
 	}

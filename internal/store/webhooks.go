@@ -58,7 +58,9 @@ type WebhookStore interface {
 	ReleaseMessages(ctx context.Context, ids []string, at time.Time) error
 	// RecordAttempts stores the outcomes of delivery attempts in one
 	// transaction: the attempt log, each message's new state and each
-	// subscription's health. It returns the subscriptions it disabled.
+	// subscription's health. Each result names its message by
+	// MessageSeq (CheckAttempts). It returns the subscriptions it
+	// disabled.
 	RecordAttempts(ctx context.Context, results []*AttemptResult, p RecordParams) ([]string, error)
 
 	// ListMessages returns a page of a subscription's messages, newest
@@ -84,14 +86,21 @@ type WebhookStore interface {
 // store; it must not write to it.
 type FanOutFunc func(ctx context.Context, changes []*Change) ([]*Message, error)
 
+// StoredMessage names a message the store has stored: its id and the Seq
+// it was given.
+type StoredMessage struct {
+	ID  string
+	Seq int64
+}
+
 // FanOutResult is what one FanOut step did.
 type FanOutResult struct {
 	// Changes is how many changes the step read and fanned out.
 	Changes int
 	// Messages is how many messages it stored.
 	Messages int
-	// Leased lists the stored messages that were stored claimed, by id.
-	Leased []string
+	// Leased lists the stored messages that were stored claimed.
+	Leased []StoredMessage
 	// Busy reports that another worker holds the cursor: that worker
 	// fans out what is there.
 	Busy bool
@@ -195,8 +204,11 @@ type Delivery struct {
 
 // Attempt is one HTTP try of a message.
 type Attempt struct {
-	ID          int64
-	MessageID   string
+	ID        int64
+	MessageID string
+	// MessageSeq is the message's Seq: the store files the attempt, and
+	// finds the message it finishes, by it.
+	MessageSeq  int64
 	DeliveryID  string
 	AttemptedAt time.Time
 	StatusCode  int
@@ -225,6 +237,18 @@ type AttemptResult struct {
 	// Disable, when set, disables the subscription with this reason
 	// (e.g. the endpoint answered 410 Gone).
 	Disable string
+}
+
+// CheckAttempts returns an error if an attempt names no message seq:
+// RecordAttempts files attempts and finishes messages by seq, and would
+// find no message for it.
+func CheckAttempts(rs []*AttemptResult) error {
+	for _, r := range rs {
+		if r.MessageSeq <= 0 {
+			return fmt.Errorf("attempt of message %s names no message seq", r.MessageID)
+		}
+	}
+	return nil
 }
 
 // Claim is what ClaimMessages leased, and when to claim again.

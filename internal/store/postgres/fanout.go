@@ -136,7 +136,7 @@ type stored struct {
 	// pending counts the messages stored pending; leased lists those
 	// stored claimed.
 	pending int
-	leased  []string
+	leased  []store.StoredMessage
 }
 
 // queueMessages adds to b the statement that stores msgs, skipping
@@ -193,10 +193,22 @@ func queueMessages(b *pgx.Batch, msgs []*store.Message, move *cursorMove, st *st
 				$10::timestamptz[], $11::timestamptz[], `+changedArg+`::timestamptz[], `+traceArg+`::text[])
 				AS u(id, account_id, sub, hook, change_id, event_type, payload, status, due, created, changed, trace)
 			WHERE `+guard+` AND (u.hook = '' OR u.hook IN (SELECT id FROM disarmed))
-			ON CONFLICT DO NOTHING RETURNING id, status)
+			ON CONFLICT DO NOTHING RETURNING seq, id, status)
 		SELECT EXISTS (SELECT 1 FROM moved), (SELECT count(*) FROM stored WHERE status = 'pending'),
-			array(SELECT id FROM stored WHERE status = 'delivering')`, args...).QueryRow(func(row pgx.Row) error {
+			array(SELECT id FROM stored WHERE status = 'delivering' ORDER BY seq),
+			array(SELECT seq FROM stored WHERE status = 'delivering' ORDER BY seq)`, args...).QueryRow(func(row pgx.Row) error {
 		*st = stored{}
-		return row.Scan(&st.moved, &st.pending, &st.leased)
+		var ids []string
+		var seqs []int64
+		if err := row.Scan(&st.moved, &st.pending, &ids, &seqs); err != nil {
+			return err
+		}
+		if len(ids) != len(seqs) {
+			return fmt.Errorf("store messages: %d leased ids, %d seqs", len(ids), len(seqs))
+		}
+		for i, id := range ids {
+			st.leased = append(st.leased, store.StoredMessage{ID: id, Seq: seqs[i]})
+		}
+		return nil
 	})
 }

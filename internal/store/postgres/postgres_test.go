@@ -135,33 +135,7 @@ func TestOpenSchemaMigratedBefore(t *testing.T) {
 	ctx := context.Background()
 	u := storetest.PostgresSchema(t, postgresURL(t))
 	conn := connect(t, u)
-	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
-		t.Fatal(err)
-	}
-	files, err := os.ReadDir("migrations")
-	if err != nil {
-		t.Fatal(err)
-	}
-	newest := 0
-	for _, f := range files {
-		body, err := os.ReadFile(filepath.Join("migrations", f.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.Exec(ctx, string(body)); err != nil {
-			t.Fatalf("apply %s: %v", f.Name(), err)
-		}
-		version, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
-		if err != nil {
-			t.Fatal(err)
-		}
-		newest = max(newest, version)
-		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, '2026-01-01Z')`,
-			version, f.Name()); err != nil {
-			t.Fatal(err)
-		}
-	}
+	files, newest := applyRaw(t, conn, 1<<30)
 	db, err := postgres.Open(ctx, u, nil)
 	if err != nil {
 		t.Fatalf("Open on a schema migrated before: %v", err)
@@ -175,9 +149,81 @@ func TestOpenSchemaMigratedBefore(t *testing.T) {
 		Scan(&rows, &kept); err != nil {
 		t.Fatal(err)
 	}
-	if rows != len(files) || kept != len(files) {
-		t.Errorf("schema_migrations has %d rows, %d as recorded before; want %d, all kept", rows, kept, len(files))
+	if rows != files || kept != files {
+		t.Errorf("schema_migrations has %d rows, %d as recorded before; want %d, all kept", rows, kept, files)
 	}
+}
+
+// applyRaw applies the migration files below version upTo on conn, each
+// recorded as applied on 2026-01-01, the way calhook did before the
+// shared runner. It returns how many it applied and the newest version.
+func applyRaw(t *testing.T, conn *pgx.Conn, upTo int) (applied, newest int) {
+	t.Helper()
+	ctx := context.Background()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`); err != nil {
+		t.Fatal(err)
+	}
+	files, err := os.ReadDir("migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		version, err := strconv.Atoi(strings.SplitN(f.Name(), "_", 2)[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if version >= upTo {
+			continue
+		}
+		body, err := os.ReadFile(filepath.Join("migrations", f.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.Exec(ctx, string(body)); err != nil {
+			t.Fatalf("apply %s: %v", f.Name(), err)
+		}
+		if _, err := conn.Exec(ctx, `INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, '2026-01-01Z')`,
+			version, f.Name()); err != nil {
+			t.Fatal(err)
+		}
+		applied, newest = applied+1, max(newest, version)
+	}
+	return applied, newest
+}
+
+// TestUpgradeAttemptsBySeq opens a schema whose attempts name their
+// messages by id (before migration 21): every attempt is kept, under its
+// message's seq, and reads back as the message's.
+func TestUpgradeAttemptsBySeq(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	u := storetest.PostgresSchema(t, postgresURL(t))
+	conn := connect(t, u)
+	applyRaw(t, conn, 21)
+	// Without foreign key triggers: the messages need no account or
+	// subscription.
+	if _, err := conn.Exec(ctx, `SET session_replication_role = replica`); err != nil {
+		t.Fatal(err)
+	}
+	for i, m := range storetest.UpgradedAttempts {
+		if _, err := conn.Exec(ctx, `INSERT INTO messages (id, account_id, subscription_id, change_id, event_type, payload,
+			created_at, updated_at) VALUES ($1, 'acc', 'sub', $2, 'calendar.event.created', '{}', now(), now())`,
+			m.MessageID, i+1); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, a := range storetest.UpgradedAttemptOrder {
+		if _, err := conn.Exec(ctx, `INSERT INTO attempts (message_id, delivery_id, attempted_at, status_code)
+			VALUES ($1, 'dlv', now(), $2)`, a.MessageID, a.Code); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := conn.Exec(ctx, `SET session_replication_role = DEFAULT`); err != nil {
+		t.Fatal(err)
+	}
+	db := open(t, u)
+	storetest.CheckUpgradedAttempts(t, db)
 }
 
 func TestOpenUnreachable(t *testing.T) {

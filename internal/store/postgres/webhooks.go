@@ -213,10 +213,11 @@ func (db *DB) ActiveSubscriptions(ctx context.Context, accountIDs []string) ([]*
 
 // claimCandidate is a due message locked by a claim.
 type claimCandidate struct {
-	id, sub, host string
-	reserved      bool
-	rate          int
-	url           string // the subscription's, for the webhook host limit
+	seq       int64
+	sub, host string
+	reserved  bool
+	rate      int
+	url       string // the subscription's, for the webhook host limit
 }
 
 // ClaimMessages leases due messages, applying rate limits, in one
@@ -297,18 +298,18 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			b = &pgx.Batch{}
 		}
 
-		var claim, snoozeIDs []string
+		var claim, snoozeSeqs []int64
 		var snoozeAt []time.Time
 		for i, c := range cands {
 			if send, at := store.PaceAll(states, limits[i], p.Now, c.reserved); send {
-				claim = append(claim, c.id)
+				claim = append(claim, c.seq)
 			} else {
-				snoozeIDs, snoozeAt = append(snoozeIDs, c.id), append(snoozeAt, at)
+				snoozeSeqs, snoozeAt = append(snoozeSeqs, c.seq), append(snoozeAt, at)
 			}
 		}
-		if len(snoozeIDs) > 0 {
+		if len(snoozeSeqs) > 0 {
 			b.Queue(`UPDATE messages m SET status = 'pending', next_attempt_at = u.at, slot_reserved = true
-				FROM unnest($1::text[], $2::timestamptz[]) AS u(id, at) WHERE m.id = u.id`, snoozeIDs, snoozeAt)
+				FROM unnest($1::bigint[], $2::timestamptz[]) AS u(seq, at) WHERE m.seq = u.seq`, snoozeSeqs, snoozeAt)
 		}
 		if len(keys) > 0 {
 			tats, nexts := make([]time.Time, len(keys)), make([]time.Time, len(keys))
@@ -333,7 +334,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 // queueCandidates adds to b the query that locks the due messages a claim
 // may take and sets *cands to them.
 func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate) {
-	query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved, coalesce(s.rate_limit, 0),
+	query := `SELECT m.seq, coalesce(m.subscription_id, ''), coalesce(h.host, ''), m.slot_reserved, coalesce(s.rate_limit, 0),
 			coalesce(s.url, '')
 		FROM messages m
 		LEFT JOIN subscriptions s ON s.id = m.subscription_id
@@ -355,36 +356,36 @@ func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate)
 			var err error
 			*cands, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (claimCandidate, error) {
 				var c claimCandidate
-				err := row.Scan(&c.id, &c.sub, &c.host, &c.reserved, &c.rate, &c.url)
+				err := row.Scan(&c.seq, &c.sub, &c.host, &c.reserved, &c.rate, &c.url)
 				return c, err
 			})
 			return err
 		})
 }
 
-// queueClaim adds to b the update that leases the messages ids and returns
-// them, in that order, with what sending them needs: the URL and secrets
+// queueClaim adds to b the update that leases the messages seqs and
+// returns them, in that order, with what sending them needs: the URL and secrets
 // of a webhook's subscription, the URL and host of a ping's hook.
-func queueClaim(b *pgx.Batch, ids []string, p store.ClaimParams, done func([]*store.Delivery)) {
+func queueClaim(b *pgx.Batch, seqs []int64, p store.ClaimParams, done func([]*store.Delivery)) {
 	lease := p.Now.Add(p.Lease)
 	b.Queue(`UPDATE messages m SET status = 'delivering', next_attempt_at = $1, slot_reserved = false
-		FROM (SELECT x.id, coalesce(s.url, h.url, '') AS url, coalesce(h.host, '') AS host, coalesce(s.secret, '') AS secret,
+		FROM (SELECT x.seq, coalesce(s.url, h.url, '') AS url, coalesce(h.host, '') AS host, coalesce(s.secret, '') AS secret,
 				coalesce(s.prev_secret, '') AS prev_secret, s.prev_secret_expires_at
 			FROM messages x
 			LEFT JOIN subscriptions s ON s.id = x.subscription_id
 			LEFT JOIN icalhooks h ON h.id = x.hook_id
-			WHERE x.id = ANY($2)) t
-		WHERE m.id = t.id
-		RETURNING m.id, m.account_id, coalesce(m.subscription_id, ''), coalesce(m.hook_id, ''), m.change_id, m.event_type,
+			WHERE x.seq = ANY($2)) t
+		WHERE m.seq = t.seq
+		RETURNING m.seq, m.id, m.account_id, coalesce(m.subscription_id, ''), coalesce(m.hook_id, ''), m.change_id, m.event_type,
 			m.payload, m.attempts, m.schedule_pos, m.created_at, m.changed_at, m.trace, t.url, t.host, t.secret, t.prev_secret, t.prev_secret_expires_at`,
-		lease, ids).Query(func(rows pgx.Rows) error {
-		byID := map[string]*store.Delivery{}
+		lease, seqs).Query(func(rows pgx.Rows) error {
+		bySeq := map[int64]*store.Delivery{}
 		for rows.Next() {
 			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: lease}
 			d := &store.Delivery{Message: m}
 			var secret, prev string
 			var prevExp, changed pgtype.Timestamptz
-			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
+			if err := rows.Scan(&m.Seq, &m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
 				&m.Attempts, &d.SchedulePos, &m.CreatedAt, &changed, &m.Trace, &d.URL, &d.Host, &secret, &prev, &prevExp); err != nil {
 				return err
 			}
@@ -393,15 +394,15 @@ func queueClaim(b *pgx.Batch, ids []string, p store.ClaimParams, done func([]*st
 				sub := store.Subscription{Secret: secret, PrevSecret: prev, PrevSecretExpiresAt: fromOpt(prevExp)}
 				d.Host, d.Secrets = "", sub.SigningSecrets(p.Now)
 			}
-			byID[m.ID] = d
+			bySeq[m.Seq] = d
 		}
 		if err := rows.Err(); err != nil {
 			return err
 		}
 		// In due order, as they were chosen.
-		out := make([]*store.Delivery, 0, len(ids))
-		for _, id := range ids {
-			if d := byID[id]; d != nil {
+		out := make([]*store.Delivery, 0, len(seqs))
+		for _, seq := range seqs {
+			if d := bySeq[seq]; d != nil {
 				out = append(out, d)
 			}
 		}
@@ -439,17 +440,21 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 // so that nodes recording deliveries to one busy endpoint at once do not
 // queue on its row lock.
 func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error) {
+	if err := store.CheckAttempts(results); err != nil {
+		return nil, fmt.Errorf("record attempts: %w", err)
+	}
 	n := len(results)
 	var (
-		msgIDs, deliveryIDs, statuses, errs, responses = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		attempted                                      = make([]time.Time, n)
-		codes                                          = make([]int32, n)
-		latencies                                      = make([]int64, n)
-		nexts, delivered                               = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
+		msgSeqs                                = make([]int64, n)
+		deliveryIDs, statuses, errs, responses = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		attempted                              = make([]time.Time, n)
+		codes                                  = make([]int32, n)
+		latencies                              = make([]int64, n)
+		nexts, delivered                       = make([]pgtype.Timestamptz, n), make([]pgtype.Timestamptz, n)
 	)
 	for i, r := range results {
 		status, next := r.MessageState()
-		msgIDs[i], deliveryIDs[i], statuses[i], errs[i], responses[i] = r.MessageID, r.DeliveryID, status, r.Error, r.Response
+		msgSeqs[i], deliveryIDs[i], statuses[i], errs[i], responses[i] = r.MessageSeq, r.DeliveryID, status, r.Error, r.Response
 		attempted[i], codes[i], latencies[i] = r.AttemptedAt, int32(r.StatusCode), r.Latency.Microseconds()
 		nexts[i] = pgtype.Timestamptz{Time: next, Valid: !next.IsZero()}
 		delivered[i] = pgtype.Timestamptz{Time: r.AttemptedAt, Valid: status == store.MessageDelivered}
@@ -469,18 +474,18 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 		since = map[string]time.Time{}
 		batch := &pgx.Batch{}
 		// A message deleted since its claim has nothing left to record.
-		batch.Queue(`INSERT INTO attempts (message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
-			SELECT u.* FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::bigint[], $6::text[], $7::text[])
-				AS u(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
-			WHERE EXISTS (SELECT 1 FROM messages WHERE id = u.message_id)`,
-			msgIDs, deliveryIDs, attempted, codes, latencies, errs, responses)
+		batch.Queue(`INSERT INTO attempts (message_seq, delivery_id, attempted_at, status_code, latency_us, error, response)
+			SELECT u.* FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5::bigint[], $6::text[], $7::text[])
+				AS u(message_seq, delivery_id, attempted_at, status_code, latency_us, error, response)
+			WHERE EXISTS (SELECT 1 FROM messages WHERE seq = u.message_seq)`,
+			msgSeqs, deliveryIDs, attempted, codes, latencies, errs, responses)
 		batch.Queue(`UPDATE messages m SET status = u.status, next_attempt_at = u.next, attempts = m.attempts + 1,
 				schedule_pos = m.schedule_pos + 1, last_status = u.code, last_error = u.error, updated_at = $7,
 				delivered_at = coalesce(u.delivered, m.delivered_at)
-			FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::timestamptz[])
-				AS u(id, status, next, code, error, delivered)
-			WHERE m.id = u.id AND m.status = 'delivering'`,
-			msgIDs, statuses, nexts, codes, errs, delivered, p.Now)
+			FROM unnest($1::bigint[], $2::text[], $3::timestamptz[], $4::int[], $5::text[], $6::timestamptz[])
+				AS u(seq, status, next, code, error, delivered)
+			WHERE m.seq = u.seq AND m.status = 'delivering'`,
+			msgSeqs, statuses, nexts, codes, errs, delivered, p.Now)
 		for _, r := range results {
 			if r.HookID != "" {
 				queuePing(batch, r)
@@ -654,18 +659,19 @@ func (db *DB) Message(ctx context.Context, accountID, id string) (*store.Message
 
 // ListAttempts returns a page of a message's attempts, oldest first.
 func (db *DB) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error) {
-	if _, err := db.Message(ctx, p.AccountID, p.MessageID); err != nil {
+	m, err := db.Message(ctx, p.AccountID, p.MessageID)
+	if err != nil {
 		return nil, err
 	}
-	rows, err := db.query(ctx, `SELECT id, message_id, delivery_id, attempted_at, status_code, latency_us, error, response
-		FROM attempts WHERE message_id = $1 AND id > $2 ORDER BY id LIMIT $3`, p.MessageID, p.After, p.Limit)
+	rows, err := db.query(ctx, `SELECT id, delivery_id, attempted_at, status_code, latency_us, error, response
+		FROM attempts WHERE message_seq = $1 AND id > $2 ORDER BY id LIMIT $3`, m.Seq, p.After, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}
 	atts, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*store.Attempt, error) {
-		var a store.Attempt
+		a := store.Attempt{MessageID: m.ID, MessageSeq: m.Seq}
 		var lat int64
-		if err := row.Scan(&a.ID, &a.MessageID, &a.DeliveryID, &a.AttemptedAt, &a.StatusCode, &lat, &a.Error, &a.Response); err != nil {
+		if err := row.Scan(&a.ID, &a.DeliveryID, &a.AttemptedAt, &a.StatusCode, &lat, &a.Error, &a.Response); err != nil {
 			return nil, err
 		}
 		a.AttemptedAt, a.Latency = utc(a.AttemptedAt), time.Duration(lat)*time.Microsecond

@@ -295,7 +295,7 @@ func wrapErr(what string, err error) error {
 // claimed (see store.Store's FanOut). A ping is stored only if it disarms
 // its hook: a hook gets one ping per arming. Both are multi-row
 // statements: one change can ping ten thousand hooks.
-func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, []string, error) {
+func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, []store.StoredMessage, error) {
 	keep := make([]*store.Message, 0, len(msgs))
 	var pings []*store.Message
 	for _, m := range msgs {
@@ -322,7 +322,7 @@ func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, [
 		return 0, nil, err
 	}
 	stored := 0
-	var leased []string
+	var leased []store.StoredMessage
 	err = inChunks(keep, func(msgs []*store.Message) error {
 		args := make([]any, 0, 13*len(msgs))
 		for _, m := range msgs {
@@ -334,19 +334,20 @@ func insertMessages(ctx context.Context, tx *wtx, msgs []*store.Message) (int, [
 		rows, err := tx.QueryContext(ctx, `INSERT INTO messages
 			(id, account_id, subscription_id, hook_id, change_id, event_type, payload, status, next_attempt_at, created_at, updated_at,
 			 changed_at, trace)
-			VALUES `+valueRows(len(msgs), 13)+` ON CONFLICT DO NOTHING RETURNING id, status`, args...)
+			VALUES `+valueRows(len(msgs), 13)+` ON CONFLICT DO NOTHING RETURNING seq, id, status`, args...)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var id, status string
-			if err := rows.Scan(&id, &status); err != nil {
+			var m store.StoredMessage
+			var status string
+			if err := rows.Scan(&m.Seq, &m.ID, &status); err != nil {
 				return err
 			}
 			stored++
 			if status == store.MessageDelivering {
-				leased = append(leased, id)
+				leased = append(leased, m)
 			}
 		}
 		return rows.Err()
@@ -404,7 +405,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 				next, err = nextDue(ctx, tx, after)
 			}
 		}()
-		query := `SELECT m.id, coalesce(m.subscription_id, ''), coalesce(h.host, ''), coalesce(h.url, ''), m.slot_reserved,
+		query := `SELECT m.seq, coalesce(m.subscription_id, ''), coalesce(h.host, ''), coalesce(h.url, ''), m.slot_reserved,
 				coalesce(s.rate_limit, 0), coalesce(s.rate_tat, 0), coalesce(s.rate_next, 0), coalesce(r.tat, 0), coalesce(r.next, 0),
 				coalesce(s.url, '')
 			FROM messages m
@@ -427,17 +428,18 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			return err
 		}
 		type candidate struct {
-			id, sub, host, url string
-			reserved           bool
-			rate               int
-			subRate            [2]int64
-			hostRate           [2]int64
-			subURL             string // for the webhook host limit
+			seq            int64
+			sub, host, url string
+			reserved       bool
+			rate           int
+			subRate        [2]int64
+			hostRate       [2]int64
+			subURL         string // for the webhook host limit
 		}
 		var cands []candidate
 		for rows.Next() {
 			var c candidate
-			if err := rows.Scan(&c.id, &c.sub, &c.host, &c.url, &c.reserved, &c.rate, &c.subRate[0], &c.subRate[1],
+			if err := rows.Scan(&c.seq, &c.sub, &c.host, &c.url, &c.reserved, &c.rate, &c.subRate[0], &c.subRate[1],
 				&c.hostRate[0], &c.hostRate[1], &c.subURL); err != nil {
 				rows.Close()
 				return err
@@ -494,17 +496,17 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 				return err
 			}
 		}
-		var claim []string
+		var claim []any
 		// A ping's target was read with it.
-		pingTargets := map[string]candidate{}
+		pingTargets := map[int64]candidate{}
 		for i, c := range cands {
 			if c.host != "" {
-				pingTargets[c.id] = c
+				pingTargets[c.seq] = c
 			}
 			if send, at := store.PaceAll(states, limits[i], p.Now, c.reserved); send {
-				claim = append(claim, c.id)
+				claim = append(claim, c.seq)
 			} else if _, err := tx.ExecContext(ctx, `UPDATE messages SET status = 'pending', next_attempt_at = ?, slot_reserved = 1
-				WHERE id = ?`, micros(at), c.id); err != nil {
+				WHERE seq = ?`, micros(at), c.seq); err != nil {
 				return err
 			}
 		}
@@ -526,10 +528,10 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			return nil
 		}
 		rows, err = tx.QueryContext(ctx, `UPDATE messages SET status = 'delivering', next_attempt_at = ?, slot_reserved = 0
-			WHERE id IN (`+placeholders(len(claim))+`)
-			RETURNING id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
+			WHERE seq IN (`+placeholders(len(claim))+`)
+			RETURNING seq, id, account_id, coalesce(subscription_id, ''), coalesce(hook_id, ''), change_id, event_type, payload,
 				attempts, schedule_pos, created_at, changed_at, trace`,
-			append([]any{micros(p.Now.Add(p.Lease))}, anys(claim)...)...)
+			append([]any{micros(p.Now.Add(p.Lease))}, claim...)...)
 		if err != nil {
 			return err
 		}
@@ -538,7 +540,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			m := &store.Message{Status: store.MessageDelivering, NextAttemptAt: p.Now.Add(p.Lease)}
 			d := &store.Delivery{Message: m}
 			var created, changed int64
-			if err := rows.Scan(&m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
+			if err := rows.Scan(&m.Seq, &m.ID, &m.AccountID, &m.SubscriptionID, &m.HookID, &m.ChangeID, &m.EventType, &m.Payload,
 				&m.Attempts, &d.SchedulePos, &created, &changed, &m.Trace); err != nil {
 				rows.Close()
 				return err
@@ -546,7 +548,7 @@ func (db *DB) ClaimMessages(ctx context.Context, p store.ClaimParams) (*store.Cl
 			m.CreatedAt, m.ChangedAt = fromMicros(created), optMicros(changed)
 			out = append(out, d)
 			if m.HookID != "" {
-				t := pingTargets[m.ID]
+				t := pingTargets[m.Seq]
 				d.URL, d.Host = t.url, t.host
 			} else {
 				subIDs[m.SubscriptionID] = true
@@ -625,6 +627,9 @@ func (db *DB) ReleaseMessages(ctx context.Context, ids []string, at time.Time) e
 // multi-row statements: a fan-out of ten thousand pings records ten
 // thousand attempts.
 func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult, p store.RecordParams) ([]string, error) {
+	if err := store.CheckAttempts(results); err != nil {
+		return nil, fmt.Errorf("record attempts: %w", err)
+	}
 	var disabled []string
 	err := db.tx(ctx, func(ctx context.Context, tx *wtx) error {
 		disabled = disabled[:0]
@@ -633,11 +638,11 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 		}
 		// A message has one attempt in flight (its claim's): a second
 		// result of it in one batch would find it no longer claimed.
-		seen := make(map[string]bool, len(results))
+		seen := make(map[int64]bool, len(results))
 		first := make([]*store.AttemptResult, 0, len(results))
 		for _, r := range results {
-			if !seen[r.MessageID] {
-				seen[r.MessageID] = true
+			if !seen[r.MessageSeq] {
+				seen[r.MessageSeq] = true
 				first = append(first, r)
 			}
 		}
@@ -691,13 +696,13 @@ func (db *DB) RecordAttempts(ctx context.Context, results []*store.AttemptResult
 func insertAttempts(ctx context.Context, tx *wtx, rs []*store.AttemptResult) error {
 	args := make([]any, 0, 7*len(rs))
 	for _, r := range rs {
-		args = append(args, r.MessageID, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode, r.Latency.Microseconds(),
+		args = append(args, r.MessageSeq, r.DeliveryID, micros(r.AttemptedAt), r.StatusCode, r.Latency.Microseconds(),
 			r.Error, r.Response)
 	}
 	_, err := tx.ExecContext(ctx, `INSERT INTO attempts
-		(message_id, delivery_id, attempted_at, status_code, latency_us, error, response)
+		(message_seq, delivery_id, attempted_at, status_code, latency_us, error, response)
 		SELECT * FROM (VALUES `+valueRows(len(rs), 7)+`) AS v
-		WHERE EXISTS (SELECT 1 FROM messages WHERE id = v.column1)`, args...)
+		WHERE EXISTS (SELECT 1 FROM messages WHERE seq = v.column1)`, args...)
 	return err
 }
 
@@ -708,13 +713,13 @@ func finishMessages(ctx context.Context, tx *wtx, rs []*store.AttemptResult, now
 	args = append(args, micros(now))
 	for _, r := range rs {
 		status, next := r.MessageState()
-		args = append(args, r.MessageID, status, optToMicros(next), r.StatusCode, r.Error, micros(r.AttemptedAt))
+		args = append(args, r.MessageSeq, status, optToMicros(next), r.StatusCode, r.Error, micros(r.AttemptedAt))
 	}
 	_, err := tx.ExecContext(ctx, `UPDATE messages SET status = v.column2, next_attempt_at = v.column3,
 		attempts = attempts + 1, schedule_pos = schedule_pos + 1, last_status = v.column4, last_error = v.column5, updated_at = ?,
 		delivered_at = CASE WHEN v.column2 = 'delivered' THEN v.column6 ELSE delivered_at END
 		FROM (VALUES `+valueRows(len(rs), 6)+`) AS v
-		WHERE messages.id = v.column1 AND messages.status = 'delivering'`, args...)
+		WHERE messages.seq = v.column1 AND messages.status = 'delivering'`, args...)
 	return err
 }
 
@@ -857,20 +862,21 @@ func (db *DB) Message(ctx context.Context, accountID, id string) (*store.Message
 
 // ListAttempts returns a page of a message's attempts, oldest first.
 func (db *DB) ListAttempts(ctx context.Context, p store.ListAttemptsParams) ([]*store.Attempt, error) {
-	if _, err := db.Message(ctx, p.AccountID, p.MessageID); err != nil {
+	m, err := db.Message(ctx, p.AccountID, p.MessageID)
+	if err != nil {
 		return nil, err
 	}
-	rows, err := db.read.QueryContext(ctx, `SELECT id, message_id, delivery_id, attempted_at, status_code, latency_us, error, response
-		FROM attempts WHERE message_id = ? AND id > ? ORDER BY id LIMIT ?`, p.MessageID, p.After, p.Limit)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, delivery_id, attempted_at, status_code, latency_us, error, response
+		FROM attempts WHERE message_seq = ? AND id > ? ORDER BY id LIMIT ?`, m.Seq, p.After, p.Limit)
 	if err != nil {
 		return nil, fmt.Errorf("list attempts: %w", err)
 	}
 	defer rows.Close()
 	var out []*store.Attempt
 	for rows.Next() {
-		var a store.Attempt
+		a := store.Attempt{MessageID: m.ID, MessageSeq: m.Seq}
 		var at, lat int64
-		if err := rows.Scan(&a.ID, &a.MessageID, &a.DeliveryID, &at, &a.StatusCode, &lat, &a.Error, &a.Response); err != nil {
+		if err := rows.Scan(&a.ID, &a.DeliveryID, &at, &a.StatusCode, &lat, &a.Error, &a.Response); err != nil {
 			return nil, fmt.Errorf("list attempts: %w", err)
 		}
 		a.AttemptedAt, a.Latency = fromMicros(at), time.Duration(lat)*time.Microsecond

@@ -107,7 +107,7 @@ func testStatsQueue(t *testing.T, s store.Store) {
 	var results []*store.AttemptResult
 	for i, d := range got {
 		r := &store.AttemptResult{
-			Attempt:        store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: due, StatusCode: 500},
+			Attempt:        store.Attempt{MessageID: d.Message.ID, MessageSeq: d.Message.Seq, DeliveryID: id.UUID(), AttemptedAt: due, StatusCode: 500},
 			SubscriptionID: d.Message.SubscriptionID,
 		}
 		switch i {

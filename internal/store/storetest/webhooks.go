@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -78,9 +79,8 @@ func FanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Me
 	return msgs
 }
 
-// fanOut is FanOut that also returns the ids of the messages stored
-// claimed.
-func fanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Message) (msgs []*store.Message, leased []string) {
+// fanOut is FanOut that also returns the messages stored claimed.
+func fanOut(t testing.TB, s store.Store, build func([]*store.Change) []*store.Message) (msgs []*store.Message, leased []store.StoredMessage) {
 	t.Helper()
 	// A change is read once the transactions before it ended, and those
 	// may be other tests' (on PostgreSQL, of the whole server).
@@ -288,7 +288,7 @@ func testRecordOutcomes(t *testing.T, s store.Store) {
 	var results []*store.AttemptResult
 	for i, d := range ds {
 		results = append(results, &store.AttemptResult{
-			Attempt: store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 500 - i,
+			Attempt: store.Attempt{MessageID: d.Message.ID, MessageSeq: d.Message.Seq, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 500 - i,
 				Latency: time.Millisecond, Error: "x", Response: "body"},
 			SubscriptionID: sub.ID, Outcome: outcomes[i], NextAttemptAt: base.Add(time.Minute),
 		})
@@ -413,7 +413,7 @@ func testPings(t *testing.T, s store.Store) {
 			t.Errorf("claimed ping to %q on host %q; want the hook's URL and host", d.URL, d.Host)
 		}
 		r := &store.AttemptResult{
-			Attempt: store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: base.Add(time.Second), StatusCode: 503},
+			Attempt: store.Attempt{MessageID: d.Message.ID, MessageSeq: d.Message.Seq, DeliveryID: id.UUID(), AttemptedAt: base.Add(time.Second), StatusCode: 503},
 			HookID:  d.Message.HookID, Outcome: outcome[d.Message.HookID], NextAttemptAt: base.Add(time.Minute),
 		}
 		if r.Outcome == store.OutcomeDelivered {
@@ -463,7 +463,7 @@ func testParked(t *testing.T, s store.Store) {
 	enqueue(t, s, sub, base)
 	ds := claim(t, s, base, 1)
 	disabled, err := s.RecordAttempts(ctx, []*store.AttemptResult{{
-		Attempt:        store.Attempt{MessageID: ds[0].Message.ID, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 410},
+		Attempt:        store.Attempt{MessageID: ds[0].Message.ID, MessageSeq: ds[0].Message.Seq, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 410},
 		SubscriptionID: sub.ID, Outcome: store.OutcomeUndeliverable, Disable: "gone",
 	}}, store.RecordParams{Now: base})
 	if err != nil || len(disabled) != 1 {
@@ -497,7 +497,7 @@ func testPrune(t *testing.T, s store.Store) {
 	var results []*store.AttemptResult
 	for _, d := range ds {
 		results = append(results, &store.AttemptResult{
-			Attempt:        store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 200},
+			Attempt:        store.Attempt{MessageID: d.Message.ID, MessageSeq: d.Message.Seq, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 200},
 			SubscriptionID: sub.ID, Outcome: store.OutcomeDelivered,
 		})
 	}
@@ -614,7 +614,7 @@ func testRecordAfterDelete(t *testing.T, s store.Store) {
 	var results []*store.AttemptResult
 	for _, d := range ds {
 		results = append(results, &store.AttemptResult{
-			Attempt:        store.Attempt{MessageID: d.Message.ID, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 200},
+			Attempt:        store.Attempt{MessageID: d.Message.ID, MessageSeq: d.Message.Seq, DeliveryID: id.UUID(), AttemptedAt: base, StatusCode: 200},
 			SubscriptionID: d.Message.SubscriptionID, Outcome: store.OutcomeDelivered,
 		})
 	}
@@ -710,8 +710,9 @@ func testClaimNextDue(t *testing.T, s store.Store) {
 }
 
 // testFanOutLeased: a message the fan-out stores claimed is reported as
-// leased, is not claimed by others during its lease, and is claimed once
-// the lease ends (its maker died).
+// leased with its seq, is not claimed by others during its lease, and is
+// claimed once the lease ends (its maker died); an attempt recorded by the
+// reported seq (the fan-out's maker delivers it itself) finishes it.
 func testFanOutLeased(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	a := newAccount(t, s)
@@ -731,7 +732,7 @@ func testFanOutLeased(t *testing.T, s store.Store) {
 		}
 		return msgs
 	})
-	if len(msgs) != 2 || len(leased) != 1 || leased[0] != leasedID {
+	if len(msgs) != 2 || len(leased) != 1 || leased[0].ID != leasedID {
 		t.Fatalf("fan-out made %d messages, stored %v claimed; want 2, and [%s]", len(msgs), leased, leasedID)
 	}
 	got := claim(t, s, base, 10)
@@ -740,10 +741,32 @@ func testFanOutLeased(t *testing.T, s store.Store) {
 	}
 	m, err := s.Message(ctx, a.ID, leasedID)
 	if err != nil || m.Status != store.MessageDelivering {
-		t.Errorf("leased message = %+v, %v; want delivering", m, err)
+		t.Fatalf("leased message = %+v, %v; want delivering", m, err)
+	}
+	if leased[0].Seq != m.Seq {
+		t.Errorf("fan-out reported the leased message's seq as %d; it is %d", leased[0].Seq, m.Seq)
 	}
 	if got := claim(t, s, lease, 10); len(got) != 2 {
 		t.Errorf("claim after the leases = %d; want both, the leased one taken over", len(got))
+	}
+	for _, d := range got {
+		if d.Message.Seq == 0 {
+			t.Errorf("claimed message %s has no seq", d.Message.ID)
+		}
+	}
+	res := &store.AttemptResult{
+		Attempt:        store.Attempt{MessageID: leasedID, MessageSeq: leased[0].Seq, DeliveryID: id.UUID(), AttemptedAt: lease, StatusCode: 204},
+		SubscriptionID: sub.ID, Outcome: store.OutcomeDelivered,
+	}
+	if _, err := s.RecordAttempts(ctx, []*store.AttemptResult{res}, store.RecordParams{Now: lease}); err != nil {
+		t.Fatalf("RecordAttempts: %v", err)
+	}
+	if m, err := s.Message(ctx, a.ID, leasedID); err != nil || m.Status != store.MessageDelivered {
+		t.Errorf("leased message after its attempt = %+v, %v; want delivered", m, err)
+	}
+	att, err := s.ListAttempts(ctx, store.ListAttemptsParams{AccountID: a.ID, MessageID: leasedID, Page: store.Page{Limit: 10}})
+	if err != nil || len(att) != 1 || att[0].MessageID != leasedID || att[0].MessageSeq != leased[0].Seq || att[0].StatusCode != 204 {
+		t.Errorf("attempts of the leased message = %+v, %v; want the one recorded", att, err)
 	}
 }
 
@@ -860,6 +883,51 @@ func testClaimWebhookHostRate(t *testing.T, s store.Store) {
 	for i, at := range due {
 		if want := base.Add(time.Duration(i+1) * 500 * time.Millisecond); at.Before(want) {
 			t.Errorf("busy.example message %d went out at +%v; want not before +%v", i+2, at.Sub(base), want.Sub(base))
+		}
+	}
+}
+
+// UpgradedAttempts is the delivery log an upgrade test stores, in the
+// older schema, for CheckUpgradedAttempts: three messages of account
+// "acc" (ids in order of storing) and their attempts' status codes, in
+// order of attempting.
+var UpgradedAttempts = []struct {
+	MessageID string
+	Codes     []int
+}{{"msg-a", nil}, {"msg-b", []int{500, 204}}, {"msg-c", []int{204}}}
+
+// UpgradedAttemptOrder is the order UpgradedAttempts' attempts were made
+// in, by message: interleaved, so that a message's attempts are not
+// neighbours.
+var UpgradedAttemptOrder = []struct {
+	MessageID string
+	Code      int
+}{{"msg-b", 500}, {"msg-c", 204}, {"msg-b", 204}}
+
+// CheckUpgradedAttempts checks that s, opened on a database that held
+// UpgradedAttempts before its migrations ran, keeps every attempt under
+// its message.
+func CheckUpgradedAttempts(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := context.Background()
+	for _, want := range UpgradedAttempts {
+		m, err := s.Message(ctx, "acc", want.MessageID)
+		if err != nil {
+			t.Fatalf("Message(%s): %v", want.MessageID, err)
+		}
+		att, err := s.ListAttempts(ctx, store.ListAttemptsParams{AccountID: "acc", MessageID: want.MessageID, Page: store.Page{Limit: 10}})
+		if err != nil {
+			t.Fatalf("ListAttempts(%s): %v", want.MessageID, err)
+		}
+		var codes []int
+		for _, a := range att {
+			if a.MessageID != want.MessageID || a.MessageSeq != m.Seq {
+				t.Errorf("attempt %d of %s reads as message %s (seq %d); want seq %d", a.ID, want.MessageID, a.MessageID, a.MessageSeq, m.Seq)
+			}
+			codes = append(codes, a.StatusCode)
+		}
+		if !slices.Equal(codes, want.Codes) {
+			t.Errorf("attempts of %s after the upgrade: status codes %v; want %v", want.MessageID, codes, want.Codes)
 		}
 	}
 }
