@@ -364,8 +364,8 @@ func queueCandidates(b *pgx.Batch, p store.ClaimParams, cands *[]claimCandidate)
 }
 
 // queueClaim adds to b the update that leases the messages seqs and
-// returns them, in that order, with what sending them needs: the URL and secrets
-// of a webhook's subscription, the URL and host of a ping's hook.
+// returns them, in that order, with what sending them needs: the URL and
+// secrets of a webhook's subscription, the URL and host of a ping's hook.
 func queueClaim(b *pgx.Batch, seqs []int64, p store.ClaimParams, done func([]*store.Delivery)) {
 	lease := p.Now.Add(p.Lease)
 	b.Queue(`UPDATE messages m SET status = 'delivering', next_attempt_at = $1, slot_reserved = false
